@@ -1,0 +1,1 @@
+//! Placeholder; the reference backend's NIF lands with the backend.
