@@ -1,1 +1,15 @@
-//! Backend lifecycle.
+//! The lifecycle of the Hudson backend process, without any GUI: spawn it per
+//! the backend contract, accept its handshake, confirm its health, and stop it
+//! so that nothing survives. The Tauri shell wires this to windows and menus;
+//! `cargo xtask smoke` uses it to start a packaged backend exactly as the
+//! shell does.
+
+pub mod backend;
+pub mod contract;
+pub mod handshake;
+pub mod health;
+pub mod process;
+
+pub use backend::{Backend, Event, HandshakeSource, LaunchSpec, Notice, ShutdownReport, StartError, StartTimings, Stream};
+pub use contract::{HandshakeDoc, HealthDoc};
+pub use process::Exit;

@@ -1,0 +1,104 @@
+//! The backend contract (ARCHITECTURE.md, "The backend contract"): the one
+//! place that knows the environment variable names, the handshake file and the
+//! `/healthz` document. The shell and `cargo xtask smoke` both start the
+//! backend through this crate, so they start it the same way.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `true`: serve HTTP.
+pub const ENV_PHX_SERVER: &str = "PHX_SERVER";
+/// Always `127.0.0.1`: loopback only.
+pub const ENV_PHX_HOST: &str = "PHX_HOST";
+/// Always `0`: the backend binds an OS-chosen port itself.
+pub const ENV_PORT: &str = "PORT";
+/// Absolute path of the handshake file inside a per-launch 0700 directory.
+pub const ENV_HANDSHAKE_FILE: &str = "HUDSON_HANDSHAKE_FILE";
+/// Random per-launch secret, hex.
+pub const ENV_HANDSHAKE_TOKEN: &str = "HUDSON_HANDSHAKE_TOKEN";
+/// Per-user app-data folder.
+pub const ENV_DATA_DIR: &str = "HUDSON_DATA_DIR";
+/// Per-user log folder.
+pub const ENV_LOG_DIR: &str = "HUDSON_LOG_DIR";
+/// `none`: no Erlang distribution, so no epmd and no extra port.
+pub const ENV_RELEASE_DISTRIBUTION: &str = "RELEASE_DISTRIBUTION";
+/// Where a `mix release` writes its temporary files; pointed at a private,
+/// writable folder because the release itself may sit on a read-only path.
+pub const ENV_RELEASE_TMP: &str = "RELEASE_TMP";
+
+/// The handshake file's name inside the per-launch directory.
+pub const HANDSHAKE_FILE_NAME: &str = "handshake.json";
+/// The stdout line prefix the backend prints once it serves.
+pub const PORT_LINE_PREFIX: &str = "PORT:";
+/// Health endpoint path.
+pub const HEALTH_PATH: &str = "/healthz";
+/// The URL path that trades the token for the session cookie.
+pub const ENTER_PATH: &str = "/desktop/enter";
+/// Largest handshake file we read; anything bigger is not ours.
+pub const MAX_HANDSHAKE_BYTES: u64 = 4096;
+
+/// The handshake file's JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeDoc {
+    pub port: u16,
+    pub token: String,
+    pub pid: u32,
+    pub version: String,
+}
+
+/// The `/healthz` JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthDoc {
+    pub status: String,
+    pub version: String,
+    pub pid: u32,
+    #[serde(default)]
+    pub nifs: BTreeMap<String, String>,
+}
+
+impl HealthDoc {
+    /// The backend serves and every NIF loaded.
+    pub fn is_ok(&self) -> bool {
+        self.status == "ok" && self.nifs.values().all(|v| v == "ok")
+    }
+
+    /// The backend refuses to run against a newer server schema.
+    pub fn update_required(&self) -> bool {
+        self.status == "update_required"
+    }
+
+    /// NIF modules that did not load, with the backend's reason.
+    pub fn damaged_nifs(&self) -> Vec<(&str, &str)> {
+        self.nifs
+            .iter()
+            .filter(|(_, status)| status.as_str() != "ok")
+            .map(|(module, status)| (module.as_str(), status.as_str()))
+            .collect()
+    }
+}
+
+/// The URL the WebView opens first: it trades the token for the cookie.
+pub fn enter_url(port: u16, token: &str) -> String {
+    format!("http://127.0.0.1:{port}{ENTER_PATH}?token={token}")
+}
+
+/// The backend's origin, the only one the WebView may navigate to.
+pub fn origin(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_doc_reports_damaged_nifs() {
+        let doc: HealthDoc = serde_json::from_str(
+            r#"{"status":"ok","version":"0.1.0","pid":7,"nifs":{"a":"ok","b":"enoent"}}"#,
+        )
+        .unwrap();
+        assert!(!doc.is_ok());
+        assert_eq!(doc.damaged_nifs(), vec![("b", "enoent")]);
+    }
+}

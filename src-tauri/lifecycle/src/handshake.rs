@@ -1,0 +1,317 @@
+//! The per-launch handshake: a private directory, a fresh token, and the
+//! rules for accepting the file the backend writes into it.
+//!
+//! A handshake is accepted only if the file is a regular file (not a symlink)
+//! owned by this user, no larger than [`MAX_HANDSHAKE_BYTES`], carries this
+//! launch's token and names the child's pid (or a descendant of it, for
+//! wrappers that spawn the VM). The directory is new for every launch, so a
+//! file from an earlier run is never even looked at.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::contract::{HANDSHAKE_FILE_NAME, HandshakeDoc, MAX_HANDSHAKE_BYTES};
+
+/// A random per-launch secret: 256 bits, lower-case hex.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        Token(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares in time independent of where the strings differ.
+    pub fn matches(&self, other: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// The per-launch directory (mode 0700) and the path the backend writes to.
+/// Removed when dropped.
+#[derive(Debug)]
+pub struct LaunchDir {
+    dir: tempfile::TempDir,
+}
+
+impl LaunchDir {
+    /// Creates `<base>/launch-XXXXXX` with mode 0700. `base` is created (0700)
+    /// when missing; it must be owned by this user and not writable by others.
+    pub fn create(base: &Path) -> Result<Self, HandshakeError> {
+        create_private_dir(base)?;
+        let dir = tempfile::Builder::new()
+            .prefix("launch-")
+            .tempdir_in(base)
+            .map_err(|e| HandshakeError::Io(base.to_path_buf(), e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))
+                .map_err(|e| HandshakeError::Io(dir.path().to_path_buf(), e))?;
+        }
+        Ok(LaunchDir { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn handshake_file(&self) -> PathBuf {
+        self.dir.path().join(HANDSHAKE_FILE_NAME)
+    }
+}
+
+/// Default base for launch directories: `$XDG_RUNTIME_DIR/<app>` when the
+/// runtime dir exists (tmpfs, per user, 0700), else `<data_dir>/run`.
+pub fn default_runtime_base(app: &str, data_dir: &Path) -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if Path::new(&dir).is_dir() => Path::new(&dir).join(app),
+        _ => data_dir.join("run"),
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), HandshakeError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(path).map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o022 != 0 {
+            return Err(HandshakeError::UnsafeDirectory(path.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks the handshake file at `path` for a launch that used
+/// `token` and whose child has pid `child_pid`.
+pub fn read_handshake(path: &Path, token: &Token, child_pid: u32) -> Result<HandshakeDoc, HandshakeError> {
+    let mut file = open_no_follow(path)?;
+    let meta = file.metadata().map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
+    if !meta.is_file() {
+        return Err(HandshakeError::NotRegular(path.to_path_buf()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions.
+        if meta.uid() != unsafe { libc::geteuid() } {
+            return Err(HandshakeError::WrongOwner(path.to_path_buf()));
+        }
+    }
+    if meta.len() > MAX_HANDSHAKE_BYTES {
+        return Err(HandshakeError::TooLarge(path.to_path_buf(), meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(MAX_HANDSHAKE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
+    let doc: HandshakeDoc =
+        serde_json::from_slice(&bytes).map_err(|e| HandshakeError::Malformed(path.to_path_buf(), e.to_string()))?;
+    if !token.matches(&doc.token) {
+        return Err(HandshakeError::WrongToken(path.to_path_buf()));
+    }
+    if doc.pid != child_pid && !is_descendant(doc.pid, child_pid) {
+        return Err(HandshakeError::WrongPid { path: path.to_path_buf(), found: doc.pid, child: child_pid });
+    }
+    if doc.port == 0 {
+        return Err(HandshakeError::Malformed(path.to_path_buf(), "port 0".into()));
+    }
+    Ok(doc)
+}
+
+fn open_no_follow(path: &Path) -> Result<File, HandshakeError> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    match options.open(path) {
+        Ok(file) => Ok(file),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(HandshakeError::Symlink(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(HandshakeError::Missing(path.to_path_buf())),
+        Err(e) => Err(HandshakeError::Io(path.to_path_buf(), e)),
+    }
+}
+
+/// True when `pid` is a descendant of `ancestor` (Linux: walks `/proc`).
+fn is_descendant(pid: u32, ancestor: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let mut current = pid;
+        for _ in 0..64 {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{current}/stat")) else {
+                return false;
+            };
+            // The command name may hold spaces; fields resume after the last ')'.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+                return false;
+            };
+            let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+                return false;
+            };
+            if ppid == ancestor {
+                return true;
+            }
+            if ppid <= 1 {
+                return false;
+            }
+            current = ppid;
+        }
+        false
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, ancestor);
+        false
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("handshake file {0} does not exist yet")]
+    Missing(PathBuf),
+    #[error("refused handshake {0}: it is a symbolic link, not a file the backend wrote")]
+    Symlink(PathBuf),
+    #[error("refused handshake {0}: not a regular file")]
+    NotRegular(PathBuf),
+    #[error("refused handshake {0}: owned by another user")]
+    WrongOwner(PathBuf),
+    #[error("refused handshake {0}: {1} bytes is larger than any handshake")]
+    TooLarge(PathBuf, u64),
+    #[error("refused handshake {0}: not the contract's JSON ({1})")]
+    Malformed(PathBuf, String),
+    #[error("refused handshake {0}: it does not carry this launch's token (planted or stale file)")]
+    WrongToken(PathBuf),
+    #[error("refused handshake {path}: it names pid {found}, but the backend we started is pid {child}")]
+    WrongPid { path: PathBuf, found: u32, child: u32 },
+    #[error("launch directory {0} is not private (must be a directory owned by you, mode 0700)")]
+    UnsafeDirectory(PathBuf),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, doc: &HandshakeDoc) {
+        fs::write(path, serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+
+    fn doc(token: &Token) -> HandshakeDoc {
+        HandshakeDoc { port: 4000, token: token.as_str().into(), pid: std::process::id(), version: "0.1.0".into() }
+    }
+
+    #[test]
+    fn token_is_256_bits_of_hex_and_never_printed() {
+        let token = Token::generate();
+        assert_eq!(token.as_str().len(), 64);
+        assert!(token.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(token, Token::generate());
+        assert!(!format!("{token:?}").contains(token.as_str()));
+    }
+
+    #[test]
+    fn launch_dir_is_private_and_fresh() {
+        let base = tempfile::tempdir().unwrap();
+        let a = LaunchDir::create(&base.path().join("app")).unwrap();
+        let b = LaunchDir::create(&base.path().join("app")).unwrap();
+        assert_ne!(a.path(), b.path());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(a.path()).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(fs::metadata(base.path().join("app")).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        let kept = a.path().to_path_buf();
+        drop(a);
+        assert!(!kept.exists());
+    }
+
+    #[test]
+    fn accepts_the_right_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = Token::generate();
+        let path = dir.path().join("h.json");
+        write(&path, &doc(&token));
+        assert_eq!(read_handshake(&path, &token, std::process::id()).unwrap().port, 4000);
+    }
+
+    #[test]
+    fn refuses_wrong_token_wrong_pid_symlink_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = Token::generate();
+        let path = dir.path().join("h.json");
+
+        write(&path, &doc(&Token::generate()));
+        assert!(matches!(read_handshake(&path, &token, std::process::id()), Err(HandshakeError::WrongToken(_))));
+
+        write(&path, &HandshakeDoc { pid: 1, ..doc(&token) });
+        assert!(matches!(read_handshake(&path, &token, std::process::id()), Err(HandshakeError::WrongPid { .. })));
+
+        fs::write(&path, b"PORT:4000").unwrap();
+        assert!(matches!(read_handshake(&path, &token, std::process::id()), Err(HandshakeError::Malformed(..))));
+
+        fs::write(&path, vec![b' '; 5000]).unwrap();
+        assert!(matches!(read_handshake(&path, &token, std::process::id()), Err(HandshakeError::TooLarge(..))));
+
+        #[cfg(unix)]
+        {
+            let real = dir.path().join("real.json");
+            write(&real, &doc(&token));
+            let link = dir.path().join("link.json");
+            std::os::unix::fs::symlink(&real, &link).unwrap();
+            assert!(matches!(read_handshake(&link, &token, std::process::id()), Err(HandshakeError::Symlink(_))));
+
+            let fifo = dir.path().join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            assert!(matches!(read_handshake(&fifo, &token, std::process::id()), Err(HandshakeError::NotRegular(_))));
+        }
+
+        assert!(matches!(
+            read_handshake(&dir.path().join("none"), &token, std::process::id()),
+            Err(HandshakeError::Missing(_))
+        ));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn accepts_a_descendant_pid() {
+        let child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(is_descendant(child.id(), std::process::id()));
+        assert!(!is_descendant(std::process::id(), child.id()));
+        let mut child = child;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,295 @@
+//! Spawning the backend so that it cannot outlive the shell, and ending it.
+//!
+//! Three independent guards, because no single one covers every way a shell
+//! dies (REFERENCES.md, "Sidecar cleanup, measured"):
+//! - the backend's stdin is a pipe whose write end only the shell holds; the
+//!   contract makes the backend exit when it closes, which the kernel does
+//!   even when the shell is SIGKILLed;
+//! - Linux: `PR_SET_PDEATHSIG` sends SIGTERM when the spawning thread dies;
+//! - Windows: a job object with `KILL_ON_JOB_CLOSE` ends the whole tree when
+//!   the shell's last handle to it closes.
+//!
+//! The child leads its own process group, so shutdown can reach grandchildren
+//! (such as `erl_child_setup`) too.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::thread;
+
+use crossbeam_channel::Sender;
+
+use crate::backend::{Event, Stream};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<(OsString, OsString)>,
+}
+
+/// A running backend process. Dropping it closes the backend's stdin, which
+/// the contract makes it exit; [`crate::Backend::shutdown`] bounds the wait.
+#[derive(Debug)]
+pub struct Process {
+    pid: u32,
+    stdin: Option<ChildStdin>,
+    #[cfg(windows)]
+    job: job::Job,
+}
+
+/// Longest output line kept; longer lines are cut (a runaway line must not
+/// exhaust memory).
+const MAX_LINE: usize = 16 * 1024;
+
+impl Process {
+    /// Starts the process with piped stdio. Output lines and the exit status
+    /// arrive on `events`. On Linux the parent-death signal is tied to the
+    /// calling thread: call this from a thread that lives as long as the
+    /// backend should.
+    pub fn spawn(spec: &ProcessSpec, events: Sender<Event>) -> io::Result<Process> {
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if let Some(cwd) = &spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        for (key, value) in &spec.env {
+            cmd.env(key, value);
+        }
+        platform_setup(&mut cmd);
+
+        let mut child = cmd.spawn()?;
+        #[cfg(windows)]
+        let job = {
+            let job = job::Job::new()?;
+            if let Err(e) = job.assign(&child) {
+                let _ = child.kill();
+                return Err(e);
+            }
+            job
+        };
+        let pid = child.id();
+        let stdin = child.stdin.take();
+        forward_lines(child.stdout.take().expect("stdout is piped"), Stream::Stdout, events.clone());
+        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone());
+        wait_in_background(child, events);
+        Ok(Process {
+            pid,
+            stdin,
+            #[cfg(windows)]
+            job,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Closes the write end of the backend's stdin: the contract's signal to
+    /// stop.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Asks the whole process group to stop (SIGTERM). Windows has no
+    /// equivalent; there closing stdin is the polite request.
+    pub fn request_stop(&self) {
+        #[cfg(unix)]
+        signal_group(self.pid, libc::SIGTERM);
+    }
+
+    /// Ends the process and everything it started, now.
+    pub fn kill(&self) {
+        #[cfg(unix)]
+        signal_group(self.pid, libc::SIGKILL);
+        #[cfg(windows)]
+        self.job.terminate();
+    }
+}
+
+#[cfg(unix)]
+fn signal_group(pid: u32, signal: i32) {
+    let Ok(pgid) = libc::pid_t::try_from(pid) else { return };
+    // SAFETY: kill has no memory-safety preconditions; a negative pid
+    // addresses the process group the child leads. ESRCH (group gone) is fine.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+#[cfg(unix)]
+fn platform_setup(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure only calls async-signal-safe functions.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The shell died between fork and prctl: nobody will ever
+                // send the signal, so do not start at all.
+                if libc::getppid() != parent {
+                    return Err(io::Error::other("the shell exited while starting the backend"));
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(windows)]
+fn platform_setup(cmd: &mut Command) {
+    use std::os::windows::process::CommandExt;
+    // No console window flashes up for the backend.
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    cmd.creation_flags(CREATE_NO_WINDOW);
+}
+
+fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sender<Event>) {
+    thread::Builder::new()
+        .name(format!("backend-{stream:?}").to_lowercase())
+        .spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                            buf.pop();
+                        }
+                        let line = String::from_utf8_lossy(&buf).into_owned();
+                        if events.send(Event::Output(stream, line)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn an output reader thread");
+}
+
+fn wait_in_background(mut child: Child, events: Sender<Event>) {
+    thread::Builder::new()
+        .name("backend-wait".into())
+        .spawn(move || {
+            let status: io::Result<ExitStatus> = child.wait();
+            let _ = events.send(Event::Exited(status.map(Exit::from).unwrap_or(Exit::Unknown)));
+        })
+        .expect("spawn the backend waiter thread");
+}
+
+/// How the backend ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    Unknown,
+}
+
+impl From<ExitStatus> for Exit {
+    fn from(status: ExitStatus) -> Self {
+        if let Some(code) = status.code() {
+            return Exit::Code(code);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(signal) = status.signal() {
+                return Exit::Signal(signal);
+            }
+        }
+        Exit::Unknown
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exit code {code}"),
+            Exit::Signal(signal) => write!(f, "signal {signal}"),
+            Exit::Unknown => f.write_str("unknown status"),
+        }
+    }
+}
+
+#[cfg(windows)]
+mod job {
+    use std::io;
+    use std::os::windows::io::AsRawHandle;
+
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation, SetInformationJobObject,
+        TerminateJobObject,
+    };
+
+    /// A job object that kills every process in it when its last handle
+    /// closes, which happens when the shell exits in any way.
+    #[derive(Debug)]
+    pub struct Job(HANDLE);
+
+    // SAFETY: a job handle may be used from any thread.
+    unsafe impl Send for Job {}
+    // SAFETY: the job APIs used here are thread-safe.
+    unsafe impl Sync for Job {}
+
+    impl Job {
+        pub fn new() -> io::Result<Job> {
+            // SAFETY: null attributes and name are allowed.
+            let handle = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+            if handle.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let job = Job(handle);
+            // SAFETY: an all-zero JOBOBJECT_EXTENDED_LIMIT_INFORMATION is valid.
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            // SAFETY: the pointer and size describe `info`.
+            let ok = unsafe {
+                SetInformationJobObject(
+                    job.0,
+                    JobObjectExtendedLimitInformation,
+                    &info as *const _ as *const core::ffi::c_void,
+                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+                )
+            };
+            if ok == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(job)
+        }
+
+        pub fn assign(&self, child: &std::process::Child) -> io::Result<()> {
+            // SAFETY: both handles are valid for the duration of the call.
+            let ok = unsafe { AssignProcessToJobObject(self.0, child.as_raw_handle() as HANDLE) };
+            if ok == 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        }
+
+        pub fn terminate(&self) {
+            // SAFETY: the handle is valid until drop.
+            unsafe {
+                TerminateJobObject(self.0, 1);
+            }
+        }
+    }
+
+    impl Drop for Job {
+        fn drop(&mut self) {
+            // SAFETY: the handle is owned by this value.
+            unsafe {
+                CloseHandle(self.0);
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The release configuration: `[workspace.metadata.hudson]` in the root
+//! `Cargo.toml`, read through `cargo metadata`. One place for product name,
+//! identifier, backend, packaging, sidecar, Burrito aliases, NIFs and
+//! channels; every command asks [`Config::load`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::target::Target;
+
+/// The section's name, as users see it in errors.
+pub const SECTION: &str = "[workspace.metadata.hudson]";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Raw {
+    product_name: String,
+    identifier: String,
+    shell_package: String,
+    sidecar: String,
+    #[serde(default)]
+    nifs: Vec<String>,
+    #[serde(default = "default_settings_route")]
+    settings_route: String,
+    #[serde(default = "default_startup_timeout")]
+    startup_timeout_secs: u64,
+    #[serde(default)]
+    update_endpoint: Option<String>,
+    backend: RawBackend,
+    #[serde(default)]
+    burrito_aliases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawBackend {
+    path: PathBuf,
+    release: String,
+    #[serde(default)]
+    packaging: Packaging,
+    #[serde(default)]
+    nif_crates: Vec<String>,
+}
+
+fn default_settings_route() -> String {
+    "/settings".into()
+}
+
+fn default_startup_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Packaging {
+    /// The `mix release` directory ships as a bundle resource.
+    #[default]
+    Release,
+    /// A single Burrito binary ships as a Tauri sidecar.
+    Burrito,
+}
+
+impl Packaging {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Packaging::Release => "release",
+            Packaging::Burrito => "burrito",
+        }
+    }
+}
+
+/// The loaded, checked configuration plus the workspace facts it needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub workspace_root: PathBuf,
+    pub target_dir: PathBuf,
+    /// `[workspace.package] version`.
+    pub version: String,
+    pub product_name: String,
+    pub identifier: String,
+    pub shell_package: String,
+    /// Binary name of the shell package.
+    pub shell_binary: String,
+    /// Folder of the shell package (holds `tauri.conf.json`).
+    pub shell_dir: PathBuf,
+    pub sidecar: String,
+    pub nifs: Vec<String>,
+    pub settings_route: String,
+    pub startup_timeout_secs: u64,
+    pub update_endpoint: Option<String>,
+    pub backend_dir: PathBuf,
+    pub release: String,
+    pub packaging: Packaging,
+    pub nif_crates: Vec<String>,
+    burrito_aliases: BTreeMap<String, String>,
+    /// Every workspace package: (name, manifest path, version).
+    pub packages: Vec<(String, PathBuf, String)>,
+    /// Local path dependencies of the shell, each a folder whose files feed
+    /// the shell build.
+    pub shell_source_dirs: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Reads the configuration of the workspace around the current folder.
+    pub fn load() -> Result<Config> {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .no_deps()
+            .exec()
+            .context("running `cargo metadata` (is this a checkout of Hudson Desktop?)")?;
+        Config::from_metadata(&metadata)
+    }
+
+    fn from_metadata(metadata: &cargo_metadata::Metadata) -> Result<Config> {
+        let root: PathBuf = metadata.workspace_root.clone().into();
+        let manifest = root.join("Cargo.toml");
+        let value = metadata.workspace_metadata.get("hudson").cloned().with_context(|| {
+            format!("{} has no {SECTION} section: add it (see README.md, \"Configuration\")", manifest.display())
+        })?;
+        let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { format!(".{key}") };
+            anyhow::anyhow!("{} {SECTION}{key}: {}", manifest.display(), e.inner())
+        })?;
+
+        for (triple, alias) in &raw.burrito_aliases {
+            Target::parse(triple).with_context(|| format!("{} {SECTION}.burrito-aliases.{triple}", manifest.display()))?;
+            if alias.is_empty() || alias.contains(',') {
+                bail!(
+                    "{} {SECTION}.burrito-aliases.{triple}: `{alias}` is not one Burrito alias (BURRITO_TARGET takes exactly one)",
+                    manifest.display()
+                );
+            }
+        }
+        for (key, value) in [
+            ("product-name", &raw.product_name),
+            ("identifier", &raw.identifier),
+            ("sidecar", &raw.sidecar),
+            ("backend.release", &raw.backend.release),
+        ] {
+            if value.trim().is_empty() {
+                bail!("{} {SECTION}.{key} must not be empty", manifest.display());
+            }
+        }
+        if !raw.settings_route.starts_with('/') {
+            bail!("{} {SECTION}.settings-route must start with `/` (it is a path on the backend)", manifest.display());
+        }
+
+        let workspace_members: Vec<&cargo_metadata::Package> =
+            metadata.packages.iter().filter(|p| metadata.workspace_members.contains(&p.id)).collect();
+        let shell = workspace_members.iter().find(|p| p.name.as_str() == raw.shell_package).with_context(|| {
+            format!(
+                "{} {SECTION}.shell-package: no workspace package named `{}`",
+                manifest.display(),
+                raw.shell_package
+            )
+        })?;
+        let shell_binary = shell
+            .targets
+            .iter()
+            .find(|t| t.is_bin())
+            .map(|t| t.name.clone())
+            .with_context(|| format!("package `{}` has no binary target", raw.shell_package))?;
+        let shell_dir: PathBuf = shell.manifest_path.parent().expect("a manifest has a folder").into();
+        let mut shell_source_dirs = vec![shell_dir.clone()];
+        for dep in &shell.dependencies {
+            if let Some(path) = &dep.path {
+                shell_source_dirs.push(path.clone().into());
+            }
+        }
+        for nif in &raw.backend.nif_crates {
+            if !workspace_members.iter().any(|p| p.name.as_str() == nif) {
+                bail!("{} {SECTION}.backend.nif-crates: no workspace package named `{nif}`", manifest.display());
+            }
+        }
+        let version = metadata
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == raw.shell_package)
+            .map(|p| p.version.to_string())
+            .unwrap_or_default();
+
+        Ok(Config {
+            target_dir: metadata.target_directory.clone().into(),
+            version,
+            product_name: raw.product_name,
+            identifier: raw.identifier,
+            shell_package: raw.shell_package,
+            shell_binary,
+            shell_dir,
+            sidecar: raw.sidecar,
+            nifs: raw.nifs,
+            settings_route: raw.settings_route,
+            startup_timeout_secs: raw.startup_timeout_secs,
+            update_endpoint: raw.update_endpoint,
+            backend_dir: root.join(&raw.backend.path),
+            release: raw.backend.release,
+            packaging: raw.backend.packaging,
+            nif_crates: raw.backend.nif_crates,
+            burrito_aliases: raw.burrito_aliases,
+            packages: workspace_members
+                .iter()
+                .map(|p| (p.name.to_string(), p.manifest_path.clone().into(), p.version.to_string()))
+                .collect(),
+            shell_source_dirs,
+            workspace_root: root,
+        })
+    }
+
+    /// The Burrito alias for a target: configured, else the table's default.
+    pub fn burrito_alias(&self, target: &Target) -> String {
+        self.burrito_aliases.get(target.triple).cloned().unwrap_or_else(|| target.default_burrito_alias.to_owned())
+    }
+
+    /// `target/dist/<version>/<triple>/`: what a release ships.
+    pub fn dist_dir(&self, target: &Target) -> PathBuf {
+        self.target_dir.join("dist").join(&self.version).join(target.triple)
+    }
+
+    /// `target/dist-work/<triple>/`: intermediate files and fingerprints.
+    pub fn work_dir(&self, target: &Target) -> PathBuf {
+        self.target_dir.join("dist-work").join(target.triple)
+    }
+
+    /// `_build/prod/rel/<release>/` of the backend.
+    pub fn release_dir(&self) -> PathBuf {
+        self.backend_dir.join("_build/prod/rel").join(&self.release)
+    }
+
+    pub fn tauri_conf(&self) -> PathBuf {
+        self.shell_dir.join("tauri.conf.json")
+    }
+
+    pub fn mix_exs(&self) -> PathBuf {
+        self.backend_dir.join("mix.exs")
+    }
+
+    /// The shell's runtime configuration (`hudson-shell.json`), derived
+    /// from this one.
+    pub fn shell_runtime_config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "packaging": self.packaging.as_str(),
+            "release": self.release,
+            "sidecar": self.sidecar,
+            "settings-route": self.settings_route,
+            "startup-timeout-secs": self.startup_timeout_secs,
+            "update-endpoint": self.update_endpoint,
+        })
+    }
+
+    pub fn relative<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {
+        path.strip_prefix(&self.workspace_root).unwrap_or(path).to_string_lossy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata_with(hudson: serde_json::Value) -> cargo_metadata::Metadata {
+        let root = env!("CARGO_MANIFEST_DIR").trim_end_matches("/xtask");
+        let json = serde_json::json!({
+            "packages": [],
+            "workspace_members": [],
+            "resolve": null,
+            "target_directory": format!("{root}/target"),
+            "version": 1,
+            "workspace_root": root,
+            "metadata": { "hudson": hudson },
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "product-name": "Hudson",
+            "identifier": "dev.hudson.desktop",
+            "shell-package": "hudson-desktop",
+            "sidecar": "hudson-backend",
+            "backend": { "path": "backend", "release": "hudson" }
+        })
+    }
+
+    fn error(hudson: serde_json::Value) -> String {
+        format!("{:#}", Config::from_metadata(&metadata_with(hudson)).unwrap_err())
+    }
+
+    #[test]
+    fn a_malformed_config_names_the_key() {
+        let mut bad = base();
+        bad["backend"]["packaging"] = "zip".into();
+        let e = error(bad);
+        assert!(e.contains("[workspace.metadata.hudson].backend.packaging"), "{e}");
+        assert!(e.contains("release") && e.contains("burrito"), "{e}");
+
+        let mut bad = base();
+        bad["sidecar"] = 3.into();
+        let e = error(bad);
+        assert!(e.contains("[workspace.metadata.hudson].sidecar"), "{e}");
+
+        let mut bad = base();
+        bad["colour"] = "blue".into();
+        let e = error(bad);
+        assert!(e.contains("colour"), "{e}");
+
+        let mut bad = base();
+        bad["burrito-aliases"] = serde_json::json!({ "x86_64-unknown-linux-gnu": "linux,linux_arm" });
+        let e = error(bad);
+        assert!(e.contains("burrito-aliases.x86_64-unknown-linux-gnu"), "{e}");
+
+        let mut bad = base();
+        bad["burrito-aliases"] = serde_json::json!({ "sparc-sun-solaris": "sol" });
+        let e = error(bad);
+        assert!(e.contains("sparc-sun-solaris") && e.contains("Supported"), "{e}");
+    }
+
+    #[test]
+    fn the_real_config_loads() {
+        let config = Config::load().unwrap();
+        assert_eq!(config.product_name, "Hudson");
+        assert_eq!(config.shell_binary, "hudson-desktop");
+        assert!(config.shell_source_dirs.iter().any(|d| d.ends_with("lifecycle")));
+    }
+}

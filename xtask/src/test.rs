@@ -1,0 +1,37 @@
+//! `cargo xtask test`: every test, in the order a failure is cheapest to
+//! see — formatting, the backend's ExUnit suite, the Rust workspace's tests,
+//! then a real `dist` of the host target and the checks on what it built.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+
+use crate::config::Config;
+use crate::ui::{Ui, seconds};
+
+pub fn run(ui: &Ui) -> Result<()> {
+    let started = Instant::now();
+    let config = Config::load()?;
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&config.workspace_root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    stage(ui, "cargo fmt --check", || Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?))?;
+    stage(ui, "mix test (backend)", || {
+        let _dir = sh.push_dir(&config.backend_dir);
+        Ok(cmd!(sh, "mix test").run()?)
+    })?;
+    stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
+    stage(ui, "cargo xtask dist (host)", || crate::dist::run(ui, None, false))?;
+    ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
+    Ok(())
+}
+
+fn stage(ui: &Ui, name: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    ui.info(format!("==> test: {name}"));
+    let started = Instant::now();
+    work().with_context(|| format!("test stage `{name}` failed"))?;
+    ui.info(format!("✓ test: {name} ({})", seconds(started.elapsed())));
+    Ok(())
+}
