@@ -1,3 +1,6 @@
+# Outside lib/ so it runs before the app's code is compiled and is not shipped.
+Code.require_file("mix/tasks/compile.hudson_nif.ex", __DIR__)
+
 defmodule Hudson.MixProject do
   use Mix.Project
 
@@ -10,8 +13,9 @@ defmodule Hudson.MixProject do
       elixir: "~> 1.14",
       start_permanent: Mix.env() == :prod,
       elixirc_paths: elixirc_paths(Mix.env()),
-      # After :elixir, so the compiler in lib/mix/tasks is compiled before it runs.
-      compilers: Mix.compilers() ++ [:hudson_nif],
+      # The NIF first: compiling Hudson.Native runs its @on_load in this VM, and
+      # `mix test` then uses that loaded module, so the library must be in place.
+      compilers: [:hudson_nif | Mix.compilers()],
       deps: [],
       releases: [hudson: []]
     ]

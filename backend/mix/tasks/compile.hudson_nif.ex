@@ -14,8 +14,8 @@ defmodule Mix.Tasks.Compile.HudsonNif do
     * `CARGO_TARGET_DIR` - honoured like cargo does; otherwise
       `<workspace root>/target`.
 
-  Listed after `:elixir` in `compilers:`, so this module is compiled before Mix
-  runs it.
+  Loaded by mix.exs and listed first in `compilers:`, so the library is in
+  place before `Hudson.Native` is compiled (and its `@on_load` runs).
   """
   use Mix.Task.Compiler
 
@@ -64,6 +64,9 @@ defmodule Mix.Tasks.Compile.HudsonNif do
       tmp = dest <> ".tmp"
       File.cp!(built, tmp)
       File.rename!(tmp, dest)
+      # Mix links priv/ into _build only if it existed when compilation began;
+      # on a fresh checkout it did not.
+      Mix.Project.build_structure()
       Mix.shell().info("Placed #{Path.relative_to_cwd(dest)}")
       {:ok, []}
     end
