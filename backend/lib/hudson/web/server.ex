@@ -78,12 +78,14 @@ defmodule Hudson.Web.Server do
 
     case HTTP.read_request(socket) do
       {:ok, request} -> HTTP.send_response(socket, route(request, ctx))
-      {:error, :bad_request} -> HTTP.send_response(socket, {400, [], "bad request\n"})
+      {:error, :bad_request} -> HTTP.send_response(socket, bad_request())
       {:error, _closed_or_timeout} -> :ok
     end
 
     :gen_tcp.close(socket)
   end
+
+  defp bad_request, do: {400, [{"content-type", "text/plain; charset=utf-8"}], "bad request\n"}
 
   defp route(request, ctx) do
     Router.call(request, ctx)
