@@ -1,0 +1,30 @@
+defmodule Hudson.Application do
+  @moduledoc false
+  use Application
+  require Logger
+
+  alias Hudson.Desktop.Config
+
+  @impl true
+  def start(_type, _args) do
+    children = if Application.get_env(:hudson, :server, false), do: desktop(), else: []
+    Supervisor.start_link(children, strategy: :rest_for_one, name: Hudson.Supervisor)
+  end
+
+  # Environment read here, at run time: no config/runtime.exs, whose release
+  # boot writes a sys.config into RELEASE_TMP (read-only under /usr/lib).
+  defp desktop do
+    config = Config.from_env(System.get_env())
+
+    case Hudson.Native.status() do
+      :ok -> :ok
+      error -> Logger.error("NIF hudson_nif did not load (installation damaged): #{error}")
+    end
+
+    if not config.token_generated? and not Config.strong_token?(config.token) do
+      Logger.warning("HUDSON_HANDSHAKE_TOKEN is not hex of at least 128 bits")
+    end
+
+    Hudson.Desktop.children(config)
+  end
+end
