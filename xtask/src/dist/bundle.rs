@@ -109,8 +109,18 @@ fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
         short_description: Some("Hudson for the desktop".into()),
         long_description: Some("Hudson, the Phoenix/LiveView application, as a desktop app.".into()),
         external_bin,
-        deb: DebianSettings { section: Some("utils".into()), ..Default::default() },
-        rpm: RpmSettings { release: "1".into(), ..Default::default() },
+        // What the shell links against: WebKitGTK, GTK and the tray library
+        // (tauri-bundler adds no dependencies by itself).
+        deb: DebianSettings {
+            section: Some("utils".into()),
+            depends: Some(vec!["libwebkit2gtk-4.1-0".into(), "libgtk-3-0".into(), "libayatana-appindicator3-1".into()]),
+            ..Default::default()
+        },
+        rpm: RpmSettings {
+            release: "1".into(),
+            depends: Some(vec!["webkit2gtk4.1".into(), "gtk3".into(), "libayatana-appindicator-gtk3".into()]),
+            ..Default::default()
+        },
         ..Default::default()
     })
 }
