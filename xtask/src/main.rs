@@ -10,8 +10,11 @@ mod cmd;
 mod config;
 mod dist;
 mod doctor;
+mod e2e;
 mod fsx;
+mod gui;
 mod plan;
+mod procs;
 mod target;
 mod test;
 mod ui;
@@ -61,6 +64,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run the built shell under Xvfb through tauri-driver: the window must
+    /// show the backend's page, and SIGKILL of the shell must leave no
+    /// backend process.
+    E2e,
     /// Run every test: `mix test`, `cargo test --workspace`, then `dist` and
     /// the packaged-app checks.
     Test,
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
         Command::Doctor { install } => doctor::run(&ui, install),
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
+        Command::E2e => e2e::run(&ui),
         Command::Test => test::run(&ui),
     };
     match result {

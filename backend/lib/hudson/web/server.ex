@@ -24,7 +24,16 @@ defmodule Hudson.Web.Server do
   @impl true
   def init(opts) do
     requested = Keyword.get(opts, :port, 0)
-    listen_opts = [:binary, packet: :http_bin, active: false, ip: {127, 0, 0, 1}, backlog: 128]
+    # reuseaddr: connections closed by this server sit in TIME_WAIT for a
+    # minute; without it they keep the port from being bound again.
+    listen_opts = [
+      :binary,
+      packet: :http_bin,
+      active: false,
+      ip: {127, 0, 0, 1},
+      backlog: 128,
+      reuseaddr: true
+    ]
 
     case :gen_tcp.listen(requested, listen_opts) do
       {:ok, listen} ->
