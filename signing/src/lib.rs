@@ -16,7 +16,10 @@
 //! | [`rollout`] | staged-rollout membership |
 //! | [`dist`] | `dist-manifest.json`, what one `cargo xtask dist` run produced |
 
+pub mod artifact;
 pub mod dist;
 mod hex;
 pub mod keys;
+pub mod latest;
+pub mod platform;
 pub mod signature;
