@@ -21,5 +21,8 @@ pub mod dist;
 mod hex;
 pub mod keys;
 pub mod latest;
+pub mod manifest;
 pub mod platform;
+pub mod policy;
+pub mod rollout;
 pub mod signature;
