@@ -93,17 +93,21 @@ impl MinisignSignature {
         let [untrusted, first, trusted, global] = lines[..] else {
             return Err(malformed("it does not have exactly four lines"));
         };
-        let untrusted = untrusted
-            .strip_prefix(UNTRUSTED_PREFIX)
-            .ok_or(malformed("line 1 does not start with `untrusted comment: `"))?;
+        let untrusted = untrusted.strip_prefix(UNTRUSTED_PREFIX).ok_or(malformed(
+            "line 1 does not start with `untrusted comment: `",
+        ))?;
         let trusted = trusted
             .strip_prefix(TRUSTED_PREFIX)
             .ok_or(malformed("line 3 does not start with `trusted comment: `"))?;
         if untrusted.contains('\r') || trusted.contains('\r') {
             return Err(malformed("a comment contains a carriage return"));
         }
-        let first = BASE64.decode(first).map_err(|_| malformed("line 2 is not canonical base64"))?;
-        let global = BASE64.decode(global).map_err(|_| malformed("line 4 is not canonical base64"))?;
+        let first = BASE64
+            .decode(first)
+            .map_err(|_| malformed("line 2 is not canonical base64"))?;
+        let global = BASE64
+            .decode(global)
+            .map_err(|_| malformed("line 4 is not canonical base64"))?;
         if first.len() != 74 {
             return Err(malformed("line 2 does not decode to 74 bytes"));
         }
@@ -224,7 +228,9 @@ fn check_comment(comment: &str, which: &'static str, max: usize) -> Result<(), C
 /// A comment that cannot go into a signature file.
 #[derive(Debug, thiserror::Error)]
 pub enum CommentError {
-    #[error("the {which} comment contains a line break; a signature file keeps each comment on one line")]
+    #[error(
+        "the {which} comment contains a line break; a signature file keeps each comment on one line"
+    )]
     LineBreak { which: &'static str },
     #[error("the {which} comment is longer than minisign's limit of {max} bytes")]
     TooLong { which: &'static str, max: usize },
