@@ -183,6 +183,18 @@ fn a_minisign_cli_key_without_password_gets_a_clear_error() {
     let error = SecretKey::from_file(&dir.path().join("k.key"), None).unwrap_err();
     assert!(matches!(error, KeyError::MissingChecksum { .. }), "{error}");
     assert!(error.to_string().contains("minisign -G -W"), "{error}");
+    let key_line = fs::read_to_string(dir.path().join("k.key"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    for shown in [error.to_string(), format!("{error:?}")] {
+        assert!(
+            !shown.contains(&key_line) && !shown.contains(&key_line[60..100]),
+            "{shown}"
+        );
+    }
 }
 
 #[test]
@@ -274,7 +286,9 @@ fn no_secret_appears_in_any_debug_or_error_output() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("key");
     fs::write(&key_file, &tauri_base64).unwrap();
-    let mangled = tauri_base64.replace('A', "*");
+    // Not base64 any more, so neither a key nor (as a path) a file.
+    let mut mangled = tauri_base64.clone();
+    mangled.replace_range(10..11, "*");
     let mut unencrypted = KeyPair::generate(KeyProtection::Unencrypted)
         .unwrap()
         .secret_key_minisign_text()
