@@ -2,6 +2,10 @@
 //! produced. Per-target CI jobs upload it; `cargo xtask publish` merges many of
 //! them into a channel. Consumers must treat unknown artifact kinds as
 //! [`ArtifactKind::Unknown`] so that an older toolchain can read a newer file.
+//!
+//! Fields added after the first version (`signing_key`, an artifact's
+//! `updater`) are optional and omitted when absent, so older files still parse
+//! and files without them are unchanged byte for byte.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +32,35 @@ pub struct DistManifest {
     /// Artifacts, sorted by path. Paths are relative to the manifest's folder
     /// and never leave it.
     pub artifacts: Vec<Artifact>,
+    /// The key that signed the updater artifacts, when any were signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SigningKeyInfo>,
+}
+
+/// Which key signed a dist run's updater artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyInfo {
+    /// 16 upper-case hex digits, as minisign prints it.
+    pub key_id: String,
+    /// Standard base64 of the minisign public-key text (Tauri's
+    /// `plugins.updater.pubkey` form).
+    pub public_key: String,
+    /// True for a throwaway development key: such artifacts must never be
+    /// published to a real channel.
+    #[serde(default)]
+    pub development: bool,
+}
+
+/// How the Tauri updater installs an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdaterInfo {
+    /// Updater platform keys this artifact serves (see
+    /// [`crate::platform::PlatformKey::keys_for_artifact`]). Kept as text so an
+    /// older toolchain can read keys it does not know.
+    pub platform_keys: Vec<String>,
+    /// The Tauri signature: standard base64 of the minisign signature text,
+    /// the same text as the `.sig` file next to the artifact.
+    pub signature: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +72,9 @@ pub struct Artifact {
     /// Lower-case hex SHA-256 of the file.
     pub sha256: String,
     pub target: String,
+    /// Present when the Tauri updater can install this artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updater: Option<UpdaterInfo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,7 +110,8 @@ impl ArtifactKind {
 impl DistManifest {
     /// Parses a dist manifest, naming the schema problem in the error.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DistManifestError> {
-        let manifest: DistManifest = serde_json::from_slice(bytes).map_err(DistManifestError::Json)?;
+        let manifest: DistManifest =
+            serde_json::from_slice(bytes).map_err(DistManifestError::Json)?;
         if manifest.schema != DIST_MANIFEST_SCHEMA {
             return Err(DistManifestError::Schema(manifest.schema));
         }
@@ -94,6 +131,17 @@ impl DistManifest {
     }
 }
 
+impl DistManifest {
+    /// The `SHA256SUMS` file: one `<sha256>  <path>` line per artifact, in
+    /// artifact order, as `sha256sum -c` reads it.
+    pub fn sha256sums(&self) -> String {
+        self.artifacts
+            .iter()
+            .map(|a| format!("{}  {}\n", a.sha256, a.path))
+            .collect()
+    }
+}
+
 /// True when `path` is relative, `/`-separated and stays inside its base
 /// folder: no `..`, no root, no drive prefix, no backslash, no empty part.
 pub fn is_contained_relative_path(path: &str) -> bool {
@@ -101,16 +149,22 @@ pub fn is_contained_relative_path(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.contains('\\')
         && !path.contains(':')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistManifestError {
     #[error("not a valid dist manifest: {0}")]
     Json(serde_json::Error),
-    #[error("unsupported dist manifest schema {0:?} (this toolchain reads {DIST_MANIFEST_SCHEMA:?})")]
+    #[error(
+        "unsupported dist manifest schema {0:?} (this toolchain reads {DIST_MANIFEST_SCHEMA:?})"
+    )]
     Schema(String),
-    #[error("artifact path {0:?} escapes the manifest's folder (paths must be relative, without `..`)")]
+    #[error(
+        "artifact path {0:?} escapes the manifest's folder (paths must be relative, without `..`)"
+    )]
     PathEscapes(String),
 }
 
@@ -122,9 +176,98 @@ mod tests {
     fn contained_paths() {
         assert!(is_contained_relative_path("hudson_0.1.0_amd64.deb"));
         assert!(is_contained_relative_path("bundle/Hudson.app.tar.gz"));
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "C:/x", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "C:/x",
+            "a\\b",
+        ] {
             assert!(!is_contained_relative_path(bad), "{bad} must be refused");
         }
+    }
+
+    fn manifest_json(path: &str) -> String {
+        let path = serde_json::to_string(path).unwrap();
+        format!(
+            r#"{{
+  "schema": "hudson-dist-manifest/1",
+  "product": "Hudson",
+  "identifier": "dev.hudson.desktop",
+  "version": "0.1.0",
+  "target": "x86_64-unknown-linux-gnu",
+  "packaging": "release",
+  "artifacts": [
+    {{
+      "kind": "deb",
+      "path": {path},
+      "size": 3,
+      "sha256": "0000000000000000000000000000000000000000000000000000000000000000",
+      "target": "x86_64-unknown-linux-gnu"
+    }}
+  ]
+}}
+"#
+        )
+    }
+
+    #[test]
+    fn a_file_written_before_the_updater_fields_reads_and_writes_back_unchanged() {
+        let old = manifest_json("hudson_0.1.0_amd64.deb");
+        let manifest = DistManifest::from_json(old.as_bytes()).unwrap();
+        assert_eq!(manifest.signing_key, None);
+        assert_eq!(manifest.artifacts[0].updater, None);
+        assert_eq!(String::from_utf8(manifest.to_json()).unwrap(), old);
+    }
+
+    #[test]
+    fn updater_fields_round_trip() {
+        let mut manifest = DistManifest::from_json(manifest_json("a.deb").as_bytes()).unwrap();
+        manifest.signing_key = Some(SigningKeyInfo {
+            key_id: "2A9F6EF3B2FEDE22".into(),
+            public_key: "dW50cnVzdGVk".into(),
+            development: true,
+        });
+        manifest.artifacts[0].updater = Some(UpdaterInfo {
+            platform_keys: vec!["linux-x86_64-deb".into()],
+            signature: "c2ln".into(),
+        });
+        let json = manifest.to_json();
+        assert_eq!(DistManifest::from_json(&json).unwrap(), manifest);
+        let text = String::from_utf8(json).unwrap();
+        assert!(
+            text.contains("\"platform_keys\": [\n          \"linux-x86_64-deb\""),
+            "{text}"
+        );
+        assert!(text.contains("\"development\": true"), "{text}");
+    }
+
+    #[test]
+    fn artifact_paths_that_escape_the_folder_are_refused() {
+        for bad in [
+            "../hudson.deb",
+            "/tmp/hudson.deb",
+            "bundle/../../hudson.deb",
+            "C:/hudson.deb",
+            "bundle\\x.deb",
+        ] {
+            match DistManifest::from_json(manifest_json(bad).as_bytes()) {
+                Err(DistManifestError::PathEscapes(path)) => assert_eq!(path, bad),
+                other => panic!("{bad}: expected PathEscapes, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sha256sums_is_in_sha256sum_format() {
+        let manifest = DistManifest::from_json(manifest_json("a.deb").as_bytes()).unwrap();
+        assert_eq!(
+            manifest.sha256sums(),
+            format!("{}  a.deb\n", "0".repeat(64))
+        );
     }
 
     #[test]

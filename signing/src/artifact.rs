@@ -1,0 +1,285 @@
+//! Update artifacts: the Tauri-compatible signature, size and SHA-256 of a
+//! file, computed in one read.
+//!
+//! tauri-plugin-updater installs an artifact only when its `signature` (from
+//! `latest.json`) verifies: standard base64 of a minisign signature file whose
+//! data signature covers the whole downloaded file. The trusted comment this
+//! crate writes is
+//!
+//! ```text
+//! timestamp:<unix seconds>\tfile:<file name>\tversion:<version>
+//! ```
+//!
+//! — tauri-cli's `timestamp:…\tfile:…`, plus `version:` as its own
+//! tab-separated field so that the updater's signed-version check
+//! (`requireSignedVersion`) finds it. The timestamp is an input (derive it from
+//! `SOURCE_DATE_EPOCH`), so signing the same bytes twice gives the same `.sig`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha2::{Digest as _, Sha256};
+
+use crate::hex;
+use crate::keys::{KeyId, PublicKey, SecretKey};
+use crate::signature::{self, CommentError, MinisignSignature, READ_BUFFER_BYTES, SignError};
+
+/// What signing an artifact produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedArtifact {
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    pub signature: MinisignSignature,
+}
+
+impl SignedArtifact {
+    /// The minisign signature text (what `minisign -V -x` reads).
+    pub fn minisign_text(&self) -> String {
+        self.signature.to_text()
+    }
+
+    /// The Tauri `signature` string: standard base64 of the minisign text.
+    /// Also the content of the `.sig` file next to the artifact.
+    pub fn tauri_signature(&self) -> String {
+        self.signature.to_tauri_base64()
+    }
+}
+
+/// The trusted comment of an artifact signature.
+pub fn trusted_comment(timestamp: u64, file_name: &str, version: &semver::Version) -> String {
+    format!("timestamp:{timestamp}\tfile:{file_name}\tversion:{version}")
+}
+
+/// The value of the `version:` field of a trusted comment, if it has one.
+pub fn signed_version(trusted_comment: &str) -> Option<&str> {
+    trusted_comment
+        .split('\t')
+        .find_map(|field| field.strip_prefix("version:"))
+}
+
+/// Signs the artifact at `path`; the trusted comment names its file name.
+pub fn sign_artifact_file(
+    path: &Path,
+    version: &semver::Version,
+    timestamp: u64,
+    key: &SecretKey,
+) -> Result<SignedArtifact, ArtifactError> {
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| ArtifactError::FileName {
+            name: path.display().to_string(),
+        })?;
+    let file = File::open(path).map_err(|error| ArtifactError::Open {
+        path: path.display().to_string(),
+        error,
+    })?;
+    sign_artifact(file, file_name, version, timestamp, key)
+}
+
+/// Signs everything `reader` yields and measures it in the same read: the
+/// reader is wrapped in a tee that feeds SHA-256 and counts bytes while the
+/// signature's BLAKE2b prehash consumes it.
+pub fn sign_artifact(
+    reader: impl Read,
+    file_name: &str,
+    version: &semver::Version,
+    timestamp: u64,
+    key: &SecretKey,
+) -> Result<SignedArtifact, ArtifactError> {
+    if file_name.is_empty() || file_name.contains(['\t', '\n', '\r', '/', '\\']) {
+        return Err(ArtifactError::FileName {
+            name: file_name.to_owned(),
+        });
+    }
+    let comment = trusted_comment(timestamp, file_name, version);
+    let mut tee = Measure::new(reader);
+    let signature = signature::sign_reader(
+        key,
+        &mut tee,
+        &comment,
+        &signature::untrusted_comment_for(key.key_id()),
+    )
+    .map_err(|error| match error {
+        SignError::Read(error) => ArtifactError::Read { error },
+        SignError::Comment(error) => ArtifactError::Comment(error),
+    })?;
+    let (size, sha256) = tee.finish();
+    Ok(SignedArtifact {
+        size,
+        sha256,
+        signature,
+    })
+}
+
+/// Verifies a downloaded artifact exactly as tauri-plugin-updater does:
+/// base64-decode the signature and the public key text,
+/// `PublicKey::decode`, `Signature::decode`, `verify(bytes, &sig, true)`.
+pub fn verify_artifact(
+    bytes: &[u8],
+    tauri_signature: &str,
+    public_key: &PublicKey,
+) -> Result<(), ArtifactError> {
+    let signature = decode_tauri_signature(tauri_signature)?;
+    let verifier = minisign_verify::PublicKey::decode(&public_key.to_minisign_text())
+        .expect("an exported public key always decodes");
+    verifier
+        .verify(bytes, &signature.verifier, true)
+        .map_err(|error| verify_error(error, &signature, public_key))
+}
+
+/// Streaming form of [`verify_artifact`] (prehashed signatures only, which is
+/// what tauri-cli and this crate write), reading [`READ_BUFFER_BYTES`] at a time.
+pub fn verify_artifact_reader(
+    mut reader: impl Read,
+    tauri_signature: &str,
+    public_key: &PublicKey,
+) -> Result<(), ArtifactError> {
+    let signature = decode_tauri_signature(tauri_signature)?;
+    let verifier = public_key.to_verifier();
+    let mut stream = verifier
+        .verify_stream(&signature.verifier)
+        .map_err(|error| verify_error(error, &signature, public_key))?;
+    let mut buffer = vec![0; READ_BUFFER_BYTES];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => stream.update(&buffer[..n]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(ArtifactError::Read { error }),
+        }
+    }
+    stream
+        .finalize()
+        .map_err(|error| verify_error(error, &signature, public_key))
+}
+
+/// A Tauri `signature` string, decoded for `minisign-verify`.
+pub(crate) struct TauriSignature {
+    pub(crate) verifier: minisign_verify::Signature,
+    pub(crate) key_id: KeyId,
+}
+
+/// Decodes a Tauri `signature` string (standard base64 of the signature text).
+pub(crate) fn decode_tauri_signature(
+    tauri_signature: &str,
+) -> Result<TauriSignature, ArtifactError> {
+    let bytes = BASE64
+        .decode(tauri_signature.trim())
+        .map_err(|_| ArtifactError::SignatureNotBase64)?;
+    let text = String::from_utf8(bytes).map_err(|_| ArtifactError::SignatureNotBase64)?;
+    let verifier = minisign_verify::Signature::decode(&text).map_err(|error| {
+        ArtifactError::MalformedSignature {
+            detail: error.to_string(),
+        }
+    })?;
+    // minisign-verify keeps the key id private: read it from the second line,
+    // "ED" ‖ key id ‖ signature, which it has just checked is 74 bytes.
+    let key_id = text
+        .lines()
+        .nth(1)
+        .and_then(|line| BASE64.decode(line.trim()).ok())
+        .and_then(|bytes| {
+            bytes
+                .get(2..10)
+                .map(|id| KeyId(id.try_into().expect("8 bytes")))
+        })
+        .ok_or_else(|| ArtifactError::MalformedSignature {
+            detail: "the signature line is not canonical base64".to_owned(),
+        })?;
+    Ok(TauriSignature { verifier, key_id })
+}
+
+fn verify_error(
+    error: minisign_verify::Error,
+    signature: &TauriSignature,
+    public_key: &PublicKey,
+) -> ArtifactError {
+    match error {
+        minisign_verify::Error::UnexpectedKeyId => ArtifactError::KeyMismatch {
+            signature_key: signature.key_id,
+            public_key: public_key.key_id(),
+        },
+        minisign_verify::Error::InvalidSignature => ArtifactError::BadSignature {
+            key_id: public_key.key_id(),
+        },
+        minisign_verify::Error::IoError(error) => ArtifactError::Read { error },
+        other => ArtifactError::MalformedSignature {
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// A reader that counts bytes and feeds SHA-256 as they pass through.
+pub(crate) struct Measure<R> {
+    inner: R,
+    sha256: Sha256,
+    size: u64,
+}
+
+impl<R: Read> Measure<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Measure {
+            inner,
+            sha256: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Size in bytes and lower-case hex SHA-256 of everything read.
+    pub(crate) fn finish(self) -> (u64, String) {
+        (self.size, hex::encode(&self.sha256.finalize()))
+    }
+}
+
+impl<R: Read> Read for Measure<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.sha256.update(&buffer[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// Why an artifact could not be signed or did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("cannot open artifact {path}: {error}")]
+    Open {
+        path: String,
+        #[source]
+        error: io::Error,
+    },
+    #[error("reading the artifact failed: {error}")]
+    Read {
+        #[source]
+        error: io::Error,
+    },
+    #[error(
+        "artifact file name {name:?} cannot go into a signature's trusted comment: it must be non-empty UTF-8 without tabs, line breaks or path separators; rename the file"
+    )]
+    FileName { name: String },
+    #[error(transparent)]
+    Comment(CommentError),
+    #[error(
+        "the artifact signature is not standard base64 of a UTF-8 minisign signature (the `signature` field of latest.json, or a .sig file, must be)"
+    )]
+    SignatureNotBase64,
+    #[error("the artifact signature is not a valid minisign signature: {detail}")]
+    MalformedSignature { detail: String },
+    #[error(
+        "the artifact was signed by key {signature_key}, not by {public_key}; check that plugins.updater.pubkey matches the signing key"
+    )]
+    KeyMismatch {
+        signature_key: KeyId,
+        public_key: KeyId,
+    },
+    #[error(
+        "the artifact signature does not verify with key {key_id}: the file or its signature was altered, or they do not belong together"
+    )]
+    BadSignature { key_id: KeyId },
+}

@@ -1,0 +1,509 @@
+//! The client's update policy: whether a fetched channel manifest may be
+//! trusted, what it means for this install, and whether a downloaded artifact
+//! is the one the manifest promised.
+//!
+//! [`check_manifest`] applies these rules in this order, and refuses with a
+//! distinct [`ManifestRefused`] variant at the first that fails:
+//!
+//! 1. the manifest is at most `max_manifest_bytes` (default 1 MiB) — checked
+//!    before anything is parsed or verified (endless-data attack);
+//! 2. the signature file is a prehashed minisign signature in exactly the
+//!    canonical form [`crate::manifest`] describes;
+//! 3. its key id is one of the trusted keys, and its untrusted comment is the
+//!    canonical one naming that key (the one part no signature covers);
+//! 4. the data and trusted-comment signatures verify (`minisign-verify`);
+//! 5. the manifest parses, has the known schema and obeys its rules;
+//! 6. the trusted comment is the one the manifest body implies;
+//! 7. the channel is the install's channel (mix-and-match);
+//! 8. `now` is not after `expires_at` (indefinite freeze);
+//! 9. the sequence is not below the last one accepted (rollback); an equal
+//!    sequence is accepted only with byte-identical content (the same state
+//!    fetched again), otherwise it is a conflict;
+//! 10. versions: a `halt` offers nothing; a `yank` whose `yanked` lists the
+//!     installed version offers `version` even as a downgrade; otherwise
+//!     `version` equal to the installed one is "up to date" and a lower one
+//!     is refused (downgrade);
+//! 11. the install's platform key has an entry;
+//! 12. an install below `minimum_version` is told to use the full installer;
+//! 13. a `release` is offered only to installs inside its rollout percent.
+//!
+//! After any success the caller stores [`UpdateCheck::seen`] as the new
+//! last-seen state for the channel, whatever the decision, so that a later
+//! replay of an older manifest is refused.
+//!
+//! [`verify_download`] then streams the downloaded artifact once, checking its
+//! size (and stopping as soon as it is too long), SHA-256 and signature
+//! against the offer, with a distinct [`DownloadRefused`] variant for each.
+
+use std::cmp::Ordering;
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use crate::artifact;
+use crate::hex;
+use crate::keys::{KeyId, PublicKey};
+use crate::manifest::{ChannelManifest, ManifestError, ManifestKind, PlatformEntry};
+use crate::platform::PlatformKey;
+use crate::rollout;
+use crate::signature::{self, MinisignSignature, READ_BUFFER_BYTES};
+
+/// The default cap on a manifest's size.
+pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 1 << 20;
+
+/// What the client knows when it checks a manifest.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Keys whose signatures the client trusts (the app's embedded keys).
+    pub trusted_keys: Vec<PublicKey>,
+    /// The channel this install follows.
+    pub channel: String,
+    /// This install's platform key (`{os}-{arch}-{installer}`).
+    pub platform: PlatformKey,
+    /// The version now installed.
+    pub installed: semver::Version,
+    /// A random id stored at first run, used only for rollout membership.
+    pub install_id: String,
+    /// The last manifest accepted on this channel, if any.
+    pub last_seen: Option<SeenManifest>,
+    pub now: OffsetDateTime,
+    pub max_manifest_bytes: usize,
+}
+
+impl Policy {
+    /// A policy with no last-seen manifest and the default size cap.
+    pub fn new(
+        trusted_keys: Vec<PublicKey>,
+        channel: impl Into<String>,
+        platform: PlatformKey,
+        installed: semver::Version,
+        install_id: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Self {
+        Policy {
+            trusted_keys,
+            channel: channel.into(),
+            platform,
+            installed,
+            install_id: install_id.into(),
+            last_seen: None,
+            now,
+            max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
+        }
+    }
+}
+
+/// What a client stores about the last manifest it accepted on its channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenManifest {
+    pub sequence: u64,
+    /// Lower-case hex SHA-256 of the manifest bytes.
+    pub sha256: String,
+}
+
+/// A trusted manifest and what it means for this install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateCheck {
+    pub decision: Decision,
+    /// Store this as the channel's new [`Policy::last_seen`].
+    pub seen: SeenManifest,
+    pub manifest: ChannelManifest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Download and install this.
+    Install(Offer),
+    /// The manifest's version is the installed one.
+    UpToDate,
+    /// The channel is halted: stay on the installed version.
+    Halted,
+    /// A newer release exists but this install is outside its rollout.
+    NotInRollout { percent: u8 },
+    /// Too old to update in place: tell the user to install the full installer.
+    InstallerRequired { minimum_version: semver::Version },
+}
+
+/// An update this install should take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub version: semver::Version,
+    pub reason: OfferReason,
+    pub platform: PlatformKey,
+    pub artifact: PlatformEntry,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferReason {
+    /// A newer release.
+    Release,
+    /// The installed version was yanked; `version` may be lower.
+    Yank,
+}
+
+/// Checks a fetched manifest and its signature file against the policy; see
+/// the module docs for the rules and their order.
+pub fn check_manifest(
+    policy: &Policy,
+    manifest: &[u8],
+    signature_file: &[u8],
+) -> Result<UpdateCheck, ManifestRefused> {
+    if manifest.len() > policy.max_manifest_bytes {
+        return Err(ManifestRefused::TooLarge {
+            size: manifest.len(),
+            limit: policy.max_manifest_bytes,
+        });
+    }
+    let signature = parse_signature(signature_file)?;
+    let key = policy
+        .trusted_keys
+        .iter()
+        .find(|key| key.key_id() == signature.key_id())
+        .ok_or_else(|| ManifestRefused::UnknownKey {
+            key_id: signature.key_id(),
+            trusted: policy.trusted_keys.iter().map(PublicKey::key_id).collect(),
+        })?;
+    let expected = signature::untrusted_comment_for(key.key_id());
+    if signature.untrusted_comment() != expected {
+        return Err(ManifestRefused::MalformedSignature {
+            detail: format!("its untrusted comment is not {expected:?}"),
+        });
+    }
+    key.to_verifier()
+        .verify(manifest, &signature.to_verifier(), false)
+        .map_err(|_| ManifestRefused::BadSignature {
+            key_id: key.key_id(),
+        })?;
+
+    let parsed = ChannelManifest::from_json(manifest).map_err(|error| match error {
+        ManifestError::Schema { found } => ManifestRefused::UnknownSchema { found },
+        other => ManifestRefused::Malformed {
+            detail: other.to_string(),
+        },
+    })?;
+    let expected_comment = parsed.trusted_comment();
+    if signature.trusted_comment() != expected_comment {
+        return Err(ManifestRefused::CommentMismatch {
+            expected: expected_comment,
+            found: signature.trusted_comment().to_owned(),
+        });
+    }
+    if parsed.channel != policy.channel {
+        return Err(ManifestRefused::ChannelMismatch {
+            expected: policy.channel.clone(),
+            found: parsed.channel,
+        });
+    }
+    if policy.now > parsed.expires_at {
+        return Err(ManifestRefused::Expired {
+            expires_at: parsed.expires_at,
+            now: policy.now,
+        });
+    }
+    let seen = SeenManifest {
+        sequence: parsed.sequence,
+        sha256: hex::encode(&Sha256::digest(manifest)),
+    };
+    if let Some(last) = &policy.last_seen {
+        match parsed.sequence.cmp(&last.sequence) {
+            Ordering::Less => {
+                return Err(ManifestRefused::Replay {
+                    sequence: parsed.sequence,
+                    last_seen: last.sequence,
+                });
+            }
+            Ordering::Equal if seen.sha256 != last.sha256 => {
+                return Err(ManifestRefused::SequenceConflict {
+                    sequence: parsed.sequence,
+                });
+            }
+            _ => {}
+        }
+    }
+    let decision = decide(policy, &parsed)?;
+    Ok(UpdateCheck {
+        decision,
+        seen,
+        manifest: parsed,
+    })
+}
+
+/// Rules 10–13: what a trusted, current manifest means for this install.
+fn decide(policy: &Policy, manifest: &ChannelManifest) -> Result<Decision, ManifestRefused> {
+    let installed = &policy.installed;
+    let reason = match manifest.kind {
+        ManifestKind::Halt => return Ok(Decision::Halted),
+        ManifestKind::Yank
+            if manifest
+                .yanked
+                .iter()
+                .any(|v| v.cmp_precedence(installed).is_eq()) =>
+        {
+            OfferReason::Yank
+        }
+        ManifestKind::Release | ManifestKind::Yank => {
+            match manifest.version.cmp_precedence(installed) {
+                Ordering::Greater => OfferReason::Release,
+                Ordering::Equal => return Ok(Decision::UpToDate),
+                Ordering::Less => {
+                    return Err(ManifestRefused::VersionNotNewer {
+                        offered: manifest.version.clone(),
+                        installed: installed.clone(),
+                    });
+                }
+            }
+        }
+    };
+    let artifact = manifest.platforms.get(&policy.platform).ok_or_else(|| {
+        ManifestRefused::PlatformMissing {
+            platform: policy.platform,
+            available: manifest.platforms.keys().copied().collect(),
+        }
+    })?;
+    if let Some(minimum) = &manifest.minimum_version
+        && installed.cmp_precedence(minimum).is_lt()
+    {
+        return Ok(Decision::InstallerRequired {
+            minimum_version: minimum.clone(),
+        });
+    }
+    if reason == OfferReason::Release {
+        let version = manifest.version.to_string();
+        let percent = manifest.rollout.percent;
+        if !rollout::in_rollout(
+            &policy.install_id,
+            &manifest.channel,
+            &version,
+            &manifest.rollout.salt,
+            percent,
+        ) {
+            return Ok(Decision::NotInRollout { percent });
+        }
+    }
+    Ok(Decision::Install(Offer {
+        version: manifest.version.clone(),
+        reason,
+        platform: policy.platform,
+        artifact: artifact.clone(),
+    }))
+}
+
+fn parse_signature(signature_file: &[u8]) -> Result<MinisignSignature, ManifestRefused> {
+    let text =
+        std::str::from_utf8(signature_file).map_err(|_| ManifestRefused::MalformedSignature {
+            detail: "it is not UTF-8 text".to_owned(),
+        })?;
+    MinisignSignature::parse_canonical(text).map_err(|error| ManifestRefused::MalformedSignature {
+        detail: error.to_string(),
+    })
+}
+
+/// Checks a downloaded artifact against the offer in one streaming read:
+/// size, SHA-256, and the Tauri signature by a trusted key whose trusted
+/// comment carries the offered version.
+pub fn verify_download(
+    reader: impl Read,
+    offer: &Offer,
+    trusted_keys: &[PublicKey],
+) -> Result<(), DownloadRefused> {
+    let expected = &offer.artifact;
+    let signature = artifact::decode_tauri_signature(&expected.signature).map_err(|error| {
+        DownloadRefused::MalformedSignature {
+            detail: error.to_string(),
+        }
+    })?;
+    let key = trusted_keys
+        .iter()
+        .find(|key| key.key_id() == signature.key_id)
+        .ok_or(DownloadRefused::UnknownKey {
+            key_id: signature.key_id,
+        })?;
+    let signed = artifact::signed_version(signature.verifier.trusted_comment());
+    if signed != Some(offer.version.to_string().as_str()) {
+        return Err(DownloadRefused::SignedVersionMismatch {
+            expected: offer.version.clone(),
+            found: signed.map(str::to_owned),
+        });
+    }
+    let verifier = key.to_verifier();
+    let mut stream = verifier
+        .verify_stream(&signature.verifier)
+        .map_err(|error| DownloadRefused::MalformedSignature {
+            detail: error.to_string(),
+        })?;
+
+    let mut sha256 = Sha256::new();
+    let mut size: u64 = 0;
+    let mut reader = reader;
+    let mut buffer = vec![0; READ_BUFFER_BYTES];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(DownloadRefused::Read(error)),
+        };
+        size += n as u64;
+        if size > expected.size {
+            return Err(DownloadRefused::SizeMismatch {
+                expected: expected.size,
+                actual: size,
+                complete: false,
+            });
+        }
+        sha256.update(&buffer[..n]);
+        stream.update(&buffer[..n]);
+    }
+    if size != expected.size {
+        return Err(DownloadRefused::SizeMismatch {
+            expected: expected.size,
+            actual: size,
+            complete: true,
+        });
+    }
+    let actual = hex::encode(&sha256.finalize());
+    if actual != expected.sha256 {
+        return Err(DownloadRefused::Sha256Mismatch {
+            expected: expected.sha256.clone(),
+            actual,
+        });
+    }
+    stream
+        .finalize()
+        .map_err(|_| DownloadRefused::SignatureMismatch {
+            key_id: key.key_id(),
+        })
+}
+
+/// Why a fetched manifest is not trusted. Each rule has its own variant;
+/// [`ManifestRefused::kind`] names it without the details.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestRefused {
+    #[error("the manifest is {size} bytes, over the {limit}-byte limit; it was not parsed")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the manifest signature file is malformed: {detail}")]
+    MalformedSignature { detail: String },
+    #[error("the manifest is signed by key {key_id}, which this app does not trust (trusted: {})", list(.trusted))]
+    UnknownKey { key_id: KeyId, trusted: Vec<KeyId> },
+    #[error(
+        "the manifest signature by key {key_id} does not verify: the manifest or its signature was altered"
+    )]
+    BadSignature { key_id: KeyId },
+    #[error("the signed manifest is malformed: {detail}")]
+    Malformed { detail: String },
+    #[error(
+        "the manifest has schema {found:?}; this app reads {:?}: update the app with a full installer",
+        crate::manifest::CHANNEL_MANIFEST_SCHEMA
+    )]
+    UnknownSchema { found: String },
+    #[error(
+        "the signature's trusted comment {found:?} does not match the manifest (expected {expected:?})"
+    )]
+    CommentMismatch { expected: String, found: String },
+    #[error("the manifest is for channel {found:?}, but this install follows {expected:?}")]
+    ChannelMismatch { expected: String, found: String },
+    #[error(
+        "the manifest expired at {expires_at} (now {now}): the update host serves a stale manifest"
+    )]
+    Expired {
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    #[error(
+        "the manifest has sequence {sequence}, below {last_seen} already seen: an old manifest is being replayed"
+    )]
+    Replay { sequence: u64, last_seen: u64 },
+    #[error(
+        "the manifest has sequence {sequence}, already seen with different content: two manifests share a sequence"
+    )]
+    SequenceConflict { sequence: u64 },
+    #[error("the manifest has no artifact for platform {platform} (it has: {})", list(.available))]
+    PlatformMissing {
+        platform: PlatformKey,
+        available: Vec<PlatformKey>,
+    },
+    #[error(
+        "the manifest offers {offered}, not newer than the installed {installed}, and does not yank it"
+    )]
+    VersionNotNewer {
+        offered: semver::Version,
+        installed: semver::Version,
+    },
+}
+
+/// The rule a [`ManifestRefused`] reports, without its details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefusalKind {
+    TooLarge,
+    MalformedSignature,
+    UnknownKey,
+    BadSignature,
+    Malformed,
+    UnknownSchema,
+    CommentMismatch,
+    ChannelMismatch,
+    Expired,
+    Replay,
+    SequenceConflict,
+    PlatformMissing,
+    VersionNotNewer,
+}
+
+impl ManifestRefused {
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            ManifestRefused::TooLarge { .. } => RefusalKind::TooLarge,
+            ManifestRefused::MalformedSignature { .. } => RefusalKind::MalformedSignature,
+            ManifestRefused::UnknownKey { .. } => RefusalKind::UnknownKey,
+            ManifestRefused::BadSignature { .. } => RefusalKind::BadSignature,
+            ManifestRefused::Malformed { .. } => RefusalKind::Malformed,
+            ManifestRefused::UnknownSchema { .. } => RefusalKind::UnknownSchema,
+            ManifestRefused::CommentMismatch { .. } => RefusalKind::CommentMismatch,
+            ManifestRefused::ChannelMismatch { .. } => RefusalKind::ChannelMismatch,
+            ManifestRefused::Expired { .. } => RefusalKind::Expired,
+            ManifestRefused::Replay { .. } => RefusalKind::Replay,
+            ManifestRefused::SequenceConflict { .. } => RefusalKind::SequenceConflict,
+            ManifestRefused::PlatformMissing { .. } => RefusalKind::PlatformMissing,
+            ManifestRefused::VersionNotNewer { .. } => RefusalKind::VersionNotNewer,
+        }
+    }
+}
+
+/// Why a downloaded artifact is not the one the manifest promised.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadRefused {
+    #[error("the offer's artifact signature is malformed: {detail}")]
+    MalformedSignature { detail: String },
+    #[error("the artifact is signed by key {key_id}, which this app does not trust")]
+    UnknownKey { key_id: KeyId },
+    #[error("the artifact signature is for version {}, not the offered {expected}", .found.as_deref().unwrap_or("<none>"))]
+    SignedVersionMismatch {
+        expected: semver::Version,
+        found: Option<String>,
+    },
+    #[error("the download is {}{actual} bytes, the manifest says {expected}", if *.complete { "" } else { "more than " })]
+    SizeMismatch {
+        expected: u64,
+        actual: u64,
+        complete: bool,
+    },
+    #[error("the download's SHA-256 is {actual}, the manifest says {expected}")]
+    Sha256Mismatch { expected: String, actual: String },
+    #[error("the download's signature by key {key_id} does not verify")]
+    SignatureMismatch { key_id: KeyId },
+    #[error("reading the download failed: {0}")]
+    Read(#[source] io::Error),
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

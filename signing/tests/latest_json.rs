@@ -1,0 +1,135 @@
+//! The `latest.json` this crate writes reads with tauri-plugin-updater's
+//! field rules, and its signatures pass the updater's checks.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::*;
+use serde::{Deserialize, Deserializer};
+use signing::latest::{LatestJson, LatestPlatform};
+use time::OffsetDateTime;
+
+/// tauri-plugin-updater's `RemoteRelease` (static form), field for field.
+#[derive(Debug, Deserialize)]
+struct RemoteRelease {
+    #[serde(deserialize_with = "parse_version")]
+    version: semver::Version,
+    notes: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "time::serde::rfc3339::option::deserialize"
+    )]
+    pub_date: Option<OffsetDateTime>,
+    platforms: HashMap<String, ReleaseManifestPlatform>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReleaseManifestPlatform {
+    url: url::Url,
+    signature: String,
+}
+
+fn parse_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<semver::Version, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim_start_matches('v')
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+#[test]
+fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
+    let (manifest, artifacts) = release_manifest("1.2.3", 1);
+    let latest = LatestJson {
+        version: manifest.version.clone(),
+        notes: manifest.notes.clone(),
+        pub_date: Some(ISSUED),
+        platforms: manifest
+            .platforms
+            .iter()
+            .map(|(key, entry)| {
+                (
+                    *key,
+                    LatestPlatform {
+                        url: entry.url.clone(),
+                        signature: entry.signature.clone(),
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let json = latest.to_json();
+    let text = String::from_utf8(json.clone()).unwrap();
+    assert!(
+        text.contains("\"pub_date\": \"2026-05-01T12:00:00Z\""),
+        "{text}"
+    );
+    assert!(text.ends_with("}\n"));
+    assert_eq!(LatestJson::from_json(&json).unwrap(), latest);
+
+    let release: RemoteRelease = serde_json::from_slice(&json).unwrap();
+    assert_eq!(release.version, version("1.2.3"));
+    assert_eq!(release.notes.as_deref(), Some("Faster start-up."));
+    assert_eq!(release.pub_date, Some(ISSUED));
+
+    // The updater looks up `{os}-{arch}-{installer}` first, then `{os}-{arch}`.
+    let target = release
+        .platforms
+        .get("linux-x86_64-deb")
+        .or_else(|| release.platforms.get("linux-x86_64"))
+        .unwrap();
+    assert_eq!(target.url.scheme(), "https");
+    let bytes = &artifacts["linux-x86_64-deb"].bytes;
+    let pubkey = String::from_utf8(
+        BASE64
+            .decode(release_key().key.public_key().to_tauri_base64())
+            .unwrap(),
+    )
+    .unwrap();
+    let public_key = minisign_verify::PublicKey::decode(&pubkey).unwrap();
+    let signature = String::from_utf8(BASE64.decode(&target.signature).unwrap()).unwrap();
+    let signature = minisign_verify::Signature::decode(&signature).unwrap();
+    public_key.verify(bytes, &signature, true).unwrap();
+    // requireSignedVersion: the trusted comment names the release's version.
+    let signed = signature
+        .trusted_comment()
+        .split('\t')
+        .find_map(|field| field.strip_prefix("version:"));
+    assert_eq!(signed, Some(release.version.to_string().as_str()));
+    // The rpm's signature does not pass for the deb's bytes (no mix-and-match).
+    let rpm = &release.platforms["linux-x86_64-rpm"].signature;
+    let rpm = minisign_verify::Signature::decode(
+        &String::from_utf8(BASE64.decode(rpm).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert!(public_key.verify(bytes, &rpm, true).is_err());
+}
+
+#[test]
+fn tauri_reads_a_leading_v_and_this_crate_writes_plain_semver() {
+    let json = br#"{"version":"v1.0.0","platforms":{"darwin-aarch64":{"url":"https://x.example/a.tar.gz","signature":"c2ln"}}}"#;
+    let release: RemoteRelease = serde_json::from_slice(json).unwrap();
+    assert_eq!(release.version, version("1.0.0"));
+    assert!(release.pub_date.is_none() && release.notes.is_none());
+    let latest = LatestJson {
+        version: version("1.0.0"),
+        notes: None,
+        pub_date: None,
+        platforms: BTreeMap::from([(
+            platform("darwin-aarch64"),
+            LatestPlatform {
+                url: "https://x.example/a.tar.gz".into(),
+                signature: "c2ln".into(),
+            },
+        )]),
+    };
+    let text = String::from_utf8(latest.to_json()).unwrap();
+    assert!(
+        text.contains("\"version\": \"1.0.0\"")
+            && !text.contains("notes")
+            && !text.contains("pub_date"),
+        "{text}"
+    );
+}
