@@ -42,6 +42,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &[UpdaterArtifact]) -> Result<
                 size,
                 sha256,
                 target: ctx.target.triple.to_owned(),
+                updater: None,
             });
         }
         artifacts.sort_by(|a, b| a.path.cmp(&b.path));
@@ -53,6 +54,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &[UpdaterArtifact]) -> Result<
             target: ctx.target.triple.to_owned(),
             packaging: ctx.config.packaging.as_str().to_owned(),
             artifacts,
+            signing_key: None,
         };
         std::fs::write(assembled.join(SHA256SUMS_FILE), sha256sums(&manifest))?;
         std::fs::write(assembled.join(DIST_MANIFEST_FILE), manifest.to_json())?;
