@@ -56,9 +56,7 @@ pub fn trusted_comment(timestamp: u64, file_name: &str, version: &semver::Versio
 
 /// The value of the `version:` field of a trusted comment, if it has one.
 pub fn signed_version(trusted_comment: &str) -> Option<&str> {
-    trusted_comment
-        .split('\t')
-        .find_map(|field| field.strip_prefix("version:"))
+    trusted_comment.split('\t').find_map(|field| field.strip_prefix("version:"))
 }
 
 /// Signs the artifact at `path`; the trusted comment names its file name.
@@ -71,13 +69,8 @@ pub fn sign_artifact_file(
     let file_name = path
         .file_name()
         .and_then(|name| name.to_str())
-        .ok_or_else(|| ArtifactError::FileName {
-            name: path.display().to_string(),
-        })?;
-    let file = File::open(path).map_err(|error| ArtifactError::Open {
-        path: path.display().to_string(),
-        error,
-    })?;
+        .ok_or_else(|| ArtifactError::FileName { name: path.display().to_string() })?;
+    let file = File::open(path).map_err(|error| ArtifactError::Open { path: path.display().to_string(), error })?;
     sign_artifact(file, file_name, version, timestamp, key)
 }
 
@@ -92,44 +85,27 @@ pub fn sign_artifact(
     key: &SecretKey,
 ) -> Result<SignedArtifact, ArtifactError> {
     if file_name.is_empty() || file_name.contains(['\t', '\n', '\r', '/', '\\']) {
-        return Err(ArtifactError::FileName {
-            name: file_name.to_owned(),
-        });
+        return Err(ArtifactError::FileName { name: file_name.to_owned() });
     }
     let comment = trusted_comment(timestamp, file_name, version);
     let mut tee = Measure::new(reader);
-    let signature = signature::sign_reader(
-        key,
-        &mut tee,
-        &comment,
-        &signature::untrusted_comment_for(key.key_id()),
-    )
-    .map_err(|error| match error {
-        SignError::Read(error) => ArtifactError::Read { error },
-        SignError::Comment(error) => ArtifactError::Comment(error),
-    })?;
+    let signature = signature::sign_reader(key, &mut tee, &comment, &signature::untrusted_comment_for(key.key_id()))
+        .map_err(|error| match error {
+            SignError::Read(error) => ArtifactError::Read { error },
+            SignError::Comment(error) => ArtifactError::Comment(error),
+        })?;
     let (size, sha256) = tee.finish();
-    Ok(SignedArtifact {
-        size,
-        sha256,
-        signature,
-    })
+    Ok(SignedArtifact { size, sha256, signature })
 }
 
 /// Verifies a downloaded artifact exactly as tauri-plugin-updater does:
 /// base64-decode the signature and the public key text,
 /// `PublicKey::decode`, `Signature::decode`, `verify(bytes, &sig, true)`.
-pub fn verify_artifact(
-    bytes: &[u8],
-    tauri_signature: &str,
-    public_key: &PublicKey,
-) -> Result<(), ArtifactError> {
+pub fn verify_artifact(bytes: &[u8], tauri_signature: &str, public_key: &PublicKey) -> Result<(), ArtifactError> {
     let signature = decode_tauri_signature(tauri_signature)?;
     let verifier = minisign_verify::PublicKey::decode(&public_key.to_minisign_text())
         .expect("an exported public key always decodes");
-    verifier
-        .verify(bytes, &signature.verifier, true)
-        .map_err(|error| verify_error(error, &signature, public_key))
+    verifier.verify(bytes, &signature.verifier, true).map_err(|error| verify_error(error, &signature, public_key))
 }
 
 /// Streaming form of [`verify_artifact`] (prehashed signatures only, which is
@@ -141,9 +117,8 @@ pub fn verify_artifact_reader(
 ) -> Result<(), ArtifactError> {
     let signature = decode_tauri_signature(tauri_signature)?;
     let verifier = public_key.to_verifier();
-    let mut stream = verifier
-        .verify_stream(&signature.verifier)
-        .map_err(|error| verify_error(error, &signature, public_key))?;
+    let mut stream =
+        verifier.verify_stream(&signature.verifier).map_err(|error| verify_error(error, &signature, public_key))?;
     let mut buffer = vec![0; READ_BUFFER_BYTES];
     loop {
         match reader.read(&mut buffer) {
@@ -153,9 +128,7 @@ pub fn verify_artifact_reader(
             Err(error) => return Err(ArtifactError::Read { error }),
         }
     }
-    stream
-        .finalize()
-        .map_err(|error| verify_error(error, &signature, public_key))
+    stream.finalize().map_err(|error| verify_error(error, &signature, public_key))
 }
 
 /// A Tauri `signature` string, decoded for `minisign-verify`.
@@ -165,52 +138,32 @@ pub(crate) struct TauriSignature {
 }
 
 /// Decodes a Tauri `signature` string (standard base64 of the signature text).
-pub(crate) fn decode_tauri_signature(
-    tauri_signature: &str,
-) -> Result<TauriSignature, ArtifactError> {
-    let bytes = BASE64
-        .decode(tauri_signature.trim())
-        .map_err(|_| ArtifactError::SignatureNotBase64)?;
+pub(crate) fn decode_tauri_signature(tauri_signature: &str) -> Result<TauriSignature, ArtifactError> {
+    let bytes = BASE64.decode(tauri_signature.trim()).map_err(|_| ArtifactError::SignatureNotBase64)?;
     let text = String::from_utf8(bytes).map_err(|_| ArtifactError::SignatureNotBase64)?;
-    let verifier = minisign_verify::Signature::decode(&text).map_err(|error| {
-        ArtifactError::MalformedSignature {
-            detail: error.to_string(),
-        }
-    })?;
+    let verifier = minisign_verify::Signature::decode(&text)
+        .map_err(|error| ArtifactError::MalformedSignature { detail: error.to_string() })?;
     // minisign-verify keeps the key id private: read it from the second line,
     // "ED" ‖ key id ‖ signature, which it has just checked is 74 bytes.
     let key_id = text
         .lines()
         .nth(1)
         .and_then(|line| BASE64.decode(line.trim()).ok())
-        .and_then(|bytes| {
-            bytes
-                .get(2..10)
-                .map(|id| KeyId(id.try_into().expect("8 bytes")))
-        })
+        .and_then(|bytes| bytes.get(2..10).map(|id| KeyId(id.try_into().expect("8 bytes"))))
         .ok_or_else(|| ArtifactError::MalformedSignature {
             detail: "the signature line is not canonical base64".to_owned(),
         })?;
     Ok(TauriSignature { verifier, key_id })
 }
 
-fn verify_error(
-    error: minisign_verify::Error,
-    signature: &TauriSignature,
-    public_key: &PublicKey,
-) -> ArtifactError {
+fn verify_error(error: minisign_verify::Error, signature: &TauriSignature, public_key: &PublicKey) -> ArtifactError {
     match error {
-        minisign_verify::Error::UnexpectedKeyId => ArtifactError::KeyMismatch {
-            signature_key: signature.key_id,
-            public_key: public_key.key_id(),
-        },
-        minisign_verify::Error::InvalidSignature => ArtifactError::BadSignature {
-            key_id: public_key.key_id(),
-        },
+        minisign_verify::Error::UnexpectedKeyId => {
+            ArtifactError::KeyMismatch { signature_key: signature.key_id, public_key: public_key.key_id() }
+        }
+        minisign_verify::Error::InvalidSignature => ArtifactError::BadSignature { key_id: public_key.key_id() },
         minisign_verify::Error::IoError(error) => ArtifactError::Read { error },
-        other => ArtifactError::MalformedSignature {
-            detail: other.to_string(),
-        },
+        other => ArtifactError::MalformedSignature { detail: other.to_string() },
     }
 }
 
@@ -223,11 +176,7 @@ pub(crate) struct Measure<R> {
 
 impl<R: Read> Measure<R> {
     pub(crate) fn new(inner: R) -> Self {
-        Measure {
-            inner,
-            sha256: Sha256::new(),
-            size: 0,
-        }
+        Measure { inner, sha256: Sha256::new(), size: 0 }
     }
 
     /// Size in bytes and lower-case hex SHA-256 of everything read.
@@ -274,10 +223,7 @@ pub enum ArtifactError {
     #[error(
         "the artifact was signed by key {signature_key}, not by {public_key}; check that plugins.updater.pubkey matches the signing key"
     )]
-    KeyMismatch {
-        signature_key: KeyId,
-        public_key: KeyId,
-    },
+    KeyMismatch { signature_key: KeyId, public_key: KeyId },
     #[error(
         "the artifact signature does not verify with key {key_id}: the file or its signature was altered, or they do not belong together"
     )]

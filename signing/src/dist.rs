@@ -110,8 +110,7 @@ impl ArtifactKind {
 impl DistManifest {
     /// Parses a dist manifest, naming the schema problem in the error.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DistManifestError> {
-        let manifest: DistManifest =
-            serde_json::from_slice(bytes).map_err(DistManifestError::Json)?;
+        let manifest: DistManifest = serde_json::from_slice(bytes).map_err(DistManifestError::Json)?;
         if manifest.schema != DIST_MANIFEST_SCHEMA {
             return Err(DistManifestError::Schema(manifest.schema));
         }
@@ -135,10 +134,7 @@ impl DistManifest {
     /// The `SHA256SUMS` file: one `<sha256>  <path>` line per artifact, in
     /// artifact order, as `sha256sum -c` reads it.
     pub fn sha256sums(&self) -> String {
-        self.artifacts
-            .iter()
-            .map(|a| format!("{}  {}\n", a.sha256, a.path))
-            .collect()
+        self.artifacts.iter().map(|a| format!("{}  {}\n", a.sha256, a.path)).collect()
     }
 }
 
@@ -149,22 +145,16 @@ pub fn is_contained_relative_path(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.contains('\\')
         && !path.contains(':')
-        && path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistManifestError {
     #[error("not a valid dist manifest: {0}")]
     Json(serde_json::Error),
-    #[error(
-        "unsupported dist manifest schema {0:?} (this toolchain reads {DIST_MANIFEST_SCHEMA:?})"
-    )]
+    #[error("unsupported dist manifest schema {0:?} (this toolchain reads {DIST_MANIFEST_SCHEMA:?})")]
     Schema(String),
-    #[error(
-        "artifact path {0:?} escapes the manifest's folder (paths must be relative, without `..`)"
-    )]
+    #[error("artifact path {0:?} escapes the manifest's folder (paths must be relative, without `..`)")]
     PathEscapes(String),
 }
 
@@ -176,16 +166,7 @@ mod tests {
     fn contained_paths() {
         assert!(is_contained_relative_path("hudson_0.1.0_amd64.deb"));
         assert!(is_contained_relative_path("bundle/Hudson.app.tar.gz"));
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a//b",
-            "./a",
-            "C:/x",
-            "a\\b",
-        ] {
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "C:/x", "a\\b"] {
             assert!(!is_contained_relative_path(bad), "{bad} must be refused");
         }
     }
@@ -231,29 +212,18 @@ mod tests {
             public_key: "dW50cnVzdGVk".into(),
             development: true,
         });
-        manifest.artifacts[0].updater = Some(UpdaterInfo {
-            platform_keys: vec!["linux-x86_64-deb".into()],
-            signature: "c2ln".into(),
-        });
+        manifest.artifacts[0].updater =
+            Some(UpdaterInfo { platform_keys: vec!["linux-x86_64-deb".into()], signature: "c2ln".into() });
         let json = manifest.to_json();
         assert_eq!(DistManifest::from_json(&json).unwrap(), manifest);
         let text = String::from_utf8(json).unwrap();
-        assert!(
-            text.contains("\"platform_keys\": [\n          \"linux-x86_64-deb\""),
-            "{text}"
-        );
+        assert!(text.contains("\"platform_keys\": [\n          \"linux-x86_64-deb\""), "{text}");
         assert!(text.contains("\"development\": true"), "{text}");
     }
 
     #[test]
     fn artifact_paths_that_escape_the_folder_are_refused() {
-        for bad in [
-            "../hudson.deb",
-            "/tmp/hudson.deb",
-            "bundle/../../hudson.deb",
-            "C:/hudson.deb",
-            "bundle\\x.deb",
-        ] {
+        for bad in ["../hudson.deb", "/tmp/hudson.deb", "bundle/../../hudson.deb", "C:/hudson.deb", "bundle\\x.deb"] {
             match DistManifest::from_json(manifest_json(bad).as_bytes()) {
                 Err(DistManifestError::PathEscapes(path)) => assert_eq!(path, bad),
                 other => panic!("{bad}: expected PathEscapes, got {other:?}"),
@@ -264,10 +234,7 @@ mod tests {
     #[test]
     fn sha256sums_is_in_sha256sum_format() {
         let manifest = DistManifest::from_json(manifest_json("a.deb").as_bytes()).unwrap();
-        assert_eq!(
-            manifest.sha256sums(),
-            format!("{}  a.deb\n", "0".repeat(64))
-        );
+        assert_eq!(manifest.sha256sums(), format!("{}  a.deb\n", "0".repeat(64)));
     }
 
     #[test]

@@ -106,15 +106,11 @@ impl PublicKey {
         match lines.next() {
             Some(comment) if comment.starts_with(COMMENT_PREFIX) => {}
             _ => {
-                return Err(not_a_public_key(
-                    "the first line must start with `untrusted comment:`",
-                ));
+                return Err(not_a_public_key("the first line must start with `untrusted comment:`"));
             }
         }
         let Some(line) = lines.next() else {
-            return Err(not_a_public_key(
-                "the key line after the comment is missing",
-            ));
+            return Err(not_a_public_key("the key line after the comment is missing"));
         };
         if lines.any(|rest| !rest.trim().is_empty()) {
             return Err(not_a_public_key("text follows the key line"));
@@ -131,25 +127,18 @@ impl PublicKey {
 
     /// Reads the bare key line (`RW…`, 56 base64 characters).
     pub fn from_key_line(line: &str) -> Result<Self, KeyError> {
-        let bytes = BASE64
-            .decode(line.trim())
-            .map_err(|_| not_a_public_key("the key line is not base64"))?;
+        let bytes = BASE64.decode(line.trim()).map_err(|_| not_a_public_key("the key line is not base64"))?;
         if bytes.len() != PUBLIC_KEY_BYTES {
             return Err(not_a_public_key("the key line does not decode to 42 bytes"));
         }
         if bytes[0..2] != SIG_ALG {
-            return Err(not_a_public_key(
-                "the key is not an Ed25519 (`Ed`) minisign key",
-            ));
+            return Err(not_a_public_key("the key is not an Ed25519 (`Ed`) minisign key"));
         }
         let mut key_id = [0; 8];
         key_id.copy_from_slice(&bytes[2..10]);
         let mut key = [0; 32];
         key.copy_from_slice(&bytes[10..42]);
-        Ok(PublicKey {
-            key_id: KeyId(key_id),
-            key,
-        })
+        Ok(PublicKey { key_id: KeyId(key_id), key })
     }
 
     pub fn key_id(&self) -> KeyId {
@@ -173,11 +162,7 @@ impl PublicKey {
     /// The minisign public-key file text, as `minisign -G` writes it
     /// (`minisign -p FILE` reads it).
     pub fn to_minisign_text(&self) -> String {
-        format!(
-            "{COMMENT_PREFIX}minisign public key {}\n{}\n",
-            self.key_id,
-            self.to_key_line()
-        )
+        format!("{COMMENT_PREFIX}minisign public key {}\n{}\n", self.key_id, self.to_key_line())
     }
 
     /// Standard base64 of [`Self::to_minisign_text`]: the value for Tauri's
@@ -213,9 +198,7 @@ impl SecretKey {
     pub fn from_env_value(value_or_path: &str, password: Option<&str>) -> Result<Self, KeyError> {
         let value = value_or_path.trim();
         if value.is_empty() {
-            return Err(KeyError::Missing {
-                var: PRIVATE_KEY_VAR,
-            });
+            return Err(KeyError::Missing { var: PRIVATE_KEY_VAR });
         }
         let source = KeySource::Variable(PRIVATE_KEY_VAR);
         if let Some(text) = secret_key_text(value) {
@@ -223,15 +206,10 @@ impl SecretKey {
         }
         let path = Path::new(value);
         if path.is_file() {
-            let source = KeySource::FileNamedBy {
-                var: PRIVATE_KEY_VAR,
-                path: path.to_path_buf(),
-            };
+            let source = KeySource::FileNamedBy { var: PRIVATE_KEY_VAR, path: path.to_path_buf() };
             return Self::read_file(path, password, source);
         }
-        Err(KeyError::NeitherKeyNorFile {
-            var: PRIVATE_KEY_VAR,
-        })
+        Err(KeyError::NeitherKeyNorFile { var: PRIVATE_KEY_VAR })
     }
 
     /// Loads the key through `lookup`, which returns the value of an
@@ -251,38 +229,23 @@ impl SecretKey {
     /// Loads a key given as text: the minisign secret-key text or its base64.
     pub fn from_text_or_base64(value: &str, password: Option<&str>) -> Result<Self, KeyError> {
         let source = KeySource::Inline;
-        let text = secret_key_text(value).ok_or(KeyError::NotASecretKey {
-            origin: source.clone(),
-        })?;
+        let text = secret_key_text(value).ok_or(KeyError::NotASecretKey { origin: source.clone() })?;
         Self::from_text(&text, password, &source)
     }
 
     fn read_file(path: &Path, password: Option<&str>, source: KeySource) -> Result<Self, KeyError> {
-        let mut content = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
-            origin: source.clone(),
-            error,
-        })?;
+        let mut content =
+            std::fs::read_to_string(path).map_err(|error| KeyError::Read { origin: source.clone(), error })?;
         let text = secret_key_text(&content);
         content.zeroize();
-        let text = text.ok_or(KeyError::NotASecretKey {
-            origin: source.clone(),
-        })?;
+        let text = text.ok_or(KeyError::NotASecretKey { origin: source.clone() })?;
         Self::from_text(&text, password, &source)
     }
 
-    fn from_text(
-        text: &SecretText,
-        password: Option<&str>,
-        source: &KeySource,
-    ) -> Result<Self, KeyError> {
-        let not_a_key = || KeyError::NotASecretKey {
-            origin: source.clone(),
-        };
+    fn from_text(text: &SecretText, password: Option<&str>, source: &KeySource) -> Result<Self, KeyError> {
+        let not_a_key = || KeyError::NotASecretKey { origin: source.clone() };
         let mut lines = text.0.lines();
-        lines
-            .next()
-            .filter(|comment| comment.starts_with(COMMENT_PREFIX))
-            .ok_or_else(not_a_key)?;
+        lines.next().filter(|comment| comment.starts_with(COMMENT_PREFIX)).ok_or_else(not_a_key)?;
         let line = lines.next().ok_or_else(not_a_key)?;
         let mut raw = BASE64.decode(line.trim()).map_err(|_| not_a_key())?;
         let structure = check_structure(&raw, source);
@@ -292,24 +255,16 @@ impl SecretKey {
 
         let password = password.unwrap_or("");
         let decrypted = if !encrypted {
-            minisign::SecretKey::from_unencrypted_box(text.0.clone().into()).map_err(|_| {
-                KeyError::Corrupt {
-                    origin: source.clone(),
-                    detail: "its checksum does not match",
-                }
-            })?
+            minisign::SecretKey::from_unencrypted_box(text.0.clone().into())
+                .map_err(|_| KeyError::Corrupt { origin: source.clone(), detail: "its checksum does not match" })?
         } else {
             match minisign::SecretKey::from_box(text.0.clone().into(), Some(password.to_owned())) {
                 Ok(key) => key,
                 Err(error) if matches!(error.kind(), minisign::ErrorKind::Verify) => {
                     return Err(if password.is_empty() {
-                        KeyError::PasswordRequired {
-                            origin: source.clone(),
-                        }
+                        KeyError::PasswordRequired { origin: source.clone() }
                     } else {
-                        KeyError::WrongPassword {
-                            origin: source.clone(),
-                        }
+                        KeyError::WrongPassword { origin: source.clone() }
                     });
                 }
                 // scrypt parameter errors; minisign's messages are static text.
@@ -335,10 +290,7 @@ impl SecretKey {
         seed.zeroize();
         let mut key_id = [0; 8];
         key_id.copy_from_slice(&bytes[KEY_ID_AT..SECRET_AT]);
-        let public = PublicKey {
-            key_id: KeyId(key_id),
-            key: signing.verifying_key().to_bytes(),
-        };
+        let public = PublicKey { key_id: KeyId(key_id), key: signing.verifying_key().to_bytes() };
         // The secret key carries its public half: a mismatch means damage.
         if public.key[..] != bytes[SECRET_AT + 32..CHECKSUM_AT] {
             return Err(KeyError::Corrupt {
@@ -366,10 +318,7 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretKey")
-            .field("key_id", &self.public.key_id)
-            .field("secret", &"<redacted>")
-            .finish()
+        f.debug_struct("SecretKey").field("key_id", &self.public.key_id).field("secret", &"<redacted>").finish()
     }
 }
 
@@ -377,14 +326,9 @@ impl fmt::Debug for SecretKey {
 /// that each kind of bad key gets its own error.
 fn check_structure(raw: &[u8], source: &KeySource) -> Result<(), KeyError> {
     if raw.len() != SECRET_KEY_BYTES {
-        return Err(KeyError::NotASecretKey {
-            origin: source.clone(),
-        });
+        return Err(KeyError::NotASecretKey { origin: source.clone() });
     }
-    let unsupported = |what| KeyError::Unsupported {
-        origin: source.clone(),
-        what,
-    };
+    let unsupported = |what| KeyError::Unsupported { origin: source.clone(), what };
     if raw[0..2] != SIG_ALG {
         return Err(unsupported("signature algorithm (expected Ed25519, `Ed`)"));
     }
@@ -393,13 +337,11 @@ fn check_structure(raw: &[u8], source: &KeySource) -> Result<(), KeyError> {
     }
     match [raw[2], raw[3]] {
         KDF_SCRYPT => Ok(()),
-        KDF_NONE if raw[CHECKSUM_AT..].iter().all(|&b| b == 0) => Err(KeyError::MissingChecksum {
-            origin: source.clone(),
-        }),
+        KDF_NONE if raw[CHECKSUM_AT..].iter().all(|&b| b == 0) => {
+            Err(KeyError::MissingChecksum { origin: source.clone() })
+        }
         KDF_NONE => Ok(()),
-        _ => Err(unsupported(
-            "key encryption (expected scrypt, `Sc`, or none)",
-        )),
+        _ => Err(unsupported("key encryption (expected scrypt, `Sc`, or none)")),
     }
 }
 
@@ -451,17 +393,10 @@ impl KeyPair {
             }
             KeyProtection::Unencrypted => minisign::KeyPair::generate_unencrypted_keypair(),
         }
-        .map_err(|error| KeyError::Generate {
-            detail: error.to_string(),
-        })?;
-        let secret_box = pair.sk.to_box(None).map_err(|error| KeyError::Generate {
-            detail: error.to_string(),
-        })?;
+        .map_err(|error| KeyError::Generate { detail: error.to_string() })?;
+        let secret_box = pair.sk.to_box(None).map_err(|error| KeyError::Generate { detail: error.to_string() })?;
         let public_line = pair.pk.to_base64();
-        Ok(KeyPair {
-            public: PublicKey::from_key_line(&public_line)?,
-            secret: SecretText(secret_box.into_string()),
-        })
+        Ok(KeyPair { public: PublicKey::from_key_line(&public_line)?, secret: SecretText(secret_box.into_string()) })
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -546,13 +481,9 @@ impl KeySource {
     fn password_hint(&self) -> String {
         match self {
             KeySource::Variable(_) | KeySource::FileNamedBy { .. } => {
-                format!(
-                    "set {PRIVATE_KEY_PASSWORD_VAR} to the password chosen when the key was generated"
-                )
+                format!("set {PRIVATE_KEY_PASSWORD_VAR} to the password chosen when the key was generated")
             }
-            KeySource::File(_) | KeySource::Inline => {
-                "pass the password chosen when the key was generated".to_owned()
-            }
+            KeySource::File(_) | KeySource::Inline => "pass the password chosen when the key was generated".to_owned(),
         }
     }
 }
@@ -563,11 +494,7 @@ impl fmt::Display for KeySource {
             KeySource::Variable(var) => write!(f, "the signing key from {var}"),
             KeySource::File(path) => write!(f, "the signing key file {}", path.display()),
             KeySource::FileNamedBy { var, path } => {
-                write!(
-                    f,
-                    "the signing key file {} (named by {var})",
-                    path.display()
-                )
+                write!(f, "the signing key file {} (named by {var})", path.display())
             }
             KeySource::Inline => f.write_str("the signing key given"),
         }
@@ -597,19 +524,13 @@ pub enum KeyError {
     )]
     NotASecretKey { origin: KeySource },
     #[error("{origin} uses an unsupported {what}; generate a new key with `cargo xtask keygen`")]
-    Unsupported {
-        origin: KeySource,
-        what: &'static str,
-    },
+    Unsupported { origin: KeySource, what: &'static str },
     #[error(
         "{origin} is unencrypted and has no checksum (keys made by `minisign -G -W` 0.11 do); the minisign format requires one: generate a new key with `cargo xtask keygen`, or with `minisign -G` and a password"
     )]
     MissingChecksum { origin: KeySource },
     #[error("{origin} is damaged: {detail}; restore it from the original key file")]
-    Corrupt {
-        origin: KeySource,
-        detail: &'static str,
-    },
+    Corrupt { origin: KeySource, detail: &'static str },
     #[error("{origin} is password-protected but no password was given: {}", .origin.password_hint())]
     PasswordRequired { origin: KeySource },
     #[error("wrong password for {origin} (the password is not shown): {}", .origin.password_hint())]
@@ -629,24 +550,16 @@ mod tests {
     #[test]
     fn key_id_prints_like_minisign() {
         // From a key made by `minisign -G`: the comment says 2A9F6EF3B2FEDE22.
-        let key =
-            PublicKey::parse("RWQi3v6y826fKpgFXv6hWxxSh1Sh5f6lTxI5+/MutscIx8k4k+0I2BnG").unwrap();
+        let key = PublicKey::parse("RWQi3v6y826fKpgFXv6hWxxSh1Sh5f6lTxI5+/MutscIx8k4k+0I2BnG").unwrap();
         assert_eq!(key.key_id().to_string(), "2A9F6EF3B2FEDE22");
     }
 
     #[test]
     fn public_key_forms_round_trip() {
-        let key =
-            PublicKey::parse("RWQi3v6y826fKpgFXv6hWxxSh1Sh5f6lTxI5+/MutscIx8k4k+0I2BnG").unwrap();
+        let key = PublicKey::parse("RWQi3v6y826fKpgFXv6hWxxSh1Sh5f6lTxI5+/MutscIx8k4k+0I2BnG").unwrap();
         assert_eq!(PublicKey::parse(&key.to_minisign_text()).unwrap(), key);
         assert_eq!(PublicKey::parse(&key.to_tauri_base64()).unwrap(), key);
-        assert_eq!(
-            PublicKey::from_tauri_base64(&key.to_tauri_base64()).unwrap(),
-            key
-        );
-        assert!(matches!(
-            PublicKey::parse("RWQ"),
-            Err(KeyError::NotAPublicKey { .. })
-        ));
+        assert_eq!(PublicKey::from_tauri_base64(&key.to_tauri_base64()).unwrap(), key);
+        assert!(matches!(PublicKey::parse("RWQ"), Err(KeyError::NotAPublicKey { .. })));
     }
 }

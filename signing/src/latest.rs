@@ -35,11 +35,7 @@ pub struct LatestJson {
     pub version: semver::Version,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub pub_date: Option<OffsetDateTime>,
     pub platforms: BTreeMap<PlatformKey, LatestPlatform>,
 }

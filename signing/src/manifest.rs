@@ -159,26 +159,17 @@ impl SignedManifest {
 impl ChannelManifest {
     /// Checks every rule of the schema that does not depend on the client.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        let invalid =
-            |field: &'static str, problem: String| Err(ManifestError::Invalid { field, problem });
+        let invalid = |field: &'static str, problem: String| Err(ManifestError::Invalid { field, problem });
         if self.schema != CHANNEL_MANIFEST_SCHEMA {
-            return Err(ManifestError::Schema {
-                found: self.schema.clone(),
-            });
+            return Err(ManifestError::Schema { found: self.schema.clone() });
         }
         if !is_channel_name(&self.channel) {
             return invalid(
                 "channel",
-                format!(
-                    "{:?} must match [a-z0-9][a-z0-9-]* and be at most 64 characters",
-                    self.channel
-                ),
+                format!("{:?} must match [a-z0-9][a-z0-9-]* and be at most 64 characters", self.channel),
             );
         }
-        for (field, time) in [
-            ("issued_at", self.issued_at),
-            ("expires_at", self.expires_at),
-        ] {
+        for (field, time) in [("issued_at", self.issued_at), ("expires_at", self.expires_at)] {
             if !time.offset().is_utc() {
                 return invalid(field, "must be in UTC (`Z`)".to_owned());
             }
@@ -187,64 +178,37 @@ impl ChannelManifest {
             return invalid("expires_at", "is before issued_at".to_owned());
         }
         if self.rollout.percent > 100 {
-            return invalid(
-                "rollout.percent",
-                format!("{} is above 100", self.rollout.percent),
-            );
+            return invalid("rollout.percent", format!("{} is above 100", self.rollout.percent));
         }
         let salt = &self.rollout.salt;
-        if !(16..=64).contains(&salt.len())
-            || !salt.len().is_multiple_of(2)
-            || !hex::is_lower_hex(salt, salt.len() / 2)
+        if !(16..=64).contains(&salt.len()) || !salt.len().is_multiple_of(2) || !hex::is_lower_hex(salt, salt.len() / 2)
         {
-            return invalid(
-                "rollout.salt",
-                format!("{salt:?} must be 16 to 64 lower-case hex digits"),
-            );
+            return invalid("rollout.salt", format!("{salt:?} must be 16 to 64 lower-case hex digits"));
         }
         match self.kind {
             ManifestKind::Yank if self.yanked.is_empty() => {
-                return invalid(
-                    "yanked",
-                    "a yank must list the versions it pulls".to_owned(),
-                );
+                return invalid("yanked", "a yank must list the versions it pulls".to_owned());
             }
             ManifestKind::Release | ManifestKind::Halt if !self.yanked.is_empty() => {
                 return invalid(
                     "yanked",
-                    format!(
-                        "only a yank lists yanked versions, this is a {}",
-                        self.kind.as_str()
-                    ),
+                    format!("only a yank lists yanked versions, this is a {}", self.kind.as_str()),
                 );
             }
             _ => {}
         }
-        if self
-            .yanked
-            .iter()
-            .any(|v| v.cmp_precedence(&self.version).is_eq())
-        {
-            return invalid(
-                "yanked",
-                format!("contains {}, the version clients are sent to", self.version),
-            );
+        if self.yanked.iter().any(|v| v.cmp_precedence(&self.version).is_eq()) {
+            return invalid("yanked", format!("contains {}, the version clients are sent to", self.version));
         }
         if self.kind != ManifestKind::Halt && self.platforms.is_empty() {
-            return invalid(
-                "platforms",
-                format!("a {} must offer at least one platform", self.kind.as_str()),
-            );
+            return invalid("platforms", format!("a {} must offer at least one platform", self.kind.as_str()));
         }
         for (key, entry) in &self.platforms {
             if entry.url.trim().is_empty() {
                 return invalid("platforms", format!("{key}: url is empty"));
             }
             if !hex::is_lower_hex(&entry.sha256, 32) {
-                return invalid(
-                    "platforms",
-                    format!("{key}: sha256 must be 64 lower-case hex digits"),
-                );
+                return invalid("platforms", format!("{key}: sha256 must be 64 lower-case hex digits"));
             }
             if entry.signature.trim().is_empty() {
                 return invalid("platforms", format!("{key}: signature is empty"));
@@ -271,13 +235,10 @@ impl ChannelManifest {
         match peek.schema {
             Some(schema) if schema == CHANNEL_MANIFEST_SCHEMA => {}
             other => {
-                return Err(ManifestError::Schema {
-                    found: other.unwrap_or_else(|| "<missing>".to_owned()),
-                });
+                return Err(ManifestError::Schema { found: other.unwrap_or_else(|| "<missing>".to_owned()) });
             }
         }
-        let manifest: ChannelManifest =
-            serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
+        let manifest: ChannelManifest = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -316,9 +277,7 @@ fn is_channel_name(name: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 64
         && bytes[0] != b'-'
-        && bytes
-            .iter()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+        && bytes.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
 }
 
 /// Why a channel manifest cannot be read, validated or signed.
@@ -326,15 +285,10 @@ fn is_channel_name(name: &str) -> bool {
 pub enum ManifestError {
     #[error("not a channel manifest ({CHANNEL_MANIFEST_SCHEMA}): {0}")]
     Json(#[source] serde_json::Error),
-    #[error(
-        "unsupported channel manifest schema {found:?}: this version reads {CHANNEL_MANIFEST_SCHEMA:?}"
-    )]
+    #[error("unsupported channel manifest schema {found:?}: this version reads {CHANNEL_MANIFEST_SCHEMA:?}")]
     Schema { found: String },
     #[error("channel manifest field `{field}` {problem}")]
-    Invalid {
-        field: &'static str,
-        problem: String,
-    },
+    Invalid { field: &'static str, problem: String },
     #[error(transparent)]
     Comment(signature::CommentError),
 }

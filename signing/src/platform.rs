@@ -83,9 +83,7 @@ impl Os {
     }
 
     fn parse(text: &str) -> Option<Os> {
-        [Os::Linux, Os::Darwin, Os::Windows]
-            .into_iter()
-            .find(|os| os.as_str() == text)
+        [Os::Linux, Os::Darwin, Os::Windows].into_iter().find(|os| os.as_str() == text)
     }
 }
 
@@ -111,9 +109,7 @@ impl Arch {
     }
 
     fn parse(text: &str) -> Option<Arch> {
-        [Arch::X86_64, Arch::Aarch64, Arch::I686, Arch::Armv7]
-            .into_iter()
-            .find(|arch| arch.as_str() == text)
+        [Arch::X86_64, Arch::Aarch64, Arch::I686, Arch::Armv7].into_iter().find(|arch| arch.as_str() == text)
     }
 }
 
@@ -143,16 +139,9 @@ impl Installer {
     }
 
     fn parse(text: &str) -> Option<Installer> {
-        [
-            Installer::Appimage,
-            Installer::Deb,
-            Installer::Rpm,
-            Installer::App,
-            Installer::Msi,
-            Installer::Nsis,
-        ]
-        .into_iter()
-        .find(|installer| installer.as_str() == text)
+        [Installer::Appimage, Installer::Deb, Installer::Rpm, Installer::App, Installer::Msi, Installer::Nsis]
+            .into_iter()
+            .find(|installer| installer.as_str() == text)
     }
 }
 
@@ -167,23 +156,15 @@ pub struct PlatformKey {
 
 impl PlatformKey {
     pub fn new(os: Os, arch: Arch, installer: Option<Installer>) -> Self {
-        PlatformKey {
-            os,
-            arch,
-            installer,
-        }
+        PlatformKey { os, arch, installer }
     }
 
     /// The updater keys under which an artifact of `kind`, built for
     /// `triple`, is offered (see the table in the module docs). Empty when the
     /// updater does not install that kind.
-    pub fn keys_for_artifact(
-        triple: &str,
-        kind: ArtifactKind,
-    ) -> Result<Vec<PlatformKey>, PlatformError> {
+    pub fn keys_for_artifact(triple: &str, kind: ArtifactKind) -> Result<Vec<PlatformKey>, PlatformError> {
         let os = Os::of_target(triple).ok_or_else(|| PlatformError::Target(triple.to_owned()))?;
-        let arch =
-            Arch::of_target(triple).ok_or_else(|| PlatformError::Target(triple.to_owned()))?;
+        let arch = Arch::of_target(triple).ok_or_else(|| PlatformError::Target(triple.to_owned()))?;
         let Some(installer) = Installer::of_artifact(kind) else {
             return Ok(Vec::new());
         };
@@ -219,11 +200,7 @@ impl FromStr for PlatformKey {
             None => None,
             Some(installer) => Some(Installer::parse(installer).ok_or_else(bad)?),
         };
-        Ok(PlatformKey {
-            os,
-            arch,
-            installer,
-        })
+        Ok(PlatformKey { os, arch, installer })
     }
 }
 
@@ -270,81 +247,35 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_sort_as_text() {
-        for text in [
-            "linux-x86_64",
-            "linux-x86_64-appimage",
-            "darwin-aarch64-app",
-            "windows-i686-nsis",
-            "linux-armv7-deb",
-        ] {
+        for text in
+            ["linux-x86_64", "linux-x86_64-appimage", "darwin-aarch64-app", "windows-i686-nsis", "linux-armv7-deb"]
+        {
             assert_eq!(text.parse::<PlatformKey>().unwrap().to_string(), text);
         }
-        for bad in [
-            "",
-            "linux",
-            "linux-x86",
-            "macos-x86_64",
-            "linux-x86_64-dmg",
-            "linux-x86_64-deb-x",
-            "Linux-x86_64",
-        ] {
+        for bad in ["", "linux", "linux-x86", "macos-x86_64", "linux-x86_64-dmg", "linux-x86_64-deb-x", "Linux-x86_64"]
+        {
             assert!(bad.parse::<PlatformKey>().is_err(), "{bad} must be refused");
         }
-        let mut keys: Vec<PlatformKey> = ["windows-x86_64", "darwin-x86_64-app", "darwin-aarch64"]
-            .iter()
-            .map(|k| k.parse().unwrap())
-            .collect();
+        let mut keys: Vec<PlatformKey> =
+            ["windows-x86_64", "darwin-x86_64-app", "darwin-aarch64"].iter().map(|k| k.parse().unwrap()).collect();
         keys.sort();
         let sorted: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            sorted,
-            ["darwin-aarch64", "darwin-x86_64-app", "windows-x86_64"]
-        );
+        assert_eq!(sorted, ["darwin-aarch64", "darwin-x86_64-app", "windows-x86_64"]);
     }
 
     #[test]
     fn targets_map_to_the_architecture_table() {
         let keys = |triple, kind| -> Vec<String> {
-            PlatformKey::keys_for_artifact(triple, kind)
-                .unwrap()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
+            PlatformKey::keys_for_artifact(triple, kind).unwrap().iter().map(ToString::to_string).collect()
         };
-        assert_eq!(
-            keys("aarch64-apple-darwin", ArtifactKind::App),
-            ["darwin-aarch64", "darwin-aarch64-app"]
-        );
-        assert_eq!(
-            keys("x86_64-apple-darwin", ArtifactKind::Dmg),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            keys("x86_64-pc-windows-msvc", ArtifactKind::Nsis),
-            ["windows-x86_64", "windows-x86_64-nsis"]
-        );
-        assert_eq!(
-            keys("x86_64-pc-windows-msvc", ArtifactKind::Msi),
-            ["windows-x86_64-msi"]
-        );
-        assert_eq!(
-            keys("x86_64-unknown-linux-gnu", ArtifactKind::Deb),
-            ["linux-x86_64-deb"]
-        );
-        assert_eq!(
-            keys("aarch64-unknown-linux-gnu", ArtifactKind::Rpm),
-            ["linux-aarch64-rpm"]
-        );
-        assert_eq!(
-            keys("x86_64-unknown-linux-gnu", ArtifactKind::Appimage),
-            ["linux-x86_64", "linux-x86_64-appimage"]
-        );
-        assert_eq!(
-            keys("armv7-unknown-linux-gnueabihf", ArtifactKind::Deb),
-            ["linux-armv7-deb"]
-        );
-        assert!(
-            PlatformKey::keys_for_artifact("wasm32-unknown-unknown", ArtifactKind::Deb).is_err()
-        );
+        assert_eq!(keys("aarch64-apple-darwin", ArtifactKind::App), ["darwin-aarch64", "darwin-aarch64-app"]);
+        assert_eq!(keys("x86_64-apple-darwin", ArtifactKind::Dmg), Vec::<String>::new());
+        assert_eq!(keys("x86_64-pc-windows-msvc", ArtifactKind::Nsis), ["windows-x86_64", "windows-x86_64-nsis"]);
+        assert_eq!(keys("x86_64-pc-windows-msvc", ArtifactKind::Msi), ["windows-x86_64-msi"]);
+        assert_eq!(keys("x86_64-unknown-linux-gnu", ArtifactKind::Deb), ["linux-x86_64-deb"]);
+        assert_eq!(keys("aarch64-unknown-linux-gnu", ArtifactKind::Rpm), ["linux-aarch64-rpm"]);
+        assert_eq!(keys("x86_64-unknown-linux-gnu", ArtifactKind::Appimage), ["linux-x86_64", "linux-x86_64-appimage"]);
+        assert_eq!(keys("armv7-unknown-linux-gnueabihf", ArtifactKind::Deb), ["linux-armv7-deb"]);
+        assert!(PlatformKey::keys_for_artifact("wasm32-unknown-unknown", ArtifactKind::Deb).is_err());
     }
 }

@@ -145,26 +145,17 @@ pub enum OfferReason {
 
 /// Checks a fetched manifest and its signature file against the policy; see
 /// the module docs for the rules and their order.
-pub fn check_manifest(
-    policy: &Policy,
-    manifest: &[u8],
-    signature_file: &[u8],
-) -> Result<UpdateCheck, ManifestRefused> {
+pub fn check_manifest(policy: &Policy, manifest: &[u8], signature_file: &[u8]) -> Result<UpdateCheck, ManifestRefused> {
     if manifest.len() > policy.max_manifest_bytes {
-        return Err(ManifestRefused::TooLarge {
-            size: manifest.len(),
-            limit: policy.max_manifest_bytes,
-        });
+        return Err(ManifestRefused::TooLarge { size: manifest.len(), limit: policy.max_manifest_bytes });
     }
     let signature = parse_signature(signature_file)?;
-    let key = policy
-        .trusted_keys
-        .iter()
-        .find(|key| key.key_id() == signature.key_id())
-        .ok_or_else(|| ManifestRefused::UnknownKey {
+    let key = policy.trusted_keys.iter().find(|key| key.key_id() == signature.key_id()).ok_or_else(|| {
+        ManifestRefused::UnknownKey {
             key_id: signature.key_id(),
             trusted: policy.trusted_keys.iter().map(PublicKey::key_id).collect(),
-        })?;
+        }
+    })?;
     let expected = signature::untrusted_comment_for(key.key_id());
     if signature.untrusted_comment() != expected {
         return Err(ManifestRefused::MalformedSignature {
@@ -173,15 +164,11 @@ pub fn check_manifest(
     }
     key.to_verifier()
         .verify(manifest, &signature.to_verifier(), false)
-        .map_err(|_| ManifestRefused::BadSignature {
-            key_id: key.key_id(),
-        })?;
+        .map_err(|_| ManifestRefused::BadSignature { key_id: key.key_id() })?;
 
     let parsed = ChannelManifest::from_json(manifest).map_err(|error| match error {
         ManifestError::Schema { found } => ManifestRefused::UnknownSchema { found },
-        other => ManifestRefused::Malformed {
-            detail: other.to_string(),
-        },
+        other => ManifestRefused::Malformed { detail: other.to_string() },
     })?;
     let expected_comment = parsed.trusted_comment();
     if signature.trusted_comment() != expected_comment {
@@ -191,43 +178,25 @@ pub fn check_manifest(
         });
     }
     if parsed.channel != policy.channel {
-        return Err(ManifestRefused::ChannelMismatch {
-            expected: policy.channel.clone(),
-            found: parsed.channel,
-        });
+        return Err(ManifestRefused::ChannelMismatch { expected: policy.channel.clone(), found: parsed.channel });
     }
     if policy.now > parsed.expires_at {
-        return Err(ManifestRefused::Expired {
-            expires_at: parsed.expires_at,
-            now: policy.now,
-        });
+        return Err(ManifestRefused::Expired { expires_at: parsed.expires_at, now: policy.now });
     }
-    let seen = SeenManifest {
-        sequence: parsed.sequence,
-        sha256: hex::encode(&Sha256::digest(manifest)),
-    };
+    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(&Sha256::digest(manifest)) };
     if let Some(last) = &policy.last_seen {
         match parsed.sequence.cmp(&last.sequence) {
             Ordering::Less => {
-                return Err(ManifestRefused::Replay {
-                    sequence: parsed.sequence,
-                    last_seen: last.sequence,
-                });
+                return Err(ManifestRefused::Replay { sequence: parsed.sequence, last_seen: last.sequence });
             }
             Ordering::Equal if seen.sha256 != last.sha256 => {
-                return Err(ManifestRefused::SequenceConflict {
-                    sequence: parsed.sequence,
-                });
+                return Err(ManifestRefused::SequenceConflict { sequence: parsed.sequence });
             }
             _ => {}
         }
     }
     let decision = decide(policy, &parsed)?;
-    Ok(UpdateCheck {
-        decision,
-        seen,
-        manifest: parsed,
-    })
+    Ok(UpdateCheck { decision, seen, manifest: parsed })
 }
 
 /// Rules 10–13: what a trusted, current manifest means for this install.
@@ -235,50 +204,31 @@ fn decide(policy: &Policy, manifest: &ChannelManifest) -> Result<Decision, Manif
     let installed = &policy.installed;
     let reason = match manifest.kind {
         ManifestKind::Halt => return Ok(Decision::Halted),
-        ManifestKind::Yank
-            if manifest
-                .yanked
-                .iter()
-                .any(|v| v.cmp_precedence(installed).is_eq()) =>
-        {
-            OfferReason::Yank
-        }
-        ManifestKind::Release | ManifestKind::Yank => {
-            match manifest.version.cmp_precedence(installed) {
-                Ordering::Greater => OfferReason::Release,
-                Ordering::Equal => return Ok(Decision::UpToDate),
-                Ordering::Less => {
-                    return Err(ManifestRefused::VersionNotNewer {
-                        offered: manifest.version.clone(),
-                        installed: installed.clone(),
-                    });
-                }
+        ManifestKind::Yank if manifest.yanked.iter().any(|v| v.cmp_precedence(installed).is_eq()) => OfferReason::Yank,
+        ManifestKind::Release | ManifestKind::Yank => match manifest.version.cmp_precedence(installed) {
+            Ordering::Greater => OfferReason::Release,
+            Ordering::Equal => return Ok(Decision::UpToDate),
+            Ordering::Less => {
+                return Err(ManifestRefused::VersionNotNewer {
+                    offered: manifest.version.clone(),
+                    installed: installed.clone(),
+                });
             }
-        }
+        },
     };
-    let artifact = manifest.platforms.get(&policy.platform).ok_or_else(|| {
-        ManifestRefused::PlatformMissing {
-            platform: policy.platform,
-            available: manifest.platforms.keys().copied().collect(),
-        }
+    let artifact = manifest.platforms.get(&policy.platform).ok_or_else(|| ManifestRefused::PlatformMissing {
+        platform: policy.platform,
+        available: manifest.platforms.keys().copied().collect(),
     })?;
     if let Some(minimum) = &manifest.minimum_version
         && installed.cmp_precedence(minimum).is_lt()
     {
-        return Ok(Decision::InstallerRequired {
-            minimum_version: minimum.clone(),
-        });
+        return Ok(Decision::InstallerRequired { minimum_version: minimum.clone() });
     }
     if reason == OfferReason::Release {
         let version = manifest.version.to_string();
         let percent = manifest.rollout.percent;
-        if !rollout::in_rollout(
-            &policy.install_id,
-            &manifest.channel,
-            &version,
-            &manifest.rollout.salt,
-            percent,
-        ) {
+        if !rollout::in_rollout(&policy.install_id, &manifest.channel, &version, &manifest.rollout.salt, percent) {
             return Ok(Decision::NotInRollout { percent });
         }
     }
@@ -291,35 +241,23 @@ fn decide(policy: &Policy, manifest: &ChannelManifest) -> Result<Decision, Manif
 }
 
 fn parse_signature(signature_file: &[u8]) -> Result<MinisignSignature, ManifestRefused> {
-    let text =
-        std::str::from_utf8(signature_file).map_err(|_| ManifestRefused::MalformedSignature {
-            detail: "it is not UTF-8 text".to_owned(),
-        })?;
-    MinisignSignature::parse_canonical(text).map_err(|error| ManifestRefused::MalformedSignature {
-        detail: error.to_string(),
-    })
+    let text = std::str::from_utf8(signature_file)
+        .map_err(|_| ManifestRefused::MalformedSignature { detail: "it is not UTF-8 text".to_owned() })?;
+    MinisignSignature::parse_canonical(text)
+        .map_err(|error| ManifestRefused::MalformedSignature { detail: error.to_string() })
 }
 
 /// Checks a downloaded artifact against the offer in one streaming read:
 /// size, SHA-256, and the Tauri signature by a trusted key whose trusted
 /// comment carries the offered version.
-pub fn verify_download(
-    reader: impl Read,
-    offer: &Offer,
-    trusted_keys: &[PublicKey],
-) -> Result<(), DownloadRefused> {
+pub fn verify_download(reader: impl Read, offer: &Offer, trusted_keys: &[PublicKey]) -> Result<(), DownloadRefused> {
     let expected = &offer.artifact;
-    let signature = artifact::decode_tauri_signature(&expected.signature).map_err(|error| {
-        DownloadRefused::MalformedSignature {
-            detail: error.to_string(),
-        }
-    })?;
+    let signature = artifact::decode_tauri_signature(&expected.signature)
+        .map_err(|error| DownloadRefused::MalformedSignature { detail: error.to_string() })?;
     let key = trusted_keys
         .iter()
         .find(|key| key.key_id() == signature.key_id)
-        .ok_or(DownloadRefused::UnknownKey {
-            key_id: signature.key_id,
-        })?;
+        .ok_or(DownloadRefused::UnknownKey { key_id: signature.key_id })?;
     let signed = artifact::signed_version(signature.verifier.trusted_comment());
     if signed != Some(offer.version.to_string().as_str()) {
         return Err(DownloadRefused::SignedVersionMismatch {
@@ -330,9 +268,7 @@ pub fn verify_download(
     let verifier = key.to_verifier();
     let mut stream = verifier
         .verify_stream(&signature.verifier)
-        .map_err(|error| DownloadRefused::MalformedSignature {
-            detail: error.to_string(),
-        })?;
+        .map_err(|error| DownloadRefused::MalformedSignature { detail: error.to_string() })?;
 
     let mut sha256 = Sha256::new();
     let mut size: u64 = 0;
@@ -347,34 +283,19 @@ pub fn verify_download(
         };
         size += n as u64;
         if size > expected.size {
-            return Err(DownloadRefused::SizeMismatch {
-                expected: expected.size,
-                actual: size,
-                complete: false,
-            });
+            return Err(DownloadRefused::SizeMismatch { expected: expected.size, actual: size, complete: false });
         }
         sha256.update(&buffer[..n]);
         stream.update(&buffer[..n]);
     }
     if size != expected.size {
-        return Err(DownloadRefused::SizeMismatch {
-            expected: expected.size,
-            actual: size,
-            complete: true,
-        });
+        return Err(DownloadRefused::SizeMismatch { expected: expected.size, actual: size, complete: true });
     }
     let actual = hex::encode(&sha256.finalize());
     if actual != expected.sha256 {
-        return Err(DownloadRefused::Sha256Mismatch {
-            expected: expected.sha256.clone(),
-            actual,
-        });
+        return Err(DownloadRefused::Sha256Mismatch { expected: expected.sha256.clone(), actual });
     }
-    stream
-        .finalize()
-        .map_err(|_| DownloadRefused::SignatureMismatch {
-            key_id: key.key_id(),
-        })
+    stream.finalize().map_err(|_| DownloadRefused::SignatureMismatch { key_id: key.key_id() })
 }
 
 /// Why a fetched manifest is not trusted. Each rule has its own variant;
@@ -387,9 +308,7 @@ pub enum ManifestRefused {
     MalformedSignature { detail: String },
     #[error("the manifest is signed by key {key_id}, which this app does not trust (trusted: {})", list(.trusted))]
     UnknownKey { key_id: KeyId, trusted: Vec<KeyId> },
-    #[error(
-        "the manifest signature by key {key_id} does not verify: the manifest or its signature was altered"
-    )]
+    #[error("the manifest signature by key {key_id} does not verify: the manifest or its signature was altered")]
     BadSignature { key_id: KeyId },
     #[error("the signed manifest is malformed: {detail}")]
     Malformed { detail: String },
@@ -398,39 +317,22 @@ pub enum ManifestRefused {
         crate::manifest::CHANNEL_MANIFEST_SCHEMA
     )]
     UnknownSchema { found: String },
-    #[error(
-        "the signature's trusted comment {found:?} does not match the manifest (expected {expected:?})"
-    )]
+    #[error("the signature's trusted comment {found:?} does not match the manifest (expected {expected:?})")]
     CommentMismatch { expected: String, found: String },
     #[error("the manifest is for channel {found:?}, but this install follows {expected:?}")]
     ChannelMismatch { expected: String, found: String },
-    #[error(
-        "the manifest expired at {expires_at} (now {now}): the update host serves a stale manifest"
-    )]
-    Expired {
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    },
-    #[error(
-        "the manifest has sequence {sequence}, below {last_seen} already seen: an old manifest is being replayed"
-    )]
+    #[error("the manifest expired at {expires_at} (now {now}): the update host serves a stale manifest")]
+    Expired { expires_at: OffsetDateTime, now: OffsetDateTime },
+    #[error("the manifest has sequence {sequence}, below {last_seen} already seen: an old manifest is being replayed")]
     Replay { sequence: u64, last_seen: u64 },
     #[error(
         "the manifest has sequence {sequence}, already seen with different content: two manifests share a sequence"
     )]
     SequenceConflict { sequence: u64 },
     #[error("the manifest has no artifact for platform {platform} (it has: {})", list(.available))]
-    PlatformMissing {
-        platform: PlatformKey,
-        available: Vec<PlatformKey>,
-    },
-    #[error(
-        "the manifest offers {offered}, not newer than the installed {installed}, and does not yank it"
-    )]
-    VersionNotNewer {
-        offered: semver::Version,
-        installed: semver::Version,
-    },
+    PlatformMissing { platform: PlatformKey, available: Vec<PlatformKey> },
+    #[error("the manifest offers {offered}, not newer than the installed {installed}, and does not yank it")]
+    VersionNotNewer { offered: semver::Version, installed: semver::Version },
 }
 
 /// The rule a [`ManifestRefused`] reports, without its details.
@@ -479,16 +381,9 @@ pub enum DownloadRefused {
     #[error("the artifact is signed by key {key_id}, which this app does not trust")]
     UnknownKey { key_id: KeyId },
     #[error("the artifact signature is for version {}, not the offered {expected}", .found.as_deref().unwrap_or("<none>"))]
-    SignedVersionMismatch {
-        expected: semver::Version,
-        found: Option<String>,
-    },
+    SignedVersionMismatch { expected: semver::Version, found: Option<String> },
     #[error("the download is {}{actual} bytes, the manifest says {expected}", if *.complete { "" } else { "more than " })]
-    SizeMismatch {
-        expected: u64,
-        actual: u64,
-        complete: bool,
-    },
+    SizeMismatch { expected: u64, actual: u64, complete: bool },
     #[error("the download's SHA-256 is {actual}, the manifest says {expected}")]
     Sha256Mismatch { expected: String, actual: String },
     #[error("the download's signature by key {key_id} does not verify")]
@@ -501,9 +396,5 @@ fn list<T: std::fmt::Display>(items: &[T]) -> String {
     if items.is_empty() {
         return "none".to_owned();
     }
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -22,22 +22,12 @@ const DOMAIN: &[u8] = b"hudson-rollout/1";
 /// The install's bucket in `0..BUCKETS`.
 pub fn bucket(install_id: &str, channel: &str, version: &str, salt: &str) -> u16 {
     let mut hash = Sha256::new();
-    for field in [
-        DOMAIN,
-        install_id.as_bytes(),
-        channel.as_bytes(),
-        version.as_bytes(),
-        salt.as_bytes(),
-    ] {
+    for field in [DOMAIN, install_id.as_bytes(), channel.as_bytes(), version.as_bytes(), salt.as_bytes()] {
         hash.update((field.len() as u64).to_be_bytes());
         hash.update(field);
     }
     let digest = hash.finalize();
-    let head = u64::from_be_bytes(
-        digest[..8]
-            .try_into()
-            .expect("a SHA-256 digest has 32 bytes"),
-    );
+    let head = u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"));
     (head % u64::from(BUCKETS)) as u16
 }
 
@@ -71,34 +61,15 @@ mod tests {
         // Fixed vectors, computed from the module docs' description with
         // Python's hashlib. Changing the construction breaks them, and would
         // silently move installs between "in" and "out".
-        assert_eq!(
-            bucket(
-                "install-1",
-                "stable",
-                "1.2.3",
-                "00112233445566778899aabbccddeeff"
-            ),
-            3153
-        );
-        assert_eq!(
-            bucket(
-                "install-2",
-                "stable",
-                "1.2.3",
-                "00112233445566778899aabbccddeeff"
-            ),
-            5885
-        );
+        assert_eq!(bucket("install-1", "stable", "1.2.3", "00112233445566778899aabbccddeeff"), 3153);
+        assert_eq!(bucket("install-2", "stable", "1.2.3", "00112233445566778899aabbccddeeff"), 5885);
         assert_eq!(bucket("", "", "", ""), 5213);
     }
 
     #[test]
     fn length_prefixes_keep_fields_apart() {
         let salt = "00112233445566778899aabbccddeeff";
-        assert_ne!(
-            bucket("ab", "c", "1.0.0", salt),
-            bucket("a", "bc", "1.0.0", salt)
-        );
+        assert_ne!(bucket("ab", "c", "1.0.0", salt), bucket("a", "bc", "1.0.0", salt));
     }
 
     #[test]
@@ -111,14 +82,8 @@ mod tests {
 
     #[test]
     fn a_quarter_takes_a_25_percent_rollout() {
-        let inside = ids(10_000)
-            .iter()
-            .filter(|id| in_rollout(id, "stable", "1.2.3", "0011223344556677", 25))
-            .count();
-        assert!(
-            (2_300..=2_700).contains(&inside),
-            "{inside} of 10000 in a 25% rollout"
-        );
+        let inside = ids(10_000).iter().filter(|id| in_rollout(id, "stable", "1.2.3", "0011223344556677", 25)).count();
+        assert!((2_300..=2_700).contains(&inside), "{inside} of 10000 in a 25% rollout");
     }
 
     #[test]
@@ -138,18 +103,10 @@ mod tests {
     #[test]
     fn a_new_salt_draws_a_new_sample() {
         let ids = ids(2_000);
-        let first: Vec<bool> = ids
-            .iter()
-            .map(|id| in_rollout(id, "stable", "1.2.3", "0011223344556677", 50))
-            .collect();
-        let second: Vec<bool> = ids
-            .iter()
-            .map(|id| in_rollout(id, "stable", "1.2.3", "8899aabbccddeeff", 50))
-            .collect();
+        let first: Vec<bool> = ids.iter().map(|id| in_rollout(id, "stable", "1.2.3", "0011223344556677", 50)).collect();
+        let second: Vec<bool> =
+            ids.iter().map(|id| in_rollout(id, "stable", "1.2.3", "8899aabbccddeeff", 50)).collect();
         let same = first.iter().zip(&second).filter(|(a, b)| a == b).count();
-        assert!(
-            (800..=1_200).contains(&same),
-            "{same} of 2000 kept their place: the salt does not reshuffle"
-        );
+        assert!((800..=1_200).contains(&same), "{same} of 2000 kept their place: the salt does not reshuffle");
     }
 }

@@ -93,30 +93,23 @@ impl MinisignSignature {
         let [untrusted, first, trusted, global] = lines[..] else {
             return Err(malformed("it does not have exactly four lines"));
         };
-        let untrusted = untrusted.strip_prefix(UNTRUSTED_PREFIX).ok_or(malformed(
-            "line 1 does not start with `untrusted comment: `",
-        ))?;
-        let trusted = trusted
-            .strip_prefix(TRUSTED_PREFIX)
-            .ok_or(malformed("line 3 does not start with `trusted comment: `"))?;
+        let untrusted = untrusted
+            .strip_prefix(UNTRUSTED_PREFIX)
+            .ok_or(malformed("line 1 does not start with `untrusted comment: `"))?;
+        let trusted =
+            trusted.strip_prefix(TRUSTED_PREFIX).ok_or(malformed("line 3 does not start with `trusted comment: `"))?;
         if untrusted.contains('\r') || trusted.contains('\r') {
             return Err(malformed("a comment contains a carriage return"));
         }
-        let first = BASE64
-            .decode(first)
-            .map_err(|_| malformed("line 2 is not canonical base64"))?;
-        let global = BASE64
-            .decode(global)
-            .map_err(|_| malformed("line 4 is not canonical base64"))?;
+        let first = BASE64.decode(first).map_err(|_| malformed("line 2 is not canonical base64"))?;
+        let global = BASE64.decode(global).map_err(|_| malformed("line 4 is not canonical base64"))?;
         if first.len() != 74 {
             return Err(malformed("line 2 does not decode to 74 bytes"));
         }
         if first[0..2] != PREHASHED {
             return Err(malformed("the algorithm is not prehashed Ed25519 (`ED`)"));
         }
-        let global: [u8; 64] = global[..]
-            .try_into()
-            .map_err(|_| malformed("line 4 does not decode to 64 bytes"))?;
+        let global: [u8; 64] = global[..].try_into().map_err(|_| malformed("line 4 does not decode to 64 bytes"))?;
         let mut key_id = [0; 8];
         key_id.copy_from_slice(&first[2..10]);
         let mut signature = [0; 64];
@@ -136,8 +129,7 @@ impl MinisignSignature {
 
     /// The same signature for `minisign-verify`.
     pub(crate) fn to_verifier(&self) -> minisign_verify::Signature {
-        minisign_verify::Signature::decode(&self.to_text())
-            .expect("a signature this crate encodes always decodes")
+        minisign_verify::Signature::decode(&self.to_text()).expect("a signature this crate encodes always decodes")
     }
 }
 
@@ -228,9 +220,7 @@ fn check_comment(comment: &str, which: &'static str, max: usize) -> Result<(), C
 /// A comment that cannot go into a signature file.
 #[derive(Debug, thiserror::Error)]
 pub enum CommentError {
-    #[error(
-        "the {which} comment contains a line break; a signature file keeps each comment on one line"
-    )]
+    #[error("the {which} comment contains a line break; a signature file keeps each comment on one line")]
     LineBreak { which: &'static str },
     #[error("the {which} comment is longer than minisign's limit of {max} bytes")]
     TooLong { which: &'static str, max: usize },

@@ -16,28 +16,19 @@ use signing::artifact::{self, ArtifactError};
 
 /// SHA-256 computed independently of the crate's tee.
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The updater's check, step by step as in tauri-plugin-updater's
 /// `verify_signature`: base64-decode both, decode, `verify(bytes, &sig, true)`.
-fn tauri_updater_verifies(
-    bytes: &[u8],
-    signature_base64: &str,
-    pubkey_base64: &str,
-) -> Result<(), String> {
-    let pubkey = String::from_utf8(BASE64.decode(pubkey_base64).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+fn tauri_updater_verifies(bytes: &[u8], signature_base64: &str, pubkey_base64: &str) -> Result<(), String> {
+    let pubkey =
+        String::from_utf8(BASE64.decode(pubkey_base64).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let public_key = minisign_verify::PublicKey::decode(&pubkey).map_err(|e| e.to_string())?;
-    let signature = String::from_utf8(BASE64.decode(signature_base64).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    let signature =
+        String::from_utf8(BASE64.decode(signature_base64).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let signature = minisign_verify::Signature::decode(&signature).map_err(|e| e.to_string())?;
-    public_key
-        .verify(bytes, &signature, true)
-        .map_err(|e| e.to_string())
+    public_key.verify(bytes, &signature, true).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -47,43 +38,24 @@ fn the_minisign_cli_and_the_tauri_verifier_accept_artifact_signatures() {
     let public_path = dir.path().join("hudson.pub");
     fs::write(&public_path, key.public_key().to_minisign_text()).unwrap();
 
-    for (name, len) in [
-        ("Hudson.app.tar.gz", 0),
-        ("hudson_1.2.3_amd64.deb", 1),
-        ("Hudson_1.2.3_x64-setup.exe", 70_001),
-    ] {
+    for (name, len) in [("Hudson.app.tar.gz", 0), ("hudson_1.2.3_amd64.deb", 1), ("Hudson_1.2.3_x64-setup.exe", 70_001)]
+    {
         let path = dir.path().join(name);
         let bytes = pseudo_random_bytes(len, len as u64);
         fs::write(&path, &bytes).unwrap();
-        let signed =
-            artifact::sign_artifact_file(&path, &version("1.2.3"), TIMESTAMP, key).unwrap();
+        let signed = artifact::sign_artifact_file(&path, &version("1.2.3"), TIMESTAMP, key).unwrap();
 
         // The `.sig` file holds the Tauri form; the CLI reads the decoded text.
         let sig_path = dir.path().join(format!("{name}.sig"));
         fs::write(&sig_path, signed.tauri_signature()).unwrap();
         let decoded = dir.path().join(format!("{name}.minisig"));
-        fs::write(
-            &decoded,
-            BASE64.decode(fs::read(&sig_path).unwrap()).unwrap(),
-        )
-        .unwrap();
+        fs::write(&decoded, BASE64.decode(fs::read(&sig_path).unwrap()).unwrap()).unwrap();
         let output = minisign_verify(&path, &decoded, &public_path).unwrap();
-        assert!(
-            output.contains(&format!(
-                "timestamp:{TIMESTAMP}\tfile:{name}\tversion:1.2.3"
-            )),
-            "{output}"
-        );
+        assert!(output.contains(&format!("timestamp:{TIMESTAMP}\tfile:{name}\tversion:1.2.3")), "{output}");
 
-        tauri_updater_verifies(
-            &bytes,
-            &signed.tauri_signature(),
-            &key.public_key().to_tauri_base64(),
-        )
-        .unwrap();
+        tauri_updater_verifies(&bytes, &signed.tauri_signature(), &key.public_key().to_tauri_base64()).unwrap();
         artifact::verify_artifact(&bytes, &signed.tauri_signature(), key.public_key()).unwrap();
-        artifact::verify_artifact_reader(&bytes[..], &signed.tauri_signature(), key.public_key())
-            .unwrap();
+        artifact::verify_artifact_reader(&bytes[..], &signed.tauri_signature(), key.public_key()).unwrap();
         assert_eq!(signed.size, len as u64);
         assert_eq!(signed.sha256, sha256_hex(&bytes));
     }
@@ -93,50 +65,33 @@ fn the_minisign_cli_and_the_tauri_verifier_accept_artifact_signatures() {
 fn the_trusted_comment_has_tauri_fields_and_a_separate_version_field() {
     let artifact = artifact("Hudson.app.tar.gz", "2.0.0-rc.1", 3, &release_key().key);
     let comment = artifact.signed.signature.trusted_comment();
-    assert_eq!(
-        comment,
-        format!("timestamp:{TIMESTAMP}\tfile:Hudson.app.tar.gz\tversion:2.0.0-rc.1")
-    );
+    assert_eq!(comment, format!("timestamp:{TIMESTAMP}\tfile:Hudson.app.tar.gz\tversion:2.0.0-rc.1"));
     let fields: Vec<&str> = comment.split('\t').collect();
     assert_eq!(fields.len(), 3);
     assert_eq!(artifact::signed_version(comment), Some("2.0.0-rc.1"));
     // What the Tauri signature decodes to is a minisign file with that comment.
-    let text =
-        String::from_utf8(BASE64.decode(artifact.signed.tauri_signature()).unwrap()).unwrap();
+    let text = String::from_utf8(BASE64.decode(artifact.signed.tauri_signature()).unwrap()).unwrap();
     assert_eq!(text, artifact.signed.minisign_text());
-    assert_eq!(
-        text.lines().nth(2).unwrap(),
-        format!("trusted comment: {comment}")
-    );
-    assert!(
-        text.lines().nth(1).unwrap().starts_with("RU"),
-        "prehashed signatures start with base64 of \"ED\""
-    );
+    assert_eq!(text.lines().nth(2).unwrap(), format!("trusted comment: {comment}"));
+    assert!(text.lines().nth(1).unwrap().starts_with("RU"), "prehashed signatures start with base64 of \"ED\"");
 }
 
 #[test]
 fn the_same_bytes_and_timestamp_give_a_byte_identical_signature() {
     let key = &release_key().key;
     let bytes = pseudo_random_bytes(100_000, 9);
-    let sign = |timestamp| {
-        artifact::sign_artifact(&bytes[..], "a.deb", &version("1.0.0"), timestamp, key).unwrap()
-    };
+    let sign = |timestamp| artifact::sign_artifact(&bytes[..], "a.deb", &version("1.0.0"), timestamp, key).unwrap();
     let (first, second) = (sign(TIMESTAMP), sign(TIMESTAMP));
     assert_eq!(first.tauri_signature(), second.tauri_signature());
     assert_eq!(first.minisign_text(), second.minisign_text());
-    assert_ne!(
-        sign(TIMESTAMP + 1).tauri_signature(),
-        first.tauri_signature()
-    );
+    assert_ne!(sign(TIMESTAMP + 1).tauri_signature(), first.tauri_signature());
     // Even when the same key is loaded again from its file form.
     let reloaded = signing::keys::SecretKey::from_text_or_base64(
         release_key().pair.secret_key_tauri_base64().expose_secret(),
         Some(PASSWORD),
     )
     .unwrap();
-    let third =
-        artifact::sign_artifact(&bytes[..], "a.deb", &version("1.0.0"), TIMESTAMP, &reloaded)
-            .unwrap();
+    let third = artifact::sign_artifact(&bytes[..], "a.deb", &version("1.0.0"), TIMESTAMP, &reloaded).unwrap();
     assert_eq!(third.tauri_signature(), first.tauri_signature());
 }
 
@@ -157,10 +112,7 @@ fn tampered_artifacts_and_foreign_keys_are_refused() {
     ));
     let stranger = stranger_key().key.public_key();
     match artifact::verify_artifact(&artifact.bytes, &signature, stranger) {
-        Err(ArtifactError::KeyMismatch {
-            signature_key,
-            public_key,
-        }) => {
+        Err(ArtifactError::KeyMismatch { signature_key, public_key }) => {
             assert_eq!(signature_key, key.key_id());
             assert_eq!(public_key, stranger.key_id());
         }
@@ -171,11 +123,7 @@ fn tampered_artifacts_and_foreign_keys_are_refused() {
         Err(ArtifactError::SignatureNotBase64)
     ));
     assert!(matches!(
-        artifact::verify_artifact(
-            &artifact.bytes,
-            &BASE64.encode("untrusted comment: x\n"),
-            key.public_key()
-        ),
+        artifact::verify_artifact(&artifact.bytes, &BASE64.encode("untrusted comment: x\n"), key.public_key()),
         Err(ArtifactError::MalformedSignature { .. })
     ));
 }
@@ -183,17 +131,8 @@ fn tampered_artifacts_and_foreign_keys_are_refused() {
 #[test]
 fn file_names_that_would_break_the_trusted_comment_are_refused() {
     for name in ["", "a\tb.deb", "a\nb.deb", "dir/a.deb"] {
-        let result = artifact::sign_artifact(
-            &b"x"[..],
-            name,
-            &version("1.0.0"),
-            TIMESTAMP,
-            &release_key().key,
-        );
-        assert!(
-            matches!(result, Err(ArtifactError::FileName { .. })),
-            "{name:?}: {result:?}"
-        );
+        let result = artifact::sign_artifact(&b"x"[..], name, &version("1.0.0"), TIMESTAMP, &release_key().key);
+        assert!(matches!(result, Err(ArtifactError::FileName { .. })), "{name:?}: {result:?}");
     }
 }
 
@@ -206,8 +145,7 @@ fn a_64_mib_file_is_hashed_and_signed_in_one_streaming_read() {
     let path = dir.path().join("big.AppImage");
     let mut file = BufWriter::new(File::create(&path).unwrap());
     for chunk in 0..64 {
-        file.write_all(&pseudo_random_bytes(1 << 20, chunk))
-            .unwrap();
+        file.write_all(&pseudo_random_bytes(1 << 20, chunk)).unwrap();
     }
     file.write_all(b"odd tail").unwrap();
     drop(file);
@@ -220,18 +158,8 @@ fn a_64_mib_file_is_hashed_and_signed_in_one_streaming_read() {
     assert_eq!(signed.size, bytes.len() as u64);
     assert_eq!(signed.size, (64 << 20) + 8);
     assert_eq!(signed.sha256, sha256_hex(&bytes));
-    tauri_updater_verifies(
-        &bytes,
-        &signed.tauri_signature(),
-        &key.public_key().to_tauri_base64(),
-    )
-    .unwrap();
-    artifact::verify_artifact_reader(
-        File::open(&path).unwrap(),
-        &signed.tauri_signature(),
-        key.public_key(),
-    )
-    .unwrap();
+    tauri_updater_verifies(&bytes, &signed.tauri_signature(), &key.public_key().to_tauri_base64()).unwrap();
+    artifact::verify_artifact_reader(File::open(&path).unwrap(), &signed.tauri_signature(), key.public_key()).unwrap();
 
     let public_path = dir.path().join("k.pub");
     fs::write(&public_path, key.public_key().to_minisign_text()).unwrap();
@@ -250,16 +178,14 @@ fn measure_hashing_and_signing_500_mb() {
     let path = dir.path().join("big.bin");
     let mut file = BufWriter::new(File::create(&path).unwrap());
     for chunk in 0..500 {
-        file.write_all(&pseudo_random_bytes(1_000_000, chunk))
-            .unwrap();
+        file.write_all(&pseudo_random_bytes(1_000_000, chunk)).unwrap();
     }
     drop(file);
     // Warm the page cache, so the number is the code's, not the disk's.
     let _ = fs::read(&path).unwrap();
     for _ in 0..3 {
         let started = Instant::now();
-        let signed =
-            artifact::sign_artifact_file(&path, &version("1.2.3"), TIMESTAMP, key).unwrap();
+        let signed = artifact::sign_artifact_file(&path, &version("1.2.3"), TIMESTAMP, key).unwrap();
         let elapsed = started.elapsed();
         eprintln!(
             "500 MB hashed (SHA-256 + BLAKE2b) and signed in {elapsed:?}: {:.0} MB/s",

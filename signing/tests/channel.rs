@@ -11,20 +11,12 @@ use common::*;
 use signing::keys::SecretKey;
 use signing::manifest::{ChannelManifest, ManifestKind, SignedManifest};
 use signing::policy::{
-    self, Decision, DownloadRefused, ManifestRefused, OfferReason, Policy, RefusalKind,
-    SeenManifest,
+    self, Decision, DownloadRefused, ManifestRefused, OfferReason, Policy, RefusalKind, SeenManifest,
 };
 use signing::signature::{self, untrusted_comment_for};
 
 fn client(installed: &str) -> Policy {
-    Policy::new(
-        trusted(),
-        "stable",
-        platform("linux-x86_64-deb"),
-        version(installed),
-        "install-0001",
-        NOW,
-    )
+    Policy::new(trusted(), "stable", platform("linux-x86_64-deb"), version(installed), "install-0001", NOW)
 }
 
 fn sign(manifest: &ChannelManifest) -> SignedManifest {
@@ -38,14 +30,7 @@ fn check(policy: &Policy, signed: &SignedManifest) -> Result<policy::UpdateCheck
 /// Signs arbitrary bytes with a chosen trusted comment, as a forger with the
 /// key (or a buggy publisher) could.
 fn sign_raw(bytes: &[u8], trusted_comment: &str, key: &SecretKey) -> String {
-    signature::sign_reader(
-        key,
-        bytes,
-        trusted_comment,
-        &untrusted_comment_for(key.key_id()),
-    )
-    .unwrap()
-    .to_text()
+    signature::sign_reader(key, bytes, trusted_comment, &untrusted_comment_for(key.key_id())).unwrap().to_text()
 }
 
 fn refusal(result: Result<policy::UpdateCheck, ManifestRefused>) -> RefusalKind {
@@ -60,19 +45,14 @@ fn the_minisign_cli_verifies_the_published_manifest() {
     let (manifest, _) = release_manifest("1.2.3", 7);
     let signed = sign(&manifest);
     let dir = tempfile::tempdir().unwrap();
-    let (json, sig, public) = (
-        dir.path().join("manifest.json"),
-        dir.path().join("manifest.json.minisig"),
-        dir.path().join("key.pub"),
-    );
+    let (json, sig, public) =
+        (dir.path().join("manifest.json"), dir.path().join("manifest.json.minisig"), dir.path().join("key.pub"));
     fs::write(&json, &signed.json).unwrap();
     fs::write(&sig, signed.signature_text()).unwrap();
     fs::write(&public, release_key().key.public_key().to_minisign_text()).unwrap();
     let output = minisign_verify(&json, &sig, &public).unwrap();
     assert!(
-        output.contains(
-            "hudson-channel-manifest/1 channel:stable sequence:7 kind:release version:1.2.3"
-        ),
+        output.contains("hudson-channel-manifest/1 channel:stable sequence:7 kind:release version:1.2.3"),
         "{output}"
     );
 
@@ -84,9 +64,7 @@ fn the_minisign_cli_verifies_the_published_manifest() {
     assert!(minisign_verify(&json, &sig, &public).is_err());
 
     // The Tauri verifier accepts it too (it is a plain prehashed signature).
-    let key =
-        minisign_verify::PublicKey::decode(&release_key().key.public_key().to_minisign_text())
-            .unwrap();
+    let key = minisign_verify::PublicKey::decode(&release_key().key.public_key().to_minisign_text()).unwrap();
     let signature = minisign_verify::Signature::decode(&signed.signature_text()).unwrap();
     key.verify(&signed.json, &signature, true).unwrap();
 }
@@ -101,10 +79,7 @@ fn manifest_bytes_and_signature_are_deterministic_and_documented() {
     assert!(text.ends_with("}\n") && !text.contains("yanked") && !text.contains("minimum_version"));
     assert!(text.find("linux-x86_64-deb").unwrap() < text.find("linux-x86_64-rpm").unwrap());
     assert_eq!(ChannelManifest::from_json(&first.json).unwrap(), manifest);
-    assert_eq!(
-        ChannelManifest::from_json(&first.json).unwrap().to_json(),
-        first.json
-    );
+    assert_eq!(ChannelManifest::from_json(&first.json).unwrap().to_json(), first.json);
     let signature = first.signature_text();
     assert!(signature.starts_with(&format!(
         "untrusted comment: signature from Hudson signing key {}\n",
@@ -117,15 +92,10 @@ fn a_valid_manifest_offers_the_update_and_the_download_verifies() {
     let (manifest, artifacts) = release_manifest("1.2.3", 7);
     let signed = sign(&manifest);
     let check = check(&client("1.2.2"), &signed).unwrap();
-    let Decision::Install(offer) = &check.decision else {
-        panic!("expected an offer, got {:?}", check.decision)
-    };
+    let Decision::Install(offer) = &check.decision else { panic!("expected an offer, got {:?}", check.decision) };
     assert_eq!(offer.version, version("1.2.3"));
     assert_eq!(offer.reason, OfferReason::Release);
-    assert_eq!(
-        offer.artifact,
-        manifest.platforms[&platform("linux-x86_64-deb")]
-    );
+    assert_eq!(offer.artifact, manifest.platforms[&platform("linux-x86_64-deb")]);
     assert_eq!(check.seen.sequence, 7);
     policy::verify_download(&artifacts["linux-x86_64-deb"].bytes[..], offer, &trusted()).unwrap();
 }
@@ -135,9 +105,7 @@ fn a_valid_manifest_offers_the_update_and_the_download_verifies() {
 #[test]
 fn every_single_byte_flip_of_manifest_or_signature_is_refused() {
     let (mut manifest, _) = release_manifest("1.2.3", 7);
-    manifest
-        .platforms
-        .retain(|key, _| key.to_string() == "linux-x86_64-deb");
+    manifest.platforms.retain(|key, _| key.to_string() == "linux-x86_64-deb");
     manifest.notes = None;
     let signed = sign(&manifest);
     let policy = client("1.2.2");
@@ -151,10 +119,7 @@ fn every_single_byte_flip_of_manifest_or_signature_is_refused() {
         let result = policy::check_manifest(&policy, &json, &signature);
         seen_for_manifest.insert(refusal(result));
     }
-    assert_eq!(
-        seen_for_manifest,
-        BTreeSet::from([RefusalKind::BadSignature])
-    );
+    assert_eq!(seen_for_manifest, BTreeSet::from([RefusalKind::BadSignature]));
 
     let mut seen_for_signature = BTreeSet::new();
     for at in 0..signature.len() {
@@ -165,17 +130,9 @@ fn every_single_byte_flip_of_manifest_or_signature_is_refused() {
     }
     assert_eq!(
         seen_for_signature,
-        BTreeSet::from([
-            RefusalKind::MalformedSignature,
-            RefusalKind::UnknownKey,
-            RefusalKind::BadSignature
-        ])
+        BTreeSet::from([RefusalKind::MalformedSignature, RefusalKind::UnknownKey, RefusalKind::BadSignature])
     );
-    eprintln!(
-        "flipped {} manifest bytes and {} signature bytes",
-        signed.json.len(),
-        signature.len()
-    );
+    eprintln!("flipped {} manifest bytes and {} signature bytes", signed.json.len(), signature.len());
 }
 
 #[test]
@@ -192,22 +149,12 @@ fn a_manifest_over_the_size_cap_is_refused_before_parsing() {
     }
     // Checked before the signature: garbage of that size gets the same answer.
     let garbage = vec![b'{'; (1 << 20) + 1];
-    assert_eq!(
-        refusal(policy::check_manifest(
-            &client("1.2.2"),
-            &garbage,
-            b"garbage"
-        )),
-        RefusalKind::TooLarge
-    );
+    assert_eq!(refusal(policy::check_manifest(&client("1.2.2"), &garbage, b"garbage")), RefusalKind::TooLarge);
     // A smaller cap is honoured.
     let (small, _) = release_manifest("1.2.3", 7);
     let mut policy = client("1.2.2");
     policy.max_manifest_bytes = 100;
-    assert_eq!(
-        refusal(check(&policy, &sign(&small))),
-        RefusalKind::TooLarge
-    );
+    assert_eq!(refusal(check(&policy, &sign(&small))), RefusalKind::TooLarge);
 }
 
 #[test]
@@ -223,9 +170,7 @@ fn a_manifest_signed_by_an_unknown_key_is_refused() {
     }
     // Trusting both keys accepts it (key rotation).
     let mut policy = client("1.2.2");
-    policy
-        .trusted_keys
-        .push(stranger_key().key.public_key().clone());
+    policy.trusted_keys.push(stranger_key().key.public_key().clone());
     assert!(check(&policy, &signed).is_ok());
 }
 
@@ -256,11 +201,7 @@ fn malformed_and_unknown_schema_manifests_are_refused_even_when_signed() {
     let not_json = b"{\"schema\": \"hudson-channel-manifest/1\",".to_vec();
     let signature = sign_raw(&not_json, &comment, key);
     assert_eq!(
-        refusal(policy::check_manifest(
-            &client("1.2.2"),
-            &not_json,
-            signature.as_bytes()
-        )),
+        refusal(policy::check_manifest(&client("1.2.2"), &not_json, signature.as_bytes())),
         RefusalKind::Malformed
     );
 
@@ -294,10 +235,7 @@ fn an_expired_manifest_is_refused() {
     let signed = sign(&manifest);
     let mut policy = client("1.2.2");
     policy.now = EXPIRES;
-    assert!(
-        check(&policy, &signed).is_ok(),
-        "valid up to and including expires_at"
-    );
+    assert!(check(&policy, &signed).is_ok(), "valid up to and including expires_at");
     policy.now = EXPIRES + time::Duration::seconds(1);
     assert_eq!(refusal(check(&policy, &signed)), RefusalKind::Expired);
 }
@@ -312,10 +250,7 @@ fn sequence_replays_and_conflicts_are_refused() {
 
     // An older manifest is a replay.
     match check(&policy, &sign(&older)) {
-        Err(ManifestRefused::Replay {
-            sequence: 6,
-            last_seen: 7,
-        }) => {}
+        Err(ManifestRefused::Replay { sequence: 6, last_seen: 7 }) => {}
         other => panic!("expected Replay, got {other:?}"),
     }
     // The same manifest again is the same state: fine.
@@ -323,10 +258,7 @@ fn sequence_replays_and_conflicts_are_refused() {
     // The same sequence with other content is a conflict.
     let mut other = current.clone();
     other.notes = Some("Different.".to_owned());
-    assert_eq!(
-        refusal(check(&policy, &sign(&other))),
-        RefusalKind::SequenceConflict
-    );
+    assert_eq!(refusal(check(&policy, &sign(&other))), RefusalKind::SequenceConflict);
     // A higher sequence moves on.
     let (next, _) = release_manifest("1.2.3", 8);
     assert_eq!(check(&policy, &sign(&next)).unwrap().seen.sequence, 8);
@@ -341,18 +273,12 @@ fn channel_and_platform_mismatches_are_refused() {
     let signed = sign(&manifest);
     let mut policy = client("1.2.2");
     policy.channel = "beta".to_owned();
-    assert_eq!(
-        refusal(check(&policy, &signed)),
-        RefusalKind::ChannelMismatch
-    );
+    assert_eq!(refusal(check(&policy, &signed)), RefusalKind::ChannelMismatch);
 
     let mut policy = client("1.2.2");
     policy.platform = platform("darwin-aarch64-app");
     match check(&policy, &signed) {
-        Err(ManifestRefused::PlatformMissing {
-            platform: missing,
-            available,
-        }) => {
+        Err(ManifestRefused::PlatformMissing { platform: missing, available }) => {
             assert_eq!(missing.to_string(), "darwin-aarch64-app");
             assert_eq!(available.len(), 2);
         }
@@ -361,24 +287,15 @@ fn channel_and_platform_mismatches_are_refused() {
     // A halt needs no platform: nothing is offered.
     manifest.kind = ManifestKind::Halt;
     manifest.platforms.clear();
-    assert_eq!(
-        check(&policy, &sign(&manifest)).unwrap().decision,
-        Decision::Halted
-    );
+    assert_eq!(check(&policy, &sign(&manifest)).unwrap().decision, Decision::Halted);
 }
 
 #[test]
 fn versions_not_newer_are_up_to_date_or_refused() {
     let (manifest, _) = release_manifest("1.2.3", 7);
     let signed = sign(&manifest);
-    assert_eq!(
-        check(&client("1.2.3"), &signed).unwrap().decision,
-        Decision::UpToDate
-    );
-    assert_eq!(
-        check(&client("1.2.3+build.5"), &signed).unwrap().decision,
-        Decision::UpToDate
-    );
+    assert_eq!(check(&client("1.2.3"), &signed).unwrap().decision, Decision::UpToDate);
+    assert_eq!(check(&client("1.2.3+build.5"), &signed).unwrap().decision, Decision::UpToDate);
     match check(&client("1.3.0"), &signed) {
         Err(ManifestRefused::VersionNotNewer { offered, installed }) => {
             assert_eq!((offered, installed), (version("1.2.3"), version("1.3.0")));
@@ -386,10 +303,7 @@ fn versions_not_newer_are_up_to_date_or_refused() {
         other => panic!("expected VersionNotNewer, got {other:?}"),
     }
     // A pre-release is older than its release.
-    assert!(matches!(
-        check(&client("1.2.3-rc.1"), &signed).unwrap().decision,
-        Decision::Install(_)
-    ));
+    assert!(matches!(check(&client("1.2.3-rc.1"), &signed).unwrap().decision, Decision::Install(_)));
 }
 
 #[test]
@@ -400,15 +314,10 @@ fn a_yank_sends_only_yanked_installs_back() {
     yank.rollout.percent = 0;
     let signed = sign(&yank);
     let mut policy = client("1.2.3");
-    policy.last_seen = Some(SeenManifest {
-        sequence: 7,
-        sha256: "0".repeat(64),
-    });
+    policy.last_seen = Some(SeenManifest { sequence: 7, sha256: "0".repeat(64) });
 
     let check_yanked = check(&policy, &signed).unwrap();
-    let Decision::Install(offer) = &check_yanked.decision else {
-        panic!("{:?}", check_yanked.decision)
-    };
+    let Decision::Install(offer) = &check_yanked.decision else { panic!("{:?}", check_yanked.decision) };
     assert_eq!(offer.version, version("1.2.2"));
     assert_eq!(offer.reason, OfferReason::Yank);
     policy::verify_download(&artifacts["linux-x86_64-deb"].bytes[..], offer, &trusted()).unwrap();
@@ -416,36 +325,21 @@ fn a_yank_sends_only_yanked_installs_back() {
     // Not for an install of another version above the target…
     let mut other = client("1.2.4");
     other.last_seen = policy.last_seen.clone();
-    assert_eq!(
-        refusal(check(&other, &signed)),
-        RefusalKind::VersionNotNewer
-    );
+    assert_eq!(refusal(check(&other, &signed)), RefusalKind::VersionNotNewer);
     // …and a yank below the last seen sequence is a replay like any other.
-    policy.last_seen = Some(SeenManifest {
-        sequence: 10,
-        sha256: "0".repeat(64),
-    });
+    policy.last_seen = Some(SeenManifest { sequence: 10, sha256: "0".repeat(64) });
     assert_eq!(refusal(check(&policy, &signed)), RefusalKind::Replay);
     // The target itself is up to date; older installs take it as a release
     // (subject to rollout, here 0%).
-    assert_eq!(
-        check(&client("1.2.2"), &signed).unwrap().decision,
-        Decision::UpToDate
-    );
-    assert_eq!(
-        check(&client("1.2.0"), &signed).unwrap().decision,
-        Decision::NotInRollout { percent: 0 }
-    );
+    assert_eq!(check(&client("1.2.2"), &signed).unwrap().decision, Decision::UpToDate);
+    assert_eq!(check(&client("1.2.0"), &signed).unwrap().decision, Decision::NotInRollout { percent: 0 });
 }
 
 #[test]
 fn rollout_and_minimum_version_hold_updates_back() {
     let (mut manifest, _) = release_manifest("1.2.3", 7);
     manifest.rollout.percent = 0;
-    assert_eq!(
-        check(&client("1.2.2"), &sign(&manifest)).unwrap().decision,
-        Decision::NotInRollout { percent: 0 }
-    );
+    assert_eq!(check(&client("1.2.2"), &sign(&manifest)).unwrap().decision, Decision::NotInRollout { percent: 0 });
 
     manifest.rollout.percent = 50;
     let signed = sign(&manifest);
@@ -466,23 +360,16 @@ fn rollout_and_minimum_version_hold_updates_back() {
     let signed = sign(&manifest);
     assert_eq!(
         check(&client("1.0.9"), &signed).unwrap().decision,
-        Decision::InstallerRequired {
-            minimum_version: version("1.1.0")
-        }
+        Decision::InstallerRequired { minimum_version: version("1.1.0") }
     );
-    assert!(matches!(
-        check(&client("1.1.0"), &signed).unwrap().decision,
-        Decision::Install(_)
-    ));
+    assert!(matches!(check(&client("1.1.0"), &signed).unwrap().decision, Decision::Install(_)));
 }
 
 #[test]
 fn downloads_that_do_not_match_the_offer_are_refused() {
     let (manifest, artifacts) = release_manifest("1.2.3", 7);
     let signed = sign(&manifest);
-    let Decision::Install(offer) = check(&client("1.2.2"), &signed).unwrap().decision else {
-        panic!()
-    };
+    let Decision::Install(offer) = check(&client("1.2.2"), &signed).unwrap().decision else { panic!() };
     let bytes = &artifacts["linux-x86_64-deb"].bytes;
     let keys = trusted();
 
@@ -490,10 +377,7 @@ fn downloads_that_do_not_match_the_offer_are_refused() {
     longer.push(0);
     assert!(matches!(
         policy::verify_download(&longer[..], &offer, &keys),
-        Err(DownloadRefused::SizeMismatch {
-            complete: false,
-            ..
-        })
+        Err(DownloadRefused::SizeMismatch { complete: false, .. })
     ));
     assert!(matches!(
         policy::verify_download(&bytes[..bytes.len() - 1], &offer, &keys),
@@ -508,9 +392,7 @@ fn downloads_that_do_not_match_the_offer_are_refused() {
 
     // The rpm's valid signature on the deb's entry: size and hash match, the signature does not.
     let mut swapped = offer.clone();
-    swapped.artifact.signature = manifest.platforms[&platform("linux-x86_64-rpm")]
-        .signature
-        .clone();
+    swapped.artifact.signature = manifest.platforms[&platform("linux-x86_64-rpm")].signature.clone();
     assert!(matches!(
         policy::verify_download(&bytes[..], &swapped, &keys),
         Err(DownloadRefused::SignatureMismatch { .. })
@@ -520,10 +402,7 @@ fn downloads_that_do_not_match_the_offer_are_refused() {
     let foreign = artifact("hudson_amd64.deb", "1.2.3", 1, &stranger_key().key);
     let mut untrusted = offer.clone();
     untrusted.artifact.signature = foreign.signed.tauri_signature();
-    assert!(matches!(
-        policy::verify_download(&bytes[..], &untrusted, &keys),
-        Err(DownloadRefused::UnknownKey { .. })
-    ));
+    assert!(matches!(policy::verify_download(&bytes[..], &untrusted, &keys), Err(DownloadRefused::UnknownKey { .. })));
 
     // A genuine signature of the same bytes for another version.
     let old = artifact("hudson_amd64.deb", "1.2.2", 1, &release_key().key);

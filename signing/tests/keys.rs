@@ -25,9 +25,7 @@ fn tauri_signer_generate(password: &str) -> (String, String) {
 /// tauri-plugin-updater checks it.
 fn signs_for(key: &SecretKey, public_tauri_base64: &str) {
     let bytes = b"an update".to_vec();
-    let signed =
-        artifact::sign_artifact(&bytes[..], "app.tar.gz", &version("1.0.0"), TIMESTAMP, key)
-            .unwrap();
+    let signed = artifact::sign_artifact(&bytes[..], "app.tar.gz", &version("1.0.0"), TIMESTAMP, key).unwrap();
     let public = String::from_utf8(BASE64.decode(public_tauri_base64).unwrap()).unwrap();
     let public = minisign_verify::PublicKey::decode(&public).unwrap();
     let signature = String::from_utf8(BASE64.decode(signed.tauri_signature()).unwrap()).unwrap();
@@ -73,21 +71,13 @@ fn from_env_reads_both_variables_through_the_lookup() {
     })
     .unwrap();
     signs_for(&key, &public);
-    assert!(matches!(
-        SecretKey::from_env(|_| None),
-        Err(KeyError::Missing { .. })
-    ));
+    assert!(matches!(SecretKey::from_env(|_| None), Err(KeyError::Missing { .. })));
 }
 
 #[test]
 fn generated_keys_have_the_tauri_layout() {
     let pair = KeyPair::generate(KeyProtection::Password(Password::new(PASSWORD))).unwrap();
-    let text = String::from_utf8(
-        BASE64
-            .decode(pair.secret_key_tauri_base64().expose_secret())
-            .unwrap(),
-    )
-    .unwrap();
+    let text = String::from_utf8(BASE64.decode(pair.secret_key_tauri_base64().expose_secret()).unwrap()).unwrap();
     let mut lines = text.lines();
     assert!(lines.next().unwrap().starts_with("untrusted comment: "));
     // "Ed" ‖ "Sc" ‖ "B2": Ed25519, scrypt-encrypted, BLAKE2b checksum.
@@ -97,20 +87,10 @@ fn generated_keys_have_the_tauri_layout() {
     let public = pair.public_key();
     assert_eq!(
         public.to_minisign_text(),
-        format!(
-            "untrusted comment: minisign public key {}\n{}\n",
-            public.key_id(),
-            public.to_key_line()
-        )
+        format!("untrusted comment: minisign public key {}\n{}\n", public.key_id(), public.to_key_line())
     );
     assert_eq!(public.key_id().to_string().len(), 16);
-    assert!(
-        public
-            .key_id()
-            .to_string()
-            .chars()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-    );
+    assert!(public.key_id().to_string().chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
 }
 
 #[test]
@@ -126,8 +106,7 @@ fn empty_password_keys_load_without_a_password() {
 #[test]
 fn unencrypted_keys_load_and_sign() {
     let pair = KeyPair::generate(KeyProtection::Unencrypted).unwrap();
-    let key =
-        SecretKey::from_env_value(pair.secret_key_tauri_base64().expose_secret(), None).unwrap();
+    let key = SecretKey::from_env_value(pair.secret_key_tauri_base64().expose_secret(), None).unwrap();
     signs_for(&key, &pair.public_key().to_tauri_base64());
 }
 
@@ -136,26 +115,12 @@ fn a_wrong_password_is_a_clear_error_without_the_password() {
     let (secret, _) = tauri_signer_generate(PASSWORD);
     let wrong = "hunter2-not-it";
     let error = SecretKey::from_env_value(&secret, Some(wrong)).unwrap_err();
-    assert!(matches!(
-        error,
-        KeyError::WrongPassword {
-            origin: KeySource::Variable("TAURI_SIGNING_PRIVATE_KEY")
-        }
-    ));
+    assert!(matches!(error, KeyError::WrongPassword { origin: KeySource::Variable("TAURI_SIGNING_PRIVATE_KEY") }));
     let message = error.to_string();
-    assert!(
-        message.starts_with("wrong password for the signing key from TAURI_SIGNING_PRIVATE_KEY"),
-        "{message}"
-    );
-    assert!(
-        message.contains("TAURI_SIGNING_PRIVATE_KEY_PASSWORD"),
-        "{message}"
-    );
+    assert!(message.starts_with("wrong password for the signing key from TAURI_SIGNING_PRIVATE_KEY"), "{message}");
+    assert!(message.contains("TAURI_SIGNING_PRIVATE_KEY_PASSWORD"), "{message}");
     for shown in [message, format!("{error:?}")] {
-        assert!(
-            !shown.contains(wrong) && !shown.contains(PASSWORD) && !shown.contains(&secret),
-            "{shown}"
-        );
+        assert!(!shown.contains(wrong) && !shown.contains(PASSWORD) && !shown.contains(&secret), "{shown}");
     }
 }
 
@@ -163,10 +128,7 @@ fn a_wrong_password_is_a_clear_error_without_the_password() {
 fn a_missing_password_is_its_own_error() {
     let (secret, _) = tauri_signer_generate(PASSWORD);
     let error = SecretKey::from_env_value(&secret, None).unwrap_err();
-    assert!(
-        matches!(error, KeyError::PasswordRequired { .. }),
-        "{error}"
-    );
+    assert!(matches!(error, KeyError::PasswordRequired { .. }), "{error}");
 }
 
 #[test]
@@ -183,17 +145,9 @@ fn a_minisign_cli_key_without_password_gets_a_clear_error() {
     let error = SecretKey::from_file(&dir.path().join("k.key"), None).unwrap_err();
     assert!(matches!(error, KeyError::MissingChecksum { .. }), "{error}");
     assert!(error.to_string().contains("minisign -G -W"), "{error}");
-    let key_line = fs::read_to_string(dir.path().join("k.key"))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let key_line = fs::read_to_string(dir.path().join("k.key")).unwrap().lines().nth(1).unwrap().to_owned();
     for shown in [error.to_string(), format!("{error:?}")] {
-        assert!(
-            !shown.contains(&key_line) && !shown.contains(&key_line[60..100]),
-            "{shown}"
-        );
+        assert!(!shown.contains(&key_line) && !shown.contains(&key_line[60..100]), "{shown}");
     }
 }
 
@@ -213,12 +167,7 @@ fn a_minisign_cli_key_with_password_loads_and_its_signatures_verify_with_the_cli
         .spawn()
         .unwrap();
     use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
     // The CLI's scrypt parameters are ~30 times costlier than tauri-cli's.
     let key = SecretKey::from_file(&secret_path, Some(PASSWORD)).unwrap();
@@ -238,20 +187,11 @@ fn public_keys_export_and_import_in_every_form() {
     let text = public.to_minisign_text();
     assert_eq!(&PublicKey::parse(&text).unwrap(), public);
     assert_eq!(&PublicKey::from_minisign_text(&text).unwrap(), public);
-    assert_eq!(
-        &PublicKey::parse(&public.to_tauri_base64()).unwrap(),
-        public
-    );
-    assert_eq!(
-        &PublicKey::from_tauri_base64(&public.to_tauri_base64()).unwrap(),
-        public
-    );
+    assert_eq!(&PublicKey::parse(&public.to_tauri_base64()).unwrap(), public);
+    assert_eq!(&PublicKey::from_tauri_base64(&public.to_tauri_base64()).unwrap(), public);
     assert_eq!(&PublicKey::parse(&public.to_key_line()).unwrap(), public);
     // The comment names the key id exactly as minisign prints it.
-    assert!(text.starts_with(&format!(
-        "untrusted comment: minisign public key {}\n",
-        public.key_id()
-    )));
+    assert!(text.starts_with(&format!("untrusted comment: minisign public key {}\n", public.key_id())));
 }
 
 /// Every key-related error and every secret type, printed with Display and
@@ -263,9 +203,7 @@ fn no_secret_appears_in_any_debug_or_error_output() {
     let tauri_base64 = pair.secret_key_tauri_base64().expose_secret().to_owned();
     let key_line = minisign_text.lines().nth(1).unwrap().to_owned();
     // The decrypted secret bytes, as minisign's own Debug would print them.
-    let decrypted =
-        minisign::SecretKey::from_box(minisign_text.clone().into(), Some(PASSWORD.to_owned()))
-            .unwrap();
+    let decrypted = minisign::SecretKey::from_box(minisign_text.clone().into(), Some(PASSWORD.to_owned())).unwrap();
     let raw = decrypted.to_bytes();
     let seed_hex: String = raw[62..94].iter().map(|b| format!("{b:02x}")).collect();
     let seed_loose_hex: String = raw[62..94].iter().map(|b| format!("{b:x}")).collect();
@@ -289,18 +227,11 @@ fn no_secret_appears_in_any_debug_or_error_output() {
     // Not base64 any more, so neither a key nor (as a path) a file.
     let mut mangled = tauri_base64.clone();
     mangled.replace_range(10..11, "*");
-    let mut unencrypted = KeyPair::generate(KeyProtection::Unencrypted)
-        .unwrap()
-        .secret_key_minisign_text()
-        .expose_secret()
-        .to_owned();
+    let mut unencrypted =
+        KeyPair::generate(KeyProtection::Unencrypted).unwrap().secret_key_minisign_text().expose_secret().to_owned();
     // Damage the checksum of an unencrypted key (last base64 group).
     let at = unencrypted.trim_end().len() - 6;
-    let flipped = if &unencrypted[at..at + 1] == "A" {
-        "B"
-    } else {
-        "A"
-    };
+    let flipped = if &unencrypted[at..at + 1] == "A" { "B" } else { "A" };
     unencrypted.replace_range(at..at + 1, flipped);
     let mut bad_kdf = BASE64.decode(&key_line).unwrap();
     bad_kdf[2..4].copy_from_slice(b"Xx");
@@ -320,16 +251,8 @@ fn no_secret_appears_in_any_debug_or_error_output() {
         PublicKey::parse(&key_line).unwrap_err(),
         PublicKey::parse(&tauri_base64).unwrap_err(),
     ];
-    let kinds: Vec<String> = errors
-        .iter()
-        .map(|e| {
-            format!("{e:?}")
-                .split([' ', '(', '{'])
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let kinds: Vec<String> =
+        errors.iter().map(|e| format!("{e:?}").split([' ', '(', '{']).next().unwrap().to_owned()).collect();
     assert_eq!(
         kinds,
         [
@@ -348,29 +271,17 @@ fn no_secret_appears_in_any_debug_or_error_output() {
         ]
     );
 
-    let mut outputs: Vec<String> = errors
-        .iter()
-        .flat_map(|e| [e.to_string(), format!("{e:?}")])
-        .collect();
+    let mut outputs: Vec<String> = errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]).collect();
     outputs.push(format!("{key:?}"));
     outputs.push(format!("{pair:?}"));
     outputs.push(format!("{:?}", pair.secret_key_minisign_text()));
     outputs.push(format!("{:?}", pair.secret_key_tauri_base64()));
     outputs.push(format!("{:?}", Password::new(PASSWORD)));
-    outputs.push(format!(
-        "{:?}",
-        KeyProtection::Password(Password::new(PASSWORD))
-    ));
+    outputs.push(format!("{:?}", KeyProtection::Password(Password::new(PASSWORD))));
     for output in &outputs {
         for secret in &secrets {
-            assert!(
-                !output.contains(secret.as_str()),
-                "secret {secret:?} leaked in {output:?}"
-            );
+            assert!(!output.contains(secret.as_str()), "secret {secret:?} leaked in {output:?}");
         }
     }
-    assert!(
-        format!("{key:?}").contains(&key.key_id().to_string()),
-        "Debug should still name the key id"
-    );
+    assert!(format!("{key:?}").contains(&key.key_id().to_string()), "Debug should still name the key id");
 }

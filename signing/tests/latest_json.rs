@@ -18,10 +18,7 @@ struct RemoteRelease {
     #[serde(deserialize_with = "parse_version")]
     version: semver::Version,
     notes: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "time::serde::rfc3339::option::deserialize"
-    )]
+    #[serde(default, deserialize_with = "time::serde::rfc3339::option::deserialize")]
     pub_date: Option<OffsetDateTime>,
     platforms: HashMap<String, ReleaseManifestPlatform>,
 }
@@ -34,9 +31,7 @@ struct ReleaseManifestPlatform {
 
 fn parse_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<semver::Version, D::Error> {
     let text = String::deserialize(deserializer)?;
-    text.trim_start_matches('v')
-        .parse()
-        .map_err(serde::de::Error::custom)
+    text.trim_start_matches('v').parse().map_err(serde::de::Error::custom)
 }
 
 #[test]
@@ -49,23 +44,12 @@ fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
         platforms: manifest
             .platforms
             .iter()
-            .map(|(key, entry)| {
-                (
-                    *key,
-                    LatestPlatform {
-                        url: entry.url.clone(),
-                        signature: entry.signature.clone(),
-                    },
-                )
-            })
+            .map(|(key, entry)| (*key, LatestPlatform { url: entry.url.clone(), signature: entry.signature.clone() }))
             .collect::<BTreeMap<_, _>>(),
     };
     let json = latest.to_json();
     let text = String::from_utf8(json.clone()).unwrap();
-    assert!(
-        text.contains("\"pub_date\": \"2026-05-01T12:00:00Z\""),
-        "{text}"
-    );
+    assert!(text.contains("\"pub_date\": \"2026-05-01T12:00:00Z\""), "{text}");
     assert!(text.ends_with("}\n"));
     assert_eq!(LatestJson::from_json(&json).unwrap(), latest);
 
@@ -75,35 +59,20 @@ fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
     assert_eq!(release.pub_date, Some(ISSUED));
 
     // The updater looks up `{os}-{arch}-{installer}` first, then `{os}-{arch}`.
-    let target = release
-        .platforms
-        .get("linux-x86_64-deb")
-        .or_else(|| release.platforms.get("linux-x86_64"))
-        .unwrap();
+    let target = release.platforms.get("linux-x86_64-deb").or_else(|| release.platforms.get("linux-x86_64")).unwrap();
     assert_eq!(target.url.scheme(), "https");
     let bytes = &artifacts["linux-x86_64-deb"].bytes;
-    let pubkey = String::from_utf8(
-        BASE64
-            .decode(release_key().key.public_key().to_tauri_base64())
-            .unwrap(),
-    )
-    .unwrap();
+    let pubkey = String::from_utf8(BASE64.decode(release_key().key.public_key().to_tauri_base64()).unwrap()).unwrap();
     let public_key = minisign_verify::PublicKey::decode(&pubkey).unwrap();
     let signature = String::from_utf8(BASE64.decode(&target.signature).unwrap()).unwrap();
     let signature = minisign_verify::Signature::decode(&signature).unwrap();
     public_key.verify(bytes, &signature, true).unwrap();
     // requireSignedVersion: the trusted comment names the release's version.
-    let signed = signature
-        .trusted_comment()
-        .split('\t')
-        .find_map(|field| field.strip_prefix("version:"));
+    let signed = signature.trusted_comment().split('\t').find_map(|field| field.strip_prefix("version:"));
     assert_eq!(signed, Some(release.version.to_string().as_str()));
     // The rpm's signature does not pass for the deb's bytes (no mix-and-match).
     let rpm = &release.platforms["linux-x86_64-rpm"].signature;
-    let rpm = minisign_verify::Signature::decode(
-        &String::from_utf8(BASE64.decode(rpm).unwrap()).unwrap(),
-    )
-    .unwrap();
+    let rpm = minisign_verify::Signature::decode(&String::from_utf8(BASE64.decode(rpm).unwrap()).unwrap()).unwrap();
     assert!(public_key.verify(bytes, &rpm, true).is_err());
 }
 
@@ -119,17 +88,9 @@ fn tauri_reads_a_leading_v_and_this_crate_writes_plain_semver() {
         pub_date: None,
         platforms: BTreeMap::from([(
             platform("darwin-aarch64"),
-            LatestPlatform {
-                url: "https://x.example/a.tar.gz".into(),
-                signature: "c2ln".into(),
-            },
+            LatestPlatform { url: "https://x.example/a.tar.gz".into(), signature: "c2ln".into() },
         )]),
     };
     let text = String::from_utf8(latest.to_json()).unwrap();
-    assert!(
-        text.contains("\"version\": \"1.0.0\"")
-            && !text.contains("notes")
-            && !text.contains("pub_date"),
-        "{text}"
-    );
+    assert!(text.contains("\"version\": \"1.0.0\"") && !text.contains("notes") && !text.contains("pub_date"), "{text}");
 }

@@ -48,10 +48,12 @@ fn default_startup_timeout() -> u64 {
 impl ShellConfig {
     pub fn load(resource_dir: &Path) -> Result<Self, String> {
         let path = resource_dir.join(FILE_NAME);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("cannot read {}: {e}. The installation is incomplete: reinstall Hudson.", path.display()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not valid: {e}. The installation is damaged: reinstall Hudson.", path.display()))
+        let bytes = std::fs::read(&path).map_err(|e| {
+            format!("cannot read {}: {e}. The installation is incomplete: reinstall Hudson.", path.display())
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            format!("{} is not valid: {e}. The installation is damaged: reinstall Hudson.", path.display())
+        })
     }
 
     /// Where the backend lives.

@@ -142,7 +142,9 @@ fn launch_spec(app: &AppHandle) -> Result<LaunchSpec, String> {
     let runtime_base = default_runtime_base(&app.config().identifier, &data_dir);
     let program = config.backend_program(&resources);
     let mut spec = match config.packaging {
-        config::Packaging::Release => LaunchSpec::for_release(&program, &config.release, data_dir, log_dir, runtime_base),
+        config::Packaging::Release => {
+            LaunchSpec::for_release(&program, &config.release, data_dir, log_dir, runtime_base)
+        }
         config::Packaging::Burrito => LaunchSpec::for_sidecar(&program, data_dir, log_dir, runtime_base),
     };
     spec.startup_timeout = Duration::from_secs(config.startup_timeout_secs);

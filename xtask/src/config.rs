@@ -126,7 +126,8 @@ impl Config {
         })?;
 
         for (triple, alias) in &raw.burrito_aliases {
-            Target::parse(triple).with_context(|| format!("{} {SECTION}.burrito-aliases.{triple}", manifest.display()))?;
+            Target::parse(triple)
+                .with_context(|| format!("{} {SECTION}.burrito-aliases.{triple}", manifest.display()))?;
             if alias.is_empty() || alias.contains(',') {
                 bail!(
                     "{} {SECTION}.burrito-aliases.{triple}: `{alias}` is not one Burrito alias (BURRITO_TARGET takes exactly one)",

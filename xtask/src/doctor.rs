@@ -54,14 +54,25 @@ fn pkg_config(module: &str) -> Option<String> {
 
 const PREREQS: &[Prereq] = &[
     Prereq { name: "rustc", needed_for: "dist", install: Install::Toolchain, probe: || probe("rustc", &["--version"]) },
-    Prereq { name: "cc", needed_for: "dist", install: Install::Apt("build-essential"), probe: || probe("cc", &["--version"]).map(first_line) },
-    Prereq { name: "pkg-config", needed_for: "dist", install: Install::Apt("pkg-config"), probe: || probe("pkg-config", &["--version"]) },
+    Prereq {
+        name: "cc",
+        needed_for: "dist",
+        install: Install::Apt("build-essential"),
+        probe: || probe("cc", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "pkg-config",
+        needed_for: "dist",
+        install: Install::Apt("pkg-config"),
+        probe: || probe("pkg-config", &["--version"]),
+    },
     Prereq {
         name: "erlang (OTP)",
         needed_for: "dist, tests",
         install: Install::Apt("erlang-dev"),
         probe: || {
-            probe("erl", &["-noshell", "-eval", "io:put_chars(erlang:system_info(otp_release)), halt()."]).map(|v| format!("OTP {v}"))
+            probe("erl", &["-noshell", "-eval", "io:put_chars(erlang:system_info(otp_release)), halt()."])
+                .map(|v| format!("OTP {v}"))
         },
     },
     Prereq {
@@ -82,10 +93,30 @@ const PREREQS: &[Prereq] = &[
         install: Install::Apt("libayatana-appindicator3-dev"),
         probe: || pkg_config("ayatana-appindicator3-0.1"),
     },
-    Prereq { name: "librsvg2", needed_for: "dist", install: Install::Apt("librsvg2-dev"), probe: || pkg_config("librsvg-2.0") },
-    Prereq { name: "dpkg-deb", needed_for: "smoke", install: Install::Apt("dpkg"), probe: || probe("dpkg-deb", &["--version"]).map(first_line) },
-    Prereq { name: "rpm", needed_for: "smoke, tests", install: Install::Apt("rpm"), probe: || probe("rpm", &["--version"]) },
-    Prereq { name: "Xvfb", needed_for: "smoke --shell, tests", install: Install::Apt("xvfb"), probe: || on_path("Xvfb") },
+    Prereq {
+        name: "librsvg2",
+        needed_for: "dist",
+        install: Install::Apt("librsvg2-dev"),
+        probe: || pkg_config("librsvg-2.0"),
+    },
+    Prereq {
+        name: "dpkg-deb",
+        needed_for: "smoke",
+        install: Install::Apt("dpkg"),
+        probe: || probe("dpkg-deb", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "rpm",
+        needed_for: "smoke, tests",
+        install: Install::Apt("rpm"),
+        probe: || probe("rpm", &["--version"]),
+    },
+    Prereq {
+        name: "Xvfb",
+        needed_for: "smoke --shell, tests",
+        install: Install::Apt("xvfb"),
+        probe: || on_path("Xvfb"),
+    },
     Prereq {
         name: "WebKitWebDriver",
         needed_for: "smoke --shell, tests",
@@ -96,9 +127,16 @@ const PREREQS: &[Prereq] = &[
         name: "tauri-driver",
         needed_for: "smoke --shell, tests",
         install: Install::Cargo("tauri-driver", TAURI_DRIVER_VERSION),
-        probe: || on_path("tauri-driver").and_then(|_| probe("tauri-driver", &["--version"]).or(Some("installed".into()))),
+        probe: || {
+            on_path("tauri-driver").and_then(|_| probe("tauri-driver", &["--version"]).or(Some("installed".into())))
+        },
     },
-    Prereq { name: "minisign", needed_for: "tests", install: Install::Apt("minisign"), probe: || probe("minisign", &["-v"]) },
+    Prereq {
+        name: "minisign",
+        needed_for: "tests",
+        install: Install::Apt("minisign"),
+        probe: || probe("minisign", &["-v"]),
+    },
     Prereq {
         name: "osslsigncode",
         needed_for: "Windows signing, tests",
@@ -122,7 +160,10 @@ const PREREQS: &[Prereq] = &[
 /// The path of `program` when it is on PATH.
 pub fn on_path(program: &str) -> Option<String> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).map(|p: PathBuf| p.display().to_string())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .map(|p: PathBuf| p.display().to_string())
 }
 
 pub fn check() -> Vec<Found> {

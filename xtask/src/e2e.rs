@@ -37,13 +37,17 @@ pub struct Build {
 
 impl Build {
     pub fn from_dist(config: &Config, target: &Target) -> Result<Build> {
-        let shell = config
-            .target_dir
-            .join(target.triple)
-            .join("release")
-            .join(format!("{}{}", config.shell_binary, target.exe_suffix()));
+        let shell = config.target_dir.join(target.triple).join("release").join(format!(
+            "{}{}",
+            config.shell_binary,
+            target.exe_suffix()
+        ));
         let resources = config.work_dir(target).join("resources");
-        ensure!(shell.is_file() && resources.is_dir(), "no built shell at {}: run `cargo xtask dist` first", shell.display());
+        ensure!(
+            shell.is_file() && resources.is_dir(),
+            "no built shell at {}: run `cargo xtask dist` first",
+            shell.display()
+        );
         Ok(Build { shell, resources })
     }
 }
@@ -91,7 +95,9 @@ pub fn run(ui: &Ui) -> Result<()> {
 
 /// Port of `http://127.0.0.1:<port>/…`, or an error naming the URL.
 pub fn backend_port(url: &str) -> Result<u16> {
-    let rest = url.strip_prefix("http://127.0.0.1:").with_context(|| format!("the window shows {url}, not the backend's origin"))?;
+    let rest = url
+        .strip_prefix("http://127.0.0.1:")
+        .with_context(|| format!("the window shows {url}, not the backend's origin"))?;
     let port = rest.split(['/', '?', '#']).next().unwrap_or_default();
     port.parse().with_context(|| format!("no port in {url}"))
 }
@@ -108,7 +114,8 @@ fn launch_and_sigkill(shell: &Path, backend_root: &Path, env: &[(OsString, OsStr
     let _ = started;
 
     let root = backend_root.display().to_string();
-    let shells: Vec<procs::Proc> = procs::live().into_iter().filter(|p| p.cmdline.starts_with(&shell.display().to_string())).collect();
+    let shells: Vec<procs::Proc> =
+        procs::live().into_iter().filter(|p| p.cmdline.starts_with(&shell.display().to_string())).collect();
     ensure!(!shells.is_empty(), "the shell process is not running");
     ensure!(!procs::backend_survivors(&root).is_empty(), "no backend process is running under {root}");
     for p in &shells {

@@ -122,9 +122,10 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
     let sidecar_name = target.sidecar_file_name(&config.sidecar);
     let sidecar_path = format!("{}/binaries/{sidecar_name}", rel(&config.shell_dir));
     let alias = config.burrito_alias(target);
-    let bundles: Vec<&'static str> = target.bundles.iter().map(|b| b.kind.as_str()).collect();
+    let bundles: Vec<&'static str> = target.bundles.iter().map(|kind| kind.as_str()).collect();
     let updater_keys: Vec<String> = target.updater_keys().into_iter().map(|(_, key)| key).collect();
-    let shell_bin = format!("{}/{triple}/release/{}{}", rel(&config.target_dir), config.shell_binary, target.exe_suffix());
+    let shell_bin =
+        format!("{}/{triple}/release/{}{}", rel(&config.target_dir), config.shell_binary, target.exe_suffix());
 
     let mut nif_commands = Vec::new();
     for nif in &config.nif_crates {
@@ -197,16 +198,15 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
             "Authenticode-sign the shell, the sidecar and the installers",
             vec!["osslsigncode sign … (signtool on Windows)".into()],
         ),
-        Os::Linux => (
-            "nothing to embed: Linux packages are verified through their updater signatures (next step)",
-            vec![],
-        ),
+        Os::Linux => {
+            ("nothing to embed: Linux packages are verified through their updater signatures (next step)", vec![])
+        }
     };
     let updater_artifacts: Vec<String> = target
         .bundles
         .iter()
-        .filter(|b| b.updater_installer.is_some())
-        .map(|b| match b.kind {
+        .filter(|kind| Target::is_updatable(**kind))
+        .map(|kind| match kind {
             signing::dist::ArtifactKind::App => format!("{dist}/{}.app.tar.gz(.sig)", config.product_name),
             kind => format!("{dist}/<{}>(.sig)", kind.as_str()),
         })
@@ -231,7 +231,9 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         sidecar: SidecarPlan {
             name: sidecar_name,
             ships_as: match config.packaging {
-                Packaging::Release => "the release directory, as the bundle resource `backend/`, started as `bin/<release> start`".into(),
+                Packaging::Release => {
+                    "the release directory, as the bundle resource `backend/`, started as `bin/<release> start`".into()
+                }
                 Packaging::Burrito => format!("a Tauri externalBin: {sidecar_path}"),
             },
         },
@@ -246,12 +248,20 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                     "cargo build --release -p {} --target {triple} --features custom-protocol",
                     config.shell_package
                 )],
-                inputs: config.shell_source_dirs.iter().map(|d| format!("{}/", rel(d))).chain(["Cargo.lock".into()]).collect(),
+                inputs: config
+                    .shell_source_dirs
+                    .iter()
+                    .map(|d| format!("{}/", rel(d)))
+                    .chain(["Cargo.lock".into()])
+                    .collect(),
                 outputs: vec![shell_bin.clone()],
             },
             StepPlan {
                 name: StepName::Bundle,
-                summary: format!("bundle {} with the tauri-bundler crate, from a fresh copy of the shell", bundles.join(", ")),
+                summary: format!(
+                    "bundle {} with the tauri-bundler crate, from a fresh copy of the shell",
+                    bundles.join(", ")
+                ),
                 commands: vec![format!("tauri_bundler::bundle_project (package types: {})", bundles.join(", "))],
                 inputs: vec![shell_bin, format!("{work}/resources/"), format!("{}/icons/", rel(&config.shell_dir))],
                 outputs: bundle_outputs.clone(),
@@ -267,7 +277,10 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                 name: StepName::Updater,
                 summary: format!("updater artifacts and Tauri signatures for {}", updater_keys.join(", ")),
                 commands: vec!["signing::artifact::sign (minisign, prehashed, version in the trusted comment)".into()],
-                inputs: vec!["the bundles".into(), "TAURI_SIGNING_PRIVATE_KEY (or the development key under target/)".into()],
+                inputs: vec![
+                    "the bundles".into(),
+                    "TAURI_SIGNING_PRIVATE_KEY (or the development key under target/)".into(),
+                ],
                 outputs: updater_artifacts,
             },
             StepPlan {

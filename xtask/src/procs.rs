@@ -18,10 +18,7 @@ pub struct Proc {
 /// Every live (non-zombie) process.
 pub fn live() -> Vec<Proc> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(read)
-        .collect()
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(read).collect()
 }
 
 fn read(pid: u32) -> Option<Proc> {
@@ -36,7 +33,8 @@ fn read(pid: u32) -> Option<Proc> {
     }
     let ppid = rest.next()?.parse().ok()?;
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(String::from_utf8_lossy).collect::<Vec<_>>().join(" ");
+    let cmdline =
+        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(String::from_utf8_lossy).collect::<Vec<_>>().join(" ");
     Some(Proc { pid, ppid, name, cmdline })
 }
 

@@ -5,6 +5,7 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 use signing::dist::ArtifactKind;
+use signing::platform::PlatformKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,7 +24,7 @@ pub struct Target {
     /// Burrito's default alias for this target (configurable).
     pub default_burrito_alias: &'static str,
     /// Installer bundles `dist` builds, in order.
-    pub bundles: &'static [Bundle],
+    pub bundles: &'static [ArtifactKind],
     /// GitHub Actions runner label for the per-target build job.
     pub runner: &'static str,
     /// Bundles this target knows but that cannot be built on our runners,
@@ -31,26 +32,9 @@ pub struct Target {
     pub unsupported: &'static [(&'static str, &'static str)],
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Bundle {
-    pub kind: ArtifactKind,
-    /// Tauri's installer name in `{os}-{arch}-{installer}`, when Tauri's
-    /// updater can install this bundle.
-    pub updater_installer: Option<&'static str>,
-}
-
-const LINUX: &[Bundle] = &[
-    Bundle { kind: ArtifactKind::Deb, updater_installer: Some("deb") },
-    Bundle { kind: ArtifactKind::Rpm, updater_installer: Some("rpm") },
-];
-const MACOS: &[Bundle] = &[
-    Bundle { kind: ArtifactKind::App, updater_installer: Some("app") },
-    Bundle { kind: ArtifactKind::Dmg, updater_installer: None },
-];
-const WINDOWS: &[Bundle] = &[
-    Bundle { kind: ArtifactKind::Nsis, updater_installer: Some("nsis") },
-    Bundle { kind: ArtifactKind::Msi, updater_installer: Some("msi") },
-];
+const LINUX: &[ArtifactKind] = &[ArtifactKind::Deb, ArtifactKind::Rpm];
+const MACOS: &[ArtifactKind] = &[ArtifactKind::App, ArtifactKind::Dmg];
+const WINDOWS: &[ArtifactKind] = &[ArtifactKind::Nsis, ArtifactKind::Msi];
 const NO_APPIMAGE: &[(&str, &str)] =
     &[("appimage", "tauri-bundler downloads linuxdeploy while bundling; the build machines have no general network")];
 
@@ -120,45 +104,26 @@ impl Target {
         Target::parse(triple).map_err(|e| e.context(format!("this machine ({triple}) cannot build Hudson")))
     }
 
-    /// Updater's `{os}` spelling.
-    pub fn updater_os(&self) -> &'static str {
-        match self.os {
-            Os::Linux => "linux",
-            Os::Macos => "darwin",
-            Os::Windows => "windows",
-        }
-    }
-
-    /// `{os}-{arch}`: the key older Tauri updaters look up.
-    pub fn updater_base_key(&self) -> String {
-        format!("{}-{}", self.updater_os(), self.arch)
-    }
-
-    /// Every updater platform key this target's artifacts are published
-    /// under: `{os}-{arch}-{installer}` per updatable bundle, plus
-    /// `{os}-{arch}` for the bundle a stock updater installs by default
-    /// (macOS: the app; Windows: nsis). Linux's default is an AppImage, which
-    /// is not built, so Linux gets installer keys only.
+    /// Every updater platform key this target's bundles are published under,
+    /// as `signing::platform` spells them: `{os}-{arch}-{installer}` per
+    /// bundle the updater installs, plus `{os}-{arch}` for the one a stock
+    /// updater installs by default (macOS: the app; Windows: nsis; Linux: an
+    /// AppImage, which is not built).
     pub fn updater_keys(&self) -> Vec<(ArtifactKind, String)> {
-        let mut keys = Vec::new();
-        for bundle in self.bundles {
-            if let Some(installer) = bundle.updater_installer {
-                if self.default_updater_kind() == Some(bundle.kind) {
-                    keys.push((bundle.kind, self.updater_base_key()));
-                }
-                keys.push((bundle.kind, format!("{}-{installer}", self.updater_base_key())));
-            }
-        }
-        keys
+        self.bundles
+            .iter()
+            .flat_map(|kind| {
+                PlatformKey::keys_for_artifact(self.triple, *kind)
+                    .expect("every triple of the table has an updater platform")
+                    .into_iter()
+                    .map(move |key| (*kind, key.to_string()))
+            })
+            .collect()
     }
 
-    /// The bundle behind the plain `{os}-{arch}` key.
-    pub fn default_updater_kind(&self) -> Option<ArtifactKind> {
-        match self.os {
-            Os::Macos => Some(ArtifactKind::App),
-            Os::Windows => Some(ArtifactKind::Nsis),
-            Os::Linux => None,
-        }
+    /// True when Tauri's updater can install bundles of this kind.
+    pub fn is_updatable(kind: ArtifactKind) -> bool {
+        signing::platform::Installer::of_artifact(kind).is_some()
     }
 
     pub fn exe_suffix(&self) -> &'static str {
@@ -195,7 +160,8 @@ mod tests {
 
     #[test]
     fn updater_keys_follow_the_table() {
-        let keys = |t: &str| -> Vec<String> { Target::parse(t).unwrap().updater_keys().into_iter().map(|k| k.1).collect() };
+        let keys =
+            |t: &str| -> Vec<String> { Target::parse(t).unwrap().updater_keys().into_iter().map(|k| k.1).collect() };
         assert_eq!(keys("aarch64-apple-darwin"), ["darwin-aarch64", "darwin-aarch64-app"]);
         assert_eq!(keys("x86_64-apple-darwin"), ["darwin-x86_64", "darwin-x86_64-app"]);
         assert_eq!(keys("x86_64-pc-windows-msvc"), ["windows-x86_64", "windows-x86_64-nsis", "windows-x86_64-msi"]);
@@ -205,7 +171,10 @@ mod tests {
 
     #[test]
     fn sidecar_names() {
-        assert_eq!(Target::parse("x86_64-pc-windows-msvc").unwrap().sidecar_file_name("b"), "b-x86_64-pc-windows-msvc.exe");
+        assert_eq!(
+            Target::parse("x86_64-pc-windows-msvc").unwrap().sidecar_file_name("b"),
+            "b-x86_64-pc-windows-msvc.exe"
+        );
         assert_eq!(Target::parse("aarch64-apple-darwin").unwrap().sidecar_file_name("b"), "b-aarch64-apple-darwin");
     }
 }

@@ -24,6 +24,7 @@ pub fn run(ui: &Ui) -> Result<()> {
     })?;
     stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
     stage(ui, "cargo xtask dist (host)", || crate::dist::run(ui, None, false))?;
+    stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui))?;
     ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
     Ok(())
 }

@@ -78,10 +78,9 @@ pub fn tauri_conf_field(path: &Path, field: &str) -> Result<String> {
 /// configuration.
 pub fn check_identity(config: &Config) -> Result<()> {
     let conf = config.tauri_conf();
-    for (field, expected, key) in [
-        ("productName", &config.product_name, "product-name"),
-        ("identifier", &config.identifier, "identifier"),
-    ] {
+    for (field, expected, key) in
+        [("productName", &config.product_name, "product-name"), ("identifier", &config.identifier, "identifier")]
+    {
         let found = tauri_conf_field(&conf, field)?;
         if &found != expected {
             bail!(

@@ -10,9 +10,7 @@ use std::sync::OnceLock;
 
 use signing::artifact::{self, SignedArtifact};
 use signing::keys::{KeyPair, KeyProtection, Password, PublicKey, SecretKey};
-use signing::manifest::{
-    CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout,
-};
+use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -43,11 +41,7 @@ pub fn minisign_verify(file: &Path, signature: &Path, public_key: &Path) -> Resu
         .arg(public_key)
         .output()
         .expect("minisign runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if output.status.success() {
         Ok(text)
     } else {
@@ -69,11 +63,7 @@ pub struct Fixture {
 
 fn make(password: &str) -> Fixture {
     let pair = KeyPair::generate(KeyProtection::Password(Password::new(password))).unwrap();
-    let key = SecretKey::from_text_or_base64(
-        pair.secret_key_tauri_base64().expose_secret(),
-        Some(password),
-    )
-    .unwrap();
+    let key = SecretKey::from_text_or_base64(pair.secret_key_tauri_base64().expose_secret(), Some(password)).unwrap();
     Fixture { pair, key }
 }
 
@@ -130,8 +120,7 @@ pub struct Artifact {
 
 pub fn artifact(file_name: &str, release: &str, seed: u64, key: &SecretKey) -> Artifact {
     let bytes = pseudo_random_bytes(4096 + seed as usize, seed);
-    let signed =
-        artifact::sign_artifact(&bytes[..], file_name, &version(release), TIMESTAMP, key).unwrap();
+    let signed = artifact::sign_artifact(&bytes[..], file_name, &version(release), TIMESTAMP, key).unwrap();
     Artifact { bytes, signed }
 }
 
@@ -145,20 +134,11 @@ pub fn entry(artifact: &Artifact) -> PlatformEntry {
 }
 
 /// A release manifest for `release` on `stable` with a deb and an rpm.
-pub fn release_manifest(
-    release: &str,
-    sequence: u64,
-) -> (ChannelManifest, BTreeMap<String, Artifact>) {
+pub fn release_manifest(release: &str, sequence: u64) -> (ChannelManifest, BTreeMap<String, Artifact>) {
     let key = &release_key().key;
     let mut artifacts = BTreeMap::new();
-    artifacts.insert(
-        "linux-x86_64-deb".to_owned(),
-        artifact("hudson_amd64.deb", release, 1, key),
-    );
-    artifacts.insert(
-        "linux-x86_64-rpm".to_owned(),
-        artifact("hudson.x86_64.rpm", release, 2, key),
-    );
+    artifacts.insert("linux-x86_64-deb".to_owned(), artifact("hudson_amd64.deb", release, 1, key));
+    artifacts.insert("linux-x86_64-rpm".to_owned(), artifact("hudson.x86_64.rpm", release, 2, key));
     let manifest = ChannelManifest {
         schema: CHANNEL_MANIFEST_SCHEMA.to_owned(),
         channel: "stable".to_owned(),
@@ -167,17 +147,11 @@ pub fn release_manifest(
         version: version(release),
         issued_at: ISSUED,
         expires_at: EXPIRES,
-        rollout: Rollout {
-            percent: 100,
-            salt: "00112233445566778899aabbccddeeff".to_owned(),
-        },
+        rollout: Rollout { percent: 100, salt: "00112233445566778899aabbccddeeff".to_owned() },
         minimum_version: None,
         notes: Some("Faster start-up.".to_owned()),
         yanked: Vec::new(),
-        platforms: artifacts
-            .iter()
-            .map(|(key, artifact)| (platform(key), entry(artifact)))
-            .collect(),
+        platforms: artifacts.iter().map(|(key, artifact)| (platform(key), entry(artifact))).collect(),
     };
     (manifest, artifacts)
 }

@@ -55,7 +55,13 @@ pub struct LaunchSpec {
 
 impl LaunchSpec {
     /// A spec for a `mix release` directory: runs `bin/<release> start`.
-    pub fn for_release(release_dir: &Path, release_name: &str, data_dir: PathBuf, log_dir: PathBuf, runtime_base: PathBuf) -> Self {
+    pub fn for_release(
+        release_dir: &Path,
+        release_name: &str,
+        data_dir: PathBuf,
+        log_dir: PathBuf,
+        runtime_base: PathBuf,
+    ) -> Self {
         let script = if cfg!(windows) { format!("bin/{release_name}.bat") } else { format!("bin/{release_name}") };
         LaunchSpec {
             program: release_dir.join(script),
@@ -130,7 +136,10 @@ impl Tail {
 #[derive(Debug, Clone)]
 pub enum Notice<'a> {
     Output(Stream, &'a str),
-    Spawned { pid: u32, program: &'a Path },
+    Spawned {
+        pid: u32,
+        program: &'a Path,
+    },
     /// A handshake file was refused (planted, stale, symlink…).
     Refused(&'a HandshakeError),
     Accepted(HandshakeSource, u16),

@@ -94,10 +94,9 @@ mod tests {
 
     #[test]
     fn health_doc_reports_damaged_nifs() {
-        let doc: HealthDoc = serde_json::from_str(
-            r#"{"status":"ok","version":"0.1.0","pid":7,"nifs":{"a":"ok","b":"enoent"}}"#,
-        )
-        .unwrap();
+        let doc: HealthDoc =
+            serde_json::from_str(r#"{"status":"ok","version":"0.1.0","pid":7,"nifs":{"a":"ok","b":"enoent"}}"#)
+                .unwrap();
         assert!(!doc.is_ok());
         assert_eq!(doc.damaged_nifs(), vec![("b", "enoent")]);
     }

@@ -29,7 +29,10 @@ impl HealthClient {
         let status = response.status();
         let body = response.bytes().map_err(|e| HealthError::Request(e.to_string()))?;
         if !status.is_success() {
-            return Err(HealthError::Status(status.as_u16(), String::from_utf8_lossy(&body).chars().take(200).collect()));
+            return Err(HealthError::Status(
+                status.as_u16(),
+                String::from_utf8_lossy(&body).chars().take(200).collect(),
+            ));
         }
         serde_json::from_slice(&body).map_err(|e| HealthError::Malformed(e.to_string()))
     }

@@ -10,6 +10,8 @@ pub mod handshake;
 pub mod health;
 pub mod process;
 
-pub use backend::{Backend, Event, HandshakeSource, LaunchSpec, Notice, ShutdownReport, StartError, StartTimings, Stream};
+pub use backend::{
+    Backend, Event, HandshakeSource, LaunchSpec, Notice, ShutdownReport, StartError, StartTimings, Stream,
+};
 pub use contract::{HandshakeDoc, HealthDoc};
 pub use process::Exit;

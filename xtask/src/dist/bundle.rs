@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     fp.add_path(&config.tauri_conf(), &|_| false)?;
     fp.add_value("tauri-bundler", "2.10.2");
     let outputs = [out_dir(ctx)];
-    let kinds: Vec<ArtifactKind> = ctx.target.bundles.iter().map(|b| b.kind).collect();
+    let kinds: Vec<ArtifactKind> = ctx.target.bundles.to_vec();
 
     let outcome = ctx.cached(StepName::Bundle, "tauri-bundler", &fp, &outputs, |step| {
         let work = work(ctx);
@@ -155,7 +155,11 @@ fn scan(out: &Path, kinds: &[ArtifactKind]) -> Result<Bundles> {
         let dir = out.join(folder);
         let found: Vec<PathBuf> = if *kind == ArtifactKind::App {
             std::fs::read_dir(&dir)
-                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "app")).collect())
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "app"))
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             fsx::files_with_suffix(&dir, suffix)?

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -100,7 +100,13 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
     let dist_dir = config.dist_dir(target);
     let manifest = record::read_manifest(&dist_dir)?;
     let total = started.elapsed();
-    ui.info(format!("dist {} {} finished in {}: {}", config.version, target.triple, seconds(total), config.relative(&dist_dir)));
+    ui.info(format!(
+        "dist {} {} finished in {}: {}",
+        config.version,
+        target.triple,
+        seconds(total),
+        config.relative(&dist_dir)
+    ));
     for artifact in &manifest.artifacts {
         ui.info(format!("  {:<8} {:>10} bytes  {}", artifact.kind.as_str(), artifact.size, artifact.path));
     }
@@ -191,7 +197,10 @@ impl Ctx<'_> {
         fp.add_value("target", self.target.triple);
         fp.add_value("xtask", env!("CARGO_PKG_VERSION"));
         fp.add_value("config", &self.config.shell_runtime_config().to_string());
-        fp.add_value("product", &format!("{}|{}|{}", self.config.product_name, self.config.identifier, self.config.version));
+        fp.add_value(
+            "product",
+            &format!("{}|{}|{}", self.config.product_name, self.config.identifier, self.config.version),
+        );
         Ok(fp)
     }
 
@@ -220,8 +229,10 @@ fn digest_outputs(outputs: &[PathBuf]) -> Result<BTreeMap<String, String>> {
 /// Skip rule for source trees: build output and editor litter never count.
 pub fn skip_build_output(rel: &Path) -> bool {
     let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
-    matches!(first.as_str(), "target" | "_build" | "deps" | "burrito_out" | "gen" | "binaries" | ".elixir_ls" | "node_modules")
-        || rel.starts_with("priv/native")
+    matches!(
+        first.as_str(),
+        "target" | "_build" | "deps" | "burrito_out" | "gen" | "binaries" | ".elixir_ls" | "node_modules"
+    ) || rel.starts_with("priv/native")
         || rel.file_name().is_some_and(|n| {
             let n = n.to_string_lossy();
             n == "erl_crash.dump" || n.ends_with(".swp") || n.starts_with(".#")

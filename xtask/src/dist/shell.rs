@@ -12,11 +12,11 @@ use crate::plan::StepName;
 
 /// The built shell executable.
 pub fn binary(ctx: &Ctx) -> PathBuf {
-    ctx.config
-        .target_dir
-        .join(ctx.target.triple)
-        .join("release")
-        .join(format!("{}{}", ctx.config.shell_binary, ctx.target.exe_suffix()))
+    ctx.config.target_dir.join(ctx.target.triple).join("release").join(format!(
+        "{}{}",
+        ctx.config.shell_binary,
+        ctx.target.exe_suffix()
+    ))
 }
 
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
@@ -34,10 +34,19 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     }
     let outputs = [binary(ctx)];
 
-    ctx.cached(StepName::Shell, "cargo build --release (the first build takes several minutes)", &fp, &outputs, |step| {
-        let cargo = ctx.cargo();
-        let package = &config.shell_package;
-        let triple = ctx.target.triple;
-        run::run(cmd!(ctx.sh, "{cargo} build --release -p {package} --target {triple} --features custom-protocol"), step)
-    })
+    ctx.cached(
+        StepName::Shell,
+        "cargo build --release (the first build takes several minutes)",
+        &fp,
+        &outputs,
+        |step| {
+            let cargo = ctx.cargo();
+            let package = &config.shell_package;
+            let triple = ctx.target.triple;
+            run::run(
+                cmd!(ctx.sh, "{cargo} build --release -p {package} --target {triple} --features custom-protocol"),
+                step,
+            )
+        },
+    )
 }

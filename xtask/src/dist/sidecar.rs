@@ -26,11 +26,13 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     fp.add_value("runtime-config", &String::from_utf8_lossy(&runtime_config));
 
     match ctx.config.packaging {
-        Packaging::Release => ctx.cached(StepName::Sidecar, "stage the backend release", &fp, &[resources.clone()], |_| {
-            let staged = resources.join("backend");
-            fsx::replace_dir_with_copy(&source, &staged)?;
-            fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
-        }),
+        Packaging::Release => {
+            ctx.cached(StepName::Sidecar, "stage the backend release", &fp, &[resources.clone()], |_| {
+                let staged = resources.join("backend");
+                fsx::replace_dir_with_copy(&source, &staged)?;
+                fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
+            })
+        }
         Packaging::Burrito => {
             anyhow::bail!("burrito packaging is planned but not implemented yet: set backend.packaging = \"release\"")
         }
