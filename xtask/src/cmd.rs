@@ -97,3 +97,32 @@ fn spawn_error(program: &str, shown: &str, e: std::io::Error) -> anyhow::Error {
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::{Format, Ui};
+
+    #[test]
+    fn a_missing_tool_names_the_doctor() {
+        let sh = xshell::Shell::new().unwrap();
+        let ui = Ui::new(Format::Text);
+        let step = ui.step("test", "missing tool");
+        let e = run(xshell::cmd!(sh, "hudson-no-such-mix release"), &step).unwrap_err().to_string();
+        assert!(e.contains("`hudson-no-such-mix` is not installed"), "{e}");
+        assert!(e.contains("cargo xtask doctor --install"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_command_reports_its_line_and_output_tail() {
+        let sh = xshell::Shell::new().unwrap();
+        let ui = Ui::new(Format::Text);
+        let step = ui.step("test", "failing tool");
+        let script = "for i in $(seq 1 100); do echo line$i; done; echo boom >&2; exit 3";
+        let e = run(xshell::cmd!(sh, "sh -c {script}"), &step).unwrap_err().to_string();
+        assert!(e.contains("sh -c"), "names the command line: {e}");
+        assert!(e.contains("line100") && e.contains("boom"), "shows the tail: {e}");
+        assert!(!e.contains("line50\n"), "only the tail: {e}");
+        assert!(e.contains("exit status: 3"), "{e}");
+    }
+}
