@@ -167,10 +167,41 @@ pub fn on_path(program: &str) -> Option<String> {
 }
 
 pub fn check() -> Vec<Found> {
-    PREREQS
+    let mut found: Vec<Found> = PREREQS
         .iter()
         .map(|p| Found { name: p.name, needed_for: p.needed_for, version: (p.probe)(), install: p.install })
-        .collect()
+        .collect();
+    found.extend(burrito_zig());
+    found
+}
+
+/// With `packaging = "burrito"`: Burrito runs `zig` from PATH and accepts
+/// exactly one version, set by the Burrito release locked in mix.lock.
+fn burrito_zig() -> Option<Found> {
+    let config = crate::config::Config::load().ok()?;
+    if config.packaging != crate::config::Packaging::Burrito {
+        return None;
+    }
+    let burrito = crate::burrito::locked_version(&config.backend_dir);
+    let wanted = crate::burrito::zig_for(burrito.as_deref().unwrap_or("1.5.0"));
+    let seen = probe("zig", &["version"]);
+    let needed_for: &'static str = Box::leak(
+        format!(
+            "burrito {} needs zig {wanted} as `zig` on PATH{}",
+            burrito.as_deref().unwrap_or("(not locked yet)"),
+            match &seen {
+                Some(v) if v != wanted => format!("; found {v}"),
+                _ => String::new(),
+            }
+        )
+        .into_boxed_str(),
+    );
+    Some(Found {
+        name: "zig (Burrito)",
+        needed_for,
+        version: seen.filter(|v| v == wanted),
+        install: Install::Pip("ziglang", wanted),
+    })
 }
 
 pub fn run(ui: &Ui, install: bool) -> Result<()> {

@@ -18,6 +18,8 @@ pub enum StepName {
     Bundle,
     Sign,
     Updater,
+    /// macOS: the disk image, made from the signed app.
+    Dmg,
     Record,
 }
 
@@ -30,6 +32,7 @@ impl StepName {
             StepName::Bundle => "bundle",
             StepName::Sign => "sign",
             StepName::Updater => "updater",
+            StepName::Dmg => "dmg",
             StepName::Record => "record",
         }
     }
@@ -188,15 +191,21 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         }
     };
 
-    let bundle_outputs: Vec<String> = bundles.iter().map(|b| format!("{work}/bundle/{b}/…")).collect();
+    let bundle_outputs: Vec<String> =
+        bundles.iter().filter(|b| **b != "dmg").map(|b| format!("{work}/bundle/bundle/{b}/…")).collect();
     let (sign_summary, sign_commands) = match target.os {
         Os::Macos => (
             "sign every nested Mach-O, then the app, with hardened runtime; notarize and staple when credentials are set",
-            vec![format!("cargo xtask sign --target {triple} <App.app>"), "cargo xtask notarize <App.app>".into()],
+            vec![
+                format!("cargo xtask sign --target {triple} {work}/signed/{}.app   (APPLE_CERTIFICATE, else ad-hoc)", config.product_name),
+                format!("cargo xtask notarize {work}/signed/{}.app   (when the App Store Connect key is set)", config.product_name),
+            ],
         ),
         Os::Windows => (
-            "Authenticode-sign the shell, the sidecar and the installers",
-            vec!["osslsigncode sign … (signtool on Windows)".into()],
+            "Authenticode-sign the shell and sidecar before bundling, then the installers (when WINDOWS_CERTIFICATE is set)",
+            vec![format!(
+                "cargo xtask sign --target {triple} {work}/signed/<installer>   (osslsigncode; signtool on Windows)"
+            )],
         ),
         Os::Linux => {
             ("nothing to embed: Linux packages are verified through their updater signatures (next step)", vec![])
@@ -212,7 +221,7 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         })
         .collect();
 
-    Plan {
+    let mut plan = Plan {
         product: config.product_name.clone(),
         identifier: config.identifier.clone(),
         version: config.version.clone(),
@@ -291,7 +300,27 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                 outputs: vec![format!("{dist}/SHA256SUMS"), format!("{dist}/dist-manifest.json")],
             },
         ],
+    };
+    if target.os == Os::Macos {
+        let dmg = format!("{work}/dmg/{}_{}_{}.dmg", config.product_name, config.version, target.arch);
+        let record = plan.steps.len() - 1;
+        plan.steps.insert(
+            record,
+            StepPlan {
+                name: StepName::Dmg,
+                summary: "the disk image, from the signed (and notarized) app; signed, notarized and stapled in turn"
+                    .into(),
+                commands: vec![
+                    format!("hdiutil create -volname {} -srcfolder <signed App.app> -format UDZO {dmg}", config.product_name),
+                    format!("cargo xtask sign --target {triple} {dmg}"),
+                    format!("cargo xtask notarize {dmg}   (when the App Store Connect key is set)"),
+                ],
+                inputs: vec![format!("{work}/signed/{}.app", config.product_name)],
+                outputs: vec![dmg],
+            },
+        );
     }
+    plan
 }
 
 fn print_text(ui: &Ui, plan: &Plan) {
@@ -342,7 +371,7 @@ mod tests {
         assert!(json["target"]["updater_platform_keys"].as_array().unwrap().contains(&"darwin-aarch64".into()));
         assert_eq!(json["target"]["burrito_alias"], "macos_arm");
         let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["backend", "sidecar", "shell", "bundle", "sign", "updater", "record"]);
+        assert_eq!(names, ["backend", "sidecar", "shell", "bundle", "sign", "updater", "dmg", "record"]);
     }
 
     #[test]
