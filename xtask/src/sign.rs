@@ -133,7 +133,12 @@ fn sign_windows(ui: &Ui, target: &'static Target, args: &Args) -> Result<Report>
         print_order(ui, path, &order(path), false);
         signed.push(Signed { path: path.display().to_string(), order: order(path) });
     }
-    Ok(Report { target: target.triple, identity: "certificate from WINDOWS_CERTIFICATE".into(), dry_run: false, signed })
+    Ok(Report {
+        target: target.triple,
+        identity: "certificate from WINDOWS_CERTIFICATE".into(),
+        dry_run: false,
+        signed,
+    })
 }
 
 pub fn windows_timestamp(value: Option<&str>) -> Result<Option<String>> {
@@ -169,7 +174,8 @@ pub fn entitlements_for(identity: &Identity, path: &Path) -> Result<String> {
     let mut value = plist::Value::from_reader_xml(text.as_bytes())
         .with_context(|| format!("{} is not an XML plist", path.display()))?;
     if matches!(identity, Identity::AdHoc) {
-        let dict = value.as_dictionary_mut().with_context(|| format!("{} is not a plist dictionary", path.display()))?;
+        let dict =
+            value.as_dictionary_mut().with_context(|| format!("{} is not a plist dictionary", path.display()))?;
         dict.insert("com.apple.security.cs.disable-library-validation".into(), plist::Value::Boolean(true));
     }
     let mut xml = Vec::new();

@@ -195,9 +195,18 @@ fn missing_or_wrong_credentials_fail_before_any_file_changes_and_hide_their_valu
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![], "APPLE_CERTIFICATE is not set"),
         (vec![("APPLE_CERTIFICATE_PASSWORD", wrong)], "APPLE_CERTIFICATE is not set"),
-        (vec![("APPLE_CERTIFICATE", &legacy_b64), ("APPLE_CERTIFICATE_PASSWORD", wrong)], "APPLE_CERTIFICATE_PASSWORD does not open"),
-        (vec![("APPLE_CERTIFICATE", "bm90IGEgcDEy S3CR3T!!"), ("APPLE_CERTIFICATE_PASSWORD", wrong)], "APPLE_CERTIFICATE is not valid base64"),
-        (vec![("APPLE_CERTIFICATE", "bm90IGEgcDEy"), ("APPLE_CERTIFICATE_PASSWORD", wrong)], "APPLE_CERTIFICATE does not hold a .p12"),
+        (
+            vec![("APPLE_CERTIFICATE", &legacy_b64), ("APPLE_CERTIFICATE_PASSWORD", wrong)],
+            "APPLE_CERTIFICATE_PASSWORD does not open",
+        ),
+        (
+            vec![("APPLE_CERTIFICATE", "bm90IGEgcDEy S3CR3T!!"), ("APPLE_CERTIFICATE_PASSWORD", wrong)],
+            "APPLE_CERTIFICATE is not valid base64",
+        ),
+        (
+            vec![("APPLE_CERTIFICATE", "bm90IGEgcDEy"), ("APPLE_CERTIFICATE_PASSWORD", wrong)],
+            "APPLE_CERTIFICATE does not hold a .p12",
+        ),
         (vec![("APPLE_CERTIFICATE", &modern_b64), ("APPLE_CERTIFICATE_PASSWORD", &modern.password)], "-legacy"),
     ];
     for (env, expected) in cases {

@@ -49,9 +49,18 @@ fn wrong_or_missing_windows_credentials_change_nothing_and_hide_their_values() {
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![], "WINDOWS_CERTIFICATE is not set"),
         (vec![("WINDOWS_CERTIFICATE_PASSWORD", wrong)], "WINDOWS_CERTIFICATE is not set"),
-        (vec![("WINDOWS_CERTIFICATE", &legacy_b64), ("WINDOWS_CERTIFICATE_PASSWORD", wrong)], "WINDOWS_CERTIFICATE_PASSWORD does not open"),
-        (vec![("WINDOWS_CERTIFICATE", &modern_b64), ("WINDOWS_CERTIFICATE_PASSWORD", wrong)], "WINDOWS_CERTIFICATE_PASSWORD may be wrong"),
-        (vec![("WINDOWS_CERTIFICATE", "%%%S3CR3T"), ("WINDOWS_CERTIFICATE_PASSWORD", wrong)], "WINDOWS_CERTIFICATE is not valid base64"),
+        (
+            vec![("WINDOWS_CERTIFICATE", &legacy_b64), ("WINDOWS_CERTIFICATE_PASSWORD", wrong)],
+            "WINDOWS_CERTIFICATE_PASSWORD does not open",
+        ),
+        (
+            vec![("WINDOWS_CERTIFICATE", &modern_b64), ("WINDOWS_CERTIFICATE_PASSWORD", wrong)],
+            "WINDOWS_CERTIFICATE_PASSWORD may be wrong",
+        ),
+        (
+            vec![("WINDOWS_CERTIFICATE", "%%%S3CR3T"), ("WINDOWS_CERTIFICATE_PASSWORD", wrong)],
+            "WINDOWS_CERTIFICATE is not valid base64",
+        ),
     ];
     for (env, expected) in cases {
         let out = xtask(

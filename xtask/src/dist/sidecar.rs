@@ -14,9 +14,9 @@ use super::{Ctx, Outcome, backend};
 use crate::config::Packaging;
 use crate::credentials::ProcessEnv;
 use crate::fsx;
+use crate::plan::StepName;
 use crate::target::Os;
 use crate::windows::authenticode::Pfx;
-use crate::plan::StepName;
 
 /// Folder whose content becomes the bundle's resource directory.
 pub fn resources_dir(ctx: &Ctx) -> PathBuf {
@@ -84,3 +84,7 @@ fn link_atomic(target: &Path, link: &Path) -> Result<()> {
     std::fs::rename(&tmp, link).with_context(|| format!("moving the link to {}", link.display()))?;
     fsx::sync_dir(dir)
 }
+
+#[cfg(test)]
+#[path = "burrito_fixture.rs"]
+mod burrito_fixture;

@@ -50,7 +50,9 @@ fn macos(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     let identity = Identity::from_env(&ProcessEnv)?;
     let api_key = ApiKey::from_env(&ProcessEnv)?;
     if api_key.is_some() && matches!(identity, Identity::AdHoc) {
-        bail!("the App Store Connect key is set but {APPLE_CERTIFICATE} is not: notarization needs a Developer ID signature");
+        bail!(
+            "the App Store Connect key is set but {APPLE_CERTIFICATE} is not: notarization needs a Developer ID signature"
+        );
     }
     let entitlements_file = ctx.config.workspace_root.join("signing/entitlements.plist");
     let entitlements = crate::sign::entitlements_for(&identity, &entitlements_file)?;
@@ -82,7 +84,8 @@ fn macos(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
 
 fn windows(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     let Some(pfx) = Pfx::from_env(&ProcessEnv)? else {
-        ctx.ui.info("- sign: installers left unsigned (development): set WINDOWS_CERTIFICATE to Authenticode-sign them");
+        ctx.ui
+            .info("- sign: installers left unsigned (development): set WINDOWS_CERTIFICATE to Authenticode-sign them");
         return Ok(Outcome::NothingToDo);
     };
     let installers: Vec<PathBuf> = bundles

@@ -88,7 +88,10 @@ pub fn order(path: &Path) -> Result<Vec<String>> {
     Ok(match kind(path)? {
         Kind::App => {
             let mut files: Vec<String> = nested_code(path)?.iter().map(|p| slash(p)).collect();
-            files.push(format!("{name} (bundle: {}, then _CodeSignature/CodeResources)", slash(&main_executable(path)?)));
+            files.push(format!(
+                "{name} (bundle: {}, then _CodeSignature/CodeResources)",
+                slash(&main_executable(path)?)
+            ));
             files
         }
         Kind::Dmg | Kind::MachO => vec![name],

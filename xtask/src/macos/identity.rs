@@ -104,8 +104,12 @@ fn parse_p12(bytes: &[u8], password: &str) -> Result<Certificate> {
 /// The error's kind only: some variants quote parsed content.
 fn describe_p12_error(e: &AppleCodesignError) -> &'static str {
     match e {
-        AppleCodesignError::PfxParseError(_) => "it lacks a certificate or a private key, or uses an unsupported encryption",
-        AppleCodesignError::CertificateUnsupportedKeyAlgorithm(_) => "its key algorithm is not supported (use RSA or P-256)",
+        AppleCodesignError::PfxParseError(_) => {
+            "it lacks a certificate or a private key, or uses an unsupported encryption"
+        }
+        AppleCodesignError::CertificateUnsupportedKeyAlgorithm(_) => {
+            "its key algorithm is not supported (use RSA or P-256)"
+        }
         _ => "it could not be read",
     }
 }

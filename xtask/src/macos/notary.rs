@@ -187,7 +187,11 @@ pub fn notarize(ui: &Ui, key: &ApiKey, request: &Request) -> Result<Report> {
     if status != "Accepted" {
         step.failed();
         let log = client.log(&submission.id).unwrap_or_else(|e| format!("(the log could not be fetched: {e:#})"));
-        bail!("the notary service answered `{status}` for {} (submission {}). Its log:\n{log}", path.display(), submission.id);
+        bail!(
+            "the notary service answered `{status}` for {} (submission {}). Its log:\n{log}",
+            path.display(),
+            submission.id
+        );
     }
     step.done(&format!("accepted (submission {})", submission.id));
 
@@ -333,7 +337,10 @@ impl<'a> Client<'a> {
         let response = request.send().with_context(|| format!("uploading to {url}"))?;
         if !response.status().is_success() {
             let status = response.status();
-            bail!("uploading to {url}: {status}: {}", response.text().unwrap_or_default().chars().take(1000).collect::<String>());
+            bail!(
+                "uploading to {url}: {status}: {}",
+                response.text().unwrap_or_default().chars().take(1000).collect::<String>()
+            );
         }
         Ok(())
     }
@@ -580,7 +587,10 @@ mod tests {
         let env: std::collections::BTreeMap<String, String> = [
             (APPLE_API_ISSUER.to_owned(), "69a6de7e-0000-47e3-e053-5b8c7c11a4d1".to_owned()),
             (APPLE_API_KEY_ID.to_owned(), "2X9R4HXF34".to_owned()),
-            (APPLE_API_KEY.to_owned(), "-----BEGIN PRIVATE KEY-----\nTOPSECRETbm90IGEga2V5\n-----END PRIVATE KEY-----".to_owned()),
+            (
+                APPLE_API_KEY.to_owned(),
+                "-----BEGIN PRIVATE KEY-----\nTOPSECRETbm90IGEga2V5\n-----END PRIVATE KEY-----".to_owned(),
+            ),
         ]
         .into();
         let e = format!("{:#}", ApiKey::required(&env).unwrap_err());

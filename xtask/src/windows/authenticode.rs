@@ -45,11 +45,8 @@ impl Pfx {
     }
 
     pub fn required(env: &dyn Source) -> Result<Pfx> {
-        let value = credentials::required(
-            env,
-            WINDOWS_CERTIFICATE,
-            "to Authenticode-sign (base64 of the code-signing .pfx)",
-        )?;
+        let value =
+            credentials::required(env, WINDOWS_CERTIFICATE, "to Authenticode-sign (base64 of the code-signing .pfx)")?;
         let bytes = credentials::base64_bytes(WINDOWS_CERTIFICATE, &value)?;
         let password = credentials::optional(env, WINDOWS_CERTIFICATE_PASSWORD).unwrap_or(Secret::new(String::new()));
         let pfx = p12::PFX::parse(&bytes).map_err(|_| {
@@ -140,7 +137,9 @@ try {{
         file = output.display(),
     );
     let mut command = Command::new("powershell.exe");
-    command.args(["-NoProfile", "-NonInteractive", "-Command", "-"]).env("HUDSON_PFX_PASSWORD", options.pfx.password.expose());
+    command
+        .args(["-NoProfile", "-NonInteractive", "-Command", "-"])
+        .env("HUDSON_PFX_PASSWORD", options.pfx.password.expose());
     run_with_stdin(command, "powershell/signtool", &script, input)
 }
 
@@ -158,7 +157,9 @@ fn run_with_stdin(mut command: Command, tool: &str, stdin: &str, file: &Path) ->
     if !output.status.success() {
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         let tail: Vec<&str> = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-        let hint = if text.contains("Failed to read PKCS#12") || text.contains("mac verify") || text.contains("password")
+        let hint = if text.contains("Failed to read PKCS#12")
+            || text.contains("mac verify")
+            || text.contains("password")
         {
             format!(" ({WINDOWS_CERTIFICATE_PASSWORD} may be wrong, or {WINDOWS_CERTIFICATE} not a code-signing .pfx)")
         } else {
