@@ -384,6 +384,72 @@ mod tests {
     }
 
     #[test]
+    fn plans_of_all_five_triples_match_the_targets_table() {
+        let config = Config::load().unwrap();
+        let json = serde_json::to_value(all(&config)).unwrap();
+        // triple, alias, bundles, updater keys, runner, sidecar suffix, steps
+        let table = [
+            (
+                "aarch64-apple-darwin",
+                "macos_arm",
+                vec!["app", "dmg"],
+                vec!["darwin-aarch64", "darwin-aarch64-app"],
+                "macos-14",
+                "",
+            ),
+            (
+                "x86_64-apple-darwin",
+                "macos",
+                vec!["app", "dmg"],
+                vec!["darwin-x86_64", "darwin-x86_64-app"],
+                "macos-13",
+                "",
+            ),
+            (
+                "x86_64-pc-windows-msvc",
+                "windows",
+                vec!["nsis", "msi"],
+                vec!["windows-x86_64", "windows-x86_64-nsis", "windows-x86_64-msi"],
+                "windows-2022",
+                ".exe",
+            ),
+            (
+                "x86_64-unknown-linux-gnu",
+                "linux",
+                vec!["deb", "rpm"],
+                vec!["linux-x86_64-deb", "linux-x86_64-rpm"],
+                "ubuntu-22.04",
+                "",
+            ),
+            (
+                "aarch64-unknown-linux-gnu",
+                "linux_arm",
+                vec!["deb", "rpm"],
+                vec!["linux-aarch64-deb", "linux-aarch64-rpm"],
+                "ubuntu-22.04-arm",
+                "",
+            ),
+        ];
+        assert_eq!(json.as_array().unwrap().len(), table.len());
+        for (plan, (triple, alias, bundles, keys, runner, exe)) in json.as_array().unwrap().iter().zip(table) {
+            let t = &plan["target"];
+            assert_eq!(t["triple"], triple);
+            assert_eq!(t["burrito_alias"], alias, "{triple}");
+            assert_eq!(t["bundles"], serde_json::json!(bundles), "{triple}");
+            assert_eq!(t["updater_platform_keys"], serde_json::json!(keys), "{triple}");
+            assert_eq!(t["runner"], runner, "{triple}");
+            assert_eq!(plan["sidecar"]["name"], format!("hudson-backend-{triple}{exe}"));
+            let steps: Vec<&str> =
+                plan["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+            let mut expected = vec!["backend", "sidecar", "shell", "bundle", "sign", "updater", "record"];
+            if triple.contains("apple") {
+                expected.insert(6, "dmg");
+            }
+            assert_eq!(steps, expected, "{triple}");
+        }
+    }
+
+    #[test]
     fn every_target_has_a_plan() {
         let config = Config::load().unwrap();
         let plans = all(&config);

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
 
     match ctx.config.packaging {
         Packaging::Release => {
-            ctx.cached(StepName::Sidecar, "stage the backend release", &fp, &[resources.clone()], |_| {
+            ctx.cached(StepName::Sidecar, "stage the backend release", &fp, std::slice::from_ref(&resources), |_| {
                 let staged = resources.join("backend");
                 fsx::replace_dir_with_copy(&source, &staged)?;
                 fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
