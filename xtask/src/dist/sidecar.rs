@@ -1,15 +1,22 @@
 //! Step 2, sidecar: make the backend visible to the bundler. `release`
-//! packaging stages the release directory as the resource `backend/`; both
-//! packagings stage the shell's runtime config `hudson-shell.json`.
+//! packaging stages the release directory as the resource `backend/`;
+//! `burrito` links the Burrito binary as `<shell>/binaries/<sidecar>-<triple>`
+//! (a copy on Windows, where it is also Authenticode-signed when a
+//! certificate is configured), the name Tauri's `externalBin` expects and
+//! strips when bundling: the shell then finds `<sidecar>` next to itself.
+//! Both packagings stage the shell's runtime config `hudson-shell.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{Ctx, Outcome, backend};
 use crate::config::Packaging;
+use crate::credentials::ProcessEnv;
 use crate::fsx;
 use crate::plan::StepName;
+use crate::target::Os;
+use crate::windows::authenticode::Pfx;
 
 /// Folder whose content becomes the bundle's resource directory.
 pub fn resources_dir(ctx: &Ctx) -> PathBuf {
@@ -27,14 +34,57 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
 
     match ctx.config.packaging {
         Packaging::Release => {
-            ctx.cached(StepName::Sidecar, "stage the backend release", &fp, &[resources.clone()], |_| {
+            ctx.cached(StepName::Sidecar, "stage the backend release", &fp, std::slice::from_ref(&resources), |_| {
                 let staged = resources.join("backend");
                 fsx::replace_dir_with_copy(&source, &staged)?;
                 fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
             })
         }
         Packaging::Burrito => {
-            anyhow::bail!("burrito packaging is planned but not implemented yet: set backend.packaging = \"release\"")
+            let link = binary_path(ctx);
+            let windows = ctx.target.os == Os::Windows;
+            let pfx = if windows { Pfx::from_env(&ProcessEnv)? } else { None };
+            fp.add_value("authenticode", &pfx.as_ref().map(Pfx::fingerprint).unwrap_or_default());
+            let outputs = [link.clone(), resources.clone()];
+            ctx.cached(StepName::Sidecar, "link the Burrito binary for Tauri", &fp, &outputs, |_| {
+                if windows {
+                    fsx::copy_atomic(&source, &link)?;
+                    if let Some(pfx) = &pfx {
+                        crate::dist::sign::authenticode(ctx, pfx, &link)?;
+                    }
+                } else {
+                    link_atomic(&source, &link)?;
+                }
+                if resources.exists() {
+                    std::fs::remove_dir_all(&resources).with_context(|| format!("clearing {}", resources.display()))?;
+                }
+                fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
+            })
         }
     }
 }
+
+/// `<shell>/binaries/<sidecar>-<triple>[.exe]`.
+pub fn binary_path(ctx: &Ctx) -> PathBuf {
+    ctx.config.shell_dir.join("binaries").join(ctx.target.sidecar_file_name(&ctx.config.sidecar))
+}
+
+/// Points `link` at `target` (absolute), replacing what was there in one
+/// rename.
+fn link_atomic(target: &Path, link: &Path) -> Result<()> {
+    let dir = link.parent().context("the sidecar path has a folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let target = std::fs::canonicalize(target).with_context(|| format!("resolving {}", target.display()))?;
+    let tmp = dir.join(format!(".tmp-{}", link.file_name().unwrap_or_default().to_string_lossy()));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&target, &tmp).with_context(|| format!("linking {}", tmp.display()))?;
+    #[cfg(not(unix))]
+    std::fs::copy(&target, &tmp).with_context(|| format!("copying to {}", tmp.display()))?;
+    std::fs::rename(&tmp, link).with_context(|| format!("moving the link to {}", link.display()))?;
+    fsx::sync_dir(dir)
+}
+
+#[cfg(test)]
+#[path = "burrito_fixture.rs"]
+mod burrito_fixture;

@@ -1,0 +1,3 @@
+//! Windows code signing (Authenticode), runnable from any host.
+
+pub mod authenticode;
