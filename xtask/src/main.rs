@@ -107,10 +107,9 @@ fn main() -> ExitCode {
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
         Command::E2e => e2e::run(&ui),
-        Command::Smoke { target, dist_dir, report_dir, shell, timeout } => smoke::run(
-            &ui,
-            smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout },
-        ),
+        Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
+            smoke::run(&ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
+        }
         Command::Test => test::run(&ui),
     };
     match result {

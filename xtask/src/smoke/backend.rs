@@ -172,7 +172,8 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
     let mut started = Started { run: None, leader: attempt.leader, leader_started: attempt.leader_started };
     let refusals =
         if attempt.refusals.is_empty() { String::new() } else { format!("; refused: {}", attempt.refusals.join("; ")) };
-    let expected = format!("the handshake file with this launch's token and a live pid within {}s", timeout.as_secs_f64());
+    let expected =
+        format!("the handshake file with this launch's token and a live pid within {}s", timeout.as_secs_f64());
     match attempt.result {
         Ok(backend) => {
             let mut run = Run { backend: Some(backend), exit: None, leader: 0, leader_started: attempt.leader_started };
@@ -187,7 +188,11 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
                     "the stdout line only",
                 )
             } else if !procfs::alive(handshake.pid) && cfg!(target_os = "linux") {
-                Outcome::mismatch("the handshake names a pid that is not running", expected, format!("pid {}", handshake.pid))
+                Outcome::mismatch(
+                    "the handshake names a pid that is not running",
+                    expected,
+                    format!("pid {}", handshake.pid),
+                )
             } else {
                 Outcome::pass(format!(
                     "port {}, pid {} (running), this launch's token, version {:?}",
@@ -203,7 +208,11 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
                 StartError::Timeout(_) => Outcome::mismatch(
                     format!("no handshake within the timeout ({}s){refusals}", timeout.as_secs_f64()),
                     expected,
-                    if attempt.refusals.is_empty() { "no handshake file and no `PORT:` line".into() } else { attempt.refusals.join("; ") },
+                    if attempt.refusals.is_empty() {
+                        "no handshake file and no `PORT:` line".into()
+                    } else {
+                        attempt.refusals.join("; ")
+                    },
                 ),
                 StartError::Health(health, _) if attempt.accepted.is_some() => {
                     // The handshake was fine; the health check is the next step.
@@ -211,8 +220,12 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
                     steps.record(
                         "healthz",
                         begun.elapsed().saturating_sub(took),
-                        Outcome::mismatch("/healthz did not answer during startup", "200 with the contract's JSON", health.to_string())
-                            .with_output(tail),
+                        Outcome::mismatch(
+                            "/healthz did not answer during startup",
+                            "200 with the contract's JSON",
+                            health.to_string(),
+                        )
+                        .with_output(tail),
                     );
                     return started;
                 }
@@ -239,14 +252,20 @@ fn start_again(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Step
                     run.backend().port(),
                     health.pid
                 )),
-                Ok(health) => Outcome::mismatch("/healthz is not ok", "status \"ok\"", format!("status {:?}", health.status)),
+                Ok(health) => {
+                    Outcome::mismatch("/healthz is not ok", "status \"ok\"", format!("status {:?}", health.status))
+                }
                 Err(e) => Outcome::fail(e.to_string()),
             };
             steps.record("restart", begun.elapsed(), outcome.with_output(run.tail()));
             Some(run)
         }
         Err(error) => {
-            steps.record("restart", begun.elapsed(), Outcome::fail(error.to_string()).with_output(error.tail().to_vec()));
+            steps.record(
+                "restart",
+                begun.elapsed(),
+                Outcome::fail(error.to_string()).with_output(error.tail().to_vec()),
+            );
             None
         }
     }
@@ -355,12 +374,20 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
     let outcome = (|| {
         let answer = http.get(port, "/", None, None)?;
         if !(400..500).contains(&answer.status) {
-            return Ok(Outcome::mismatch("GET / without the cookie was not refused", "4xx (403)", answer.status.to_string()));
+            return Ok(Outcome::mismatch(
+                "GET / without the cookie was not refused",
+                "4xx (403)",
+                answer.status.to_string(),
+            ));
         }
         let wrong = "0".repeat(token.len());
         let answer = http.get(port, &format!("/desktop/enter?token={wrong}"), None, None)?;
         if !(400..500).contains(&answer.status) {
-            return Ok(Outcome::mismatch("the enter URL with a wrong token was not refused", "4xx (403)", answer.status.to_string()));
+            return Ok(Outcome::mismatch(
+                "the enter URL with a wrong token was not refused",
+                "4xx (403)",
+                answer.status.to_string(),
+            ));
         }
         let answer = http.get(port, &format!("/desktop/enter?token={token}"), None, None)?;
         let cookie = answer.set_cookie.iter().find(|c| c.starts_with("hudson_session="));
@@ -380,7 +407,8 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
         let answer = http.get(port, "/", None, Some(&pair))?;
         let wanted = format!("<title>{title}</title>");
         if answer.status != 200 || !answer.content_type.starts_with("text/html") || !answer.body.contains(&wanted) {
-            let found = answer.body.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or("no title");
+            let found =
+                answer.body.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or("no title");
             return Ok(Outcome::mismatch(
                 "GET / with the session cookie did not serve the app",
                 format!("200 text/html with {wanted}"),
@@ -449,9 +477,21 @@ fn stop(steps: &mut Steps<'_>, name: &'static str, run: &mut Run, how: Stop) -> 
 /// After the backend exited: none of its processes (group, anything running
 /// from the package, an epmd it started) remains, and its port is free.
 /// Whatever is left is killed afterwards, so smoke leaves nothing behind.
-fn cleanup(steps: &mut Steps<'_>, name: &'static str, leader: u32, since: u64, port: Option<u16>, root: &str, note: &str) {
+fn cleanup(
+    steps: &mut Steps<'_>,
+    name: &'static str,
+    leader: u32,
+    since: u64,
+    port: Option<u16>,
+    root: &str,
+    note: &str,
+) {
     if !cfg!(target_os = "linux") {
-        steps.record(name, Duration::ZERO, Outcome::not_checked("processes are read from /proc: not checked on this OS"));
+        steps.record(
+            name,
+            Duration::ZERO,
+            Outcome::not_checked("processes are read from /proc: not checked on this OS"),
+        );
         return;
     }
     let begun = Instant::now();
@@ -461,7 +501,8 @@ fn cleanup(steps: &mut Steps<'_>, name: &'static str, leader: u32, since: u64, p
         std::thread::sleep(Duration::from_millis(50));
         left = procfs::leftovers(leader, since, root);
     }
-    let port_free = port.is_none_or(|port| crate::procs::wait_port_free(port, deadline.saturating_duration_since(Instant::now())));
+    let port_free =
+        port.is_none_or(|port| crate::procs::wait_port_free(port, deadline.saturating_duration_since(Instant::now())));
     let took = begun.elapsed();
     let outcome = if left.is_empty() && port_free {
         let port = port.map(|p| format!("; port {p} is free")).unwrap_or_default();

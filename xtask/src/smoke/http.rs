@@ -42,7 +42,12 @@ impl Http {
         let shown = path.split('?').next().unwrap_or_default();
         let response = request.send().map_err(|e| format!("GET {shown}: {}", e.without_url()))?;
         let header = |name| {
-            response.headers().get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect()
+            response
+                .headers()
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect()
         };
         let status = response.status().as_u16();
         let content_type: Vec<String> = header(reqwest::header::CONTENT_TYPE);

@@ -113,14 +113,9 @@ impl BackendProgram {
     /// The file that is executed.
     pub fn program(&self) -> PathBuf {
         match self {
-            BackendProgram::Release { dir, release } => LaunchSpec::for_release(
-                dir,
-                release,
-                PathBuf::new(),
-                PathBuf::new(),
-                PathBuf::new(),
-            )
-            .program,
+            BackendProgram::Release { dir, release } => {
+                LaunchSpec::for_release(dir, release, PathBuf::new(), PathBuf::new(), PathBuf::new()).program
+            }
             BackendProgram::Sidecar { binary } => binary.clone(),
         }
     }
@@ -162,7 +157,9 @@ mod tests {
 
     fn shell_config(resources: &Path, packaging: &str) {
         fs::create_dir_all(resources).unwrap();
-        let json = format!(r#"{{"packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings"}}"#);
+        let json = format!(
+            r#"{{"packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings"}}"#
+        );
         fs::write(resources.join(SHELL_CONFIG), json).unwrap();
     }
 

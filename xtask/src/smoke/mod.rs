@@ -122,7 +122,8 @@ pub fn smoke(plan: &Plan, print: &mut dyn FnMut(&str)) -> Result<Report> {
     let bytes = std::fs::read(&manifest_path).with_context(|| {
         format!("cannot read {}: run `cargo xtask dist` first (or pass --dist-dir)", manifest_path.display())
     })?;
-    let manifest = DistManifest::from_json(&bytes).with_context(|| format!("{} is not a dist manifest", manifest_path.display()))?;
+    let manifest = DistManifest::from_json(&bytes)
+        .with_context(|| format!("{} is not a dist manifest", manifest_path.display()))?;
     if manifest.target != plan.target.triple {
         bail!("{} was built for {}, not {}", manifest_path.display(), manifest.target, plan.target.triple);
     }

@@ -132,7 +132,8 @@ pub fn loopback_only(leader: u32, port: u16) -> Outcome {
     let names = group.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
     let expected_text = format!("only tcp {expected} listening, no epmd");
     if !others.is_empty() || !epmd.is_empty() || !own {
-        let mut seen: Vec<String> = listeners.iter().map(|s| format!("{} {} ({})", s.protocol, s.local, s.owner)).collect();
+        let mut seen: Vec<String> =
+            listeners.iter().map(|s| format!("{} {} ({})", s.protocol, s.local, s.owner)).collect();
         if seen.is_empty() {
             seen.push("no listening socket".into());
         }
@@ -248,7 +249,9 @@ mod tests {
         let me = process(std::process::id()).unwrap();
         let sockets = sockets_of(&[me]).unwrap();
         assert!(
-            sockets.iter().any(|s| s.protocol == "tcp" && s.listening && s.local == SocketAddr::from(([0, 0, 0, 0], port))),
+            sockets
+                .iter()
+                .any(|s| s.protocol == "tcp" && s.listening && s.local == SocketAddr::from(([0, 0, 0, 0], port))),
             "{sockets:?}"
         );
     }

@@ -125,14 +125,7 @@ impl Outcome {
     }
 
     fn new(status: Status, detail: impl Into<String>) -> Outcome {
-        Outcome {
-            status,
-            detail: detail.into(),
-            expected: None,
-            seen: None,
-            backend_output: Vec::new(),
-            file: None,
-        }
+        Outcome { status, detail: detail.into(), expected: None, seen: None, backend_output: Vec::new(), file: None }
     }
 
     /// A failure that says what was expected and what was seen.
@@ -203,7 +196,9 @@ impl Report {
     pub fn failures(&self) -> Vec<String> {
         self.packages
             .iter()
-            .flat_map(|p| p.steps.iter().filter(|s| s.status == Status::Fail).map(move |s| format!("{}/{}", p.kind, s.name)))
+            .flat_map(|p| {
+                p.steps.iter().filter(|s| s.status == Status::Fail).map(move |s| format!("{}/{}", p.kind, s.name))
+            })
             .collect()
     }
 }
@@ -234,7 +229,9 @@ impl Redactor {
         while let Some(at) = rest.find("token=") {
             let (before, after) = rest.split_at(at + "token=".len());
             result.push_str(before);
-            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '%')).unwrap_or(after.len());
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '%'))
+                .unwrap_or(after.len());
             if end > 0 && !after.starts_with(REDACTED) {
                 result.push_str(REDACTED);
             }

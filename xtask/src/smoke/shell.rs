@@ -22,9 +22,15 @@ const PREREQUISITES: &[&str] = &["Xvfb", "tauri-driver", "WebKitWebDriver"];
 /// Fails, naming every missing program and the command that installs it.
 pub fn check_prerequisites() -> Result<()> {
     if !cfg!(target_os = "linux") {
-        bail!("`smoke --shell` drives the shell through WebKitWebDriver, which exists only on Linux; run `cargo xtask smoke` without --shell on this system");
+        bail!(
+            "`smoke --shell` drives the shell through WebKitWebDriver, which exists only on Linux; run `cargo xtask smoke` without --shell on this system"
+        );
     }
-    let missing: Vec<&str> = PREREQUISITES.iter().copied().filter(|p| crate::doctor::on_path(p).is_none()).collect();
+    require(|program| crate::doctor::on_path(program).is_some())
+}
+
+fn require(installed: impl Fn(&str) -> bool) -> Result<()> {
+    let missing: Vec<&str> = PREREQUISITES.iter().copied().filter(|p| !installed(p)).collect();
     if !missing.is_empty() {
         bail!(
             "`cargo xtask smoke --shell` needs {} on PATH, which {} not installed: run `cargo xtask doctor --install`",
@@ -64,7 +70,11 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
         }
     };
     if !layout.shell.is_file() {
-        steps.record("shell-window", begun.elapsed(), Outcome::fail(format!("the package has no shell at {}", layout.in_package(&layout.shell))));
+        steps.record(
+            "shell-window",
+            begun.elapsed(),
+            Outcome::fail(format!("the package has no shell at {}", layout.in_package(&layout.shell))),
+        );
         steps.skip(&["shell-screenshot", "shell-cleanup"], "not run: no shell");
         return;
     }
@@ -108,7 +118,8 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
 fn wait_painted(session: &Session<'_>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        let state = session.execute("return document.readyState + ':' + (document.body ? document.body.innerText.length : 0)");
+        let state =
+            session.execute("return document.readyState + ':' + (document.body ? document.body.innerText.length : 0)");
         if let Ok(serde_json::Value::String(state)) = state
             && state.starts_with("complete:")
             && state != "complete:0"
@@ -139,7 +150,11 @@ fn window(session: &Session<'_>, title: &str, within: Duration, backend_marker: 
         Ok(port) => port,
         Err(e) => {
             return (
-                Outcome::mismatch("the window is not on the backend's origin", "http://127.0.0.1:<port>/", format!("{e:#}")),
+                Outcome::mismatch(
+                    "the window is not on the backend's origin",
+                    "http://127.0.0.1:<port>/",
+                    format!("{e:#}"),
+                ),
                 None,
             );
         }
@@ -202,5 +217,18 @@ fn kill_leftovers(root: &str) {
         unsafe {
             libc::kill(process.pid as libc::pid_t, libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_prerequisite_names_doctor_install() {
+        let e = super::require(|p| p != "WebKitWebDriver").unwrap_err().to_string();
+        assert!(e.contains("needs WebKitWebDriver on PATH, which is not installed"), "{e}");
+        assert!(e.contains("cargo xtask doctor --install"), "{e}");
+        let e = super::require(|_| false).unwrap_err().to_string();
+        assert!(e.contains("Xvfb, tauri-driver, WebKitWebDriver"), "{e}");
+        assert!(super::require(|_| true).is_ok());
     }
 }

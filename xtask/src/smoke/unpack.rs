@@ -92,8 +92,16 @@ fn unpack_rpm(package: &Path, into: &Path) -> Result<Stats> {
         rpm::CompressionType::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(reader)),
         rpm::CompressionType::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(reader)),
     };
+    // The header's link targets are authoritative (what `rpm -i` creates);
+    // some writers leave the cpio data of a link empty or wrong.
+    let entries = metadata.get_file_entries().map_err(|e| anyhow::anyhow!("RPM file list: {e}"))?;
+    let links: HashMap<String, String> = entries
+        .into_iter()
+        .filter(|e| !e.linkto.is_empty())
+        .map(|e| (e.path.to_string_lossy().into_owned(), e.linkto))
+        .collect();
     let mut tree = Tree::new(into);
-    unpack_cpio(payload, &mut tree).context("in the RPM payload")?;
+    unpack_cpio(payload, &mut tree, &links).context("in the RPM payload")?;
     tree.finish()
 }
 
@@ -117,7 +125,8 @@ pub fn unpack_tar(reader: impl Read, tree: &mut Tree) -> Result<()> {
             T::Regular | T::Continuous => tree.file(&name, mode, &mut entry),
             T::Directory => tree.dir(&name, mode),
             T::Symlink => {
-                let target = entry.link_name_bytes().with_context(|| format!("symbolic link `{shown}` has no target"))?;
+                let target =
+                    entry.link_name_bytes().with_context(|| format!("symbolic link `{shown}` has no target"))?;
                 tree.symlink(&name, &target)
             }
             T::Link => {
@@ -133,7 +142,8 @@ pub fn unpack_tar(reader: impl Read, tree: &mut Tree) -> Result<()> {
 }
 
 /// Writes every entry of a `newc` cpio stream (an RPM payload) into `tree`.
-pub fn unpack_cpio(reader: impl Read, tree: &mut Tree) -> Result<()> {
+/// `links` maps an installed path (`/usr/bin/x`) to its link target.
+pub fn unpack_cpio(reader: impl Read, tree: &mut Tree, links: &HashMap<String, String>) -> Result<()> {
     const TYPE: u32 = 0o170000;
     const DIR: u32 = 0o040000;
     const FILE: u32 = 0o100000;
@@ -161,9 +171,15 @@ pub fn unpack_cpio(reader: impl Read, tree: &mut Tree) -> Result<()> {
             LINK => {
                 let mut target = Vec::new();
                 (&mut entry).take(4096).read_to_end(&mut target)?;
+                let installed = format!("/{}", name.trim_start_matches("./").trim_start_matches('/'));
+                if let Some(header_target) = links.get(&installed) {
+                    target = header_target.as_bytes().to_vec();
+                }
                 tree.symlink(name.as_bytes(), &target)?;
             }
-            other => bail!("cpio entry `{name}` has file type {other:o}; a package holds only files, folders and links"),
+            other => {
+                bail!("cpio entry `{name}` has file type {other:o}; a package holds only files, folders and links")
+            }
         }
         reader = entry.finish().with_context(|| format!("reading cpio entry `{name}`"))?;
     }
