@@ -187,7 +187,7 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
                     expected,
                     "the stdout line only",
                 )
-            } else if !procfs::alive(handshake.pid) && cfg!(target_os = "linux") {
+            } else if !procfs::alive(handshake.pid) {
                 Outcome::mismatch(
                     "the handshake names a pid that is not running",
                     expected,

@@ -56,9 +56,14 @@ pub fn process(pid: u32) -> Option<Process> {
     })
 }
 
-/// True while `pid` runs (not a zombie).
+/// True while `pid` runs (on Linux: and is not a zombie).
 pub fn alive(pid: u32) -> bool {
-    process(pid).is_some()
+    if cfg!(target_os = "linux") {
+        return process(pid).is_some();
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 /// The backend's processes: its process group (it leads one) and every

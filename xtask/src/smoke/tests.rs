@@ -101,6 +101,58 @@ fn the_contract_double_passes_every_step() {
     assert!(text.lines().filter(|l| l.starts_with("PASS  deb")).count() == 12, "{text}");
 }
 
+/// Every key of `value`, nested ones too.
+fn keys(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                out.insert(key.clone());
+                keys(inner, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| keys(i, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_readme_documents_every_report_field() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let schema =
+        &readme[readme.find("#### The report (`smoke-report.json`)").expect("the README has the report section")..];
+    let outcome = super::report::Outcome::mismatch("d", "e", "s").with_output(vec!["x".into()]).with_file("f");
+    let step = super::report::StepReport::new("nifs", Duration::ZERO, outcome, &Default::default());
+    let report = Report {
+        schema: super::report::SCHEMA,
+        product: "p".into(),
+        version: "v".into(),
+        target: "t".into(),
+        dist_dir: "d".into(),
+        report_dir: "r".into(),
+        passed: false,
+        duration_ms: 1,
+        packages: vec![super::report::PackageReport {
+            kind: "deb".into(),
+            path: "p".into(),
+            sha256: "s".into(),
+            packaging: Some("release".into()),
+            backend: Some("b".into()),
+            steps: vec![step],
+        }],
+        not_tested: vec![super::report::NotTested { kind: "dmg".into(), path: "p".into(), reason: "r".into() }],
+    };
+    let mut found = std::collections::BTreeSet::new();
+    keys(&serde_json::to_value(&report).unwrap(), &mut found);
+    for key in found {
+        assert!(
+            [format!("`{key}`"), format!(".{key}`"), format!("`{key}[]`"), format!(".{key}[]`")]
+                .iter()
+                .any(|form| schema.contains(form.as_str())),
+            "README's report schema does not list `{key}`"
+        );
+    }
+}
+
 #[test]
 fn a_backend_that_never_hands_shake_fails_at_the_timeout() {
     let timeout = Duration::from_secs(2);
