@@ -34,7 +34,7 @@ pub fn run(ui: &Ui) -> Result<()> {
     // package: these tests need dist's output, so they are #[ignore]d in
     // `cargo test --workspace` and run here.
     stage(ui, "smoke failure tests on the real package", || {
-        Ok(cmd!(sh, "{cargo} test -p xtask -- --ignored smoke::tests::real").run()?)
+        Ok(cmd!(sh, "{cargo} test --workspace -- --ignored smoke::tests::real").run()?)
     })?;
     ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
     Ok(())

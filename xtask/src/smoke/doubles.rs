@@ -134,15 +134,27 @@ impl DoubleState {
     }
 }
 
-/// Lays out an installed Hudson tree (Linux, release packaging) at `root`
-/// whose backend is the contract double with `fault`.
-pub fn contract_double_tree(root: &Path, fault: Fault, version: &str, nifs: &[&str], state: &Path) -> DoubleState {
+/// Lays out an installed Hudson tree (Linux) at `root` whose backend is the
+/// contract double with `fault`: the release script
+/// `usr/lib/Hudson/backend/bin/hudson` for `release` packaging, the sidecar
+/// `usr/bin/hudson-backend` for `burrito` (a stand-in for a Burrito binary,
+/// which needs Hex to build).
+pub fn contract_double_tree(
+    root: &Path,
+    fault: Fault,
+    packaging: &str,
+    version: &str,
+    nifs: &[&str],
+    state: &Path,
+) -> DoubleState {
     let resources = root.join("usr/lib/Hudson");
-    fs::create_dir_all(resources.join("backend/bin")).unwrap();
+    fs::create_dir_all(&resources).unwrap();
     fs::create_dir_all(state).unwrap();
     fs::write(
         resources.join("hudson-shell.json"),
-        r#"{"packaging":"release","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings","startup-timeout-secs":30,"update-endpoint":null}"#,
+        format!(
+            r#"{{"packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings","startup-timeout-secs":30,"update-endpoint":null}}"#
+        ),
     )
     .unwrap();
     let nifs = format!("[{}]", nifs.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "));
@@ -151,7 +163,11 @@ pub fn contract_double_tree(root: &Path, fault: Fault, version: &str, nifs: &[&s
         .replace("@VERSION@", version)
         .replace("@NIFS@", &nifs)
         .replace("@STATE@", &state.display().to_string());
-    executable(&resources.join("backend/bin/hudson"), &script);
+    let program = match packaging {
+        "burrito" => root.join("usr/bin/hudson-backend"),
+        _ => resources.join("backend/bin/hudson"),
+    };
+    executable(&program, &script);
     executable(&root.join("usr/bin/hudson-desktop"), "#!/bin/sh\nexit 1\n");
     DoubleState { dir: state.to_path_buf() }
 }
@@ -221,7 +237,14 @@ pub fn raw_tar_gz(entries: &[RawEntry<'_>]) -> Vec<u8> {
 }
 
 /// Writes `dist-manifest.json` next to `package` (inside `dist_dir`).
-pub fn dist_manifest(dist_dir: &Path, kind: ArtifactKind, package: &str, product: &str, version: &str) {
+pub fn dist_manifest(
+    dist_dir: &Path,
+    kind: ArtifactKind,
+    package: &str,
+    product: &str,
+    version: &str,
+    packaging: &str,
+) {
     let (sha256, size) = crate::fsx::sha256_file(&dist_dir.join(package)).unwrap();
     let manifest = DistManifest {
         schema: DIST_MANIFEST_SCHEMA.into(),
@@ -229,7 +252,7 @@ pub fn dist_manifest(dist_dir: &Path, kind: ArtifactKind, package: &str, product
         identifier: "dev.hudson.desktop".into(),
         version: version.into(),
         target: crate::target::host_triple().into(),
-        packaging: "release".into(),
+        packaging: packaging.into(),
         artifacts: vec![Artifact {
             kind,
             path: package.into(),
