@@ -39,6 +39,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
         Ok(home) => home,
         Err(e) => {
             steps.record("handshake", Duration::ZERO, Outcome::fail(format!("cannot create a private home: {e:#}")));
+            steps.skip(&super::BACKEND_STEPS[1..], "not run: the backend could not be started");
             return;
         }
     };
@@ -49,9 +50,14 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     let first = start(layout, &home, expect.timeout, steps);
     let Some(mut run) = first.run else {
         let why = "not run: the backend did not start";
-        steps.skip(&["healthz", "nifs", "host-guard", "session-guard", "loopback-only", "stop-sigterm"], why);
-        if let Some(leader) = first.leader {
-            cleanup(steps, "cleanup-sigterm", leader, first.leader_started, None, &root, "after the failed start");
+        let skipped: &[&'static str] =
+            &["healthz", "nifs", "host-guard", "session-guard", "loopback-only", "stop-sigterm"];
+        steps.skip(if first.health_recorded { &skipped[1..] } else { skipped }, why);
+        match first.leader {
+            Some(leader) => {
+                cleanup(steps, "cleanup-sigterm", leader, first.leader_started, None, &root, "after the failed start")
+            }
+            None => steps.skip(&["cleanup-sigterm"], "not run: no backend process was started"),
         }
         steps.skip(&["restart", "stop-stdin", "cleanup-stdin"], "not run: the first start failed");
         return;
@@ -161,6 +167,8 @@ struct Started {
     /// The process that was spawned, even when the start failed.
     leader: Option<u32>,
     leader_started: u64,
+    /// The start failed at its health check, and step `healthz` says so.
+    health_recorded: bool,
 }
 
 /// Step 1: starts the backend; the handshake must arrive within the timeout
@@ -169,7 +177,8 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
     let begun = Instant::now();
     let attempt = launch(layout, home, timeout);
     let took = attempt.accepted.unwrap_or_else(|| begun.elapsed());
-    let mut started = Started { run: None, leader: attempt.leader, leader_started: attempt.leader_started };
+    let mut started =
+        Started { run: None, leader: attempt.leader, leader_started: attempt.leader_started, health_recorded: false };
     let refusals =
         if attempt.refusals.is_empty() { String::new() } else { format!("; refused: {}", attempt.refusals.join("; ")) };
     let expected =
@@ -227,6 +236,7 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
                         )
                         .with_output(tail),
                     );
+                    started.health_recorded = true;
                     return started;
                 }
                 other => Outcome::fail(format!("{other}{refusals}")),

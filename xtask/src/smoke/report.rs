@@ -157,7 +157,7 @@ impl StepReport {
             detail: redact.text(&outcome.detail),
             expected: outcome.expected.map(|s| redact.text(&s)),
             seen: outcome.seen.map(|s| redact.text(&s)),
-            backend_output: outcome.backend_output.iter().map(|s| redact.text(s)).collect(),
+            backend_output: outcome.backend_output.iter().map(|s| redact.output(s)).collect(),
             file: outcome.file,
         }
     }
@@ -240,6 +240,27 @@ impl Redactor {
         result.push_str(rest);
         result
     }
+
+    /// A line of the backend's output: as [`Redactor::text`], and any run
+    /// of 32 or more hex digits too. The token of a start that failed is
+    /// never known to smoke, and a backend may log it.
+    pub fn output(&self, line: &str) -> String {
+        let text = self.text(line);
+        let mut out = String::with_capacity(text.len());
+        let mut run = String::new();
+        for c in text.chars().chain(std::iter::once('\0')) {
+            if c.is_ascii_hexdigit() {
+                run.push(c);
+                continue;
+            }
+            out.push_str(if run.len() >= 32 { REDACTED } else { &run });
+            run.clear();
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +278,9 @@ mod tests {
         );
         assert_eq!(redactor.text("token=<redacted>"), "token=<redacted>");
         assert_eq!(redactor.text("no secrets here"), "no secrets here");
+        let token = "ab".repeat(32);
+        assert_eq!(redactor.output(&format!("token {token}!")), "token <redacted>!");
+        assert_eq!(redactor.output("pid 12345 at 0xdeadbeef"), "pid 12345 at 0xdeadbeef");
     }
 
     #[test]
