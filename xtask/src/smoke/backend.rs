@@ -257,6 +257,11 @@ fn start_again(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Step
             run.leader = run.backend().pid();
             steps.redactor.add(run.backend().token());
             let outcome = match run.backend().check_health(Duration::from_secs(5)) {
+                _ if run.backend().timings().source != HandshakeSource::File => Outcome::mismatch(
+                    "no handshake file arrived, only the `PORT:` line on stdout",
+                    "the handshake file with this launch's token",
+                    "the stdout line only",
+                ),
                 Ok(health) if health.status == "ok" => Outcome::pass(format!(
                     "handshake and /healthz again (port {}, pid {})",
                     run.backend().port(),

@@ -24,6 +24,8 @@ pub enum Fault {
     AnyAddress,
     /// Ignores SIGTERM (it still exits when its stdin closes).
     IgnoreSigterm,
+    /// Writes the handshake with another token (then prints `PORT:`).
+    WrongToken,
 }
 
 impl Fault {
@@ -33,6 +35,7 @@ impl Fault {
             Fault::NoHandshake => "no-handshake",
             Fault::AnyAddress => "any-address",
             Fault::IgnoreSigterm => "ignore-sigterm",
+            Fault::WrongToken => "wrong-token",
         }
     }
 }
@@ -106,7 +109,8 @@ port = server.server_address[1]
 if FAULT != "no-handshake":
     path = os.environ["HUDSON_HANDSHAKE_FILE"]
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, json.dumps({"port": port, "token": token, "pid": os.getpid(), "version": VERSION}).encode())
+    told = "0" * 64 if FAULT == "wrong-token" else token
+    os.write(fd, json.dumps({"port": port, "token": told, "pid": os.getpid(), "version": VERSION}).encode())
     os.close(fd)
     os.rename(path + ".tmp", path)
     print(f"PORT:{port}", flush=True)

@@ -202,6 +202,16 @@ fn a_backend_that_never_hands_shake_fails_at_the_timeout() {
 }
 
 #[test]
+fn a_handshake_with_another_token_fails_at_handshake() {
+    let (report, text, state, _work) = smoke_double(Fault::WrongToken, Duration::from_secs(10));
+    assert_eq!(report.failures(), ["deb/handshake", "deb/restart"], "{text}");
+    let step = report.packages[0].steps.iter().find(|s| s.name == "handshake").unwrap();
+    assert!(step.detail.contains("no handshake file arrived, only the `PORT:"), "{text}");
+    assert!(step.detail.contains("does not carry this launch's token"), "{text}");
+    assert_no_double_left(&state);
+}
+
+#[test]
 fn a_backend_listening_on_every_interface_fails_loopback_only_and_its_token_is_never_shown() {
     let (report, text, state, work) = smoke_double(Fault::AnyAddress, Duration::from_secs(10));
     assert_eq!(first_failure(&report), "deb/loopback-only", "{text}");
