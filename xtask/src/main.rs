@@ -19,6 +19,7 @@ mod macos;
 mod plan;
 mod procs;
 mod sign;
+mod smoke;
 mod target;
 mod test;
 mod ui;
@@ -76,6 +77,31 @@ enum Command {
     /// show the backend's page, and SIGKILL of the shell must leave no
     /// backend process.
     E2e,
+    /// Prove the packages `dist` built work: unpack each one, start its
+    /// backend as the shell does and check handshake, health, NIFs, guards,
+    /// sockets and shutdown; `--shell` also runs the packaged shell under
+    /// Xvfb.
+    Smoke {
+        /// Rust target triple (default: the host; packages run only on
+        /// their own system).
+        #[arg(long)]
+        target: Option<String>,
+        /// Folder with `dist-manifest.json` (default:
+        /// `target/dist/<version>/<triple>/`).
+        #[arg(long, value_name = "DIR")]
+        dist_dir: Option<std::path::PathBuf>,
+        /// Where the JSON report and screenshots go (default:
+        /// `target/smoke/<version>/<triple>/`).
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<std::path::PathBuf>,
+        /// Also run the packaged shell in a WebView under Xvfb.
+        #[arg(long)]
+        shell: bool,
+        /// Seconds the backend may take to hand shake (default: the
+        /// configured `startup-timeout-secs`).
+        #[arg(long, value_name = "S")]
+        timeout: Option<u64>,
+    },
     /// Run every test: `mix test`, `cargo test --workspace`, then `dist` and
     /// the packaged-app checks.
     Test,
@@ -135,6 +161,9 @@ fn main() -> ExitCode {
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
         Command::E2e => e2e::run(&ui),
+        Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
+            smoke::run(&ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
+        }
         Command::Test => test::run(&ui),
         Command::Sign { target, dry_run, ad_hoc, timestamp_url, entitlements, paths } => sign::run(
             &ui,

@@ -26,6 +26,17 @@ pub fn run(ui: &Ui) -> Result<()> {
     stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
     stage(ui, "cargo xtask dist (host)", || crate::dist::run(ui, None, false))?;
     stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui))?;
+    stage(ui, "cargo xtask smoke --shell (the packages dist built)", || {
+        let options =
+            crate::smoke::Options { target: None, dist_dir: None, report_dir: None, shell: true, timeout_secs: None };
+        crate::smoke::run(ui, options)
+    })?;
+    // Smoke must also fail, at the right step, on a broken copy of the real
+    // package: these tests need dist's output, so they are #[ignore]d in
+    // `cargo test --workspace` and run here.
+    stage(ui, "smoke failure tests on the real package", || {
+        Ok(cmd!(sh, "{cargo} test --workspace -- --ignored smoke::tests::real").run()?)
+    })?;
     ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
     Ok(())
 }

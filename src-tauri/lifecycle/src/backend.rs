@@ -290,6 +290,33 @@ impl Backend {
     }
 }
 
+/// Each stop signal on its own, for `cargo xtask smoke`, which checks that
+/// the backend honours every one of them separately. The shell itself uses
+/// [`Backend::shutdown`].
+impl Backend {
+    /// The accepted handshake document. It holds the token: never print it.
+    pub fn handshake(&self) -> &HandshakeDoc {
+        &self.handshake
+    }
+
+    /// SIGTERM to the backend's process group, stdin left open (what the OS
+    /// sends at logout). Windows has no equivalent: a no-op there.
+    pub fn terminate(&self) {
+        self.process.request_stop();
+    }
+
+    /// Closes the backend's stdin only: what the backend sees when the shell
+    /// dies.
+    pub fn close_stdin(&mut self) {
+        self.process.close_stdin();
+    }
+
+    /// Kills the backend's process group (Windows: its job) now.
+    pub fn kill(&self) {
+        self.process.kill();
+    }
+}
+
 /// How a shutdown went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {

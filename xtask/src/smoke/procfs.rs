@@ -1,0 +1,278 @@
+//! What the backend's processes hold, read from `/proc` (Linux only): its
+//! process group and descendants, their listening sockets
+//! (`/proc/<pid>/fd` → socket inodes → `/proc/net/{tcp,tcp6,udp,udp6}`),
+//! any `epmd` it started, and what is left after it exited. Other systems
+//! get [`Outcome::not_checked`], never a pass.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::report::Outcome;
+
+/// A live process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: u32,
+    /// Start time in clock ticks since boot.
+    pub started: u64,
+    pub name: String,
+    pub cmdline: String,
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (pid {})", self.name, self.pid)
+    }
+}
+
+/// Every live (not zombie) process.
+pub fn processes() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(process).collect()
+}
+
+/// One live process, `None` when it is gone or a zombie.
+pub fn process(pid: u32) -> Option<Process> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name may hold spaces and parentheses; fields resume after the last ')'.
+    let name = stat[stat.find('(')? + 1..stat.rfind(')')?].to_owned();
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3 of proc(5): state, ppid, pgrp, …, starttime (22).
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline =
+        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(String::from_utf8_lossy).collect::<Vec<_>>().join(" ");
+    Some(Process {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        started: fields.get(19)?.parse().ok()?,
+        name,
+        cmdline,
+    })
+}
+
+/// True while `pid` runs (on Linux: and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        return process(pid).is_some();
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// The backend's processes: its process group (it leads one) and every
+/// descendant, even one that left the group.
+pub fn backend_processes(leader: u32, all: &[Process]) -> Vec<Process> {
+    let mut found: Vec<Process> = all.iter().filter(|p| p.pgrp == leader || p.pid == leader).cloned().collect();
+    loop {
+        let more: Vec<Process> = all
+            .iter()
+            .filter(|p| !found.iter().any(|f| f.pid == p.pid) && found.iter().any(|f| f.pid == p.ppid))
+            .cloned()
+            .collect();
+        if more.is_empty() {
+            return found;
+        }
+        found.extend(more);
+    }
+}
+
+/// `epmd` processes a backend started: in the group `leader` leads, or any
+/// started since `since` (epmd daemonises, leaving the group).
+pub fn epmd_since(leader: Option<u32>, since: u64, all: &[Process]) -> Vec<Process> {
+    all.iter().filter(|p| p.name == "epmd" && (Some(p.pgrp) == leader || p.started >= since)).cloned().collect()
+}
+
+/// Now, in the clock ticks `Process::started` counts.
+pub fn now_ticks() -> u64 {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let seconds: f64 = uptime.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (seconds * hz) as u64
+}
+
+/// A socket one of the backend's processes holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+    pub local: SocketAddr,
+    /// TCP LISTEN, or any bound UDP socket (UDP has no listen state).
+    pub listening: bool,
+    pub owner: String,
+}
+
+/// Step 5: while running, the backend listens on `127.0.0.1:<port>` and on
+/// nothing else, and no epmd runs.
+pub fn loopback_only(leader: u32, port: u16) -> Outcome {
+    if !cfg!(target_os = "linux") {
+        return Outcome::not_checked("listening sockets are read from /proc: not checked on this OS");
+    }
+    let all = processes();
+    let group = backend_processes(leader, &all);
+    if group.is_empty() {
+        return Outcome::fail(format!("the backend (pid {leader}) is not running"));
+    }
+    let sockets = match sockets_of(&group) {
+        Ok(sockets) => sockets,
+        Err(e) => return Outcome::fail(format!("cannot read the backend's sockets: {e}")),
+    };
+    let expected = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let is_expected = |s: &Socket| s.protocol == "tcp" && s.local.port() == port && loopback_v4(s.local.ip());
+    let listeners: Vec<&Socket> = sockets.iter().filter(|s| s.listening).collect();
+    let others: Vec<String> = listeners
+        .iter()
+        .filter(|s| !is_expected(s))
+        .map(|s| format!("{} {} ({})", s.protocol, s.local, s.owner))
+        .collect();
+    let epmd = epmd_since(Some(leader), all.iter().find(|p| p.pid == leader).map_or(0, |p| p.started), &all);
+    let own = listeners.iter().any(|s| is_expected(s));
+    let names = group.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
+    let expected_text = format!("only tcp {expected} listening, no epmd");
+    if !others.is_empty() || !epmd.is_empty() || !own {
+        let mut seen: Vec<String> =
+            listeners.iter().map(|s| format!("{} {} ({})", s.protocol, s.local, s.owner)).collect();
+        if seen.is_empty() {
+            seen.push("no listening socket".into());
+        }
+        seen.extend(epmd.iter().map(|p| format!("epmd running: {p}")));
+        let detail = if !epmd.is_empty() {
+            "epmd is running: Erlang distribution is on".to_owned()
+        } else if !others.is_empty() {
+            format!("the backend listens beyond loopback port {port}: {}", others.join(", "))
+        } else {
+            format!("the backend does not listen on {expected} itself")
+        };
+        return Outcome::mismatch(detail, expected_text, seen.join("; "));
+    }
+    Outcome::pass(format!("tcp {expected} is the only listener of {names}; no epmd"))
+}
+
+/// IPv4 loopback, also when written as an IPv4-mapped IPv6 address.
+fn loopback_v4(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4 == Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped() == Some(Ipv4Addr::LOCALHOST),
+    }
+}
+
+/// Sockets held by `processes`, found through their file descriptors.
+pub fn sockets_of(processes: &[Process]) -> std::io::Result<Vec<Socket>> {
+    let mut tables: HashMap<u64, (&'static str, SocketAddr, bool)> = HashMap::new();
+    for (file, protocol) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
+        let text = std::fs::read_to_string(format!("/proc/net/{file}")).unwrap_or_default();
+        for (inode, local, state) in parse_net_table(&text) {
+            // TCP_LISTEN is 0x0A; a UDP socket that is bound receives.
+            tables.insert(inode, (protocol, local, protocol == "udp" || state == 0x0A));
+        }
+    }
+    let mut sockets = Vec::new();
+    for process in processes {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", process.pid)) else { continue };
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else { continue };
+            let link = link.to_string_lossy();
+            let Some(inode) = link.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) else { continue };
+            if let Some((protocol, local, listening)) = inode.parse().ok().and_then(|i: u64| tables.get(&i)) {
+                sockets.push(Socket { protocol, local: *local, listening: *listening, owner: process.to_string() });
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+/// `(inode, local address, state)` of every row of a `/proc/net/{tcp,udp}[6]`
+/// table. Addresses are hex words in host byte order.
+pub fn parse_net_table(text: &str) -> Vec<(u64, SocketAddr, u8)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (addr, port) = fields.get(1)?.split_once(':')?;
+            let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
+            let inode = fields.get(9)?.parse().ok()?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            let ip = match addr.len() {
+                8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(addr, 16).ok()?.to_ne_bytes())),
+                32 => {
+                    let mut bytes = [0u8; 16];
+                    for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                        let word = u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).ok()?;
+                        chunk.copy_from_slice(&word.to_ne_bytes());
+                    }
+                    IpAddr::V6(Ipv6Addr::from(bytes))
+                }
+                _ => return None,
+            };
+            Some((inode, SocketAddr::new(ip, port), state))
+        })
+        .collect()
+}
+
+/// What is left of a backend after it exited: its group, anything running
+/// from the unpacked package, and any epmd it started.
+pub fn leftovers(leader: u32, since: u64, root: &str) -> Vec<Process> {
+    let all = processes();
+    let mut left: Vec<Process> =
+        all.iter().filter(|p| p.pgrp == leader || p.pid == leader || p.cmdline.contains(root)).cloned().collect();
+    for epmd in epmd_since(Some(leader), since, &all) {
+        if !left.iter().any(|p| p.pid == epmd.pid) {
+            left.push(epmd);
+        }
+    }
+    left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_tables() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:A8C5 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4343 1\n";
+        let rows = parse_net_table(tcp);
+        assert_eq!(rows[0], (4242, "127.0.0.1:43205".parse().unwrap(), 0x0A));
+        assert_eq!(rows[1], (4343, "0.0.0.0:8080".parse().unwrap(), 0x0A));
+        let tcp6 = "header\n   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1\n   1: 0000000000000000FFFF00000100007F:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 78 1\n";
+        let rows = parse_net_table(tcp6);
+        assert_eq!(rows[0].1, "[::1]:80".parse().unwrap());
+        assert_eq!(rows[1].1, "[::ffff:127.0.0.1]:80".parse().unwrap());
+        assert!(loopback_v4(rows[1].1.ip()));
+    }
+
+    #[test]
+    fn finds_a_real_listener_and_its_owner() {
+        let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let me = process(std::process::id()).unwrap();
+        let sockets = sockets_of(&[me]).unwrap();
+        assert!(
+            sockets
+                .iter()
+                .any(|s| s.protocol == "tcp" && s.listening && s.local == SocketAddr::from(([0, 0, 0, 0], port))),
+            "{sockets:?}"
+        );
+    }
+
+    #[test]
+    fn a_group_includes_children_and_not_strangers() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let all = processes();
+        let me = std::process::id();
+        let mine = process(me).unwrap();
+        let found = backend_processes(mine.pgrp, &all);
+        assert!(found.iter().any(|p| p.pid == child.id()), "the child is in its parent's group");
+        assert!(!found.iter().any(|p| p.pid == 1 && mine.pgrp != 1));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!alive(child.id()));
+        assert!(alive(me));
+    }
+}
