@@ -18,6 +18,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::thread;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -25,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::hex;
 use crate::keys::{KeyId, PublicKey, SecretKey};
-use crate::signature::{self, CommentError, MinisignSignature, READ_BUFFER_BYTES, SignError};
+use crate::signature::{self, CommentError, MinisignSignature, Prehash, READ_BUFFER_BYTES};
 
 /// What signing an artifact produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,9 +76,10 @@ pub fn sign_artifact_file(
     sign_artifact(file, file_name, version, timestamp, key)
 }
 
-/// Signs everything `reader` yields and measures it in the same read: the
-/// reader is wrapped in a tee that feeds SHA-256 and counts bytes while the
-/// signature's BLAKE2b prehash consumes it.
+/// Signs everything `reader` yields and measures it in the same read. Each
+/// block read feeds the signature's BLAKE2b prehash on this thread and
+/// SHA-256 on a second one, so a large artifact takes as long as the slower
+/// digest rather than the sum of both.
 pub fn sign_artifact(
     reader: impl Read,
     file_name: &str,
@@ -88,14 +91,78 @@ pub fn sign_artifact(
         return Err(ArtifactError::FileName { name: file_name.to_owned() });
     }
     let comment = trusted_comment(timestamp, file_name, version);
-    let mut tee = Measure::new(reader);
-    let signature = signature::sign_reader(key, &mut tee, &comment, &signature::untrusted_comment_for(key.key_id()))
-        .map_err(|error| match error {
-            SignError::Read(error) => ArtifactError::Read { error },
-            SignError::Comment(error) => ArtifactError::Comment(error),
-        })?;
-    let (size, sha256) = tee.finish();
+    let (prehash, size, sha256) = digest_both(reader).map_err(|error| ArtifactError::Read { error })?;
+    let signature =
+        prehash.sign(key, &comment, &signature::untrusted_comment_for(key.key_id())).map_err(ArtifactError::Comment)?;
     Ok(SignedArtifact { size, sha256, signature })
+}
+
+/// Blocks in flight between the reading thread and the SHA-256 thread.
+const BLOCKS_IN_FLIGHT: usize = 3;
+
+/// Reads `reader` once; returns the BLAKE2b prehash, the size and the
+/// lower-case hex SHA-256. Blocks are shared with the SHA-256 thread by
+/// reference count and come back to be refilled, so memory stays at a few
+/// blocks whatever the file size.
+fn digest_both(mut reader: impl Read) -> io::Result<(Prehash, u64, String)> {
+    let (to_sha, blocks) = mpsc::sync_channel::<Arc<Vec<u8>>>(BLOCKS_IN_FLIGHT);
+    let (give_back, returned) = mpsc::channel::<Arc<Vec<u8>>>();
+    thread::scope(|scope| {
+        let sha = scope.spawn(move || {
+            let mut sha256 = Sha256::new();
+            for block in blocks {
+                sha256.update(&block[..]);
+                // The reader may have stopped early; then nobody takes it back.
+                let _ = give_back.send(block);
+            }
+            sha256.finalize()
+        });
+        let mut prehash = Prehash::new();
+        let mut size = 0u64;
+        let mut allocated = 0;
+        let outcome = loop {
+            let mut block = if allocated <= BLOCKS_IN_FLIGHT {
+                allocated += 1;
+                Vec::new()
+            } else {
+                let shared = returned.recv().expect("the SHA-256 thread returns every block it is sent");
+                Arc::try_unwrap(shared).expect("a returned block has no other owner")
+            };
+            block.resize(READ_BUFFER_BYTES, 0);
+            let filled = match fill(&mut reader, &mut block) {
+                Ok(0) => break Ok(()),
+                Ok(filled) => filled,
+                Err(error) => break Err(error),
+            };
+            block.truncate(filled);
+            let block = Arc::new(block);
+            prehash.update(&block);
+            size += filled as u64;
+            if to_sha.send(block).is_err() {
+                break Ok(());
+            }
+        };
+        drop(to_sha);
+        let sha256 = match sha.join() {
+            Ok(digest) => digest,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        outcome.map(|()| (prehash, size, hex::encode(&sha256)))
+    })
+}
+
+/// Reads until `buffer` is full or the stream ends; returns the bytes read.
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
 }
 
 /// Verifies a downloaded artifact exactly as tauri-plugin-updater does:
@@ -164,33 +231,6 @@ fn verify_error(error: minisign_verify::Error, signature: &TauriSignature, publi
         minisign_verify::Error::InvalidSignature => ArtifactError::BadSignature { key_id: public_key.key_id() },
         minisign_verify::Error::IoError(error) => ArtifactError::Read { error },
         other => ArtifactError::MalformedSignature { detail: other.to_string() },
-    }
-}
-
-/// A reader that counts bytes and feeds SHA-256 as they pass through.
-pub(crate) struct Measure<R> {
-    inner: R,
-    sha256: Sha256,
-    size: u64,
-}
-
-impl<R: Read> Measure<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Measure { inner, sha256: Sha256::new(), size: 0 }
-    }
-
-    /// Size in bytes and lower-case hex SHA-256 of everything read.
-    pub(crate) fn finish(self) -> (u64, String) {
-        (self.size, hex::encode(&self.sha256.finalize()))
-    }
-}
-
-impl<R: Read> Read for Measure<R> {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buffer)?;
-        self.sha256.update(&buffer[..n]);
-        self.size += n as u64;
-        Ok(n)
     }
 }
 
