@@ -145,7 +145,7 @@ fn stock_updaters_get_full_releases_and_yank_targets_but_not_partial_rollouts() 
         stock_updater_installs(&json, "0.9.0", "linux-x86_64-deb").unwrap()
     };
     let deb_url = |manifest: &ChannelManifest| Some(manifest.platforms[&platform("linux-x86_64-deb")].url.clone());
-    assert_eq!(offered(&[v1.clone()]), deb_url(&v1));
+    assert_eq!(offered(std::slice::from_ref(&v1)), deb_url(&v1));
     assert_eq!(offered(&[v1.clone(), v2_partial.clone()]), deb_url(&v1), "a 10 % rollout is held back");
     assert_eq!(offered(&[v2_partial.clone()]), None, "nothing was fully released yet");
     assert_eq!(offered(&[v1.clone(), v2_partial.clone(), v2_full.clone()]), deb_url(&v2_full));
