@@ -13,8 +13,11 @@ mod doctor;
 mod e2e;
 mod fsx;
 mod gui;
+mod keygen;
+mod keys;
 mod plan;
 mod procs;
+mod reproducible;
 mod target;
 mod test;
 mod ui;
@@ -71,9 +74,24 @@ enum Command {
     /// Run every test: `mix test`, `cargo test --workspace`, then `dist` and
     /// the packaged-app checks.
     Test,
+    /// Make a signing key pair: `<out>` (secret, mode 0600) and `<out>.pub`,
+    /// in the format `tauri signer generate` writes.
+    Keygen {
+        /// Where to write the secret key; the public key goes to `<out>.pub`.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+        /// Write an unencrypted secret key (otherwise the password comes from
+        /// TAURI_SIGNING_PRIVATE_KEY_PASSWORD or a prompt).
+        #[arg(long)]
+        no_password: bool,
+    },
 }
 
 fn main() -> ExitCode {
+    keys::take_from_environment();
     let cli = Cli::parse();
     let ui = Ui::new(cli.format);
     let result = match cli.command {
@@ -82,6 +100,7 @@ fn main() -> ExitCode {
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
         Command::E2e => e2e::run(&ui),
         Command::Test => test::run(&ui),
+        Command::Keygen { out, force, no_password } => keygen::run(&ui, &out, force, no_password),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
