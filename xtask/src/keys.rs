@@ -73,7 +73,7 @@ pub struct SigningKey {
     /// True for the development key: its signatures must never reach a
     /// protected channel.
     pub development: bool,
-    /// Where it came from, for messages.
+    /// Where it came from (a variable or a file), for messages.
     pub origin: String,
 }
 
@@ -103,8 +103,7 @@ pub fn signing_key(config: &Config, ui: &Ui) -> Result<SigningKey> {
             let key = SecretKey::from_env_value(value.expose(), password)
                 .context("loading the signing key from the environment")?;
             let development = development_public.is_some_and(|public| public.key_id() == key.key_id());
-            let origin = format!("{PRIVATE_KEY_VAR} (key {})", key.key_id());
-            Ok(SigningKey { key, development, origin })
+            Ok(SigningKey { key, development, origin: PRIVATE_KEY_VAR.to_owned() })
         }
         None => {
             let path = development_key_path(config);
@@ -119,11 +118,7 @@ pub fn signing_key(config: &Config, ui: &Ui) -> Result<SigningKey> {
                 "signing with the development key {} ({PRIVATE_KEY_VAR} is not set); `publish` refuses it for protected channels",
                 config.relative(&path)
             ));
-            Ok(SigningKey {
-                origin: format!("the development key {} (key {})", config.relative(&path), key.key_id()),
-                key,
-                development: true,
-            })
+            Ok(SigningKey { origin: config.relative(&path).into_owned(), key, development: true })
         }
     }
 }

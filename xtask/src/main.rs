@@ -6,6 +6,7 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+mod channel;
 mod cmd;
 mod config;
 mod dist;
@@ -88,6 +89,22 @@ enum Command {
         #[arg(long)]
         no_password: bool,
     },
+    /// Merge per-target dist manifests into a channel's next signed release
+    /// (`release-manifests/<channel>/`).
+    Publish(channel::publish::Args),
+    /// Offer a release of one channel on another (e.g. beta to stable).
+    Promote(channel::promote::Args),
+    /// Offer the current release to a share of installs, or resume a halt.
+    Rollout(channel::rollout::Args),
+    /// Stop offering updates on a channel.
+    Halt(channel::halt::Args),
+    /// Pull a channel's release and send its installs back to the last good one.
+    Yank(channel::yank::Args),
+    /// Every channel: kind, version, sequence, rollout, expiry, platforms.
+    Status(channel::status::Args),
+    /// Check a published channel end to end (signatures, history,
+    /// latest.json, artifacts).
+    Verify(channel::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +118,13 @@ fn main() -> ExitCode {
         Command::E2e => e2e::run(&ui),
         Command::Test => test::run(&ui),
         Command::Keygen { out, force, no_password } => keygen::run(&ui, &out, force, no_password),
+        Command::Publish(args) => channel::publish::run(&ui, args),
+        Command::Promote(args) => channel::promote::run(&ui, args),
+        Command::Rollout(args) => channel::rollout::run(&ui, args),
+        Command::Halt(args) => channel::halt::run(&ui, args),
+        Command::Yank(args) => channel::yank::run(&ui, args),
+        Command::Status(args) => channel::status::run(&ui, args),
+        Command::Verify(args) => channel::verify::run(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,42 @@
+//! `cargo xtask halt <channel>`: stop offering updates on a channel at once.
+//! Installs stay where they are; `rollout <channel> <percent>` resumes.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use signing::manifest::ManifestKind;
+
+use super::{ExpiryArgs, Session, TreeArgs};
+use crate::ui::Ui;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    pub channel: String,
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<()> {
+    let session = Session::open(ui, &args.tree, &args.expiry)?;
+    let channel = &args.channel;
+    session.apply(channel, "halt", |history| {
+        let current =
+            history.current().with_context(|| format!("{channel} has no release: there is nothing to halt"))?;
+        if current.kind == ManifestKind::Halt {
+            bail!("{channel} is already halted (sequence {})", current.sequence);
+        }
+        Ok(session.manifest(
+            history,
+            ManifestKind::Halt,
+            current.version.clone(),
+            current.rollout.clone(),
+            None,
+            Some("Updates are halted on this channel.".to_owned()),
+            Vec::new(),
+            BTreeMap::new(),
+        ))
+    })?;
+    Ok(())
+}
