@@ -6,6 +6,7 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+mod bench_sign;
 mod channel;
 mod cmd;
 mod config;
@@ -105,6 +106,18 @@ enum Command {
     /// Check a published channel end to end (signatures, history,
     /// latest.json, artifacts).
     Verify(channel::verify::Args),
+    /// Benchmarks that print our figures next to the tools a user would
+    /// otherwise run.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
+    Sign(bench_sign::Args),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +138,7 @@ fn main() -> ExitCode {
         Command::Yank(args) => channel::yank::run(&ui, args),
         Command::Status(args) => channel::status::run(&ui, args),
         Command::Verify(args) => channel::verify::run(&ui, args),
+        Command::Bench { bench: Bench::Sign(args) } => bench_sign::run(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
