@@ -272,3 +272,68 @@ pub enum ArtifactError {
     )]
     BadSignature { key_id: KeyId },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Yields at most `step` bytes per read, and an `Interrupted` error before
+    /// every third read, as pipes and signals can.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            if self.reads % 3 == 0 {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            let n = self.data.len().min(self.step).min(buffer.len());
+            buffer[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    struct Broken(usize);
+
+    impl Read for Broken {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("disk gone"));
+            }
+            self.0 -= 1;
+            buffer[0] = 1;
+            Ok(1.min(buffer.len()))
+        }
+    }
+
+    #[test]
+    fn both_digests_see_every_byte_whatever_the_block_boundaries() {
+        use crate::keys::{KeyPair, KeyProtection};
+        let pair = KeyPair::generate(KeyProtection::Unencrypted).unwrap();
+        let key = SecretKey::from_text_or_base64(pair.secret_key_minisign_text().expose_secret(), None).unwrap();
+        // Deterministic signatures are equal exactly when the prehashes are.
+        let signed = |prehash: Prehash| prehash.sign(&key, "t", "u").unwrap();
+        for len in [0, 1, BLOCK_BYTES - 1, BLOCK_BYTES, BLOCK_BYTES + 1, 20 * BLOCK_BYTES + 3] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+            for step in [1 << 20, 4093] {
+                let (prehash, size, sha256) = digest_both(Trickle { data: &data, step, reads: 0 }).unwrap();
+                assert_eq!(size, len as u64);
+                assert_eq!(sha256, hex::encode(&Sha256::digest(&data)), "{len} bytes in steps of {step}");
+                let mut expected = Prehash::new();
+                expected.update(&data);
+                assert_eq!(signed(prehash), signed(expected), "{len} bytes in steps of {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_returned_not_swallowed() {
+        let error = digest_both(Broken(5 * BLOCK_BYTES + 7)).err().expect("the error comes back");
+        assert_eq!(error.to_string(), "disk gone");
+    }
+}
