@@ -19,6 +19,7 @@ mod keygen;
 mod keys;
 mod plan;
 mod procs;
+mod release_checks;
 mod reproducible;
 mod target;
 mod test;
