@@ -142,3 +142,55 @@ pub fn read_manifest(dist_dir: &Path) -> Result<DistManifest> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     DistManifest::from_json(&bytes).with_context(|| format!("{} is not a valid dist manifest", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::updater::UpdaterArtifact;
+
+    #[test]
+    fn updates_ship_in_place_of_their_installers_and_beside_the_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            path
+        };
+        let (deb, dmg) = (file("Hudson_0.1.0_amd64.deb"), file("Hudson.dmg"));
+        let app = dir.path().join("Hudson.app");
+        std::fs::create_dir(&app).unwrap();
+        let bundles = Bundles {
+            items: vec![
+                (ArtifactKind::Deb, deb.clone()),
+                (ArtifactKind::App, app.clone()),
+                (ArtifactKind::Dmg, dmg.clone()),
+            ],
+        };
+        let update = |kind, name: &str, source: &PathBuf, replaces_bundle| UpdaterArtifact {
+            kind,
+            path: dir.path().join("updater").join(name),
+            signature_path: dir.path().join("updater").join(format!("{name}.sig")),
+            source: source.clone(),
+            replaces_bundle,
+        };
+        let updater = Updater {
+            artifacts: vec![
+                update(ArtifactKind::Deb, "Hudson_0.1.0_amd64.deb", &deb, true),
+                update(ArtifactKind::App, "Hudson.app.tar.gz", &app, false),
+            ],
+            signing_key: None,
+        };
+        let shipped: Vec<(ArtifactKind, String, bool)> = shipped_files(&bundles, &updater)
+            .into_iter()
+            .map(|s| (s.kind, s.path.strip_prefix(dir.path()).unwrap().display().to_string(), s.signature.is_some()))
+            .collect();
+        assert_eq!(
+            shipped,
+            [
+                (ArtifactKind::Deb, "updater/Hudson_0.1.0_amd64.deb".to_owned(), true),
+                (ArtifactKind::Dmg, "Hudson.dmg".to_owned(), false),
+                (ArtifactKind::App, "updater/Hudson.app.tar.gz".to_owned(), true),
+            ]
+        );
+    }
+}

@@ -23,6 +23,7 @@ use super::bundle::Bundles;
 use super::{Ctx, Outcome};
 use crate::plan::StepName;
 use crate::reproducible::{self, rpm::Normalized};
+use crate::ui::Ui;
 use crate::{fsx, keys};
 
 /// An updater artifact ready to ship.
@@ -80,7 +81,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
             for artifact in &planned {
                 let name = artifact.path.file_name().expect("an artifact has a file name").to_string_lossy();
                 step.progress(&format!("{name}: reproducible copy"));
-                build(ctx, artifact, epoch)?;
+                build(ctx.ui, artifact, epoch)?;
                 step.progress(&format!("{name}: signing"));
                 let signed = signing::artifact::sign_artifact_file(&artifact.path, &version, epoch, &key.key)
                     .with_context(|| format!("signing {}", artifact.path.display()))?;
@@ -116,13 +117,13 @@ fn plan(dir: &Path, bundles: &Bundles) -> Result<Vec<UpdaterArtifact>> {
 }
 
 /// Writes the artifact from its bundle.
-fn build(ctx: &Ctx, artifact: &UpdaterArtifact, epoch: u64) -> Result<()> {
+fn build(ui: &Ui, artifact: &UpdaterArtifact, epoch: u64) -> Result<()> {
     let (from, to) = (&artifact.source, &artifact.path);
     match artifact.kind {
         ArtifactKind::Deb => reproducible::deb::normalize(from, to, epoch),
         ArtifactKind::Rpm => {
             if reproducible::rpm::normalize(from, to, epoch)? == Normalized::KeptSigned {
-                ctx.ui.info(format!(
+                ui.info(format!(
                     "- updater: {} carries an OpenPGP signature (TAURI_SIGNING_RPM_KEY), which covers its times: kept as built, so it is not reproducible",
                     from.display()
                 ));
@@ -132,5 +133,73 @@ fn build(ctx: &Ctx, artifact: &UpdaterArtifact, epoch: u64) -> Result<()> {
         ArtifactKind::App => reproducible::tar_gz::archive_dir(from, to, epoch),
         // Authenticode signatures and installers carry their own times.
         _ => fsx::copy_atomic(from, to),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use flate2::read::GzDecoder;
+
+    use super::*;
+
+    /// The macOS path on any host: a fake `.app` and `.dmg` from the bundle
+    /// step become one signed-able `<App>.app.tar.gz`; the dmg is no update.
+    #[test]
+    fn a_mac_app_bundle_becomes_a_reproducible_app_tar_gz() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("bundle/macos/Hudson.app");
+        std::fs::create_dir_all(app.join("Contents/MacOS")).unwrap();
+        std::fs::write(app.join("Contents/MacOS/hudson-desktop"), b"fake Mach-O").unwrap();
+        std::fs::write(app.join("Contents/Info.plist"), b"<plist/>").unwrap();
+        let dmg = dir.path().join("bundle/dmg/Hudson_0.1.0_aarch64.dmg");
+        std::fs::create_dir_all(dmg.parent().unwrap()).unwrap();
+        std::fs::write(&dmg, b"dmg").unwrap();
+        let bundles = Bundles { items: vec![(ArtifactKind::App, app.clone()), (ArtifactKind::Dmg, dmg)] };
+
+        let out = dir.path().join("updater");
+        let planned = plan(&out, &bundles).unwrap();
+        assert_eq!(planned.len(), 1, "the dmg is not an update");
+        let artifact = &planned[0];
+        assert_eq!(artifact.path, out.join("Hudson.app.tar.gz"));
+        assert_eq!(artifact.signature_path, out.join("Hudson.app.tar.gz.sig"));
+        assert!(!artifact.replaces_bundle, "the archive ships beside the app");
+
+        let ui = Ui::new(crate::ui::Format::Text);
+        build(&ui, artifact, 1_750_000_000).unwrap();
+        let first = std::fs::read(&artifact.path).unwrap();
+        build(&ui, artifact, 1_750_000_000).unwrap();
+        assert_eq!(std::fs::read(&artifact.path).unwrap(), first, "rebuilding gives the same bytes");
+        let mut names = Vec::new();
+        for entry in tar::Archive::new(GzDecoder::new(&first[..])).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            names.push(entry.path().unwrap().display().to_string());
+            entry.read_to_end(&mut Vec::new()).unwrap();
+        }
+        assert_eq!(
+            names,
+            [
+                "Hudson.app",
+                "Hudson.app/Contents",
+                "Hudson.app/Contents/Info.plist",
+                "Hudson.app/Contents/MacOS",
+                "Hudson.app/Contents/MacOS/hudson-desktop"
+            ]
+        );
+    }
+
+    #[test]
+    fn linux_packages_are_updates_in_place_of_their_bundles() {
+        let bundles = Bundles {
+            items: vec![
+                (ArtifactKind::Deb, PathBuf::from("/b/deb/Hudson_0.1.0_amd64.deb")),
+                (ArtifactKind::Rpm, PathBuf::from("/b/rpm/Hudson-0.1.0-1.x86_64.rpm")),
+            ],
+        };
+        let planned = plan(Path::new("/u"), &bundles).unwrap();
+        let shown: Vec<(String, bool)> =
+            planned.iter().map(|a| (a.path.display().to_string(), a.replaces_bundle)).collect();
+        assert_eq!(shown, [("/u/Hudson_0.1.0_amd64.deb".into(), true), ("/u/Hudson-0.1.0-1.x86_64.rpm".into(), true)]);
     }
 }
