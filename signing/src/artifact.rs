@@ -288,7 +288,7 @@ mod tests {
     impl Read for Trickle<'_> {
         fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
             self.reads += 1;
-            if self.reads % 3 == 0 {
+            if self.reads.is_multiple_of(3) {
                 return Err(io::Error::from(io::ErrorKind::Interrupted));
             }
             let n = self.data.len().min(self.step).min(buffer.len());
