@@ -9,7 +9,7 @@
 //! unencrypted key.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -17,6 +17,20 @@ use signing::keys::{KeyPair, KeyProtection, PRIVATE_KEY_PASSWORD_VAR, Password};
 
 use crate::keys;
 use crate::ui::Ui;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where to write the secret key; the public key goes to `<out>.pub`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing key files.
+    #[arg(long)]
+    pub force: bool,
+    /// Write an unencrypted secret key (otherwise the password comes from
+    /// TAURI_SIGNING_PRIVATE_KEY_PASSWORD or a prompt).
+    #[arg(long)]
+    pub no_password: bool,
+}
 
 #[derive(Serialize)]
 struct Summary {
@@ -30,7 +44,9 @@ struct Summary {
     encrypted: bool,
 }
 
-pub fn run(ui: &Ui, out: &Path, force: bool, no_password: bool) -> Result<()> {
+pub fn run(ui: &Ui, args: Args) -> Result<()> {
+    let Args { out, force, no_password } = args;
+    let out = out.as_path();
     let public = keys::public_path(out);
     if !force {
         for path in [out, public.as_path()] {

@@ -79,18 +79,7 @@ enum Command {
     Test,
     /// Make a signing key pair: `<out>` (secret, mode 0600) and `<out>.pub`,
     /// in the format `tauri signer generate` writes.
-    Keygen {
-        /// Where to write the secret key; the public key goes to `<out>.pub`.
-        #[arg(long)]
-        out: std::path::PathBuf,
-        /// Replace existing key files.
-        #[arg(long)]
-        force: bool,
-        /// Write an unencrypted secret key (otherwise the password comes from
-        /// TAURI_SIGNING_PRIVATE_KEY_PASSWORD or a prompt).
-        #[arg(long)]
-        no_password: bool,
-    },
+    Keygen(keygen::Args),
     /// Merge per-target dist manifests into a channel's next signed release
     /// (`release-manifests/<channel>/`).
     Publish(channel::publish::Args),
@@ -131,7 +120,7 @@ fn main() -> ExitCode {
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
         Command::E2e => e2e::run(&ui),
         Command::Test => test::run(&ui),
-        Command::Keygen { out, force, no_password } => keygen::run(&ui, &out, force, no_password),
+        Command::Keygen(args) => keygen::run(&ui, args),
         Command::Publish(args) => channel::publish::run(&ui, args),
         Command::Promote(args) => channel::promote::run(&ui, args),
         Command::Rollout(args) => channel::rollout::run(&ui, args),

@@ -102,9 +102,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let line = |cols: &[String]| {
         cols.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_owned()
     };
-    println!("{}", line(&header.map(String::from)));
+    ui.info(line(&header.map(String::from)));
     for row in &cells {
-        println!("{}", line(row));
+        ui.info(line(row));
     }
     Ok(())
 }
