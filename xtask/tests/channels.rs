@@ -471,7 +471,11 @@ fn a_release_goes_through_rollout_halt_resume_yank_and_promotion() {
     assert_eq!((halted.kind, halted.sequence, halted.platforms.len()), (ManifestKind::Halt, 4, 0));
     assert!(latest(&fixture, "beta").platforms.is_empty(), "a halt offers stock updaters nothing");
     assert_eq!(fixture.client("beta", "1.0.0", "linux-x86_64-deb").unwrap(), Decision::Halted);
-    assert!(fixture.fails(&["halt", "beta"]).contains("already halted"));
+    // Halting again re-signs the halt, so it can outlast an expiry.
+    assert!(fixture.ok(&["halt", "beta", "--expires-in", "90d"]).contains("re-signing the halt"));
+    let refreshed = fixture.manifest("beta");
+    assert_eq!((refreshed.kind, refreshed.sequence), (ManifestKind::Halt, 5));
+    assert_eq!(refreshed.expires_at, now() + time::Duration::days(90));
 
     fixture.ok(&["rollout", "beta", "50"]);
     let resumed = fixture.manifest("beta");
@@ -482,7 +486,7 @@ fn a_release_goes_through_rollout_halt_resume_yank_and_promotion() {
 
     fixture.ok(&["yank", "beta"]);
     let yank = fixture.manifest("beta");
-    assert_eq!((yank.kind, yank.version.to_string(), yank.sequence), (ManifestKind::Yank, "1.0.0".into(), 6));
+    assert_eq!((yank.kind, yank.version.to_string(), yank.sequence), (ManifestKind::Yank, "1.0.0".into(), 7));
     assert_eq!(yank.yanked, [version("1.1.0")]);
     match fixture.client("beta", "1.1.0", "linux-x86_64-deb").unwrap() {
         Decision::Install(offer) => assert_eq!((offer.reason, offer.version), (OfferReason::Yank, version("1.0.0"))),
@@ -514,7 +518,7 @@ fn a_release_goes_through_rollout_halt_resume_yank_and_promotion() {
     fixture.ok(&["verify", "stable", "--pubkey", public.to_str().unwrap()]);
     let history: Vec<String> =
         walk(&fixture.channel("beta").join("history")).into_keys().filter(|k| !k.ends_with(".minisig")).collect();
-    assert_eq!(history.len(), 7);
+    assert_eq!(history.len(), 8);
 }
 
 /// Copies a tree so each kill starts from the same state.

@@ -1,9 +1,11 @@
 //! `cargo xtask halt <channel>`: stop offering updates on a channel at once.
 //! Installs stay where they are; `rollout <channel> <percent>` resumes.
+//! Halting a halted channel re-signs the halt with a new expiry, so a halt
+//! can outlast the manifests' validity.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use signing::manifest::ManifestKind;
 
 use super::{ExpiryArgs, Session, TreeArgs};
@@ -25,7 +27,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         let current =
             history.current().with_context(|| format!("{channel} has no release: there is nothing to halt"))?;
         if current.kind == ManifestKind::Halt {
-            bail!("{channel} is already halted (sequence {})", current.sequence);
+            session.ui.info(format!("{channel} is already halted: re-signing the halt with a new expiry"));
         }
         Ok(session.manifest(
             history,
