@@ -310,53 +310,30 @@ pub fn rollout_salt(channel: &str, version: &semver::Version) -> String {
 /// for a loopback host, for local testing.
 pub fn artifact_url(base: &str, version: &semver::Version, file_name: &str) -> Result<String> {
     let base = base.trim().replace("{version}", &version.to_string());
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
-    let host_start = if base.starts_with("https://") {
-        "https://".len()
-    } else if loopback
-        .iter()
-        .any(|prefix| base.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])))
-    {
-        "http://".len()
-    } else {
-        bail!("base URL {base:?} must start with https:// (Tauri's updater downloads over HTTPS only)");
-    };
-    if base[host_start..].split('/').next().is_none_or(str::is_empty) || base.contains(['?', '#', ' ']) {
-        bail!(
-            "base URL {base:?} needs a host and no query, fragment or spaces, e.g. https://updates.example.com/hudson/{{version}}/"
-        );
+    let example = "e.g. https://updates.example.com/hudson/{version}/";
+    let mut url = url::Url::parse(&base).with_context(|| format!("base URL {base:?} is not a URL ({example})"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => bail!("base URL {base:?} must start with https:// (Tauri's updater downloads over HTTPS only)"),
     }
-    let mut url = base;
-    if !url.ends_with('/') {
-        url.push('/');
+    if url.host_str().is_none_or(str::is_empty) || url.query().is_some() || url.fragment().is_some() {
+        bail!("base URL {base:?} needs a host and no query or fragment ({example})");
     }
-    for byte in file_name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            url.push(byte as char);
-        } else {
-            url.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    Ok(url)
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("base URL {base:?} cannot hold a path ({example})"))?
+        .pop_if_empty()
+        .push(file_name);
+    Ok(url.into())
 }
 
 /// The file name an artifact URL ends with, percent-decoded.
 pub fn url_file_name(url: &str) -> Option<String> {
-    let last = url.rsplit('/').next().filter(|s| !s.is_empty())?;
-    let mut bytes = Vec::with_capacity(last.len());
-    let raw = last.as_bytes();
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hex = std::str::from_utf8(raw.get(i + 1..i + 3)?).ok()?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            bytes.push(raw[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(bytes).ok().filter(|name| !name.contains('/') && name != "." && name != "..")
+    let url = url::Url::parse(url).ok()?;
+    let last = url.path_segments()?.next_back().filter(|s| !s.is_empty())?;
+    let name = percent_encoding::percent_decode_str(last).decode_utf8().ok()?.into_owned();
+    (!name.contains('/') && name != "." && name != "..").then_some(name)
 }
 
 #[cfg(test)]
@@ -372,14 +349,13 @@ mod tests {
         );
         assert_eq!(
             artifact_url("https://u.example/", &v, "Hudson 1+2.app.tar.gz").unwrap(),
-            "https://u.example/Hudson%201%2B2.app.tar.gz"
+            "https://u.example/Hudson%201+2.app.tar.gz"
         );
         assert_eq!(artifact_url("http://127.0.0.1:8080/x", &v, "a.deb").unwrap(), "http://127.0.0.1:8080/x/a.deb");
         for bad in [
             "http://u.example/",
             "ftp://u.example/",
             "https://",
-            "https:///x",
             "http://localhost.evil.example/",
             "u.example",
             "https://u.example/?a=1",
@@ -387,12 +363,13 @@ mod tests {
             assert!(artifact_url(bad, &v, "a.deb").is_err(), "{bad}");
         }
         assert_eq!(
-            url_file_name("https://u.example/Hudson%201%2B2.app.tar.gz").as_deref(),
+            url_file_name("https://u.example/Hudson%201+2.app.tar.gz").as_deref(),
             Some("Hudson 1+2.app.tar.gz")
         );
         assert_eq!(url_file_name("https://u.example/x/"), None);
         assert_eq!(url_file_name("https://u.example/%2E%2E"), None);
         assert_eq!(url_file_name("https://u.example/a%2Fb"), None);
+        assert_eq!(artifact_url("https://u.example/a", &v, "../x").unwrap(), "https://u.example/a/..%2Fx");
     }
 
     #[test]
