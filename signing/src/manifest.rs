@@ -272,7 +272,9 @@ impl ChannelManifest {
     }
 }
 
-fn is_channel_name(name: &str) -> bool {
+/// True when `name` is a valid channel name: `[a-z0-9][a-z0-9-]*`, at most
+/// 64 characters (it is also a folder name under `release-manifests/`).
+pub fn is_channel_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 64

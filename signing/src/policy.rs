@@ -146,14 +146,47 @@ pub enum OfferReason {
 /// Checks a fetched manifest and its signature file against the policy; see
 /// the module docs for the rules and their order.
 pub fn check_manifest(policy: &Policy, manifest: &[u8], signature_file: &[u8]) -> Result<UpdateCheck, ManifestRefused> {
-    if manifest.len() > policy.max_manifest_bytes {
-        return Err(ManifestRefused::TooLarge { size: manifest.len(), limit: policy.max_manifest_bytes });
+    let parsed = verify_manifest(&policy.trusted_keys, manifest, signature_file, policy.max_manifest_bytes)?;
+    if parsed.channel != policy.channel {
+        return Err(ManifestRefused::ChannelMismatch { expected: policy.channel.clone(), found: parsed.channel });
+    }
+    if policy.now > parsed.expires_at {
+        return Err(ManifestRefused::Expired { expires_at: parsed.expires_at, now: policy.now });
+    }
+    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(&Sha256::digest(manifest)) };
+    if let Some(last) = &policy.last_seen {
+        match parsed.sequence.cmp(&last.sequence) {
+            Ordering::Less => {
+                return Err(ManifestRefused::Replay { sequence: parsed.sequence, last_seen: last.sequence });
+            }
+            Ordering::Equal if seen.sha256 != last.sha256 => {
+                return Err(ManifestRefused::SequenceConflict { sequence: parsed.sequence });
+            }
+            _ => {}
+        }
+    }
+    let decision = decide(policy, &parsed)?;
+    Ok(UpdateCheck { decision, seen, manifest: parsed })
+}
+
+/// Rules 1–6: the manifest is signed by one of `trusted_keys`, in the
+/// canonical form, and is a valid manifest whose body matches the signed
+/// trusted comment. Says nothing about channel, expiry or sequence: the
+/// publisher and `verify` use it to read a channel they already know.
+pub fn verify_manifest(
+    trusted_keys: &[PublicKey],
+    manifest: &[u8],
+    signature_file: &[u8],
+    max_manifest_bytes: usize,
+) -> Result<ChannelManifest, ManifestRefused> {
+    if manifest.len() > max_manifest_bytes {
+        return Err(ManifestRefused::TooLarge { size: manifest.len(), limit: max_manifest_bytes });
     }
     let signature = parse_signature(signature_file)?;
-    let key = policy.trusted_keys.iter().find(|key| key.key_id() == signature.key_id()).ok_or_else(|| {
+    let key = trusted_keys.iter().find(|key| key.key_id() == signature.key_id()).ok_or_else(|| {
         ManifestRefused::UnknownKey {
             key_id: signature.key_id(),
-            trusted: policy.trusted_keys.iter().map(PublicKey::key_id).collect(),
+            trusted: trusted_keys.iter().map(PublicKey::key_id).collect(),
         }
     })?;
     let expected = signature::untrusted_comment_for(key.key_id());
@@ -177,26 +210,7 @@ pub fn check_manifest(policy: &Policy, manifest: &[u8], signature_file: &[u8]) -
             found: signature.trusted_comment().to_owned(),
         });
     }
-    if parsed.channel != policy.channel {
-        return Err(ManifestRefused::ChannelMismatch { expected: policy.channel.clone(), found: parsed.channel });
-    }
-    if policy.now > parsed.expires_at {
-        return Err(ManifestRefused::Expired { expires_at: parsed.expires_at, now: policy.now });
-    }
-    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(&Sha256::digest(manifest)) };
-    if let Some(last) = &policy.last_seen {
-        match parsed.sequence.cmp(&last.sequence) {
-            Ordering::Less => {
-                return Err(ManifestRefused::Replay { sequence: parsed.sequence, last_seen: last.sequence });
-            }
-            Ordering::Equal if seen.sha256 != last.sha256 => {
-                return Err(ManifestRefused::SequenceConflict { sequence: parsed.sequence });
-            }
-            _ => {}
-        }
-    }
-    let decision = decide(policy, &parsed)?;
-    Ok(UpdateCheck { decision, seen, manifest: parsed })
+    Ok(parsed)
 }
 
 /// Rules 10–13: what a trusted, current manifest means for this install.

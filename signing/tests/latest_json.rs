@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
 use serde::{Deserialize, Deserializer};
 use signing::latest::{LatestJson, LatestPlatform};
+use signing::manifest::{ChannelManifest, ManifestKind};
 use time::OffsetDateTime;
 
 /// tauri-plugin-updater's `RemoteRelease` (static form), field for field.
@@ -93,4 +94,64 @@ fn tauri_reads_a_leading_v_and_this_crate_writes_plain_semver() {
     };
     let text = String::from_utf8(latest.to_json()).unwrap();
     assert!(text.contains("\"version\": \"1.0.0\"") && !text.contains("notes") && !text.contains("pub_date"), "{text}");
+}
+
+/// The updater's default rule (`version > current`) and its platform lookup:
+/// `Some(key)` when a stock updater at `installed` on `platform` would
+/// install something, `None` when it finds no update. An update without a
+/// matching platform is an error the user would see.
+fn stock_updater_installs(json: &[u8], installed: &str, platform: &str) -> Result<Option<String>, String> {
+    let release: RemoteRelease = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    if release.version <= version(installed) {
+        return Ok(None);
+    }
+    let (os_arch, _) = platform.rsplit_once('-').unwrap();
+    match release.platforms.get(platform).or_else(|| release.platforms.get(os_arch)) {
+        Some(target) => Ok(Some(target.url.to_string())),
+        None => Err(format!("the platform {platform} was not found in the response platforms object")),
+    }
+}
+
+#[test]
+fn a_halted_channel_offers_a_stock_updater_nothing_and_no_error() {
+    let latest = LatestJson::offering_nothing(ISSUED);
+    let json = latest.to_json();
+    for installed in ["0.0.1", "1.2.3", "9.0.0-rc.1"] {
+        assert_eq!(stock_updater_installs(&json, installed, "linux-x86_64-deb"), Ok(None), "{installed}");
+    }
+    assert_eq!(LatestJson::from_json(&json).unwrap(), latest);
+}
+
+#[test]
+fn stock_updaters_get_full_releases_and_yank_targets_but_not_partial_rollouts() {
+    let (v1, _) = release_manifest("1.0.0", 1);
+    let (mut v2_partial, _) = release_manifest("2.0.0", 2);
+    v2_partial.rollout.percent = 10;
+    let mut v2_full = v2_partial.clone();
+    v2_full.sequence = 3;
+    v2_full.rollout.percent = 100;
+    let mut yank = v1.clone();
+    yank.sequence = 4;
+    yank.kind = ManifestKind::Yank;
+    yank.yanked = vec![version("2.0.0")];
+    let mut halt = yank.clone();
+    halt.sequence = 5;
+    halt.kind = ManifestKind::Halt;
+    halt.yanked = vec![];
+    halt.platforms.clear();
+
+    let offered = |history: &[ChannelManifest]| {
+        let json = LatestJson::for_history(history).unwrap().to_json();
+        stock_updater_installs(&json, "0.9.0", "linux-x86_64-deb").unwrap()
+    };
+    let deb_url = |manifest: &ChannelManifest| Some(manifest.platforms[&platform("linux-x86_64-deb")].url.clone());
+    assert_eq!(offered(std::slice::from_ref(&v1)), deb_url(&v1));
+    assert_eq!(offered(&[v1.clone(), v2_partial.clone()]), deb_url(&v1), "a 10 % rollout is held back");
+    assert_eq!(offered(&[v2_partial.clone()]), None, "nothing was fully released yet");
+    assert_eq!(offered(&[v1.clone(), v2_partial.clone(), v2_full.clone()]), deb_url(&v2_full));
+    let yanked = [v1.clone(), v2_partial.clone(), v2_full.clone(), yank.clone()];
+    assert_eq!(offered(&yanked), deb_url(&v1), "the yank offers the release it goes back to");
+    assert_eq!(LatestJson::for_history(&yanked).unwrap().version, version("1.0.0"));
+    assert_eq!(offered(&[v1, v2_partial, v2_full, yank, halt]), None, "a halt offers nothing");
+    assert!(LatestJson::for_history(&[]).is_none());
 }

@@ -32,6 +32,54 @@ struct Raw {
     backend: RawBackend,
     #[serde(default)]
     burrito_aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    signing: RawSigning,
+    #[serde(default)]
+    channels: RawChannels,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawSigning {
+    /// The release public key the app trusts, relative to the workspace.
+    #[serde(default)]
+    public_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawChannels {
+    #[serde(default = "default_protected")]
+    protected: Vec<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default = "default_expires_in")]
+    expires_in: String,
+    #[serde(default = "default_manifests_dir")]
+    manifests_dir: PathBuf,
+}
+
+impl Default for RawChannels {
+    fn default() -> Self {
+        RawChannels {
+            protected: default_protected(),
+            base_url: None,
+            expires_in: default_expires_in(),
+            manifests_dir: default_manifests_dir(),
+        }
+    }
+}
+
+fn default_protected() -> Vec<String> {
+    vec!["stable".into()]
+}
+
+fn default_expires_in() -> String {
+    "30d".into()
+}
+
+fn default_manifests_dir() -> PathBuf {
+    "release-manifests".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +149,28 @@ pub struct Config {
     /// Local path dependencies of the shell, each a folder whose files feed
     /// the shell build.
     pub shell_source_dirs: Vec<PathBuf>,
+    pub signing: SigningConfig,
+    pub channels: ChannelsConfig,
+}
+
+/// `[workspace.metadata.hudson.signing]`.
+#[derive(Debug, Clone)]
+pub struct SigningConfig {
+    /// The release public key the app trusts (absolute path), if configured.
+    pub public_key: Option<PathBuf>,
+}
+
+/// `[workspace.metadata.hudson.channels]`.
+#[derive(Debug, Clone)]
+pub struct ChannelsConfig {
+    /// Channels that refuse the development key (default: `stable`).
+    pub protected: Vec<String>,
+    /// Default for `publish --base-url`.
+    pub base_url: Option<String>,
+    /// How long a newly signed channel manifest stays valid.
+    pub expires_in: time::Duration,
+    /// Where the per-channel manifests live (absolute path).
+    pub manifests_dir: PathBuf,
 }
 
 impl Config {
@@ -145,6 +215,16 @@ impl Config {
                 bail!("{} {SECTION}.{key} must not be empty", manifest.display());
             }
         }
+        for channel in &raw.channels.protected {
+            if !signing::manifest::is_channel_name(channel) {
+                bail!(
+                    "{} {SECTION}.channels.protected: {channel:?} is not a channel name ([a-z0-9][a-z0-9-]*, at most 64 characters)",
+                    manifest.display()
+                );
+            }
+        }
+        let expires_in = parse_duration(&raw.channels.expires_in)
+            .with_context(|| format!("{} {SECTION}.channels.expires-in", manifest.display()))?;
         if !raw.settings_route.starts_with('/') {
             bail!("{} {SECTION}.settings-route must start with `/` (it is a path on the backend)", manifest.display());
         }
@@ -206,6 +286,13 @@ impl Config {
                 .map(|p| (p.name.to_string(), p.manifest_path.clone().into(), p.version.to_string()))
                 .collect(),
             shell_source_dirs,
+            signing: SigningConfig { public_key: raw.signing.public_key.map(|path| root.join(path)) },
+            channels: ChannelsConfig {
+                protected: raw.channels.protected,
+                base_url: raw.channels.base_url,
+                expires_in,
+                manifests_dir: root.join(raw.channels.manifests_dir),
+            },
             workspace_root: root,
         })
     }
@@ -253,6 +340,33 @@ impl Config {
 
     pub fn relative<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {
         path.strip_prefix(&self.workspace_root).unwrap_or(path).to_string_lossy()
+    }
+
+    /// True when `channel` refuses the development key.
+    pub fn is_protected(&self, channel: &str) -> bool {
+        self.channels.protected.iter().any(|c| c == channel)
+    }
+}
+
+/// A duration such as `30d`, `12h`, `90m`, `3600s` or `2w`.
+pub fn parse_duration(text: &str) -> Result<time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => bail!("{text:?} is not a duration: write a whole number and a unit, s, m, h, d or w (e.g. `30d`)"),
+    };
+    let number: i64 =
+        number.parse().with_context(|| format!("{text:?} is not a duration: it needs a number, e.g. `30d`"))?;
+    let seconds = number.checked_mul(seconds_per).filter(|s| *s > 0 && *s <= 10 * 365 * 86_400);
+    match seconds {
+        Some(seconds) => Ok(time::Duration::seconds(seconds)),
+        None => bail!("{text:?} must be more than zero and at most ten years"),
     }
 }
 
@@ -315,6 +429,38 @@ mod tests {
         bad["burrito-aliases"] = serde_json::json!({ "sparc-sun-solaris": "sol" });
         let e = error(bad);
         assert!(e.contains("sparc-sun-solaris") && e.contains("Supported"), "{e}");
+    }
+
+    #[test]
+    fn channels_and_signing_have_defaults_and_checked_values() {
+        let config = Config::load().unwrap();
+        assert_eq!(config.channels.protected, ["stable"]);
+        assert_eq!(config.channels.expires_in, time::Duration::days(30));
+        assert!(config.channels.manifests_dir.ends_with("release-manifests"));
+        assert!(config.signing.public_key.is_none());
+        assert!(config.is_protected("stable") && !config.is_protected("beta"));
+
+        let mut bad = base();
+        bad["channels"] = serde_json::json!({ "expires-in": "soon" });
+        let e = error(bad);
+        assert!(e.contains("channels.expires-in") && e.contains("30d"), "{e}");
+        let mut bad = base();
+        bad["channels"] = serde_json::json!({ "protected": ["Stable"] });
+        assert!(error(bad).contains("channels.protected"));
+        let mut bad = base();
+        bad["signing"] = serde_json::json!({ "public-kee": "k.pub" });
+        assert!(error(bad).contains("public-kee"));
+    }
+
+    #[test]
+    fn durations_read_with_units() {
+        assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
+        assert_eq!(parse_duration("12h").unwrap(), time::Duration::hours(12));
+        assert_eq!(parse_duration("2w").unwrap(), time::Duration::weeks(2));
+        assert_eq!(parse_duration("90s").unwrap(), time::Duration::seconds(90));
+        for bad in ["", "30", "d", "0d", "-1d", "1.5d", "30 days", "99999w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+mod bench_sign;
 mod burrito;
+mod channel;
 mod cmd;
 mod config;
 mod credentials;
@@ -15,9 +17,13 @@ mod doctor;
 mod e2e;
 mod fsx;
 mod gui;
+mod keygen;
+mod keys;
 mod macos;
 mod plan;
 mod procs;
+mod release_checks;
+mod reproducible;
 mod sign;
 mod smoke;
 mod target;
@@ -151,9 +157,41 @@ enum Command {
         #[arg(long, hide = true, default_value_t = 10)]
         poll: u64,
     },
+    /// Make a signing key pair: `<out>` (secret, mode 0600) and `<out>.pub`,
+    /// in the format `tauri signer generate` writes.
+    Keygen(keygen::Args),
+    /// Merge per-target dist manifests into a channel's next signed release
+    /// (`release-manifests/<channel>/`).
+    Publish(channel::publish::Args),
+    /// Offer a release of one channel on another (e.g. beta to stable).
+    Promote(channel::promote::Args),
+    /// Offer the current release to a share of installs, or resume a halt.
+    Rollout(channel::rollout::Args),
+    /// Stop offering updates on a channel.
+    Halt(channel::halt::Args),
+    /// Pull a channel's release and send its installs back to the last good one.
+    Yank(channel::yank::Args),
+    /// Every channel: kind, version, sequence, rollout, expiry, platforms.
+    Status(channel::status::Args),
+    /// Check a published channel end to end (signatures, history,
+    /// latest.json, artifacts).
+    Verify(channel::verify::Args),
+    /// Benchmarks that print our figures next to the tools a user would
+    /// otherwise run.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
+    Sign(bench_sign::Args),
 }
 
 fn main() -> ExitCode {
+    keys::take_from_environment();
     let cli = Cli::parse();
     let ui = Ui::new(cli.format);
     let result = match cli.command {
@@ -186,6 +224,15 @@ fn main() -> ExitCode {
                 staple: !no_staple,
             },
         ),
+        Command::Keygen(args) => keygen::run(&ui, args),
+        Command::Publish(args) => channel::publish::run(&ui, args),
+        Command::Promote(args) => channel::promote::run(&ui, args),
+        Command::Rollout(args) => channel::rollout::run(&ui, args),
+        Command::Halt(args) => channel::halt::run(&ui, args),
+        Command::Yank(args) => channel::yank::run(&ui, args),
+        Command::Status(args) => channel::status::run(&ui, args),
+        Command::Verify(args) => channel::verify::run(&ui, args),
+        Command::Bench { bench: Bench::Sign(args) } => bench_sign::run(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

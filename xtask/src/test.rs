@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every test, in the order a failure is cheapest to
 //! see — formatting, the backend's ExUnit suite, the Rust workspace's tests,
-//! then a real `dist` of the host target and the checks on what it built.
+//! then a real `dist` of the host target and the checks on what it built
+//! (reproducibility, signatures, secrets: `release_checks`).
 
 use std::time::Instant;
 
@@ -25,6 +26,9 @@ pub fn run(ui: &Ui) -> Result<()> {
     })?;
     stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
     stage(ui, "cargo xtask dist (host)", || crate::dist::run(ui, None, false))?;
+    stage(ui, "dist --force reproduces the updater artifacts", || crate::release_checks::reproducible(ui))?;
+    stage(ui, "minisign and Tauri's verifier accept the .sig files", || crate::release_checks::signatures(ui))?;
+    stage(ui, "no secret in dist + publish output", || crate::release_checks::secrets(ui))?;
     stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui))?;
     stage(ui, "cargo xtask smoke --shell (the packages dist built)", || {
         let options =

@@ -76,7 +76,7 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
     let plan = plan::plan(&config, target);
     let mut reports = Vec::new();
     let mut bundles = bundle::Bundles::default();
-    let mut updater_artifacts = Vec::new();
+    let mut updater_artifacts = updater::Updater::default();
     for step in &plan.steps {
         let outcome = match step.name {
             StepName::Backend => backend::run(&ctx)?,
@@ -89,8 +89,8 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
             }
             StepName::Sign => sign::run(&ctx, &mut bundles)?,
             StepName::Updater => {
-                let (outcome, artifacts) = updater::run(&ctx, &bundles)?;
-                updater_artifacts = artifacts;
+                let (outcome, produced) = updater::run(&ctx, &bundles)?;
+                updater_artifacts = produced;
                 outcome
             }
             StepName::Dmg => dmg::run(&ctx, &mut bundles)?,

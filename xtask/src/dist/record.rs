@@ -2,25 +2,43 @@
 //! and `dist-manifest.json` in `target/dist/<version>/<triple>/`. The folder
 //! is assembled beside its final place and swapped in, so it is never seen
 //! half-written.
+//!
+//! Updater artifacts ship with their `.sig` next to them, and their entry in
+//! the dist manifest carries the updater platform keys and the signature;
+//! the manifest names the key that signed them (`signing_key`). Each
+//! signature is checked against the shipped bytes before the manifest is
+//! written.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use signing::dist::{Artifact, ArtifactKind, DIST_MANIFEST_FILE, DIST_MANIFEST_SCHEMA, DistManifest, SHA256SUMS_FILE};
+use signing::dist::{
+    Artifact, ArtifactKind, DIST_MANIFEST_FILE, DIST_MANIFEST_SCHEMA, DistManifest, SHA256SUMS_FILE, UpdaterInfo,
+};
+use signing::keys::PublicKey;
+use signing::platform::PlatformKey;
 
 use super::bundle::Bundles;
-use super::updater::UpdaterArtifact;
+use super::updater::Updater;
 use super::{Ctx, Outcome};
 use crate::fsx;
 use crate::plan::StepName;
 
-pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &[UpdaterArtifact]) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &Updater) -> Result<Outcome> {
     let shipped = shipped_files(bundles, updater);
     let mut fp = ctx.fingerprint(StepName::Record)?;
-    for (kind, path) in &shipped {
-        fp.add_value("kind", kind.as_str());
-        fp.add_path(path, &|_| false)?;
+    for file in &shipped {
+        fp.add_value("kind", file.kind.as_str());
+        fp.add_path(&file.path, &|_| false)?;
+        if let Some(signature) = &file.signature {
+            fp.add_path(signature, &|_| false)?;
+        }
     }
+    fp.add_value("signing-key", &serde_json::to_string(&updater.signing_key)?);
+    let public_key = match &updater.signing_key {
+        Some(info) => Some(PublicKey::parse(&info.public_key).context("the signing key's public key")?),
+        None => None,
+    };
     let dist_dir = ctx.config.dist_dir(ctx.target);
     let outputs = [dist_dir.clone()];
     ctx.cached(StepName::Record, "checksums and dist manifest", &fp, &outputs, |_| {
@@ -31,21 +49,35 @@ pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &[UpdaterArtifact]) -> Result<
         std::fs::create_dir_all(&assembled)?;
 
         let mut artifacts = Vec::new();
-        for (kind, path) in &shipped {
-            let name = path.file_name().context("artifact without a file name")?;
-            let dest = assembled.join(name);
-            std::fs::copy(path, &dest).with_context(|| format!("copying {}", path.display()))?;
+        for file in &shipped {
+            let name = file.path.file_name().context("artifact without a file name")?.to_string_lossy().into_owned();
+            let dest = assembled.join(&name);
+            std::fs::copy(&file.path, &dest).with_context(|| format!("copying {}", file.path.display()))?;
             let (sha256, size) = fsx::sha256_file(&dest)?;
+            let updater = match (&file.signature, &public_key) {
+                (Some(signature_path), Some(public_key)) => {
+                    let signature = std::fs::read_to_string(signature_path)
+                        .with_context(|| format!("reading {}", signature_path.display()))?;
+                    let bytes = std::fs::File::open(&dest)?;
+                    signing::artifact::verify_artifact_reader(bytes, &signature, public_key)
+                        .with_context(|| format!("the signature of {name} does not match the shipped file"))?;
+                    std::fs::copy(signature_path, assembled.join(format!("{name}.sig")))?;
+                    let keys = PlatformKey::keys_for_artifact(ctx.target.triple, file.kind)?;
+                    Some(UpdaterInfo { platform_keys: keys.iter().map(ToString::to_string).collect(), signature })
+                }
+                _ => None,
+            };
             artifacts.push(Artifact {
-                kind: *kind,
-                path: name.to_string_lossy().into_owned(),
+                kind: file.kind,
+                path: name,
                 size,
                 sha256,
                 target: ctx.target.triple.to_owned(),
-                updater: None,
+                updater,
             });
         }
         artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+        let signed_any = artifacts.iter().any(|a| a.updater.is_some());
         let manifest = DistManifest {
             schema: DIST_MANIFEST_SCHEMA.to_owned(),
             product: ctx.config.product_name.clone(),
@@ -54,7 +86,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &[UpdaterArtifact]) -> Result<
             target: ctx.target.triple.to_owned(),
             packaging: ctx.config.packaging.as_str().to_owned(),
             artifacts,
-            signing_key: None,
+            signing_key: if signed_any { updater.signing_key.clone() } else { None },
         };
         std::fs::write(assembled.join(SHA256SUMS_FILE), sha256sums(&manifest))?;
         std::fs::write(assembled.join(DIST_MANIFEST_FILE), manifest.to_json())?;
@@ -68,15 +100,34 @@ pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &[UpdaterArtifact]) -> Result<
     })
 }
 
-/// Files that ship: every installer, and every updater artifact that is not
-/// already an installer (the macOS `.app.tar.gz`), plus signatures.
-fn shipped_files(bundles: &Bundles, updater: &[UpdaterArtifact]) -> Vec<(ArtifactKind, PathBuf)> {
-    let mut files: Vec<(ArtifactKind, PathBuf)> =
-        bundles.items.iter().filter(|(_, p)| p.is_file()).map(|(k, p)| (*k, p.clone())).collect();
-    for artifact in updater {
-        if !files.iter().any(|(_, p)| p == &artifact.path) {
-            files.push((artifact.kind, artifact.path.clone()));
+/// A file that ships, and its updater signature if it has one.
+struct Shipped {
+    kind: ArtifactKind,
+    path: PathBuf,
+    signature: Option<PathBuf>,
+}
+
+/// Files that ship: every installer — the updater's reproducible copy where
+/// there is one — and the updater artifacts that are not installers (the
+/// macOS `.app.tar.gz`).
+fn shipped_files(bundles: &Bundles, updater: &Updater) -> Vec<Shipped> {
+    let mut files = Vec::new();
+    for (kind, path) in bundles.items.iter().filter(|(_, p)| p.is_file()) {
+        match updater.artifacts.iter().find(|a| a.replaces_bundle && &a.source == path) {
+            Some(artifact) => files.push(Shipped {
+                kind: *kind,
+                path: artifact.path.clone(),
+                signature: Some(artifact.signature_path.clone()),
+            }),
+            None => files.push(Shipped { kind: *kind, path: path.clone(), signature: None }),
         }
+    }
+    for artifact in updater.artifacts.iter().filter(|a| !a.replaces_bundle) {
+        files.push(Shipped {
+            kind: artifact.kind,
+            path: artifact.path.clone(),
+            signature: Some(artifact.signature_path.clone()),
+        });
     }
     files
 }
@@ -90,4 +141,56 @@ pub fn read_manifest(dist_dir: &Path) -> Result<DistManifest> {
     let path = dist_dir.join(DIST_MANIFEST_FILE);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     DistManifest::from_json(&bytes).with_context(|| format!("{} is not a valid dist manifest", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::updater::UpdaterArtifact;
+
+    #[test]
+    fn updates_ship_in_place_of_their_installers_and_beside_the_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            path
+        };
+        let (deb, dmg) = (file("Hudson_0.1.0_amd64.deb"), file("Hudson.dmg"));
+        let app = dir.path().join("Hudson.app");
+        std::fs::create_dir(&app).unwrap();
+        let bundles = Bundles {
+            items: vec![
+                (ArtifactKind::Deb, deb.clone()),
+                (ArtifactKind::App, app.clone()),
+                (ArtifactKind::Dmg, dmg.clone()),
+            ],
+        };
+        let update = |kind, name: &str, source: &PathBuf, replaces_bundle| UpdaterArtifact {
+            kind,
+            path: dir.path().join("updater").join(name),
+            signature_path: dir.path().join("updater").join(format!("{name}.sig")),
+            source: source.clone(),
+            replaces_bundle,
+        };
+        let updater = Updater {
+            artifacts: vec![
+                update(ArtifactKind::Deb, "Hudson_0.1.0_amd64.deb", &deb, true),
+                update(ArtifactKind::App, "Hudson.app.tar.gz", &app, false),
+            ],
+            signing_key: None,
+        };
+        let shipped: Vec<(ArtifactKind, String, bool)> = shipped_files(&bundles, &updater)
+            .into_iter()
+            .map(|s| (s.kind, s.path.strip_prefix(dir.path()).unwrap().display().to_string(), s.signature.is_some()))
+            .collect();
+        assert_eq!(
+            shipped,
+            [
+                (ArtifactKind::Deb, "updater/Hudson_0.1.0_amd64.deb".to_owned(), true),
+                (ArtifactKind::Dmg, "Hudson.dmg".to_owned(), false),
+                (ArtifactKind::App, "updater/Hudson.app.tar.gz".to_owned(), true),
+            ]
+        );
+    }
 }

@@ -1,0 +1,148 @@
+//! A channel's history of signed manifests, checked, and the rules every
+//! change follows: sequence numbers, which versions may be published, what
+//! a yank goes back to.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use semver::Version;
+use signing::keys::PublicKey;
+use signing::manifest::{ChannelManifest, ManifestKind};
+use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES};
+
+use super::tree::{self, StoredManifest};
+
+/// One entry: the stored bytes and what they say.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub stored: StoredManifest,
+    pub manifest: ChannelManifest,
+}
+
+/// Every manifest a channel has had, oldest first; the last is current.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub channel: String,
+    pub entries: Vec<Entry>,
+}
+
+impl History {
+    /// Reads `dir` and checks it: every entry signed by one of
+    /// `trusted_keys`, for this channel, sequences increasing, and
+    /// `manifest.json` the newest entry.
+    pub fn load(dir: &Path, channel: &str, trusted_keys: &[PublicKey]) -> Result<History> {
+        let files = tree::read_channel(dir)?;
+        let mut entries = Vec::new();
+        for stored in files.history {
+            let name = dir.join(tree::HISTORY_DIR).join(tree::history_name(stored.sequence));
+            let manifest = policy::verify_manifest(
+                trusted_keys,
+                &stored.json,
+                stored.signature.as_bytes(),
+                DEFAULT_MAX_MANIFEST_BYTES,
+            )
+            .with_context(|| format!("{} does not verify", name.display()))?;
+            if manifest.channel != channel {
+                bail!("{} is for channel {:?}, not {channel:?}", name.display(), manifest.channel);
+            }
+            if manifest.sequence != stored.sequence {
+                bail!("{} holds sequence {}, not the one its name says", name.display(), manifest.sequence);
+            }
+            entries.push(Entry { stored, manifest });
+        }
+        match (&files.manifest, entries.last()) {
+            (None, None) => {}
+            (Some((json, signature)), Some(last))
+                if *json == last.stored.json && *signature == last.stored.signature.as_bytes() => {}
+            (Some(_), _) => bail!(
+                "{}/manifest.json is not the newest entry of {}/{}: the channel was edited by hand; restore it from version control",
+                dir.display(),
+                dir.display(),
+                tree::HISTORY_DIR
+            ),
+            (None, Some(_)) => {
+                bail!("{} has a history but no manifest.json; restore it from version control", dir.display())
+            }
+        }
+        Ok(History { channel: channel.to_owned(), entries })
+    }
+
+    pub fn current(&self) -> Option<&ChannelManifest> {
+        self.entries.last().map(|e| &e.manifest)
+    }
+
+    pub fn next_sequence(&self) -> u64 {
+        self.current().map_or(1, |m| m.sequence + 1)
+    }
+
+    pub fn manifests(&self) -> Vec<ChannelManifest> {
+        self.entries.iter().map(|e| e.manifest.clone()).collect()
+    }
+
+    /// Every version a yank has pulled.
+    pub fn yanked(&self) -> BTreeSet<Version> {
+        self.entries
+            .iter()
+            .filter(|e| e.manifest.kind == ManifestKind::Yank)
+            .flat_map(|e| e.manifest.yanked.iter().cloned())
+            .collect()
+    }
+
+    fn is_yanked(&self, version: &Version) -> bool {
+        self.yanked().iter().any(|v| v.cmp_precedence(version).is_eq())
+    }
+
+    /// The newest `release` manifest of `version`.
+    pub fn release(&self, version: &Version) -> Option<&ChannelManifest> {
+        self.entries
+            .iter()
+            .rev()
+            .map(|e| &e.manifest)
+            .find(|m| m.kind == ManifestKind::Release && m.version.cmp_precedence(version).is_eq())
+    }
+
+    /// The highest version ever released on the channel.
+    pub fn highest_released(&self) -> Option<&Version> {
+        self.entries
+            .iter()
+            .filter(|e| e.manifest.kind == ManifestKind::Release)
+            .map(|e| &e.manifest.version)
+            .max_by(|a, b| a.cmp_precedence(b))
+    }
+
+    /// Whether `version` may be released now: above every version the channel
+    /// has released (clients refuse anything not newer than what they run),
+    /// or the current release again (to add platforms or change notes), and
+    /// never a yanked one.
+    pub fn check_releasable(&self, version: &Version) -> Result<()> {
+        let channel = &self.channel;
+        if self.is_yanked(version) {
+            bail!("{version} was yanked from {channel}; release a new version instead");
+        }
+        let Some(highest) = self.highest_released() else { return Ok(()) };
+        if version.cmp_precedence(highest).is_gt() {
+            return Ok(());
+        }
+        let current = self.current().expect("a released channel has a current manifest");
+        if current.kind == ManifestKind::Release && current.version.cmp_precedence(version).is_eq() {
+            return Ok(());
+        }
+        bail!(
+            "{channel} has already released {highest}; {version} is not newer, and clients refuse an update that is not newer than what they run"
+        )
+    }
+
+    /// The release a yank of `bad` goes back to: the newest release below
+    /// it that was never yanked.
+    pub fn yank_target(&self, bad: &Version) -> Option<&ChannelManifest> {
+        let yanked = self.yanked();
+        self.entries
+            .iter()
+            .map(|e| &e.manifest)
+            .filter(|m| m.kind == ManifestKind::Release && m.version.cmp_precedence(bad).is_lt())
+            .filter(|m| !yanked.iter().any(|y| y.cmp_precedence(&m.version).is_eq()))
+            // The newest manifest of the highest version: its platforms are the latest.
+            .max_by(|a, b| a.version.cmp_precedence(&b.version).then(a.sequence.cmp(&b.sequence)))
+    }
+}

@@ -1,0 +1,384 @@
+//! Release channels: `publish`, `promote`, `rollout`, `halt`, `yank`,
+//! `status` and `verify`, over `release-manifests/<channel>/` (layout and
+//! atomicity in [`tree`]).
+//!
+//! Every change signs a new channel manifest with the next `sequence`
+//! ([`history`] holds the rules), derives `latest.json` for stock Tauri
+//! updaters from the channel's history ([`signing::latest`]), and replaces
+//! the channel folder in one step. The formats and the client's rules live
+//! in the `signing` crate; this module decides what to sign.
+//!
+//! | command | the new manifest |
+//! | --- | --- |
+//! | `publish` | `release` of the merged `dist-manifest.json` files |
+//! | `promote <v> --from a --to b` | `release` on `b` of `a`'s release of `v` |
+//! | `rollout <c> <pct>` | the current release at a new percent (resumes a halted one) |
+//! | `halt <c>` | `halt`: nothing offered |
+//! | `yank <c>` | `yank`: back to the newest earlier release never yanked |
+
+pub mod halt;
+pub mod history;
+pub mod promote;
+pub mod publish;
+pub mod rollout;
+pub mod status;
+pub mod tree;
+pub mod verify;
+pub mod yank;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use signing::keys::PublicKey;
+use signing::latest::LatestJson;
+use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
+use signing::platform::PlatformKey;
+use signing::policy::DEFAULT_MAX_MANIFEST_BYTES;
+use time::OffsetDateTime;
+
+use self::history::History;
+use self::tree::StoredManifest;
+use crate::config::{Config, parse_duration};
+use crate::keys::{self, SigningKey};
+use crate::ui::Ui;
+
+/// Overrides the clock of channel commands (RFC 3339), so tests and
+/// rehearsals give byte-identical manifests.
+pub const NOW_VAR: &str = "HUDSON_NOW";
+
+/// Where the channels live.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TreeArgs {
+    /// Folder of the per-channel manifests (default: `channels.manifests-dir`,
+    /// `release-manifests/`).
+    #[arg(long, value_name = "DIR")]
+    pub manifests_dir: Option<PathBuf>,
+}
+
+/// How long a newly signed manifest stays valid.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExpiryArgs {
+    /// `30d`, `12h`, `2w`… (default: `channels.expires-in`, 30 days).
+    /// Clients refuse the manifest afterwards: change the channel again
+    /// (e.g. `rollout <channel> <same percent>`) before then.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires_in: Option<time::Duration>,
+}
+
+/// The manifests folder for `args`.
+pub fn manifests_dir(config: &Config, args: &TreeArgs) -> PathBuf {
+    match &args.manifests_dir {
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+        None => config.channels.manifests_dir.clone(),
+    }
+}
+
+/// What every changing command holds: the configuration, the signing key,
+/// the clock.
+pub struct Session<'a> {
+    pub config: Config,
+    pub ui: &'a Ui,
+    pub root: PathBuf,
+    pub key: SigningKey,
+    pub now: OffsetDateTime,
+    pub expires_in: time::Duration,
+}
+
+/// What a change prints (`--format json`).
+#[derive(Debug, Serialize)]
+pub struct ChangeSummary {
+    pub command: &'static str,
+    pub channel: String,
+    pub kind: &'static str,
+    pub version: String,
+    pub sequence: u64,
+    pub rollout_percent: u8,
+    pub expires_at: String,
+    pub platforms: Vec<String>,
+    pub yanked: Vec<String>,
+    pub signing_key: String,
+    pub dir: String,
+    /// The version a stock Tauri updater is now offered (`0.0.0`: none).
+    pub latest_json_version: String,
+}
+
+impl<'a> Session<'a> {
+    pub fn open(ui: &'a Ui, tree: &TreeArgs, expiry: &ExpiryArgs) -> Result<Session<'a>> {
+        let config = Config::load()?;
+        let key = keys::signing_key(&config, ui)?;
+        let root = manifests_dir(&config, tree);
+        let expires_in = expiry.expires_in.unwrap_or(config.channels.expires_in);
+        Ok(Session { root, key, now: now()?, expires_in, ui, config })
+    }
+
+    /// Refuses keys a channel must not be signed with: the development key
+    /// for a protected channel, or any key but the configured release key.
+    pub fn check_key_for(&self, channel: &str) -> Result<()> {
+        check_channel_name(channel)?;
+        let configured = keys::configured_public_key(&self.config)?;
+        let key_id = self.key.key.key_id();
+        if self.config.is_protected(channel) {
+            if self.key.development {
+                bail!(
+                    "{channel} is a protected channel and refuses the development key {key_id} (from {}): set TAURI_SIGNING_PRIVATE_KEY (and TAURI_SIGNING_PRIVATE_KEY_PASSWORD) to the release key",
+                    self.key.origin
+                );
+            }
+            if let Some((path, public)) = &configured
+                && public.key_id() != key_id
+            {
+                bail!(
+                    "{channel} is a protected channel: the signing key {key_id} is not the release key {} the app trusts ({}); set TAURI_SIGNING_PRIVATE_KEY to that key",
+                    public.key_id(),
+                    path.display()
+                );
+            }
+        } else if let Some((path, public)) = &configured
+            && public.key_id() != key_id
+        {
+            self.ui.info(format!(
+                "warning: signing {channel} with key {key_id}, not the release key {} ({}): apps that trust only the release key will refuse it",
+                public.key_id(),
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keys whose signatures on a channel's history are accepted: the
+    /// signing key, the configured release key, and for unprotected
+    /// channels the development key.
+    pub fn trusted_for(&self, channel: &str) -> Result<Vec<PublicKey>> {
+        let mut trusted = vec![self.key.public_key().clone()];
+        if let Some((_, public)) = keys::configured_public_key(&self.config)? {
+            trusted.push(public);
+        }
+        if !self.config.is_protected(channel)
+            && let Some(public) = keys::development_public_key(&self.config)?
+        {
+            trusted.push(public);
+        }
+        Ok(trusted)
+    }
+
+    pub fn load(&self, channel: &str) -> Result<History> {
+        History::load(&self.root.join(channel), channel, &self.trusted_for(channel)?)
+    }
+
+    /// A new manifest for `channel`, issued now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn manifest(
+        &self,
+        history: &History,
+        kind: ManifestKind,
+        version: semver::Version,
+        rollout: Rollout,
+        minimum_version: Option<semver::Version>,
+        notes: Option<String>,
+        yanked: Vec<semver::Version>,
+        platforms: BTreeMap<PlatformKey, PlatformEntry>,
+    ) -> ChannelManifest {
+        ChannelManifest {
+            schema: CHANNEL_MANIFEST_SCHEMA.to_owned(),
+            channel: history.channel.clone(),
+            sequence: history.next_sequence(),
+            kind,
+            version,
+            issued_at: self.now,
+            expires_at: self.now + self.expires_in,
+            rollout,
+            minimum_version,
+            notes,
+            yanked,
+            platforms,
+        }
+    }
+
+    /// Loads `channel` under the lock, asks `change` for the next manifest,
+    /// signs it and replaces the channel folder.
+    pub fn apply(
+        &self,
+        channel: &str,
+        command: &'static str,
+        change: impl FnOnce(&History) -> Result<ChannelManifest>,
+    ) -> Result<ChannelManifest> {
+        self.check_key_for(channel)?;
+        let lock = tree::lock(&self.root)?;
+        let history = self.load(channel)?;
+        let manifest = change(&history)?;
+        assert_eq!(manifest.sequence, history.next_sequence(), "a change takes the next sequence");
+        let signed = manifest.sign(&self.key.key).context("signing the channel manifest")?;
+        if signed.json.len() > DEFAULT_MAX_MANIFEST_BYTES {
+            bail!(
+                "the manifest would be {} bytes, over the {DEFAULT_MAX_MANIFEST_BYTES}-byte limit clients accept; shorten the notes",
+                signed.json.len()
+            );
+        }
+        let mut stored: Vec<StoredManifest> = history.entries.iter().map(|e| e.stored.clone()).collect();
+        stored.push(StoredManifest {
+            sequence: manifest.sequence,
+            json: signed.json.clone(),
+            signature: signed.signature_text(),
+        });
+        let mut manifests = history.manifests();
+        manifests.push(manifest.clone());
+        let latest = LatestJson::for_history(&manifests).expect("the history has the new manifest");
+        tree::commit(&lock, &self.root, channel, &stored, &latest.to_json(), command)?;
+        self.report(command, &manifest, &latest);
+        Ok(manifest)
+    }
+
+    fn report(&self, command: &'static str, manifest: &ChannelManifest, latest: &LatestJson) {
+        let dir = self.root.join(&manifest.channel);
+        let platforms: Vec<String> = manifest.platforms.keys().map(ToString::to_string).collect();
+        let expires = rfc3339(manifest.expires_at);
+        self.ui.info(format!(
+            "{command}: {} is now `{}` {} (sequence {}, rollout {}%, expires {expires}), signed by key {}",
+            manifest.channel,
+            manifest.kind.as_str(),
+            manifest.version,
+            manifest.sequence,
+            manifest.rollout.percent,
+            self.key.key.key_id()
+        ));
+        if !platforms.is_empty() {
+            self.ui.info(format!("  platforms: {}", platforms.join(", ")));
+        }
+        self.ui.info(format!("  stock updaters (latest.json) are offered: {}", offered(latest)));
+        self.ui.info(format!("  written: {}", self.config.relative(&dir)));
+        self.ui.emit(&ChangeSummary {
+            command,
+            channel: manifest.channel.clone(),
+            kind: manifest.kind.as_str(),
+            version: manifest.version.to_string(),
+            sequence: manifest.sequence,
+            rollout_percent: manifest.rollout.percent,
+            expires_at: expires,
+            platforms,
+            yanked: manifest.yanked.iter().map(ToString::to_string).collect(),
+            signing_key: self.key.key.key_id().to_string(),
+            dir: dir.display().to_string(),
+            latest_json_version: latest.version.to_string(),
+        });
+    }
+}
+
+fn offered(latest: &LatestJson) -> String {
+    if latest.platforms.is_empty() { "nothing".to_owned() } else { latest.version.to_string() }
+}
+
+pub fn check_channel_name(channel: &str) -> Result<()> {
+    if !signing::manifest::is_channel_name(channel) {
+        bail!(
+            "{channel:?} is not a channel name: use lower-case letters, digits and `-` (e.g. `stable`, `beta`), at most 64 characters"
+        );
+    }
+    Ok(())
+}
+
+/// `HUDSON_NOW` when set, else the system clock; whole seconds, UTC.
+pub fn now() -> Result<OffsetDateTime> {
+    let now = match std::env::var(NOW_VAR) {
+        Ok(text) => OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("{NOW_VAR}={text:?} is not an RFC 3339 time such as 2026-05-01T12:00:00Z"))?,
+        Err(_) => OffsetDateTime::now_utc(),
+    };
+    Ok(now.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).expect("0 is a valid nanosecond"))
+}
+
+pub fn rfc3339(time: OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339).expect("a UTC time formats as RFC 3339")
+}
+
+/// The rollout salt of a release: derived from the channel and version, so
+/// re-signing the release (a new percent, a new expiry) keeps the same
+/// installs inside, and the next version draws a fresh sample.
+pub fn rollout_salt(channel: &str, version: &semver::Version) -> String {
+    let mut hash = Sha256::new();
+    for part in ["hudson-rollout-salt/1", channel, &version.to_string()] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    crate::fsx::hex(&hash.finalize()[..16])
+}
+
+/// The download URL of `file_name` under `base` (`{version}` in `base` is
+/// replaced). Tauri's updater insists on HTTPS; plain HTTP is accepted only
+/// for a loopback host, for local testing.
+pub fn artifact_url(base: &str, version: &semver::Version, file_name: &str) -> Result<String> {
+    let base = base.trim().replace("{version}", &version.to_string());
+    let example = "e.g. https://updates.example.com/hudson/{version}/";
+    let mut url = url::Url::parse(&base).with_context(|| format!("base URL {base:?} is not a URL ({example})"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => bail!("base URL {base:?} must start with https:// (Tauri's updater downloads over HTTPS only)"),
+    }
+    if url.host_str().is_none_or(str::is_empty) || url.query().is_some() || url.fragment().is_some() {
+        bail!("base URL {base:?} needs a host and no query or fragment ({example})");
+    }
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("base URL {base:?} cannot hold a path ({example})"))?
+        .pop_if_empty()
+        .push(file_name);
+    Ok(url.into())
+}
+
+/// The file name an artifact URL ends with, percent-decoded.
+pub fn url_file_name(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let last = url.path_segments()?.next_back().filter(|s| !s.is_empty())?;
+    let name = percent_encoding::percent_decode_str(last).decode_utf8().ok()?.into_owned();
+    (!name.contains('/') && name != "." && name != "..").then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_urls_are_https_with_an_encoded_file_name() {
+        let v = semver::Version::new(1, 2, 3);
+        assert_eq!(
+            artifact_url("https://u.example/hudson/{version}", &v, "Hudson_1.2.3_amd64.deb").unwrap(),
+            "https://u.example/hudson/1.2.3/Hudson_1.2.3_amd64.deb"
+        );
+        assert_eq!(
+            artifact_url("https://u.example/", &v, "Hudson 1+2.app.tar.gz").unwrap(),
+            "https://u.example/Hudson%201+2.app.tar.gz"
+        );
+        assert_eq!(artifact_url("http://127.0.0.1:8080/x", &v, "a.deb").unwrap(), "http://127.0.0.1:8080/x/a.deb");
+        for bad in [
+            "http://u.example/",
+            "ftp://u.example/",
+            "https://",
+            "http://localhost.evil.example/",
+            "u.example",
+            "https://u.example/?a=1",
+        ] {
+            assert!(artifact_url(bad, &v, "a.deb").is_err(), "{bad}");
+        }
+        assert_eq!(
+            url_file_name("https://u.example/Hudson%201+2.app.tar.gz").as_deref(),
+            Some("Hudson 1+2.app.tar.gz")
+        );
+        assert_eq!(url_file_name("https://u.example/x/"), None);
+        assert_eq!(url_file_name("https://u.example/%2E%2E"), None);
+        assert_eq!(url_file_name("https://u.example/a%2Fb"), None);
+        assert_eq!(artifact_url("https://u.example/a", &v, "../x").unwrap(), "https://u.example/a/..%2Fx");
+    }
+
+    #[test]
+    fn the_salt_is_stable_per_release_and_differs_between_releases() {
+        let v1 = semver::Version::new(1, 0, 0);
+        let v2 = semver::Version::new(2, 0, 0);
+        assert_eq!(rollout_salt("stable", &v1), rollout_salt("stable", &v1));
+        assert_ne!(rollout_salt("stable", &v1), rollout_salt("stable", &v2));
+        assert_ne!(rollout_salt("stable", &v1), rollout_salt("beta", &v1));
+        assert_eq!(rollout_salt("stable", &v1).len(), 32);
+    }
+}

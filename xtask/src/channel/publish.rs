@@ -1,0 +1,229 @@
+//! `cargo xtask publish --channel <c> --base-url <url> <dist-manifest.json>...`:
+//! merges the `dist-manifest.json` files of one release (one per target, from
+//! parallel CI jobs) into the channel's next `release` manifest. One job
+//! merges them all at once, so no platform is lost to a read-modify-write
+//! race on a shared `latest.json`.
+//!
+//! Before anything is signed, every updater artifact is checked exactly as a
+//! client will check its download: size, SHA-256, and a signature by the
+//! signing key whose trusted comment names the version.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use signing::dist::{DistManifest, SigningKeyInfo};
+use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
+use signing::platform::PlatformKey;
+use signing::policy::{self, Offer, OfferReason};
+
+use super::{ExpiryArgs, Session, TreeArgs, artifact_url, rollout_salt};
+use crate::ui::Ui;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The channel to publish to (`stable`, `beta`, …).
+    #[arg(long)]
+    pub channel: String,
+    /// Where clients download the artifacts: `<base-url>/<file name>`;
+    /// `{version}` is replaced (default: `channels.base-url`).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Percent of installs offered the release (default 100).
+    #[arg(long, value_name = "PERCENT", default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub rollout: u8,
+    /// Release notes shown to users.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Installs older than this must use the full installer instead of updating.
+    #[arg(long, value_name = "VERSION")]
+    pub minimum_version: Option<semver::Version>,
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The `dist-manifest.json` of every target of the release.
+    #[arg(required = true, value_name = "DIST_MANIFEST")]
+    pub dist_manifests: Vec<PathBuf>,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<()> {
+    let session = Session::open(ui, &args.tree, &args.expiry)?;
+    session.check_key_for(&args.channel)?;
+    let base_url = match args.base_url.clone().or_else(|| session.config.channels.base_url.clone()) {
+        Some(url) => url,
+        None => bail!("no base URL: pass --base-url, or set base-url in [workspace.metadata.hudson.channels]"),
+    };
+    let release = merge(&session, &args.channel, &args.dist_manifests, &base_url)?;
+    if let Some(minimum) = &args.minimum_version
+        && minimum.cmp_precedence(&release.version).is_gt()
+    {
+        bail!("--minimum-version {minimum} is above the release {}: nobody could update to it", release.version);
+    }
+    session.apply(&args.channel, "publish", |history| {
+        history.check_releasable(&release.version)?;
+        let rollout = Rollout { percent: args.rollout, salt: rollout_salt(&args.channel, &release.version) };
+        Ok(session.manifest(
+            history,
+            ManifestKind::Release,
+            release.version.clone(),
+            rollout,
+            args.minimum_version.clone(),
+            args.notes.clone(),
+            Vec::new(),
+            release.platforms.clone(),
+        ))
+    })?;
+    Ok(())
+}
+
+/// The release the dist manifests describe together.
+struct Merged {
+    version: semver::Version,
+    platforms: BTreeMap<PlatformKey, PlatformEntry>,
+}
+
+fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) -> Result<Merged> {
+    let config = &session.config;
+    let public_key = session.key.public_key();
+    let mut version: Option<(semver::Version, &Path)> = None;
+    let mut targets: BTreeMap<String, &Path> = BTreeMap::new();
+    let mut platforms: BTreeMap<PlatformKey, (PlatformEntry, &Path)> = BTreeMap::new();
+    for path in paths {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let dist = DistManifest::from_json(&bytes)
+            .with_context(|| format!("{} is not a dist manifest `cargo xtask dist` wrote", path.display()))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if dist.product != config.product_name || dist.identifier != config.identifier {
+            bail!(
+                "{} is for {} ({}), not {} ({})",
+                path.display(),
+                dist.product,
+                dist.identifier,
+                config.product_name,
+                config.identifier
+            );
+        }
+        let this_version: semver::Version = dist
+            .version
+            .parse()
+            .with_context(|| format!("{}: version {:?} is not semver", path.display(), dist.version))?;
+        match &version {
+            None => version = Some((this_version.clone(), path)),
+            Some((first, first_path)) if *first != this_version => bail!(
+                "{} is version {this_version} but {} is {first}: publish one release at a time",
+                path.display(),
+                first_path.display()
+            ),
+            Some(_) => {}
+        }
+        if let Some(other) = targets.insert(dist.target.clone(), path) {
+            bail!(
+                "{} and {} are both for {}: pass one dist manifest per target",
+                other.display(),
+                path.display(),
+                dist.target
+            );
+        }
+        check_signing_key(session, channel, path, dist.signing_key.as_ref())?;
+
+        let signed: Vec<_> = dist.artifacts.iter().filter_map(|a| a.updater.as_ref().map(|u| (a, u))).collect();
+        if signed.is_empty() {
+            bail!(
+                "{} lists no updater artifacts: `cargo xtask dist` signs them for every target that has one",
+                path.display()
+            );
+        }
+        for (artifact, updater) in signed {
+            let file = contained(dir, &artifact.path)
+                .with_context(|| format!("{}: artifact {}", path.display(), artifact.path))?;
+            let file_name = file.file_name().expect("a contained path names a file").to_string_lossy().into_owned();
+            let entry = PlatformEntry {
+                url: artifact_url(base_url, &this_version, &file_name)?,
+                size: artifact.size,
+                sha256: artifact.sha256.clone(),
+                signature: updater.signature.clone(),
+            };
+            let keys = updater
+                .platform_keys
+                .iter()
+                .map(|key| key.parse::<PlatformKey>())
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("{}: artifact {}", path.display(), artifact.path))?;
+            let Some(first_key) = keys.first() else {
+                bail!("{}: artifact {} has no updater platform key", path.display(), artifact.path);
+            };
+            let offer = Offer {
+                version: this_version.clone(),
+                reason: OfferReason::Release,
+                platform: *first_key,
+                artifact: entry.clone(),
+            };
+            let reader = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            policy::verify_download(reader, &offer, std::slice::from_ref(public_key))
+                .with_context(|| format!("{} does not match what {} says about it", file.display(), path.display()))?;
+            for key in keys {
+                if let Some((_, other)) = platforms.get(&key) {
+                    bail!("platform {key} is offered by both {} and {}", other.display(), path.display());
+                }
+                if let Some((clash, _)) =
+                    platforms.iter().find(|(_, (e, _))| e.url == entry.url && e.sha256 != entry.sha256)
+                {
+                    bail!("two different artifacts would download from {} ({clash} and {key}): rename one", entry.url);
+                }
+                platforms.insert(key, (entry.clone(), path));
+            }
+        }
+    }
+    let (version, _) = version.context("no dist manifest given")?;
+    session.ui.info(format!(
+        "publish: {} {} for {} from {} dist manifest(s); every artifact matches its size, SHA-256 and signature",
+        config.product_name,
+        version,
+        targets.keys().cloned().collect::<Vec<_>>().join(", "),
+        paths.len()
+    ));
+    Ok(Merged { version, platforms: platforms.into_iter().map(|(key, (entry, _))| (key, entry)).collect() })
+}
+
+/// The key that signed a dist run must be the one signing the channel, and
+/// a development build never reaches a protected channel.
+fn check_signing_key(session: &Session, channel: &str, path: &Path, info: Option<&SigningKeyInfo>) -> Result<()> {
+    let Some(info) = info else {
+        bail!("{} names no signing key: rebuild it with `cargo xtask dist`", path.display());
+    };
+    let key_id = session.key.key.key_id().to_string();
+    if info.development && session.config.is_protected(channel) {
+        bail!(
+            "{} was signed with the development key, and {channel} is a protected channel: rebuild with TAURI_SIGNING_PRIVATE_KEY set to the release key",
+            path.display()
+        );
+    }
+    if info.key_id != key_id {
+        bail!(
+            "{} was signed with key {}, but the channel is being signed with key {key_id}: build and publish with the same TAURI_SIGNING_PRIVATE_KEY",
+            path.display(),
+            info.key_id
+        );
+    }
+    Ok(())
+}
+
+/// `dir/rel`, refused unless it is a file that stays inside `dir` once
+/// symbolic links are followed.
+fn contained(dir: &Path, rel: &str) -> Result<PathBuf> {
+    if !signing::dist::is_contained_relative_path(rel) {
+        bail!("the path escapes the dist manifest's folder");
+    }
+    let base = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let file = dir.join(rel);
+    let resolved = file.canonicalize().with_context(|| format!("{} is missing", file.display()))?;
+    if !resolved.starts_with(&base) {
+        bail!("{} leads outside the dist manifest's folder (to {})", file.display(), resolved.display());
+    }
+    if !resolved.is_file() {
+        bail!("{} is not a file", file.display());
+    }
+    Ok(file)
+}

@@ -1,0 +1,233 @@
+//! `cargo xtask verify <channel|path> [--pubkey <file>] [--artifacts <dir>]`:
+//! checks a published channel end to end, as a client and a stock updater
+//! would see it:
+//!
+//! 1. `manifest.json` and its signature pass the client's checks (size cap,
+//!    canonical signature, trusted key, valid manifest) for this channel, and
+//!    it has not expired;
+//! 2. the history verifies, entry by entry, with increasing sequences, and
+//!    ends with `manifest.json`;
+//! 3. `latest.json` is exactly what the history implies for stock updaters;
+//! 4. every artifact signature is by a trusted key and names the version;
+//! 5. with `--artifacts`, every artifact file (named by its URL) matches its
+//!    size, SHA-256 and signature, streamed as a client downloads it.
+//!
+//! The default key is the configured release key
+//! (`[workspace.metadata.hudson.signing] public-key`), else the development
+//! key.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use signing::keys::PublicKey;
+use signing::latest::{LATEST_JSON_FILE, LatestJson};
+use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
+use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES, Offer, OfferReason};
+
+use super::history::History;
+use super::promote::signature_key_id;
+use super::{TreeArgs, manifests_dir, now, rfc3339, url_file_name};
+use crate::config::Config;
+use crate::keys;
+use crate::ui::Ui;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A channel name (under the manifests folder) or the path of a channel folder.
+    pub channel: String,
+    /// The public key to trust (minisign or Tauri form; default: the
+    /// configured release key, else the development key).
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// A folder holding artifact files, named as in their URLs (repeat it
+    /// for the dist folders of several targets). Every artifact must be found.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Vec<PathBuf>,
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    channel: String,
+    dir: String,
+    key_id: String,
+    kind: &'static str,
+    version: String,
+    sequence: u64,
+    expires_at: String,
+    history_entries: usize,
+    latest_json_version: String,
+    artifact_signatures: usize,
+    artifacts_verified: Vec<String>,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<()> {
+    let config = Config::load()?;
+    let (dir, channel) = locate(&config, &args)?;
+    let key = trusted_key(&config, ui, args.pubkey.as_deref())?;
+    let trusted = std::slice::from_ref(&key);
+
+    // 1. The current manifest, as a client checks it.
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
+    let json = read(MANIFEST_FILE)?;
+    let signature = read(MANIFEST_SIGNATURE_FILE)?;
+    let manifest = policy::verify_manifest(trusted, &json, &signature, DEFAULT_MAX_MANIFEST_BYTES)
+        .with_context(|| format!("{} is refused", dir.join(MANIFEST_FILE).display()))?;
+    if manifest.channel != channel {
+        bail!(
+            "{} is the manifest of channel {:?}, not of {channel:?}: channels were mixed up",
+            dir.display(),
+            manifest.channel
+        );
+    }
+    let now = now()?;
+    if now > manifest.expires_at {
+        bail!(
+            "{channel}'s manifest expired at {}: clients refuse it; re-sign it with `cargo xtask rollout {channel} {}`",
+            rfc3339(manifest.expires_at),
+            manifest.rollout.percent
+        );
+    }
+    if manifest.expires_at - now < time::Duration::days(7) {
+        ui.info(format!(
+            "warning: {channel}'s manifest expires at {}, in less than a week",
+            rfc3339(manifest.expires_at)
+        ));
+    }
+
+    // 2. The history.
+    let history = History::load(&dir, &channel, trusted)?;
+    let manifests = history.manifests();
+    for pair in manifests.windows(2) {
+        if pair[1].sequence <= pair[0].sequence {
+            bail!("{channel}'s history repeats or lowers sequence {}", pair[1].sequence);
+        }
+    }
+
+    // 3. latest.json for stock updaters.
+    let latest_bytes = read(LATEST_JSON_FILE)?;
+    let latest = LatestJson::from_json(&latest_bytes)
+        .with_context(|| format!("{} does not read as Tauri's latest.json", dir.join(LATEST_JSON_FILE).display()))?;
+    let expected = LatestJson::for_history(&manifests).expect("a verified channel has a history");
+    if latest != expected || latest_bytes != expected.to_json() {
+        bail!(
+            "{} does not match the channel's signed history: it offers {}, the history implies {} (restore it, or re-run the last change)",
+            dir.join(LATEST_JSON_FILE).display(),
+            latest.version,
+            expected.version
+        );
+    }
+
+    // 4. Artifact signatures: trusted key, signed version.
+    for (platform, entry) in &manifest.platforms {
+        let key_id = signature_key_id(&entry.signature).with_context(|| format!("the signature for {platform}"))?;
+        if key_id != key.key_id() {
+            bail!("the artifact for {platform} is signed by key {key_id}, not by the trusted key {}", key.key_id());
+        }
+    }
+
+    // 5. The artifact files.
+    let mut verified = Vec::new();
+    if !args.artifacts.is_empty() {
+        let mut by_url: BTreeMap<&str, _> = BTreeMap::new();
+        for (platform, entry) in &manifest.platforms {
+            by_url.entry(entry.url.as_str()).or_insert((*platform, entry));
+        }
+        for (url, (platform, entry)) in by_url {
+            let name = url_file_name(url).with_context(|| format!("the URL {url} does not end with a file name"))?;
+            let Some(path) = args.artifacts.iter().map(|dir| dir.join(&name)).find(|path| path.is_file()) else {
+                bail!("{name} is in none of the --artifacts folders (it is the artifact of {url})");
+            };
+            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let offer = Offer {
+                version: manifest.version.clone(),
+                reason: OfferReason::Release,
+                platform,
+                artifact: entry.clone(),
+            };
+            policy::verify_download(file, &offer, trusted)
+                .with_context(|| format!("{} is not the artifact {channel} offers for {platform}", path.display()))?;
+            verified.push(name);
+        }
+    }
+
+    ui.info(format!(
+        "✓ {channel}: `{}` {} at sequence {}, signed by key {}, expires {}",
+        manifest.kind.as_str(),
+        manifest.version,
+        manifest.sequence,
+        key.key_id(),
+        rfc3339(manifest.expires_at)
+    ));
+    ui.info(format!(
+        "  history: {} signed manifest(s); latest.json offers stock updaters {}",
+        manifests.len(),
+        latest.version
+    ));
+    ui.info(format!(
+        "  {} artifact signature(s) by the trusted key, naming {}",
+        manifest.platforms.len(),
+        manifest.version
+    ));
+    if !args.artifacts.is_empty() {
+        ui.info(format!("  artifacts match size, SHA-256 and signature: {}", verified.join(", ")));
+    }
+    ui.emit(&Report {
+        channel,
+        dir: dir.display().to_string(),
+        key_id: key.key_id().to_string(),
+        kind: manifest.kind.as_str(),
+        version: manifest.version.to_string(),
+        sequence: manifest.sequence,
+        expires_at: rfc3339(manifest.expires_at),
+        history_entries: manifests.len(),
+        latest_json_version: latest.version.to_string(),
+        artifact_signatures: manifest.platforms.len(),
+        artifacts_verified: verified,
+    });
+    Ok(())
+}
+
+/// The channel folder and the channel it must hold.
+fn locate(config: &Config, args: &Args) -> Result<(PathBuf, String)> {
+    let given = Path::new(&args.channel);
+    let dir = if signing::manifest::is_channel_name(&args.channel) && !given.is_dir() {
+        manifests_dir(config, &args.tree).join(&args.channel)
+    } else {
+        given.to_path_buf()
+    };
+    if !dir.join(MANIFEST_FILE).is_file() {
+        bail!("{} holds no {MANIFEST_FILE}: name a published channel or its folder", dir.display());
+    }
+    let absolute = std::path::absolute(&dir)?;
+    let channel = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no folder name", dir.display()))?;
+    Ok((dir, channel))
+}
+
+fn trusted_key(config: &Config, ui: &Ui, pubkey: Option<&Path>) -> Result<PublicKey> {
+    if let Some(path) = pubkey {
+        return keys::read_public_key(path);
+    }
+    if let Some((path, key)) = keys::configured_public_key(config)? {
+        ui.info(format!("trusting the release key {} ({})", key.key_id(), config.relative(&path)));
+        return Ok(key);
+    }
+    match keys::development_public_key(config)? {
+        Some(key) => {
+            ui.info(format!(
+                "no release key is configured ([workspace.metadata.hudson.signing] public-key): trusting the development key {}",
+                key.key_id()
+            ));
+            Ok(key)
+        }
+        None => bail!("no key to verify with: pass --pubkey, or set public-key in [workspace.metadata.hudson.signing]"),
+    }
+}

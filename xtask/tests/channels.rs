@@ -1,0 +1,811 @@
+//! The channel commands as a release manager runs them: the real `xtask`
+//! binary over a temporary manifests folder, with a key in the format
+//! `tauri signer generate` writes passed through `TAURI_SIGNING_PRIVATE_KEY`
+//! and `TAURI_SIGNING_PRIVATE_KEY_PASSWORD`. What it writes is checked with
+//! the `minisign` CLI, with `minisign-verify` the way tauri-plugin-updater
+//! calls it, with Tauri's `latest.json` field rules, and with the client
+//! policy of the `signing` crate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::ErrorKind;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Deserializer};
+use signing::dist::{
+    Artifact, ArtifactKind, DIST_MANIFEST_FILE, DIST_MANIFEST_SCHEMA, DistManifest, SigningKeyInfo, UpdaterInfo,
+};
+use signing::keys::{KeyPair, KeyProtection, Password, PublicKey, SecretKey};
+use signing::manifest::{ChannelManifest, ManifestKind};
+use signing::platform::PlatformKey;
+use signing::policy::{self, Decision, OfferReason, Policy};
+use time::OffsetDateTime;
+
+const PASSWORD: &str = "release password 4b1d e8";
+const NOW: &str = "2026-05-01T12:00:00Z";
+/// `SOURCE_DATE_EPOCH` of the fixture builds.
+const TIMESTAMP: u64 = 1_777_636_800;
+const LINUX: &str = "x86_64-unknown-linux-gnu";
+const MAC: &str = "aarch64-apple-darwin";
+const BASE_URL: &str = "https://updates.hudson.example/{version}";
+
+struct Key {
+    /// What `tauri signer generate` writes to the key file.
+    secret_base64: String,
+    secret: SecretKey,
+    public: PublicKey,
+}
+
+fn key(password: &str) -> Key {
+    let pair = KeyPair::generate(KeyProtection::Password(Password::new(password))).unwrap();
+    let secret_base64 = pair.secret_key_tauri_base64().expose_secret().to_owned();
+    let secret = SecretKey::from_env_value(&secret_base64, Some(password)).unwrap();
+    Key { secret_base64, public: pair.public_key().clone(), secret }
+}
+
+fn release_key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(|| key(PASSWORD))
+}
+
+fn other_key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(|| key("another one"))
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::parse(NOW, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+fn version(text: &str) -> semver::Version {
+    text.parse().unwrap()
+}
+
+fn platform(text: &str) -> PlatformKey {
+    text.parse().unwrap()
+}
+
+/// Deterministic bytes that look random (SplitMix64).
+fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A temporary workspace for channel commands.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn manifests(&self) -> PathBuf {
+        self.dir.path().join("release-manifests")
+    }
+
+    fn channel(&self, name: &str) -> PathBuf {
+        self.manifests().join(name)
+    }
+
+    /// What `cargo xtask dist --target <target>` leaves for `version`: the
+    /// artifacts, their `.sig` files and `dist-manifest.json`, signed by `key`.
+    fn dist(&self, release: &str, target: &str, key: &Key, development: bool) -> PathBuf {
+        let dir = self.dir.path().join("dist").join(release).join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        let files: &[(ArtifactKind, String)] = &match target {
+            LINUX => vec![
+                (ArtifactKind::Deb, format!("Hudson_{release}_amd64.deb")),
+                (ArtifactKind::Rpm, format!("Hudson-{release}-1.x86_64.rpm")),
+            ],
+            MAC => {
+                vec![(ArtifactKind::App, "Hudson.app.tar.gz".to_owned()), (ArtifactKind::Dmg, "Hudson.dmg".to_owned())]
+            }
+            other => panic!("no fixture for {other}"),
+        };
+        let mut artifacts = Vec::new();
+        for (i, (kind, name)) in files.iter().enumerate() {
+            let seed = release.bytes().map(u64::from).sum::<u64>() * 31 + i as u64 + target.len() as u64;
+            let path = dir.join(name);
+            std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap();
+            let signed =
+                signing::artifact::sign_artifact_file(&path, &version(release), TIMESTAMP, &key.secret).unwrap();
+            let keys = PlatformKey::keys_for_artifact(target, *kind).unwrap();
+            let updater = (!keys.is_empty()).then(|| {
+                std::fs::write(dir.join(format!("{name}.sig")), signed.tauri_signature()).unwrap();
+                UpdaterInfo {
+                    platform_keys: keys.iter().map(ToString::to_string).collect(),
+                    signature: signed.tauri_signature(),
+                }
+            });
+            artifacts.push(Artifact {
+                kind: *kind,
+                path: name.clone(),
+                size: signed.size,
+                sha256: signed.sha256,
+                target: target.to_owned(),
+                updater,
+            });
+        }
+        let manifest = DistManifest {
+            schema: DIST_MANIFEST_SCHEMA.to_owned(),
+            product: "Hudson".to_owned(),
+            identifier: "dev.hudson.desktop".to_owned(),
+            version: release.to_owned(),
+            target: target.to_owned(),
+            packaging: "release".to_owned(),
+            artifacts,
+            signing_key: Some(SigningKeyInfo {
+                key_id: key.public.key_id().to_string(),
+                public_key: key.public.to_tauri_base64(),
+                development,
+            }),
+        };
+        let path = dir.join(DIST_MANIFEST_FILE);
+        std::fs::write(&path, manifest.to_json()).unwrap();
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .current_dir(workspace())
+            .args(args)
+            .env("TAURI_SIGNING_PRIVATE_KEY", &release_key().secret_base64)
+            .env("TAURI_SIGNING_PRIVATE_KEY_PASSWORD", PASSWORD)
+            .env("HUDSON_NOW", NOW)
+            .env_remove("HUDSON_FAILPOINT");
+        command
+    }
+
+    /// Runs a channel command on this fixture's manifests folder.
+    fn run(&self, args: &[&str]) -> Output {
+        let manifests = self.manifests();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
+        self.command(&all).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "xtask {args:?} failed:\n{stderr}");
+        stderr
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "xtask {args:?} should have failed:\n{stderr}");
+        assert_eq!(out.status.code(), Some(1), "xtask {args:?} did not exit with an error:\n{stderr}");
+        stderr
+    }
+
+    fn publish(&self, channel: &str, dists: &[&Path], extra: &[&str]) -> Output {
+        let mut args = vec!["publish", "--channel", channel, "--base-url", BASE_URL];
+        args.extend(extra);
+        args.extend(dists.iter().map(|p| p.to_str().unwrap()));
+        self.run(&args)
+    }
+
+    fn manifest(&self, channel: &str) -> ChannelManifest {
+        ChannelManifest::from_json(&std::fs::read(self.channel(channel).join("manifest.json")).unwrap()).unwrap()
+    }
+
+    fn public_key_file(&self, key: &Key) -> PathBuf {
+        let path = self.dir.path().join(format!("{}.pub", key.public.key_id()));
+        std::fs::write(&path, key.public.to_minisign_text()).unwrap();
+        path
+    }
+
+    /// Checks the channel as a Hudson client installed at `installed` on
+    /// `platform` does.
+    fn client(&self, channel: &str, installed: &str, platform_key: &str) -> Result<Decision, policy::ManifestRefused> {
+        let dir = self.channel(channel);
+        let policy = Policy::new(
+            vec![release_key().public.clone()],
+            channel,
+            platform(platform_key),
+            version(installed),
+            "install-7",
+            now(),
+        );
+        let json = std::fs::read(dir.join("manifest.json")).unwrap();
+        let signature = std::fs::read(dir.join("manifest.json.minisig")).unwrap();
+        policy::check_manifest(&policy, &json, &signature).map(|check| check.decision)
+    }
+}
+
+fn assert_ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "failed:\n{stderr}");
+    stderr
+}
+
+fn assert_fails(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "should have failed with an error:\n{stderr}");
+    stderr
+}
+
+/// A `minisign` command; fails the test (never skips it) when the CLI is missing.
+fn minisign() -> Command {
+    match Command::new("minisign").arg("-v").output() {
+        Ok(_) => Command::new("minisign"),
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            panic!("the minisign CLI is not on PATH; install it: apt-get install minisign")
+        }
+        Err(error) => panic!("cannot run minisign ({error}); install it: apt-get install minisign"),
+    }
+}
+
+fn minisign_verifies(file: &Path, signature: &Path, public_key: &Path) {
+    let out = minisign().arg("-Vm").arg(file).arg("-x").arg(signature).arg("-p").arg(public_key).output().unwrap();
+    assert!(
+        out.status.success(),
+        "minisign -Vm {} -x {} failed: {}{}",
+        file.display(),
+        signature.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// tauri-plugin-updater's `RemoteRelease` (static form), field for field.
+#[derive(Debug, Deserialize)]
+struct RemoteRelease {
+    #[serde(deserialize_with = "parse_version")]
+    version: semver::Version,
+    #[allow(dead_code)]
+    notes: Option<String>,
+    #[serde(default, deserialize_with = "time::serde::rfc3339::option::deserialize")]
+    pub_date: Option<OffsetDateTime>,
+    platforms: HashMap<String, ReleaseManifestPlatform>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReleaseManifestPlatform {
+    url: url::Url,
+    signature: String,
+}
+
+fn parse_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<semver::Version, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim_start_matches('v').parse().map_err(serde::de::Error::custom)
+}
+
+fn latest(fixture: &Fixture, channel: &str) -> RemoteRelease {
+    serde_json::from_slice(&std::fs::read(fixture.channel(channel).join("latest.json")).unwrap()).unwrap()
+}
+
+/// The updater's check: base64-decode key and signature,
+/// `PublicKey::decode`, `Signature::decode`, `verify(bytes, &sig, true)`.
+fn tauri_updater_verifies(bytes: &[u8], signature: &str, pubkey_base64: &str) -> Result<(), String> {
+    let pubkey = String::from_utf8(BASE64.decode(pubkey_base64).map_err(|e| e.to_string())?).unwrap();
+    let public_key = minisign_verify::PublicKey::decode(&pubkey).map_err(|e| e.to_string())?;
+    let signature = String::from_utf8(BASE64.decode(signature).map_err(|e| e.to_string())?).unwrap();
+    let signature = minisign_verify::Signature::decode(&signature).map_err(|e| e.to_string())?;
+    public_key.verify(bytes, &signature, true).map_err(|e| e.to_string())
+}
+
+#[test]
+fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
+    let fixture = Fixture::new();
+    let key = release_key();
+    let linux = fixture.dist("1.0.0", LINUX, key, false);
+    let mac = fixture.dist("1.0.0", MAC, key, false);
+    let out = fixture.publish("beta", &[&linux, &mac], &["--notes", "First beta."]);
+    let stderr = assert_ok(&out);
+    assert!(stderr.contains("beta is now `release` 1.0.0 (sequence 1"), "{stderr}");
+
+    let beta = fixture.channel("beta");
+    let mut names: Vec<String> = walk(&beta).into_keys().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "history/00000001.json",
+            "history/00000001.json.minisig",
+            "latest.json",
+            "manifest.json",
+            "manifest.json.minisig"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(beta.join("manifest.json")).unwrap(),
+        std::fs::read(beta.join("history/00000001.json")).unwrap()
+    );
+
+    // The channel manifest: the minisign CLI, and a client.
+    let public_file = fixture.public_key_file(key);
+    minisign_verifies(&beta.join("manifest.json"), &beta.join("manifest.json.minisig"), &public_file);
+    let manifest = fixture.manifest("beta");
+    assert_eq!((manifest.sequence, manifest.kind, manifest.rollout.percent), (1, ManifestKind::Release, 100));
+    assert_eq!(manifest.issued_at, now());
+    assert_eq!(manifest.expires_at, now() + time::Duration::days(30));
+    let keys: Vec<String> = manifest.platforms.keys().map(ToString::to_string).collect();
+    assert_eq!(keys, ["darwin-aarch64", "darwin-aarch64-app", "linux-x86_64-deb", "linux-x86_64-rpm"]);
+    assert_eq!(
+        manifest.platforms[&platform("linux-x86_64-deb")].url,
+        "https://updates.hudson.example/1.0.0/Hudson_1.0.0_amd64.deb"
+    );
+    match fixture.client("beta", "0.9.0", "linux-x86_64-deb").unwrap() {
+        Decision::Install(offer) => {
+            let bytes = std::fs::File::open(linux.parent().unwrap().join("Hudson_1.0.0_amd64.deb")).unwrap();
+            policy::verify_download(bytes, &offer, std::slice::from_ref(&key.public)).unwrap();
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+
+    // latest.json, read with the updater's rules; every signature as the updater checks it.
+    let release = latest(&fixture, "beta");
+    assert_eq!(release.version, version("1.0.0"));
+    assert_eq!(release.pub_date, Some(now()));
+    let pubkey = key.public.to_tauri_base64();
+    for (platform, entry) in &release.platforms {
+        assert_eq!(entry.url.scheme(), "https");
+        let file_name = entry.url.path_segments().unwrap().next_back().unwrap();
+        let dist_dir = if platform.starts_with("linux") { linux.parent() } else { mac.parent() }.unwrap();
+        let bytes = std::fs::read(dist_dir.join(file_name)).unwrap();
+        tauri_updater_verifies(&bytes, &entry.signature, &pubkey).unwrap();
+    }
+    // Every .sig, decoded from base64, with the minisign CLI.
+    for dir in [linux.parent().unwrap(), mac.parent().unwrap()] {
+        for sig in std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sig"))
+        {
+            let decoded = fixture.dir.path().join("decoded.minisig");
+            std::fs::write(&decoded, BASE64.decode(std::fs::read(&sig).unwrap()).unwrap()).unwrap();
+            minisign_verifies(&sig.with_extension(""), &decoded, &public_file);
+        }
+    }
+
+    // `verify` agrees, artifacts included.
+    let public = public_file.to_str().unwrap();
+    let (linux_dir, mac_dir) = (linux.parent().unwrap().to_str().unwrap(), mac.parent().unwrap().to_str().unwrap());
+    let stderr = fixture.ok(&["verify", "beta", "--pubkey", public, "--artifacts", linux_dir, "--artifacts", mac_dir]);
+    assert!(
+        stderr.contains("artifacts match size, SHA-256 and signature: Hudson-1.0.0-1.x86_64.rpm, Hudson.app.tar.gz, Hudson_1.0.0_amd64.deb"),
+        "{stderr}"
+    );
+    let missing = fixture.fails(&["verify", "beta", "--pubkey", public, "--artifacts", linux_dir]);
+    assert!(missing.contains("Hudson.app.tar.gz is in none of the --artifacts folders"), "{missing}");
+    let status = fixture
+        .command(&["status", "--format", "json", "--manifests-dir", fixture.manifests().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["channel"], "beta");
+    assert_eq!(rows[0]["sequence"], 1);
+    assert_eq!(rows[0]["platforms"].as_array().unwrap().len(), 4);
+}
+
+/// Every file under `dir`, by `/`-separated relative path.
+fn walk(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    if !dir.exists() {
+        return files;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn a_release_goes_through_rollout_halt_resume_yank_and_promotion() {
+    let fixture = Fixture::new();
+    let key = release_key();
+    let v1 = fixture.dist("1.0.0", LINUX, key, false);
+    let v11 = fixture.dist("1.1.0", LINUX, key, false);
+    assert_ok(&fixture.publish("beta", &[&v1], &[]));
+
+    // A 10 % rollout: Hudson clients draw their bucket, stock updaters keep 1.0.0.
+    assert_ok(&fixture.publish("beta", &[&v11], &["--rollout", "10"]));
+    let manifest = fixture.manifest("beta");
+    assert_eq!((manifest.sequence, manifest.rollout.percent), (2, 10));
+    assert_eq!(
+        latest(&fixture, "beta").version,
+        version("1.0.0"),
+        "a partial rollout is held back from stock updaters"
+    );
+    let decisions: Vec<bool> = (0..200)
+        .map(|i| {
+            let policy = Policy::new(
+                vec![key.public.clone()],
+                "beta",
+                platform("linux-x86_64-deb"),
+                version("1.0.0"),
+                format!("install-{i}"),
+                now(),
+            );
+            let dir = fixture.channel("beta");
+            let check = policy::check_manifest(
+                &policy,
+                &std::fs::read(dir.join("manifest.json")).unwrap(),
+                &std::fs::read(dir.join("manifest.json.minisig")).unwrap(),
+            )
+            .unwrap();
+            matches!(check.decision, Decision::Install(_))
+        })
+        .collect();
+    let inside = decisions.iter().filter(|d| **d).count();
+    assert!((5..=40).contains(&inside), "{inside} of 200 installs took a 10 % rollout");
+
+    fixture.ok(&["rollout", "beta", "100"]);
+    assert_eq!(latest(&fixture, "beta").version, version("1.1.0"));
+    let salt = fixture.manifest("beta").rollout.salt;
+    assert_eq!(salt, manifest.rollout.salt, "raising the percent keeps the salt");
+
+    fixture.ok(&["halt", "beta"]);
+    let halted = fixture.manifest("beta");
+    assert_eq!((halted.kind, halted.sequence, halted.platforms.len()), (ManifestKind::Halt, 4, 0));
+    assert!(latest(&fixture, "beta").platforms.is_empty(), "a halt offers stock updaters nothing");
+    assert_eq!(fixture.client("beta", "1.0.0", "linux-x86_64-deb").unwrap(), Decision::Halted);
+    // Halting again re-signs the halt, so it can outlast an expiry.
+    assert!(fixture.ok(&["halt", "beta", "--expires-in", "90d"]).contains("re-signing the halt"));
+    let refreshed = fixture.manifest("beta");
+    assert_eq!((refreshed.kind, refreshed.sequence), (ManifestKind::Halt, 5));
+    assert_eq!(refreshed.expires_at, now() + time::Duration::days(90));
+
+    fixture.ok(&["rollout", "beta", "50"]);
+    let resumed = fixture.manifest("beta");
+    assert_eq!(
+        (resumed.kind, resumed.version.to_string(), resumed.rollout.percent),
+        (ManifestKind::Release, "1.1.0".into(), 50)
+    );
+
+    fixture.ok(&["yank", "beta"]);
+    let yank = fixture.manifest("beta");
+    assert_eq!((yank.kind, yank.version.to_string(), yank.sequence), (ManifestKind::Yank, "1.0.0".into(), 7));
+    assert_eq!(yank.yanked, [version("1.1.0")]);
+    match fixture.client("beta", "1.1.0", "linux-x86_64-deb").unwrap() {
+        Decision::Install(offer) => assert_eq!((offer.reason, offer.version), (OfferReason::Yank, version("1.0.0"))),
+        other => panic!("a yanked install must go back, got {other:?}"),
+    }
+    assert_eq!(latest(&fixture, "beta").version, version("1.0.0"));
+    assert!(fixture.fails(&["rollout", "beta", "100"]).contains("yanked back to 1.0.0"));
+    let again = assert_fails(&fixture.publish("beta", &[&v11], &[]));
+    assert!(again.contains("1.1.0 was yanked from beta"), "{again}");
+    let older = fixture.dist("1.0.5", LINUX, key, false);
+    let not_newer = assert_fails(&fixture.publish("beta", &[&older], &[]));
+    assert!(not_newer.contains("has already released 1.1.0; 1.0.5 is not newer"), "{not_newer}");
+    let nothing_left = fixture.fails(&["yank", "beta"]);
+    assert!(nothing_left.contains("no earlier release to go back to"), "{nothing_left}");
+
+    let v12 = fixture.dist("1.2.0", LINUX, key, false);
+    assert_ok(&fixture.publish("beta", &[&v12], &[]));
+    fixture.ok(&["promote", "1.2.0", "--from", "beta", "--to", "stable", "--rollout", "25"]);
+    let stable = fixture.manifest("stable");
+    assert_eq!((stable.sequence, stable.version.to_string(), stable.rollout.percent), (1, "1.2.0".into(), 25));
+    assert_eq!(stable.platforms, fixture.manifest("beta").platforms);
+    assert_ne!(stable.rollout.salt, fixture.manifest("beta").rollout.salt, "each channel draws its own sample");
+    assert!(fixture.fails(&["promote", "1.1.0", "--from", "beta", "--to", "stable"]).contains("yanked from beta"));
+    assert!(fixture.fails(&["promote", "9.9.9", "--from", "beta", "--to", "stable"]).contains("never released 9.9.9"));
+
+    // The whole history verifies, and the sequence only ever grew.
+    let public = fixture.public_key_file(key);
+    fixture.ok(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
+    fixture.ok(&["verify", "stable", "--pubkey", public.to_str().unwrap()]);
+    let history: Vec<String> =
+        walk(&fixture.channel("beta").join("history")).into_keys().filter(|k| !k.ends_with(".minisig")).collect();
+    assert_eq!(history.len(), 8);
+}
+
+/// Copies a tree so each kill starts from the same state.
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in walk(from) {
+        let path = to.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+#[test]
+fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
+    const POINTS: &[&str] =
+        &["locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
+    let fixture = Fixture::new();
+    let key = release_key();
+    let v1 = fixture.dist("1.0.0", LINUX, key, false);
+    let v2 = fixture.dist("2.0.0", LINUX, key, false);
+    assert_ok(&fixture.publish("beta", &[&v1], &[]));
+    let start = fixture.dir.path().join("start");
+    copy_tree(&fixture.manifests(), &start);
+
+    // An update of a channel, a first publish, and a rollout change.
+    let publish = |channel: &str| {
+        ["publish", "--channel", channel, "--base-url", BASE_URL, v2.to_str().unwrap()].map(String::from).to_vec()
+    };
+    let scenarios = [
+        ("publish", publish("beta")),
+        ("publish", publish("nightly")),
+        ("rollout", ["rollout", "beta", "40"].map(String::from).to_vec()),
+    ];
+    let reset = || {
+        std::fs::remove_dir_all(fixture.manifests()).unwrap();
+        copy_tree(&start, &fixture.manifests());
+    };
+    for (command, args) in &scenarios {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        reset();
+        let before = walk(&fixture.manifests());
+        fixture.ok(&args);
+        let after = walk(&fixture.manifests());
+        assert_ne!(before, after);
+
+        for point in POINTS {
+            reset();
+            let manifests = fixture.manifests();
+            let mut all = args.clone();
+            all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
+            let out = fixture.command(&all).env("HUDSON_FAILPOINT", format!("{command}:{point}")).output().unwrap();
+            assert_eq!(
+                out.status.signal(),
+                Some(9),
+                "{command}:{point} did not kill the process: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let state = walk(&fixture.manifests());
+            assert!(state == before || state == after, "{command}:{point} left a mix of old and new files");
+            // Until the swap the old channel stands; from the swap on, the new one.
+            let expected = if ["swapped", "done"].contains(point) { &after } else { &before };
+            assert!(
+                &state == expected,
+                "{command}:{point} left the {} state",
+                if state == before { "old" } else { "new" }
+            );
+        }
+    }
+    // A later command, under the lock, removes what killed runs left beside the tree.
+    reset_and_publish_cleans_staging(&fixture, &v2);
+}
+
+fn reset_and_publish_cleans_staging(fixture: &Fixture, dist: &Path) {
+    let leftovers = || {
+        std::fs::read_dir(fixture.dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".release-manifests-staging-"))
+            .count()
+    };
+    let manifests = fixture.manifests();
+    let args = [
+        "publish",
+        "--channel",
+        "cleanup",
+        "--base-url",
+        BASE_URL,
+        dist.to_str().unwrap(),
+        "--manifests-dir",
+        manifests.to_str().unwrap(),
+    ];
+    let killed = fixture.command(&args).env("HUDSON_FAILPOINT", "publish:staged").output().unwrap();
+    assert_eq!(killed.status.signal(), Some(9));
+    assert_eq!(leftovers(), 1, "the killed run left its staging folder beside the tree");
+    assert!(!fixture.channel("cleanup").exists());
+    assert_ok(&fixture.publish("cleanup", &[dist], &[]));
+    assert_eq!(leftovers(), 0);
+}
+
+#[test]
+fn bad_inputs_are_refused_each_with_its_own_error() {
+    let fixture = Fixture::new();
+    let key = release_key();
+    let good = fixture.dist("1.0.0", LINUX, key, false);
+
+    // A dist manifest whose artifact path leaves its folder.
+    let escaping = fixture.dir.path().join("escaping.json");
+    let mut text = std::fs::read_to_string(&good).unwrap();
+    text = text.replace("\"Hudson_1.0.0_amd64.deb\"", "\"../Hudson_1.0.0_amd64.deb\"");
+    std::fs::write(&escaping, text).unwrap();
+    let error = assert_fails(&fixture.publish("beta", &[&escaping], &[]));
+    assert!(error.contains("escapes the manifest's folder"), "{error}");
+
+    // An artifact changed after dist signed it.
+    let tampered = fixture.dist("1.0.1", LINUX, key, false);
+    let deb = tampered.parent().unwrap().join("Hudson_1.0.1_amd64.deb");
+    let mut bytes = std::fs::read(&deb).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&deb, bytes).unwrap();
+    let error = assert_fails(&fixture.publish("beta", &[&tampered], &[]));
+    assert!(error.contains("does not match what") && error.contains("SHA-256"), "{error}");
+
+    // Built with another key than the one signing the channel.
+    let foreign = fixture.dist("1.0.2", MAC, other_key(), false);
+    let error = assert_fails(&fixture.publish("beta", &[&foreign], &[]));
+    assert!(error.contains("build and publish with the same TAURI_SIGNING_PRIVATE_KEY"), "{error}");
+
+    // A development build never reaches a protected channel.
+    let development = fixture.dist("1.0.3", MAC, key, true);
+    let error = assert_fails(&fixture.publish("stable", &[&development], &[]));
+    assert!(error.contains("development key") && error.contains("protected"), "{error}");
+
+    // Two builds of one target, or of two versions.
+    let error = assert_fails(&fixture.publish("beta", &[&good, &good], &[]));
+    assert!(error.contains("pass one dist manifest per target"), "{error}");
+    let other_version = fixture.dist("2.0.0", MAC, key, false);
+    let error = assert_fails(&fixture.publish("beta", &[&good, &other_version], &[]));
+    assert!(error.contains("publish one release at a time"), "{error}");
+
+    // A base URL a stock updater would refuse, a channel name that is a path.
+    let out =
+        fixture.run(&["publish", "--channel", "beta", "--base-url", "http://updates.example", good.to_str().unwrap()]);
+    assert!(assert_fails(&out).contains("must start with https://"));
+    let out = fixture.run(&["publish", "--channel", "../etc", "--base-url", BASE_URL, good.to_str().unwrap()]);
+    assert!(assert_fails(&out).contains("is not a channel name"));
+
+    // A wrong password: a clear error that does not echo it.
+    let wrong = "not-the-password-9f1c";
+    let manifests = fixture.manifests();
+    let out = fixture
+        .command(&[
+            "publish",
+            "--channel",
+            "beta",
+            "--base-url",
+            BASE_URL,
+            good.to_str().unwrap(),
+            "--manifests-dir",
+            manifests.to_str().unwrap(),
+        ])
+        .env("TAURI_SIGNING_PRIVATE_KEY_PASSWORD", wrong)
+        .output()
+        .unwrap();
+    let error = assert_fails(&out);
+    assert!(error.contains("wrong password") && error.contains("TAURI_SIGNING_PRIVATE_KEY_PASSWORD"), "{error}");
+    let everything = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+    for secret in [wrong, PASSWORD, &key.secret_base64] {
+        assert!(!contains(&everything, secret.as_bytes()), "the output shows a secret");
+    }
+
+    assert!(!manifests.join("beta").exists(), "a refused publish wrote nothing");
+    assert!(!manifests.join("stable").exists());
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn verify_refuses_a_damaged_or_stale_channel_with_distinct_errors() {
+    let fixture = Fixture::new();
+    let key = release_key();
+    let dist = fixture.dist("1.0.0", LINUX, key, false);
+    assert_ok(&fixture.publish("beta", &[&dist], &[]));
+    let public = fixture.public_key_file(key);
+    let public = public.to_str().unwrap();
+    let artifacts = dist.parent().unwrap().to_str().unwrap();
+    let beta = fixture.channel("beta");
+    let original = walk(&beta);
+    let restore = || {
+        std::fs::remove_dir_all(&beta).unwrap();
+        for (rel, bytes) in &original {
+            let path = beta.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+    };
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "beta", "--pubkey", public];
+        args.extend(extra);
+        fixture.run(&args)
+    };
+    assert_ok(&verify(&["--artifacts", artifacts]));
+
+    let flip = |name: &str, at: usize| {
+        let path = beta.join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[at] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+    };
+    let mut seen = Vec::new();
+    let mut expect = |out: Output, needle: &str| {
+        let error = assert_fails(&out);
+        assert!(error.contains(needle), "expected {needle:?} in:\n{error}");
+        seen.push(needle.to_owned());
+        restore();
+    };
+    flip("manifest.json", 40);
+    expect(verify(&[]), "does not verify: the manifest or its signature was altered");
+    // A letter of the signed trusted comment (`channel:beta` → `channel:ceta`).
+    let signature = std::fs::read_to_string(beta.join("manifest.json.minisig")).unwrap();
+    flip("manifest.json.minisig", signature.find("channel:beta").unwrap() + "channel:".len());
+    expect(verify(&[]), "does not verify");
+    flip("latest.json", 20);
+    expect(verify(&[]), "latest.json");
+    let other = fixture.public_key_file(other_key());
+    expect(fixture.run(&["verify", "beta", "--pubkey", other.to_str().unwrap()]), "which this app does not trust");
+    let mut json = std::fs::read(beta.join("manifest.json")).unwrap();
+    json.extend(std::iter::repeat_n(b' ', 2 << 20));
+    std::fs::write(beta.join("manifest.json"), json).unwrap();
+    expect(verify(&[]), "over the 1048576-byte limit");
+    let manifests = fixture.manifests();
+    let late = fixture
+        .command(&["verify", "beta", "--pubkey", public, "--manifests-dir", manifests.to_str().unwrap()])
+        .env("HUDSON_NOW", "2026-07-01T00:00:00Z")
+        .output()
+        .unwrap();
+    expect(late, "expired");
+    let mixed = fixture.manifests().join("stable");
+    copy_tree(&beta, &mixed);
+    expect(fixture.run(&["verify", mixed.to_str().unwrap(), "--pubkey", public]), "channels were mixed up");
+    std::fs::remove_dir_all(&mixed).unwrap();
+    let deb = dist.parent().unwrap().join("Hudson_1.0.0_amd64.deb");
+    let good_deb = std::fs::read(&deb).unwrap();
+    let mut bad_deb = good_deb.clone();
+    bad_deb.push(0);
+    std::fs::write(&deb, &bad_deb).unwrap();
+    expect(verify(&["--artifacts", artifacts]), "the manifest says");
+    bad_deb.pop();
+    bad_deb[7] ^= 1;
+    std::fs::write(&deb, &bad_deb).unwrap();
+    expect(verify(&["--artifacts", artifacts]), "SHA-256");
+    std::fs::write(&deb, &good_deb).unwrap();
+    assert_ok(&verify(&["--artifacts", artifacts]));
+    assert_eq!(seen.len(), 9);
+}
+
+#[test]
+fn keygen_writes_a_tauri_key_pair_that_publishes() {
+    let fixture = Fixture::new();
+    let out = fixture.dir.path().join("keys/release.key");
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = fixture.command(args);
+        command.env_remove("TAURI_SIGNING_PRIVATE_KEY").env_remove("TAURI_SIGNING_PRIVATE_KEY_PASSWORD");
+        if let Some(password) = password {
+            command.env("TAURI_SIGNING_PRIVATE_KEY_PASSWORD", password);
+        }
+        command.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let path = out.to_str().unwrap();
+    let made = run(&["keygen", "--out", path], Some(PASSWORD));
+    assert_ok(&made);
+    let secret = std::fs::read_to_string(&out).unwrap();
+    let public = std::fs::read_to_string(format!("{path}.pub")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(String::from_utf8(made.stdout).unwrap().trim(), public.trim(), "stdout is the public key");
+    let decoded = String::from_utf8(BASE64.decode(secret.trim()).unwrap()).unwrap();
+    assert!(
+        decoded.starts_with("untrusted comment:"),
+        "the key file is base64 of the minisign text, as tauri writes it"
+    );
+    let key = SecretKey::from_env_value(path, Some(PASSWORD)).unwrap();
+    assert_eq!(key.public_key(), &PublicKey::parse(&public).unwrap());
+    assert!(!contains(&std::fs::read(&out).unwrap(), PASSWORD.as_bytes()));
+
+    assert!(assert_fails(&run(&["keygen", "--out", path], Some(PASSWORD))).contains("--force"));
+    assert!(assert_fails(&run(&["keygen", "--out", path, "--force"], None)).contains("--no-password"));
+    assert_ok(&run(&["keygen", "--out", path, "--force", "--no-password"], None));
+    let unencrypted = SecretKey::from_env_value(path, None).unwrap();
+    assert_ne!(unencrypted.key_id(), key.key_id());
+}
