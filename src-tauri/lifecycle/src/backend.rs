@@ -252,6 +252,11 @@ impl Backend {
         };
         let (handshake, source, backend_ready) = match waited {
             Ok(found) => found,
+            // Its exit was already seen; only grandchildren may be left.
+            Err(e @ StartError::Exited(..)) => {
+                process.kill();
+                return Err(e);
+            }
             Err(e) => {
                 stop(&mut process, &events, Duration::from_secs(5), &mut tail, notice);
                 return Err(e);
@@ -474,7 +479,9 @@ impl Wait<'_> {
         let mut refused: Option<String> = None;
         let mut try_file = |notice: &mut dyn FnMut(Notice<'_>)| match read_handshake(path, token, pid) {
             Ok(doc) => Some(doc),
-            Err(HandshakeError::Missing(_)) => None,
+            // Created but not written yet (a backend that does not rename
+            // into place): wait for the next change.
+            Err(HandshakeError::Missing(_) | HandshakeError::Empty(_)) => None,
             Err(e) => {
                 // Log each distinct refusal once.
                 let text = e.to_string();

@@ -189,6 +189,9 @@ pub fn read_handshake(path: &Path, token: &Token, child_pid: u32) -> Result<Hand
         .take(MAX_HANDSHAKE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
+    if bytes.is_empty() {
+        return Err(HandshakeError::Empty(path.to_path_buf()));
+    }
     let doc: HandshakeDoc =
         serde_json::from_slice(&bytes).map_err(|e| HandshakeError::Malformed(path.to_path_buf(), e.to_string()))?;
     if !token.matches(&doc.token) {
@@ -257,6 +260,8 @@ fn is_descendant(pid: u32, ancestor: u32) -> bool {
 pub enum HandshakeError {
     #[error("handshake file {0} does not exist yet")]
     Missing(PathBuf),
+    #[error("handshake file {0} is still empty")]
+    Empty(PathBuf),
     #[error("refused handshake {0}: it is a symbolic link, not a file the backend wrote")]
     Symlink(PathBuf),
     #[error("refused handshake {0}: not a regular file")]
