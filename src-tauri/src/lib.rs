@@ -166,7 +166,11 @@ pub fn run() {
         .on_menu_event(menu::on_event)
         .setup(move |app| {
             let shell = Shell::new(app.handle(), allowed, trace);
-            shell.log.shell(&format!("Hudson {} shell started (pid {})", app.package_info().version, std::process::id()));
+            shell.log.shell(&format!(
+                "Hudson {} shell started (pid {})",
+                app.package_info().version,
+                std::process::id()
+            ));
             app.manage(shell);
             signals::install(app.handle());
             open_main_window(app.handle())?;

@@ -44,8 +44,12 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
     let window_items = items(app)?;
     let [open, settings, restart, updates, logs, quit] = &window_items[..] else { unreachable!() };
     let separator = PredefinedMenuItem::separator(app)?;
-    let submenu =
-        Submenu::with_items(app, "Hudson", true, &[open, settings, &separator, restart, updates, logs, &separator, quit])?;
+    let submenu = Submenu::with_items(
+        app,
+        "Hudson",
+        true,
+        &[open, settings, &separator, restart, updates, logs, &separator, quit],
+    )?;
     if let Some(window) = app.get_webview_window(crate::MAIN_WINDOW) {
         window.set_menu(Menu::with_items(app, &[&submenu])?)?;
     }

@@ -78,6 +78,49 @@ impl Drop for Xvfb {
     }
 }
 
+/// A private D-Bus session bus (what a desktop session provides): the
+/// single-instance plugin and the tray register on it. Stopped when dropped.
+pub struct SessionBus {
+    child: Child,
+    address: String,
+}
+
+impl SessionBus {
+    pub fn start() -> Result<SessionBus> {
+        use std::io::BufRead;
+        let daemon = require("dbus-daemon")?;
+        let mut child = Command::new(daemon)
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting dbus-daemon")?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut line).context("reading the bus address")?;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("dbus-daemon printed no address");
+        }
+        Ok(SessionBus { child, address })
+    }
+
+    /// `DBUS_SESSION_BUS_ADDRESS` for the app.
+    pub fn env(&self) -> (OsString, OsString) {
+        ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone().into())
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `tauri-driver` (and the `WebKitWebDriver` it starts), stopped when dropped.
 pub struct Driver {
     child: Child,
@@ -202,6 +245,33 @@ impl Session<'_> {
         let body = json!({ "script": script, "args": [] });
         Ok(self.driver.request(reqwest::Method::POST, &format!("/session/{}/execute/sync", self.id), Some(body))?["value"]
             .take())
+    }
+
+    /// The W3C id of the first element matching `css`.
+    pub fn find(&self, css: &str) -> Result<String> {
+        let body = json!({ "using": "css selector", "value": css });
+        let value = self.driver.request(reqwest::Method::POST, &format!("/session/{}/element", self.id), Some(body))?;
+        value["value"]["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no element {css} on the page"))
+    }
+
+    pub fn click(&self, css: &str) -> Result<()> {
+        let element = self.find(css)?;
+        let path = format!("/session/{}/element/{element}/click", self.id);
+        self.driver.request(reqwest::Method::POST, &path, Some(json!({}))).map(|_| ())
+    }
+
+    /// The visible text of the first element matching `css`.
+    pub fn text(&self, css: &str) -> Result<String> {
+        let element = self.find(css)?;
+        Ok(self.get(&format!("element/{element}/text"))?.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Closes the current window, as the user's close button does.
+    pub fn close_window(&self) -> Result<()> {
+        self.driver.request(reqwest::Method::DELETE, &format!("/session/{}/window", self.id), None).map(|_| ())
     }
 
     /// A PNG of the window.

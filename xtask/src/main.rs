@@ -6,6 +6,7 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+mod bench;
 mod cmd;
 mod config;
 mod dist;
@@ -66,8 +67,23 @@ enum Command {
     },
     /// Run the built shell under Xvfb through tauri-driver: the window must
     /// show the backend's page, and SIGKILL of the shell must leave no
-    /// backend process.
-    E2e,
+    /// backend process; plus quit paths, single instance, handshake attacks,
+    /// crash on boot, health pages, logs and a random-SIGKILL loop.
+    E2e {
+        /// Launches in the random-SIGKILL loop.
+        #[arg(long, default_value_t = 50)]
+        kill_launches: usize,
+        /// Seed for the kill moments (printed by every run).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
+    /// prints the medians of each startup milestone, side by side with a
+    /// baseline that polls TCP connect every 200 ms.
+    Bench {
+        #[command(subcommand)]
+        what: bench::What,
+    },
     /// Run every test: `mix test`, `cargo test --workspace`, then `dist` and
     /// the packaged-app checks.
     Test,
@@ -80,7 +96,8 @@ fn main() -> ExitCode {
         Command::Doctor { install } => doctor::run(&ui, install),
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
-        Command::E2e => e2e::run(&ui),
+        Command::E2e { kill_launches, seed } => e2e::run(&ui, &e2e::Options { kill_launches, seed }),
+        Command::Bench { what } => bench::run(&ui, what),
         Command::Test => test::run(&ui),
     };
     match result {

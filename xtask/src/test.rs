@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every test, in the order a failure is cheapest to
 //! see — formatting, the backend's ExUnit suite, the Rust workspace's tests,
-//! then a real `dist` of the host target and the checks on what it built.
+//! then a real `dist` of the host target and the checks on what it built
+//! (the lifecycle against the real release, the shell end to end).
 
 use std::time::Instant;
 
@@ -24,7 +25,12 @@ pub fn run(ui: &Ui) -> Result<()> {
     })?;
     stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
     stage(ui, "cargo xtask dist (host)", || crate::dist::run(ui, None, false))?;
-    stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui))?;
+    stage(ui, "lifecycle against the real release", || {
+        let release = crate::e2e::Build::from_dist(&config, crate::target::Target::host()?)?.release()?;
+        let _env = sh.push_env("HUDSON_RELEASE_DIR", &release);
+        Ok(cmd!(sh, "{cargo} test -p hudson-lifecycle --test real_backend -- --ignored --test-threads=1").run()?)
+    })?;
+    stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui, &crate::e2e::Options::default()))?;
     ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
     Ok(())
 }
