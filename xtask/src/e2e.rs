@@ -42,11 +42,13 @@ pub struct Options {
     pub kill_launches: usize,
     /// Seed for the kill moments (printed, so a failure can be replayed).
     pub seed: Option<u64>,
+    /// Only the kill loop (to replay a seed).
+    pub kill_loop_only: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kill_launches: 50, seed: None }
+        Options { kill_launches: 50, seed: None, kill_loop_only: false }
     }
 }
 
@@ -72,6 +74,8 @@ pub struct KillLoop {
     pub epmd_left: usize,
     pub ports_checked: usize,
     pub ports_taken: usize,
+    /// Launches that left something: when they were killed and what survived.
+    pub failures: Vec<String>,
 }
 
 /// Where the built shell and its staged resources are.
@@ -330,14 +334,21 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         scenarios.push(Scenario { name, result });
         Ok(())
     };
-    scenario("page, navigation lock, SIGKILL", &page_and_sigkill)?;
-    scenario("single instance", &single_instance)?;
-    scenario("quit paths", &quit_paths)?;
-    scenario("handshake attacks", &handshake_attacks)?;
-    scenario("crash on boot", &crash_on_boot)?;
-    scenario("damaged install", &damaged_install)?;
-    scenario("update required", &update_required)?;
-    scenario("logs", &logs_rotate_and_redact)?;
+    let all: [(&'static str, &dyn Fn(&Lab) -> Result<String>); 8] = [
+        ("page, navigation lock, SIGKILL", &page_and_sigkill),
+        ("single instance", &single_instance),
+        ("quit paths", &quit_paths),
+        ("handshake attacks", &handshake_attacks),
+        ("crash on boot", &crash_on_boot),
+        ("damaged install", &damaged_install),
+        ("update required", &update_required),
+        ("logs", &logs_rotate_and_redact),
+    ];
+    for (name, work) in all {
+        if !options.kill_loop_only {
+            scenario(name, work)?;
+        }
+    }
     let kill_loop = kill_loop(&lab, options)?;
     ui.info(format!(
         "✓ e2e kill loop: {} launches ({} killed during startup, {} after load; seed {}): {} backend processes, {} epmd left; {} of {} ports taken",
@@ -394,8 +405,6 @@ fn page_and_sigkill(lab: &Lab) -> Result<String> {
     // Other origins leave for the system browser; the window stays.
     session.click("#external-link")?;
     install.wait_log("opening https://hudson.example/ in the system browser", Duration::from_secs(5))?;
-    session.execute("window.open('https://hudson.example/popup'); return 1")?;
-    install.wait_log("opening https://hudson.example/popup in the system browser", Duration::from_secs(5))?;
     session.execute("window.location.href = 'https://hudson.example/nav'; return 1")?;
     install.wait_log("opening https://hudson.example/nav in the system browser", Duration::from_secs(5))?;
     std::thread::sleep(Duration::from_millis(300));
@@ -470,7 +479,8 @@ fn quit_paths(lab: &Lab) -> Result<String> {
         let session = driver.session(&lab.build.shell, &[])?;
         session.wait_for_title("Hudson", Duration::from_secs(60))?;
         let port = backend_port(&session.url()?)?;
-        let _ = session.close_window();
+        let shell = *shell_pids(lab).first().context("the shell is not running")?;
+        crate::gui::request_window_close(lab.display.display(), shell, "Hudson")?;
         install.wait_log("shell exited", Duration::from_secs(15))?;
         check_graceful(&install, port, "window close")?;
         results.push("window close");
@@ -705,17 +715,22 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
         let earlier = install.launch_dirs();
         let mut shell = lab.spawn_shell(&install, &[("HUDSON_STARTUP_TRACE", &trace_env)])?;
         let after_load = moments.below(2) == 1;
+        let moment;
         if after_load {
             let deadline = Instant::now() + Duration::from_secs(60);
             while !std::fs::read_to_string(&trace).unwrap_or_default().contains("page_finished") {
                 ensure!(Instant::now() < deadline, "launch {launch}: the page never loaded");
                 std::thread::sleep(Duration::from_millis(10));
             }
-            std::thread::sleep(Duration::from_millis(moments.below(500)));
+            let extra = moments.below(500);
+            std::thread::sleep(Duration::from_millis(extra));
+            moment = format!("{extra} ms after load");
             report.killed_after_load += 1;
         } else {
             // Backend boot takes about a second: spread the kills over it.
-            std::thread::sleep(Duration::from_millis(moments.below(1600)));
+            let delay = moments.below(1600);
+            std::thread::sleep(Duration::from_millis(delay));
+            moment = format!("{delay} ms after launch");
             report.killed_during_startup += 1;
         }
         signal(shell.id(), libc::SIGKILL);
@@ -723,11 +738,20 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
         let left = install.wait_no_backend(Duration::from_secs(10));
         report.backend_processes_left += left.iter().filter(|p| p.name != "epmd").count();
         report.epmd_left += left.iter().filter(|p| p.name == "epmd").count();
+        let mut taken = Vec::new();
         for port in install.handshake_ports_except(&earlier) {
             report.ports_checked += 1;
             if !procs::wait_port_free(port, Duration::from_secs(10)) {
                 report.ports_taken += 1;
+                taken.push(port);
             }
+        }
+        if !left.is_empty() || !taken.is_empty() {
+            let trace = std::fs::read_to_string(&trace).unwrap_or_default().replace('\n', " ");
+            report.failures.push(format!(
+                "launch {launch}, killed {moment}: left {:?}, ports taken {taken:?}; trace: {trace}",
+                left.iter().map(|p| format!("{} {} ({})", p.pid, p.name, p.cmdline)).collect::<Vec<_>>()
+            ));
         }
         if !left.is_empty() {
             // Do not let one failure spoil the launches after it.
@@ -738,10 +762,11 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
     }
     ensure!(
         report.backend_processes_left == 0 && report.epmd_left == 0 && report.ports_taken == 0,
-        "the kill loop left {} backend processes, {} epmd and {} taken ports (seed {seed})",
+        "the kill loop left {} backend processes, {} epmd and {} taken ports (seed {seed}):\n{}",
         report.backend_processes_left,
         report.epmd_left,
-        report.ports_taken
+        report.ports_taken,
+        report.failures.join("\n")
     );
     Ok(report)
 }

@@ -76,6 +76,9 @@ enum Command {
         /// Seed for the kill moments (printed by every run).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run only the kill loop (e.g. to replay a seed).
+        #[arg(long)]
+        kill_loop_only: bool,
     },
     /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
     /// prints the medians of each startup milestone, side by side with a
@@ -96,7 +99,9 @@ fn main() -> ExitCode {
         Command::Doctor { install } => doctor::run(&ui, install),
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
-        Command::E2e { kill_launches, seed } => e2e::run(&ui, &e2e::Options { kill_launches, seed }),
+        Command::E2e { kill_launches, seed, kill_loop_only } => {
+            e2e::run(&ui, &e2e::Options { kill_launches, seed, kill_loop_only })
+        }
         Command::Bench { what } => bench::run(&ui, what),
         Command::Test => test::run(&ui),
     };

@@ -5,7 +5,13 @@
 //! - the backend's stdin is a pipe whose write end only the shell holds; the
 //!   contract makes the backend exit when it closes, which the kernel does
 //!   even when the shell is SIGKILLed;
-//! - Linux: `PR_SET_PDEATHSIG` sends SIGTERM when the spawning thread dies;
+//! - Linux: `PR_SET_PDEATHSIG` sends SIGKILL when the spawning thread dies.
+//!   Not SIGTERM: the BEAM drops a SIGTERM that arrives while it boots and
+//!   then never stops, not even on the stdin EOF that arrives with it
+//!   (measured with the reference release: SIGTERM 0.2–1.0 s after start
+//!   left the VM running and serving every time; the random-SIGKILL loop of
+//!   `cargo xtask e2e` found such orphans). A backend whose shell is gone
+//!   has nobody left to serve, so the hard stop costs nothing;
 //! - Windows: a job object with `KILL_ON_JOB_CLOSE` ends the whole tree when
 //!   the shell's last handle to it closes.
 //!
@@ -131,7 +137,7 @@ fn platform_setup(cmd: &mut Command) {
         // SAFETY: the closure only calls async-signal-safe functions.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 // The shell died between fork and prctl: nobody will ever

@@ -234,3 +234,32 @@ fn secrets_a_backend_prints_never_reach_the_log_which_rotates_at_the_configured_
     let hex_run = regex::Regex::new("[0-9a-f]{64}").unwrap();
     assert!(!hex_run.is_match(&text), "a handshake token reached the log");
 }
+
+#[test]
+fn the_backend_dies_with_the_thread_that_spawned_it_even_ignoring_sigterm_and_stdin() {
+    use hudson_lifecycle::process::{Process, ProcessSpec};
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().display().to_string();
+    // Ignores SIGTERM and never reads stdin: only the parent-death signal
+    // can end it.
+    let double = sandbox.script("deaf-backend", "trap '' TERM\nwhile :; do sleep 1; done");
+    let spec = ProcessSpec { program: double, args: Vec::new(), cwd: None, env: Vec::new() };
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    let (finish, finished) = crossbeam_channel::bounded::<()>(0);
+    let spawner = std::thread::spawn(move || {
+        let process = Process::spawn(&spec, tx).unwrap();
+        // Keep its stdin open: the shell's death is simulated by the
+        // thread's end alone.
+        std::mem::forget(process);
+        let _ = finished.recv();
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::live_with(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the double did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(finish);
+    spawner.join().unwrap();
+    let left = wait_gone(&marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the backend outlived its spawning thread: {left:?}");
+}
