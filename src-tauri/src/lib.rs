@@ -72,6 +72,8 @@ pub(crate) struct Shell {
     supervisor: Mutex<Option<Supervisor>>,
     allowed: AllowedOrigin,
     trace: Arc<Trace>,
+    /// A navigation to the backend was requested and has not started yet.
+    navigating: std::sync::atomic::AtomicBool,
 }
 
 impl Shell {
@@ -83,7 +85,15 @@ impl Shell {
             Ok(dir) => Log::open(&dir, LOG_FILE, rotation, true),
             Err(_) => Log::stderr_only(),
         };
-        Shell { log, config, resources, supervisor: Mutex::new(None), allowed, trace }
+        Shell {
+            log,
+            config,
+            resources,
+            supervisor: Mutex::new(None),
+            allowed,
+            trace,
+            navigating: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     fn supervisor(&self) -> Option<Supervisor> {
@@ -218,15 +228,21 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
         .on_page_load(move |_window, payload| {
             let shell = loads.state::<Shell>();
             let url = payload.url();
-            if !shell.allowed.allows(url) {
-                return;
-            }
+            shell.trace.mark(&format!("load_{:?}_{}", payload.event(), url.origin().ascii_serialization()));
             match payload.event() {
-                PageLoadEvent::Started => shell.trace.mark("page_started"),
-                PageLoadEvent::Finished => {
+                // WebKit may still report the previous page's URL when the
+                // load starts: the first start after a navigation to the
+                // backend is that navigation.
+                PageLoadEvent::Started => {
+                    if shell.navigating.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        shell.trace.mark("page_started");
+                    }
+                }
+                PageLoadEvent::Finished if shell.allowed.allows(url) => {
                     shell.trace.mark("page_finished");
                     shell.log.shell(&format!("page loaded: {}{}", url.origin().ascii_serialization(), url.path()));
                 }
+                PageLoadEvent::Finished => {}
             }
         })
         .build()?;
@@ -314,6 +330,7 @@ fn on_status(app: &AppHandle, status: Status) {
             match Url::parse(&enter_url) {
                 Ok(url) => {
                     trace.mark("navigate");
+                    shell.navigating.store(true, std::sync::atomic::Ordering::SeqCst);
                     show(app, url);
                 }
                 Err(e) => show(app, pages::error(&format!("bad backend URL: {e}"), &[])),

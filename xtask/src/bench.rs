@@ -67,8 +67,11 @@ struct Launch {
     navigate: f64,
     page_started: f64,
     page_finished: f64,
-    /// page load started − backend ready: what the shell adds.
+    /// page load started − backend ready: what the shell adds, WebView
+    /// included.
     overhead: f64,
+    /// navigation requested − backend ready: what the shell's own code adds.
+    own_overhead: f64,
     launch_to_page: f64,
 }
 
@@ -169,6 +172,7 @@ fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
         page_started,
         page_finished: since("page_finished")?,
         overhead: page_started - backend_ready,
+        own_overhead: since("navigate")? - backend_ready,
         launch_to_page: stamp("page_finished")? - started_ns as f64 / 1e6,
     })
 }
@@ -189,6 +193,7 @@ fn median(launches: &[Launch]) -> Launch {
         page_started: pick(|l| l.page_started),
         page_finished: pick(|l| l.page_finished),
         overhead: pick(|l| l.overhead),
+        own_overhead: pick(|l| l.own_overhead),
         launch_to_page: pick(|l| l.launch_to_page),
     }
 }
@@ -196,7 +201,7 @@ fn median(launches: &[Launch]) -> Launch {
 fn print_table(ui: &Ui, summaries: &[Summary]) {
     let [ours, base] = summaries else { return };
     type Row = (&'static str, fn(&Launch) -> f64);
-    let rows: [Row; 9] = [
+    let rows: [Row; 10] = [
         ("shell start → backend spawned", |l| l.shell_to_spawn),
         ("spawn → backend ready (its own signal)", |l| l.backend_ready),
         ("spawn → shell saw it ready", |l| l.handshake_seen),
@@ -205,6 +210,7 @@ fn print_table(ui: &Ui, summaries: &[Summary]) {
         ("spawn → page load started", |l| l.page_started),
         ("spawn → page load finished", |l| l.page_finished),
         ("shell overhead (page load started − backend ready)", |l| l.overhead),
+        ("  of which the shell's code (navigation requested − ready)", |l| l.own_overhead),
         ("shell start → page load finished", |l| l.launch_to_page),
     ];
     ui.info(format!(
@@ -217,10 +223,16 @@ fn print_table(ui: &Ui, summaries: &[Summary]) {
     for (name, get) in rows {
         let (a, b) = (get(&ours.median), get(&base.median));
         let ratio = if a > 0.0 { format!("{:.1}×", b / a) } else { "-".into() };
-        ui.info(format!("  {name:<52} {a:>20.1} {b:>28.1} {ratio:>7}"));
+        ui.info(format!("  {name:<58} {a:>20.1} {b:>28.1} {ratio:>7}"));
     }
-    let goal = if ours.median.overhead <= 10.0 { "met" } else { "NOT met" };
-    ui.info(format!("goal: shell overhead ≤ 10 ms median: {goal} ({:.1} ms)", ours.median.overhead));
+    let met = |ms: f64| if ms <= 10.0 { "met" } else { "NOT met" };
+    ui.info(format!(
+        "goal: shell overhead ≤ 10 ms median: {} ({:.1} ms, WebView's load start included); {} for the shell's own code ({:.1} ms)",
+        met(ours.median.overhead),
+        ours.median.overhead,
+        met(ours.median.own_overhead),
+        ours.median.own_overhead
+    ));
 }
 
 impl Summary {
@@ -249,6 +261,7 @@ mod tests {
         assert_eq!(launch.backend_ready, 900.0);
         assert_eq!(launch.page_started, 905.0);
         assert!((launch.overhead - 5.0).abs() < 1e-9);
+        assert!((launch.own_overhead - 2.1).abs() < 1e-9);
         assert_eq!(launch.launch_to_page, 920.0);
         assert!(milestones("{}", 0).is_err());
     }
