@@ -79,9 +79,10 @@ impl Process {
         };
         let pid = child.id();
         let stdin = child.stdin.take();
-        forward_lines(child.stdout.take().expect("stdout is piped"), Stream::Stdout, events.clone());
-        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone());
-        wait_in_background(child, events);
+        let (drained, readers_done) = crossbeam_channel::bounded(2);
+        forward_lines(child.stdout.take().expect("stdout is piped"), Stream::Stdout, events.clone(), drained.clone());
+        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone(), drained);
+        wait_in_background(child, events, readers_done);
         Ok(Process {
             pid,
             stdin,
@@ -159,7 +160,7 @@ fn platform_setup(cmd: &mut Command) {
     cmd.creation_flags(CREATE_NO_WINDOW);
 }
 
-fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sender<Event>) {
+fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sender<Event>, drained: Sender<()>) {
     thread::Builder::new()
         .name(format!("backend-{stream:?}").to_lowercase())
         .spawn(move || {
@@ -180,15 +181,27 @@ fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sende
                     }
                 }
             }
+            let _ = drained.send(());
         })
         .expect("spawn an output reader thread");
 }
 
-fn wait_in_background(mut child: Child, events: Sender<Event>) {
+/// Longest wait, after the backend exited, for its last output lines: a
+/// grandchild that still holds the pipes must not delay the exit event.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn wait_in_background(mut child: Child, events: Sender<Event>, readers_done: crossbeam_channel::Receiver<()>) {
     thread::Builder::new()
         .name("backend-wait".into())
         .spawn(move || {
             let status: io::Result<ExitStatus> = child.wait();
+            // The last lines (the reason for a crash) come before the exit.
+            let deadline = std::time::Instant::now() + DRAIN;
+            for _ in 0..2 {
+                if readers_done.recv_deadline(deadline).is_err() {
+                    break;
+                }
+            }
             let _ = events.send(Event::Exited(status.map(Exit::from).unwrap_or(Exit::Unknown)));
         })
         .expect("spawn the backend waiter thread");

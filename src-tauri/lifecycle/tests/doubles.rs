@@ -75,15 +75,23 @@ fn a_planted_handshake_with_the_wrong_token_is_refused() {
         "planting-backend",
         r#"printf '{"port":4000,"token":"%s","pid":%s,"version":"0.1.0"}' \
   00000000000000000000000000000000deadbeefdeadbeefdeadbeefdeadbeef $$ > "$HUDSON_HANDSHAKE_FILE"
-exec sleep 30"#,
+while :; do sleep 1; done"#,
     );
     let mut spec = sandbox.spec(&double);
     spec.startup_timeout = Duration::from_secs(2);
+    let marker = double.display().to_string();
+    std::thread::spawn({
+        let marker = marker.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(!common::live_with(&marker).is_empty(), "the double runs while the start waits");
+        }
+    });
     let (error, refusals) = start_refused(&spec);
     assert!(matches!(error, StartError::Timeout(_)), "{error}");
     assert_eq!(refusals.len(), 1, "{refusals:?}");
     assert!(refusals[0].contains("does not carry this launch's token"), "{refusals:?}");
-    assert!(wait_gone(&double.display().to_string(), Duration::from_secs(5)).is_empty());
+    assert!(wait_gone(&marker, Duration::from_secs(5)).is_empty());
 }
 
 #[test]
@@ -94,7 +102,7 @@ fn a_symlink_in_the_handshake_path_is_refused_even_with_the_right_token() {
         r#"target="$HUDSON_DATA_DIR/elsewhere.json"
 printf '{"port":4000,"token":"%s","pid":%s,"version":"0.1.0"}' "$HUDSON_HANDSHAKE_TOKEN" $$ > "$target"
 ln -s "$target" "$HUDSON_HANDSHAKE_FILE"
-exec sleep 30"#,
+while :; do sleep 1; done"#,
     );
     let mut spec = sandbox.spec(&double);
     spec.startup_timeout = Duration::from_secs(2);
@@ -121,8 +129,10 @@ fn a_stale_handshake_from_an_earlier_launch_is_never_accepted() {
     std::fs::write(&kept, &stale).unwrap();
 
     // The double copies that stale file into this launch's path.
-    let double = sandbox
-        .script("stale-copying-backend", &format!("cp '{}' \"$HUDSON_HANDSHAKE_FILE\"\nexec sleep 30", kept.display()));
+    let double = sandbox.script(
+        "stale-copying-backend",
+        &format!("cp '{}' \"$HUDSON_HANDSHAKE_FILE\"\nwhile :; do sleep 1; done", kept.display()),
+    );
     let mut spec = sandbox.spec(&double);
     spec.startup_timeout = Duration::from_secs(2);
     let mut refusals = Vec::new();
@@ -172,12 +182,13 @@ fn shutdown_kills_a_backend_that_ignores_stdin_and_sigterm_and_its_grandchildren
 fn quitting_during_a_start_is_prompt_and_leaves_nothing() {
     let sandbox = Sandbox::new();
     let marker = sandbox.path().display().to_string();
-    let double = sandbox.script("slow-backend", "exec sleep 300");
+    let double = sandbox.script("slow-backend", "while :; do sleep 1; done");
     let statuses = Statuses::new();
     let log = Log::open(&sandbox.path().join("logs"), "hudson.log", Rotation::default(), false);
     let supervisor = Supervisor::spawn(sandbox.spec(&double), fast_restarts(), log, statuses.reporter());
     statuses.wait_for(Duration::from_secs(5), |s| matches!(s, Status::Starting { .. }));
     std::thread::sleep(Duration::from_millis(300));
+    assert!(!common::live_with(&marker).is_empty(), "the double runs");
     let asked = Instant::now();
     supervisor.shutdown();
     assert!(asked.elapsed() < Duration::from_secs(6), "shutdown took {:?}", asked.elapsed());
