@@ -237,6 +237,9 @@ impl Backend {
         if !spec.program.is_file() {
             return Err(StartError::Spawn(spec.program.clone(), "no such file (is the installation complete?)".into()));
         }
+        // Built before the spawn (a blocking client starts a runtime thread),
+        // so that confirming health adds only the request itself.
+        let client = HealthClient::new();
         let spawned = Instant::now();
         let mut process =
             Process::spawn(&process_spec, tx).map_err(|e| StartError::Spawn(spec.program.clone(), e.to_string()))?;
@@ -265,7 +268,6 @@ impl Backend {
         let handshake_at = Instant::now();
         notice(Notice::Accepted(source, handshake.port));
 
-        let client = HealthClient::new();
         let budget = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500));
         let health = match client.confirm(handshake.port, spec.health_attempts, budget) {
             Ok(health) => health,
