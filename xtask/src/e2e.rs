@@ -709,6 +709,9 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
     // One install for every launch, as one user relaunching the app.
     let install = lab.install(Backend::Real, |_| {})?;
     let mut report = KillLoop { seed, launches: options.kill_launches, ..KillLoop::default() };
+    // How long a start takes here, from the launches that waited for the
+    // page: the "during startup" kills spread over all of it.
+    let mut startup_ms: u64 = 1600;
     for launch in 0..options.kill_launches {
         let trace = install.home.path().join(format!("trace-{launch}"));
         let trace_env = OsString::from(&trace);
@@ -716,19 +719,20 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
         let mut shell = lab.spawn_shell(&install, &[("HUDSON_STARTUP_TRACE", &trace_env)])?;
         let after_load = moments.below(2) == 1;
         let moment;
+        let launched = Instant::now();
         if after_load {
             let deadline = Instant::now() + Duration::from_secs(60);
             while !std::fs::read_to_string(&trace).unwrap_or_default().contains("page_finished") {
                 ensure!(Instant::now() < deadline, "launch {launch}: the page never loaded");
                 std::thread::sleep(Duration::from_millis(10));
             }
+            startup_ms = startup_ms.max(launched.elapsed().as_millis() as u64);
             let extra = moments.below(500);
             std::thread::sleep(Duration::from_millis(extra));
             moment = format!("{extra} ms after load");
             report.killed_after_load += 1;
         } else {
-            // Backend boot takes about a second: spread the kills over it.
-            let delay = moments.below(1600);
+            let delay = moments.below(startup_ms);
             std::thread::sleep(Duration::from_millis(delay));
             moment = format!("{delay} ms after launch");
             report.killed_during_startup += 1;
