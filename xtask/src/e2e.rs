@@ -334,7 +334,8 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         scenarios.push(Scenario { name, result });
         Ok(())
     };
-    let all: [(&'static str, &dyn Fn(&Lab) -> Result<String>); 8] = [
+    type Check<'a> = (&'static str, &'a dyn Fn(&Lab) -> Result<String>);
+    let all: [Check<'_>; 8] = [
         ("page, navigation lock, SIGKILL", &page_and_sigkill),
         ("single instance", &single_instance),
         ("quit paths", &quit_paths),
