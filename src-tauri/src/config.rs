@@ -28,6 +28,12 @@ pub struct ShellConfig {
     /// Where "Check for updates" looks; none means updates are not set up.
     #[serde(default)]
     pub update_endpoint: Option<String>,
+    /// The log rotates when a file would exceed this size.
+    #[serde(default = "default_log_max_bytes")]
+    pub log_max_bytes: u64,
+    /// Rotated log files kept besides the live one.
+    #[serde(default = "default_log_keep")]
+    pub log_keep: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -45,6 +51,14 @@ fn default_startup_timeout() -> u64 {
     30
 }
 
+fn default_log_max_bytes() -> u64 {
+    hudson_lifecycle::logs::Rotation::default().max_bytes
+}
+
+fn default_log_keep() -> u32 {
+    hudson_lifecycle::logs::Rotation::default().keep
+}
+
 impl ShellConfig {
     pub fn load(resource_dir: &Path) -> Result<Self, String> {
         let path = resource_dir.join(FILE_NAME);
@@ -54,6 +68,10 @@ impl ShellConfig {
         serde_json::from_slice(&bytes).map_err(|e| {
             format!("{} is not valid: {e}. The installation is damaged: reinstall Hudson.", path.display())
         })
+    }
+
+    pub fn rotation(&self) -> hudson_lifecycle::logs::Rotation {
+        hudson_lifecycle::logs::Rotation { max_bytes: self.log_max_bytes, keep: self.log_keep }
     }
 
     /// Where the backend lives.

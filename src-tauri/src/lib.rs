@@ -1,28 +1,50 @@
 //! Hudson Desktop's runtime shell.
 //!
-//! Opens the window on a local loading page at once, starts the backend on a
-//! supervisor thread (see `hudson-lifecycle` for the contract), then shows the
-//! backend's page through the enter token — or a local error page with the
-//! reason, never an endless "Starting…". Navigation is locked to the backend's
-//! origin; other links open in the system browser. Quitting stops the backend
-//! (stdin closed, SIGTERM, 5 s grace, then kill).
+//! Opens the window on a local loading page at once and starts the backend
+//! through `hudson-lifecycle`'s supervisor, which owns every lifecycle
+//! decision (handshake, health, restarts with backoff, shutdown). This crate
+//! only turns the supervisor's statuses into pages, and menus, signals and
+//! window events into supervisor calls:
+//! - ready: the backend's page through the enter token; navigation is locked
+//!   to its origin and other links open in the system browser;
+//! - crashed: restarted with backoff, then an error page with the reason,
+//!   the last log lines, Restart and Open logs folder;
+//! - damaged installation or update required: a page saying so, never a
+//!   half-working UI;
+//! - Quit, closing the window, SIGTERM and SIGINT stop the backend
+//!   gracefully (stdin closed, SIGTERM to its group, 5 s grace, kill).
 
+mod commands;
 mod config;
+mod menu;
 mod pages;
-mod supervisor;
+mod signals;
+mod trace;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hudson_lifecycle::LaunchSpec;
 use hudson_lifecycle::handshake::default_runtime_base;
-use tauri::{AppHandle, Manager, RunEvent, Url, WebviewUrl, WebviewWindowBuilder};
+use hudson_lifecycle::logs::Log;
+use hudson_lifecycle::supervisor::{Options, Status, Supervisor};
+use hudson_lifecycle::{LaunchSpec, Readiness};
+use tauri::webview::{NewWindowResponse, PageLoadEvent};
+use tauri::{AppHandle, Manager, RunEvent, Url, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
 use crate::config::ShellConfig;
-use crate::supervisor::{Status, Supervisor};
+use crate::trace::Trace;
 
 const MAIN_WINDOW: &str = "main";
+const UPDATES_WINDOW: &str = "updates";
+/// The log file's name in the per-user log folder.
+const LOG_FILE: &str = "hudson-desktop.log";
+/// Longest wait for the backend's graceful stop before its group is killed.
+pub(crate) const GRACE: Duration = Duration::from_secs(5);
+/// Benchmark only: `tcp-poll-200ms` starts the backend the way
+/// ex_tauri-style shells do (a picked port, a TCP connect every 200 ms), so
+/// `cargo xtask bench startup` can measure both in the same binary.
+const ENV_BENCH_READINESS: &str = "HUDSON_BENCH_READINESS";
 
 /// The origin the WebView may show besides the shell's own pages.
 #[derive(Default, Clone)]
@@ -33,62 +55,235 @@ impl AllowedOrigin {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = origin;
     }
 
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn allows(&self, url: &Url) -> bool {
-        let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_deref().is_some_and(|origin| url.origin().ascii_serialization() == origin)
+        self.get().is_some_and(|origin| url.origin().ascii_serialization() == origin)
+    }
+}
+
+/// The shell's state, managed by Tauri.
+pub(crate) struct Shell {
+    log: Log,
+    config: Result<ShellConfig, String>,
+    resources: Result<PathBuf, String>,
+    supervisor: Mutex<Option<Supervisor>>,
+    allowed: AllowedOrigin,
+    trace: Arc<Trace>,
+    /// A navigation to the backend was requested and has not started yet.
+    navigating: std::sync::atomic::AtomicBool,
+}
+
+impl Shell {
+    fn new(app: &AppHandle, allowed: AllowedOrigin, trace: Arc<Trace>) -> Shell {
+        let resources = resource_dir(app);
+        let config = resources.clone().and_then(|dir| ShellConfig::load(&dir));
+        let rotation = config.as_ref().map(ShellConfig::rotation).unwrap_or_default();
+        let log = match app.path().app_log_dir() {
+            Ok(dir) => Log::open(&dir, LOG_FILE, rotation, true),
+            Err(_) => Log::stderr_only(),
+        };
+        Shell {
+            log,
+            config,
+            resources,
+            supervisor: Mutex::new(None),
+            allowed,
+            trace,
+            navigating: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn supervisor(&self) -> Option<Supervisor> {
+        self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops the backend (once) and logs how it went.
+    fn stop_backend(&self) {
+        let Some(supervisor) = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        // The supervisor logs how a running backend stopped.
+        if supervisor.shutdown().is_none() {
+            self.log.shell("no backend was running");
+        }
+    }
+
+    fn restart_backend(&self, app: &AppHandle) {
+        self.allowed.set(None);
+        show(app, pages::loading(Some("Restarting…")));
+        match self.supervisor() {
+            Some(supervisor) => supervisor.restart(),
+            None => start_backend(app),
+        }
+    }
+
+    fn open_settings(&self, app: &AppHandle) {
+        let (Some(origin), Ok(config)) = (self.allowed.get(), &self.config) else {
+            self.log.shell("Settings: the backend is not running");
+            return;
+        };
+        match Url::parse(&origin).and_then(|o| o.join(&config.settings_route)) {
+            Ok(url) => {
+                focus_main(app);
+                show(app, url);
+            }
+            Err(e) => self.log.shell(&format!("Settings: bad route {:?}: {e}", config.settings_route)),
+        }
+    }
+
+    fn open_logs_folder(&self, app: &AppHandle) -> Result<String, String> {
+        use tauri_plugin_opener::OpenerExt;
+        let dir = self.log.dir().ok_or("this system has no log folder for Hudson")?;
+        app.opener()
+            .open_path(dir.to_string_lossy(), None::<&str>)
+            .map(|()| format!("Opened {}", dir.display()))
+            .map_err(|e| format!("Could not open the logs folder {} ({e}). Open it yourself.", dir.display()))
+    }
+
+    fn check_for_updates(&self) -> String {
+        match self.config.as_ref().ok().and_then(|c| c.update_endpoint.as_deref()) {
+            None => "Updates are not set up for this build: no update endpoint is configured. \
+                     Ask whoever gave you Hudson for the new version."
+                .into(),
+            Some(endpoint) => format!(
+                "This build would look for updates at {endpoint}, but this version of the shell cannot \
+                 install updates yet. Download the new version from there."
+            ),
+        }
     }
 }
 
 pub fn run() {
+    let trace = Arc::new(Trace::from_env());
+    trace.mark("shell_start");
     let allowed = AllowedOrigin::default();
     let app = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| focus_main(app)))
-        .plugin(tauri_plugin_opener::init())
-        .setup({
-            let allowed = allowed.clone();
-            move |app| {
-                open_main_window(app.handle(), allowed.clone())?;
-                start_backend(app.handle(), allowed);
-                Ok(())
+        // First: a second launch hands over to the running one and exits
+        // before it could start a second backend.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Some(shell) = app.try_state::<Shell>() {
+                shell.log.shell("second launch: focusing the running window");
             }
+            focus_main(app);
+        }))
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::restart_backend,
+            commands::open_logs_folder,
+            commands::check_for_updates
+        ])
+        .on_menu_event(menu::on_event)
+        .setup(move |app| {
+            let shell = Shell::new(app.handle(), allowed, trace);
+            shell.log.shell(&format!(
+                "Hudson {} shell started (pid {})",
+                app.package_info().version,
+                std::process::id()
+            ));
+            app.manage(shell);
+            signals::install(app.handle());
+            open_main_window(app.handle())?;
+            if let Err(e) = menu::install(app.handle()) {
+                app.state::<Shell>().log.shell(&format!("no tray icon or menu: {e}"));
+            }
+            start_backend(app.handle());
+            Ok(())
         })
         .build(tauri::generate_context!())
         .expect("the Tauri application builds");
 
-    app.run(|app, event| {
-        if let RunEvent::Exit = event
-            && let Some(supervisor) = app.try_state::<Supervisor>()
-            && let Some(report) = supervisor.shutdown()
-        {
-            eprintln!("[shell] backend stopped: {:?} after {:?}", report.exit, report.took);
+    app.run(|app, event| match event {
+        // Closing the main window quits, even with the updates window open.
+        RunEvent::WindowEvent { label, event: WindowEvent::Destroyed, .. } if label == MAIN_WINDOW => app.exit(0),
+        RunEvent::Exit => {
+            if let Some(shell) = app.try_state::<Shell>() {
+                shell.stop_backend();
+                shell.log.shell("shell exited");
+            }
         }
+        _ => {}
     });
 }
 
-fn open_main_window(app: &AppHandle, allowed: AllowedOrigin) -> tauri::Result<()> {
-    let opener = app.clone();
+fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
+    let nav = app.clone();
+    let popup = app.clone();
+    let loads = app.clone();
     WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
         .title("Hudson")
         .inner_size(1200.0, 800.0)
         .on_navigation(move |url| {
-            if pages::is_local(url) || allowed.allows(url) {
+            let shell = nav.state::<Shell>();
+            if pages::is_local(url) || shell.allowed.allows(url) {
                 return true;
             }
-            if matches!(url.scheme(), "http" | "https" | "mailto") {
-                use tauri_plugin_opener::OpenerExt;
-                let _ = opener.opener().open_url(url.as_str(), None::<&str>);
-            }
+            open_externally(&nav, url);
             false
+        })
+        .on_new_window(move |url, _features| {
+            open_externally(&popup, &url);
+            NewWindowResponse::Deny
+        })
+        .on_page_load(move |_window, payload| {
+            let shell = loads.state::<Shell>();
+            let url = payload.url();
+            shell.trace.mark(&format!("load_{:?}_{}", payload.event(), url.origin().ascii_serialization()));
+            match payload.event() {
+                // WebKit may still report the previous page's URL when the
+                // load starts: the first start after a navigation to the
+                // backend is that navigation.
+                PageLoadEvent::Started => {
+                    if shell.navigating.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        shell.trace.mark("page_started");
+                    }
+                }
+                PageLoadEvent::Finished if shell.allowed.allows(url) => {
+                    shell.trace.mark("page_finished");
+                    shell.log.shell(&format!("page loaded: {}{}", url.origin().ascii_serialization(), url.path()));
+                }
+                PageLoadEvent::Finished => {}
+            }
         })
         .build()?;
     Ok(())
 }
 
-fn focus_main(app: &AppHandle) {
+/// Any URL outside the backend's origin: http(s) and mail links go to the
+/// system's handler, everything else is refused.
+fn open_externally(app: &AppHandle, url: &Url) {
+    use tauri_plugin_opener::OpenerExt;
+    let shell = app.state::<Shell>();
+    if !matches!(url.scheme(), "http" | "https" | "mailto") {
+        shell.log.shell(&format!("navigation refused: {}", shell.log.redact(url.as_str())));
+        return;
+    }
+    shell.log.shell(&format!("opening {} in the system browser", shell.log.redact(url.as_str())));
+    if let Err(e) = app.opener().open_url(url.as_str(), None::<&str>) {
+        shell.log.shell(&format!("could not open the system browser: {e}"));
+    }
+}
+
+pub(crate) fn focus_main(app: &AppHandle) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.unminimize();
         let _ = window.show();
         let _ = window.set_focus();
+    }
+}
+
+pub(crate) fn open_updates_window(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(UPDATES_WINDOW) {
+        let _ = window.set_focus();
+        return;
+    }
+    let built = WebviewWindowBuilder::new(app, UPDATES_WINDOW, WebviewUrl::App("updates.html".into()))
+        .title("Hudson — Updates")
+        .inner_size(480.0, 220.0)
+        .on_navigation(pages::is_local)
+        .build();
+    if let Err(e) = built {
+        app.state::<Shell>().log.shell(&format!("cannot open the updates window: {e}"));
     }
 }
 
@@ -98,32 +293,67 @@ fn show(app: &AppHandle, url: Url) {
     }
 }
 
-fn start_backend(app: &AppHandle, allowed: AllowedOrigin) {
-    let spec = match launch_spec(app) {
+fn start_backend(app: &AppHandle) {
+    let shell = app.state::<Shell>();
+    let spec = match launch_spec(app, &shell) {
         Ok(spec) => spec,
         Err(reason) => {
-            eprintln!("[shell] {reason}");
-            show(app, pages::error(&reason, &[]));
+            shell.log.shell(&reason);
+            show(app, pages::error(&reason, &shell.log.recent(20)));
             return;
         }
     };
     let handle = app.clone();
-    let supervisor = Supervisor::spawn(spec, move |status| match status {
-        Status::Starting => {}
-        Status::Ready { origin, enter_url } => {
-            allowed.set(Some(origin));
+    let log = shell.log.clone();
+    let report = move |status: Status| on_status(&handle, status);
+    let supervisor = Supervisor::spawn(spec, Options { grace: GRACE, ..Options::default() }, log, report);
+    *shell.supervisor.lock().unwrap_or_else(|e| e.into_inner()) = Some(supervisor);
+}
+
+/// Turns a supervisor status into what the window shows. Runs on the
+/// supervisor thread; navigation is handed to the event loop.
+fn on_status(app: &AppHandle, status: Status) {
+    let shell = app.state::<Shell>();
+    match status {
+        Status::Starting { attempt: 1 } => {}
+        Status::Starting { attempt } => {
+            shell.allowed.set(None);
+            show(app, pages::loading(Some(&format!("Starting again (attempt {attempt})…"))));
+        }
+        Status::Ready { origin, enter_url, timings, .. } => {
+            let trace = &shell.trace;
+            trace.mark_at("spawned", timings.spawned);
+            trace.mark_at("backend_ready", timings.backend_ready);
+            trace.mark_at("handshake", timings.handshake);
+            trace.mark_at("healthy", timings.healthy);
+            shell.allowed.set(Some(origin));
             match Url::parse(&enter_url) {
-                Ok(url) => show(&handle, url),
-                Err(e) => show(&handle, pages::error(&format!("bad backend URL: {e}"), &[])),
+                Ok(url) => {
+                    trace.mark("navigate");
+                    shell.navigating.store(true, std::sync::atomic::Ordering::SeqCst);
+                    show(app, url);
+                }
+                Err(e) => show(app, pages::error(&format!("bad backend URL: {e}"), &[])),
             }
         }
-        Status::Failed { reason, tail } => {
-            allowed.set(None);
-            eprintln!("[shell] {reason}");
-            show(&handle, pages::error(&reason, &tail));
+        Status::Restarting { restart, max, .. } => {
+            shell.allowed.set(None);
+            let text = format!("Hudson stopped unexpectedly. Restarting ({restart} of {max})…");
+            show(app, pages::loading(Some(&text)));
         }
-    });
-    app.manage(supervisor);
+        Status::Failed { reason, .. } => {
+            shell.allowed.set(None);
+            show(app, pages::error(&reason, &shell.log.recent(25)));
+        }
+        Status::Damaged { modules } => {
+            shell.allowed.set(None);
+            show(app, pages::damaged(&modules));
+        }
+        Status::UpdateRequired { version } => {
+            shell.allowed.set(None);
+            show(app, pages::update_required(&version));
+        }
+    }
 }
 
 fn resource_dir(app: &AppHandle) -> Result<PathBuf, String> {
@@ -133,9 +363,9 @@ fn resource_dir(app: &AppHandle) -> Result<PathBuf, String> {
     app.path().resource_dir().map_err(|e| format!("cannot find the app's resources: {e}"))
 }
 
-fn launch_spec(app: &AppHandle) -> Result<LaunchSpec, String> {
-    let resources = resource_dir(app)?;
-    let config = ShellConfig::load(&resources)?;
+fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
+    let resources = shell.resources.clone()?;
+    let config = shell.config.clone()?;
     let paths = app.path();
     let data_dir = paths.app_data_dir().map_err(|e| format!("cannot find the app-data folder: {e}"))?;
     let log_dir = paths.app_log_dir().map_err(|e| format!("cannot find the log folder: {e}"))?;
@@ -148,5 +378,9 @@ fn launch_spec(app: &AppHandle) -> Result<LaunchSpec, String> {
         config::Packaging::Burrito => LaunchSpec::for_sidecar(&program, data_dir, log_dir, runtime_base),
     };
     spec.startup_timeout = Duration::from_secs(config.startup_timeout_secs);
+    if std::env::var(ENV_BENCH_READINESS).as_deref() == Ok("tcp-poll-200ms") {
+        spec.readiness = Readiness::TcpPoll { interval: Duration::from_millis(200) };
+        shell.log.shell("benchmark baseline: polling TCP connect every 200 ms");
+    }
     Ok(spec)
 }

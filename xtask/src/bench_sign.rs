@@ -20,7 +20,7 @@ use signing::keys::{KeyPair, KeyProtection, SecretKey};
 use crate::config::Config;
 use crate::ui::{Ui, seconds};
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Size of the artifact in MB (10^6 bytes).
     #[arg(long, default_value_t = 500)]

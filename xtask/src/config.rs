@@ -29,6 +29,10 @@ struct Raw {
     startup_timeout_secs: u64,
     #[serde(default)]
     update_endpoint: Option<String>,
+    #[serde(default = "default_log_max_bytes")]
+    log_max_bytes: u64,
+    #[serde(default = "default_log_keep")]
+    log_keep: u32,
     backend: RawBackend,
     #[serde(default)]
     burrito_aliases: BTreeMap<String, String>,
@@ -101,6 +105,14 @@ fn default_startup_timeout() -> u64 {
     30
 }
 
+fn default_log_max_bytes() -> u64 {
+    1024 * 1024
+}
+
+fn default_log_keep() -> u32 {
+    3
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Packaging {
@@ -139,6 +151,10 @@ pub struct Config {
     pub settings_route: String,
     pub startup_timeout_secs: u64,
     pub update_endpoint: Option<String>,
+    /// The shell's log rotates when a file would exceed this size.
+    pub log_max_bytes: u64,
+    /// Rotated log files kept besides the live one.
+    pub log_keep: u32,
     pub backend_dir: PathBuf,
     pub release: String,
     pub packaging: Packaging,
@@ -228,6 +244,14 @@ impl Config {
         if !raw.settings_route.starts_with('/') {
             bail!("{} {SECTION}.settings-route must start with `/` (it is a path on the backend)", manifest.display());
         }
+        if raw.log_max_bytes < 4096 || raw.log_keep == 0 {
+            bail!(
+                "{} {SECTION}.log-max-bytes must be at least 4096 and log-keep at least 1 (got {} and {})",
+                manifest.display(),
+                raw.log_max_bytes,
+                raw.log_keep
+            );
+        }
 
         let workspace_members: Vec<&cargo_metadata::Package> =
             metadata.packages.iter().filter(|p| metadata.workspace_members.contains(&p.id)).collect();
@@ -276,6 +300,8 @@ impl Config {
             settings_route: raw.settings_route,
             startup_timeout_secs: raw.startup_timeout_secs,
             update_endpoint: raw.update_endpoint,
+            log_max_bytes: raw.log_max_bytes,
+            log_keep: raw.log_keep,
             backend_dir: root.join(&raw.backend.path),
             release: raw.backend.release,
             packaging: raw.backend.packaging,
@@ -335,6 +361,8 @@ impl Config {
             "settings-route": self.settings_route,
             "startup-timeout-secs": self.startup_timeout_secs,
             "update-endpoint": self.update_endpoint,
+            "log-max-bytes": self.log_max_bytes,
+            "log-keep": self.log_keep,
         })
     }
 

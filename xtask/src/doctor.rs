@@ -127,6 +127,12 @@ const PREREQS: &[Prereq] = &[
         probe: || on_path("WebKitWebDriver"),
     },
     Prereq {
+        name: "dbus-daemon",
+        needed_for: "tests (single instance, tray), bench",
+        install: Install::Apt("dbus"),
+        probe: || on_path("dbus-daemon"),
+    },
+    Prereq {
         name: "tauri-driver",
         needed_for: "smoke --shell, tests",
         install: Install::Cargo("tauri-driver", TAURI_DRIVER_VERSION),

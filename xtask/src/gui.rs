@@ -78,6 +78,49 @@ impl Drop for Xvfb {
     }
 }
 
+/// A private D-Bus session bus (what a desktop session provides): the
+/// single-instance plugin and the tray register on it. Stopped when dropped.
+pub struct SessionBus {
+    child: Child,
+    address: String,
+}
+
+impl SessionBus {
+    pub fn start() -> Result<SessionBus> {
+        use std::io::BufRead;
+        let daemon = require("dbus-daemon")?;
+        let mut child = Command::new(daemon)
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting dbus-daemon")?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut line).context("reading the bus address")?;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("dbus-daemon printed no address");
+        }
+        Ok(SessionBus { child, address })
+    }
+
+    /// `DBUS_SESSION_BUS_ADDRESS` for the app.
+    pub fn env(&self) -> (OsString, OsString) {
+        ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone().into())
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `tauri-driver` (and the `WebKitWebDriver` it starts), stopped when dropped.
 pub struct Driver {
     child: Child,
@@ -204,6 +247,28 @@ impl Session<'_> {
             .take())
     }
 
+    /// The W3C id of the first element matching `css`.
+    pub fn find(&self, css: &str) -> Result<String> {
+        let body = json!({ "using": "css selector", "value": css });
+        let value = self.driver.request(reqwest::Method::POST, &format!("/session/{}/element", self.id), Some(body))?;
+        value["value"]["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no element {css} on the page"))
+    }
+
+    pub fn click(&self, css: &str) -> Result<()> {
+        let element = self.find(css)?;
+        let path = format!("/session/{}/element/{element}/click", self.id);
+        self.driver.request(reqwest::Method::POST, &path, Some(json!({}))).map(|_| ())
+    }
+
+    /// The visible text of the first element matching `css`.
+    pub fn text(&self, css: &str) -> Result<String> {
+        let element = self.find(css)?;
+        Ok(self.get(&format!("element/{element}/text"))?.as_str().unwrap_or_default().to_owned())
+    }
+
     /// A PNG of the window.
     pub fn screenshot(&self) -> Result<Vec<u8>> {
         let b64 = self.get("screenshot")?;
@@ -241,4 +306,95 @@ impl Drop for Session<'_> {
             let _ = self.driver.request(reqwest::Method::DELETE, &format!("/session/{}", self.id), None);
         }
     }
+}
+
+/// Asks the top-level window of process `pid` titled `title` on `display`
+/// to close, the way a window manager's close button does: a
+/// `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message (WebDriver cannot close
+/// a window the app made itself).
+#[cfg(target_os = "linux")]
+pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> {
+    use std::ffi::{CStr, CString};
+    use std::os::raw::{c_int, c_uchar, c_uint, c_ulong};
+
+    use x11_dl::xlib;
+
+    let x = xlib::Xlib::open().context("cannot load libX11")?;
+    let name = CString::new(display)?;
+    // SAFETY: plain Xlib calls on a display this function opens and closes;
+    // every pointer passed is valid for the call, every returned buffer is
+    // freed with XFree.
+    unsafe {
+        let dpy = (x.XOpenDisplay)(name.as_ptr());
+        if dpy.is_null() {
+            bail!("cannot open X display {display}");
+        }
+        let atom = |n: &str| {
+            let n = CString::new(n).expect("atom names have no NUL");
+            (x.XInternAtom)(dpy, n.as_ptr(), xlib::False)
+        };
+        let (wm_protocols, wm_delete, net_wm_pid) =
+            (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"), atom("_NET_WM_PID"));
+        let root = (x.XDefaultRootWindow)(dpy);
+        let (mut root_ret, mut parent_ret) = (0, 0);
+        let mut children: *mut xlib::Window = std::ptr::null_mut();
+        let mut count: c_uint = 0;
+        (x.XQueryTree)(dpy, root, &mut root_ret, &mut parent_ret, &mut children, &mut count);
+        let windows: Vec<xlib::Window> =
+            if children.is_null() { Vec::new() } else { std::slice::from_raw_parts(children, count as usize).to_vec() };
+        if !children.is_null() {
+            (x.XFree)(children.cast());
+        }
+        let mut target = None;
+        for window in windows {
+            let (mut kind, mut format, mut items, mut after) = (0, 0 as c_int, 0 as c_ulong, 0 as c_ulong);
+            let mut data: *mut c_uchar = std::ptr::null_mut();
+            let ok = (x.XGetWindowProperty)(
+                dpy,
+                window,
+                net_wm_pid,
+                0,
+                1,
+                xlib::False,
+                xlib::XA_CARDINAL,
+                &mut kind,
+                &mut format,
+                &mut items,
+                &mut after,
+                &mut data,
+            );
+            let owner =
+                if ok == 0 && !data.is_null() && items == 1 { Some(*(data as *const c_ulong) as u32) } else { None };
+            if !data.is_null() {
+                (x.XFree)(data.cast());
+            }
+            if owner != Some(pid) {
+                continue;
+            }
+            let mut window_name: *mut std::os::raw::c_char = std::ptr::null_mut();
+            if (x.XFetchName)(dpy, window, &mut window_name) != 0 && !window_name.is_null() {
+                let matches = CStr::from_ptr(window_name).to_string_lossy() == title;
+                (x.XFree)(window_name.cast());
+                if matches {
+                    target = Some(window);
+                    break;
+                }
+            }
+        }
+        let Some(window) = target else {
+            (x.XCloseDisplay)(dpy);
+            bail!("no window titled {title:?} of pid {pid} on {display}");
+        };
+        let mut event: xlib::XEvent = std::mem::zeroed();
+        event.client_message.type_ = xlib::ClientMessage;
+        event.client_message.window = window;
+        event.client_message.message_type = wm_protocols;
+        event.client_message.format = 32;
+        event.client_message.data.set_long(0, wm_delete as std::os::raw::c_long);
+        event.client_message.data.set_long(1, xlib::CurrentTime as std::os::raw::c_long);
+        (x.XSendEvent)(dpy, window, xlib::False, xlib::NoEventMask, &mut event);
+        (x.XFlush)(dpy);
+        (x.XCloseDisplay)(dpy);
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+mod bench;
 mod bench_sign;
 mod burrito;
 mod channel;
@@ -81,8 +82,26 @@ enum Command {
     },
     /// Run the built shell under Xvfb through tauri-driver: the window must
     /// show the backend's page, and SIGKILL of the shell must leave no
-    /// backend process.
-    E2e,
+    /// backend process; plus quit paths, single instance, handshake attacks,
+    /// crash on boot, health pages, logs and a random-SIGKILL loop.
+    E2e {
+        /// Launches in the random-SIGKILL loop.
+        #[arg(long, default_value_t = 50)]
+        kill_launches: usize,
+        /// Seed for the kill moments (printed by every run).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run only the kill loop (e.g. to replay a seed).
+        #[arg(long)]
+        kill_loop_only: bool,
+    },
+    /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
+    /// prints the medians of each startup milestone, side by side with a
+    /// baseline that polls TCP connect every 200 ms.
+    Bench {
+        #[command(subcommand)]
+        what: bench::What,
+    },
     /// Prove the packages `dist` built work: unpack each one, start its
     /// backend as the shell does and check handshake, health, NIFs, guards,
     /// sockets and shutdown; `--shell` also runs the packaged shell under
@@ -176,19 +195,8 @@ enum Command {
     /// Check a published channel end to end (signatures, history,
     /// latest.json, artifacts).
     Verify(channel::verify::Args),
-    /// Benchmarks that print our figures next to the tools a user would
-    /// otherwise run.
-    Bench {
-        #[command(subcommand)]
-        bench: Bench,
-    },
 }
 
-#[derive(Subcommand)]
-enum Bench {
-    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
-    Sign(bench_sign::Args),
-}
 
 fn main() -> ExitCode {
     keys::take_from_environment();
@@ -198,7 +206,10 @@ fn main() -> ExitCode {
         Command::Doctor { install } => doctor::run(&ui, install),
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
-        Command::E2e => e2e::run(&ui),
+        Command::E2e { kill_launches, seed, kill_loop_only } => {
+            e2e::run(&ui, &e2e::Options { kill_launches, seed, kill_loop_only })
+        }
+        Command::Bench { what } => bench::run(&ui, what),
         Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
             smoke::run(&ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
         }
@@ -232,7 +243,6 @@ fn main() -> ExitCode {
         Command::Yank(args) => channel::yank::run(&ui, args),
         Command::Status(args) => channel::status::run(&ui, args),
         Command::Verify(args) => channel::verify::run(&ui, args),
-        Command::Bench { bench: Bench::Sign(args) } => bench_sign::run(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: every test, in the order a failure is cheapest to
 //! see — formatting, the backend's ExUnit suite, the Rust workspace's tests,
 //! then a real `dist` of the host target and the checks on what it built
-//! (reproducibility, signatures, secrets: `release_checks`).
+//! (reproducibility, signatures, secrets: `release_checks`; the lifecycle
+//! against the real release; the shell end to end; smoke).
 
 use std::time::Instant;
 
@@ -29,7 +30,12 @@ pub fn run(ui: &Ui) -> Result<()> {
     stage(ui, "dist --force reproduces the updater artifacts", || crate::release_checks::reproducible(ui))?;
     stage(ui, "minisign and Tauri's verifier accept the .sig files", || crate::release_checks::signatures(ui))?;
     stage(ui, "no secret in dist + publish output", || crate::release_checks::secrets(ui))?;
-    stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui))?;
+    stage(ui, "lifecycle against the real release", || {
+        let release = crate::e2e::Build::from_dist(&config, crate::target::Target::host()?)?.release()?;
+        let _env = sh.push_env("HUDSON_RELEASE_DIR", &release);
+        Ok(cmd!(sh, "{cargo} test -p hudson-lifecycle --test real_backend -- --ignored --test-threads=1").run()?)
+    })?;
+    stage(ui, "cargo xtask e2e (shell under Xvfb)", || crate::e2e::run(ui, &crate::e2e::Options::default()))?;
     stage(ui, "cargo xtask smoke --shell (the packages dist built)", || {
         let options =
             crate::smoke::Options { target: None, dist_dir: None, report_dir: None, shell: true, timeout_secs: None };

@@ -10,10 +10,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Receiver, Sender, select, unbounded};
 
 use crate::contract::{self, HandshakeDoc, HealthDoc};
-use crate::handshake::{HandshakeError, LaunchDir, Token, read_handshake};
+use crate::handshake::{HandshakeError, LaunchDir, Token, read_handshake, sweep_stale};
 use crate::health::{HealthClient, HealthError};
 use crate::process::{Exit, Process, ProcessSpec};
 
@@ -51,6 +51,21 @@ pub struct LaunchSpec {
     pub startup_timeout: Duration,
     /// Health requests before giving up (bounded retry). Default 5.
     pub health_attempts: u32,
+    /// How readiness is detected. Always [`Readiness::Handshake`] in the
+    /// shell; the startup benchmark also measures a polling baseline.
+    pub readiness: Readiness,
+}
+
+/// How [`Backend::start`] learns that the backend serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// The handshake file (watched) or the stdout `PORT:` line: no polling.
+    #[default]
+    Handshake,
+    /// Benchmark baseline only, the way ex_tauri-style shells start a
+    /// sidecar: pick a free port, pass it in `PORT`, and try a TCP connect
+    /// every `interval` until one succeeds.
+    TcpPoll { interval: Duration },
 }
 
 impl LaunchSpec {
@@ -73,6 +88,7 @@ impl LaunchSpec {
             runtime_base,
             startup_timeout: Duration::from_secs(30),
             health_attempts: 5,
+            readiness: Readiness::Handshake,
         }
     }
 
@@ -88,6 +104,7 @@ impl LaunchSpec {
             runtime_base,
             startup_timeout: Duration::from_secs(30),
             health_attempts: 5,
+            readiness: Readiness::Handshake,
         }
     }
 }
@@ -100,13 +117,20 @@ pub enum HandshakeSource {
     /// The `PORT:` line on the child's own stdout (the file never arrived or
     /// was refused).
     StdoutLine,
+    /// A TCP connect to the port passed in `PORT` succeeded
+    /// ([`Readiness::TcpPoll`], benchmark baseline).
+    TcpPoll,
 }
 
 /// Monotonic timestamps of one start.
 #[derive(Debug, Clone, Copy)]
 pub struct StartTimings {
     pub spawned: Instant,
+    /// When the shell learnt the port (handshake accepted, or poll succeeded).
     pub handshake: Instant,
+    /// When the backend itself said it serves (its `PORT:` line or handshake
+    /// file), however late the shell noticed.
+    pub backend_ready: Instant,
     pub healthy: Instant,
     pub source: HandshakeSource,
 }
@@ -143,6 +167,8 @@ pub enum Notice<'a> {
     /// A handshake file was refused (planted, stale, symlink…).
     Refused(&'a HandshakeError),
     Accepted(HandshakeSource, u16),
+    /// Anything else worth a line (e.g. stale launch folders removed).
+    Info(&'a str),
 }
 
 /// A backend that answered its health check.
@@ -168,34 +194,72 @@ impl Backend {
     /// On Linux, call this from a thread that lives as long as the backend:
     /// the parent-death signal fires when the spawning thread ends.
     pub fn start(spec: &LaunchSpec, notice: &mut dyn FnMut(Notice<'_>)) -> Result<Backend, StartError> {
+        Self::start_cancellable(spec, Token::generate(), notice, &crossbeam_channel::never())
+    }
+
+    /// [`Backend::start`] with the caller's `token` (so that it can be
+    /// registered for redaction before the backend prints anything), which
+    /// gives up as soon as `cancel` receives: the user quit while the backend
+    /// was starting. The half-started backend is stopped before this returns
+    /// [`StartError::Cancelled`].
+    pub fn start_cancellable(
+        spec: &LaunchSpec,
+        token: Token,
+        notice: &mut dyn FnMut(Notice<'_>),
+        cancel: &Receiver<()>,
+    ) -> Result<Backend, StartError> {
         let deadline = Instant::now() + spec.startup_timeout;
+        let swept = sweep_stale(&spec.runtime_base);
+        if swept > 0 {
+            notice(Notice::Info(&format!(
+                "removed {swept} launch folder(s) left by earlier runs that did not exit cleanly (their files were not read)"
+            )));
+        }
         let launch_dir = LaunchDir::create(&spec.runtime_base).map_err(StartError::LaunchDir)?;
         let handshake_path = launch_dir.handshake_file();
-        let token = Token::generate();
         let (tx, events) = unbounded();
         let watcher = watch_dir(launch_dir.path(), &handshake_path, tx.clone());
 
         for dir in [&spec.data_dir, &spec.log_dir] {
             std::fs::create_dir_all(dir).map_err(|e| StartError::Spawn(spec.program.clone(), e.to_string()))?;
         }
-        let process_spec = ProcessSpec {
-            program: spec.program.clone(),
-            args: spec.args.clone(),
-            cwd: spec.cwd.clone(),
-            env: contract_env(spec, &handshake_path, &token, launch_dir.path()),
+        let mut env = contract_env(spec, &handshake_path, &token, launch_dir.path());
+        let polled_port = match spec.readiness {
+            Readiness::Handshake => None,
+            Readiness::TcpPoll { .. } => {
+                let port = pick_free_port().map_err(|e| StartError::Spawn(spec.program.clone(), e.to_string()))?;
+                env.push((contract::ENV_PORT.into(), port.to_string().into()));
+                Some(port)
+            }
         };
+        let process_spec =
+            ProcessSpec { program: spec.program.clone(), args: spec.args.clone(), cwd: spec.cwd.clone(), env };
         if !spec.program.is_file() {
             return Err(StartError::Spawn(spec.program.clone(), "no such file (is the installation complete?)".into()));
         }
+        // Built before the spawn (a blocking client starts a runtime thread),
+        // so that confirming health adds only the request itself.
+        let client = HealthClient::new();
         let spawned = Instant::now();
         let mut process =
             Process::spawn(&process_spec, tx).map_err(|e| StartError::Spawn(spec.program.clone(), e.to_string()))?;
         notice(Notice::Spawned { pid: process.pid(), program: &spec.program });
 
         let mut tail = Tail::default();
-        let waited = wait_for_handshake(&events, &handshake_path, &token, process.pid(), deadline, &mut tail, notice);
-        let (handshake, source) = match waited {
+        let wait = Wait { events: &events, cancel, deadline };
+        let waited = match (spec.readiness, polled_port) {
+            (Readiness::TcpPoll { interval }, Some(port)) => {
+                wait.for_connect(port, interval, process.pid(), &mut tail, notice)
+            }
+            _ => wait.for_handshake(&handshake_path, &token, process.pid(), &mut tail, notice),
+        };
+        let (handshake, source, backend_ready) = match waited {
             Ok(found) => found,
+            // Its exit was already seen; only grandchildren may be left.
+            Err(e @ StartError::Exited(..)) => {
+                process.kill();
+                return Err(e);
+            }
             Err(e) => {
                 stop(&mut process, &events, Duration::from_secs(5), &mut tail, notice);
                 return Err(e);
@@ -204,7 +268,6 @@ impl Backend {
         let handshake_at = Instant::now();
         notice(Notice::Accepted(source, handshake.port));
 
-        let client = HealthClient::new();
         let budget = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500));
         let health = match client.confirm(handshake.port, spec.health_attempts, budget) {
             Ok(health) => health,
@@ -213,7 +276,7 @@ impl Backend {
                 return Err(StartError::Health(e, tail.lines()));
             }
         };
-        let timings = StartTimings { spawned, handshake: handshake_at, healthy: Instant::now(), source };
+        let timings = StartTimings { spawned, handshake: handshake_at, backend_ready, healthy: Instant::now(), source };
         Ok(Backend {
             process,
             events,
@@ -281,6 +344,12 @@ impl Backend {
     /// Asks `/healthz` again.
     pub fn check_health(&self, timeout: Duration) -> Result<HealthDoc, HealthError> {
         self.client.check(self.port(), timeout)
+    }
+
+    /// Kills whatever is left of the backend's process group at once (after
+    /// the backend itself exited, its grandchildren may remain).
+    pub fn kill_group(&self) {
+        self.process.kill();
     }
 
     /// Closes stdin, sends SIGTERM to the process group, waits up to `grace`,
@@ -398,60 +467,137 @@ fn watch_dir(dir: &Path, handshake: &Path, tx: Sender<Event>) -> Option<notify::
     Some(watcher)
 }
 
-fn wait_for_handshake(
-    events: &Receiver<Event>,
-    path: &Path,
-    token: &Token,
-    pid: u32,
+/// What a start waits on: the backend's events, the user's cancel, the
+/// overall deadline.
+struct Wait<'a> {
+    events: &'a Receiver<Event>,
+    cancel: &'a Receiver<()>,
     deadline: Instant,
-    tail: &mut Tail,
-    notice: &mut dyn FnMut(Notice<'_>),
-) -> Result<(HandshakeDoc, HandshakeSource), StartError> {
-    let mut refused: Option<String> = None;
-    let mut try_file = |notice: &mut dyn FnMut(Notice<'_>)| match read_handshake(path, token, pid) {
-        Ok(doc) => Some(doc),
-        Err(HandshakeError::Missing(_)) => None,
-        Err(e) => {
-            // Log each distinct refusal once.
-            let text = e.to_string();
-            if refused.as_deref() != Some(text.as_str()) {
-                notice(Notice::Refused(&e));
-                refused = Some(text);
-            }
-            None
+}
+
+/// One step of waiting.
+enum Step {
+    Event(Event),
+    Timeout,
+    Cancelled,
+}
+
+impl Wait<'_> {
+    fn next(&self, until: Instant) -> Step {
+        let until = until.min(self.deadline);
+        select! {
+            recv(self.events) -> event => match event {
+                Ok(event) => Step::Event(event),
+                // Every sender gone: the process and its readers ended
+                // without an exit event, which cannot happen; treat as timeout.
+                Err(_) => Step::Timeout,
+            },
+            recv(self.cancel) -> _ => Step::Cancelled,
+            default(until.saturating_duration_since(Instant::now())) => Step::Timeout,
         }
-    };
-    // The file may predate the watcher's first event.
-    if let Some(doc) = try_file(notice) {
-        return Ok((doc, HandshakeSource::File));
     }
-    loop {
-        let event = match events.recv_deadline(deadline) {
-            Ok(event) => event,
-            Err(_) => return Err(StartError::Timeout(tail.lines())),
+
+    fn for_handshake(
+        &self,
+        path: &Path,
+        token: &Token,
+        pid: u32,
+        tail: &mut Tail,
+        notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Result<(HandshakeDoc, HandshakeSource, Instant), StartError> {
+        let mut refused: Option<String> = None;
+        let mut try_file = |notice: &mut dyn FnMut(Notice<'_>)| match read_handshake(path, token, pid) {
+            Ok(doc) => Some(doc),
+            // Created but not written yet (a backend that does not rename
+            // into place): wait for the next change.
+            Err(HandshakeError::Missing(_) | HandshakeError::Empty(_)) => None,
+            Err(e) => {
+                // Log each distinct refusal once.
+                let text = e.to_string();
+                if refused.as_deref() != Some(text.as_str()) {
+                    notice(Notice::Refused(&e));
+                    refused = Some(text);
+                }
+                None
+            }
         };
-        match event {
-            Event::HandshakeTouched => {
-                if let Some(doc) = try_file(notice) {
-                    return Ok((doc, HandshakeSource::File));
-                }
-            }
-            Event::Output(stream, line) => {
-                tail.push(&line);
-                notice(Notice::Output(stream, &line));
-                if stream == Stream::Stdout
-                    && let Some(port) = parse_port_line(&line)
-                {
+        // The file may predate the watcher's first event.
+        if let Some(doc) = try_file(notice) {
+            return Ok((doc, HandshakeSource::File, Instant::now()));
+        }
+        loop {
+            match self.next(self.deadline) {
+                Step::Timeout => return Err(StartError::Timeout(tail.lines())),
+                Step::Cancelled => return Err(StartError::Cancelled),
+                Step::Event(Event::HandshakeTouched) => {
                     if let Some(doc) = try_file(notice) {
-                        return Ok((doc, HandshakeSource::File));
+                        return Ok((doc, HandshakeSource::File, Instant::now()));
                     }
-                    let doc = HandshakeDoc { port, token: token.as_str().into(), pid, version: String::new() };
-                    return Ok((doc, HandshakeSource::StdoutLine));
                 }
+                Step::Event(Event::Output(stream, line)) => {
+                    tail.push(&line);
+                    notice(Notice::Output(stream, &line));
+                    if stream == Stream::Stdout
+                        && let Some(port) = parse_port_line(&line)
+                    {
+                        let seen = Instant::now();
+                        if let Some(doc) = try_file(notice) {
+                            return Ok((doc, HandshakeSource::File, seen));
+                        }
+                        let doc = HandshakeDoc { port, token: token.as_str().into(), pid, version: String::new() };
+                        return Ok((doc, HandshakeSource::StdoutLine, seen));
+                    }
+                }
+                Step::Event(Event::Exited(exit)) => return Err(StartError::Exited(exit, tail.lines())),
             }
-            Event::Exited(exit) => return Err(StartError::Exited(exit, tail.lines())),
         }
     }
+
+    /// The benchmark baseline: a TCP connect every `interval`. The backend's
+    /// own `PORT:` line is only timestamped, to measure how late polling
+    /// notices.
+    fn for_connect(
+        &self,
+        port: u16,
+        interval: Duration,
+        pid: u32,
+        tail: &mut Tail,
+        notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Result<(HandshakeDoc, HandshakeSource, Instant), StartError> {
+        let mut next_poll = Instant::now() + interval;
+        let mut backend_ready = None;
+        loop {
+            match self.next(next_poll) {
+                Step::Cancelled => return Err(StartError::Cancelled),
+                Step::Event(Event::Exited(exit)) => return Err(StartError::Exited(exit, tail.lines())),
+                Step::Event(Event::Output(stream, line)) => {
+                    tail.push(&line);
+                    notice(Notice::Output(stream, &line));
+                    if stream == Stream::Stdout && parse_port_line(&line).is_some() {
+                        backend_ready.get_or_insert_with(Instant::now);
+                    }
+                }
+                Step::Event(Event::HandshakeTouched) => {}
+                Step::Timeout if Instant::now() >= self.deadline => return Err(StartError::Timeout(tail.lines())),
+                Step::Timeout => {
+                    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                    if std::net::TcpStream::connect_timeout(&address, interval).is_ok() {
+                        let doc = HandshakeDoc { port, token: String::new(), pid, version: String::new() };
+                        let seen = Instant::now();
+                        return Ok((doc, HandshakeSource::TcpPoll, backend_ready.unwrap_or(seen)));
+                    }
+                    next_poll += interval;
+                }
+            }
+        }
+    }
+}
+
+/// A port the OS says is free now. Only the benchmark baseline uses this:
+/// another program may take the port before the backend binds it, which is
+/// exactly the race the contract's `PORT=0` avoids.
+fn pick_free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
 /// `PORT:<n>` with a port in 1..=65535.
@@ -472,6 +618,8 @@ pub enum StartError {
     Exited(Exit, Vec<String>),
     #[error("the backend started but its health check failed: {0}")]
     Health(HealthError, Vec<String>),
+    #[error("the start was cancelled (the app is quitting)")]
+    Cancelled,
 }
 
 impl StartError {
@@ -479,7 +627,7 @@ impl StartError {
     pub fn tail(&self) -> &[String] {
         match self {
             StartError::Timeout(tail) | StartError::Exited(_, tail) | StartError::Health(_, tail) => tail,
-            StartError::LaunchDir(_) | StartError::Spawn(..) => &[],
+            StartError::LaunchDir(_) | StartError::Spawn(..) | StartError::Cancelled => &[],
         }
     }
 }

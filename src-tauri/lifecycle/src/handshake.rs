@@ -54,7 +54,7 @@ impl LaunchDir {
     pub fn create(base: &Path) -> Result<Self, HandshakeError> {
         create_private_dir(base)?;
         let dir = tempfile::Builder::new()
-            .prefix("launch-")
+            .prefix(LAUNCH_PREFIX)
             .tempdir_in(base)
             .map_err(|e| HandshakeError::Io(base.to_path_buf(), e))?;
         #[cfg(unix)]
@@ -63,6 +63,10 @@ impl LaunchDir {
             fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))
                 .map_err(|e| HandshakeError::Io(dir.path().to_path_buf(), e))?;
         }
+        // Lets a later launch tell this folder from one whose shell died
+        // (see `sweep_stale`) without reading the handshake file.
+        fs::write(dir.path().join(OWNER_FILE_NAME), std::process::id().to_string())
+            .map_err(|e| HandshakeError::Io(dir.path().to_path_buf(), e))?;
         Ok(LaunchDir { dir })
     }
 
@@ -72,6 +76,61 @@ impl LaunchDir {
 
     pub fn handshake_file(&self) -> PathBuf {
         self.dir.path().join(HANDSHAKE_FILE_NAME)
+    }
+}
+
+/// The file in a launch directory naming the shell process that made it.
+const OWNER_FILE_NAME: &str = "owner.pid";
+const LAUNCH_PREFIX: &str = "launch-";
+
+/// Removes launch directories under `base` whose shell no longer runs (it
+/// was killed before it could clean up). Only the owner file is read; the
+/// handshake files in them, with their old tokens, are deleted unread.
+/// Returns how many were removed.
+pub fn sweep_stale(base: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(base) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(LAUNCH_PREFIX) {
+            continue;
+        }
+        let dir = entry.path();
+        // A symlink or a file with our prefix is not ours to follow.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let owner = fs::read_to_string(dir.join(OWNER_FILE_NAME)).ok().and_then(|s| s.trim().parse::<u32>().ok());
+        let stale = match owner {
+            Some(pid) => pid != std::process::id() && !process_alive(pid),
+            // Made by a version without owner files, or half-created: old
+            // enough to be nobody's when it is over a minute old.
+            None => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60)),
+        };
+        if stale && fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only checks that the process exists.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        // Without a cheap liveness check, keep the folder: it is swept once
+        // the pid is gone on a platform that can tell.
+        let _ = pid;
+        true
     }
 }
 
@@ -130,6 +189,9 @@ pub fn read_handshake(path: &Path, token: &Token, child_pid: u32) -> Result<Hand
         .take(MAX_HANDSHAKE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
+    if bytes.is_empty() {
+        return Err(HandshakeError::Empty(path.to_path_buf()));
+    }
     let doc: HandshakeDoc =
         serde_json::from_slice(&bytes).map_err(|e| HandshakeError::Malformed(path.to_path_buf(), e.to_string()))?;
     if !token.matches(&doc.token) {
@@ -198,6 +260,8 @@ fn is_descendant(pid: u32, ancestor: u32) -> bool {
 pub enum HandshakeError {
     #[error("handshake file {0} does not exist yet")]
     Missing(PathBuf),
+    #[error("handshake file {0} is still empty")]
+    Empty(PathBuf),
     #[error("refused handshake {0}: it is a symbolic link, not a file the backend wrote")]
     Symlink(PathBuf),
     #[error("refused handshake {0}: not a regular file")]
@@ -254,6 +318,28 @@ mod tests {
         let kept = a.path().to_path_buf();
         drop(a);
         assert!(!kept.exists());
+    }
+
+    #[test]
+    fn sweeps_folders_of_dead_shells_only() {
+        let base = tempfile::tempdir().unwrap();
+        let ours = LaunchDir::create(base.path()).unwrap();
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        let stale = base.path().join("launch-old");
+        fs::create_dir(&stale).unwrap();
+        fs::write(stale.join(OWNER_FILE_NAME), dead_pid.to_string()).unwrap();
+        fs::write(stale.join(HANDSHAKE_FILE_NAME), "{\"token\":\"old\"}").unwrap();
+        let alive = base.path().join("launch-alive");
+        fs::create_dir(&alive).unwrap();
+        fs::write(alive.join(OWNER_FILE_NAME), "1").unwrap();
+        let unrelated = base.path().join("notes");
+        fs::create_dir(&unrelated).unwrap();
+
+        assert_eq!(sweep_stale(base.path()), 1);
+        assert!(!stale.exists());
+        assert!(ours.path().exists() && alive.exists() && unrelated.exists());
     }
 
     #[test]

@@ -5,13 +5,18 @@
 //! shell does.
 
 pub mod backend;
+pub mod clock;
 pub mod contract;
 pub mod handshake;
 pub mod health;
+pub mod logs;
 pub mod process;
+pub mod redact;
+pub mod restart;
+pub mod supervisor;
 
 pub use backend::{
-    Backend, Event, HandshakeSource, LaunchSpec, Notice, ShutdownReport, StartError, StartTimings, Stream,
+    Backend, Event, HandshakeSource, LaunchSpec, Notice, Readiness, ShutdownReport, StartError, StartTimings, Stream,
 };
 pub use contract::{HandshakeDoc, HealthDoc};
 pub use process::Exit;

@@ -5,7 +5,13 @@
 //! - the backend's stdin is a pipe whose write end only the shell holds; the
 //!   contract makes the backend exit when it closes, which the kernel does
 //!   even when the shell is SIGKILLed;
-//! - Linux: `PR_SET_PDEATHSIG` sends SIGTERM when the spawning thread dies;
+//! - Linux: `PR_SET_PDEATHSIG` sends SIGKILL when the spawning thread dies.
+//!   Not SIGTERM: the BEAM drops a SIGTERM that arrives while it boots and
+//!   then never stops, not even on the stdin EOF that arrives with it
+//!   (measured with the reference release: SIGTERM 0.2–1.0 s after start
+//!   left the VM running and serving every time; the random-SIGKILL loop of
+//!   `cargo xtask e2e` found such orphans). A backend whose shell is gone
+//!   has nobody left to serve, so the hard stop costs nothing;
 //! - Windows: a job object with `KILL_ON_JOB_CLOSE` ends the whole tree when
 //!   the shell's last handle to it closes.
 //!
@@ -73,9 +79,10 @@ impl Process {
         };
         let pid = child.id();
         let stdin = child.stdin.take();
-        forward_lines(child.stdout.take().expect("stdout is piped"), Stream::Stdout, events.clone());
-        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone());
-        wait_in_background(child, events);
+        let (drained, readers_done) = crossbeam_channel::bounded(2);
+        forward_lines(child.stdout.take().expect("stdout is piped"), Stream::Stdout, events.clone(), drained.clone());
+        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone(), drained);
+        wait_in_background(child, events, readers_done);
         Ok(Process {
             pid,
             stdin,
@@ -131,7 +138,7 @@ fn platform_setup(cmd: &mut Command) {
         // SAFETY: the closure only calls async-signal-safe functions.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 // The shell died between fork and prctl: nobody will ever
@@ -153,7 +160,7 @@ fn platform_setup(cmd: &mut Command) {
     cmd.creation_flags(CREATE_NO_WINDOW);
 }
 
-fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sender<Event>) {
+fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sender<Event>, drained: Sender<()>) {
     thread::Builder::new()
         .name(format!("backend-{stream:?}").to_lowercase())
         .spawn(move || {
@@ -174,15 +181,27 @@ fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sende
                     }
                 }
             }
+            let _ = drained.send(());
         })
         .expect("spawn an output reader thread");
 }
 
-fn wait_in_background(mut child: Child, events: Sender<Event>) {
+/// Longest wait, after the backend exited, for its last output lines: a
+/// grandchild that still holds the pipes must not delay the exit event.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn wait_in_background(mut child: Child, events: Sender<Event>, readers_done: crossbeam_channel::Receiver<()>) {
     thread::Builder::new()
         .name("backend-wait".into())
         .spawn(move || {
             let status: io::Result<ExitStatus> = child.wait();
+            // The last lines (the reason for a crash) come before the exit.
+            let deadline = std::time::Instant::now() + DRAIN;
+            for _ in 0..2 {
+                if readers_done.recv_deadline(deadline).is_err() {
+                    break;
+                }
+            }
             let _ = events.send(Event::Exited(status.map(Exit::from).unwrap_or(Exit::Unknown)));
         })
         .expect("spawn the backend waiter thread");

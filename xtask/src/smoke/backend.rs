@@ -312,7 +312,7 @@ fn launch(layout: &Layout, home: &Home, timeout: Duration) -> Attempt {
         }
         Notice::Accepted(..) => accepted = Some(spawned.elapsed()),
         Notice::Refused(e) => refusals.push(e.to_string()),
-        Notice::Output(..) => {}
+        Notice::Output(..) | Notice::Info(_) => {}
     });
     Attempt { result, leader, leader_started, accepted, refusals }
 }
