@@ -197,7 +197,6 @@ enum Command {
     Verify(channel::verify::Args),
 }
 
-
 fn main() -> ExitCode {
     keys::take_from_environment();
     let cli = Cli::parse();
