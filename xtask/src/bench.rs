@@ -15,30 +15,11 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::e2e::{Backend, Install, Lab};
 use crate::ui::Ui;
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum What {
-    /// Launch the shell N times per variant and print the medians.
-    Startup {
-        #[arg(long, default_value_t = 20)]
-        launches: usize,
-    },
-    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
-    Sign(crate::bench_sign::Args),
-}
-
-pub fn run(ui: &Ui, what: What) -> Result<()> {
-    match what {
-        What::Startup { launches } => startup(ui, launches),
-        What::Sign(args) => crate::bench_sign::run(ui, args),
-    }
-}
 
 /// The two ways to learn that the backend serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,7 +66,8 @@ struct Summary {
     median: Launch,
 }
 
-fn startup(ui: &Ui, launches: usize) -> Result<()> {
+/// Launches the built shell `launches` times per variant and prints the medians.
+pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
     if launches == 0 {
         bail!("--launches must be at least 1");
     }

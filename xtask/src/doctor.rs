@@ -250,7 +250,10 @@ fn install_missing(ui: &Ui, found: &[Found]) -> Result<()> {
     if !apt.is_empty() {
         ui.info(format!("installing Debian packages: {}", apt.join(" ")));
         // SAFETY: geteuid has no preconditions.
+        #[cfg(unix)]
         let root = unsafe { libc::geteuid() } == 0;
+        #[cfg(not(unix))]
+        let root = false;
         let (program, prefix): (&str, &[&str]) = if root { ("apt-get", &[]) } else { ("sudo", &["apt-get"]) };
         let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
         cmd!(sh, "{program} {prefix...} update -qq").run()?;

@@ -261,14 +261,14 @@ impl Install {
     }
 
     /// Live backend processes (and any epmd).
-    pub fn survivors(&self) -> Vec<procs::Proc> {
-        let mut all: Vec<procs::Proc> = self.markers.iter().flat_map(|m| procs::backend_survivors(m)).collect();
+    pub fn survivors(&self) -> Vec<procs::Process> {
+        let mut all: Vec<procs::Process> = self.markers.iter().flat_map(|m| procs::backend_survivors(m)).collect();
         all.sort_by_key(|p| p.pid);
         all.dedup_by_key(|p| p.pid);
         all
     }
 
-    pub fn wait_no_backend(&self, timeout: Duration) -> Vec<procs::Proc> {
+    pub fn wait_no_backend(&self, timeout: Duration) -> Vec<procs::Process> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = self.survivors();
@@ -377,7 +377,7 @@ pub fn backend_port(url: &str) -> Result<u16> {
 
 fn shell_pids(lab: &Lab) -> Vec<u32> {
     let shell = lab.build.shell.display().to_string();
-    procs::live().into_iter().filter(|p| p.cmdline.starts_with(&shell)).map(|p| p.pid).collect()
+    procs::processes().into_iter().filter(|p| p.cmdline.starts_with(&shell)).map(|p| p.pid).collect()
 }
 
 fn signal(pid: u32, signal: i32) {
@@ -521,7 +521,7 @@ fn check_graceful(install: &Install, port: u16, how: &str) -> Result<()> {
     );
     let left = install.wait_no_backend(Duration::from_secs(10));
     ensure!(left.is_empty(), "{how}: backend processes survive: {left:?}");
-    ensure!(!procs::live().iter().any(|p| p.name == "epmd"), "{how}: epmd is running");
+    ensure!(!procs::processes().iter().any(|p| p.name == "epmd"), "{how}: epmd is running");
     ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "{how}: port {port} still taken");
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! command lives in its own module, and `dist`'s pipeline steps live under
 //! `dist/` in the order they run.
 
+#[cfg(unix)]
 mod bench;
 mod bench_sign;
 mod burrito;
@@ -15,19 +16,25 @@ mod config;
 mod credentials;
 mod dist;
 mod doctor;
+#[cfg(unix)]
 mod e2e;
 mod fsx;
+#[cfg(unix)]
 mod gui;
 mod keygen;
 mod keys;
 mod macos;
 mod plan;
+#[cfg(unix)]
 mod procs;
+#[cfg(unix)]
 mod release_checks;
 mod reproducible;
 mod sign;
+#[cfg(unix)]
 mod smoke;
 mod target;
+#[cfg(unix)]
 mod test;
 mod ui;
 mod version;
@@ -100,7 +107,7 @@ enum Command {
     /// baseline that polls TCP connect every 200 ms.
     Bench {
         #[command(subcommand)]
-        what: bench::What,
+        what: Bench,
     },
     /// Prove the packages `dist` built work: unpack each one, start its
     /// backend as the shell does and check handshake, health, NIFs, guards,
@@ -197,6 +204,17 @@ enum Command {
     Verify(channel::verify::Args),
 }
 
+#[derive(Debug, Clone, Subcommand)]
+enum Bench {
+    /// Launch the shell N times per variant and print the medians.
+    Startup {
+        #[arg(long, default_value_t = 20)]
+        launches: usize,
+    },
+    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
+    Sign(bench_sign::Args),
+}
+
 fn main() -> ExitCode {
     keys::take_from_environment();
     let cli = Cli::parse();
@@ -205,14 +223,28 @@ fn main() -> ExitCode {
         Command::Doctor { install } => doctor::run(&ui, install),
         Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
         Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
+        #[cfg(unix)]
         Command::E2e { kill_launches, seed, kill_loop_only } => {
             e2e::run(&ui, &e2e::Options { kill_launches, seed, kill_loop_only })
         }
-        Command::Bench { what } => bench::run(&ui, what),
+        #[cfg(unix)]
+        Command::Bench { what: Bench::Startup { launches } } => bench::startup(&ui, launches),
+        Command::Bench { what: Bench::Sign(args) } => bench_sign::run(&ui, args),
+        #[cfg(unix)]
         Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
             smoke::run(&ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
         }
+        #[cfg(unix)]
         Command::Test => test::run(&ui),
+        // The test harness drives processes, /proc and Xvfb: Unix only.
+        #[cfg(not(unix))]
+        Command::E2e { .. }
+        | Command::Bench { what: Bench::Startup { .. } }
+        | Command::Smoke { .. }
+        | Command::Test => Err(anyhow::anyhow!(
+            "this command runs on Linux and macOS only (it drives processes with Unix signals); \
+                 Windows installers are checked by `cargo xtask dist` and `cargo xtask sign` here"
+        )),
         Command::Sign { target, dry_run, ad_hoc, timestamp_url, entitlements, paths } => sign::run(
             &ui,
             sign::Args {

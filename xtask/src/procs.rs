@@ -6,42 +6,74 @@ use std::net::TcpListener;
 
 /// A live process.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proc {
+pub struct Process {
     pub pid: u32,
     pub ppid: u32,
-    /// Short name (`comm`), e.g. `beam.smp`.
+    pub pgrp: u32,
+    /// Start time in clock ticks since boot.
+    pub started: u64,
     pub name: String,
-    /// Full command line, arguments joined by spaces.
     pub cmdline: String,
 }
 
-/// Every live (non-zombie) process.
-pub fn live() -> Vec<Proc> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(read).collect()
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (pid {})", self.name, self.pid)
+    }
 }
 
-fn read(pid: u32) -> Option<Proc> {
+/// Every live (not zombie) process.
+pub fn processes() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(process).collect()
+}
+
+/// One live process, `None` when it is gone or a zombie.
+pub fn process(pid: u32) -> Option<Process> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let name = stat[open + 1..close].to_owned();
-    let mut rest = stat[close + 1..].split_whitespace();
-    let state = rest.next()?;
-    if state == "Z" || state == "X" {
+    // The name may hold spaces and parentheses; fields resume after the last ')'.
+    let name = stat[stat.find('(')? + 1..stat.rfind(')')?].to_owned();
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3 of proc(5): state, ppid, pgrp, …, starttime (22).
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
         return None;
     }
-    let ppid = rest.next()?.parse().ok()?;
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmdline =
         raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(String::from_utf8_lossy).collect::<Vec<_>>().join(" ");
-    Some(Proc { pid, ppid, name, cmdline })
+    Some(Process {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        started: fields.get(19)?.parse().ok()?,
+        name,
+        cmdline,
+    })
+}
+
+/// True while `pid` runs (on Linux: and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        return process(pid).is_some();
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Now, in the clock ticks `Process::started` counts.
+pub fn now_ticks() -> u64 {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let seconds: f64 = uptime.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (seconds * hz) as u64
 }
 
 /// Live processes of a backend installed under `root` (any process whose
 /// command line mentions it), plus any `epmd`.
-pub fn backend_survivors(root: &str) -> Vec<Proc> {
-    live().into_iter().filter(|p| p.name == "epmd" || p.cmdline.contains(root)).collect()
+pub fn backend_survivors(root: &str) -> Vec<Process> {
+    processes().into_iter().filter(|p| p.name == "epmd" || p.cmdline.contains(root)).collect()
 }
 
 /// True when a new listener could bind `port` on loopback.
@@ -72,12 +104,12 @@ mod tests {
     fn sees_a_live_child_and_not_after_it_died() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id();
-        let found = live().into_iter().find(|p| p.pid == pid).expect("the child is listed");
+        let found = processes().into_iter().find(|p| p.pid == pid).expect("the child is listed");
         assert_eq!(found.name, "sleep");
         assert_eq!(found.cmdline, "sleep 30");
         assert_eq!(found.ppid, std::process::id());
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(!live().iter().any(|p| p.pid == pid));
+        assert!(!processes().iter().any(|p| p.pid == pid));
     }
 }

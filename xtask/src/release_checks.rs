@@ -152,7 +152,7 @@ fn observe(mut command: Command) -> Result<Observed> {
         let (done, seen) = (done.clone(), seen.clone());
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
-                let procs = crate::procs::live();
+                let procs = crate::procs::processes();
                 let parents: BTreeMap<u32, u32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
                 for proc in &procs {
                     let mut pid = proc.pid;

@@ -9,62 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::report::Outcome;
 
-/// A live process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    pub pid: u32,
-    pub ppid: u32,
-    pub pgrp: u32,
-    /// Start time in clock ticks since boot.
-    pub started: u64,
-    pub name: String,
-    pub cmdline: String,
-}
-
-impl std::fmt::Display for Process {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (pid {})", self.name, self.pid)
-    }
-}
-
-/// Every live (not zombie) process.
-pub fn processes() -> Vec<Process> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(process).collect()
-}
-
-/// One live process, `None` when it is gone or a zombie.
-pub fn process(pid: u32) -> Option<Process> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name may hold spaces and parentheses; fields resume after the last ')'.
-    let name = stat[stat.find('(')? + 1..stat.rfind(')')?].to_owned();
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
-    // fields[0] is field 3 of proc(5): state, ppid, pgrp, …, starttime (22).
-    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
-        return None;
-    }
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline =
-        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(String::from_utf8_lossy).collect::<Vec<_>>().join(" ");
-    Some(Process {
-        pid,
-        ppid: fields.get(1)?.parse().ok()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        started: fields.get(19)?.parse().ok()?,
-        name,
-        cmdline,
-    })
-}
-
-/// True while `pid` runs (on Linux: and is not a zombie).
-pub fn alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        return process(pid).is_some();
-    }
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only asks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
+pub use crate::procs::{Process, alive, now_ticks, process, processes};
 
 /// The backend's processes: its process group (it leads one) and every
 /// descendant, even one that left the group.
@@ -87,15 +32,6 @@ pub fn backend_processes(leader: u32, all: &[Process]) -> Vec<Process> {
 /// started since `since` (epmd daemonises, leaving the group).
 pub fn epmd_since(leader: Option<u32>, since: u64, all: &[Process]) -> Vec<Process> {
     all.iter().filter(|p| p.name == "epmd" && (Some(p.pgrp) == leader || p.started >= since)).cloned().collect()
-}
-
-/// Now, in the clock ticks `Process::started` counts.
-pub fn now_ticks() -> u64 {
-    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
-    let seconds: f64 = uptime.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (seconds * hz) as u64
 }
 
 /// A socket one of the backend's processes holds.
