@@ -15,7 +15,12 @@ defmodule Hudson.Desktop.StdinWatcher do
   use Task, restart: :temporary
   require Logger
 
-  @doc "Options: `:device` (default `:stdio`), `:on_eof` (default `fn -> System.stop(0) end`)."
+  # A stop requested while the VM is still booting can stall (init queues it
+  # behind the boot); past this deadline the VM halts instead, so a closed
+  # stdin always ends the process.
+  @halt_after_ms 5_000
+
+  @doc "Options: `:device` (default `:stdio`), `:on_eof` (default: stop, then halt after 5 s)."
   def start_link(opts \\ []), do: Task.start_link(__MODULE__, :watch, [opts])
 
   @doc false
@@ -32,7 +37,18 @@ defmodule Hudson.Desktop.StdinWatcher do
           if other == :eof, do: "stdin closed", else: "stdin unreadable (#{inspect(other)})"
 
         Logger.info("#{reason}: stopping")
-        Keyword.get(opts, :on_eof, fn -> System.stop(0) end).()
+        Keyword.get(opts, :on_eof, &stop_or_halt/0).()
     end
+  end
+
+  @doc false
+  def stop_or_halt do
+    # Not linked: the watchdog must outlive this task while the VM stops.
+    spawn(fn ->
+      Process.sleep(@halt_after_ms)
+      System.halt(0)
+    end)
+
+    System.stop(0)
   end
 end
