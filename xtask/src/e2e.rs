@@ -17,6 +17,9 @@
 //!   script.
 //! - **damaged / update required**: the pages that say so.
 //! - **logs**: rotated at the configured size, no secret in them.
+//! - **burrito sidecar**: with `packaging = "burrito"`, the shell starts the
+//!   sidecar next to its executable (built by the real backend and sidecar
+//!   steps with the Burrito test double) and shows its page.
 //! - **kill loop**: N launches, each SIGKILLed at a random moment during
 //!   startup or after load: no backend, no epmd, every port free.
 
@@ -335,7 +338,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         Ok(())
     };
     type Check<'a> = (&'static str, &'a dyn Fn(&Lab) -> Result<String>);
-    let all: [Check<'_>; 8] = [
+    let all: [Check<'_>; 9] = [
         ("page, navigation lock, SIGKILL", &page_and_sigkill),
         ("single instance", &single_instance),
         ("quit paths", &quit_paths),
@@ -344,6 +347,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         ("damaged install", &damaged_install),
         ("update required", &update_required),
         ("logs", &logs_rotate_and_redact),
+        ("burrito sidecar", &burrito_sidecar),
     ];
     for (name, work) in all {
         if !options.kill_loop_only {
@@ -393,6 +397,49 @@ fn invoke_from_page(session: &Session<'_>, command: &str) -> Result<String> {
         "return window.__TAURI_INTERNALS__.invoke('{command}', {{}}).then(r => 'allowed: ' + r, e => 'refused: ' + e)"
     );
     Ok(session.execute(&script)?.as_str().unwrap_or_default().to_owned())
+}
+
+/// The shell with `packaging = "burrito"`: laid out as tauri-bundler installs
+/// it (the sidecar, its triple suffix stripped, next to the shell
+/// executable), it must start the sidecar by the contract and show its page,
+/// and leave nothing behind when killed.
+fn burrito_sidecar(lab: &Lab) -> Result<String> {
+    let config = Config::load()?;
+    let work = tempfile::Builder::new().prefix("hudson-burrito-").tempdir()?;
+    let ui = Ui::new(crate::ui::Format::Text);
+    let fixture = crate::dist::burrito_double::Fixture::build(&config, work.path(), &ui)?;
+    let staged: Value = serde_json::from_slice(&std::fs::read(fixture.shell_config(&ui)?)?)?;
+    ensure!(staged["packaging"] == "burrito", "the sidecar step staged {staged}");
+
+    let install = lab.install(Backend::Real, |shell_config| *shell_config = staged.clone())?;
+    let bin = install.home.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let shell = bin.join(lab.build.shell.file_name().context("the shell has a file name")?);
+    std::fs::copy(&lab.build.shell, &shell)?;
+    let sidecar_name = config.sidecar.clone();
+    std::fs::copy(fixture.sidecar_link(&ui)?, bin.join(&sidecar_name))?;
+    // The double extracts the release under the install's data folder.
+    let extracted = install.home.path().join("data/.burrito").display().to_string();
+
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&shell, &[])?;
+    let page_after = session.wait_for_title("Hudson", Duration::from_secs(90))?;
+    let port = backend_port(&session.url()?)?;
+    let running = procs::backend_survivors(&extracted);
+    ensure!(
+        running.iter().any(|p| p.name == "beam.smp"),
+        "no backend runs from the sidecar's extraction folder {extracted}: {running:?}"
+    );
+    drop(session);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut left = procs::backend_survivors(&extracted);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        left = procs::backend_survivors(&extracted);
+    }
+    ensure!(left.is_empty(), "the sidecar's processes outlived the shell: {left:?}");
+    ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "port {port} still taken");
+    Ok(format!("{sidecar_name} next to the shell served the page after {}; nothing left", seconds(page_after)))
 }
 
 fn page_and_sigkill(lab: &Lab) -> Result<String> {

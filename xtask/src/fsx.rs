@@ -70,7 +70,17 @@ pub fn replace_dir_with_copy(from: &Path, to: &Path) -> Result<()> {
 
 /// Copies a tree, keeping permission bits and symbolic links.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from).sort_by_file_name() {
+    copy_tree_filtered(from, to, &|_| false)
+}
+
+/// Copies a tree like [`copy_tree`], leaving out every path (relative to
+/// `from`) for which `skip` is true, with everything below it.
+pub fn copy_tree_filtered(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+    let walker = walkdir::WalkDir::new(from).sort_by_file_name().into_iter().filter_entry(|entry| {
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        rel.as_os_str().is_empty() || !skip(rel)
+    });
+    for entry in walker {
         let entry = entry.with_context(|| format!("reading {}", from.display()))?;
         let rel = entry.path().strip_prefix(from).expect("walkdir stays under its root");
         let dest = to.join(rel);

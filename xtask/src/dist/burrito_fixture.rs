@@ -1,90 +1,43 @@
 //! Burrito packaging end to end with a test double of Burrito
 //! (`xtask/tests/fixtures/burrito_test_double.exs`; Burrito itself cannot be
-//! installed here): the real backend step runs `mix release` of a copy of
-//! the reference backend whose release ends with the double's wrap step,
-//! the sidecar step links `<sidecar>-<triple>`, the backend starts through
-//! that link exactly as the shell starts a sidecar (`LaunchSpec::for_sidecar`:
-//! contract env, handshake, health), and a stale `burrito_out` file is
-//! refused.
+//! installed here; see `burrito_double.rs`): the real backend step runs `mix
+//! release` of a copy of the reference backend whose release ends with the
+//! double's wrap step, the sidecar step links `<sidecar>-<triple>`, the
+//! backend starts through that link exactly as the shell starts a sidecar
+//! (`LaunchSpec::for_sidecar`: contract env, handshake, health), and a stale
+//! `burrito_out` file is refused. `cargo xtask e2e` starts the real shell on
+//! the same fixture.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use hudson_lifecycle::{Backend, LaunchSpec};
 
-use super::super::{Ctx, backend};
-use crate::config::{Config, Packaging};
-use crate::target::Target;
+use super::super::backend;
+use super::super::burrito_double::Fixture;
+use crate::config::Config;
 use crate::ui::{Format, Ui};
-
-fn copy_backend(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from).into_iter().filter_entry(|e| {
-        let rel = e.path().strip_prefix(from).unwrap();
-        !crate::dist::skip_build_output(rel) || rel.as_os_str().is_empty()
-    }) {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else if entry.file_type().is_file() {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
-/// A copy of the reference backend whose release is wrapped by the double.
-fn fixture(real: &Config, dir: &Path) -> PathBuf {
-    let backend = dir.join("backend");
-    copy_backend(&real.backend_dir, &backend);
-    let mix = std::fs::read_to_string(backend.join("mix.exs")).unwrap();
-    assert!(mix.contains("releases: [hudson: []]"), "the reference backend's release config changed; update this test");
-    let double =
-        std::fs::read_to_string(real.workspace_root.join("xtask/tests/fixtures/burrito_test_double.exs")).unwrap();
-    let mix =
-        mix.replace("releases: [hudson: []]", "releases: [hudson: [steps: [:assemble, &BurritoTestDouble.wrap/1]]]");
-    std::fs::write(backend.join("mix.exs"), format!("{mix}\n{double}")).unwrap();
-    // The NIF, as the backend step would place it (built here for the host
-    // without --target, as `mix test` builds it).
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "hudson_nif"])
-        .current_dir(&real.workspace_root)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let lib = super::super::backend::nif_library(crate::target::Os::Linux, "hudson_nif", false);
-    std::fs::create_dir_all(backend.join("priv/native")).unwrap();
-    std::fs::copy(real.target_dir.join("release").join(&lib), backend.join("priv/native").join(&lib)).unwrap();
-    backend
-}
 
 #[test]
 fn burrito_sidecar_is_linked_started_by_contract_and_a_stale_output_is_refused() {
     let real = Config::load().unwrap();
-    let target = Target::parse("x86_64-unknown-linux-gnu").unwrap();
-    assert!(target.is_host(), "this test builds for x86_64-unknown-linux-gnu");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = real.clone();
-    config.backend_dir = fixture(&real, dir.path());
-    config.packaging = Packaging::Burrito;
-    config.nif_crates = Vec::new();
-    config.shell_dir = dir.path().join("shell");
-    // Fingerprints and staged resources go to the temporary folder, not to
-    // the real dist's work folder.
-    config.target_dir = dir.path().join("target");
     let ui = Ui::new(Format::Text);
-    let ctx = Ctx { config: &config, target, ui: &ui, sh: xshell::Shell::new().unwrap(), force: true };
-
-    backend::run(&ctx).unwrap();
+    // The real backend and sidecar steps, with the Burrito test double as the
+    // release's wrap step; fingerprints and staged resources stay in `dir`.
+    let fixture = Fixture::build(&real, dir.path(), &ui).unwrap();
+    let config = &fixture.config;
+    let ctx = fixture.ctx(&ui).unwrap();
     let output = config.backend_dir.join("burrito_out/hudson_linux");
+    assert_eq!(backend::output(&ctx), output);
     assert!(output.is_file(), "the double wrote no burrito_out/hudson_linux");
-    super::run(&ctx).unwrap();
     let link = config.shell_dir.join("binaries/hudson-backend-x86_64-unknown-linux-gnu");
+    assert_eq!(fixture.sidecar_link(&ui).unwrap(), link);
     let meta = std::fs::symlink_metadata(&link).unwrap();
     assert!(meta.file_type().is_symlink(), "{} is not a symlink", link.display());
     assert_eq!(std::fs::canonicalize(&link).unwrap(), std::fs::canonicalize(&output).unwrap());
     let shell_json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(super::resources_dir(&ctx).join("hudson-shell.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture.shell_config(&ui).unwrap()).unwrap()).unwrap();
     assert_eq!(shell_json["packaging"], "burrito");
     assert_eq!(shell_json["sidecar"], "hudson-backend");
 

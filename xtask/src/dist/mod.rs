@@ -4,6 +4,8 @@
 
 mod backend;
 mod bundle;
+#[cfg(unix)]
+pub mod burrito_double;
 mod dmg;
 mod record;
 mod shell;
