@@ -9,6 +9,8 @@
 //! made with the temporary credentials it handed out (else 403) and the
 //! bytes whose sha256 was announced, and a ticket exists only for code that
 //! was uploaded. Everything else the test asserts on the requests it saw.
+//! On every request it also looks at every process's arguments, and at the
+//! environment of any process xtask started, for the key and the token.
 //!
 //! The binary under test is the real `cargo xtask`; the app is a real
 //! `.app` with a zig-built arm64 Mach-O, ad-hoc signed by `cargo xtask sign`.
@@ -32,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 const SUBMISSION: &str = "2efe2717-52ef-43a5-96dc-0797e4ca1041";
 const BUCKET: &str = "notary-submissions-prod";
-/// Apple's object names carry a role id and a colon, which SigV4 must encode.
+/// A key with folders and a colon, so the SigV4 path encoding is exercised.
 const OBJECT: &str = "prod/AROARQRX7CZS3PRF6ZA5L:2efe2717-52ef-43a5-96dc-0797e4ca1041";
 const ACCESS_KEY: &str = "ASIAHUDSONTESTDOUBLE";
 const S3_SECRET: &str = "tEsTdOuBlE/s3+SecretAccessKey0123456789";
@@ -167,6 +169,7 @@ fn a_submission_still_in_progress_when_the_wait_ends_fails_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("submission {SUBMISSION} is still in progress")), "{stderr}");
     assert!(stderr.contains("--wait"), "the error should say how to wait longer:\n{stderr}");
+    assert!(stderr.contains("✗ notarize: failed"), "the step was left open:\n{stderr}");
 
     let exchanges = double.exchanges();
     let polls = exchanges.iter().filter(|e| e.route() == format!("GET /notary/v2/submissions/{SUBMISSION}")).count();
@@ -192,7 +195,7 @@ fn a_key_the_service_does_not_know_fails_naming_the_variables_and_uploads_nothin
     let out = notarize(&double, &wrong, &app, &["--poll", "0"]);
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
-    for expected in ["401", "APPLE_API_ISSUER", "APPLE_API_KEY_ID", "APPLE_API_KEY"] {
+    for expected in ["✗ notarize: failed", "401", "APPLE_API_ISSUER", "APPLE_API_KEY_ID", "APPLE_API_KEY"] {
         assert!(log.contains(expected), "expected `{expected}` in:\n{log}");
     }
     let problems = double.problems();
