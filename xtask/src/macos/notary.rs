@@ -9,8 +9,9 @@
 //! out (AWS Signature V4 with Apple's temporary credentials), poll the
 //! submission, fetch the log when it is not accepted, and look up the ticket
 //! to staple. The endpoints can be pointed elsewhere (`--notary-url`,
-//! `--s3-url`, `--ticket-url`), which is how the tests reach a test double
-//! of the service: Apple's servers are not reachable from the build machines.
+//! `--s3-url`, `--ticket-url`), which is how `xtask/tests/notarize.rs`
+//! reaches a test double of the service: Apple's servers are not reachable
+//! from the build machines.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -180,10 +181,22 @@ pub fn notarize(ui: &Ui, key: &ApiKey, request: &Request) -> Result<Report> {
     };
     let (sha256, size) = fsx::sha256_file(&upload)?;
     let step = ui.step("notarize", &format!("uploading {} ({size} bytes) to the notary service", file_name(&upload)));
-    let submission = client.submit(&file_name(&upload), &sha256)?;
-    client.upload(&submission, &upload, &sha256, size)?;
-    step.progress(&format!("waiting for submission {}", submission.id));
-    let status = client.wait(&submission.id, request.wait, request.poll)?;
+    let verdict = (|| {
+        let submission = client.submit(&file_name(&upload), &sha256)?;
+        client.upload(&submission, &upload, &sha256, size)?;
+        step.progress(&format!("waiting for submission {}", submission.id));
+        let status = client.wait(&submission.id, request.wait, request.poll)?;
+        anyhow::Ok((submission, status))
+    })();
+    // Every failure ends the step (a spinner left behind on a terminal
+    // looks like a step still running), not only a rejection.
+    let (submission, status) = match verdict {
+        Ok(verdict) => verdict,
+        Err(error) => {
+            step.failed();
+            return Err(error);
+        }
+    };
     if status != "Accepted" {
         step.failed();
         let log = client.log(&submission.id).unwrap_or_else(|e| format!("(the log could not be fetched: {e:#})"));

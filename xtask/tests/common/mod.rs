@@ -15,6 +15,11 @@ pub fn workspace() -> PathBuf {
 /// Runs `cargo xtask <args>` (the binary under test) with `env` on top of a
 /// copy of the environment from which every signing variable is removed.
 pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
+    xtask_command(args, env).output().expect("running the xtask binary")
+}
+
+/// The command [`xtask`] runs, for a test that needs the child's pid.
+pub fn xtask_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.args(args).current_dir(workspace());
     for var in [
@@ -29,7 +34,7 @@ pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
         command.env_remove(var);
     }
     command.envs(env.iter().copied());
-    command.output().expect("running the xtask binary")
+    command
 }
 
 pub fn text(output: &Output) -> String {
