@@ -104,15 +104,27 @@ const PREREQS: &[Prereq] = &[
     },
     Prereq {
         name: "dpkg-deb",
-        needed_for: "smoke",
+        needed_for: "tests (reproducible deb)",
         install: Install::Apt("dpkg"),
         probe: || probe("dpkg-deb", &["--version"]).map(first_line),
     },
     Prereq {
         name: "rpm",
-        needed_for: "smoke, tests",
+        needed_for: "tests (reproducible rpm)",
         install: Install::Apt("rpm"),
         probe: || probe("rpm", &["--version"]),
+    },
+    Prereq {
+        name: "openssl",
+        needed_for: "tests (test certificates and API keys)",
+        install: Install::Apt("openssl"),
+        probe: || probe("openssl", &["version"]),
+    },
+    Prereq {
+        name: "python3",
+        needed_for: "tests (smoke's contract test double), zig",
+        install: Install::Apt("python3"),
+        probe: || probe("python3", &["--version"]),
     },
     Prereq {
         name: "Xvfb",
