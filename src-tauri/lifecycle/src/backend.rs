@@ -78,25 +78,20 @@ impl LaunchSpec {
         runtime_base: PathBuf,
     ) -> Self {
         let script = if cfg!(windows) { format!("bin/{release_name}.bat") } else { format!("bin/{release_name}") };
-        LaunchSpec {
-            program: release_dir.join(script),
-            args: vec!["start".into()],
-            cwd: Some(data_dir.clone()),
-            env: Vec::new(),
-            data_dir,
-            log_dir,
-            runtime_base,
-            startup_timeout: Duration::from_secs(30),
-            health_attempts: 5,
-            readiness: Readiness::Handshake,
-        }
+        LaunchSpec::new(release_dir.join(script), vec!["start".into()], data_dir, log_dir, runtime_base)
     }
 
     /// A spec for a single-binary sidecar (Burrito): runs the binary itself.
     pub fn for_sidecar(binary: &Path, data_dir: PathBuf, log_dir: PathBuf, runtime_base: PathBuf) -> Self {
+        LaunchSpec::new(binary.to_path_buf(), Vec::new(), data_dir, log_dir, runtime_base)
+    }
+
+    /// The defaults: the data folder as working directory, a 30 s startup
+    /// timeout, 5 health attempts, handshake readiness.
+    fn new(program: PathBuf, args: Vec<OsString>, data_dir: PathBuf, log_dir: PathBuf, runtime_base: PathBuf) -> Self {
         LaunchSpec {
-            program: binary.to_path_buf(),
-            args: Vec::new(),
+            program,
+            args,
             cwd: Some(data_dir.clone()),
             env: Vec::new(),
             data_dir,
