@@ -130,3 +130,38 @@ pub fn stock_offer(history: &[ChannelManifest]) -> Option<&ChannelManifest> {
     }
     offered
 }
+
+/// What a stock tauri-plugin-updater reads from a static `latest.json`: its
+/// `RemoteRelease`, field for field (`version` semver with a leading `v`
+/// stripped, optional `notes`, optional RFC 3339 `pub_date`, and per platform
+/// key an `url` and a `signature`). It is written apart from [`LatestJson`]
+/// on purpose, so that reading our own output with it checks the file the
+/// way the updater will.
+#[derive(Debug, Deserialize)]
+pub struct StockRelease {
+    #[serde(deserialize_with = "stock_version")]
+    pub version: semver::Version,
+    pub notes: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub pub_date: Option<OffsetDateTime>,
+    pub platforms: std::collections::HashMap<String, StockPlatform>,
+}
+
+/// One platform of a [`StockRelease`].
+#[derive(Debug, Deserialize)]
+pub struct StockPlatform {
+    pub url: url::Url,
+    pub signature: String,
+}
+
+impl StockRelease {
+    /// Reads `latest.json` by the updater's field rules.
+    pub fn parse(json: &[u8]) -> Result<StockRelease, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+}
+
+fn stock_version<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<semver::Version, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim_start_matches('v').parse().map_err(serde::de::Error::custom)
+}

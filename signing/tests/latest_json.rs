@@ -3,37 +3,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
-use serde::{Deserialize, Deserializer};
-use signing::latest::{LatestJson, LatestPlatform};
+use signing::latest::{LatestJson, LatestPlatform, StockRelease};
 use signing::manifest::{ChannelManifest, ManifestKind};
-use time::OffsetDateTime;
-
-/// tauri-plugin-updater's `RemoteRelease` (static form), field for field.
-#[derive(Debug, Deserialize)]
-struct RemoteRelease {
-    #[serde(deserialize_with = "parse_version")]
-    version: semver::Version,
-    notes: Option<String>,
-    #[serde(default, deserialize_with = "time::serde::rfc3339::option::deserialize")]
-    pub_date: Option<OffsetDateTime>,
-    platforms: HashMap<String, ReleaseManifestPlatform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ReleaseManifestPlatform {
-    url: url::Url,
-    signature: String,
-}
-
-fn parse_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<semver::Version, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.trim_start_matches('v').parse().map_err(serde::de::Error::custom)
-}
 
 #[test]
 fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
@@ -54,7 +30,7 @@ fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
     assert!(text.ends_with("}\n"));
     assert_eq!(LatestJson::from_json(&json).unwrap(), latest);
 
-    let release: RemoteRelease = serde_json::from_slice(&json).unwrap();
+    let release = StockRelease::parse(&json).unwrap();
     assert_eq!(release.version, version("1.2.3"));
     assert_eq!(release.notes.as_deref(), Some("Faster start-up."));
     assert_eq!(release.pub_date, Some(ISSUED));
@@ -80,7 +56,7 @@ fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
 #[test]
 fn tauri_reads_a_leading_v_and_this_crate_writes_plain_semver() {
     let json = br#"{"version":"v1.0.0","platforms":{"darwin-aarch64":{"url":"https://x.example/a.tar.gz","signature":"c2ln"}}}"#;
-    let release: RemoteRelease = serde_json::from_slice(json).unwrap();
+    let release = StockRelease::parse(json).unwrap();
     assert_eq!(release.version, version("1.0.0"));
     assert!(release.pub_date.is_none() && release.notes.is_none());
     let latest = LatestJson {
@@ -101,7 +77,7 @@ fn tauri_reads_a_leading_v_and_this_crate_writes_plain_semver() {
 /// install something, `None` when it finds no update. An update without a
 /// matching platform is an error the user would see.
 fn stock_updater_installs(json: &[u8], installed: &str, platform: &str) -> Result<Option<String>, String> {
-    let release: RemoteRelease = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let release = StockRelease::parse(json).map_err(|e| e.to_string())?;
     if release.version <= version(installed) {
         return Ok(None);
     }

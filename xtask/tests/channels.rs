@@ -6,7 +6,7 @@
 //! calls it, with Tauri's `latest.json` field rules, and with the client
 //! policy of the `signing` crate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -15,11 +15,11 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Deserialize, Deserializer};
 use signing::dist::{
     Artifact, ArtifactKind, DIST_MANIFEST_FILE, DIST_MANIFEST_SCHEMA, DistManifest, SigningKeyInfo, UpdaterInfo,
 };
 use signing::keys::{KeyPair, KeyProtection, Password, PublicKey, SecretKey};
+use signing::latest::StockRelease;
 use signing::manifest::{ChannelManifest, ManifestKind};
 use signing::platform::PlatformKey;
 use signing::policy::{self, Decision, OfferReason, Policy};
@@ -269,31 +269,8 @@ fn minisign_verifies(file: &Path, signature: &Path, public_key: &Path) {
     );
 }
 
-/// tauri-plugin-updater's `RemoteRelease` (static form), field for field.
-#[derive(Debug, Deserialize)]
-struct RemoteRelease {
-    #[serde(deserialize_with = "parse_version")]
-    version: semver::Version,
-    #[allow(dead_code)]
-    notes: Option<String>,
-    #[serde(default, deserialize_with = "time::serde::rfc3339::option::deserialize")]
-    pub_date: Option<OffsetDateTime>,
-    platforms: HashMap<String, ReleaseManifestPlatform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ReleaseManifestPlatform {
-    url: url::Url,
-    signature: String,
-}
-
-fn parse_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<semver::Version, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.trim_start_matches('v').parse().map_err(serde::de::Error::custom)
-}
-
-fn latest(fixture: &Fixture, channel: &str) -> RemoteRelease {
-    serde_json::from_slice(&std::fs::read(fixture.channel(channel).join("latest.json")).unwrap()).unwrap()
+fn latest(fixture: &Fixture, channel: &str) -> StockRelease {
+    StockRelease::parse(&std::fs::read(fixture.channel(channel).join("latest.json")).unwrap()).unwrap()
 }
 
 /// The updater's check: base64-decode key and signature,

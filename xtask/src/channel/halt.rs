@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use signing::manifest::ManifestKind;
 
-use super::{ExpiryArgs, Session, TreeArgs};
+use super::{Draft, ExpiryArgs, Session, TreeArgs};
 use crate::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -31,13 +31,15 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         }
         Ok(session.manifest(
             history,
-            ManifestKind::Halt,
-            current.version.clone(),
-            current.rollout.clone(),
-            None,
-            Some("Updates are halted on this channel.".to_owned()),
-            Vec::new(),
-            BTreeMap::new(),
+            Draft {
+                kind: ManifestKind::Halt,
+                version: current.version.clone(),
+                rollout: current.rollout.clone(),
+                minimum_version: None,
+                notes: Some("Updates are halted on this channel.".to_owned()),
+                yanked: Vec::new(),
+                platforms: BTreeMap::new(),
+            },
         ))
     })?;
     Ok(())

@@ -87,6 +87,34 @@ pub struct Session<'a> {
     pub expires_in: time::Duration,
 }
 
+/// What a command decides for the next manifest; [`Session::manifest`]
+/// adds the channel, sequence and times.
+pub struct Draft {
+    pub kind: ManifestKind,
+    pub version: semver::Version,
+    pub rollout: Rollout,
+    pub minimum_version: Option<semver::Version>,
+    pub notes: Option<String>,
+    pub yanked: Vec<semver::Version>,
+    pub platforms: BTreeMap<PlatformKey, PlatformEntry>,
+}
+
+impl Draft {
+    /// `release` offered again as a release (same version, artifacts, notes
+    /// and minimum version), to the share of installs `rollout` says.
+    pub fn reoffer(release: &ChannelManifest, rollout: Rollout) -> Draft {
+        Draft {
+            kind: ManifestKind::Release,
+            version: release.version.clone(),
+            rollout,
+            minimum_version: release.minimum_version.clone(),
+            notes: release.notes.clone(),
+            yanked: Vec::new(),
+            platforms: release.platforms.clone(),
+        }
+    }
+}
+
 /// What a change prints (`--format json`).
 #[derive(Debug, Serialize)]
 pub struct ChangeSummary {
@@ -168,32 +196,22 @@ impl<'a> Session<'a> {
         History::load(&self.root.join(channel), channel, &self.trusted_for(channel)?)
     }
 
-    /// A new manifest for `channel`, issued now.
-    #[allow(clippy::too_many_arguments)]
-    pub fn manifest(
-        &self,
-        history: &History,
-        kind: ManifestKind,
-        version: semver::Version,
-        rollout: Rollout,
-        minimum_version: Option<semver::Version>,
-        notes: Option<String>,
-        yanked: Vec<semver::Version>,
-        platforms: BTreeMap<PlatformKey, PlatformEntry>,
-    ) -> ChannelManifest {
+    /// A new manifest for `history`'s channel, issued now, with the next
+    /// sequence.
+    pub fn manifest(&self, history: &History, draft: Draft) -> ChannelManifest {
         ChannelManifest {
             schema: CHANNEL_MANIFEST_SCHEMA.to_owned(),
             channel: history.channel.clone(),
             sequence: history.next_sequence(),
-            kind,
-            version,
+            kind: draft.kind,
+            version: draft.version,
             issued_at: self.now,
             expires_at: self.now + self.expires_in,
-            rollout,
-            minimum_version,
-            notes,
-            yanked,
-            platforms,
+            rollout: draft.rollout,
+            minimum_version: draft.minimum_version,
+            notes: draft.notes,
+            yanked: draft.yanked,
+            platforms: draft.platforms,
         }
     }
 

@@ -6,10 +6,10 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use signing::keys::KeyId;
-use signing::manifest::{ManifestKind, Rollout};
+use signing::manifest::Rollout;
 use signing::signature::MinisignSignature;
 
-use super::{ExpiryArgs, Session, TreeArgs, check_channel_name, rollout_salt};
+use super::{Draft, ExpiryArgs, Session, TreeArgs, check_channel_name, rollout_salt};
 use crate::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -60,16 +60,8 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
             }
         }
         history.check_releasable(version)?;
-        Ok(session.manifest(
-            history,
-            ManifestKind::Release,
-            version.clone(),
-            Rollout { percent: args.rollout, salt: rollout_salt(&args.to, version) },
-            release.minimum_version.clone(),
-            release.notes.clone(),
-            Vec::new(),
-            release.platforms.clone(),
-        ))
+        let rollout = Rollout { percent: args.rollout, salt: rollout_salt(&args.to, version) };
+        Ok(session.manifest(history, Draft::reoffer(release, rollout)))
     })?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use signing::policy::{self, Offer, OfferReason};
 
-use super::{ExpiryArgs, Session, TreeArgs, artifact_url, rollout_salt};
+use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, rollout_salt};
 use crate::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -66,13 +66,15 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         let rollout = Rollout { percent: args.rollout, salt: rollout_salt(&args.channel, &release.version) };
         Ok(session.manifest(
             history,
-            ManifestKind::Release,
-            release.version.clone(),
-            rollout,
-            args.minimum_version.clone(),
-            args.notes.clone(),
-            Vec::new(),
-            release.platforms.clone(),
+            Draft {
+                kind: ManifestKind::Release,
+                version: release.version.clone(),
+                rollout,
+                minimum_version: args.minimum_version.clone(),
+                notes: args.notes.clone(),
+                yanked: Vec::new(),
+                platforms: release.platforms.clone(),
+            },
         ))
     })?;
     Ok(())

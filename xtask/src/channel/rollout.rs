@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use signing::manifest::{ManifestKind, Rollout};
 
-use super::{ExpiryArgs, Session, TreeArgs};
+use super::{Draft, ExpiryArgs, Session, TreeArgs};
 use crate::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -36,16 +36,8 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
                 current.version
             ),
         };
-        Ok(session.manifest(
-            history,
-            ManifestKind::Release,
-            release.version.clone(),
-            Rollout { percent: args.percent, salt: release.rollout.salt.clone() },
-            release.minimum_version.clone(),
-            release.notes.clone(),
-            Vec::new(),
-            release.platforms.clone(),
-        ))
+        let rollout = Rollout { percent: args.percent, salt: release.rollout.salt.clone() };
+        Ok(session.manifest(history, Draft::reoffer(release, rollout)))
     })?;
     Ok(())
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use signing::keys::PublicKey;
-use signing::latest::{LATEST_JSON_FILE, LatestJson};
+use signing::latest::{LATEST_JSON_FILE, LatestJson, StockRelease};
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
 use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES, Offer, OfferReason};
 
@@ -113,6 +113,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let latest_bytes = read(LATEST_JSON_FILE)?;
     let latest = LatestJson::from_json(&latest_bytes)
         .with_context(|| format!("{} does not read as Tauri's latest.json", dir.join(LATEST_JSON_FILE).display()))?;
+    // And as a stock tauri-plugin-updater reads it, by its own field rules.
+    StockRelease::parse(&latest_bytes)
+        .with_context(|| format!("a stock Tauri updater cannot read {}", dir.join(LATEST_JSON_FILE).display()))?;
     let expected = LatestJson::for_history(&manifests).expect("a verified channel has a history");
     if latest != expected || latest_bytes != expected.to_json() {
         bail!(

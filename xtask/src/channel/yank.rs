@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use signing::manifest::{ManifestKind, Rollout};
 
-use super::{ExpiryArgs, Session, TreeArgs};
+use super::{Draft, ExpiryArgs, Session, TreeArgs};
 use crate::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -31,17 +31,10 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         })?;
         let mut yanked = history.yanked();
         yanked.insert(bad);
-        Ok(session.manifest(
-            history,
-            ManifestKind::Yank,
-            target.version.clone(),
-            // A yank reaches every yanked install, whatever the percent.
-            Rollout { percent: 100, salt: target.rollout.salt.clone() },
-            target.minimum_version.clone(),
-            target.notes.clone(),
-            yanked.into_iter().collect(),
-            target.platforms.clone(),
-        ))
+        // A yank reaches every yanked install, whatever the percent.
+        let rollout = Rollout { percent: 100, salt: target.rollout.salt.clone() };
+        let draft = Draft { kind: ManifestKind::Yank, yanked: yanked.into_iter().collect(), ..Draft::reoffer(target, rollout) };
+        Ok(session.manifest(history, draft))
     })?;
     Ok(())
 }
