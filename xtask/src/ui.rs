@@ -87,6 +87,15 @@ impl Step {
         }
     }
 
+    /// A line worth keeping in every log (a retry, a warning): printed
+    /// above the spinner on a terminal, as a plain line in CI.
+    pub fn note(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("  {}: {message}", self.name)),
+            None => eprintln!("  {}: {message}", self.name),
+        }
+    }
+
     pub fn done(self, outcome: &str) -> Duration {
         let took = self.started.elapsed();
         if let Some(bar) = &self.bar {

@@ -48,7 +48,10 @@ fn an_accepted_app_is_uploaded_as_announced_and_gets_its_ticket_stapled() {
     let app = signed_app(dir.path());
     let key = ApiKey::generate(dir.path(), "AuthKey");
     let ticket = format!("s8ch\u{1}test double ticket for submission {SUBMISSION}").into_bytes();
-    let double = NotaryDouble::start(&key, Scenario { in_progress: 2, verdict: "Accepted", ticket: ticket.clone() });
+    let double = NotaryDouble::start(
+        &key,
+        Scenario { unavailable: 0, in_progress: 2, verdict: "Accepted", ticket: ticket.clone() },
+    );
     let signed = tree_digest(&app);
 
     let out = notarize(&double, &key, &app, &["--poll", "0"]);
@@ -126,7 +129,10 @@ fn an_invalid_submission_fails_with_apples_log_and_leaves_the_app_unstapled() {
     let dir = tempfile::tempdir().unwrap();
     let app = signed_app(dir.path());
     let key = ApiKey::generate(dir.path(), "AuthKey");
-    let double = NotaryDouble::start(&key, Scenario { in_progress: 1, verdict: "Invalid", ticket: b"s8ch".to_vec() });
+    let double = NotaryDouble::start(
+        &key,
+        Scenario { unavailable: 0, in_progress: 1, verdict: "Invalid", ticket: b"s8ch".to_vec() },
+    );
     let before = tree_digest(&app);
 
     let out = notarize(&double, &key, &app, &["--poll", "0"]);
@@ -158,8 +164,10 @@ fn a_submission_still_in_progress_when_the_wait_ends_fails_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let app = signed_app(dir.path());
     let key = ApiKey::generate(dir.path(), "AuthKey");
-    let double =
-        NotaryDouble::start(&key, Scenario { in_progress: usize::MAX, verdict: "Accepted", ticket: b"s8ch".to_vec() });
+    let double = NotaryDouble::start(
+        &key,
+        Scenario { unavailable: 0, in_progress: usize::MAX, verdict: "Accepted", ticket: b"s8ch".to_vec() },
+    );
     let before = tree_digest(&app);
 
     let out = notarize(&double, &key, &app, &["--wait", "2", "--poll", "1"]);
@@ -181,6 +189,61 @@ fn a_submission_still_in_progress_when_the_wait_ends_fails_naming_it() {
 }
 
 #[test]
+fn status_polls_that_meet_a_5xx_are_retried_and_the_app_is_still_stapled() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = signed_app(dir.path());
+    let key = ApiKey::generate(dir.path(), "AuthKey");
+    let ticket = b"s8ch\x01ticket after an outage".to_vec();
+    let double = NotaryDouble::start(
+        &key,
+        Scenario { unavailable: 2, in_progress: 1, verdict: "Accepted", ticket: ticket.clone() },
+    );
+
+    let out = notarize(&double, &key, &app, &["--poll", "0"]);
+    let log = text(&out);
+    assert!(out.status.success(), "a 503 while polling ended the run:\n{log}");
+    assert_eq!(double.problems(), Vec::<String>::new(), "{log}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let retries = stderr.lines().filter(|l| l.contains("503") && l.contains("trying again")).count();
+    assert_eq!(retries, 2, "each retry should be reported on its own line:\n{stderr}");
+    let polls = double
+        .exchanges()
+        .iter()
+        .filter(|e| e.route() == format!("GET /notary/v2/submissions/{SUBMISSION}"))
+        .map(|e| e.status)
+        .collect::<Vec<_>>();
+    assert_eq!(polls, [503, 503, 200, 200], "{log}");
+    assert_eq!(std::fs::read(app.join("Contents/CodeResources")).unwrap(), ticket);
+
+    assert_no_secret(&out, &key, &double);
+}
+
+#[test]
+fn a_service_that_stays_unavailable_fails_at_the_wait_limit_naming_the_last_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = signed_app(dir.path());
+    let key = ApiKey::generate(dir.path(), "AuthKey");
+    let double = NotaryDouble::start(
+        &key,
+        Scenario { unavailable: usize::MAX, in_progress: 0, verdict: "Accepted", ticket: b"s8ch".to_vec() },
+    );
+    let before = tree_digest(&app);
+
+    let out = notarize(&double, &key, &app, &["--wait", "2", "--poll", "1"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [format!("submission {SUBMISSION} could not be checked"), "503".into(), "--wait".into()] {
+        assert!(stderr.contains(&expected), "expected `{expected}` in:\n{stderr}");
+    }
+    assert!(stderr.contains("✗ notarize: failed"), "the step was left open:\n{stderr}");
+    assert!(!double.exchanges().iter().any(|e| e.path() == "/ticket-lookup"), "{:#?}", double.exchanges());
+    assert_eq!(tree_digest(&app), before);
+
+    assert_no_secret(&out, &key, &double);
+}
+
+#[test]
 fn a_key_the_service_does_not_know_fails_naming_the_variables_and_uploads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = signed_app(dir.path());
@@ -189,7 +252,10 @@ fn a_key_the_service_does_not_know_fails_naming_the_variables_and_uploads_nothin
     let mut wrong = ApiKey::generate(dir.path(), "wrong");
     wrong.issuer = registered.issuer.clone();
     wrong.key_id = registered.key_id.clone();
-    let double = NotaryDouble::start(&registered, Scenario { in_progress: 0, verdict: "Accepted", ticket: vec![] });
+    let double = NotaryDouble::start(
+        &registered,
+        Scenario { unavailable: 0, in_progress: 0, verdict: "Accepted", ticket: vec![] },
+    );
     let before = tree_digest(&app);
 
     let out = notarize(&double, &wrong, &app, &["--poll", "0"]);
@@ -412,7 +478,9 @@ fn verify_token(token: &str, key: &ApiKey) -> Result<(Value, Value), String> {
 
 /// What happens to the submission.
 struct Scenario {
-    /// Status polls answered `In Progress` before the verdict.
+    /// Status polls answered `503 Service Unavailable` first.
+    unavailable: usize,
+    /// Status polls answered `In Progress` after those, before the verdict.
     in_progress: usize,
     verdict: &'static str,
     ticket: Vec<u8>,
@@ -561,6 +629,7 @@ fn serve(stream: TcpStream, base: &str, state: &Mutex<State>) {
             401 => "Unauthorized",
             403 => "Forbidden",
             411 => "Length Required",
+            503 => "Service Unavailable",
             _ => "Not Found",
         },
         body.len()
@@ -612,8 +681,12 @@ impl State {
                 ("POST", "/submissions") => self.new_submission(request),
                 ("GET", r) if r == submission => {
                     self.polls += 1;
+                    if self.polls <= self.scenario.unavailable {
+                        return json(503, json!({ "errors": [{ "status": "503", "code": "SERVICE_UNAVAILABLE" }] }));
+                    }
+                    let answered = self.polls - self.scenario.unavailable;
                     let status =
-                        if self.polls <= self.scenario.in_progress { "In Progress" } else { self.scenario.verdict };
+                        if answered <= self.scenario.in_progress { "In Progress" } else { self.scenario.verdict };
                     json(
                         200,
                         json!({ "data": { "id": SUBMISSION, "type": "submissions", "attributes": {

@@ -185,7 +185,7 @@ pub fn notarize(ui: &Ui, key: &ApiKey, request: &Request) -> Result<Report> {
         let submission = client.submit(&file_name(&upload), &sha256)?;
         client.upload(&submission, &upload, &sha256, size)?;
         step.progress(&format!("waiting for submission {}", submission.id));
-        let status = client.wait(&submission.id, request.wait, request.poll)?;
+        let status = client.wait(&submission.id, request.wait, request.poll, &|why: &str| step.note(why))?;
         anyhow::Ok((submission, status))
     })();
     // Every failure ends the step (a spinner left behind on a terminal
@@ -286,9 +286,17 @@ impl<'a> Client<'a> {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().with_context(|| format!("{method} {url}"))?;
+        let response = match request.send() {
+            Ok(response) => response,
+            // No answer at all (refused, reset, timed out): worth another try.
+            Err(e) => return Err(anyhow::Error::new(Transient(format!("{method} {url}: {e}")))),
+        };
         let status = response.status();
         let text = response.text().unwrap_or_default();
+        if status.is_server_error() || status == reqwest_tls::StatusCode::TOO_MANY_REQUESTS {
+            let body: String = text.chars().take(500).collect();
+            return Err(anyhow::Error::new(Transient(format!("{method} {url}: {status}: {body}"))));
+        }
         if status == reqwest_tls::StatusCode::UNAUTHORIZED {
             bail!(
                 "{method} {url}: 401 Unauthorized — check {APPLE_API_ISSUER}, {APPLE_API_KEY_ID} and {APPLE_API_KEY} (the key must have the Developer role)"
@@ -358,20 +366,37 @@ impl<'a> Client<'a> {
         Ok(())
     }
 
-    fn wait(&self, id: &str, limit: Duration, poll: Duration) -> Result<String> {
+    /// Polls the submission until it leaves `In Progress` or `limit` runs
+    /// out. A poll that gets no answer, a 5xx or a 429 is tried again at the
+    /// next poll (reported through `retrying`): an upload that took minutes
+    /// should not be lost to one dropped connection while Apple works on it.
+    /// Anything else (401, 404, an answer without a status) ends the wait.
+    fn wait(&self, id: &str, limit: Duration, poll: Duration, retrying: &dyn Fn(&str)) -> Result<String> {
         let started = Instant::now();
         loop {
-            let v = self.api(reqwest_tls::Method::GET, &format!("/submissions/{id}"), None)?;
-            let status = v["data"]["attributes"]["status"].as_str().unwrap_or("").to_owned();
-            if status != "In Progress" {
-                if status.is_empty() {
-                    bail!("the notary service's answer for submission {id} has no status");
+            let answer = self.api(reqwest_tls::Method::GET, &format!("/submissions/{id}"), None);
+            let still = match answer {
+                Ok(v) => {
+                    let status = v["data"]["attributes"]["status"].as_str().unwrap_or("").to_owned();
+                    if status.is_empty() {
+                        bail!("the notary service's answer for submission {id} has no status");
+                    }
+                    if status != "In Progress" {
+                        return Ok(status);
+                    }
+                    "is still in progress".to_owned()
                 }
-                return Ok(status);
-            }
+                Err(e) => match e.downcast::<Transient>() {
+                    Ok(Transient(why)) => {
+                        retrying(&format!("submission {id}: no usable answer ({why}); trying again"));
+                        format!("could not be checked (last answer: {why})")
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
             if started.elapsed() >= limit {
                 bail!(
-                    "submission {id} is still in progress after {} s; check later with Apple's tools or rerun with a longer --wait",
+                    "submission {id} {still} after {} s; check later with Apple's tools or rerun with a longer --wait",
                     limit.as_secs()
                 );
             }
@@ -401,6 +426,18 @@ impl<'a> Client<'a> {
         parsed.signed_ticket(record).map_err(|e| anyhow::anyhow!("no notarization ticket for {record}: {e}"))
     }
 }
+
+/// A failure the service may not repeat: no answer, a 5xx or a 429.
+#[derive(Debug)]
+struct Transient(String);
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Transient {}
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
