@@ -7,8 +7,9 @@
 //! Each launch runs under Xvfb with `HUDSON_STARTUP_TRACE`, in which the
 //! shell stamps its milestones on the machine's monotonic clock: backend
 //! spawned, backend ready (its handshake file or `PORT:` line), handshake
-//! seen by the shell, health confirmed, navigation requested, page load
-//! started and finished. The two shells alternate launch by launch, so a
+//! seen by the shell, health confirmed, navigation requested, the WebView's
+//! navigation decision for the enter URL and for the backend's redirect
+//! after it, page load started and finished. The two shells alternate launch by launch, so a
 //! slow moment of the machine hits both alike.
 
 use std::ffi::OsString;
@@ -49,6 +50,12 @@ struct Launch {
     handshake_seen: f64,
     health_confirmed: f64,
     navigate: f64,
+    /// The WebView asked the shell whether it may load the enter URL (its
+    /// navigation decision; the request goes out after it).
+    webview_enter: f64,
+    /// The WebView asked about the backend's redirect after the enter: the
+    /// backend has answered the enter request.
+    webview_redirect: f64,
     page_started: f64,
     page_finished: f64,
     /// page load started − backend ready: what the shell adds, WebView
@@ -56,6 +63,14 @@ struct Launch {
     overhead: f64,
     /// navigation requested − backend ready: what the shell's own code adds.
     own_overhead: f64,
+    /// The rest of the overhead, WebView and backend: navigation requested →
+    /// the WebView's decision on the enter URL (main loop and IPC to the
+    /// page's web process),
+    to_webview: f64,
+    /// → its decision on the redirect (the enter request's round trip),
+    enter_round_trip: f64,
+    /// → WebKit's load-started event (after the redirect, on WebKitGTK).
+    to_load_started: f64,
     launch_to_page: f64,
 }
 
@@ -154,10 +169,15 @@ fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
         handshake_seen: since("handshake")?,
         health_confirmed: since("healthy")?,
         navigate: since("navigate")?,
+        webview_enter: since("webview_enter")?,
+        webview_redirect: since("webview_redirect")?,
         page_started,
         page_finished: since("page_finished")?,
         overhead: page_started - backend_ready,
         own_overhead: since("navigate")? - backend_ready,
+        to_webview: stamp("webview_enter")? - stamp("navigate")?,
+        enter_round_trip: stamp("webview_redirect")? - stamp("webview_enter")?,
+        to_load_started: stamp("page_started")? - stamp("webview_redirect")?,
         launch_to_page: stamp("page_finished")? - started_ns as f64 / 1e6,
     })
 }
@@ -175,10 +195,15 @@ fn median(launches: &[Launch]) -> Launch {
         handshake_seen: pick(|l| l.handshake_seen),
         health_confirmed: pick(|l| l.health_confirmed),
         navigate: pick(|l| l.navigate),
+        webview_enter: pick(|l| l.webview_enter),
+        webview_redirect: pick(|l| l.webview_redirect),
         page_started: pick(|l| l.page_started),
         page_finished: pick(|l| l.page_finished),
         overhead: pick(|l| l.overhead),
         own_overhead: pick(|l| l.own_overhead),
+        to_webview: pick(|l| l.to_webview),
+        enter_round_trip: pick(|l| l.enter_round_trip),
+        to_load_started: pick(|l| l.to_load_started),
         launch_to_page: pick(|l| l.launch_to_page),
     }
 }
@@ -186,16 +211,21 @@ fn median(launches: &[Launch]) -> Launch {
 fn print_table(ui: &Ui, summaries: &[Summary]) {
     let [ours, base] = summaries else { return };
     type Row = (&'static str, fn(&Launch) -> f64);
-    let rows: [Row; 10] = [
+    let rows: [Row; 15] = [
         ("shell start → backend spawned", |l| l.shell_to_spawn),
         ("spawn → backend ready (its own signal)", |l| l.backend_ready),
         ("spawn → shell saw it ready", |l| l.handshake_seen),
         ("spawn → health confirmed", |l| l.health_confirmed),
         ("spawn → navigation requested", |l| l.navigate),
-        ("spawn → page load started", |l| l.page_started),
+        ("spawn → WebView's decision on the enter URL", |l| l.webview_enter),
+        ("spawn → WebView's decision on the backend's redirect", |l| l.webview_redirect),
+        ("spawn → page load started (WebKit's load-started)", |l| l.page_started),
         ("spawn → page load finished", |l| l.page_finished),
         ("shell overhead (page load started − backend ready)", |l| l.overhead),
         ("  of which the shell's code (navigation requested − ready)", |l| l.own_overhead),
+        ("  then to the WebView's decision on the enter URL", |l| l.to_webview),
+        ("  then the enter request until the redirect's decision", |l| l.enter_round_trip),
+        ("  then until WebKit's load-started event", |l| l.to_load_started),
         ("shell start → page load finished", |l| l.launch_to_page),
     ];
     ui.info(format!(
@@ -238,6 +268,8 @@ mod tests {
 {"event":"handshake","ns":905100000}
 {"event":"healthy","ns":907000000}
 {"event":"navigate","ns":907100000}
+{"event":"webview_enter","ns":908000000}
+{"event":"webview_redirect","ns":909000000}
 {"event":"page_started","ns":910000000}
 {"event":"page_finished","ns":920000000}
 {"event":"page_started","ns":990000000}"#;
@@ -245,8 +277,11 @@ mod tests {
         assert_eq!(launch.shell_to_spawn, 5.0);
         assert_eq!(launch.backend_ready, 900.0);
         assert_eq!(launch.page_started, 905.0);
+        assert_eq!((launch.webview_enter, launch.webview_redirect), (903.0, 904.0));
         assert!((launch.overhead - 5.0).abs() < 1e-9);
         assert!((launch.own_overhead - 2.1).abs() < 1e-9);
+        assert!((launch.to_webview - 0.9).abs() < 1e-9);
+        assert_eq!((launch.enter_round_trip, launch.to_load_started), (1.0, 1.0));
         assert_eq!(launch.launch_to_page, 920.0);
         assert!(milestones("{}", 0).is_err());
     }
