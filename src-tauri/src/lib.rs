@@ -215,13 +215,14 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
         .inner_size(1200.0, 800.0)
         .on_navigation(move |url| {
             let shell = nav.state::<Shell>();
-            if shell.allowed.allows(url) && shell.navigating.load(std::sync::atomic::Ordering::SeqCst) {
+            let backend = shell.allowed.allows(url);
+            if backend && shell.navigating.load(std::sync::atomic::Ordering::SeqCst) {
                 // The benchmark's breakdown of the WebView's part: it took
                 // the navigation, then the backend's redirect after the enter.
                 let entering = url.path() == hudson_lifecycle::contract::ENTER_PATH;
                 shell.trace.mark(if entering { "webview_enter" } else { "webview_redirect" });
             }
-            if pages::is_local(url) || shell.allowed.allows(url) {
+            if backend || pages::is_local(url) {
                 return true;
             }
             open_externally(&nav, url);

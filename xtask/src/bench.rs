@@ -150,34 +150,36 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
 
 /// The first stamp of each event.
 fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
-    let stamp = |event: &str| -> Result<f64> {
-        trace
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|v| v["event"] == event)
-            .and_then(|v| v["ns"].as_u64())
-            .map(|ns| ns as f64 / 1e6)
-            .with_context(|| format!("no {event} in the trace"))
-    };
+    let mut first = std::collections::HashMap::new();
+    for v in trace.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
+        if let (Some(event), Some(ns)) = (v["event"].as_str(), v["ns"].as_u64()) {
+            first.entry(event.to_owned()).or_insert(ns as f64 / 1e6);
+        }
+    }
+    let stamp = |event: &str| first.get(event).copied().with_context(|| format!("no {event} in the trace"));
     let spawned = stamp("spawned")?;
     let since = |event: &str| -> Result<f64> { Ok(stamp(event)? - spawned) };
     let backend_ready = since("backend_ready")?;
+    let navigate = since("navigate")?;
+    let webview_enter = since("webview_enter")?;
+    let webview_redirect = since("webview_redirect")?;
     let page_started = since("page_started")?;
+    let page_finished = since("page_finished")?;
     Ok(Launch {
         shell_to_spawn: spawned - started_ns as f64 / 1e6,
         backend_ready,
         handshake_seen: since("handshake")?,
         health_confirmed: since("healthy")?,
-        navigate: since("navigate")?,
-        webview_enter: since("webview_enter")?,
-        webview_redirect: since("webview_redirect")?,
+        navigate,
+        webview_enter,
+        webview_redirect,
         page_started,
-        page_finished: since("page_finished")?,
+        page_finished,
         overhead: page_started - backend_ready,
-        own_overhead: since("navigate")? - backend_ready,
-        to_webview: stamp("webview_enter")? - stamp("navigate")?,
-        enter_round_trip: stamp("webview_redirect")? - stamp("webview_enter")?,
-        to_load_started: stamp("page_started")? - stamp("webview_redirect")?,
+        own_overhead: navigate - backend_ready,
+        to_webview: webview_enter - navigate,
+        enter_round_trip: webview_redirect - webview_enter,
+        to_load_started: page_started - webview_redirect,
         launch_to_page: stamp("page_finished")? - started_ns as f64 / 1e6,
     })
 }

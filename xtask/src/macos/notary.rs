@@ -428,16 +428,9 @@ impl<'a> Client<'a> {
 }
 
 /// A failure the service may not repeat: no answer, a 5xx or a 429.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 struct Transient(String);
-
-impl std::fmt::Display for Transient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Transient {}
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
