@@ -12,30 +12,45 @@ use sha2::{Digest, Sha256};
 /// renames it into place and syncs the folder: readers see the old file or
 /// the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent(path)?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.as_file().sync_all().with_context(|| format!("syncing {}", tmp.path().display()))?;
-    tmp.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
-    sync_dir(dir)
+    write_atomic_with(path, None, |tmp| {
+        tmp.as_file().write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))
+    })
 }
 
 /// Copies `from` to `to` atomically (temporary file + rename), keeping the
 /// permission bits.
 pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let dir = parent(to)?;
+    write_atomic_with(to, None, |tmp| {
+        fs::copy(from, tmp.path())
+            .map(drop)
+            .with_context(|| format!("copying {} to {}", from.display(), tmp.path().display()))
+    })
+}
+
+/// The one way files are replaced: `fill` writes a temporary file in
+/// `path`'s folder (made with permission bits `mode` before a byte is
+/// written, on Unix), which is synced, renamed to `path`, and the folder
+/// synced. A failure leaves `path` as it was and no temporary file.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: Option<u32>,
+    fill: impl FnOnce(&tempfile::NamedTempFile) -> Result<()>,
+) -> Result<()> {
+    let dir = parent(path)?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    fs::copy(from, tmp.path()).with_context(|| format!("copying {} to {}", from.display(), tmp.path().display()))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(to).with_context(|| format!("renaming into {}", to.display()))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let tmp = builder.tempfile_in(dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    fill(&tmp)?;
+    tmp.as_file().sync_all().with_context(|| format!("syncing {}", tmp.path().display()))?;
+    tmp.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
     sync_dir(dir)
 }
 
@@ -48,8 +63,13 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn parent(path: &Path) -> Result<&Path> {
-    path.parent().with_context(|| format!("{} has no parent folder", path.display()))
+/// The folder `path` is in: `.` for a bare file name.
+pub fn parent(path: &Path) -> Result<&Path> {
+    match path.parent() {
+        Some(dir) if dir.as_os_str().is_empty() => Ok(Path::new(".")),
+        Some(dir) => Ok(dir),
+        None => anyhow::bail!("{} has no parent folder", path.display()),
+    }
 }
 
 /// Replaces the folder `to` with a copy of `from`: the copy is built beside
@@ -207,6 +227,13 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_file_name_is_in_the_current_folder() {
+        assert_eq!(parent(Path::new("release.key")).unwrap(), Path::new("."));
+        assert_eq!(parent(Path::new("keys/release.key")).unwrap(), Path::new("keys"));
+        assert!(parent(Path::new("/")).is_err());
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temporary_file() {

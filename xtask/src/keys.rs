@@ -186,19 +186,7 @@ pub fn write_key_pair(path: &Path, pair: &KeyPair) -> Result<()> {
 /// before a byte is written, then renamed into place.
 fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp =
-        builder.tempfile_in(dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
-    fsx::sync_dir(dir)
+    fsx::write_atomic_with(path, Some(0o600), |tmp| {
+        tmp.as_file().write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))
+    })
 }

@@ -15,36 +15,32 @@ use crate::fsx;
 /// Archives the folder `dir` as `<dir name>/…` into `output`, atomically.
 pub fn archive_dir(dir: &Path, output: &Path, epoch: u64) -> Result<()> {
     let root = dir.file_name().with_context(|| format!("{} has no folder name", dir.display()))?;
-    let parent = output.parent().with_context(|| format!("{} has no parent folder", output.display()))?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent)?;
-    let mut tar = TarWriter::new(gzip(BufWriter::new(tmp.as_file())), epoch);
-    // `sort_by_file_name` walks depth-first in name order: a folder comes
-    // right before its contents, the same order `super::sort_key` gives.
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name() {
-        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-        let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
-        // `join("")` would add a trailing slash to the root folder's name.
-        let name = if rel.as_os_str().is_empty() { Path::new(root).to_path_buf() } else { Path::new(root).join(rel) };
-        let kind = entry.file_type();
-        let written = if kind.is_dir() {
-            tar.dir(&name)
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(entry.path())?;
-            tar.symlink(&name, &target)
-        } else {
-            let meta = entry.metadata()?;
-            let file = File::open(entry.path()).with_context(|| format!("opening {}", entry.path().display()))?;
-            tar.file(&name, mode_of(&meta), meta.len(), file)
-        };
-        written.with_context(|| format!("archiving {}", entry.path().display()))?;
-    }
-    let mut out = tar.finish()?.finish()?;
-    out.flush()?;
-    drop(out);
-    tmp.as_file().sync_all()?;
-    tmp.persist(output).with_context(|| format!("renaming into {}", output.display()))?;
-    fsx::sync_dir(parent)
+    fsx::write_atomic_with(output, None, |tmp| {
+        let mut tar = TarWriter::new(gzip(BufWriter::new(tmp.as_file())), epoch);
+        // `sort_by_file_name` walks depth-first in name order: a folder comes
+        // right before its contents, the same order `super::sort_key` gives.
+        for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
+            // `join("")` would add a trailing slash to the root folder's name.
+            let name =
+                if rel.as_os_str().is_empty() { Path::new(root).to_path_buf() } else { Path::new(root).join(rel) };
+            let kind = entry.file_type();
+            let written = if kind.is_dir() {
+                tar.dir(&name)
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(entry.path())?;
+                tar.symlink(&name, &target)
+            } else {
+                let meta = entry.metadata()?;
+                let file = File::open(entry.path()).with_context(|| format!("opening {}", entry.path().display()))?;
+                tar.file(&name, mode_of(&meta), meta.len(), file)
+            };
+            written.with_context(|| format!("archiving {}", entry.path().display()))?;
+        }
+        tar.finish()?.finish()?.flush()?;
+        Ok(())
+    })
 }
 
 #[cfg(unix)]
