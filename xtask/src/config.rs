@@ -280,12 +280,7 @@ impl Config {
                 bail!("{} {SECTION}.backend.nif-crates: no workspace package named `{nif}`", manifest.display());
             }
         }
-        let version = metadata
-            .packages
-            .iter()
-            .find(|p| p.name.as_str() == raw.shell_package)
-            .map(|p| p.version.to_string())
-            .unwrap_or_default();
+        let version = shell.version.to_string();
 
         Ok(Config {
             target_dir: metadata.target_directory.clone().into(),

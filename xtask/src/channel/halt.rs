@@ -29,18 +29,15 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         if current.kind == ManifestKind::Halt {
             session.ui.info(format!("{channel} is already halted: re-signing the halt with a new expiry"));
         }
-        Ok(session.manifest(
-            history,
-            Draft {
-                kind: ManifestKind::Halt,
-                version: current.version.clone(),
-                rollout: current.rollout.clone(),
-                minimum_version: None,
-                notes: Some("Updates are halted on this channel.".to_owned()),
-                yanked: Vec::new(),
-                platforms: BTreeMap::new(),
-            },
-        ))
+        Ok(Draft {
+            kind: ManifestKind::Halt,
+            version: current.version.clone(),
+            rollout: current.rollout.clone(),
+            minimum_version: None,
+            notes: Some("Updates are halted on this channel.".to_owned()),
+            yanked: Vec::new(),
+            platforms: BTreeMap::new(),
+        })
     })?;
     Ok(())
 }

@@ -89,7 +89,7 @@ impl History {
             .collect()
     }
 
-    fn is_yanked(&self, version: &Version) -> bool {
+    pub fn is_yanked(&self, version: &Version) -> bool {
         self.yanked().iter().any(|v| v.cmp_precedence(version).is_eq())
     }
 

@@ -198,7 +198,7 @@ impl<'a> Session<'a> {
 
     /// A new manifest for `history`'s channel, issued now, with the next
     /// sequence.
-    pub fn manifest(&self, history: &History, draft: Draft) -> ChannelManifest {
+    fn manifest(&self, history: &History, draft: Draft) -> ChannelManifest {
         ChannelManifest {
             schema: CHANNEL_MANIFEST_SCHEMA.to_owned(),
             channel: history.channel.clone(),
@@ -215,19 +215,18 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Loads `channel` under the lock, asks `change` for the next manifest,
-    /// signs it and replaces the channel folder.
+    /// Loads `channel` under the lock, asks `change` for the next release,
+    /// makes it the next manifest, signs it and replaces the channel folder.
     pub fn apply(
         &self,
         channel: &str,
         command: &'static str,
-        change: impl FnOnce(&History) -> Result<ChannelManifest>,
+        change: impl FnOnce(&History) -> Result<Draft>,
     ) -> Result<ChannelManifest> {
         self.check_key_for(channel)?;
         let lock = tree::lock(&self.root)?;
         let history = self.load(channel)?;
-        let manifest = change(&history)?;
-        assert_eq!(manifest.sequence, history.next_sequence(), "a change takes the next sequence");
+        let manifest = self.manifest(&history, change(&history)?);
         let signed = manifest.sign(&self.key.key).context("signing the channel manifest")?;
         if signed.json.len() > DEFAULT_MAX_MANIFEST_BYTES {
             bail!(

@@ -43,7 +43,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         let release = source.release(version).with_context(|| {
             format!("{} has never released {version}; `cargo xtask status` lists what each channel offers", args.from)
         })?;
-        if source.yanked().iter().any(|v| v.cmp_precedence(version).is_eq()) {
+        if source.is_yanked(version) {
             bail!("{version} was yanked from {}; it cannot be promoted", args.from);
         }
         let signing_key = session.key.key.key_id();
@@ -61,7 +61,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         }
         history.check_releasable(version)?;
         let rollout = Rollout { percent: args.rollout, salt: rollout_salt(&args.to, version) };
-        Ok(session.manifest(history, Draft::reoffer(release, rollout)))
+        Ok(Draft::reoffer(release, rollout))
     })?;
     Ok(())
 }

@@ -19,6 +19,7 @@ use signing::platform::PlatformKey;
 use signing::policy::{self, Offer, OfferReason};
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, rollout_salt};
+use crate::fsx;
 use crate::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -50,32 +51,29 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let session = Session::open(ui, &args.tree, &args.expiry)?;
-    session.check_key_for(&args.channel)?;
     let base_url = match args.base_url.clone().or_else(|| session.config.channels.base_url.clone()) {
         Some(url) => url,
         None => bail!("no base URL: pass --base-url, or set base-url in [workspace.metadata.hudson.channels]"),
     };
-    let release = merge(&session, &args.channel, &args.dist_manifests, &base_url)?;
-    if let Some(minimum) = &args.minimum_version
-        && minimum.cmp_precedence(&release.version).is_gt()
-    {
-        bail!("--minimum-version {minimum} is above the release {}: nobody could update to it", release.version);
-    }
+    // `apply` checks the key for the channel before anything is read.
     session.apply(&args.channel, "publish", |history| {
+        let release = merge(&session, &args.channel, &args.dist_manifests, &base_url)?;
+        if let Some(minimum) = &args.minimum_version
+            && minimum.cmp_precedence(&release.version).is_gt()
+        {
+            bail!("--minimum-version {minimum} is above the release {}: nobody could update to it", release.version);
+        }
         history.check_releasable(&release.version)?;
         let rollout = Rollout { percent: args.rollout, salt: rollout_salt(&args.channel, &release.version) };
-        Ok(session.manifest(
-            history,
-            Draft {
-                kind: ManifestKind::Release,
-                version: release.version.clone(),
-                rollout,
-                minimum_version: args.minimum_version.clone(),
-                notes: args.notes.clone(),
-                yanked: Vec::new(),
-                platforms: release.platforms.clone(),
-            },
-        ))
+        Ok(Draft {
+            kind: ManifestKind::Release,
+            version: release.version,
+            rollout,
+            minimum_version: args.minimum_version.clone(),
+            notes: args.notes.clone(),
+            yanked: Vec::new(),
+            platforms: release.platforms,
+        })
     })?;
     Ok(())
 }
@@ -96,7 +94,7 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let dist = DistManifest::from_json(&bytes)
             .with_context(|| format!("{} is not a dist manifest `cargo xtask dist` wrote", path.display()))?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = fsx::parent(path)?;
         if dist.product != config.product_name || dist.identifier != config.identifier {
             bail!(
                 "{} is for {} ({}), not {} ({})",

@@ -37,7 +37,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
             ),
         };
         let rollout = Rollout { percent: args.percent, salt: release.rollout.salt.clone() };
-        Ok(session.manifest(history, Draft::reoffer(release, rollout)))
+        Ok(Draft::reoffer(release, rollout))
     })?;
     Ok(())
 }

@@ -101,13 +101,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     }
 
     // 2. The history.
+    // Sorted by sequence, one entry a sequence (file names are canonical).
     let history = History::load(&dir, &channel, trusted)?;
     let manifests = history.manifests();
-    for pair in manifests.windows(2) {
-        if pair[1].sequence <= pair[0].sequence {
-            bail!("{channel}'s history repeats or lowers sequence {}", pair[1].sequence);
-        }
-    }
 
     // 3. latest.json for stock updaters.
     let latest_bytes = read(LATEST_JSON_FILE)?;

@@ -33,8 +33,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         yanked.insert(bad);
         // A yank reaches every yanked install, whatever the percent.
         let rollout = Rollout { percent: 100, salt: target.rollout.salt.clone() };
-        let draft = Draft { kind: ManifestKind::Yank, yanked: yanked.into_iter().collect(), ..Draft::reoffer(target, rollout) };
-        Ok(session.manifest(history, draft))
+        Ok(Draft { kind: ManifestKind::Yank, yanked: yanked.into_iter().collect(), ..Draft::reoffer(target, rollout) })
     })?;
     Ok(())
 }

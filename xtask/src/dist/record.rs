@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &Updater) -> Result<Outcome> {
             artifacts,
             signing_key: if signed_any { updater.signing_key.clone() } else { None },
         };
-        std::fs::write(assembled.join(SHA256SUMS_FILE), sha256sums(&manifest))?;
+        std::fs::write(assembled.join(SHA256SUMS_FILE), manifest.sha256sums())?;
         std::fs::write(assembled.join(DIST_MANIFEST_FILE), manifest.to_json())?;
 
         let old = staging.path().join("old");
@@ -130,11 +130,6 @@ fn shipped_files(bundles: &Bundles, updater: &Updater) -> Vec<Shipped> {
         });
     }
     files
-}
-
-/// `<sha256>  <file>` lines, as `sha256sum -c` reads them.
-pub fn sha256sums(manifest: &DistManifest) -> String {
-    manifest.artifacts.iter().map(|a| format!("{}  {}\n", a.sha256, a.path)).collect()
 }
 
 pub fn read_manifest(dist_dir: &Path) -> Result<DistManifest> {
