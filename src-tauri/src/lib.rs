@@ -235,7 +235,6 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
         .on_page_load(move |_window, payload| {
             let shell = loads.state::<Shell>();
             let url = payload.url();
-            shell.trace.mark(&format!("load_{:?}_{}", payload.event(), url.origin().ascii_serialization()));
             match payload.event() {
                 // WebKit may still report the previous page's URL when the
                 // load starts: the first start after a navigation to the

@@ -233,8 +233,8 @@ fn print_table(ui: &Ui, summaries: &[Summary]) {
     ui.info(format!(
         "startup, median of {} launches each (ms)   {:>20} {:>28} {:>7}",
         ours.launches,
-        ours.variant_label(),
-        base.variant_label(),
+        ours.variant.label(),
+        base.variant.label(),
         "ratio"
     ));
     for (name, get) in rows {
@@ -250,12 +250,6 @@ fn print_table(ui: &Ui, summaries: &[Summary]) {
         met(ours.median.own_overhead),
         ours.median.own_overhead
     ));
-}
-
-impl Summary {
-    fn variant_label(&self) -> &'static str {
-        self.variant.label()
-    }
 }
 
 #[cfg(test)]

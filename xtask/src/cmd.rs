@@ -16,29 +16,24 @@ const TAIL_LINES: usize = 40;
 
 /// Runs `cmd` to completion, showing its latest output line as progress.
 pub fn run(cmd: xshell::Cmd<'_>, step: &Step) -> Result<()> {
-    run_capture(cmd, step).map(|_| ())
-}
-
-/// Like [`run`], and returns the command's stdout.
-pub fn run_capture(cmd: xshell::Cmd<'_>, step: &Step) -> Result<String> {
     let shown = cmd.to_string();
     let mut command: Command = cmd.into();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command.spawn().map_err(|e| spawn_error(&program, &shown, e))?;
 
-    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let (tx, rx) = mpsc::channel::<String>();
     let readers: Vec<_> = [
-        (true, Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>),
-        (false, Box::new(child.stderr.take().expect("piped"))),
+        Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("piped")),
     ]
     .into_iter()
-    .map(|(is_stdout, pipe)| {
+    .map(|pipe| {
         let tx = tx.clone();
         thread::spawn(move || {
             for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
                 let line = String::from_utf8_lossy(&line).trim_end().to_owned();
-                if tx.send((is_stdout, line)).is_err() {
+                if tx.send(line).is_err() {
                     break;
                 }
             }
@@ -47,13 +42,8 @@ pub fn run_capture(cmd: xshell::Cmd<'_>, step: &Step) -> Result<String> {
     .collect();
     drop(tx);
 
-    let mut stdout = String::new();
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
-    for (is_stdout, line) in rx {
-        if is_stdout {
-            stdout.push_str(&line);
-            stdout.push('\n');
-        }
+    for line in rx {
         if !line.trim().is_empty() {
             step.progress(line.trim());
         }
@@ -70,7 +60,7 @@ pub fn run_capture(cmd: xshell::Cmd<'_>, step: &Step) -> Result<String> {
         let tail: Vec<String> = tail.into_iter().collect();
         bail!("`{shown}` failed ({status}). Last lines of its output:\n{}", indent(&tail.join("\n")));
     }
-    Ok(stdout)
+    Ok(())
 }
 
 /// Runs a short command and returns its trimmed stdout, or `None` when the

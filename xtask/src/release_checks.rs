@@ -10,7 +10,7 @@
 //!   byte of the key or the password — not even in the arguments or the
 //!   environment of the commands they start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -147,7 +147,8 @@ fn observe(mut command: Command) -> Result<Observed> {
         .with_context(|| format!("starting {shown}"))?;
     let root = child.id();
     let done = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<BTreeMap<u32, Vec<u8>>>> = Arc::default();
+    // Each distinct record once: a process lives for many polls.
+    let seen: Arc<Mutex<BTreeMap<u32, BTreeSet<Vec<u8>>>>> = Arc::default();
     let poller = {
         let (done, seen) = (done.clone(), seen.clone());
         std::thread::spawn(move || {
@@ -170,7 +171,7 @@ fn observe(mut command: Command) -> Result<Observed> {
                             .expect("the poller owns the lock briefly")
                             .entry(proc.pid)
                             .or_default()
-                            .extend(record);
+                            .insert(record);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -193,20 +194,15 @@ fn observe(mut command: Command) -> Result<Observed> {
     if !status.success() {
         bail!("{shown} failed ({status}):\n{}", String::from_utf8_lossy(&stderr));
     }
-    let descendants = std::mem::take(&mut *seen.lock().expect("the poller has stopped")).into_iter().collect();
+    let descendants = std::mem::take(&mut *seen.lock().expect("the poller has stopped"))
+        .into_iter()
+        .map(|(pid, records)| (pid, records.into_iter().flatten().collect()))
+        .collect();
     Ok(Observed { stdout, stderr, descendants })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else { return false };
-    let mut start = 0;
-    while let Some(offset) = haystack[start..].iter().position(|&byte| byte == first) {
-        if haystack[start + offset..].starts_with(needle) {
-            return true;
-        }
-        start += offset + 1;
-    }
-    false
+    !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 /// Every regular file under `dir`.
@@ -330,4 +326,17 @@ fn xtask_binary() -> Result<PathBuf> {
 /// A value that differs between runs, so the test password is never a constant.
 fn rand_seed() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_looks_for_the_whole_needle_anywhere() {
+        assert!(find(b"key=S3CR3T\0", b"S3CR3T"));
+        assert!(find(b"SS3CR3T", b"S3CR3T"));
+        assert!(!find(b"S3CR3", b"S3CR3T"));
+        assert!(!find(b"anything", b""));
+    }
 }

@@ -341,12 +341,6 @@ impl Backend {
         self.client.check(self.port(), timeout)
     }
 
-    /// Kills whatever is left of the backend's process group at once (after
-    /// the backend itself exited, its grandchildren may remain).
-    pub fn kill_group(&self) {
-        self.process.kill();
-    }
-
     /// Closes stdin, sends SIGTERM to the process group, waits up to `grace`,
     /// then kills the group. Output seen meanwhile goes to `notice`.
     pub fn shutdown(mut self, grace: Duration, notice: &mut dyn FnMut(Notice<'_>)) -> ShutdownReport {
@@ -375,7 +369,8 @@ impl Backend {
         self.process.close_stdin();
     }
 
-    /// Kills the backend's process group (Windows: its job) now.
+    /// Kills the backend's process group (Windows: its job) now: also what
+    /// is left of it after the backend itself exited (its grandchildren).
     pub fn kill(&self) {
         self.process.kill();
     }

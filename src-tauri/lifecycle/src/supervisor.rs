@@ -269,7 +269,7 @@ impl Run {
                         let reason = format!("the backend stopped unexpectedly ({exit})");
                         let tail = backend.tail();
                         // Its grandchildren share the process group.
-                        backend.kill_group();
+                        backend.kill();
                         return End::Crashed { reason, tail };
                     }
                     Ok(event) => {

@@ -62,7 +62,6 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
         steps.skip(&["restart", "stop-stdin", "cleanup-stdin"], "not run: the first start failed");
         return;
     };
-    steps.redactor.add(run.backend().token());
     let port = run.backend().port();
     steps.time("healthz", |_| healthz(&mut run, expect.version));
     steps.time("nifs", |_| nifs(&mut run, expect.nifs));
