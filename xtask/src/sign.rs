@@ -105,49 +105,41 @@ fn sign_windows(ui: &Ui, target: &'static Target, args: &Args) -> Result<Report>
         }
     }
     let order = |p: &PathBuf| vec![p.file_name().unwrap_or_default().to_string_lossy().into_owned()];
-    if args.dry_run {
-        let signed: Vec<Signed> = args
-            .paths
-            .iter()
-            .map(|p| {
-                print_order(ui, p, &order(p), true);
-                Signed { path: p.display().to_string(), order: order(p) }
-            })
-            .collect();
-        return Ok(Report {
-            target: target.triple,
-            identity: "certificate from WINDOWS_CERTIFICATE".into(),
-            dry_run: true,
-            signed,
-        });
-    }
-    let pfx = Pfx::required(&ProcessEnv)?;
-    let options = authenticode::Options {
-        pfx: &pfx,
-        timestamp_url: windows_timestamp(args.timestamp_url)?,
-        description: Config::load().map(|c| c.product_name).unwrap_or_else(|_| "Hudson".into()),
+    // A dry run needs no certificate.
+    let pfx = if args.dry_run { None } else { Some(Pfx::required(&ProcessEnv)?) };
+    let options = match &pfx {
+        Some(pfx) => Some(authenticode::Options {
+            pfx,
+            timestamp_url: windows_timestamp(args.timestamp_url)?,
+            description: Config::load().map(|c| c.product_name).unwrap_or_else(|_| "Hudson".into()),
+        }),
+        None => None,
     };
     let mut signed = Vec::new();
     for path in args.paths {
-        authenticode::sign(path, &options)?;
-        print_order(ui, path, &order(path), false);
-        signed.push(Signed { path: path.display().to_string(), order: order(path) });
+        if let Some(options) = &options {
+            authenticode::sign(path, options)?;
+        }
+        let order = order(path);
+        print_order(ui, path, &order, args.dry_run);
+        signed.push(Signed { path: path.display().to_string(), order });
     }
     Ok(Report {
         target: target.triple,
         identity: "certificate from WINDOWS_CERTIFICATE".into(),
-        dry_run: false,
+        dry_run: args.dry_run,
         signed,
     })
 }
 
+/// `--timestamp-url` for Authenticode: the same rules as for Apple, with
+/// DigiCert's server by default.
 pub fn windows_timestamp(value: Option<&str>) -> Result<Option<String>> {
-    match value {
-        None => Ok(Some(authenticode::DEFAULT_TIMESTAMP_URL.into())),
-        Some("none") => Ok(None),
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(Some(url.into())),
-        Some(other) => bail!("--timestamp-url `{other}`: expected an http(s) URL or `none`"),
-    }
+    Ok(match Timestamp::parse(value)? {
+        Timestamp::Default => Some(authenticode::DEFAULT_TIMESTAMP_URL.into()),
+        Timestamp::None => None,
+        Timestamp::Url(url) => Some(url),
+    })
 }
 
 fn print_order(ui: &Ui, path: &Path, order: &[String], dry_run: bool) {

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
         }
         let fresh = work.join(format!("{}{}", config.shell_binary, ctx.target.exe_suffix()));
         fsx::copy_atomic(&binary, &fresh).context("copying the shell binary for bundling")?;
-        super::sign::before_bundling(ctx, &fresh, &[])?;
+        super::sign::before_bundling(ctx, &fresh)?;
         for kind in &kinds {
             step.progress(&format!("bundling {}", kind.as_str()));
         }

@@ -8,8 +8,8 @@
 //!   and stapled when the App Store Connect key is set. The updater archive
 //!   and the dmg are made from this signed app by the later steps.
 //! - Windows: the installers are Authenticode-signed when
-//!   `WINDOWS_CERTIFICATE` is set (the shell and sidecar executables inside
-//!   were signed before bundling, see [`before_bundling`]).
+//!   `WINDOWS_CERTIFICATE` is set (the shell executable inside was signed
+//!   before bundling, see [`before_bundling`]).
 //!
 //! Signing works on copies under `target/dist-work/<triple>/signed/`, so the
 //! bundle step's outputs stay as it left them and an unchanged `dist` skips
@@ -124,20 +124,15 @@ pub fn authenticode(ctx: &Ctx, pfx: &Pfx, file: &Path) -> Result<()> {
     authenticode::sign(file, &options)
 }
 
-/// Windows: signs the executables that go into the installers (the shell,
-/// and every `.exe`/`.dll` under `extra`), before tauri-bundler packs them.
-pub fn before_bundling(ctx: &Ctx, shell: &Path, extra: &[PathBuf]) -> Result<()> {
+/// Windows: signs the shell executable that goes into the installers,
+/// before tauri-bundler packs it. (The backend's own executables — the
+/// Burrito sidecar, or ERTS in a release folder — are not signed yet.)
+pub fn before_bundling(ctx: &Ctx, shell: &Path) -> Result<()> {
     if ctx.target.os != Os::Windows {
         return Ok(());
     }
     let Some(pfx) = Pfx::from_env(&ProcessEnv)? else { return Ok(()) };
-    authenticode(ctx, &pfx, shell)?;
-    for dir in extra {
-        for file in authenticode::executables_under(dir)? {
-            authenticode(ctx, &pfx, &file)?;
-        }
-    }
-    Ok(())
+    authenticode(ctx, &pfx, shell)
 }
 
 fn replace(bundles: &mut Bundles, old: &Path, new: PathBuf) {

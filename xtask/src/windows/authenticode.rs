@@ -11,7 +11,7 @@
 //! renamed over the original only when the tool succeeded.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -189,21 +189,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(bytes).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Every file in `dir` (recursively) Windows runs as code: `.exe` and `.dll`.
-pub fn executables_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry?;
-        let is_code = entry
-            .path()
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("exe") || e.eq_ignore_ascii_case("dll"));
-        if entry.file_type().is_file() && is_code {
-            found.push(entry.into_path());
-        }
-    }
-    Ok(found)
 }
