@@ -6,9 +6,8 @@
 //! The two variables are taken out of the process environment before
 //! anything else runs ([`take_from_environment`]), so no command `cargo
 //! xtask` starts (mix, cargo, tauri-driver, …) inherits them. Their values
-//! live only here and print as `<redacted>`.
+//! live only here, as [`Secret`]s that never print themselves.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -19,23 +18,9 @@ use signing::keys::{
 };
 
 use crate::config::Config;
+use crate::credentials::Secret;
 use crate::fsx;
 use crate::ui::Ui;
-
-/// A secret value from the environment. No `Display`; `Debug` is redacted.
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 struct Environment {
     key: Option<Secret>,
@@ -47,8 +32,8 @@ static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
 /// Moves the signing variables from the process environment into memory.
 /// Call it first thing in `main`, while the process has a single thread.
 pub fn take_from_environment() {
-    let key = std::env::var(PRIVATE_KEY_VAR).ok().map(Secret);
-    let password = std::env::var(PRIVATE_KEY_PASSWORD_VAR).ok().map(Secret);
+    let key = std::env::var(PRIVATE_KEY_VAR).ok().map(Secret::new);
+    let password = std::env::var(PRIVATE_KEY_PASSWORD_VAR).ok().map(Secret::new);
     // SAFETY: `main` calls this before it starts any thread, so nothing can
     // read the environment concurrently.
     unsafe {

@@ -13,7 +13,6 @@
 //! reaches a test double of the service: Apple's servers are not reachable
 //! from the build machines.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -325,8 +324,8 @@ impl<'a> Client<'a> {
         Ok(Submission {
             id: field(&data["id"], "id")?,
             access_key: field(&attr["awsAccessKeyId"], "awsAccessKeyId")?,
-            secret_key: Secret::from(field(&attr["awsSecretAccessKey"], "awsSecretAccessKey")?),
-            session_token: Secret::from(field(&attr["awsSessionToken"], "awsSessionToken")?),
+            secret_key: Secret::new(field(&attr["awsSecretAccessKey"], "awsSecretAccessKey")?),
+            session_token: Secret::new(field(&attr["awsSessionToken"], "awsSessionToken")?),
             bucket: field(&attr["bucket"], "bucket")?,
             object: field(&attr["object"], "object")?,
         })
@@ -432,12 +431,6 @@ impl<'a> Client<'a> {
 #[error("{0}")]
 struct Transient(String);
 
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret::new(value)
-    }
-}
-
 /// The ticket record name of a signed app: from its main executable's code
 /// directory.
 fn bundle_record_name(app: &Path) -> Result<String> {
@@ -492,10 +485,7 @@ pub fn zip_bundle(app: &Path, out: &Path) -> Result<()> {
             zip.add_directory(format!("{rel}/"), options)?;
         } else {
             zip.start_file(rel, options)?;
-            let mut f = std::fs::File::open(entry.path())?;
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            zip.write_all(&buf)?;
+            std::io::copy(&mut std::fs::File::open(entry.path())?, &mut zip)?;
         }
     }
     zip.finish()?;
@@ -573,26 +563,10 @@ fn sigv4_headers(
 
 /// `YYYYMMDD` and `YYYYMMDDTHHMMSSZ` in UTC.
 fn amz_dates(now: SystemTime) -> (String, String) {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    let date = format!("{y:04}{m:02}{d:02}");
-    let time = format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    let t = time::OffsetDateTime::from(now);
+    let date = format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
+    let time = format!("{:02}{:02}{:02}", t.hour(), t.minute(), t.second());
     (date.clone(), format!("{date}T{time}Z"))
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Where `notarize` leaves nothing: the scratch zip is removed with its
@@ -616,8 +590,9 @@ mod tests {
         // 2013-05-24T00:00:00Z, the date of AWS's S3 SigV4 examples.
         let t = UNIX_EPOCH + Duration::from_secs(1_369_353_600);
         assert_eq!(amz_dates(t), ("20130524".into(), "20130524T000000Z".into()));
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(amz_dates(UNIX_EPOCH).1, "19700101T000000Z");
+        let leap_day = UNIX_EPOCH + Duration::from_secs(19_782 * 86_400 + 3_723);
+        assert_eq!(amz_dates(leap_day), ("20240229".into(), "20240229T010203Z".into()));
     }
 
     #[test]
