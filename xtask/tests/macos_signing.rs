@@ -10,35 +10,18 @@ use std::path::{Path, PathBuf};
 use apple_codesign::{CodeSignatureFlags, MachFile};
 use common::*;
 
-const MAIN: &str = "int main(void) { return 0; }\n";
 const LIB: &str = "int hudson_nif_init(void) { return 42; }\n";
 
 /// `Hudson.app` with the shell, a sidecar, ERTS executables of two
 /// architectures, a NIF dylib and plain files.
 fn app(dir: &Path) -> PathBuf {
-    let app = dir.join("Hudson.app");
+    let app = app_skeleton(dir);
     let c = app.join("Contents");
     std::fs::create_dir_all(c.join("Resources/backend/bin")).unwrap();
-    std::fs::write(
-        c.join("Info.plist"),
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0"><dict>
-<key>CFBundleExecutable</key><string>hudson-desktop</string>
-<key>CFBundleIdentifier</key><string>dev.hudson.desktop</string>
-<key>CFBundleName</key><string>Hudson</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleShortVersionString</key><string>0.1.0</string>
-<key>CFBundleVersion</key><string>0.1.0</string>
-</dict></plist>
-"#,
-    )
-    .unwrap();
     let x86 = ["-Wl,-headerpad_max_install_names"];
-    zig_cc("aarch64-macos", MAIN, &c.join("MacOS/hudson-desktop"), &[]);
-    zig_cc("x86_64-macos", MAIN, &c.join("MacOS/hudson-backend"), &x86);
-    zig_cc("aarch64-macos", MAIN, &c.join("Resources/backend/erts-13.2.2/bin/beam.smp"), &[]);
-    zig_cc("x86_64-macos", MAIN, &c.join("Resources/backend/erts-13.2.2/bin/erl_child_setup"), &x86);
+    zig_cc("x86_64-macos", MAIN_C, &c.join("MacOS/hudson-backend"), &x86);
+    zig_cc("aarch64-macos", MAIN_C, &c.join("Resources/backend/erts-13.2.2/bin/beam.smp"), &[]);
+    zig_cc("x86_64-macos", MAIN_C, &c.join("Resources/backend/erts-13.2.2/bin/erl_child_setup"), &x86);
     zig_cc(
         "aarch64-macos",
         LIB,
@@ -48,7 +31,6 @@ fn app(dir: &Path) -> PathBuf {
     std::fs::write(c.join("Resources/backend/bin/hudson"), "#!/bin/sh\nexec erts/bin/erl \"$@\"\n").unwrap();
     std::fs::create_dir_all(c.join("Resources/backend/releases/0.1.0")).unwrap();
     std::fs::write(c.join("Resources/backend/releases/0.1.0/start.boot"), b"boot data").unwrap();
-    std::fs::write(c.join("Resources/hudson-shell.json"), b"{\"packaging\":\"release\"}").unwrap();
     app
 }
 

@@ -275,27 +275,10 @@ fn a_key_the_service_does_not_know_fails_naming_the_variables_and_uploads_nothin
 // ---------------------------------------------------------------------------
 // The app, the API key and the run.
 
-const INFO_PLIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0"><dict>
-<key>CFBundleExecutable</key><string>hudson-desktop</string>
-<key>CFBundleIdentifier</key><string>dev.hudson.desktop</string>
-<key>CFBundleName</key><string>Hudson</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleShortVersionString</key><string>0.1.0</string>
-<key>CFBundleVersion</key><string>0.1.0</string>
-</dict></plist>
-"#;
-
 /// `Hudson.app` with an arm64 main executable and a resource, ad-hoc signed
 /// by `cargo xtask sign`.
 fn signed_app(dir: &Path) -> PathBuf {
-    let app = dir.join("Hudson.app");
-    let contents = app.join("Contents");
-    std::fs::create_dir_all(contents.join("Resources")).unwrap();
-    std::fs::write(contents.join("Info.plist"), INFO_PLIST).unwrap();
-    zig_cc("aarch64-macos", "int main(void) { return 0; }\n", &contents.join("MacOS/hudson-desktop"), &[]);
-    std::fs::write(contents.join("Resources/hudson-shell.json"), b"{\"packaging\":\"release\"}").unwrap();
+    let app = app_skeleton(dir);
     let out = xtask(&["sign", "--target", "aarch64-apple-darwin", "--ad-hoc", app.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out));
     app
@@ -434,10 +417,6 @@ fn zip_contents(bytes: &[u8], executable: &str) -> (Vec<(String, String)>, bool)
     }
     files.sort();
     (files, is_executable)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unix_now() -> u64 {

@@ -6,13 +6,11 @@ mod common;
 
 use common::*;
 
-const MAIN: &str = "int main(void) { return 0; }\n";
-
 #[test]
 fn authenticode_signs_a_pe_that_osslsigncode_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("hudson-desktop.exe");
-    zig_cc("x86_64-windows-gnu", MAIN, &exe, &[]);
+    zig_cc("x86_64-windows-gnu", MAIN_C, &exe, &[]);
     // OpenSSL 3's default .pfx format: its password is checked by the
     // signing tool itself.
     let cert = certificate(dir.path(), "windows", false);
@@ -39,7 +37,7 @@ fn authenticode_signs_a_pe_that_osslsigncode_verifies() {
 fn wrong_or_missing_windows_credentials_change_nothing_and_hide_their_values() {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("hudson-desktop.exe");
-    zig_cc("x86_64-windows-gnu", MAIN, &exe, &[]);
+    zig_cc("x86_64-windows-gnu", MAIN_C, &exe, &[]);
     let legacy = certificate(dir.path(), "legacy", true);
     let modern = certificate(dir.path(), "modern", false);
     let before = tree_digest(dir.path());

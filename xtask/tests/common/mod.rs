@@ -135,6 +135,39 @@ pub fn base64_file(path: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
 }
 
+/// The C source of an executable that does nothing.
+pub const MAIN_C: &str = "int main(void) { return 0; }\n";
+
+/// The `Info.plist` of the test apps.
+pub const INFO_PLIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+<key>CFBundleExecutable</key><string>hudson-desktop</string>
+<key>CFBundleIdentifier</key><string>dev.hudson.desktop</string>
+<key>CFBundleName</key><string>Hudson</string>
+<key>CFBundlePackageType</key><string>APPL</string>
+<key>CFBundleShortVersionString</key><string>0.1.0</string>
+<key>CFBundleVersion</key><string>0.1.0</string>
+</dict></plist>
+"#;
+
+/// `dir/Hudson.app` with what every test app has: the Info.plist, an arm64
+/// main executable `hudson-desktop` and `Resources/hudson-shell.json`.
+pub fn app_skeleton(dir: &Path) -> PathBuf {
+    let app = dir.join("Hudson.app");
+    let contents = app.join("Contents");
+    std::fs::create_dir_all(contents.join("Resources")).unwrap();
+    std::fs::write(contents.join("Info.plist"), INFO_PLIST).unwrap();
+    zig_cc("aarch64-macos", MAIN_C, &contents.join("MacOS/hudson-desktop"), &[]);
+    std::fs::write(contents.join("Resources/hudson-shell.json"), b"{\"packaging\":\"release\"}").unwrap();
+    app
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 of every file under `dir` (path → digest), to prove nothing
 /// changed.
 pub fn tree_digest(dir: &Path) -> Vec<(String, String)> {
@@ -144,8 +177,7 @@ pub fn tree_digest(dir: &Path) -> Vec<(String, String)> {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
             let digest = Sha256::digest(std::fs::read(entry.path()).unwrap());
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            out.push((entry.path().display().to_string(), hex));
+            out.push((entry.path().display().to_string(), hex(&digest)));
         }
     }
     out
