@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::hex;
 use crate::keys::{KeyId, PublicKey, SecretKey};
-use crate::signature::{self, CommentError, MinisignSignature, Prehash, READ_BUFFER_BYTES};
+use crate::signature::{self, CommentError, MinisignSignature, Prehash};
 
 /// What signing an artifact produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,9 +179,9 @@ pub fn verify_artifact(bytes: &[u8], tauri_signature: &str, public_key: &PublicK
 }
 
 /// Streaming form of [`verify_artifact`] (prehashed signatures only, which is
-/// what tauri-cli and this crate write), reading [`READ_BUFFER_BYTES`] at a time.
+/// what tauri-cli and this crate write), reading [`signature::READ_BUFFER_BYTES`] at a time.
 pub fn verify_artifact_reader(
-    mut reader: impl Read,
+    reader: impl Read,
     tauri_signature: &str,
     public_key: &PublicKey,
 ) -> Result<(), ArtifactError> {
@@ -189,15 +189,14 @@ pub fn verify_artifact_reader(
     let verifier = public_key.to_verifier();
     let mut stream =
         verifier.verify_stream(&signature.verifier).map_err(|error| verify_error(error, &signature, public_key))?;
-    let mut buffer = vec![0; READ_BUFFER_BYTES];
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => stream.update(&buffer[..n]),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(ArtifactError::Read { error }),
-        }
-    }
+    signature::for_each_chunk(
+        reader,
+        |error| ArtifactError::Read { error },
+        |chunk| {
+            stream.update(chunk);
+            Ok(())
+        },
+    )?;
     stream.finalize().map_err(|error| verify_error(error, &signature, public_key))
 }
 

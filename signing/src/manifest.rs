@@ -75,7 +75,7 @@ use time::OffsetDateTime;
 use crate::hex;
 use crate::keys::SecretKey;
 use crate::platform::PlatformKey;
-use crate::signature::{self, MinisignSignature, SignError};
+use crate::signature::{self, MinisignSignature};
 
 /// The schema identifier of this format.
 pub const CHANNEL_MANIFEST_SCHEMA: &str = "hudson-channel-manifest/1";
@@ -258,16 +258,11 @@ impl ChannelManifest {
     pub fn sign(&self, key: &SecretKey) -> Result<SignedManifest, ManifestError> {
         self.validate()?;
         let json = self.to_json();
-        let signature = signature::sign_reader(
-            key,
-            &json[..],
-            &self.trusted_comment(),
-            &signature::untrusted_comment_for(key.key_id()),
-        )
-        .map_err(|error| match error {
-            SignError::Comment(error) => ManifestError::Comment(error),
-            SignError::Read(_) => unreachable!("reading a byte slice cannot fail"),
-        })?;
+        let mut prehash = signature::Prehash::new();
+        prehash.update(&json);
+        let signature = prehash
+            .sign(key, &self.trusted_comment(), &signature::untrusted_comment_for(key.key_id()))
+            .map_err(ManifestError::Comment)?;
         Ok(SignedManifest { json, signature })
     }
 }

@@ -48,7 +48,7 @@ use crate::keys::{KeyId, PublicKey};
 use crate::manifest::{ChannelManifest, ManifestError, ManifestKind, PlatformEntry};
 use crate::platform::PlatformKey;
 use crate::rollout;
-use crate::signature::{self, MinisignSignature, READ_BUFFER_BYTES};
+use crate::signature::{self, MinisignSignature};
 
 /// The default cap on a manifest's size.
 pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -286,22 +286,15 @@ pub fn verify_download(reader: impl Read, offer: &Offer, trusted_keys: &[PublicK
 
     let mut sha256 = Sha256::new();
     let mut size: u64 = 0;
-    let mut reader = reader;
-    let mut buffer = vec![0; READ_BUFFER_BYTES];
-    loop {
-        let n = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(DownloadRefused::Read(error)),
-        };
-        size += n as u64;
+    signature::for_each_chunk(reader, DownloadRefused::Read, |chunk| {
+        size += chunk.len() as u64;
         if size > expected.size {
             return Err(DownloadRefused::SizeMismatch { expected: expected.size, actual: size, complete: false });
         }
-        sha256.update(&buffer[..n]);
-        stream.update(&buffer[..n]);
-    }
+        sha256.update(chunk);
+        stream.update(chunk);
+        Ok(())
+    })?;
     if size != expected.size {
         return Err(DownloadRefused::SizeMismatch { expected: expected.size, actual: size, complete: true });
     }

@@ -181,23 +181,36 @@ impl Prehash {
     }
 }
 
+/// Hands everything `reader` yields to `each`, [`READ_BUFFER_BYTES`] at a
+/// time, retrying interrupted reads; a read error becomes `read_error`'s.
+pub(crate) fn for_each_chunk<E>(
+    mut reader: impl Read,
+    read_error: impl FnOnce(io::Error) -> E,
+    mut each: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buffer = vec![0; READ_BUFFER_BYTES];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => each(&buffer[..n])?,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(read_error(error)),
+        }
+    }
+}
+
 /// Signs everything `reader` yields, reading [`READ_BUFFER_BYTES`] at a time.
 pub fn sign_reader(
     key: &SecretKey,
-    mut reader: impl Read,
+    reader: impl Read,
     trusted_comment: &str,
     untrusted_comment: &str,
 ) -> Result<MinisignSignature, SignError> {
     let mut prehash = Prehash::new();
-    let mut buffer = vec![0; READ_BUFFER_BYTES];
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => prehash.update(&buffer[..n]),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(SignError::Read(error)),
-        }
-    }
+    for_each_chunk(reader, SignError::Read, |chunk| {
+        prehash.update(chunk);
+        Ok(())
+    })?;
     Ok(prehash.sign(key, trusted_comment, untrusted_comment)?)
 }
 
