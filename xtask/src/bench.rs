@@ -136,10 +136,7 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
         std::thread::sleep(Duration::from_millis(5));
     };
     // A graceful quit, so the next launch starts from the same state.
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(shell.id() as libc::pid_t, libc::SIGTERM);
-    }
+    crate::procs::signal(shell.id(), libc::SIGTERM);
     shell.wait()?;
     let left = install.wait_no_backend(Duration::from_secs(10));
     if !left.is_empty() {

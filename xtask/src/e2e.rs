@@ -265,21 +265,11 @@ impl Install {
 
     /// Live backend processes (and any epmd).
     pub fn survivors(&self) -> Vec<procs::Process> {
-        let mut all: Vec<procs::Process> = self.markers.iter().flat_map(|m| procs::backend_survivors(m)).collect();
-        all.sort_by_key(|p| p.pid);
-        all.dedup_by_key(|p| p.pid);
-        all
+        procs::backend_survivors(&self.markers)
     }
 
     pub fn wait_no_backend(&self, timeout: Duration) -> Vec<procs::Process> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = self.survivors();
-            if left.is_empty() || Instant::now() > deadline {
-                return left;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        procs::wait_gone(timeout, Duration::from_millis(25), || self.survivors())
     }
 
     /// Waits until the log contains `needle`.
@@ -384,13 +374,6 @@ fn shell_pids(lab: &Lab) -> Vec<u32> {
     procs::processes().into_iter().filter(|p| p.cmdline.starts_with(&shell)).map(|p| p.pid).collect()
 }
 
-fn signal(pid: u32, signal: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
-    }
-}
-
 /// Runs `script` in the page; promises are awaited by WebDriver.
 fn invoke_from_page(session: &Session<'_>, command: &str) -> Result<String> {
     let script = format!(
@@ -425,18 +408,15 @@ fn burrito_sidecar(lab: &Lab) -> Result<String> {
     let session = driver.session(&shell, &[])?;
     let page_after = session.wait_for_title("Hudson", Duration::from_secs(90))?;
     let port = backend_port(&session.url()?)?;
-    let running = procs::backend_survivors(&extracted);
+    let running = procs::backend_survivors(&[&extracted]);
     ensure!(
         running.iter().any(|p| p.name == "beam.smp"),
         "no backend runs from the sidecar's extraction folder {extracted}: {running:?}"
     );
     drop(session);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut left = procs::backend_survivors(&extracted);
-    while !left.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        left = procs::backend_survivors(&extracted);
-    }
+    let left = procs::wait_gone(Duration::from_secs(15), Duration::from_millis(50), || {
+        procs::backend_survivors(&[&extracted])
+    });
     ensure!(left.is_empty(), "the sidecar's processes outlived the shell: {left:?}");
     ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "port {port} still taken");
     Ok(format!("{sidecar_name} next to the shell served the page after {}; nothing left", seconds(page_after)))
@@ -466,7 +446,7 @@ fn page_and_sigkill(lab: &Lab) -> Result<String> {
 
     ensure!(!install.survivors().is_empty(), "no backend process is running");
     for pid in shell_pids(lab) {
-        signal(pid, libc::SIGKILL);
+        procs::signal(pid, libc::SIGKILL);
     }
     let survivors = install.wait_no_backend(Duration::from_secs(10));
     ensure!(survivors.is_empty(), "after SIGKILL of the shell, backend processes survive: {survivors:?}");
@@ -489,17 +469,8 @@ fn single_instance(lab: &Lab) -> Result<String> {
 
     let started = Instant::now();
     let mut second = lab.spawn_shell(&install, &[])?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = second.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            let _ = second.wait();
-            bail!("the second launch is still running after 15 s: single instance does not work");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_exit(&mut second, Duration::from_secs(15))? else {
+        bail!("the second launch is still running after 15 s: single instance does not work");
     };
     install.wait_log("second launch: focusing the running window", Duration::from_secs(5))?;
     let after: Vec<u32> = install.survivors().iter().map(|p| p.pid).collect();
@@ -509,7 +480,7 @@ fn single_instance(lab: &Lab) -> Result<String> {
     );
     ensure!(session.title()? == "Hudson", "the first window lost its page");
     for pid in shell_pids(lab) {
-        signal(pid, libc::SIGKILL);
+        procs::signal(pid, libc::SIGKILL);
     }
     ensure!(install.wait_no_backend(Duration::from_secs(10)).is_empty(), "backend left after SIGKILL");
     Ok(format!(
@@ -538,18 +509,9 @@ fn quit_paths(lab: &Lab) -> Result<String> {
         let mut shell = lab.spawn_shell(&install, &[])?;
         install.wait_log("page loaded: http://127.0.0.1:", Duration::from_secs(60))?;
         let port = *install.handshake_ports_except(&[]).first().context("no handshake file while the backend runs")?;
-        signal(shell.id(), sig);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = shell.try_wait()? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = shell.kill();
-                let _ = shell.wait();
-                bail!("the shell did not exit within 15 s of {name}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        procs::signal(shell.id(), sig);
+        let Some(status) = wait_exit(&mut shell, Duration::from_secs(15))? else {
+            bail!("the shell did not exit within 15 s of {name}");
         };
         install.wait_log(&format!("{name} received"), Duration::from_secs(1))?;
         check_graceful(&install, port, name)?;
@@ -557,6 +519,23 @@ fn quit_paths(lab: &Lab) -> Result<String> {
         results.push(name);
     }
     Ok(format!("{}: backend stopped gracefully (exit code 0), no process left, port free", results.join(", ")))
+}
+
+/// The child's exit status once it exits within `within`; `None` when it
+/// did not, after killing and reaping it.
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn check_graceful(install: &Install, port: u16, how: &str) -> Result<()> {
@@ -785,7 +764,7 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
             moment = format!("{delay} ms after launch");
             report.killed_during_startup += 1;
         }
-        signal(shell.id(), libc::SIGKILL);
+        procs::signal(shell.id(), libc::SIGKILL);
         shell.wait()?;
         let left = install.wait_no_backend(Duration::from_secs(10));
         report.backend_processes_left += left.iter().filter(|p| p.name != "epmd").count();
@@ -808,7 +787,7 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
         if !left.is_empty() {
             // Do not let one failure spoil the launches after it.
             for p in &left {
-                signal(p.pid, libc::SIGKILL);
+                procs::signal(p.pid, libc::SIGKILL);
             }
         }
     }

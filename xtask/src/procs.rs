@@ -3,6 +3,7 @@
 //! `<defunct>` and must not count as survivors.
 
 use std::net::TcpListener;
+use std::time::{Duration, Instant};
 
 /// A live process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +71,36 @@ pub fn now_ticks() -> u64 {
     (seconds * hz) as u64
 }
 
-/// Live processes of a backend installed under `root` (any process whose
-/// command line mentions it), plus any `epmd`.
-pub fn backend_survivors(root: &str) -> Vec<Process> {
-    processes().into_iter().filter(|p| p.name == "epmd" || p.cmdline.contains(root)).collect()
+/// Live processes of a backend installed under any of `roots` (any process
+/// whose command line mentions one), plus any `epmd`, by pid.
+pub fn backend_survivors(roots: &[impl AsRef<str>]) -> Vec<Process> {
+    let mut found: Vec<Process> = processes()
+        .into_iter()
+        .filter(|p| p.name == "epmd" || roots.iter().any(|root| p.cmdline.contains(root.as_ref())))
+        .collect();
+    found.sort_by_key(|p| p.pid);
+    found
+}
+
+/// Asks `list` every `interval` until it comes back empty or `timeout`
+/// passes; returns what it listed last.
+pub fn wait_gone(timeout: Duration, interval: Duration, list: impl Fn() -> Vec<Process>) -> Vec<Process> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = list();
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
 }
 
 /// True when a new listener could bind `port` on loopback.
@@ -83,16 +110,16 @@ pub fn port_is_free(port: u16) -> bool {
 
 /// Waits up to `timeout` for `port` to become free: connections the dead
 /// backend had open pass through FIN-WAIT states for a moment.
-pub fn wait_port_free(port: u16, timeout: std::time::Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
+pub fn wait_port_free(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
     loop {
         if port_is_free(port) {
             return true;
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             return false;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -509,33 +509,21 @@ fn cleanup(
         return;
     }
     let begun = Instant::now();
-    let deadline = begun + CLEANUP_WITHIN;
-    let mut left = procfs::leftovers(leader, since, root);
-    while !left.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        left = procfs::leftovers(leader, since, root);
-    }
-    let port_free =
-        port.is_none_or(|port| crate::procs::wait_port_free(port, deadline.saturating_duration_since(Instant::now())));
+    let (left, seen) = procfs::settle(begun + CLEANUP_WITHIN, port, || procfs::leftovers(Some(leader), since, root));
     let took = begun.elapsed();
-    let outcome = if left.is_empty() && port_free {
-        let port = port.map(|p| format!("; port {p} is free")).unwrap_or_default();
-        Outcome::pass(format!("no process left {note}{port}"))
-    } else {
-        let mut seen: Vec<String> = left.iter().map(|p| format!("{p}: {}", p.cmdline)).collect();
-        if !port_free {
-            seen.push(format!("port {} still taken", port.unwrap_or_default()));
+    let outcome = match seen {
+        None => {
+            let port = port.map(|p| format!("; port {p} is free")).unwrap_or_default();
+            Outcome::pass(format!("no process left {note}{port}"))
         }
-        Outcome::mismatch(format!("the backend left something behind {note}"), "no process, port free", seen.join("; "))
+        Some(seen) => {
+            Outcome::mismatch(format!("the backend left something behind {note}"), "no process, port free", seen)
+        }
     };
-    for process in &left {
-        if process.pgrp == leader || process.cmdline.contains(root) {
-            // SAFETY: kill has no memory-safety preconditions; the process
-            // runs from the package this smoke test unpacked.
-            unsafe {
-                libc::kill(process.pid as libc::pid_t, libc::SIGKILL);
-            }
-        }
+    // Only what is this smoke test's own: the group it started, or what
+    // runs from the package it unpacked.
+    for process in left.iter().filter(|p| p.pgrp == leader || p.cmdline.contains(root)) {
+        crate::procs::signal(process.pid, libc::SIGKILL);
     }
     steps.record(name, took, outcome);
 }

@@ -152,18 +152,49 @@ pub fn parse_net_table(text: &str) -> Vec<(u64, SocketAddr, u8)> {
         .collect()
 }
 
-/// What is left of a backend after it exited: its group, anything running
-/// from the unpacked package, and any epmd it started.
-pub fn leftovers(leader: u32, since: u64, root: &str) -> Vec<Process> {
+/// What is left after a run: anything running from the unpacked package
+/// (`root`), the backend's group when its `leader` is known, and any epmd
+/// started since `since`.
+pub fn leftovers(leader: Option<u32>, since: u64, root: &str) -> Vec<Process> {
     let all = processes();
-    let mut left: Vec<Process> =
-        all.iter().filter(|p| p.pgrp == leader || p.pid == leader || p.cmdline.contains(root)).cloned().collect();
-    for epmd in epmd_since(Some(leader), since, &all) {
+    let mut left: Vec<Process> = all
+        .iter()
+        .filter(|p| leader.is_some_and(|l| p.pgrp == l || p.pid == l) || p.cmdline.contains(root))
+        .cloned()
+        .collect();
+    for epmd in epmd_since(leader, since, &all) {
         if !left.iter().any(|p| p.pid == epmd.pid) {
             left.push(epmd);
         }
     }
     left
+}
+
+/// Waits until `deadline` for `leftovers` to come back empty and `port` to
+/// be free. Returns what was left, and `None` when nothing was, else what
+/// was seen (processes, the port), for a mismatch.
+pub fn settle(
+    deadline: std::time::Instant,
+    port: Option<u16>,
+    leftovers: impl Fn() -> Vec<Process>,
+) -> (Vec<Process>, Option<String>) {
+    let now = std::time::Instant::now;
+    let left = crate::procs::wait_gone(
+        deadline.saturating_duration_since(now()),
+        std::time::Duration::from_millis(50),
+        leftovers,
+    );
+    let port_free =
+        port.is_none_or(|port| crate::procs::wait_port_free(port, deadline.saturating_duration_since(now())));
+    if left.is_empty() && port_free {
+        return (left, None);
+    }
+    let mut seen: Vec<String> = left.iter().map(|p| format!("{p}: {}", p.cmdline)).collect();
+    if !port_free {
+        seen.push(format!("port {} still taken", port.unwrap_or_default()));
+    }
+    let seen = seen.join("; ");
+    (left, Some(seen))
 }
 
 #[cfg(test)]

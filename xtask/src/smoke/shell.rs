@@ -178,45 +178,23 @@ fn window(session: &Session<'_>, title: &str, within: Duration, backend_marker: 
 /// After the session ended: no process runs from the package (shell,
 /// backend), no epmd was started, and the backend's port is free.
 fn cleanup(steps: &mut Steps<'_>, root: &str, since: u64, port: Option<u16>, begun: Instant) {
-    let deadline = Instant::now() + CLEANUP_WITHIN;
-    let mut left = leftovers(root, since);
-    while !left.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        left = leftovers(root, since);
-    }
-    let port_free =
-        port.is_none_or(|port| crate::procs::wait_port_free(port, deadline.saturating_duration_since(Instant::now())));
-    let outcome = if left.is_empty() && port_free {
-        Outcome::pass(format!(
+    let (_, seen) = procfs::settle(Instant::now() + CLEANUP_WITHIN, port, || procfs::leftovers(None, since, root));
+    let outcome = match seen {
+        None => Outcome::pass(format!(
             "the session ended; no shell or backend process left{}",
             port.map(|p| format!("; port {p} is free")).unwrap_or_default()
-        ))
-    } else {
-        let mut seen: Vec<String> = left.iter().map(|p| format!("{p}: {}", p.cmdline)).collect();
-        if !port_free {
-            seen.push(format!("port {} still taken", port.unwrap_or_default()));
-        }
-        Outcome::mismatch("the shell left something behind", "no process, port free", seen.join("; "))
+        )),
+        Some(seen) => Outcome::mismatch("the shell left something behind", "no process, port free", seen),
     };
     steps.record("shell-cleanup", begun.elapsed(), outcome);
     kill_leftovers(root);
-}
-
-fn leftovers(root: &str, since: u64) -> Vec<procfs::Process> {
-    let all = procfs::processes();
-    let mut left: Vec<procfs::Process> = all.iter().filter(|p| p.cmdline.contains(root)).cloned().collect();
-    left.extend(procfs::epmd_since(None, since, &all).into_iter().filter(|p| !p.cmdline.contains(root)));
-    left
 }
 
 /// Kills whatever still runs from the unpacked package (only that: it is
 /// this smoke test's own).
 fn kill_leftovers(root: &str) {
     for process in procfs::processes().into_iter().filter(|p| p.cmdline.contains(root)) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(process.pid as libc::pid_t, libc::SIGKILL);
-        }
+        crate::procs::signal(process.pid, libc::SIGKILL);
     }
 }
 
