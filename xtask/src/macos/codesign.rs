@@ -81,27 +81,49 @@ pub fn kind(path: &Path) -> Result<Kind> {
     bail!("{} is not an app bundle, a disk image or a Mach-O file", path.display())
 }
 
+/// What signing a path involves, found once: its kind and, for an app
+/// bundle, its nested Mach-O files (relative, deepest first) and its main
+/// executable.
+struct Plan {
+    kind: Kind,
+    name: String,
+    nested: Vec<PathBuf>,
+    main: PathBuf,
+}
+
+impl Plan {
+    fn of(path: &Path) -> Result<Plan> {
+        let kind = kind(path)?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let (nested, main) = match kind {
+            Kind::App => (nested_code(path)?, main_executable(path)?),
+            Kind::Dmg | Kind::MachO => (Vec::new(), PathBuf::new()),
+        };
+        Ok(Plan { kind, name, nested, main })
+    }
+
+    fn order(&self) -> Vec<String> {
+        match self.kind {
+            Kind::App => {
+                let mut files: Vec<String> = self.nested.iter().map(|p| slash(p)).collect();
+                files.push(format!("{} (bundle: {}, then _CodeSignature/CodeResources)", self.name, slash(&self.main)));
+                files
+            }
+            Kind::Dmg | Kind::MachO => vec![self.name.clone()],
+        }
+    }
+}
+
 /// Everything signing `path` signs, in order: for an app bundle, its nested
 /// Mach-O files (relative to the bundle, deepest first), then the bundle.
 pub fn order(path: &Path) -> Result<Vec<String>> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    Ok(match kind(path)? {
-        Kind::App => {
-            let mut files: Vec<String> = nested_code(path)?.iter().map(|p| slash(p)).collect();
-            files.push(format!(
-                "{name} (bundle: {}, then _CodeSignature/CodeResources)",
-                slash(&main_executable(path)?)
-            ));
-            files
-        }
-        Kind::Dmg | Kind::MachO => vec![name],
-    })
+    Ok(Plan::of(path)?.order())
 }
 
 /// Signs `input` into `output` (which may be the same path). Returns what
 /// was signed, in order (as [`order`]).
 pub fn sign(input: &Path, output: &Path, options: &Options) -> Result<Vec<String>> {
-    let plan = order(input)?;
+    let plan = Plan::of(input)?;
     // Checked here so a bad plist fails before any file is written.
     plist::Value::from_reader_xml(options.entitlements.as_bytes()).context("the entitlements are not an XML plist")?;
     let parent = output.parent().with_context(|| format!("{} has no parent folder", output.display()))?;
@@ -109,11 +131,13 @@ pub fn sign(input: &Path, output: &Path, options: &Options) -> Result<Vec<String
     let staging = tempfile::Builder::new().prefix(".tmp-sign-").tempdir_in(parent)?;
     let staged = staging.path().join(output.file_name().context("output has no file name")?);
 
-    match kind(input)? {
+    match plan.kind {
         Kind::App => {
+            // The copy keeps every path (and symbolic links as links), so the
+            // plan's relative paths name the staged files.
             fsx::copy_tree(input, &staged)?;
-            let nested = nested_code(&staged)?;
-            for rel in &nested {
+            let nested = &plan.nested;
+            for rel in nested {
                 let file = staged.join(rel);
                 let settings = settings(options, None)?;
                 UnifiedSigner::new(settings)
@@ -124,7 +148,7 @@ pub fn sign(input: &Path, output: &Path, options: &Options) -> Result<Vec<String
             // Each nested file now carries its own signature: the bundle pass
             // seals it as it is instead of signing it again without the
             // runtime flag and entitlements.
-            let settings = settings(options, Some(&nested))?;
+            let settings = settings(options, Some(nested))?;
             UnifiedSigner::new(settings)
                 .sign_path_in_place(&staged)
                 .map_err(|e| anyhow::anyhow!("{e}"))
@@ -146,7 +170,7 @@ pub fn sign(input: &Path, output: &Path, options: &Options) -> Result<Vec<String
     }
     std::fs::rename(&staged, output).with_context(|| format!("moving the signed copy to {}", output.display()))?;
     fsx::sync_dir(parent)?;
-    Ok(plan)
+    Ok(plan.order())
 }
 
 fn settings<'a>(options: &'a Options, sealed_as_is: Option<&[PathBuf]>) -> Result<SigningSettings<'a>> {
