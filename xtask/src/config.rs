@@ -342,6 +342,11 @@ impl Config {
         self.shell_dir.join("tauri.conf.json")
     }
 
+    /// The entitlements macOS code is signed with.
+    pub fn entitlements_plist(&self) -> PathBuf {
+        self.workspace_root.join("signing/entitlements.plist")
+    }
+
     pub fn mix_exs(&self) -> PathBuf {
         self.backend_dir.join("mix.exs")
     }

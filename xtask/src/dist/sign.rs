@@ -54,7 +54,7 @@ fn macos(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
             "the App Store Connect key is set but {APPLE_CERTIFICATE} is not: notarization needs a Developer ID signature"
         );
     }
-    let entitlements_file = ctx.config.workspace_root.join("signing/entitlements.plist");
+    let entitlements_file = ctx.config.entitlements_plist();
     let entitlements = crate::sign::entitlements_for(&identity, &entitlements_file)?;
     let Some(app) = bundles.of(ArtifactKind::App).next().cloned() else {
         bail!("no .app bundle to sign (the bundle step made none)")

@@ -15,9 +15,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::target::Target;
 use anyhow::{Context, Result};
 use signing::dist::{ArtifactKind, SigningKeyInfo};
-use signing::platform::Installer;
 
 use super::bundle::Bundles;
 use super::{Ctx, Outcome};
@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
 fn plan(dir: &Path, bundles: &Bundles) -> Result<Vec<UpdaterArtifact>> {
     let mut planned = Vec::new();
     for (kind, bundle) in &bundles.items {
-        if Installer::of_artifact(*kind).is_none() {
+        if !Target::is_updatable(*kind) {
             continue;
         }
         let name = bundle.file_name().with_context(|| format!("{} has no file name", bundle.display()))?;
