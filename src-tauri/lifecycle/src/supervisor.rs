@@ -228,8 +228,7 @@ impl Run {
             None
         };
         if let Some(status) = refusal {
-            let report = backend.shutdown(self.options.grace, &mut self.notice());
-            self.log_stopped(&report);
+            self.stop(backend);
             (self.report)(status);
             return End::WaitForUser;
         }
@@ -242,6 +241,13 @@ impl Run {
             let _ = reply.send(None);
         }
         End::Stop
+    }
+
+    /// Stops `backend` (stdin, SIGTERM, grace, kill) and logs how it went.
+    fn stop(&self, backend: Backend) -> ShutdownReport {
+        let report = backend.shutdown(self.options.grace, &mut self.notice());
+        self.log_stopped(&report);
+        report
     }
 
     fn log_stopped(&self, report: &ShutdownReport) {
@@ -283,19 +289,15 @@ impl Run {
                 recv(self.inbox) -> command => match command {
                     Ok(Command::Restart) => {
                         self.log.shell("restart requested");
-                        let report = backend.shutdown(self.options.grace, &mut self.notice());
-                        self.log_stopped(&report);
+                        self.stop(backend);
                         return End::Restart;
                     }
                     Ok(Command::Shutdown(reply)) => {
-                        let report = backend.shutdown(self.options.grace, &mut self.notice());
-                        self.log_stopped(&report);
-                        let _ = reply.send(Some(report));
+                        let _ = reply.send(Some(self.stop(backend)));
                         return End::Stop;
                     }
                     Err(_) => {
-                        let report = backend.shutdown(self.options.grace, &mut self.notice());
-                        self.log_stopped(&report);
+                        self.stop(backend);
                         return End::Stop;
                     }
                 },
