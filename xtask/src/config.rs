@@ -333,6 +333,36 @@ impl Config {
         self.target_dir.join("dist-work").join(target.triple)
     }
 
+    /// The release-mode shell executable the shell step builds.
+    pub fn shell_binary_path(&self, target: &Target) -> PathBuf {
+        self.target_dir.join(target.triple).join("release").join(format!(
+            "{}{}",
+            self.shell_binary,
+            target.exe_suffix()
+        ))
+    }
+
+    /// The folder whose content becomes the bundle's resource directory.
+    pub fn resources_dir(&self, target: &Target) -> PathBuf {
+        self.work_dir(target).join("resources")
+    }
+
+    /// `<shell>/binaries/<sidecar>-<triple>[.exe]`, where Tauri's externalBin
+    /// looks for the Burrito sidecar.
+    pub fn sidecar_path(&self, target: &Target) -> PathBuf {
+        self.shell_dir.join("binaries").join(target.sidecar_file_name(&self.sidecar))
+    }
+
+    /// Where the updater step writes its artifacts and signatures.
+    pub fn updater_dir(&self, target: &Target) -> PathBuf {
+        self.work_dir(target).join("updater")
+    }
+
+    /// The macOS disk image the dmg step makes.
+    pub fn dmg_path(&self, target: &Target) -> PathBuf {
+        self.work_dir(target).join("dmg").join(format!("{}_{}_{}.dmg", self.product_name, self.version, target.arch))
+    }
+
     /// `_build/prod/rel/<release>/` of the backend.
     pub fn release_dir(&self) -> PathBuf {
         self.backend_dir.join("_build/prod/rel").join(&self.release)

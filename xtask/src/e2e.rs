@@ -89,12 +89,8 @@ pub struct Build {
 
 impl Build {
     pub fn from_dist(config: &Config, target: &Target) -> Result<Build> {
-        let shell = config.target_dir.join(target.triple).join("release").join(format!(
-            "{}{}",
-            config.shell_binary,
-            target.exe_suffix()
-        ));
-        let resources = config.work_dir(target).join("resources");
+        let shell = config.shell_binary_path(target);
+        let resources = config.resources_dir(target);
         ensure!(
             shell.is_file() && resources.is_dir(),
             "no built shell at {}: run `cargo xtask dist` first",
@@ -391,7 +387,7 @@ fn burrito_sidecar(lab: &Lab) -> Result<String> {
     let work = tempfile::Builder::new().prefix("hudson-burrito-").tempdir()?;
     let ui = Ui::new(crate::ui::Format::Text);
     let fixture = crate::dist::burrito_double::Fixture::build(&config, work.path(), &ui)?;
-    let staged: Value = serde_json::from_slice(&std::fs::read(fixture.shell_config(&ui)?)?)?;
+    let staged: Value = serde_json::from_slice(&std::fs::read(fixture.shell_config())?)?;
     ensure!(staged["packaging"] == "burrito", "the sidecar step staged {staged}");
 
     let install = lab.install(Backend::Real, |shell_config| *shell_config = staged.clone())?;
@@ -400,7 +396,7 @@ fn burrito_sidecar(lab: &Lab) -> Result<String> {
     let shell = bin.join(lab.build.shell.file_name().context("the shell has a file name")?);
     std::fs::copy(&lab.build.shell, &shell)?;
     let sidecar_name = config.sidecar.clone();
-    std::fs::copy(fixture.sidecar_link(&ui)?, bin.join(&sidecar_name))?;
+    std::fs::copy(fixture.sidecar_link(), bin.join(&sidecar_name))?;
     // The double extracts the release under the install's data folder.
     let extracted = install.home.path().join("data/.burrito").display().to_string();
 

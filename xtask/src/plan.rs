@@ -123,12 +123,13 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
     let backend = rel(&config.backend_dir);
     let release_dir = rel(&config.release_dir());
     let sidecar_name = target.sidecar_file_name(&config.sidecar);
-    let sidecar_path = format!("{}/binaries/{sidecar_name}", rel(&config.shell_dir));
+    let sidecar_path = rel(&config.sidecar_path(target));
+    let resources = rel(&config.resources_dir(target));
+    let updater_dir = rel(&config.updater_dir(target));
     let alias = config.burrito_alias(target);
     let bundles: Vec<&'static str> = target.bundles.iter().map(|kind| kind.as_str()).collect();
     let updater_keys: Vec<String> = target.updater_keys().into_iter().map(|(_, key)| key).collect();
-    let shell_bin =
-        format!("{}/{triple}/release/{}{}", rel(&config.target_dir), config.shell_binary, target.exe_suffix());
+    let shell_bin = rel(&config.shell_binary_path(target));
 
     let mut nif_commands = Vec::new();
     for nif in &config.nif_crates {
@@ -155,13 +156,13 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
             StepPlan {
                 name: StepName::Sidecar,
                 summary: "stage the release directory and the shell's runtime config as bundle resources".into(),
-                commands: vec![format!("copy {release_dir}/ to {work}/resources/backend/")],
+                commands: vec![format!("copy {release_dir}/ to {resources}/backend/")],
                 inputs: vec![format!("{release_dir}/"), "Cargo.toml [workspace.metadata.hudson]".into()],
-                outputs: vec![format!("{work}/resources/backend/"), format!("{work}/resources/hudson-shell.json")],
+                outputs: vec![format!("{resources}/backend/"), format!("{resources}/hudson-shell.json")],
             },
         ),
         Packaging::Burrito => {
-            let out = format!("{backend}/burrito_out/{}_{alias}{}", config.release, target.exe_suffix());
+            let out = rel(&crate::burrito::output(config, target));
             (
                 StepPlan {
                     name: StepName::Backend,
@@ -185,7 +186,7 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                         format!("ln -s {out} {sidecar_path}")
                     }],
                     inputs: vec![out],
-                    outputs: vec![sidecar_path.clone(), format!("{work}/resources/hudson-shell.json")],
+                    outputs: vec![sidecar_path.clone(), format!("{resources}/hudson-shell.json")],
                 },
             )
         }
@@ -208,7 +209,7 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
             ],
         ),
         Os::Windows => (
-            "Authenticode-sign the shell and sidecar before bundling, then the installers (when WINDOWS_CERTIFICATE is set)",
+            "Authenticode-sign the shell before bundling, then the installers (when WINDOWS_CERTIFICATE is set)",
             vec![format!(
                 "cargo xtask sign --target {triple} {work}/signed/<installer>   (osslsigncode; signtool on Windows)"
             )],
@@ -222,8 +223,8 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         .iter()
         .filter(|kind| Target::is_updatable(**kind))
         .map(|kind| match kind {
-            signing::dist::ArtifactKind::App => format!("{dist}/{}.app.tar.gz(.sig)", config.product_name),
-            kind => format!("{dist}/<{}>(.sig)", kind.as_str()),
+            signing::dist::ArtifactKind::App => format!("{updater_dir}/{}.app.tar.gz(.sig)", config.product_name),
+            kind => format!("{updater_dir}/<{}>(.sig)", kind.as_str()),
         })
         .collect();
 
@@ -278,7 +279,7 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                     bundles.join(", ")
                 ),
                 commands: vec![format!("tauri_bundler::bundle_project (package types: {})", bundles.join(", "))],
-                inputs: vec![shell_bin, format!("{work}/resources/"), format!("{}/icons/", rel(&config.shell_dir))],
+                inputs: vec![shell_bin, format!("{resources}/"), format!("{}/icons/", rel(&config.shell_dir))],
                 outputs: bundle_outputs.clone(),
             },
             StepPlan {
@@ -296,19 +297,23 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
                     "the bundles".into(),
                     "TAURI_SIGNING_PRIVATE_KEY (or the development key under target/)".into(),
                 ],
-                outputs: updater_artifacts,
+                outputs: updater_artifacts.clone(),
             },
             StepPlan {
                 name: StepName::Record,
                 summary: "write the checksums and the dist manifest".into(),
                 commands: vec![],
-                inputs: vec![format!("{dist}/*")],
-                outputs: vec![format!("{dist}/SHA256SUMS"), format!("{dist}/dist-manifest.json")],
+                inputs: [vec!["the installers".to_owned()], updater_artifacts].concat(),
+                outputs: vec![
+                    format!("{dist}/ (the installers and update artifacts, with their .sig)"),
+                    format!("{dist}/SHA256SUMS"),
+                    format!("{dist}/dist-manifest.json"),
+                ],
             },
         ],
     };
     if target.os == Os::Macos {
-        let dmg = format!("{work}/dmg/{}_{}_{}.dmg", config.product_name, config.version, target.arch);
+        let dmg = rel(&config.dmg_path(target));
         let record = plan.steps.len() - 1;
         plan.steps.insert(
             record,

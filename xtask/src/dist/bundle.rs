@@ -12,7 +12,7 @@ use tauri_bundler::bundle::{
     BundleBinary, BundleSettings, DebianSettings, PackageSettings, PackageType, RpmSettings, SettingsBuilder,
 };
 
-use super::{Ctx, Outcome, shell, sidecar};
+use super::{Ctx, Outcome};
 use crate::config::Packaging;
 use crate::fsx;
 use crate::plan::StepName;
@@ -40,8 +40,8 @@ fn out_dir(ctx: &Ctx) -> PathBuf {
 
 pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     let config = ctx.config;
-    let binary = shell::binary(ctx);
-    let resources = sidecar::resources_dir(ctx);
+    let binary = config.shell_binary_path(ctx.target);
+    let resources = config.resources_dir(ctx.target);
     let mut fp = ctx.fingerprint(StepName::Bundle)?;
     fp.add_path(&binary, &|_| false)?;
     fp.add_path(&resources, &|_| false)?;

@@ -47,13 +47,13 @@ impl Fixture {
     }
 
     /// `<shell>/binaries/<sidecar>-<triple>`, the link the sidecar step made.
-    pub fn sidecar_link(&self, ui: &Ui) -> Result<PathBuf> {
-        Ok(sidecar::binary_path(&self.ctx(ui)?))
+    pub fn sidecar_link(&self) -> PathBuf {
+        self.config.sidecar_path(self.target)
     }
 
     /// The staged `hudson-shell.json` (packaging `burrito`).
-    pub fn shell_config(&self, ui: &Ui) -> Result<PathBuf> {
-        Ok(sidecar::resources_dir(&self.ctx(ui)?).join("hudson-shell.json"))
+    pub fn shell_config(&self) -> PathBuf {
+        self.config.resources_dir(self.target).join("hudson-shell.json")
     }
 }
 

@@ -32,12 +32,12 @@ fn burrito_sidecar_is_linked_started_by_contract_and_a_stale_output_is_refused()
     assert_eq!(backend::output(&ctx), output);
     assert!(output.is_file(), "the double wrote no burrito_out/hudson_linux");
     let link = config.shell_dir.join("binaries/hudson-backend-x86_64-unknown-linux-gnu");
-    assert_eq!(fixture.sidecar_link(&ui).unwrap(), link);
+    assert_eq!(fixture.sidecar_link(), link);
     let meta = std::fs::symlink_metadata(&link).unwrap();
     assert!(meta.file_type().is_symlink(), "{} is not a symlink", link.display());
     assert_eq!(std::fs::canonicalize(&link).unwrap(), std::fs::canonicalize(&output).unwrap());
     let shell_json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.shell_config(&ui).unwrap()).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture.shell_config()).unwrap()).unwrap();
     assert_eq!(shell_json["packaging"], "burrito");
     assert_eq!(shell_json["sidecar"], "hudson-backend");
 

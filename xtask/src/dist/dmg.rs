@@ -3,8 +3,6 @@
 //! then signed itself and notarized and stapled in turn. It comes after the
 //! updater step so both ship the same signed app.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use signing::dist::ArtifactKind;
 use xshell::cmd;
@@ -18,16 +16,11 @@ use crate::macos::identity::Identity;
 use crate::macos::notary::{self, ApiKey};
 use crate::plan::StepName;
 
-pub fn output(ctx: &Ctx) -> PathBuf {
-    let c = ctx.config;
-    c.work_dir(ctx.target).join("dmg").join(format!("{}_{}_{}.dmg", c.product_name, c.version, ctx.target.arch))
-}
-
 pub fn run(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     let identity = Identity::from_env(&ProcessEnv)?;
     let api_key = ApiKey::from_env(&ProcessEnv)?;
     let Some(app) = bundles.of(ArtifactKind::App).next().cloned() else { bail!("no signed .app to put in a dmg") };
-    let dmg = output(ctx);
+    let dmg = ctx.config.dmg_path(ctx.target);
     let mut fp = ctx.fingerprint(StepName::Dmg)?;
     fp.add_path(&app, &|_| false)?;
     fp.add_value("identity", &identity.fingerprint());

@@ -1,23 +1,12 @@
 //! Step 3, shell: `cargo build --release` of the Tauri shell for the target,
 //! with tauri's `custom-protocol` (a production build serving its own assets).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use xshell::cmd;
 
 use super::{Ctx, Outcome, skip_build_output};
 use crate::cmd as run;
 use crate::plan::StepName;
-
-/// The built shell executable.
-pub fn binary(ctx: &Ctx) -> PathBuf {
-    ctx.config.target_dir.join(ctx.target.triple).join("release").join(format!(
-        "{}{}",
-        ctx.config.shell_binary,
-        ctx.target.exe_suffix()
-    ))
-}
 
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let config = ctx.config;
@@ -32,7 +21,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
         fp.add_value(var, &std::env::var(var).unwrap_or_default());
     }
-    let outputs = [binary(ctx)];
+    let outputs = [ctx.config.shell_binary_path(ctx.target)];
 
     ctx.cached(
         StepName::Shell,

@@ -6,7 +6,7 @@
 //! strips when bundling: the shell then finds `<sidecar>` next to itself.
 //! Both packagings stage the shell's runtime config `hudson-shell.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -18,14 +18,9 @@ use crate::plan::StepName;
 use crate::target::Os;
 use crate::windows::authenticode::Pfx;
 
-/// Folder whose content becomes the bundle's resource directory.
-pub fn resources_dir(ctx: &Ctx) -> PathBuf {
-    ctx.config.work_dir(ctx.target).join("resources")
-}
-
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let source = backend::output(ctx);
-    let resources = resources_dir(ctx);
+    let resources = ctx.config.resources_dir(ctx.target);
     let runtime_config = serde_json::to_vec_pretty(&ctx.config.shell_runtime_config())?;
 
     let mut fp = ctx.fingerprint(StepName::Sidecar)?;
@@ -41,7 +36,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
             })
         }
         Packaging::Burrito => {
-            let link = binary_path(ctx);
+            let link = ctx.config.sidecar_path(ctx.target);
             let windows = ctx.target.os == Os::Windows;
             let pfx = if windows { Pfx::from_env(&ProcessEnv)? } else { None };
             fp.add_value("authenticode", &pfx.as_ref().map(Pfx::fingerprint).unwrap_or_default());
@@ -62,11 +57,6 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
             })
         }
     }
-}
-
-/// `<shell>/binaries/<sidecar>-<triple>[.exe]`.
-pub fn binary_path(ctx: &Ctx) -> PathBuf {
-    ctx.config.shell_dir.join("binaries").join(ctx.target.sidecar_file_name(&ctx.config.sidecar))
 }
 
 /// Points `link` at `target` (absolute), replacing what was there in one

@@ -49,12 +49,8 @@ pub struct Updater {
     pub signing_key: Option<SigningKeyInfo>,
 }
 
-fn work(ctx: &Ctx) -> PathBuf {
-    ctx.config.work_dir(ctx.target).join("updater")
-}
-
 pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
-    let planned = plan(&work(ctx), bundles)?;
+    let planned = plan(&ctx.config.updater_dir(ctx.target), bundles)?;
     if planned.is_empty() {
         ctx.ui.info("- updater: no bundle the updater installs");
         return Ok((Outcome::NothingToDo, Updater::default()));
@@ -74,7 +70,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
 
     let outcome =
         ctx.cached(StepName::Updater, "reproducible update artifacts and signatures", &fp, &outputs, |step| {
-            let dir = work(ctx);
+            let dir = ctx.config.updater_dir(ctx.target);
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
             }
