@@ -101,10 +101,7 @@ pub fn run(ui: &Ui, target: Option<&str>, every: bool) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let target = match target {
-        Some(triple) => Target::parse(triple)?,
-        None => Target::host()?,
-    };
+    let target = Target::given_or_host(target)?;
     let plan = plan(&config, target);
     if ui.json() {
         ui.emit(&plan);

@@ -99,6 +99,14 @@ impl Target {
     }
 
     /// The machine `cargo xtask` runs on.
+    /// `--target`: the triple given, else this machine's.
+    pub fn given_or_host(triple: Option<&str>) -> Result<&'static Target> {
+        match triple {
+            Some(triple) => Target::parse(triple),
+            None => Target::host(),
+        }
+    }
+
     pub fn host() -> Result<&'static Target> {
         let triple = host_triple();
         Target::parse(triple).map_err(|e| e.context(format!("this machine ({triple}) cannot build Hudson")))

@@ -15,7 +15,7 @@ use crate::{burrito, cmd as run, fsx};
 
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let config = ctx.config;
-    let mut fp = ctx.fingerprint(StepName::Backend)?;
+    let mut fp = ctx.fingerprint(StepName::Backend);
     fp.add_path(&config.backend_dir, &skip_build_output)?;
     for nif in &config.nif_crates {
         fp.add_path(&nif_dir(ctx, nif)?, &skip_build_output)?;

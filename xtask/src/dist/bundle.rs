@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     let config = ctx.config;
     let binary = config.shell_binary_path(ctx.target);
     let resources = config.resources_dir(ctx.target);
-    let mut fp = ctx.fingerprint(StepName::Bundle)?;
+    let mut fp = ctx.fingerprint(StepName::Bundle);
     fp.add_path(&binary, &|_| false)?;
     fp.add_path(&resources, &|_| false)?;
     fp.add_path(&config.shell_dir.join("icons"), &|_| false)?;

@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     let api_key = ApiKey::from_env(&ProcessEnv)?;
     let Some(app) = bundles.of(ArtifactKind::App).next().cloned() else { bail!("no signed .app to put in a dmg") };
     let dmg = ctx.config.dmg_path(ctx.target);
-    let mut fp = ctx.fingerprint(StepName::Dmg)?;
+    let mut fp = ctx.fingerprint(StepName::Dmg);
     fp.add_path(&app, &|_| false)?;
     fp.add_value("identity", &identity.fingerprint());
     fp.add_value("notarize", if api_key.is_some() { "yes" } else { "no" });

@@ -57,10 +57,7 @@ struct StepReport {
 pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
     let started = Instant::now();
     let config = Config::load()?;
-    let target = match target {
-        Some(triple) => Target::parse(triple)?,
-        None => Target::host()?,
-    };
+    let target = Target::given_or_host(target)?;
     if !target.is_host() {
         bail!(
             "`dist --target {}` must run on its own kind of machine (this one is {}): NIFs and the shell are not cross-built. \
@@ -196,7 +193,7 @@ impl Ctx<'_> {
 
     /// A fingerprint that already holds what every step depends on: the
     /// target, the toolchain and the release configuration.
-    pub fn fingerprint(&self, name: StepName) -> Result<Fingerprint> {
+    pub fn fingerprint(&self, name: StepName) -> Fingerprint {
         let mut fp = Fingerprint::new(name.as_str());
         fp.add_value("target", self.target.triple);
         fp.add_value("xtask", env!("CARGO_PKG_VERSION"));
@@ -205,7 +202,7 @@ impl Ctx<'_> {
             "product",
             &format!("{}|{}|{}", self.config.product_name, self.config.identifier, self.config.version),
         );
-        Ok(fp)
+        fp
     }
 
     pub fn cargo(&self) -> String {

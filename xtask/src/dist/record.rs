@@ -26,7 +26,7 @@ use crate::plan::StepName;
 
 pub fn run(ctx: &Ctx, bundles: &Bundles, updater: &Updater) -> Result<Outcome> {
     let shipped = shipped_files(bundles, updater);
-    let mut fp = ctx.fingerprint(StepName::Record)?;
+    let mut fp = ctx.fingerprint(StepName::Record);
     for file in &shipped {
         fp.add_value("kind", file.kind.as_str());
         fp.add_path(&file.path, &|_| false)?;

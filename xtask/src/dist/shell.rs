@@ -10,7 +10,7 @@ use crate::plan::StepName;
 
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let config = ctx.config;
-    let mut fp = ctx.fingerprint(StepName::Shell)?;
+    let mut fp = ctx.fingerprint(StepName::Shell);
     for dir in &config.shell_source_dirs {
         fp.add_path(dir, &skip_build_output)?;
     }

@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let resources = ctx.config.resources_dir(ctx.target);
     let runtime_config = serde_json::to_vec_pretty(&ctx.config.shell_runtime_config())?;
 
-    let mut fp = ctx.fingerprint(StepName::Sidecar)?;
+    let mut fp = ctx.fingerprint(StepName::Sidecar);
     fp.add_path(&source, &|_| false)?;
     fp.add_value("runtime-config", &String::from_utf8_lossy(&runtime_config));
 

@@ -61,7 +61,7 @@ fn macos(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     };
     let signed = signed_dir(ctx).join(app.file_name().expect("an app has a name"));
 
-    let mut fp = ctx.fingerprint(StepName::Sign)?;
+    let mut fp = ctx.fingerprint(StepName::Sign);
     fp.add_path(&app, &|_| false)?;
     fp.add_value("entitlements", &entitlements);
     fp.add_value("identity", &identity.fingerprint());
@@ -95,7 +95,7 @@ fn windows(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
         .map(|(_, p)| p.clone())
         .collect();
     let copies: Vec<PathBuf> = installers.iter().map(|p| signed_dir(ctx).join(file_name(p))).collect();
-    let mut fp = ctx.fingerprint(StepName::Sign)?;
+    let mut fp = ctx.fingerprint(StepName::Sign);
     for installer in &installers {
         fp.add_path(installer, &|_| false)?;
     }

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
     let epoch = reproducible::source_date_epoch(&ctx.config.workspace_root)?;
     let version: semver::Version = ctx.config.version.parse().context("the workspace version is not semver")?;
 
-    let mut fp = ctx.fingerprint(StepName::Updater)?;
+    let mut fp = ctx.fingerprint(StepName::Updater);
     fp.add_value("source-date-epoch", &epoch.to_string());
     fp.add_value("key", &serde_json::to_string(&key.info())?);
     for artifact in &planned {

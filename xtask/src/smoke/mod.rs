@@ -79,10 +79,7 @@ const SHELL_STEPS: &[&str] = &["shell-window", "shell-screenshot", "shell-cleanu
 
 pub fn run(ui: &Ui, options: Options) -> Result<()> {
     let config = Config::load()?;
-    let target = match &options.target {
-        Some(triple) => Target::parse(triple)?,
-        None => Target::host()?,
-    };
+    let target = Target::given_or_host(options.target.as_deref())?;
     if !target.is_host() {
         bail!(
             "cannot smoke-test {} on this machine ({}): packages run on their own system. Run `cargo xtask smoke --target {}` on that target's runner",
