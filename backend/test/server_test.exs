@@ -10,7 +10,7 @@ defmodule Hudson.Web.ServerTest do
   @csp "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
   defp start_backend(dir, env \\ %{}) do
-    token = Base.encode16(:crypto.strong_rand_bytes(16), case: :lower)
+    token = Hudson.Test.BackendProcess.token()
     file = Path.join(dir, "hs.json")
 
     config =

@@ -85,5 +85,6 @@ defmodule Hudson.Web.Router do
   defp html(status, body),
     do: {status, [{"content-type", "text/html; charset=utf-8"} | @html_security], body}
 
-  defp text(status, body), do: {status, [{"content-type", "text/plain; charset=utf-8"}], body}
+  @doc "A plain-text response."
+  def text(status, body), do: {status, [{"content-type", "text/plain; charset=utf-8"}], body}
 end

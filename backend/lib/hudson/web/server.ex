@@ -94,7 +94,7 @@ defmodule Hudson.Web.Server do
     :gen_tcp.close(socket)
   end
 
-  defp bad_request, do: {400, [{"content-type", "text/plain; charset=utf-8"}], "bad request\n"}
+  defp bad_request, do: Router.text(400, "bad request\n")
 
   defp route(request, ctx) do
     Router.call(request, ctx)
@@ -102,6 +102,6 @@ defmodule Hudson.Web.Server do
     e ->
       # The message only: the stacktrace's arguments could carry the token.
       Logger.error("#{request.method} #{request.path} failed: #{Exception.message(e)}")
-      {500, [{"content-type", "text/plain; charset=utf-8"}], "internal error\n"}
+      Router.text(500, "internal error\n")
   end
 end
