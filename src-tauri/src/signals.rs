@@ -4,15 +4,17 @@
 //! (the backend would still end through stdin EOF and the parent-death
 //! signal, but without its graceful stop).
 
-use std::time::Duration;
-
-use tauri::{AppHandle, Manager};
-
-use crate::Shell;
+use tauri::AppHandle;
 
 #[cfg(unix)]
 pub fn install(app: &AppHandle) {
+    use std::time::Duration;
+
     use signal_hook::consts::{SIGINT, SIGTERM};
+    use tauri::Manager;
+
+    use crate::Shell;
+
     let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
         Ok(signals) => signals,
         Err(e) => {
@@ -50,5 +52,7 @@ pub fn install(app: &AppHandle) {
         .expect("spawn the signal thread");
 }
 
+/// Windows has no SIGTERM or SIGINT for a GUI app: logout and shutdown reach
+/// the event loop as window messages, and the Exit event stops the backend.
 #[cfg(not(unix))]
 pub fn install(_app: &AppHandle) {}

@@ -147,6 +147,9 @@ pub struct Config {
     /// Folder of the shell package (holds `tauri.conf.json`).
     pub shell_dir: PathBuf,
     pub sidecar: String,
+    /// NIF modules `/healthz` must report as loaded. Read by `smoke`, which
+    /// drives processes with Unix signals and is built on Unix only.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub nifs: Vec<String>,
     pub settings_route: String,
     pub startup_timeout_secs: u64,

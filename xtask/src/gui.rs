@@ -312,7 +312,6 @@ impl Drop for Session<'_> {
 /// to close, the way a window manager's close button does: a
 /// `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message (WebDriver cannot close
 /// a window the app made itself).
-#[cfg(target_os = "linux")]
 pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> {
     use std::ffi::{CStr, CString};
     use std::os::raw::{c_int, c_uchar, c_uint, c_ulong};

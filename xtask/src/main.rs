@@ -11,6 +11,7 @@ mod bench;
 mod bench_sign;
 mod burrito;
 mod channel;
+mod check_targets;
 mod cmd;
 mod config;
 mod credentials;
@@ -134,9 +135,14 @@ enum Command {
         #[arg(long, value_name = "S")]
         timeout: Option<u64>,
     },
-    /// Run every test: `mix test`, `cargo test --workspace`, then `dist` and
-    /// the packaged-app checks.
+    /// Run every test: `mix test`, `cargo test --workspace`, the
+    /// cross-target check, then `dist` and the packaged-app checks.
     Test,
+    /// Type-check the whole workspace (all targets) for macOS and Windows
+    /// and lint it with clippy for them (Debian's rustc-web with
+    /// `-Zbuild-std`, Zig as the C cross-compiler). Proves it compiles, not
+    /// that it links.
+    CheckTargets(check_targets::Args),
     /// Sign an app bundle, disk image or Mach-O (Apple triples) or .exe/.msi
     /// (Windows) in place: nested code first, then the bundle.
     Sign {
@@ -266,6 +272,7 @@ fn main() -> ExitCode {
                 staple: !no_staple,
             },
         ),
+        Command::CheckTargets(args) => check_targets::run(&ui, args),
         Command::Keygen(args) => keygen::run(&ui, args),
         Command::Publish(args) => channel::publish::run(&ui, args),
         Command::Promote(args) => channel::promote::run(&ui, args),

@@ -27,6 +27,12 @@ pub struct Target {
     pub bundles: &'static [ArtifactKind],
     /// GitHub Actions runner label for the per-target build job.
     pub runner: &'static str,
+    /// The same target as Zig's `-target` spells it (the C cross-compiler
+    /// of `check-targets`). Windows is `-gnu`: Zig ships MinGW's C headers,
+    /// not MSVC's, and the check compiles C to objects it never links, so
+    /// the C runtime they were written for does not matter.
+    #[serde(skip)]
+    pub zig_target: &'static str,
     /// Bundles this target knows but that cannot be built on our runners,
     /// with the reason.
     pub unsupported: &'static [(&'static str, &'static str)],
@@ -46,6 +52,7 @@ pub const TARGETS: &[Target] = &[
         default_burrito_alias: "macos_arm",
         bundles: MACOS,
         runner: "macos-14",
+        zig_target: "aarch64-macos",
         unsupported: &[],
     },
     Target {
@@ -55,6 +62,7 @@ pub const TARGETS: &[Target] = &[
         default_burrito_alias: "macos",
         bundles: MACOS,
         runner: "macos-13",
+        zig_target: "x86_64-macos",
         unsupported: &[],
     },
     Target {
@@ -64,6 +72,7 @@ pub const TARGETS: &[Target] = &[
         default_burrito_alias: "windows",
         bundles: WINDOWS,
         runner: "windows-2022",
+        zig_target: "x86_64-windows-gnu",
         unsupported: &[],
     },
     Target {
@@ -73,6 +82,7 @@ pub const TARGETS: &[Target] = &[
         default_burrito_alias: "linux",
         bundles: LINUX,
         runner: "ubuntu-22.04",
+        zig_target: "x86_64-linux-gnu",
         unsupported: NO_APPIMAGE,
     },
     Target {
@@ -82,6 +92,7 @@ pub const TARGETS: &[Target] = &[
         default_burrito_alias: "linux_arm",
         bundles: LINUX,
         runner: "ubuntu-22.04-arm",
+        zig_target: "aarch64-linux-gnu",
         unsupported: NO_APPIMAGE,
     },
 ];

@@ -1,8 +1,9 @@
 //! `cargo xtask test`: every test, in the order a failure is cheapest to
 //! see — formatting, the backend's ExUnit suite, the Rust workspace's tests,
-//! then a real `dist` of the host target and the checks on what it built
-//! (reproducibility, signatures, secrets: `release_checks`; the lifecycle
-//! against the real release; the shell end to end; smoke).
+//! the macOS and Windows type-check (`check_targets`), then a real `dist` of
+//! the host target and the checks on what it built (reproducibility,
+//! signatures, secrets: `release_checks`; the lifecycle against the real
+//! release; the shell end to end; smoke).
 
 use std::time::Instant;
 
@@ -26,6 +27,9 @@ pub fn run(ui: &Ui) -> Result<()> {
         Ok(cmd!(sh, "mix test").run()?)
     })?;
     stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
+    stage(ui, "cargo xtask check-targets (macOS and Windows type-check and clippy)", || {
+        crate::check_targets::run(ui, crate::check_targets::Args { targets: Vec::new() })
+    })?;
     stage(ui, "cargo xtask dist (host)", || crate::dist::run(ui, None, false))?;
     stage(ui, "dist --force reproduces the updater artifacts", || crate::release_checks::reproducible(ui))?;
     stage(ui, "minisign and Tauri's verifier accept the .sig files", || crate::release_checks::signatures(ui))?;

@@ -8,9 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -546,10 +545,10 @@ fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
             let mut all = args.clone();
             all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
             let out = fixture.command(&all).env("HUDSON_FAILPOINT", format!("{command}:{point}")).output().unwrap();
-            assert_eq!(
-                out.status.signal(),
-                Some(9),
-                "{command}:{point} did not kill the process: {}",
+            assert!(
+                killed_by_failpoint(&out.status),
+                "{command}:{point} did not kill the process ({}): {}",
+                out.status,
                 String::from_utf8_lossy(&out.stderr)
             );
             let state = walk(&fixture.manifests());
@@ -565,6 +564,21 @@ fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
     }
     // A later command, under the lock, removes what killed runs left beside the tree.
     reset_and_publish_cleans_staging(&fixture, &v2);
+}
+
+/// A failpoint ends the process the way a crash would: SIGKILL on Unix; on
+/// Windows, which has no signal a process can send itself, `abort()`
+/// (`__fastfail`, exit status STATUS_STACK_BUFFER_OVERRUN).
+fn killed_by_failpoint(status: &ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(libc::SIGKILL)
+    }
+    #[cfg(windows)]
+    {
+        status.code() == Some(0xC000_0409_u32 as i32)
+    }
 }
 
 fn reset_and_publish_cleans_staging(fixture: &Fixture, dist: &Path) {
@@ -586,7 +600,7 @@ fn reset_and_publish_cleans_staging(fixture: &Fixture, dist: &Path) {
         manifests.to_str().unwrap(),
     ];
     let killed = fixture.command(&args).env("HUDSON_FAILPOINT", "publish:staged").output().unwrap();
-    assert_eq!(killed.status.signal(), Some(9));
+    assert!(killed_by_failpoint(&killed.status), "{}", killed.status);
     assert_eq!(leftovers(), 1, "the killed run left its staging folder beside the tree");
     assert!(!fixture.channel("cleanup").exists());
     assert_ok(&fixture.publish("cleanup", &[dist], &[]));
@@ -768,8 +782,11 @@ fn keygen_writes_a_tauri_key_pair_that_publishes() {
     assert_ok(&made);
     let secret = std::fs::read_to_string(&out).unwrap();
     let public = std::fs::read_to_string(format!("{path}.pub")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     assert_eq!(String::from_utf8(made.stdout).unwrap().trim(), public.trim(), "stdout is the public key");
     let decoded = String::from_utf8(BASE64.decode(secret.trim()).unwrap()).unwrap();
     assert!(

@@ -75,6 +75,7 @@ fn link_atomic(target: &Path, link: &Path) -> Result<()> {
     fsx::sync_dir(dir)
 }
 
-#[cfg(test)]
+// The Burrito test double is a shell script wrapping a Unix release.
+#[cfg(all(test, unix))]
 #[path = "burrito_fixture.rs"]
 mod burrito_fixture;

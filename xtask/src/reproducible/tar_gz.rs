@@ -54,7 +54,8 @@ fn mode_of(_: &std::fs::Metadata) -> u32 {
     0o644
 }
 
-#[cfg(test)]
+// The fixtures are app bundles with Unix modes and symlinks, as on a Mac.
+#[cfg(all(test, unix))]
 mod tests {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
