@@ -1,0 +1,174 @@
+//! "Check for updates": fetch the channel's signed manifest, ask
+//! `signing::policy::check_manifest`, and turn its answer into one
+//! [`CheckOutcome`] the window can show.
+//!
+//! The only rule applied here rather than in the policy is the install's own
+//! memory: a version that failed probation on this install is not offered
+//! again (a new manifest must offer a different version). The policy cannot
+//! know it: it is per install, not per channel.
+
+use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
+use signing::policy::{self, Decision, ManifestRefused, Offer, OfferReason, Policy, RefusalKind};
+
+use crate::Updater;
+use crate::error::Result;
+
+/// A signature file is a few hundred bytes; anything past this is not one.
+const MAX_SIGNATURE_BYTES: usize = 16 << 10;
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The channel offers the installed version.
+    UpToDate { version: semver::Version },
+    /// A newer release for this install: download and install it.
+    Offered(Update),
+    /// A signed yank of the installed version: go to `update.version`, which
+    /// may be lower than the installed one.
+    Yank(Update),
+    /// The channel is halted: stay on the installed version.
+    Halted,
+    /// A newer release exists but this install is outside its rollout.
+    NotInRollout { version: semver::Version, percent: u8 },
+    /// The installed version is too old to update in place.
+    InstallerRequired { minimum_version: semver::Version },
+    /// The offered version failed probation here before.
+    BadVersion { version: semver::Version, reason: String },
+    /// The manifest was not trusted; nothing changed.
+    Refused(Refusal),
+}
+
+/// An update this install may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub version: semver::Version,
+    pub notes: Option<String>,
+    /// Download size in bytes.
+    pub size: u64,
+    pub channel: String,
+    /// The sequence of the manifest that offered it.
+    pub sequence: u64,
+    /// The policy's offer: what `verify_download` checks the artifact against.
+    pub offer: Offer,
+}
+
+/// A refused manifest, for the user and for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    /// Plain words for the window.
+    pub reason: String,
+    /// The policy's own message, for the log.
+    pub detail: String,
+}
+
+impl Updater {
+    /// Fetches `<endpoint>/<channel>/manifest.json` and its signature and
+    /// decides. After any trusted manifest, whatever the decision, it is stored
+    /// as the last seen one, so an older one replayed later is refused.
+    pub fn check(&self) -> Result<CheckOutcome> {
+        let store = self.store();
+        let state = store.load()?.state;
+        let channel = &self.config.channel;
+        let manifest_url = self.config.endpoint.file(channel, MANIFEST_FILE);
+        let signature_url = self.config.endpoint.file(channel, MANIFEST_SIGNATURE_FILE);
+        let mut policy = Policy::new(
+            self.keys.to_vec(),
+            channel.clone(),
+            self.config.platform,
+            self.config.installed.clone(),
+            state.install_id.clone(),
+            (self.clock)(),
+        );
+        // Sequences count per channel: after a channel switch the old one's
+        // counter means nothing.
+        policy.last_seen = if state.channel.as_deref() == Some(channel) { state.last_seen.clone() } else { None };
+        // Past the cap the policy refuses by size, so it still decides.
+        let manifest = self.http.get_capped(&manifest_url, policy.max_manifest_bytes)?;
+        let signature = self.http.get_capped(&signature_url, MAX_SIGNATURE_BYTES)?;
+
+        let checked = match policy::check_manifest(&policy, &manifest, &signature) {
+            Ok(checked) => checked,
+            Err(refused) => return Ok(CheckOutcome::Refused(refusal(&refused))),
+        };
+        let seen = checked.seen.clone();
+        let bad = store.update(|state| {
+            state.channel = Some(channel.clone());
+            state.last_seen = Some(seen);
+            match &checked.decision {
+                Decision::Install(offer) => state.is_bad(&offer.version).map(|bad| bad.reason.clone()),
+                _ => None,
+            }
+        })?;
+        let manifest = checked.manifest;
+        Ok(match checked.decision {
+            Decision::Install(offer) => {
+                if let Some(reason) = bad {
+                    return Ok(CheckOutcome::BadVersion { version: offer.version, reason });
+                }
+                let update = Update {
+                    version: offer.version.clone(),
+                    notes: manifest.notes.clone(),
+                    size: offer.artifact.size,
+                    channel: manifest.channel.clone(),
+                    sequence: manifest.sequence,
+                    offer,
+                };
+                match update.offer.reason {
+                    OfferReason::Release => CheckOutcome::Offered(update),
+                    OfferReason::Yank => CheckOutcome::Yank(update),
+                }
+            }
+            Decision::UpToDate => CheckOutcome::UpToDate { version: self.config.installed.clone() },
+            Decision::Halted => CheckOutcome::Halted,
+            Decision::NotInRollout { percent } => CheckOutcome::NotInRollout { version: manifest.version, percent },
+            Decision::InstallerRequired { minimum_version } => CheckOutcome::InstallerRequired { minimum_version },
+        })
+    }
+}
+
+/// The policy's refusal in words a user can read; the policy's own message
+/// stays in `detail` for the log.
+pub fn refusal(refused: &ManifestRefused) -> Refusal {
+    let reason = match refused {
+        ManifestRefused::TooLarge { size, limit } => {
+            format!("the server sent an oversized channel file ({size} bytes, limit {limit}): ignored")
+        }
+        ManifestRefused::MalformedSignature { .. } => "the channel's signature file is damaged: ignored".to_owned(),
+        ManifestRefused::UnknownKey { key_id, .. } => {
+            format!("the channel is signed by a key this app does not trust ({key_id}): ignored")
+        }
+        ManifestRefused::BadSignature { .. } => {
+            "the channel file does not match its signature (altered in transit or on the server): ignored".to_owned()
+        }
+        ManifestRefused::Malformed { .. } | ManifestRefused::CommentMismatch { .. } => {
+            "the channel file is signed but malformed: ignored".to_owned()
+        }
+        ManifestRefused::UnknownSchema { .. } => {
+            "the channel uses a newer format than this version reads: install the latest version by hand".to_owned()
+        }
+        ManifestRefused::ChannelMismatch { expected, found } => {
+            format!("the server offered channel {found:?} instead of {expected:?}: ignored")
+        }
+        ManifestRefused::Expired { expires_at, .. } => {
+            format!("the server offered an expired channel state (it expired {}): ignored", date(*expires_at))
+        }
+        ManifestRefused::Replay { sequence, last_seen } => {
+            format!("the server offered an older channel state (sequence {sequence}, last seen {last_seen}): ignored")
+        }
+        ManifestRefused::SequenceConflict { sequence } => {
+            format!("the server offered a different channel state under an already seen sequence ({sequence}): ignored")
+        }
+        ManifestRefused::PlatformMissing { platform, .. } => {
+            format!("the update has no download for this system ({platform}): ignored")
+        }
+        ManifestRefused::VersionNotNewer { offered, installed } => {
+            format!("the server offered {offered}, older than the installed {installed}: ignored")
+        }
+    };
+    Refusal { kind: refused.kind(), reason, detail: refused.to_string() }
+}
+
+fn date(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| at.to_string())
+}

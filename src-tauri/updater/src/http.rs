@@ -1,0 +1,177 @@
+//! HTTP for the updater: which URLs may be fetched, and bounded reads.
+//!
+//! HTTPS is required except for loopback hosts (127.0.0.0/8, ::1,
+//! `localhost`), where tests and a local mirror serve plain HTTP. The rule
+//! applies to the endpoint, to every artifact URL and to every redirect, so a
+//! redirect cannot downgrade to plain HTTP on the network.
+//!
+//! TLS is rustls with the `ring` provider and the OS trust store (see
+//! Cargo.toml for why reqwest 0.12).
+//!
+//! Timeouts: 15 s to connect; 30 s for the response head and for each read of
+//! the body (reqwest's blocking `timeout` applies per read), so a stalled
+//! server ends a download without capping how long a large one may take.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::blocking::{Client, Response};
+
+use crate::error::{Result, UpdateError};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_REDIRECTS: usize = 5;
+
+/// The base URL of the channel tree (`<endpoint>/<channel>/manifest.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint(Url);
+
+impl Endpoint {
+    /// Accepts `https://…`, or `http://` to a loopback host only.
+    pub fn parse(text: &str) -> Result<Endpoint> {
+        let url = Url::parse(text.trim())
+            .map_err(|e| UpdateError::Endpoint { url: text.to_owned(), why: format!("it is not a URL ({e})") })?;
+        check_url(&url).map_err(|why| UpdateError::Endpoint { url: text.to_owned(), why })?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(UpdateError::Endpoint { url: text.to_owned(), why: "it has a query or fragment".to_owned() });
+        }
+        Ok(Endpoint(url))
+    }
+
+    /// `<endpoint>/<channel>/<file>`.
+    pub(crate) fn file(&self, channel: &str, file: &str) -> String {
+        format!("{}/{channel}/{file}", self.0.as_str().trim_end_matches('/'))
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// `Err(why)` unless the URL is HTTPS, or HTTP to a loopback host.
+pub(crate) fn check_url(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err("plain http:// is allowed only for a loopback host".to_owned()),
+        other => Err(format!("scheme {other}:// is not http(s)")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// One HTTP client for the updater's requests.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: Client,
+}
+
+impl Http {
+    /// `loopback`: the endpoint is local, so no proxy may see the requests.
+    pub(crate) fn new(loopback: bool) -> Result<Http> {
+        let redirect = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS || check_url(attempt.url()).is_err() {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(READ_TIMEOUT)
+            .redirect(redirect)
+            .user_agent(concat!("hudson-updater/", env!("CARGO_PKG_VERSION")));
+        if loopback {
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(|e| UpdateError::Tls { detail: e.to_string() })?;
+        Ok(Http { client })
+    }
+
+    /// GETs `url` and returns at most `cap + 1` bytes of the body: a caller
+    /// that sees more than `cap` knows the body was too long, without this
+    /// function ever holding more than that in memory.
+    pub(crate) fn get_capped(&self, url: &str, cap: usize) -> Result<Vec<u8>> {
+        let response = self.send(url, None)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(fetch_error(url, format!("the server answered HTTP {}", response.status())));
+        }
+        let mut body = Vec::new();
+        response.take(cap as u64 + 1).read_to_end(&mut body).map_err(|e| fetch_error(url, e.to_string()))?;
+        Ok(body)
+    }
+
+    /// GETs `url`, from byte `from` on when it is above 0.
+    pub(crate) fn send(&self, url: &str, from: Option<u64>) -> Result<Response> {
+        let parsed = Url::parse(url).map_err(|e| fetch_error(url, format!("not a URL ({e})")))?;
+        check_url(&parsed).map_err(|why| fetch_error(url, why))?;
+        let mut request = self.client.get(parsed);
+        if let Some(from) = from {
+            request = request.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        request.send().map_err(|e| fetch_error(url, describe(&e)))
+    }
+}
+
+fn fetch_error(url: &str, detail: String) -> UpdateError {
+    UpdateError::Fetch { url: url.to_owned(), detail }
+}
+
+/// reqwest's top-level message hides the cause ("error sending request");
+/// the chain says what happened.
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_everywhere_except_loopback() {
+        for ok in [
+            "https://updates.example/",
+            "http://127.0.0.1:8080/x",
+            "http://127.9.9.9/",
+            "http://[::1]:1/",
+            "http://LOCALHOST/",
+        ] {
+            assert!(Endpoint::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://updates.example/",
+            "http://10.0.0.1/",
+            "ftp://127.0.0.1/",
+            "file:///tmp",
+            "http://127.0.0.1.evil.example/",
+            "http://localhost.evil.example/",
+            "nonsense",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+        let endpoint = Endpoint::parse("https://u.example/releases/").unwrap();
+        assert_eq!(endpoint.file("stable", "manifest.json"), "https://u.example/releases/stable/manifest.json");
+    }
+}

@@ -1,0 +1,528 @@
+//! Installing a verified download, by the install's kind.
+//!
+//! Read top to bottom, each install is a list of steps; each irreversible
+//! step is one small function, journaled before it runs, with the function
+//! that finishes or undoes it right beside it (Sparkle's `SUPlainInstaller`
+//! layout). [`crate::recovery`] calls the same finish/undo functions after a
+//! crash.
+//!
+//! - **Folder swap** (Linux portable tree, macOS `.app`): unpack beside the
+//!   install, check, stop the backend, snapshot data, exchange atomically,
+//!   keep the old tree as `.<name>.rollback`.
+//! - **Package manager** (deb, rpm): `dpkg -i` / `rpm -U`, directly as root,
+//!   else through `pkexec`; the package is kept in `updates/packages/` so the
+//!   next update can roll back to it.
+//! - **Windows** (nsis, msi): after the backend has exited, start the
+//!   installer passively and let the shell exit; compiled only on Windows.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::Updater;
+use crate::download::Downloaded;
+use crate::error::{IoContext, Result, UpdateError};
+use crate::state::{Journal, PackageKind, Store, TreeId};
+use crate::unpack::{self, UnpackLimits};
+use crate::{fsx, snapshot, swap};
+
+/// How this install is replaced (recorded by `dist` in `hudson-shell.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallKind {
+    /// Replace the folder at `install` (the `.app`, or the portable tree).
+    FolderSwap {
+        install: PathBuf,
+    },
+    Package(PackageKind),
+}
+
+/// A point between two steps, where tests simulate a crash.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    UnpackJournaled,
+    Unpacked,
+    SnapshotTaken,
+    SwapJournaled,
+    Swapped,
+    RollbackMoved,
+    ProbationJournaled,
+    PackageJournaled,
+    RollbackJournaled,
+    SwappedBack,
+    DataRestored,
+    BadTreeRemoved,
+}
+
+/// What the install needs from the shell.
+pub struct InstallContext<'a> {
+    /// The per-user data folder the backend writes (`HUDSON_DATA_DIR`).
+    pub data_dir: &'a Path,
+    /// Files to snapshot before the new version's first boot, relative to
+    /// `data_dir` (from `[workspace.metadata.hudson.updates]`).
+    pub snapshot_files: &'a [PathBuf],
+    /// Checks the unpacked tree (say, that its `hudson-shell.json` names the
+    /// offered version). Folder swaps only.
+    pub check_staged: &'a dyn Fn(&Path) -> std::result::Result<(), String>,
+    /// Stops the backend and returns only once it has exited.
+    pub stop_backend: &'a mut dyn FnMut() -> std::result::Result<(), String>,
+    /// Runs `dpkg`/`rpm` (tests observe the command instead).
+    pub runner: &'a dyn PackageRunner,
+    pub limits: UnpackLimits,
+    #[doc(hidden)]
+    pub crash_hook: Option<&'a dyn Fn(Step)>,
+}
+
+/// A finished install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub version: semver::Version,
+    pub next: Next,
+}
+
+/// What the shell does after an install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Relaunch: the new version starts on probation.
+    Relaunch,
+    /// Exit now: the Windows installer replaces the app and relaunches it.
+    ExitForInstaller,
+}
+
+impl Updater {
+    /// Installs a verified download. Refused while another update's journal
+    /// is open (the shell runs [`crate::startup`] first).
+    pub fn install(
+        &self,
+        downloaded: Downloaded,
+        kind: &InstallKind,
+        mut ctx: InstallContext<'_>,
+    ) -> Result<Installed> {
+        let store = self.store();
+        if let Some(journal) = store.load()?.state.journal {
+            return Err(UpdateError::Busy { path: store.path(), step: journal.step() });
+        }
+        let job = Job {
+            store: &store,
+            version: downloaded.update.version.clone(),
+            previous: self.config.installed.clone(),
+            sequence: downloaded.update.sequence,
+            artifact: downloaded.path.clone(),
+        };
+        match kind {
+            InstallKind::FolderSwap { install } => job.folder_swap(install, &mut ctx),
+            InstallKind::Package(kind) => job.package(*kind, &mut ctx),
+        }
+    }
+}
+
+/// One install in progress.
+struct Job<'a> {
+    store: &'a Store,
+    version: semver::Version,
+    previous: semver::Version,
+    sequence: u64,
+    artifact: PathBuf,
+}
+
+fn hook(ctx: &InstallContext<'_>, step: Step) {
+    if let Some(hook) = ctx.crash_hook {
+        hook(step);
+    }
+}
+
+/// The sibling folders a folder swap uses, on the install's filesystem.
+#[derive(Debug, Clone)]
+pub(crate) struct Siblings {
+    pub(crate) staging: PathBuf,
+    pub(crate) rollback: PathBuf,
+}
+
+impl Siblings {
+    pub(crate) fn of(install: &Path) -> Result<Siblings> {
+        let name = install.file_name().ok_or_else(|| UpdateError::Unsupported {
+            detail: format!("the install path {} has no folder name", install.display()),
+        })?;
+        let sibling = |suffix: &str| {
+            let mut n = OsString::from(".");
+            n.push(name);
+            n.push(suffix);
+            fsx::parent(install).join(n)
+        };
+        Ok(Siblings { staging: sibling(".staging"), rollback: sibling(".rollback") })
+    }
+}
+
+impl Job<'_> {
+    fn snapshot_dir(&self) -> PathBuf {
+        self.store.dir().join("snapshot")
+    }
+
+    fn folder_swap(&self, install: &Path, ctx: &mut InstallContext<'_>) -> Result<Installed> {
+        if !cfg!(any(target_os = "linux", target_vendor = "apple")) {
+            return Err(UpdateError::Unsupported { detail: "folder swaps run only on Linux and macOS".to_owned() });
+        }
+        let siblings = Siblings::of(install)?;
+        let old_tree = TreeId::of(install)?;
+
+        self.unpack(install, &siblings, ctx.limits)?;
+        hook(ctx, Step::Unpacked);
+        if let Err(detail) = (ctx.check_staged)(&siblings.staging) {
+            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+            return Err(UpdateError::StagedCheck { staging: siblings.staging, detail });
+        }
+        if let Err(detail) = (ctx.stop_backend)() {
+            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+            return Err(UpdateError::StopBackend { detail });
+        }
+        if let Err(error) = snapshot::take(ctx.data_dir, ctx.snapshot_files, &self.snapshot_dir()) {
+            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+            return Err(error);
+        }
+        hook(ctx, Step::SnapshotTaken);
+
+        let journal = Journal::Swapping {
+            version: self.version.clone(),
+            previous: self.previous.clone(),
+            sequence: self.sequence,
+            install: install.to_path_buf(),
+            staging: siblings.staging.clone(),
+            rollback: siblings.rollback.clone(),
+            old_tree,
+            new_tree: TreeId::of(&siblings.staging)?,
+            snapshot: self.snapshot_dir(),
+        };
+        swap_in(self.store, &journal, ctx)?;
+        fsx::remove_any(&self.artifact)?;
+        Ok(Installed { version: self.version.clone(), next: Next::Relaunch })
+    }
+
+    /// Journal `unpacking`, then unpack into the staging folder.
+    fn unpack(&self, install: &Path, siblings: &Siblings, limits: UnpackLimits) -> Result<()> {
+        // Leftovers of an update whose journal was lost (a corrupt state).
+        fsx::remove_any(&siblings.staging)?;
+        self.store.update(|s| {
+            s.journal = Some(Journal::Unpacking {
+                version: self.version.clone(),
+                install: install.to_path_buf(),
+                staging: siblings.staging.clone(),
+            })
+        })?;
+        if let Err(error) = unpack::unpack_tar_gz(&self.artifact, &siblings.staging, limits) {
+            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+            return Err(error);
+        }
+        fsx::sync_dir(fsx::parent(install))
+    }
+}
+
+/// Undo of `unpacking` (and of a `swapping` that did not swap): the install
+/// was never touched; remove what was staged.
+pub(crate) fn undo_unpacking(store: &Store, staging: &Path, snapshot: &Path) -> Result<()> {
+    fsx::remove_any(staging)?;
+    fsx::remove_any(snapshot)?;
+    fsx::sync_dir(fsx::parent(staging))?;
+    store.update(|s| s.journal = None)
+}
+
+/// Journal `swapping`, then the one atomic exchange, then on to probation.
+fn swap_in(store: &Store, journal: &Journal, ctx: &InstallContext<'_>) -> Result<()> {
+    let Journal::Swapping { install, staging, rollback, .. } = journal else { unreachable!("swap_in takes swapping") };
+    // The previous update's rollback copy: the running version is confirmed,
+    // so it is no longer needed, and its name is about to be reused.
+    fsx::remove_any(rollback)?;
+    store.update(|s| s.journal = Some(journal.clone()))?;
+    hook(ctx, Step::SwapJournaled);
+    swap::exchange(install, staging).at("exchanging the install with the staged update at", staging)?;
+    fsx::sync_dir(fsx::parent(install))?;
+    hook(ctx, Step::Swapped);
+    finish_swapping(store, journal, Some(ctx))
+}
+
+/// Finish of `swapping` once the exchange happened: move the old tree to
+/// the rollback name and journal probation. Safe to run again.
+pub(crate) fn finish_swapping(store: &Store, journal: &Journal, ctx: Option<&InstallContext<'_>>) -> Result<()> {
+    let Journal::Swapping { version, previous, sequence, install, staging, rollback, old_tree, new_tree, snapshot } =
+        journal
+    else {
+        unreachable!("finish_swapping takes swapping")
+    };
+    if TreeId::at(staging)? == Some(*old_tree) {
+        fsx::remove_any(rollback)?;
+        fs::rename(staging, rollback).at("keeping the previous version as", rollback)?;
+        fsx::sync_dir(fsx::parent(install))?;
+    }
+    if let Some(ctx) = ctx {
+        hook(ctx, Step::RollbackMoved);
+    }
+    store.update(|s| {
+        s.journal = Some(Journal::Probation {
+            version: version.clone(),
+            previous: previous.clone(),
+            sequence: *sequence,
+            install: install.clone(),
+            rollback: rollback.clone(),
+            old_tree: *old_tree,
+            new_tree: *new_tree,
+            snapshot: snapshot.clone(),
+            launches: 0,
+        })
+    })?;
+    if let Some(ctx) = ctx {
+        hook(ctx, Step::ProbationJournaled);
+    }
+    Ok(())
+}
+
+/// Rolls a folder swap back: exchange again so the old tree is at the
+/// install path, restore the data snapshot, remove the bad tree. Journaled
+/// as `rolling_back` by the caller first; safe to run again after a crash.
+pub(crate) fn finish_rolling_back(journal: &Journal, hook_at: &dyn Fn(Step)) -> Result<()> {
+    let Journal::RollingBack { install, rollback, old_tree, new_tree, snapshot, .. } = journal else {
+        unreachable!("finish_rolling_back takes rolling_back")
+    };
+    match TreeId::at(install)? {
+        Some(id) if id == *new_tree && TreeId::at(rollback)? == Some(*old_tree) => {
+            swap::exchange(install, rollback).at("putting back the previous version from", rollback)?;
+            fsx::sync_dir(fsx::parent(install))?;
+        }
+        Some(id) if id == *old_tree => {}
+        _ => return Err(UpdateError::UnknownTree { install: install.clone() }),
+    }
+    hook_at(Step::SwappedBack);
+    snapshot::restore(snapshot)?;
+    hook_at(Step::DataRestored);
+    fsx::remove_any(rollback)?;
+    fsx::remove_any(snapshot)?;
+    fsx::sync_dir(fsx::parent(install))?;
+    hook_at(Step::BadTreeRemoved);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Package managers
+
+/// A package-manager command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageCommand {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+impl std::fmt::Display for PackageCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.program.to_string_lossy())?;
+        for arg in &self.args {
+            write!(f, " {}", arg.to_string_lossy())?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs package-manager commands to completion.
+pub trait PackageRunner {
+    /// `Err` carries what the user should see: exit status and output tail.
+    fn run(&self, command: &PackageCommand) -> std::result::Result<(), String>;
+}
+
+/// Runs the command for real.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemRunner;
+
+impl PackageRunner for SystemRunner {
+    fn run(&self, command: &PackageCommand) -> std::result::Result<(), String> {
+        let output = std::process::Command::new(&command.program)
+            .args(&command.args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot start it: {e}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let tail: Vec<&str> = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+        Err(format!("{} — last lines:\n{}", output.status, tail.join("\n")))
+    }
+}
+
+/// `dpkg -i FILE` / `rpm -U FILE` (`--oldpackage` to go back), through
+/// `pkexec` unless already root.
+pub fn package_command(kind: PackageKind, file: &Path, as_root: bool, rollback: bool) -> Option<PackageCommand> {
+    let mut line: Vec<OsString> = match kind {
+        PackageKind::Deb => vec!["dpkg".into(), "-i".into()],
+        PackageKind::Rpm if rollback => vec!["rpm".into(), "-U".into(), "--oldpackage".into()],
+        PackageKind::Rpm => vec!["rpm".into(), "-U".into()],
+        PackageKind::Nsis | PackageKind::Msi => return None,
+    };
+    line.push(file.as_os_str().to_owned());
+    if !as_root {
+        line.insert(0, "pkexec".into());
+    }
+    let program = line.remove(0);
+    Some(PackageCommand { program, args: line })
+}
+
+/// True when this process may run the package manager itself.
+pub(crate) fn running_as_root() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Where kept package files live: the one of the running version is the
+/// rollback target of the next update.
+pub(crate) fn packages_dir(store: &Store) -> PathBuf {
+    store.dir().join("packages")
+}
+
+impl Job<'_> {
+    fn package(&self, kind: PackageKind, ctx: &mut InstallContext<'_>) -> Result<Installed> {
+        let dir = packages_dir(self.store);
+        fs::create_dir_all(&dir).at("creating the folder", &dir)?;
+        let name = self.artifact.file_name().expect("a download has a file name").to_os_string();
+        let mut kept = OsString::from(format!("{}--", self.version));
+        kept.push(&name);
+        let package = dir.join(kept);
+        let previous_package = find_kept(&dir, &self.previous)?;
+        fs::rename(&self.artifact, &package).at("keeping the package as", &package)?;
+        fsx::sync_dir(&dir)?;
+
+        (ctx.stop_backend)().map_err(|detail| UpdateError::StopBackend { detail })?;
+        snapshot::take(ctx.data_dir, ctx.snapshot_files, &self.snapshot_dir())?;
+        self.store.update(|s| {
+            s.journal = Some(Journal::Package {
+                kind,
+                version: self.version.clone(),
+                previous: self.previous.clone(),
+                sequence: self.sequence,
+                package: package.clone(),
+                previous_package,
+                snapshot: self.snapshot_dir(),
+                launches: 0,
+            })
+        })?;
+        hook(ctx, Step::PackageJournaled);
+        match kind {
+            PackageKind::Deb | PackageKind::Rpm => {
+                let command = package_command(kind, &package, running_as_root(), false).expect("deb/rpm");
+                if let Err(detail) = ctx.runner.run(&command) {
+                    // The package manager refused: the old version is still
+                    // installed (dpkg/rpm keep their own consistency).
+                    fsx::remove_any(&self.snapshot_dir())?;
+                    fsx::remove_any(&package)?;
+                    self.store.update(|s| s.journal = None)?;
+                    return Err(UpdateError::Command { command: command.to_string(), detail });
+                }
+                Ok(Installed { version: self.version.clone(), next: Next::Relaunch })
+            }
+            PackageKind::Nsis | PackageKind::Msi => {
+                windows::start_installer(kind, &package)?;
+                Ok(Installed { version: self.version.clone(), next: Next::ExitForInstaller })
+            }
+        }
+    }
+}
+
+/// The kept package of `version`, if any.
+pub(crate) fn find_kept(dir: &Path, version: &semver::Version) -> Result<Option<PathBuf>> {
+    let prefix = format!("{version}--");
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(None) };
+    for entry in entries {
+        let entry = entry.at("listing", dir)?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            return Ok(Some(entry.path()));
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------
+// Windows installers
+
+#[cfg(windows)]
+mod windows {
+    //! nsis and msi: the installer replaces the app's files, so it must run
+    //! after the backend has exited (tauri#9950: sidecars still running) and
+    //! while the shell exits. Flags as tauri-plugin-updater passes them for
+    //! its passive mode.
+
+    use std::path::Path;
+    use std::process::Command;
+
+    use crate::error::{Result, UpdateError};
+    use crate::state::PackageKind;
+
+    pub(super) fn start_installer(kind: PackageKind, file: &Path) -> Result<()> {
+        let mut command = match kind {
+            PackageKind::Nsis => {
+                let mut c = Command::new(file);
+                c.args(["/P", "/R"]);
+                c
+            }
+            PackageKind::Msi => {
+                let mut c = Command::new("msiexec.exe");
+                c.arg("/i").arg(file).arg("/passive");
+                c
+            }
+            PackageKind::Deb | PackageKind::Rpm => {
+                return Err(UpdateError::Unsupported {
+                    detail: "deb/rpm packages do not install on Windows".to_owned(),
+                });
+            }
+        };
+        command.spawn().map(drop).map_err(|e| UpdateError::Command {
+            command: format!("{command:?}"),
+            detail: format!("cannot start the installer: {e}"),
+        })
+    }
+}
+
+#[cfg(not(windows))]
+mod windows {
+    use std::path::Path;
+
+    use crate::error::{Result, UpdateError};
+    use crate::state::PackageKind;
+
+    pub(super) fn start_installer(kind: PackageKind, _file: &Path) -> Result<()> {
+        Err(UpdateError::Unsupported { detail: format!("{kind:?} installers run only on Windows") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_commands_use_pkexec_unless_root() {
+        let file = Path::new("/data/updates/packages/0.2.0--hudson_0.2.0_amd64.deb");
+        let deb = package_command(PackageKind::Deb, file, false, false).unwrap();
+        assert_eq!(deb.to_string(), "pkexec dpkg -i /data/updates/packages/0.2.0--hudson_0.2.0_amd64.deb");
+        assert_eq!(
+            package_command(PackageKind::Deb, file, true, false).unwrap().to_string(),
+            format!("dpkg -i {}", file.display())
+        );
+        assert_eq!(
+            package_command(PackageKind::Rpm, file, true, false).unwrap().to_string(),
+            format!("rpm -U {}", file.display())
+        );
+        assert_eq!(
+            package_command(PackageKind::Rpm, file, false, true).unwrap().to_string(),
+            format!("pkexec rpm -U --oldpackage {}", file.display())
+        );
+        assert!(package_command(PackageKind::Msi, file, true, false).is_none());
+    }
+
+    #[test]
+    fn siblings_are_hidden_folders_next_to_the_install() {
+        let s = Siblings::of(Path::new("/Applications/Hudson.app")).unwrap();
+        assert_eq!(s.staging, Path::new("/Applications/.Hudson.app.staging"));
+        assert_eq!(s.rollback, Path::new("/Applications/.Hudson.app.rollback"));
+    }
+}

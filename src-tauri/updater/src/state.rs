@@ -1,0 +1,396 @@
+//! The updater's memory: `<app-data>/updates/state.json`.
+//!
+//! It holds the install id (rollout membership), the channel, the last
+//! manifest accepted on it (anti-replay), the [`Journal`] of the update in
+//! progress, the versions marked bad and the notice the window shows after a
+//! rollback. It never holds a trusted key: keys come only from the app build.
+//!
+//! Written atomically and durably on every change (see [`crate::fsx`]), so a
+//! crash leaves either the previous state or the next one.
+//!
+//! # A corrupt state file
+//!
+//! Atomic writes make a torn file impossible; a corrupt one comes from a disk
+//! fault or a hand edit. We then say so (the [`Loaded::warning`] the shell
+//! logs and shows), keep the unreadable file as `state.json.corrupt` for
+//! diagnosis, and start from a fresh state — keeping the install id when it
+//! can still be read, so the install stays in the same rollout buckets. What
+//! is lost, and why that is safe:
+//! - the last-seen manifest: a replay of an older, still unexpired manifest
+//!   can be accepted once, but the policy still refuses anything not newer
+//!   than the installed version, so it cannot downgrade;
+//! - the journal: the install folder is always a complete tree (the swap is
+//!   one atomic exchange), so the app still starts as the old or the new
+//!   version; only a pending probation is lost (a rollback copy stays on disk);
+//! - the bad versions: a bad version may be offered once more.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use signing::policy::SeenManifest;
+use time::OffsetDateTime;
+
+use crate::error::{IoContext, Result, UpdateError};
+use crate::fsx::{self, ReadCapped};
+
+/// The schema string of `state.json`.
+pub const STATE_SCHEMA: &str = "hudson-updater-state/1";
+/// The folder under the app-data folder that holds state, downloads and snapshots.
+pub const UPDATES_DIR: &str = "updates";
+pub const STATE_FILE: &str = "state.json";
+/// A state file is a few kilobytes; anything larger is not ours.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+/// The whole `state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub schema: String,
+    /// 32 lower-case hex digits (128 random bits), made once.
+    pub install_id: String,
+    /// The channel `last_seen` belongs to.
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub last_seen: Option<SeenManifest>,
+    /// The update in progress, if any.
+    #[serde(default)]
+    pub journal: Option<Journal>,
+    #[serde(default)]
+    pub bad_versions: Vec<BadVersion>,
+    /// What the window should tell the user after a rollback, until dismissed.
+    #[serde(default)]
+    pub notice: Option<Notice>,
+}
+
+/// A version that failed probation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadVersion {
+    pub version: semver::Version,
+    /// The sequence of the manifest that offered it.
+    pub sequence: u64,
+    pub reason: String,
+}
+
+/// Shown to the user after an update was rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub version: semver::Version,
+    pub restored: semver::Version,
+    /// Plain words: why the update was undone.
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Identifies a folder tree across renames (device and inode on Unix): how
+/// recovery tells whether an atomic exchange happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl TreeId {
+    pub(crate) fn of(path: &Path) -> Result<TreeId> {
+        let meta = fs::symlink_metadata(path).at("inspecting", path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            Ok(TreeId { dev: meta.dev(), ino: meta.ino() })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            Err(UpdateError::Unsupported { detail: "folder swaps run only on Linux and macOS".to_owned() })
+        }
+    }
+
+    /// The id of the tree at `path`, or `None` when nothing is there.
+    pub(crate) fn at(path: &Path) -> Result<Option<TreeId>> {
+        if fsx::exists(path) { TreeId::of(path).map(Some) } else { Ok(None) }
+    }
+}
+
+/// How an installed package is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    Deb,
+    Rpm,
+    Nsis,
+    Msi,
+}
+
+/// The update in progress. Each variant is written (durably) *before* the
+/// irreversible step it names, and [`crate::recovery`] knows, for each, how to
+/// finish or undo it. See the crate docs for the sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Journal {
+    /// A folder swap is unpacking into `staging`. Undo: remove `staging`.
+    Unpacking { version: semver::Version, install: PathBuf, staging: PathBuf },
+    /// The checked tree in `staging` is about to be exchanged with `install`.
+    /// Recovery asks which tree sits at `install`: the staged one → go on to
+    /// probation; the old one → undo (remove staging and snapshot).
+    Swapping {
+        version: semver::Version,
+        previous: semver::Version,
+        sequence: u64,
+        install: PathBuf,
+        staging: PathBuf,
+        rollback: PathBuf,
+        old_tree: TreeId,
+        new_tree: TreeId,
+        snapshot: PathBuf,
+    },
+    /// The new tree is installed; the old one is at `rollback`. The new
+    /// version must pass `/healthz` before `launches` exceeds the limit.
+    Probation {
+        version: semver::Version,
+        previous: semver::Version,
+        sequence: u64,
+        install: PathBuf,
+        rollback: PathBuf,
+        old_tree: TreeId,
+        new_tree: TreeId,
+        snapshot: PathBuf,
+        launches: u32,
+    },
+    /// Probation failed: the old tree is being put back. Recovery finishes it.
+    RollingBack {
+        version: semver::Version,
+        previous: semver::Version,
+        sequence: u64,
+        install: PathBuf,
+        rollback: PathBuf,
+        old_tree: TreeId,
+        new_tree: TreeId,
+        snapshot: PathBuf,
+        reason: String,
+    },
+    /// A package manager or Windows installer is (about to be) run with
+    /// `package`. The next launch of `version` is on probation; a launch of
+    /// any other version means the installer did not complete.
+    Package {
+        kind: PackageKind,
+        version: semver::Version,
+        previous: semver::Version,
+        sequence: u64,
+        package: PathBuf,
+        /// The package of `previous`, kept to roll back with (absent on the
+        /// first update: the user installed from a file we never saw).
+        previous_package: Option<PathBuf>,
+        snapshot: PathBuf,
+        launches: u32,
+    },
+}
+
+impl Journal {
+    pub fn step(&self) -> &'static str {
+        match self {
+            Journal::Unpacking { .. } => "unpacking",
+            Journal::Swapping { .. } => "swapping",
+            Journal::Probation { .. } => "probation",
+            Journal::RollingBack { .. } => "rolling_back",
+            Journal::Package { .. } => "package",
+        }
+    }
+}
+
+impl State {
+    fn fresh(install_id: String) -> State {
+        State {
+            schema: STATE_SCHEMA.to_owned(),
+            install_id,
+            channel: None,
+            last_seen: None,
+            journal: None,
+            bad_versions: Vec::new(),
+            notice: None,
+        }
+    }
+
+    /// True when `version` failed probation before and must not be offered.
+    pub fn is_bad(&self, version: &semver::Version) -> Option<&BadVersion> {
+        self.bad_versions.iter().find(|bad| bad.version.cmp_precedence(version).is_eq())
+    }
+
+    pub(crate) fn mark_bad(&mut self, version: semver::Version, sequence: u64, reason: String) {
+        self.bad_versions.retain(|bad| !bad.version.cmp_precedence(&version).is_eq());
+        self.bad_versions.push(BadVersion { version, sequence, reason });
+    }
+}
+
+/// A state read from disk, with what went wrong reading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub state: State,
+    /// Set when the file was unreadable and a fresh state was started.
+    pub warning: Option<String>,
+}
+
+/// Where the state lives: `<app-data>/updates/`.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(app_data: &Path) -> Store {
+        Store { dir: app_data.join(UPDATES_DIR) }
+    }
+
+    /// `<app-data>/updates/`: state, downloads and snapshots.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    /// Reads the state, creating (and saving) a fresh one on first run or
+    /// after corruption; see the module docs.
+    pub fn load(&self) -> Result<Loaded> {
+        let path = self.path();
+        let bytes = match fsx::read_capped(&path, MAX_STATE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(ReadCapped::NotFound) => {
+                let state = State::fresh(new_install_id()?);
+                self.save(&state)?;
+                return Ok(Loaded { state, warning: None });
+            }
+            Err(ReadCapped::Io(error)) => {
+                return Err(UpdateError::State { path, detail: format!("{error}; check the folder's permissions") });
+            }
+            Err(problem) => return self.start_over(&[], &problem.to_string()),
+        };
+        match serde_json::from_slice::<State>(&bytes) {
+            Ok(state) if state.schema == STATE_SCHEMA && is_install_id(&state.install_id) => {
+                Ok(Loaded { state, warning: None })
+            }
+            Ok(state) if state.schema != STATE_SCHEMA => {
+                self.start_over(&bytes, &format!("it has schema {:?}, not {STATE_SCHEMA:?}", state.schema))
+            }
+            Ok(_) => self.start_over(&bytes, "its install id is not 32 lower-case hex digits"),
+            Err(error) => self.start_over(&bytes, &format!("it is not valid JSON for this version ({error})")),
+        }
+    }
+
+    fn start_over(&self, bytes: &[u8], why: &str) -> Result<Loaded> {
+        let path = self.path();
+        let kept = salvage_install_id(bytes);
+        let corrupt = self.dir.join(format!("{STATE_FILE}.corrupt"));
+        // Keep the evidence; a symlink or FIFO is removed rather than kept.
+        if fs::symlink_metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
+            fs::rename(&path, &corrupt).at("moving aside", &path)?;
+        } else {
+            fsx::remove_any(&path)?;
+        }
+        let id_note = if kept.is_some() { "the install id was kept" } else { "a new install id was made" };
+        let state = State::fresh(match kept {
+            Some(id) => id,
+            None => new_install_id()?,
+        });
+        self.save(&state)?;
+        let warning = format!(
+            "the update state {} was unreadable ({why}); started from a fresh state ({id_note}; the last-seen \
+             manifest, any update in progress and the bad-version list were reset); the old file is kept as {}",
+            path.display(),
+            corrupt.display()
+        );
+        Ok(Loaded { state, warning: Some(warning) })
+    }
+
+    pub fn save(&self, state: &State) -> Result<()> {
+        fs::create_dir_all(&self.dir).at("creating the folder", &self.dir)?;
+        let bytes = serde_json::to_vec_pretty(state).expect("a State always serialises");
+        fsx::write_atomic(&self.path(), &bytes)
+    }
+
+    /// Loads, applies `change`, saves: one durable step.
+    pub(crate) fn update<T>(&self, change: impl FnOnce(&mut State) -> T) -> Result<T> {
+        let mut state = self.load()?.state;
+        let out = change(&mut state);
+        self.save(&state)?;
+        Ok(out)
+    }
+}
+
+fn new_install_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| UpdateError::Unsupported { detail: format!("the OS random source failed: {e}") })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn is_install_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The install id of a state file that no longer parses as a whole.
+fn salvage_install_id(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let id = value.get("install_id")?.as_str()?;
+    is_install_id(id).then(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_load_makes_and_keeps_one_install_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let first = store.load().unwrap();
+        assert!(first.warning.is_none());
+        assert!(is_install_id(&first.state.install_id), "{}", first.state.install_id);
+        assert_eq!(store.load().unwrap().state.install_id, first.state.install_id);
+        let other = Store::new(tempfile::tempdir().unwrap().path()).load().unwrap();
+        assert_ne!(other.state.install_id, first.state.install_id, "ids must be random");
+    }
+
+    #[test]
+    fn a_corrupt_state_starts_fresh_but_keeps_a_readable_install_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = store.load().unwrap().state.install_id;
+        store
+            .update(|s| {
+                s.last_seen = Some(SeenManifest { sequence: 9, sha256: "00".repeat(32) });
+                s.mark_bad("1.0.0".parse().unwrap(), 9, "x".into());
+            })
+            .unwrap();
+        // Valid JSON, wrong shape: the id survives.
+        fs::write(store.path(), format!(r#"{{"install_id":"{id}","journal":42}}"#)).unwrap();
+        let loaded = store.load().unwrap();
+        let warning = loaded.warning.expect("corruption is reported");
+        assert!(warning.contains("install id was kept") && warning.contains("state.json.corrupt"), "{warning}");
+        assert_eq!(loaded.state.install_id, id);
+        assert!(loaded.state.last_seen.is_none() && loaded.state.bad_versions.is_empty());
+        assert!(dir.path().join("updates/state.json.corrupt").is_file());
+        // Garbage: a new id, and the next load is clean.
+        fs::write(store.path(), b"\x00\x01garbage").unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.warning.unwrap().contains("new install id"));
+        assert_ne!(loaded.state.install_id, id);
+        assert!(store.load().unwrap().warning.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_state_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        fs::create_dir_all(store.dir()).unwrap();
+        let elsewhere = dir.path().join("elsewhere.json");
+        fs::write(&elsewhere, b"precious").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, store.path()).unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.warning.unwrap().contains("not a regular file"));
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"precious", "the symlink's target must not be touched");
+        assert!(fs::symlink_metadata(store.path()).unwrap().is_file());
+    }
+}

@@ -1,0 +1,188 @@
+//! "Check for updates" against a real loopback server: every decision and
+//! every refusal reason, in the words the window shows.
+
+mod common;
+
+use common::*;
+use hudson_updater::state::Store;
+use hudson_updater::{CheckOutcome, UpdateError};
+use signing::manifest::ManifestKind;
+use signing::policy::RefusalKind;
+
+fn refused(outcome: CheckOutcome) -> hudson_updater::Refusal {
+    match outcome {
+        CheckOutcome::Refused(refusal) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+struct Fixture {
+    server: Server,
+    dir: tempfile::TempDir,
+    deb: Artifact,
+}
+
+fn fixture() -> Fixture {
+    let server = Server::start();
+    let deb = artifact(&server, "hudson_0.2.0_amd64.deb", "0.2.0", noise(3000, 1), &release_key().secret);
+    Fixture { server, dir: tempfile::tempdir().unwrap(), deb }
+}
+
+#[test]
+fn a_newer_release_is_offered_with_notes_and_size_and_becomes_last_seen() {
+    let f = fixture();
+    publish(
+        &f.server,
+        &manifest(ManifestKind::Release, "0.2.0", 5, &[("linux-x86_64-deb", &f.deb)]),
+        &release_key().secret,
+    );
+    let updater = updater(&f.server, f.dir.path(), "0.1.0", "linux-x86_64-deb");
+    let CheckOutcome::Offered(update) = updater.check().unwrap() else { panic!("expected an offer") };
+    assert_eq!(update.version, v("0.2.0"));
+    assert_eq!(update.notes.as_deref(), Some("Notes for 0.2.0."));
+    assert_eq!(update.size, 3000);
+    assert_eq!(update.sequence, 5);
+    let state = updater.state().unwrap().state;
+    assert_eq!(state.last_seen.unwrap().sequence, 5);
+    assert_eq!(state.channel.as_deref(), Some("stable"));
+    assert_eq!(f.server.requests("stable/manifest.json").len(), 1);
+    assert_eq!(f.server.requests("stable/manifest.json.minisig").len(), 1);
+
+    // Same version installed: up to date, and the state still advances.
+    publish(
+        &f.server,
+        &manifest(ManifestKind::Release, "0.2.0", 6, &[("linux-x86_64-deb", &f.deb)]),
+        &release_key().secret,
+    );
+    let same = updater_at(&f, "0.2.0");
+    assert_eq!(same.check().unwrap(), CheckOutcome::UpToDate { version: v("0.2.0") });
+    assert_eq!(same.state().unwrap().state.last_seen.unwrap().sequence, 6);
+}
+
+fn updater_at(f: &Fixture, installed: &str) -> hudson_updater::Updater {
+    updater(&f.server, f.dir.path(), installed, "linux-x86_64-deb")
+}
+
+#[test]
+fn a_replayed_older_manifest_is_refused_in_plain_words() {
+    let f = fixture();
+    let key = &release_key().secret;
+    publish(&f.server, &manifest(ManifestKind::Release, "0.2.0", 7, &[("linux-x86_64-deb", &f.deb)]), key);
+    let updater = updater_at(&f, "0.1.0");
+    assert!(matches!(updater.check().unwrap(), CheckOutcome::Offered(_)));
+    publish(&f.server, &manifest(ManifestKind::Release, "0.2.0", 4, &[("linux-x86_64-deb", &f.deb)]), key);
+    let refusal = refused(updater.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::Replay);
+    assert_eq!(refusal.reason, "the server offered an older channel state (sequence 4, last seen 7): ignored");
+    assert_eq!(updater.state().unwrap().state.last_seen.unwrap().sequence, 7, "a refusal must not move last-seen");
+}
+
+#[test]
+fn expired_tampered_unknown_key_and_wrong_platform_manifests_are_refused() {
+    let f = fixture();
+    let key = &release_key().secret;
+    let updater = updater_at(&f, "0.1.0");
+
+    let mut expired = manifest(ManifestKind::Release, "0.2.0", 3, &[("linux-x86_64-deb", &f.deb)]);
+    expired.issued_at = now() - time::Duration::days(40);
+    expired.expires_at = now() - time::Duration::days(10);
+    publish(&f.server, &expired, key);
+    let refusal = refused(updater.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::Expired);
+    assert!(refusal.reason.contains("expired channel state"), "{}", refusal.reason);
+
+    let good = manifest(ManifestKind::Release, "0.2.0", 3, &[("linux-x86_64-deb", &f.deb)]);
+    let signed = good.sign(key).unwrap();
+    let mut flipped = signed.json.clone();
+    let at = flipped.len() / 3;
+    flipped[at] ^= 0x01;
+    f.server.put("stable/manifest.json", flipped);
+    f.server.put("stable/manifest.json.minisig", signed.signature_text());
+    assert_eq!(refused(updater.check().unwrap()).kind, RefusalKind::BadSignature);
+
+    publish(&f.server, &good, &stranger_key().secret);
+    let refusal = refused(updater.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::UnknownKey);
+    assert!(refusal.reason.contains("does not trust"), "{}", refusal.reason);
+
+    let rpm_only = manifest(ManifestKind::Release, "0.2.0", 3, &[("linux-x86_64-rpm", &f.deb)]);
+    publish(&f.server, &rpm_only, key);
+    let refusal = refused(updater.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::PlatformMissing);
+    assert!(refusal.reason.contains("linux-x86_64-deb"), "{}", refusal.reason);
+
+    assert_eq!(updater.state().unwrap().state.last_seen, None, "nothing refused may become last-seen");
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_by_the_policy_without_reading_it_all() {
+    let f = fixture();
+    f.server.put("stable/manifest.json", vec![b' '; 8 << 20]);
+    f.server.put("stable/manifest.json.minisig", b"x".to_vec());
+    let refusal = refused(updater_at(&f, "0.1.0").check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::TooLarge);
+    assert!(refusal.reason.contains("1048577 bytes"), "read past the cap: {}", refusal.reason);
+}
+
+#[test]
+fn halted_channel_and_zero_percent_rollout_offer_nothing() {
+    let f = fixture();
+    let key = &release_key().secret;
+    let updater = updater_at(&f, "0.1.0");
+    publish(&f.server, &manifest(ManifestKind::Halt, "0.1.0", 2, &[]), key);
+    assert_eq!(updater.check().unwrap(), CheckOutcome::Halted);
+
+    let mut zero = manifest(ManifestKind::Release, "0.2.0", 3, &[("linux-x86_64-deb", &f.deb)]);
+    zero.rollout.percent = 0;
+    publish(&f.server, &zero, key);
+    assert_eq!(updater.check().unwrap(), CheckOutcome::NotInRollout { version: v("0.2.0"), percent: 0 });
+    assert_eq!(updater.state().unwrap().state.last_seen.unwrap().sequence, 3, "stored whatever the decision");
+}
+
+#[test]
+fn a_signed_yank_offers_a_downgrade() {
+    let f = fixture();
+    let key = &release_key().secret;
+    let old = artifact(&f.server, "hudson_0.1.0_amd64.deb", "0.1.0", noise(2000, 2), key);
+    let mut yank = manifest(ManifestKind::Yank, "0.1.0", 9, &[("linux-x86_64-deb", &old)]);
+    yank.yanked = vec![v("0.2.0")];
+    publish(&f.server, &yank, key);
+    let CheckOutcome::Yank(update) = updater_at(&f, "0.2.0").check().unwrap() else { panic!("expected a yank") };
+    assert_eq!(update.version, v("0.1.0"));
+    // An install that was not yanked is not sent back.
+    let other = tempfile::tempdir().unwrap();
+    let refusal = refused(updater(&f.server, other.path(), "0.3.0", "linux-x86_64-deb").check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::VersionNotNewer);
+}
+
+#[test]
+fn a_bad_version_is_not_offered_again_but_a_newer_one_is() {
+    let f = fixture();
+    let key = &release_key().secret;
+    let store = Store::new(f.dir.path());
+    let mut state = store.load().unwrap().state;
+    state.bad_versions.push(hudson_updater::BadVersion { version: v("0.2.0"), sequence: 5, reason: "crashed".into() });
+    store.save(&state).unwrap();
+    let updater = updater_at(&f, "0.1.0");
+    publish(&f.server, &manifest(ManifestKind::Release, "0.2.0", 6, &[("linux-x86_64-deb", &f.deb)]), key);
+    assert_eq!(updater.check().unwrap(), CheckOutcome::BadVersion { version: v("0.2.0"), reason: "crashed".into() });
+    let next = artifact(&f.server, "hudson_0.3.0_amd64.deb", "0.3.0", noise(2000, 3), key);
+    publish(&f.server, &manifest(ManifestKind::Release, "0.3.0", 7, &[("linux-x86_64-deb", &next)]), key);
+    let CheckOutcome::Offered(update) = updater.check().unwrap() else { panic!("0.3.0 must be offered") };
+    assert_eq!(update.version, v("0.3.0"));
+}
+
+#[test]
+fn network_failures_are_errors_not_decisions() {
+    let f = fixture();
+    let error = updater_at(&f, "0.1.0").check().unwrap_err();
+    assert!(matches!(error, UpdateError::Fetch { .. }), "{error}");
+    assert!(error.to_string().contains("/stable/manifest.json") && error.to_string().contains("404"), "{error}");
+}
+
+#[test]
+fn keys_come_only_from_embedded_text() {
+    assert!(matches!(hudson_updater::TrustedKeys::embedded(&[]), Err(UpdateError::NoTrustedKey)));
+    assert!(hudson_updater::TrustedKeys::embedded(&["not a key"]).is_err());
+    assert_eq!(trusted().len(), 1);
+}

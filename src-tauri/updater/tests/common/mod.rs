@@ -1,0 +1,305 @@
+//! Fixtures shared by the updater's integration tests: a real HTTP server on
+//! 127.0.0.1 (std::net, honours `Range`, can cut a response short or ignore
+//! ranges), keys and signed channels made with `signing`'s own API, install
+//! trees and their hashes.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+
+use hudson_updater::{Endpoint, TrustedKeys, Updater, UpdaterConfig};
+use sha2::{Digest as _, Sha256};
+use signing::keys::{KeyPair, KeyProtection, SecretKey};
+use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
+use signing::platform::PlatformKey;
+use time::OffsetDateTime;
+
+// ---------------------------------------------------------------- server
+
+#[derive(Default)]
+pub struct ServerState {
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The next response to this path sends only this many body bytes, then
+    /// closes the connection (one shot).
+    pub cut: Option<(String, usize)>,
+    /// Answer `200` with the whole file even to a `Range` request.
+    pub ignore_range: bool,
+    /// (path, Range header) of every request.
+    pub log: Vec<(String, Option<String>)>,
+}
+
+pub struct Server {
+    pub port: u16,
+    pub state: Arc<Mutex<ServerState>>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(ServerState::default()));
+        let shared = Arc::clone(&state);
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        Server { port, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{}", self.port, path.trim_start_matches('/'))
+    }
+
+    pub fn put(&self, path: &str, bytes: impl Into<Vec<u8>>) {
+        self.state.lock().unwrap().files.insert(path.trim_start_matches('/').to_owned(), bytes.into());
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Option<String>> {
+        let path = path.trim_start_matches('/');
+        self.state.lock().unwrap().log.iter().filter(|(p, _)| p == path).map(|(_, r)| r.clone()).collect()
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("range")
+        {
+            range = Some(value.trim().to_owned());
+        }
+    }
+    let (body, status, extra, cut) = {
+        let mut s = state.lock().unwrap();
+        s.log.push((path.clone(), range.clone()));
+        let cut = match &s.cut {
+            Some((p, n)) if *p == path => {
+                let n = *n;
+                s.cut = None;
+                Some(n)
+            }
+            _ => None,
+        };
+        match s.files.get(&path) {
+            None => (b"not found".to_vec(), "404 Not Found", String::new(), None),
+            Some(file) => {
+                let from = range
+                    .as_deref()
+                    .filter(|_| !s.ignore_range)
+                    .and_then(|r| r.strip_prefix("bytes="))
+                    .and_then(|r| r.strip_suffix('-'))
+                    .and_then(|n| n.parse::<usize>().ok());
+                match from {
+                    Some(from) if from >= file.len() => (Vec::new(), "416 Range Not Satisfiable", String::new(), None),
+                    Some(from) => (
+                        file[from..].to_vec(),
+                        "206 Partial Content",
+                        format!("Content-Range: bytes {from}-{}/{}\r\n", file.len() - 1, file.len()),
+                        cut,
+                    ),
+                    None => (file.clone(), "200 OK", String::new(), cut),
+                }
+            }
+        }
+    };
+    let mut out = stream;
+    let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n", body.len());
+    let _ = out.write_all(head.as_bytes());
+    let send = cut.map_or(body.len(), |n| n.min(body.len()));
+    let _ = out.write_all(&body[..send]);
+    let _ = out.flush();
+    let _ = out.shutdown(std::net::Shutdown::Both);
+}
+
+// ---------------------------------------------------------------- keys and channels
+
+pub struct Key {
+    pub secret: SecretKey,
+    pub public_text: &'static str,
+}
+
+fn make_key() -> Key {
+    let pair = KeyPair::generate(KeyProtection::Unencrypted).unwrap();
+    let secret = SecretKey::from_text_or_base64(pair.secret_key_minisign_text().expose_secret(), None).unwrap();
+    // Embedded keys are 'static text in the app; a test leaks one to match.
+    let public_text: &'static str = Box::leak(pair.public_key().to_minisign_text().into_boxed_str());
+    Key { secret, public_text }
+}
+
+pub fn release_key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(make_key)
+}
+
+pub fn stranger_key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(make_key)
+}
+
+pub fn trusted() -> TrustedKeys {
+    TrustedKeys::embedded(&[release_key().public_text]).unwrap()
+}
+
+pub const CHANNEL: &str = "stable";
+pub const PLATFORM: &str = "linux-x86_64";
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_778_400_000).unwrap()
+}
+
+pub fn v(text: &str) -> semver::Version {
+    text.parse().unwrap()
+}
+
+/// A signed artifact served at `/files/<name>`.
+pub struct Artifact {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub entry: PlatformEntry,
+}
+
+pub fn artifact(server: &Server, name: &str, version: &str, bytes: Vec<u8>, key: &SecretKey) -> Artifact {
+    let signed = signing::artifact::sign_artifact(&bytes[..], name, &v(version), 1_777_636_800, key).unwrap();
+    let entry = PlatformEntry {
+        url: server.url(&format!("files/{name}")),
+        size: signed.size,
+        sha256: signed.sha256.clone(),
+        signature: signed.tauri_signature(),
+    };
+    server.put(&format!("files/{name}"), bytes.clone());
+    Artifact { name: name.to_owned(), bytes, entry }
+}
+
+pub fn manifest(kind: ManifestKind, version: &str, sequence: u64, platforms: &[(&str, &Artifact)]) -> ChannelManifest {
+    ChannelManifest {
+        schema: CHANNEL_MANIFEST_SCHEMA.to_owned(),
+        channel: CHANNEL.to_owned(),
+        sequence,
+        kind,
+        version: v(version),
+        issued_at: now() - time::Duration::days(1),
+        expires_at: now() + time::Duration::days(20),
+        rollout: Rollout { percent: 100, salt: "00112233445566778899aabbccddeeff".to_owned() },
+        minimum_version: None,
+        notes: Some(format!("Notes for {version}.")),
+        yanked: Vec::new(),
+        platforms: platforms.iter().map(|(k, a)| (k.parse::<PlatformKey>().unwrap(), a.entry.clone())).collect(),
+    }
+}
+
+/// Signs and serves `manifest` as the channel's current state.
+pub fn publish(server: &Server, manifest: &ChannelManifest, key: &SecretKey) {
+    let signed = manifest.sign(key).unwrap();
+    server.put(&format!("{CHANNEL}/manifest.json"), signed.json.clone());
+    server.put(&format!("{CHANNEL}/manifest.json.minisig"), signed.signature_text().into_bytes());
+}
+
+pub fn updater(server: &Server, app_data: &Path, installed: &str, platform: &str) -> Updater {
+    let config = UpdaterConfig {
+        app_data: app_data.to_path_buf(),
+        endpoint: Endpoint::parse(&server.url("")).unwrap(),
+        channel: CHANNEL.to_owned(),
+        platform: platform.parse().unwrap(),
+        installed: v(installed),
+    };
+    Updater::new(config, trusted()).unwrap().with_clock(now)
+}
+
+/// Deterministic bytes that look random (SplitMix64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+// ---------------------------------------------------------------- trees
+
+/// Writes an install tree of `version` at `dir`.
+pub fn write_tree(dir: &Path, version: &str) {
+    fs::create_dir_all(dir.join("bin")).unwrap();
+    fs::create_dir_all(dir.join("lib/erts")).unwrap();
+    fs::write(dir.join("hudson-shell.json"), format!("{{\"version\":\"{version}\"}}")).unwrap();
+    fs::write(dir.join("bin/hudson"), format!("#!/bin/sh\necho {version}\n")).unwrap();
+    fs::write(dir.join("lib/erts/beam.smp"), noise(50_000, version.len() as u64 + version.as_bytes()[2] as u64))
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(dir.join("bin/hudson"), fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("lib/erts", dir.join("erts")).unwrap();
+    }
+}
+
+/// A `.tar.gz` of the tree `write_tree` makes, under the top folder `top`.
+pub fn tree_tar_gz(version: &str, top: &str) -> Vec<u8> {
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = scratch.path().join(top);
+    write_tree(&tree, version);
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    builder.follow_symlinks(false);
+    builder.append_dir_all(top, &tree).unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// A hash of everything in a tree: paths, kinds, contents, link targets and
+/// the executable bit.
+pub fn tree_hash(dir: &Path) -> String {
+    fn walk(root: &Path, dir: &Path, hash: &mut Sha256) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for path in entries {
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            hash.update(rel.as_bytes());
+            if meta.file_type().is_symlink() {
+                hash.update(b"L");
+                hash.update(fs::read_link(&path).unwrap().to_string_lossy().as_bytes());
+            } else if meta.is_dir() {
+                hash.update(b"D");
+                walk(root, &path, hash);
+            } else {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    hash.update([u8::from(meta.permissions().mode() & 0o111 != 0)]);
+                }
+                hash.update(b"F");
+                let mut bytes = Vec::new();
+                fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+                hash.update((bytes.len() as u64).to_le_bytes());
+                hash.update(&bytes);
+            }
+        }
+    }
+    if !dir.exists() {
+        return "<missing>".to_owned();
+    }
+    let mut hash = Sha256::new();
+    walk(dir, dir, &mut hash);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,446 @@
+//! Folder swap end to end on this machine: check, download, unpack, atomic
+//! exchange, probation, rollback — and a crash at every step, after which
+//! recovery leaves the install exactly the old or exactly the new tree.
+#![cfg(any(target_os = "linux", target_os = "macos"))]
+
+mod common;
+
+use std::cell::RefCell;
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use common::*;
+use hudson_updater::install::Step;
+use hudson_updater::recovery::startup_with_hook;
+use hudson_updater::state::{Journal, Store};
+use hudson_updater::{
+    CheckOutcome, Downloaded, InstallContext, InstallKind, Installed, PackageCommand, PackageRunner, Startup,
+    UnpackLimits, UpdateError, startup,
+};
+use signing::manifest::ManifestKind;
+
+const ARCHIVE: &str = "Hudson-0.2.0-x86_64-unknown-linux-gnu.tar.gz";
+const DB: &str = "db/app.sqlite";
+
+#[derive(Default)]
+struct Recorder(RefCell<Vec<String>>);
+
+impl PackageRunner for Recorder {
+    fn run(&self, command: &PackageCommand) -> Result<(), String> {
+        self.0.borrow_mut().push(command.to_string());
+        Ok(())
+    }
+}
+
+struct Env {
+    server: Server,
+    _dir: tempfile::TempDir,
+    app_data: PathBuf,
+    data_dir: PathBuf,
+    install: PathBuf,
+    old_hash: String,
+    new_hash: String,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let install = dir.path().join("apps/Hudson");
+        write_tree(&install, "0.1.0");
+        let scratch = dir.path().join("scratch/Hudson");
+        write_tree(&scratch, "0.2.0");
+        let new_hash = tree_hash(&scratch);
+        let data_dir = dir.path().join("data");
+        fs::create_dir_all(data_dir.join("db")).unwrap();
+        fs::write(data_dir.join(DB), "schema 1").unwrap();
+        let env = Env {
+            server: Server::start(),
+            app_data: dir.path().join("app-data"),
+            old_hash: tree_hash(&install),
+            new_hash,
+            _dir: dir,
+            data_dir,
+            install,
+        };
+        assert_ne!(env.old_hash, env.new_hash);
+        env
+    }
+
+    fn publish_tree(&self, version: &str, sequence: u64, archive: Vec<u8>) {
+        let name = format!("Hudson-{version}-x86_64-unknown-linux-gnu.tar.gz");
+        let art = artifact(&self.server, &name, version, archive, &release_key().secret);
+        publish(
+            &self.server,
+            &manifest(ManifestKind::Release, version, sequence, &[(PLATFORM, &art)]),
+            &release_key().secret,
+        );
+    }
+
+    fn download(&self, installed: &str) -> Downloaded {
+        let u = updater(&self.server, &self.app_data, installed, PLATFORM);
+        let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer") };
+        u.download(&update, &mut |_| {}).unwrap()
+    }
+
+    fn install(&self, downloaded: Downloaded, hook: Option<&dyn Fn(Step)>) -> hudson_updater::Result<Installed> {
+        let expected = downloaded.update().version.to_string();
+        let check = move |staging: &Path| -> Result<(), String> {
+            let text = fs::read_to_string(staging.join("hudson-shell.json")).map_err(|e| e.to_string())?;
+            if text.contains(&expected) { Ok(()) } else { Err(format!("staged tree is not {expected}: {text}")) }
+        };
+        let mut stop = || Ok(());
+        let files = [PathBuf::from(DB), PathBuf::from("db/app.sqlite-wal")];
+        let runner = Recorder::default();
+        let ctx = InstallContext {
+            data_dir: &self.data_dir,
+            snapshot_files: &files,
+            check_staged: &check,
+            stop_backend: &mut stop,
+            runner: &runner,
+            limits: UnpackLimits::default(),
+            crash_hook: hook,
+        };
+        updater(&self.server, &self.app_data, "0.1.0", PLATFORM).install(
+            downloaded,
+            &InstallKind::FolderSwap { install: self.install.clone() },
+            ctx,
+        )
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        self.install.parent().unwrap().join(format!(".Hudson.{suffix}"))
+    }
+
+    fn journal(&self) -> Option<Journal> {
+        Store::new(&self.app_data).load().unwrap().state.journal
+    }
+
+    fn startup(&self, installed: &str) -> Startup {
+        startup(&self.app_data, &v(installed), &Recorder::default()).unwrap()
+    }
+
+    fn data(&self) -> String {
+        fs::read_to_string(self.data_dir.join(DB)).unwrap()
+    }
+}
+
+fn crash_at(step: Step) -> impl Fn(Step) {
+    move |at| {
+        if at == step {
+            panic!("simulated crash at {at:?}");
+        }
+    }
+}
+
+#[test]
+fn an_update_swaps_in_the_new_tree_and_keeps_the_old_as_rollback_copy() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    let installed = env.install(env.download("0.1.0"), None).unwrap();
+    assert_eq!(installed.version, v("0.2.0"));
+    assert_eq!(tree_hash(&env.install), env.new_hash);
+    assert_eq!(tree_hash(&env.sibling("rollback")), env.old_hash);
+    assert!(!env.sibling("staging").exists());
+    assert!(matches!(env.journal(), Some(Journal::Probation { launches: 0, .. })));
+
+    let Startup::Probation(probation) = env.startup("0.2.0") else { panic!("the first launch is on probation") };
+    assert_eq!(probation.version(), &v("0.2.0"));
+    assert_eq!(probation.launches(), 1);
+    probation.confirm().unwrap();
+    assert_eq!(env.journal(), None);
+    assert!(matches!(env.startup("0.2.0"), Startup::Normal { notice: None, .. }));
+    assert_eq!(tree_hash(&env.sibling("rollback")), env.old_hash, "the rollback copy stays after confirmation");
+}
+
+#[test]
+fn a_failed_probation_restores_tree_and_data_and_marks_the_version_bad() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    env.install(env.download("0.1.0"), None).unwrap();
+    let Startup::Probation(probation) = env.startup("0.2.0") else { panic!() };
+    // The new version migrates the data, then its NIF fails.
+    fs::write(env.data_dir.join(DB), "schema 2").unwrap();
+    fs::write(env.data_dir.join("db/app.sqlite-wal"), "new wal").unwrap();
+    let mut stopped = 0;
+    let rolled = probation
+        .fail(
+            "a native module did not load",
+            &mut || {
+                stopped += 1;
+                Ok(())
+            },
+            &Recorder::default(),
+        )
+        .unwrap();
+    assert_eq!(stopped, 1, "the new backend is stopped before its tree is swapped out");
+    assert!(rolled.restored);
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+    assert_eq!(env.data(), "schema 1");
+    assert!(!env.data_dir.join("db/app.sqlite-wal").exists(), "a file the new version made is removed");
+    assert!(!env.sibling("rollback").exists() && !env.sibling("staging").exists());
+    let Startup::Normal { notice: Some(notice), .. } = env.startup("0.1.0") else { panic!("the window must be told") };
+    assert_eq!((notice.version.clone(), notice.restored.clone()), (v("0.2.0"), v("0.1.0")));
+    assert_eq!(notice.reason, "a native module did not load");
+    hudson_updater::dismiss_notice(&env.app_data).unwrap();
+    assert!(matches!(env.startup("0.1.0"), Startup::Normal { notice: None, .. }));
+
+    // 0.2.0 is not offered again, even by a newer manifest; 0.3.0 is.
+    env.publish_tree("0.2.0", 2, tree_tar_gz("0.2.0", "Hudson"));
+    let u = updater(&env.server, &env.app_data, "0.1.0", PLATFORM);
+    assert!(matches!(u.check().unwrap(), CheckOutcome::BadVersion { .. }));
+    env.publish_tree("0.3.0", 3, tree_tar_gz("0.3.0", "Hudson"));
+    assert!(matches!(u.check().unwrap(), CheckOutcome::Offered(update) if update.version == v("0.3.0")));
+}
+
+#[test]
+fn a_crash_loop_on_probation_rolls_back_by_itself() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    env.install(env.download("0.1.0"), None).unwrap();
+    fs::write(env.data_dir.join(DB), "schema 2").unwrap();
+    for launch in 1..=3 {
+        let Startup::Probation(p) = env.startup("0.2.0") else { panic!("launch {launch} is still on probation") };
+        assert_eq!(p.launches(), launch);
+        // The new version dies before it can confirm or fail.
+    }
+    let Startup::Normal { notice: Some(notice), .. } = env.startup("0.2.0") else { panic!("expected a rollback") };
+    assert!(notice.reason.contains("did not start successfully in 3 attempts"), "{}", notice.reason);
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+    assert_eq!(env.data(), "schema 1");
+}
+
+/// A crash at each step of the install, then recovery at the next startup.
+#[test]
+fn a_crash_at_any_install_step_recovers_to_exactly_old_or_new() {
+    let cases = [
+        (Step::Unpacked, false),
+        (Step::SnapshotTaken, false),
+        (Step::SwapJournaled, false),
+        (Step::Swapped, true),
+        (Step::RollbackMoved, true),
+        (Step::ProbationJournaled, true),
+    ];
+    for (step, becomes_new) in cases {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+        let downloaded = env.download("0.1.0");
+        let hook = crash_at(step);
+        let crashed = catch_unwind(AssertUnwindSafe(|| env.install(downloaded, Some(&hook))));
+        assert!(crashed.is_err(), "{step:?}: the hook must have fired");
+        let at_crash = tree_hash(&env.install);
+        assert!(at_crash == env.old_hash || at_crash == env.new_hash, "{step:?}: half-swapped tree at the crash");
+
+        let running = if becomes_new { "0.2.0" } else { "0.1.0" };
+        match env.startup(running) {
+            Startup::Probation(p) => {
+                assert!(becomes_new, "{step:?}: probation although the swap had not happened");
+                assert_eq!(tree_hash(&env.install), env.new_hash, "{step:?}");
+                assert_eq!(tree_hash(&env.sibling("rollback")), env.old_hash, "{step:?}: rollback copy");
+                p.confirm().unwrap();
+            }
+            Startup::Normal { .. } => {
+                assert!(!becomes_new, "{step:?}: the swapped tree was not put on probation");
+                assert_eq!(tree_hash(&env.install), env.old_hash, "{step:?}");
+                assert!(!env.sibling("staging").exists(), "{step:?}: staging left behind");
+                assert!(!env.app_data.join("updates/snapshot").exists(), "{step:?}: snapshot left behind");
+            }
+        }
+        assert!(!env.sibling("staging").exists(), "{step:?}");
+        assert_eq!(env.journal(), None, "{step:?}");
+        // Recovery is idempotent: a second startup changes nothing.
+        let before = tree_hash(&env.install);
+        assert!(matches!(env.startup(running), Startup::Normal { .. }));
+        assert_eq!(tree_hash(&env.install), before, "{step:?}");
+    }
+}
+
+/// A crash at each step of a rollback, then recovery at the next startup.
+#[test]
+fn a_crash_at_any_rollback_step_recovers_to_the_old_version_and_data() {
+    for step in [Step::RollbackJournaled, Step::SwappedBack, Step::DataRestored, Step::BadTreeRemoved] {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+        env.install(env.download("0.1.0"), None).unwrap();
+        let Startup::Probation(p) = env.startup("0.2.0") else { panic!() };
+        fs::write(env.data_dir.join(DB), "schema 2").unwrap();
+        let hook = crash_at(step);
+        let crashed = catch_unwind(AssertUnwindSafe(|| {
+            p.fail_with_hook("healthz timed out", &mut || Ok(()), &Recorder::default(), &hook)
+        }));
+        assert!(crashed.is_err(), "{step:?}");
+        let at_crash = tree_hash(&env.install);
+        assert!(at_crash == env.old_hash || at_crash == env.new_hash, "{step:?}: half-swapped tree");
+
+        let Startup::Normal { notice: Some(notice), .. } = env.startup("0.1.0") else {
+            panic!("{step:?}: recovery must finish the rollback")
+        };
+        assert_eq!(notice.reason, "healthz timed out");
+        assert_eq!(tree_hash(&env.install), env.old_hash, "{step:?}");
+        assert_eq!(env.data(), "schema 1", "{step:?}");
+        assert!(!env.sibling("rollback").exists(), "{step:?}: bad tree left behind");
+        let state = Store::new(&env.app_data).load().unwrap().state;
+        assert_eq!(state.journal, None);
+        assert!(state.is_bad(&v("0.2.0")).is_some(), "{step:?}");
+    }
+}
+
+#[test]
+fn a_crash_mid_unpack_or_a_recovery_crash_leaves_the_old_tree() {
+    let env = Env::new();
+    let staging = env.sibling("staging");
+    fs::create_dir_all(staging.join("lib")).unwrap();
+    fs::write(staging.join("lib/half-writ"), "partial").unwrap();
+    let store = Store::new(&env.app_data);
+    let mut state = store.load().unwrap().state;
+    state.journal =
+        Some(Journal::Unpacking { version: v("0.2.0"), install: env.install.clone(), staging: staging.clone() });
+    store.save(&state).unwrap();
+    assert!(matches!(env.startup("0.1.0"), Startup::Normal { .. }));
+    assert!(!staging.exists());
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+
+    // A crash inside recovery's own rollback is finished by the next one.
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    env.install(env.download("0.1.0"), None).unwrap();
+    for _ in 0..3 {
+        let Startup::Probation(_) = env.startup("0.2.0") else { panic!() };
+    }
+    let hook = crash_at(Step::SwappedBack);
+    let crashed =
+        catch_unwind(AssertUnwindSafe(|| startup_with_hook(&env.app_data, &v("0.2.0"), &Recorder::default(), &hook)));
+    assert!(crashed.is_err());
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+    assert!(matches!(env.startup("0.1.0"), Startup::Normal { notice: Some(_), .. }));
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+}
+
+/// Refused manifests and artifacts never change a byte of the install.
+#[test]
+fn refused_manifests_and_artifacts_never_touch_the_install() {
+    let env = Env::new();
+    let key = &release_key().secret;
+    let good = tree_tar_gz("0.2.0", "Hudson");
+    let art = artifact(&env.server, ARCHIVE, "0.2.0", good.clone(), key);
+    let u = updater(&env.server, &env.app_data, "0.1.0", PLATFORM);
+    publish(&env.server, &manifest(ManifestKind::Release, "0.2.0", 10, &[(PLATFORM, &art)]), key);
+    let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!() };
+
+    // Manifests: replayed, expired, tampered.
+    publish(&env.server, &manifest(ManifestKind::Release, "0.2.0", 9, &[(PLATFORM, &art)]), key);
+    assert!(matches!(u.check().unwrap(), CheckOutcome::Refused(_)));
+    let mut expired = manifest(ManifestKind::Release, "0.2.0", 11, &[(PLATFORM, &art)]);
+    expired.expires_at = now() - time::Duration::hours(1);
+    expired.issued_at = now() - time::Duration::days(3);
+    publish(&env.server, &expired, key);
+    assert!(matches!(u.check().unwrap(), CheckOutcome::Refused(_)));
+    let signed = manifest(ManifestKind::Release, "0.2.0", 12, &[(PLATFORM, &art)]).sign(key).unwrap();
+    let mut json = signed.json.clone();
+    json[40] ^= 0x04;
+    env.server.put("stable/manifest.json", json);
+    env.server.put("stable/manifest.json.minisig", signed.signature_text());
+    assert!(matches!(u.check().unwrap(), CheckOutcome::Refused(_)));
+
+    // Artifacts: a flipped byte, cut short.
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x01;
+    env.server.put(&format!("files/{ARCHIVE}"), flipped);
+    assert!(matches!(u.download(&update, &mut |_| {}), Err(UpdateError::DownloadRefused { .. })));
+    env.server.put(&format!("files/{ARCHIVE}"), good[..good.len() - 1].to_vec());
+    assert!(matches!(u.download(&update, &mut |_| {}), Err(UpdateError::DownloadRefused { .. })));
+
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+    assert_eq!(env.journal(), None);
+    assert!(!env.sibling("staging").exists() && !env.sibling("rollback").exists());
+}
+
+fn raw_entry(builder: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    {
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+}
+
+fn hostile(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(&mut builder, "Hudson/", tar::EntryType::Directory, "", b"");
+    raw_entry(&mut builder, "Hudson/hudson-shell.json", tar::EntryType::Regular, "", b"{\"version\":\"0.2.0\"}");
+    for (name, kind, link, data) in entries {
+        raw_entry(&mut builder, name, *kind, link, data);
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn hostile_archives_are_refused_before_the_install_is_touched() {
+    use tar::EntryType::{Fifo, Regular, Symlink};
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dot-dot", hostile(&[("Hudson/../escaped", Regular, "", b"x")])),
+        ("absolute", hostile(&[("/tmp/hudson-escaped", Regular, "", b"x")])),
+        ("absolute symlink", hostile(&[("Hudson/etc", Symlink, "/etc", b"")])),
+        ("escaping symlink", hostile(&[("Hudson/up", Symlink, "../..", b"")])),
+        ("through a symlink", hostile(&[("Hudson/lib", Symlink, "bin", b""), ("Hudson/lib/x", Regular, "", b"x")])),
+        ("fifo", hostile(&[("Hudson/pipe", Fifo, "", b"")])),
+        ("two top folders", hostile(&[("Other/x", Regular, "", b"x")])),
+    ];
+    for (what, archive) in cases {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, archive);
+        let error = env.install(env.download("0.1.0"), None).unwrap_err();
+        assert!(matches!(error, UpdateError::Unpack { .. }), "{what}: {error}");
+        assert_eq!(tree_hash(&env.install), env.old_hash, "{what}");
+        assert!(!env.sibling("staging").exists(), "{what}: staging left behind");
+        assert!(!env.install.parent().unwrap().join("escaped").exists(), "{what}");
+        assert_eq!(env.journal(), None, "{what}");
+    }
+    assert!(!Path::new("/tmp/hudson-escaped").exists());
+}
+
+#[test]
+fn the_size_cap_counts_bytes_as_written_and_the_staged_check_gates_the_swap() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    let downloaded = env.download("0.1.0");
+    let check = |_: &Path| -> Result<(), String> { Ok(()) };
+    let mut stopped = false;
+    let mut stop = || {
+        stopped = true;
+        Ok(())
+    };
+    let ctx = InstallContext {
+        data_dir: &env.data_dir,
+        snapshot_files: &[],
+        check_staged: &check,
+        stop_backend: &mut stop,
+        runner: &Recorder::default(),
+        limits: UnpackLimits { max_bytes: 40_000, max_entries: 100 },
+        crash_hook: None,
+    };
+    let u = updater(&env.server, &env.app_data, "0.1.0", PLATFORM);
+    let kind = InstallKind::FolderSwap { install: env.install.clone() };
+    let error = u.install(downloaded.clone(), &kind, ctx).unwrap_err();
+    assert!(error.to_string().contains("more than 40000 bytes"), "{error}");
+    assert!(!stopped, "the backend is stopped only once the update is staged and checked");
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+
+    // A staged tree of the wrong version is refused.
+    env.publish_tree("0.3.0", 2, tree_tar_gz("0.2.0", "Hudson"));
+    let u = updater(&env.server, &env.app_data, "0.1.0", PLATFORM);
+    let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!() };
+    let mislabelled = u.download(&update, &mut |_| {}).unwrap();
+    let error = env.install(mislabelled, None).unwrap_err();
+    assert!(matches!(error, UpdateError::StagedCheck { .. }), "{error}");
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+    assert!(!env.sibling("staging").exists());
+}

@@ -1,0 +1,139 @@
+//! deb/rpm installs: the command the package manager gets (observed, never
+//! run), the kept package for rollback, and each journal state at startup.
+#![cfg(unix)]
+
+mod common;
+
+use std::cell::RefCell;
+use std::fs;
+use std::path::PathBuf;
+
+use common::*;
+use hudson_updater::state::{Journal, Store};
+use hudson_updater::{
+    CheckOutcome, InstallContext, InstallKind, PackageCommand, PackageKind, PackageRunner, Startup, UnpackLimits,
+    UpdateError, startup,
+};
+use signing::manifest::ManifestKind;
+
+#[derive(Default)]
+struct Recorder {
+    commands: RefCell<Vec<String>>,
+    fail: bool,
+}
+
+impl PackageRunner for Recorder {
+    fn run(&self, command: &PackageCommand) -> Result<(), String> {
+        self.commands.borrow_mut().push(command.to_string());
+        if self.fail { Err("exit status: 1 — dpkg: error processing archive".to_owned()) } else { Ok(()) }
+    }
+}
+
+fn expected_prefix() -> &'static str {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 { "dpkg -i " } else { "pkexec dpkg -i " }
+}
+
+struct Env {
+    server: Server,
+    _dir: tempfile::TempDir,
+    app_data: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        fs::create_dir_all(&data_dir).unwrap();
+        fs::write(data_dir.join("app.sqlite"), "schema 1").unwrap();
+        Env { server: Server::start(), app_data: dir.path().join("app-data"), data_dir, _dir: dir }
+    }
+
+    fn update(&self, from: &str, to: &str, sequence: u64, runner: &Recorder) -> hudson_updater::Result<()> {
+        let name = format!("hudson_{to}_amd64.deb");
+        let art = artifact(&self.server, &name, to, noise(5000, sequence), &release_key().secret);
+        publish(
+            &self.server,
+            &manifest(ManifestKind::Release, to, sequence, &[("linux-x86_64-deb", &art)]),
+            &release_key().secret,
+        );
+        let u = updater(&self.server, &self.app_data, from, "linux-x86_64-deb");
+        let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer of {to}") };
+        let downloaded = u.download(&update, &mut |_| {}).unwrap();
+        let files = [PathBuf::from("app.sqlite")];
+        let ctx = InstallContext {
+            data_dir: &self.data_dir,
+            snapshot_files: &files,
+            check_staged: &|_| Ok(()),
+            stop_backend: &mut || Ok(()),
+            runner,
+            limits: UnpackLimits::default(),
+            crash_hook: None,
+        };
+        u.install(downloaded, &InstallKind::Package(PackageKind::Deb), ctx).map(drop)
+    }
+
+    fn kept(&self, version: &str) -> PathBuf {
+        self.app_data.join(format!("updates/packages/{version}--hudson_{version}_amd64.deb"))
+    }
+}
+
+#[test]
+fn a_deb_update_runs_dpkg_and_a_failed_probation_reinstalls_the_kept_package() {
+    let env = Env::new();
+    let runner = Recorder::default();
+    env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
+    assert_eq!(*runner.commands.borrow(), [format!("{}{}", expected_prefix(), env.kept("0.2.0").display())]);
+    assert!(matches!(Store::new(&env.app_data).load().unwrap().state.journal, Some(Journal::Package { .. })));
+
+    let Startup::Probation(p) = startup(&env.app_data, &v("0.2.0"), &runner).unwrap() else { panic!() };
+    p.confirm().unwrap();
+    assert!(env.kept("0.2.0").is_file(), "the installed package is kept for the next rollback");
+
+    env.update("0.2.0", "0.3.0", 2, &runner).unwrap();
+    fs::write(env.data_dir.join("app.sqlite"), "schema 3").unwrap();
+    let Startup::Probation(p) = startup(&env.app_data, &v("0.3.0"), &runner).unwrap() else { panic!() };
+    let rolled = p.fail("healthz never answered", &mut || Ok(()), &runner).unwrap();
+    assert!(rolled.restored);
+    assert_eq!(
+        runner.commands.borrow().last().unwrap(),
+        &format!("{}{}", expected_prefix(), env.kept("0.2.0").display())
+    );
+    assert_eq!(fs::read_to_string(env.data_dir.join("app.sqlite")).unwrap(), "schema 1");
+    let state = Store::new(&env.app_data).load().unwrap().state;
+    assert!(state.is_bad(&v("0.3.0")).is_some());
+    assert_eq!(state.journal, None);
+}
+
+#[test]
+fn without_a_kept_package_the_user_is_told_to_reinstall() {
+    let env = Env::new();
+    let runner = Recorder::default();
+    env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
+    let Startup::Probation(p) = startup(&env.app_data, &v("0.2.0"), &runner).unwrap() else { panic!() };
+    let rolled = p.fail("crash loop", &mut || Ok(()), &runner).unwrap();
+    assert!(!rolled.restored);
+    assert!(rolled.notice.reason.contains("0.1.0 could not be reinstalled automatically"), "{}", rolled.notice.reason);
+    assert_eq!(runner.commands.borrow().len(), 1, "nothing to reinstall with");
+}
+
+#[test]
+fn a_refused_package_or_an_installer_that_never_completed_leaves_the_old_version() {
+    let env = Env::new();
+    let failing = Recorder { fail: true, ..Recorder::default() };
+    let error = env.update("0.1.0", "0.2.0", 1, &failing).unwrap_err();
+    assert!(matches!(error, UpdateError::Command { .. }) && error.to_string().contains("dpkg -i"), "{error}");
+    assert_eq!(Store::new(&env.app_data).load().unwrap().state.journal, None);
+
+    // Killed while dpkg ran, and dpkg did not finish: the next launch is 0.1.0.
+    let env = Env::new();
+    env.update("0.1.0", "0.2.0", 1, &Recorder::default()).unwrap();
+    let Startup::Normal { notice: Some(notice), .. } =
+        startup(&env.app_data, &v("0.1.0"), &Recorder::default()).unwrap()
+    else {
+        panic!("expected a notice")
+    };
+    assert!(notice.reason.contains("did not complete"), "{}", notice.reason);
+    assert_eq!(Store::new(&env.app_data).load().unwrap().state.journal, None);
+}
