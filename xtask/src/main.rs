@@ -2,287 +2,45 @@
 //!
 //! Run as `cargo xtask <command>`: the alias in `.cargo/config.toml` expands
 //! to `cargo run --package xtask --`, so the tool is always built from the
-//! checkout it releases. This file only parses arguments and dispatches; each
-//! command lives in its own module, and `dist`'s pipeline steps live under
-//! `dist/` in the order they run.
+//! checkout it releases. `cli` parses the arguments and dispatches; the
+//! folders below hold the work, by role, with arrows pointing one way:
+//!
+//! - `core/` — configuration, targets, versions, output, commands, files,
+//!   keys and credentials: what every other folder uses;
+//! - `release/` — `dist`'s pipeline: one file per step, named in run order,
+//!   each answering both "what will you do" (`plan`) and "do it";
+//! - `platform/` — package formats and code signing per operating system,
+//!   and Burrito;
+//! - `channel/` — the update channels (`publish` … `verify`, `keygen`);
+//! - `smoke/` — proves that the packages `dist` built work;
+//! - `drive/` — Xvfb, tauri-driver and process helpers used by smoke and
+//!   the harness;
+//! - `harness/` — the project's own tests and benchmarks (`test`, `e2e`,
+//!   `bench`, `check-targets`, the release checks and test doubles). Nothing
+//!   in `release/`, `channel/` or `smoke/` imports it (`harness::tidy`).
 
-#[cfg(unix)]
-mod bench;
-mod bench_sign;
-mod burrito;
 mod channel;
-mod check_targets;
-mod cmd;
-mod config;
-mod credentials;
-mod dist;
-mod doctor;
+mod cli;
+mod core;
 #[cfg(unix)]
-mod e2e;
-mod fsx;
-#[cfg(unix)]
-mod gui;
-mod keygen;
-mod keys;
-mod macos;
-mod plan;
-#[cfg(unix)]
-mod procs;
-#[cfg(unix)]
-mod release_checks;
-mod reproducible;
-mod sign;
+mod drive;
+mod harness;
+mod platform;
+mod release;
 #[cfg(unix)]
 mod smoke;
-mod target;
-#[cfg(unix)]
-mod test;
-mod ui;
-mod version;
-mod windows;
-#[cfg(test)]
-mod workflow;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-use crate::ui::{Format, Ui};
-
-#[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, sign, test and publish Hudson Desktop.", version)]
-struct Cli {
-    /// Output for people (`text`) or for machines (`json`, on stdout).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// List every prerequisite with the version found; `--install` installs
-    /// what is missing (Debian packages, cargo and PyPI tools).
-    Doctor {
-        #[arg(long)]
-        install: bool,
-    },
-    /// Show the steps, inputs and outputs of `dist` for a target, without
-    /// building anything.
-    Plan {
-        /// Rust target triple (default: the host).
-        #[arg(long, conflicts_with = "all")]
-        target: Option<String>,
-        /// Every supported target (what the CI matrix is built from).
-        #[arg(long)]
-        all: bool,
-    },
-    /// Build the installers, update artifacts and manifests for a target into
-    /// `target/dist/<version>/<triple>/`.
-    Dist {
-        /// Rust target triple (default: the host).
-        #[arg(long)]
-        target: Option<String>,
-        /// Run every step even when its inputs did not change.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Run the built shell under Xvfb through tauri-driver: the window must
-    /// show the backend's page, and SIGKILL of the shell must leave no
-    /// backend process; plus quit paths, single instance, handshake attacks,
-    /// crash on boot, health pages, logs and a random-SIGKILL loop.
-    E2e {
-        /// Launches in the random-SIGKILL loop.
-        #[arg(long, default_value_t = 50)]
-        kill_launches: usize,
-        /// Seed for the kill moments (printed by every run).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Run only the kill loop (e.g. to replay a seed).
-        #[arg(long)]
-        kill_loop_only: bool,
-    },
-    /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
-    /// prints the medians of each startup milestone, side by side with a
-    /// baseline that polls TCP connect every 200 ms.
-    Bench {
-        #[command(subcommand)]
-        what: Bench,
-    },
-    /// Prove the packages `dist` built work: unpack each one, start its
-    /// backend as the shell does and check handshake, health, NIFs, guards,
-    /// sockets and shutdown; `--shell` also runs the packaged shell under
-    /// Xvfb.
-    Smoke {
-        /// Rust target triple (default: the host; packages run only on
-        /// their own system).
-        #[arg(long)]
-        target: Option<String>,
-        /// Folder with `dist-manifest.json` (default:
-        /// `target/dist/<version>/<triple>/`).
-        #[arg(long, value_name = "DIR")]
-        dist_dir: Option<std::path::PathBuf>,
-        /// Where the JSON report and screenshots go (default:
-        /// `target/smoke/<version>/<triple>/`).
-        #[arg(long, value_name = "DIR")]
-        report_dir: Option<std::path::PathBuf>,
-        /// Also run the packaged shell in a WebView under Xvfb.
-        #[arg(long)]
-        shell: bool,
-        /// Seconds the backend may take to hand shake (default: the
-        /// configured `startup-timeout-secs`).
-        #[arg(long, value_name = "S")]
-        timeout: Option<u64>,
-    },
-    /// Run every test: `mix test`, `cargo test --workspace`, the
-    /// cross-target check, then `dist` and the packaged-app checks.
-    Test,
-    /// Type-check the whole workspace (all targets) for macOS and Windows
-    /// and lint it with clippy for them (Debian's rustc-web with
-    /// `-Zbuild-std`, Zig as the C cross-compiler). Proves it compiles, not
-    /// that it links.
-    CheckTargets(check_targets::Args),
-    /// Sign an app bundle, disk image or Mach-O (Apple triples) or .exe/.msi
-    /// (Windows) in place: nested code first, then the bundle.
-    Sign {
-        /// Rust target triple whose files these are.
-        #[arg(long)]
-        target: String,
-        /// List every file that would be signed, in order, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// macOS: an ad-hoc (development) signature instead of APPLE_CERTIFICATE.
-        #[arg(long)]
-        ad_hoc: bool,
-        /// RFC 3161 time-stamp server, or `none` (default: Apple's with a
-        /// certificate; DigiCert's for Authenticode).
-        #[arg(long, value_name = "URL|none")]
-        timestamp_url: Option<String>,
-        /// Entitlements plist (default: signing/entitlements.plist).
-        #[arg(long)]
-        entitlements: Option<PathBuf>,
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
-    /// Notarize an .app, .dmg or .zip with Apple's notary service (API key
-    /// from APPLE_API_ISSUER, APPLE_API_KEY_ID, APPLE_API_KEY), wait, and
-    /// staple the ticket.
-    Notarize {
-        path: PathBuf,
-        /// Give up waiting after this many seconds.
-        #[arg(long, default_value_t = 3600)]
-        wait: u64,
-        /// Do not staple the ticket.
-        #[arg(long)]
-        no_staple: bool,
-        /// Notary API base URL (tests point it at a test double).
-        #[arg(long, hide = true, default_value = macos::notary::NOTARY_API)]
-        notary_url: String,
-        /// S3 base URL for path-style uploads (tests).
-        #[arg(long, hide = true)]
-        s3_url: Option<String>,
-        /// Ticket lookup URL (tests).
-        #[arg(long, hide = true, default_value = macos::notary::TICKET_LOOKUP)]
-        ticket_url: String,
-        /// Seconds between status polls.
-        #[arg(long, hide = true, default_value_t = 10)]
-        poll: u64,
-    },
-    /// Make a signing key pair: `<out>` (secret, mode 0600) and `<out>.pub`,
-    /// in the format `tauri signer generate` writes.
-    Keygen(keygen::Args),
-    /// Merge per-target dist manifests into a channel's next signed release
-    /// (`release-manifests/<channel>/`).
-    Publish(channel::publish::Args),
-    /// Offer a release of one channel on another (e.g. beta to stable).
-    Promote(channel::promote::Args),
-    /// Offer the current release to a share of installs, or resume a halt.
-    Rollout(channel::rollout::Args),
-    /// Stop offering updates on a channel.
-    Halt(channel::halt::Args),
-    /// Pull a channel's release and send its installs back to the last good one.
-    Yank(channel::yank::Args),
-    /// Every channel: kind, version, sequence, rollout, expiry, platforms.
-    Status(channel::status::Args),
-    /// Check a published channel end to end (signatures, history,
-    /// latest.json, artifacts).
-    Verify(channel::verify::Args),
-}
-
-#[derive(Debug, Clone, Subcommand)]
-enum Bench {
-    /// Launch the shell N times per variant and print the medians.
-    Startup {
-        #[arg(long, default_value_t = 20)]
-        launches: usize,
-    },
-    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
-    Sign(bench_sign::Args),
-}
+use crate::core::ui::Ui;
 
 fn main() -> ExitCode {
-    keys::take_from_environment();
-    let cli = Cli::parse();
+    core::keys::take_from_environment();
+    let cli = cli::Cli::parse();
     let ui = Ui::new(cli.format);
-    let result = match cli.command {
-        Command::Doctor { install } => doctor::run(&ui, install),
-        Command::Plan { target, all } => plan::run(&ui, target.as_deref(), all),
-        Command::Dist { target, force } => dist::run(&ui, target.as_deref(), force),
-        #[cfg(unix)]
-        Command::E2e { kill_launches, seed, kill_loop_only } => {
-            e2e::run(&ui, &e2e::Options { kill_launches, seed, kill_loop_only })
-        }
-        #[cfg(unix)]
-        Command::Bench { what: Bench::Startup { launches } } => bench::startup(&ui, launches),
-        Command::Bench { what: Bench::Sign(args) } => bench_sign::run(&ui, args),
-        #[cfg(unix)]
-        Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
-            smoke::run(&ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
-        }
-        #[cfg(unix)]
-        Command::Test => test::run(&ui),
-        // The test harness drives processes, /proc and Xvfb: Unix only.
-        #[cfg(not(unix))]
-        Command::E2e { .. }
-        | Command::Bench { what: Bench::Startup { .. } }
-        | Command::Smoke { .. }
-        | Command::Test => Err(anyhow::anyhow!(
-            "this command runs on Linux and macOS only (it drives processes with Unix signals); \
-                 Windows installers are checked by `cargo xtask dist` and `cargo xtask sign` here"
-        )),
-        Command::Sign { target, dry_run, ad_hoc, timestamp_url, entitlements, paths } => sign::run(
-            &ui,
-            sign::Args {
-                target: &target,
-                paths: &paths,
-                dry_run,
-                ad_hoc,
-                timestamp_url: timestamp_url.as_deref(),
-                entitlements: entitlements.as_deref(),
-            },
-        ),
-        Command::Notarize { path, wait, no_staple, notary_url, s3_url, ticket_url, poll } => macos::notary::run(
-            &ui,
-            macos::notary::Request {
-                path: &path,
-                endpoints: macos::notary::Endpoints { api: notary_url, s3: s3_url, tickets: ticket_url },
-                wait: std::time::Duration::from_secs(wait),
-                poll: std::time::Duration::from_secs(poll),
-                staple: !no_staple,
-            },
-        ),
-        Command::CheckTargets(args) => check_targets::run(&ui, args),
-        Command::Keygen(args) => keygen::run(&ui, args),
-        Command::Publish(args) => channel::publish::run(&ui, args),
-        Command::Promote(args) => channel::promote::run(&ui, args),
-        Command::Rollout(args) => channel::rollout::run(&ui, args),
-        Command::Halt(args) => channel::halt::run(&ui, args),
-        Command::Yank(args) => channel::yank::run(&ui, args),
-        Command::Status(args) => channel::status::run(&ui, args),
-        Command::Verify(args) => channel::verify::run(&ui, args),
-    };
-    match result {
+    match cli::run(&ui, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             ui.error(&error);

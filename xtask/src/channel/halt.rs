@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use signing::manifest::ManifestKind;
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs};
-use crate::ui::Ui;
+use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

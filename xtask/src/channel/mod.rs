@@ -18,6 +18,7 @@
 
 pub mod halt;
 pub mod history;
+pub mod keygen;
 pub mod promote;
 pub mod publish;
 pub mod rollout;
@@ -41,9 +42,9 @@ use time::OffsetDateTime;
 
 use self::history::History;
 use self::tree::StoredManifest;
-use crate::config::{Config, parse_duration};
-use crate::keys::{self, SigningKey};
-use crate::ui::Ui;
+use crate::core::config::{Config, parse_duration};
+use crate::core::keys::{self, SigningKey};
+use crate::core::ui::Ui;
 
 /// Overrides the clock of channel commands (RFC 3339), so tests and
 /// rehearsals give byte-identical manifests.
@@ -319,7 +320,7 @@ pub fn rollout_salt(channel: &str, version: &semver::Version) -> String {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
-    crate::fsx::hex(&hash.finalize()[..16])
+    crate::core::fsx::hex(&hash.finalize()[..16])
 }
 
 /// The download URL of `file_name` under `base` (`{version}` in `base` is

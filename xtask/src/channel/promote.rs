@@ -10,7 +10,7 @@ use signing::manifest::Rollout;
 use signing::signature::MinisignSignature;
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs, check_channel_name, rollout_salt};
-use crate::ui::Ui;
+use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -19,8 +19,8 @@ use signing::platform::PlatformKey;
 use signing::policy::{self, Offer, OfferReason};
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, rollout_salt};
-use crate::fsx;
-use crate::ui::Ui;
+use crate::core::fsx;
+use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

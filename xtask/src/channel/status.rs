@@ -7,8 +7,8 @@ use serde::Serialize;
 use signing::manifest::{ChannelManifest, MANIFEST_FILE};
 
 use super::{TreeArgs, manifests_dir, now, rfc3339};
-use crate::config::Config;
-use crate::ui::Ui;
+use crate::core::config::Config;
+use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

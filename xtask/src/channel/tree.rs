@@ -29,7 +29,7 @@ use anyhow::{Context, Result, bail};
 use signing::latest::LATEST_JSON_FILE;
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
 
-use crate::fsx;
+use crate::core::fsx;
 
 /// The variable that names a failpoint: `<command>:<point>`.
 pub const FAILPOINT_VAR: &str = "HUDSON_FAILPOINT";

@@ -30,9 +30,9 @@ use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES, Offer, OfferReason};
 use super::history::History;
 use super::promote::signature_key_id;
 use super::{TreeArgs, manifests_dir, now, rfc3339, url_file_name};
-use crate::config::Config;
-use crate::keys;
-use crate::ui::Ui;
+use crate::core::config::Config;
+use crate::core::keys;
+use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use signing::manifest::{ManifestKind, Rollout};
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs};
-use crate::ui::Ui;
+use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -98,7 +98,7 @@ struct Home {
 
 impl Home {
     fn new() -> anyhow::Result<Home> {
-        let (dir, env) = crate::e2e::private_home()?;
+        let (dir, env) = crate::drive::home::private_home()?;
         let data = dir.path().join("data/hudson");
         let logs = dir.path().join("logs");
         let runtime = dir.path().join("run/hudson");
@@ -523,7 +523,7 @@ fn cleanup(
     // Only what is this smoke test's own: the group it started, or what
     // runs from the package it unpacked.
     for process in left.iter().filter(|p| p.pgrp == leader || p.cmdline.contains(root)) {
-        crate::procs::signal(process.pid, libc::SIGKILL);
+        crate::drive::procs::signal(process.pid, libc::SIGKILL);
     }
     steps.record(name, took, outcome);
 }

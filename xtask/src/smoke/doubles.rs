@@ -249,20 +249,20 @@ pub fn dist_manifest(
     version: &str,
     packaging: &str,
 ) {
-    let (sha256, size) = crate::fsx::sha256_file(&dist_dir.join(package)).unwrap();
+    let (sha256, size) = crate::core::fsx::sha256_file(&dist_dir.join(package)).unwrap();
     let manifest = DistManifest {
         schema: DIST_MANIFEST_SCHEMA.into(),
         product: product.into(),
         identifier: "dev.hudson.desktop".into(),
         version: version.into(),
-        target: crate::target::host_triple().into(),
+        target: crate::core::target::host_triple().into(),
         packaging: packaging.into(),
         artifacts: vec![Artifact {
             kind,
             path: package.into(),
             size,
             sha256,
-            target: crate::target::host_triple().into(),
+            target: crate::core::target::host_triple().into(),
             updater: None,
         }],
         signing_key: None,

@@ -33,9 +33,9 @@ use signing::dist::{Artifact, ArtifactKind, DIST_MANIFEST_FILE, DistManifest};
 
 use self::layout::Layout;
 use self::report::{NotTested, Outcome, PackageReport, Redactor, Report, Status, StepReport};
-use crate::config::Config;
-use crate::target::{Os, Target};
-use crate::ui::{Ui, seconds};
+use crate::core::config::Config;
+use crate::core::target::{Os, Target};
+use crate::core::ui::{Ui, seconds};
 
 /// The command line.
 pub struct Options {
@@ -84,7 +84,7 @@ pub fn run(ui: &Ui, options: Options) -> Result<()> {
         bail!(
             "cannot smoke-test {} on this machine ({}): packages run on their own system. Run `cargo xtask smoke --target {}` on that target's runner",
             target.triple,
-            crate::target::host_triple(),
+            crate::core::target::host_triple(),
             target.triple
         );
     }
@@ -171,7 +171,7 @@ pub fn smoke(plan: &Plan, print: &mut dyn FnMut(&str)) -> Result<Report> {
     let path = plan.report_dir.join(report::REPORT_FILE);
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
-    crate::fsx::write_atomic(&path, &json)?;
+    crate::core::fsx::write_atomic(&path, &json)?;
     let passed = report.packages.iter().flat_map(|p| &p.steps).filter(|s| s.status == Status::Pass).count();
     if report.passed {
         print(&format!("smoke: PASSED, {passed} steps in {}; report {}", seconds(begun.elapsed()), path.display()));
@@ -256,7 +256,7 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
 /// finds its parts.
 fn open(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, into: &Path) -> Result<(Layout, String)> {
     let path = plan.dist_dir.join(&artifact.path);
-    let (sha256, size) = crate::fsx::sha256_file(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (sha256, size) = crate::core::fsx::sha256_file(&path).with_context(|| format!("reading {}", path.display()))?;
     if sha256 != artifact.sha256 || size != artifact.size {
         bail!(
             "{} is not the file dist-manifest.json lists: expected {} bytes with sha256 {}, found {size} bytes with sha256 {sha256}",

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::report::Outcome;
 
-pub use crate::procs::{Process, alive, now_ticks, process, processes};
+pub use crate::drive::procs::{Process, alive, now_ticks, process, processes};
 
 /// The backend's processes: its process group (it leads one) and every
 /// descendant, even one that left the group.
@@ -179,13 +179,13 @@ pub fn settle(
     leftovers: impl Fn() -> Vec<Process>,
 ) -> (Vec<Process>, Option<String>) {
     let now = std::time::Instant::now;
-    let left = crate::procs::wait_gone(
+    let left = crate::drive::procs::wait_gone(
         deadline.saturating_duration_since(now()),
         std::time::Duration::from_millis(50),
         leftovers,
     );
     let port_free =
-        port.is_none_or(|port| crate::procs::wait_port_free(port, deadline.saturating_duration_since(now())));
+        port.is_none_or(|port| crate::drive::procs::wait_port_free(port, deadline.saturating_duration_since(now())));
     if left.is_empty() && port_free {
         return (left, None);
     }

@@ -14,7 +14,7 @@ use super::Steps;
 use super::layout::{BackendProgram, Layout};
 use super::procfs;
 use super::report::Outcome;
-use crate::gui::{Driver, Session, Xvfb};
+use crate::drive::gui::{Driver, Session, Xvfb};
 
 /// Programs `--shell` needs, checked before anything runs.
 const PREREQUISITES: &[&str] = &["Xvfb", "tauri-driver", "WebKitWebDriver"];
@@ -26,7 +26,7 @@ pub fn check_prerequisites() -> Result<()> {
             "`smoke --shell` drives the shell through WebKitWebDriver, which exists only on Linux; run `cargo xtask smoke` without --shell on this system"
         );
     }
-    require(|program| crate::doctor::on_path(program).is_some())
+    require(|program| crate::core::doctor::on_path(program).is_some())
 }
 
 fn require(installed: impl Fn(&str) -> bool) -> Result<()> {
@@ -55,7 +55,7 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
     let begun = Instant::now();
     let since = procfs::now_ticks();
     let session_parts = (|| -> Result<_> {
-        let (home, mut env) = crate::e2e::private_home()?;
+        let (home, mut env) = crate::drive::home::private_home()?;
         env.push(("HUDSON_RESOURCE_DIR".into(), layout.resources.clone().into()));
         let display = Xvfb::start()?;
         let driver = Driver::start(&display, &env)?;
@@ -93,7 +93,7 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
     let shot = Instant::now();
     wait_painted(&session);
     let outcome = match session.screenshot() {
-        Ok(png) => match crate::fsx::write_atomic(screenshot, &png) {
+        Ok(png) => match crate::core::fsx::write_atomic(screenshot, &png) {
             Ok(()) => Outcome::pass(format!("{} bytes of PNG", png.len()))
                 .with_file(screenshot.file_name().unwrap_or_default().to_string_lossy()),
             Err(e) => Outcome::fail(format!("{e:#}")),
@@ -143,10 +143,10 @@ fn window(session: &Session<'_>, title: &str, within: Duration, backend_marker: 
                 format!("title {title:?} at http://127.0.0.1:<port>/"),
                 format!("{e:#} at {shown_url}"),
             ),
-            crate::e2e::backend_port(&url).ok(),
+            crate::drive::gui::backend_port(&url).ok(),
         );
     }
-    let port = match crate::e2e::backend_port(&url) {
+    let port = match crate::drive::gui::backend_port(&url) {
         Ok(port) => port,
         Err(e) => {
             return (
@@ -194,7 +194,7 @@ fn cleanup(steps: &mut Steps<'_>, root: &str, since: u64, port: Option<u16>, beg
 /// this smoke test's own).
 fn kill_leftovers(root: &str) {
     for process in procfs::processes().into_iter().filter(|p| p.cmdline.contains(root)) {
-        crate::procs::signal(process.pid, libc::SIGKILL);
+        crate::drive::procs::signal(process.pid, libc::SIGKILL);
     }
 }
 

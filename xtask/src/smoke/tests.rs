@@ -23,7 +23,7 @@ const VERSION: &str = "0.1.0";
 
 fn plan(dist_dir: &Path, report_dir: &Path, timeout: Duration) -> Plan {
     Plan {
-        target: crate::target::Target::host().unwrap(),
+        target: crate::core::target::Target::host().unwrap(),
         dist_dir: dist_dir.to_path_buf(),
         report_dir: report_dir.to_path_buf(),
         shell_binary: "hudson-desktop".into(),
@@ -44,7 +44,7 @@ fn smoke_packaged_double(
     timeout: Duration,
 ) -> (Report, String, DoubleState, tempfile::TempDir) {
     assert!(
-        crate::doctor::on_path("python3").is_some(),
+        crate::core::doctor::on_path("python3").is_some(),
         "the contract double is a Python script: install python3 (`apt-get install python3`)"
     );
     let work = tempfile::tempdir().unwrap();
@@ -387,8 +387,8 @@ fn a_malicious_cpio_cannot_write_outside_its_folder() {
 /// The real host package of `kind` from `target/dist`, or a failure that
 /// says how to make it.
 fn real_package(kind: ArtifactKind) -> (std::path::PathBuf, signing::dist::DistManifest, String) {
-    let config = crate::config::Config::load().unwrap();
-    let dist = config.dist_dir(crate::target::Target::host().unwrap());
+    let config = crate::core::config::Config::load().unwrap();
+    let dist = config.dist_dir(crate::core::target::Target::host().unwrap());
     let manifest_path = dist.join(signing::dist::DIST_MANIFEST_FILE);
     let bytes = fs::read(&manifest_path)
         .unwrap_or_else(|_| panic!("no {}: run `cargo xtask dist` first", manifest_path.display()));

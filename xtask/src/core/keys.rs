@@ -1,0 +1,177 @@
+//! Which key signs: the release key from `TAURI_SIGNING_PRIVATE_KEY` (its
+//! text, base64 or path) and `TAURI_SIGNING_PRIVATE_KEY_PASSWORD`, or, when
+//! none is set, a development key that `cargo xtask` makes under
+//! `target/hudson-signing/` on first use.
+//!
+//! The two variables are taken out of the process environment before
+//! anything else runs ([`take_from_environment`]), so no command `cargo
+//! xtask` starts (mix, cargo, tauri-driver, …) inherits them. Their values
+//! live only here, as [`Secret`]s that never print themselves.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use signing::dist::SigningKeyInfo;
+use signing::keys::{
+    KeyPair, KeyProtection, PRIVATE_KEY_PASSWORD_VAR, PRIVATE_KEY_VAR, Password, PublicKey, SecretKey,
+};
+
+use crate::core::config::Config;
+use crate::core::credentials::Secret;
+use crate::core::fsx;
+use crate::core::ui::Ui;
+
+struct Environment {
+    key: Option<Secret>,
+    password: Option<Secret>,
+}
+
+static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+
+/// Moves the signing variables from the process environment into memory.
+/// Call it first thing in `main`, while the process has a single thread.
+pub fn take_from_environment() {
+    let key = std::env::var(PRIVATE_KEY_VAR).ok().map(Secret::new);
+    let password = std::env::var(PRIVATE_KEY_PASSWORD_VAR).ok().map(Secret::new);
+    // SAFETY: `main` calls this before it starts any thread, so nothing can
+    // read the environment concurrently.
+    unsafe {
+        std::env::remove_var(PRIVATE_KEY_VAR);
+        std::env::remove_var(PRIVATE_KEY_PASSWORD_VAR);
+    }
+    let _ = ENVIRONMENT.set(Environment { key, password });
+}
+
+fn environment() -> &'static Environment {
+    ENVIRONMENT.get_or_init(|| Environment { key: None, password: None })
+}
+
+/// `TAURI_SIGNING_PRIVATE_KEY_PASSWORD`, when it was set.
+pub fn password_from_environment() -> Option<&'static Secret> {
+    environment().password.as_ref()
+}
+
+/// A loaded signing key and where it came from.
+pub struct SigningKey {
+    pub key: SecretKey,
+    /// True for the development key: its signatures must never reach a
+    /// protected channel.
+    pub development: bool,
+    /// Where it came from (a variable or a file), for messages.
+    pub origin: String,
+}
+
+impl SigningKey {
+    pub fn public_key(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+
+    /// What `dist-manifest.json` records about the key.
+    pub fn info(&self) -> SigningKeyInfo {
+        SigningKeyInfo {
+            key_id: self.key.key_id().to_string(),
+            public_key: self.key.public_key().to_tauri_base64(),
+            development: self.development,
+        }
+    }
+}
+
+/// The release key from the environment, else the development key (made on
+/// first use).
+pub fn signing_key(config: &Config, ui: &Ui) -> Result<SigningKey> {
+    let env = environment();
+    let development_public = development_public_key(config)?;
+    match env.key.as_ref().filter(|value| !value.expose().trim().is_empty()) {
+        Some(value) => {
+            let password = env.password.as_ref().map(Secret::expose);
+            let key = SecretKey::from_env_value(value.expose(), password)
+                .context("loading the signing key from the environment")?;
+            let development = development_public.is_some_and(|public| public.key_id() == key.key_id());
+            Ok(SigningKey { key, development, origin: PRIVATE_KEY_VAR.to_owned() })
+        }
+        None => {
+            let path = development_key_path(config);
+            if !path.exists() {
+                generate_development_key(&path)?;
+                ui.info(format!("made a development signing key: {}", config.relative(&path)));
+            }
+            let key = SecretKey::from_file(&path, None).with_context(|| {
+                format!("loading the development key {} (delete it to make a new one)", path.display())
+            })?;
+            ui.info(format!(
+                "signing with the development key {} ({PRIVATE_KEY_VAR} is not set); `publish` refuses it for protected channels",
+                config.relative(&path)
+            ));
+            Ok(SigningKey { origin: config.relative(&path).into_owned(), key, development: true })
+        }
+    }
+}
+
+/// `target/hudson-signing/development.key`.
+pub fn development_key_path(config: &Config) -> PathBuf {
+    config.target_dir.join("hudson-signing").join("development.key")
+}
+
+/// The development key's public key, if the key has been made.
+pub fn development_public_key(config: &Config) -> Result<Option<PublicKey>> {
+    let path = public_path(&development_key_path(config));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(PublicKey::parse(&text).with_context(|| format!("reading {}", path.display()))?)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The public key configured in `[workspace.metadata.hudson.signing]`: the
+/// one the app trusts.
+pub fn configured_public_key(config: &Config) -> Result<Option<(PathBuf, PublicKey)>> {
+    let Some(path) = &config.signing.public_key else { return Ok(None) };
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the public key {} ({}.signing.public-key); make one with `cargo xtask keygen`",
+            path.display(),
+            crate::core::config::SECTION
+        )
+    })?;
+    let key = PublicKey::parse(&text).with_context(|| format!("{} is not a minisign public key", path.display()))?;
+    Ok(Some((path.clone(), key)))
+}
+
+/// Reads a public key file in any form minisign or Tauri write.
+pub fn read_public_key(path: &Path) -> Result<PublicKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    PublicKey::parse(&text).with_context(|| format!("{} is not a minisign public key", path.display()))
+}
+
+/// `<key>.pub`, where the public half of a key file lives.
+pub fn public_path(secret: &Path) -> PathBuf {
+    let mut name = secret.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// Makes the development key: scrypt-encrypted with the empty password, as
+/// `tauri signer generate --ci` writes keys, so Tauri's own tools read it too.
+fn generate_development_key(path: &Path) -> Result<()> {
+    let pair =
+        KeyPair::generate(KeyProtection::Password(Password::new(""))).context("generating the development key")?;
+    write_key_pair(path, &pair)
+}
+
+/// Writes the secret key (mode 0600, Tauri's base64 form) and `<path>.pub`
+/// (Tauri's base64 form), each atomically, the public half last.
+pub fn write_key_pair(path: &Path, pair: &KeyPair) -> Result<()> {
+    let secret = pair.secret_key_tauri_base64();
+    write_secret_file(path, secret.expose_secret().as_bytes())?;
+    fsx::write_atomic(&public_path(path), pair.public_key().to_tauri_base64().as_bytes())
+}
+
+/// Writes a file only its owner can read: the temporary file is made 0600
+/// before a byte is written, then renamed into place.
+fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    fsx::write_atomic_with(path, Some(0o600), |tmp| {
+        tmp.as_file().write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))
+    })
+}

@@ -1,0 +1,408 @@
+//! Driving the real shell in a real WebView: an `Xvfb` display, `tauri-driver`
+//! in front of `WebKitWebDriver`, and a plain WebDriver HTTP session. Used by
+//! `smoke --shell`, the end-to-end test and the startup benchmark.
+//!
+//! The app inherits tauri-driver's environment, and ending a session kills
+//! the app without any exit event: callers check for leftover processes
+//! themselves (see [`crate::drive::procs`]).
+
+use std::ffi::OsString;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::core::doctor::on_path;
+
+/// Names the missing program and how to get it.
+fn require(program: &str) -> Result<PathBuf> {
+    on_path(program).map(PathBuf::from).with_context(|| {
+        format!("`{program}` is not installed; it is needed to run the shell under test. Run `cargo xtask doctor --install`.")
+    })
+}
+
+/// A virtual X display, stopped when dropped.
+pub struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Result<Xvfb> {
+        let xvfb = require("Xvfb")?;
+        for number in 90..400 {
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+            let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
+            if socket.exists() || lock.exists() {
+                continue;
+            }
+            let display = format!(":{number}");
+            let mut child = Command::new(&xvfb)
+                .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting Xvfb")?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if socket.exists() {
+                    return Ok(Xvfb { child, display });
+                }
+                if let Some(status) = child.try_wait()? {
+                    // Another Xvfb took the number first; try the next one.
+                    let _ = status;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        bail!("could not start Xvfb on any display between :90 and :399")
+    }
+
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private D-Bus session bus (what a desktop session provides): the
+/// single-instance plugin and the tray register on it. Stopped when dropped.
+pub struct SessionBus {
+    child: Child,
+    address: String,
+}
+
+impl SessionBus {
+    pub fn start() -> Result<SessionBus> {
+        use std::io::BufRead;
+        let daemon = require("dbus-daemon")?;
+        let mut child = Command::new(daemon)
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting dbus-daemon")?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut line).context("reading the bus address")?;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("dbus-daemon printed no address");
+        }
+        Ok(SessionBus { child, address })
+    }
+
+    /// `DBUS_SESSION_BUS_ADDRESS` for the app.
+    pub fn env(&self) -> (OsString, OsString) {
+        ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone().into())
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `tauri-driver` (and the `WebKitWebDriver` it starts), stopped when dropped.
+pub struct Driver {
+    child: Child,
+    port: u16,
+    http: reqwest::blocking::Client,
+}
+
+/// A free loopback port (the OS picks; a race with another program is
+/// possible but harmless in tests).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+impl Driver {
+    /// Starts tauri-driver on `display`. `env` is what the app will see (it
+    /// inherits the driver's environment).
+    pub fn start(display: &Xvfb, env: &[(OsString, OsString)]) -> Result<Driver> {
+        let tauri_driver = require("tauri-driver")?;
+        let native = require("WebKitWebDriver")?;
+        let (port, native_port) = (free_port()?, free_port()?);
+        let mut command = Command::new(tauri_driver);
+        command
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .arg("--native-driver")
+            .arg(native)
+            .env("DISPLAY", display.display())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command.spawn().context("starting tauri-driver")?;
+        let http = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build()?;
+        let driver = Driver { child, port, http };
+        // Ready when the native driver behind it answers /status too.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && driver.request(reqwest::Method::GET, "/status", None).is_ok_and(|v| v["value"]["ready"] == true);
+            if ready {
+                return Ok(driver);
+            }
+            if Instant::now() > deadline {
+                bail!("tauri-driver did not become ready on port {port} within 15 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut request = self.http.request(method.clone(), self.url(path));
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().with_context(|| format!("WebDriver {method} {path}"))?;
+        let status = response.status();
+        let bytes = response.bytes()?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("WebDriver {method} {path}: not JSON: {}", String::from_utf8_lossy(&bytes)))?;
+        if !status.is_success() {
+            bail!("WebDriver {method} {path} answered {status}: {}", value["value"]["message"]);
+        }
+        Ok(value)
+    }
+
+    /// Launches `application` with `args` in a new session.
+    pub fn session(&self, application: &Path, args: &[String]) -> Result<Session<'_>> {
+        let body = json!({
+            "capabilities": { "alwaysMatch": { "tauri:options": { "application": application, "args": args } } }
+        });
+        let value = self.request(reqwest::Method::POST, "/session", Some(body))?;
+        let id = value["value"]["sessionId"].as_str().context("WebDriver returned no session id")?.to_owned();
+        Ok(Session { driver: self, id, open: true })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            // SAFETY: kill has no memory-safety preconditions; the driver
+            // leads its own process group (it and WebKitWebDriver).
+            unsafe {
+                libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One WebDriver session: one running app.
+pub struct Session<'a> {
+    driver: &'a Driver,
+    id: String,
+    open: bool,
+}
+
+impl Session<'_> {
+    fn get(&self, what: &str) -> Result<Value> {
+        Ok(self.driver.request(reqwest::Method::GET, &format!("/session/{}/{what}", self.id), None)?["value"].take())
+    }
+
+    pub fn title(&self) -> Result<String> {
+        Ok(self.get("title")?.as_str().unwrap_or_default().to_owned())
+    }
+
+    pub fn url(&self) -> Result<String> {
+        Ok(self.get("url")?.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub fn execute(&self, script: &str) -> Result<Value> {
+        let body = json!({ "script": script, "args": [] });
+        Ok(self.driver.request(reqwest::Method::POST, &format!("/session/{}/execute/sync", self.id), Some(body))?["value"]
+            .take())
+    }
+
+    /// The W3C id of the first element matching `css`.
+    pub fn find(&self, css: &str) -> Result<String> {
+        let body = json!({ "using": "css selector", "value": css });
+        let value = self.driver.request(reqwest::Method::POST, &format!("/session/{}/element", self.id), Some(body))?;
+        value["value"]["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no element {css} on the page"))
+    }
+
+    pub fn click(&self, css: &str) -> Result<()> {
+        let element = self.find(css)?;
+        let path = format!("/session/{}/element/{element}/click", self.id);
+        self.driver.request(reqwest::Method::POST, &path, Some(json!({}))).map(|_| ())
+    }
+
+    /// The visible text of the first element matching `css`.
+    pub fn text(&self, css: &str) -> Result<String> {
+        let element = self.find(css)?;
+        Ok(self.get(&format!("element/{element}/text"))?.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// A PNG of the window.
+    pub fn screenshot(&self) -> Result<Vec<u8>> {
+        let b64 = self.get("screenshot")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .context("WebDriver screenshot is not base64")
+    }
+
+    /// Waits until the page title is `title`; returns the last title seen on
+    /// timeout as an error.
+    pub fn wait_for_title(&self, title: &str, timeout: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < timeout {
+            match self.title() {
+                Ok(seen) if seen == title => return Ok(started.elapsed()),
+                Ok(seen) => last = seen,
+                Err(e) => last = format!("<{e}>"),
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!("the window's title stayed {last:?}, expected {title:?} within {timeout:?}")
+    }
+
+    /// Ends the session (tauri-driver kills the app).
+    pub fn close(mut self) -> Result<()> {
+        self.open = false;
+        self.driver.request(reqwest::Method::DELETE, &format!("/session/{}", self.id), None).map(|_| ())
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.driver.request(reqwest::Method::DELETE, &format!("/session/{}", self.id), None);
+        }
+    }
+}
+
+/// Asks the top-level window of process `pid` titled `title` on `display`
+/// to close, the way a window manager's close button does: a
+/// `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message (WebDriver cannot close
+/// a window the app made itself).
+pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> {
+    use std::ffi::{CStr, CString};
+    use std::os::raw::{c_int, c_uchar, c_uint, c_ulong};
+
+    use x11_dl::xlib;
+
+    let x = xlib::Xlib::open().context("cannot load libX11")?;
+    let name = CString::new(display)?;
+    // SAFETY: plain Xlib calls on a display this function opens and closes;
+    // every pointer passed is valid for the call, every returned buffer is
+    // freed with XFree.
+    unsafe {
+        let dpy = (x.XOpenDisplay)(name.as_ptr());
+        if dpy.is_null() {
+            bail!("cannot open X display {display}");
+        }
+        let atom = |n: &str| {
+            let n = CString::new(n).expect("atom names have no NUL");
+            (x.XInternAtom)(dpy, n.as_ptr(), xlib::False)
+        };
+        let (wm_protocols, wm_delete, net_wm_pid) =
+            (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"), atom("_NET_WM_PID"));
+        let root = (x.XDefaultRootWindow)(dpy);
+        let (mut root_ret, mut parent_ret) = (0, 0);
+        let mut children: *mut xlib::Window = std::ptr::null_mut();
+        let mut count: c_uint = 0;
+        (x.XQueryTree)(dpy, root, &mut root_ret, &mut parent_ret, &mut children, &mut count);
+        let windows: Vec<xlib::Window> =
+            if children.is_null() { Vec::new() } else { std::slice::from_raw_parts(children, count as usize).to_vec() };
+        if !children.is_null() {
+            (x.XFree)(children.cast());
+        }
+        let mut target = None;
+        for window in windows {
+            let (mut kind, mut format, mut items, mut after) = (0, 0 as c_int, 0 as c_ulong, 0 as c_ulong);
+            let mut data: *mut c_uchar = std::ptr::null_mut();
+            let ok = (x.XGetWindowProperty)(
+                dpy,
+                window,
+                net_wm_pid,
+                0,
+                1,
+                xlib::False,
+                xlib::XA_CARDINAL,
+                &mut kind,
+                &mut format,
+                &mut items,
+                &mut after,
+                &mut data,
+            );
+            let owner =
+                if ok == 0 && !data.is_null() && items == 1 { Some(*(data as *const c_ulong) as u32) } else { None };
+            if !data.is_null() {
+                (x.XFree)(data.cast());
+            }
+            if owner != Some(pid) {
+                continue;
+            }
+            let mut window_name: *mut std::os::raw::c_char = std::ptr::null_mut();
+            if (x.XFetchName)(dpy, window, &mut window_name) != 0 && !window_name.is_null() {
+                let matches = CStr::from_ptr(window_name).to_string_lossy() == title;
+                (x.XFree)(window_name.cast());
+                if matches {
+                    target = Some(window);
+                    break;
+                }
+            }
+        }
+        let Some(window) = target else {
+            (x.XCloseDisplay)(dpy);
+            bail!("no window titled {title:?} of pid {pid} on {display}");
+        };
+        let mut event: xlib::XEvent = std::mem::zeroed();
+        event.client_message.type_ = xlib::ClientMessage;
+        event.client_message.window = window;
+        event.client_message.message_type = wm_protocols;
+        event.client_message.format = 32;
+        event.client_message.data.set_long(0, wm_delete as std::os::raw::c_long);
+        event.client_message.data.set_long(1, xlib::CurrentTime as std::os::raw::c_long);
+        (x.XSendEvent)(dpy, window, xlib::False, xlib::NoEventMask, &mut event);
+        (x.XFlush)(dpy);
+        (x.XCloseDisplay)(dpy);
+    }
+    Ok(())
+}
+
+/// Port of `http://127.0.0.1:<port>/…`, or an error naming the URL.
+pub fn backend_port(url: &str) -> Result<u16> {
+    let rest = url
+        .strip_prefix("http://127.0.0.1:")
+        .with_context(|| format!("the window shows {url}, not the backend's origin"))?;
+    let port = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    port.parse().with_context(|| format!("no port in {url}"))
+}

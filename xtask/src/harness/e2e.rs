@@ -1,0 +1,769 @@
+//! `cargo xtask e2e`: the built shell in a real WebView under Xvfb (with a
+//! private D-Bus session bus, as a desktop session has), driven through
+//! tauri-driver, against the real backend release. Each scenario is what a
+//! user meets:
+//!
+//! - **page**: the window shows the backend's page (title `Hudson`, origin
+//!   `http://127.0.0.1:<port>`); other links leave for the system browser;
+//!   the backend's origin cannot call the shell; SIGKILL of the shell leaves
+//!   no backend process and frees the port.
+//! - **single instance**: a second launch exits and starts no second backend.
+//! - **quit**: closing the window, SIGTERM and SIGINT stop the backend
+//!   gracefully.
+//! - **handshake**: a planted file (wrong token), a symlink and a stale file
+//!   from an earlier run are refused with a log line; the app still starts.
+//! - **crash on boot**: a backend that dies on every boot ends on the error
+//!   page after 4 boots, not in a loop; the page's local CSP blocks inline
+//!   script.
+//! - **damaged / update required**: the pages that say so.
+//! - **logs**: rotated at the configured size, no secret in them.
+//! - **burrito sidecar**: with `packaging = "burrito"`, the shell starts the
+//!   sidecar next to its executable (built by the real backend and sidecar
+//!   steps with the Burrito test double) and shows its page.
+//! - **kill loop**: N launches, each SIGKILLed at a random moment during
+//!   startup or after load: no backend, no epmd, every port free.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::core::config::Config;
+use crate::core::target::Target;
+use crate::core::ui::{Ui, seconds};
+use crate::drive::gui::{Driver, Session, SessionBus, Xvfb};
+use crate::drive::procs;
+
+/// How the end-to-end run is shaped.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Launches in the random-SIGKILL loop.
+    pub kill_launches: usize,
+    /// Seed for the kill moments (printed, so a failure can be replayed).
+    pub seed: Option<u64>,
+    /// Only the kill loop (to replay a seed).
+    pub kill_loop_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { kill_launches: 50, seed: None, kill_loop_only: false }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenarios: Vec<Scenario>,
+    pub kill_loop: KillLoop,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub result: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct KillLoop {
+    pub seed: u64,
+    pub launches: usize,
+    pub killed_during_startup: usize,
+    pub killed_after_load: usize,
+    pub backend_processes_left: usize,
+    pub epmd_left: usize,
+    pub ports_checked: usize,
+    pub ports_taken: usize,
+    /// Launches that left something: when they were killed and what survived.
+    pub failures: Vec<String>,
+}
+
+/// Where the built shell and its staged resources are.
+pub struct Build {
+    pub shell: PathBuf,
+    pub resources: PathBuf,
+}
+
+impl Build {
+    pub fn from_dist(config: &Config, target: &Target) -> Result<Build> {
+        let shell = config.shell_binary_path(target);
+        let resources = config.resources_dir(target);
+        ensure!(
+            shell.is_file() && resources.is_dir(),
+            "no built shell at {}: run `cargo xtask dist` first",
+            shell.display()
+        );
+        Ok(Build { shell, resources })
+    }
+
+    /// The staged release, canonical (as it appears in process command
+    /// lines).
+    pub fn release(&self) -> Result<PathBuf> {
+        let release = self.resources.join("backend");
+        std::fs::canonicalize(&release).with_context(|| format!("no staged backend at {}", release.display()))
+    }
+}
+
+/// The display, the session bus, the build: shared by every scenario.
+pub struct Lab {
+    pub display: Xvfb,
+    pub bus: SessionBus,
+    pub build: Build,
+    pub release: PathBuf,
+    pub identifier: String,
+}
+
+impl Lab {
+    pub fn start(config: &Config) -> Result<Lab> {
+        let build = Build::from_dist(config, Target::host()?)?;
+        let release = build.release()?;
+        Ok(Lab {
+            display: Xvfb::start()?,
+            bus: SessionBus::start()?,
+            build,
+            release,
+            identifier: config.identifier.clone(),
+        })
+    }
+
+    /// A fresh per-user install: private HOME, and a resource folder whose
+    /// `backend` is `backend` and whose `hudson-shell.json` is the staged one
+    /// edited by `edit`.
+    pub fn install(&self, backend: Backend<'_>, edit: impl FnOnce(&mut Value)) -> Result<Install> {
+        let (home, mut env) = crate::drive::home::private_home()?;
+        let resources = home.path().join("resources");
+        std::fs::create_dir_all(&resources)?;
+        let staged_config = self.build.resources.join("hudson-shell.json");
+        let mut shell_config: Value = serde_json::from_slice(&std::fs::read(&staged_config)?)
+            .with_context(|| format!("reading {}", staged_config.display()))?;
+        edit(&mut shell_config);
+        std::fs::write(resources.join("hudson-shell.json"), serde_json::to_vec_pretty(&shell_config)?)?;
+        let mut markers = vec![self.release.display().to_string()];
+        match backend {
+            Backend::Real => std::os::unix::fs::symlink(&self.release, resources.join("backend"))?,
+            Backend::Wrapper(body) => {
+                let bin = resources.join("backend/bin");
+                std::fs::create_dir_all(&bin)?;
+                let script = format!("#!/bin/sh\n{body}\nexec '{}/bin/hudson' \"$@\"\n", self.release.display());
+                write_executable(&bin.join("hudson"), &script)?;
+                markers.push(resources.display().to_string());
+            }
+            Backend::Crashing(body) => {
+                let bin = resources.join("backend/bin");
+                std::fs::create_dir_all(&bin)?;
+                write_executable(&bin.join("hudson"), &format!("#!/bin/sh\n{body}\n"))?;
+                markers.push(resources.display().to_string());
+            }
+            Backend::WithoutNif => {
+                let copy = resources.join("backend");
+                let status = Command::new("cp").arg("-a").arg(&self.release).arg(&copy).status()?;
+                ensure!(status.success(), "copying the release to {}", copy.display());
+                let mut removed = 0;
+                for entry in std::fs::read_dir(copy.join("lib"))?.flatten() {
+                    let nif = entry.path().join("priv/native/libhudson_nif.so");
+                    if nif.exists() {
+                        std::fs::remove_file(nif)?;
+                        removed += 1;
+                    }
+                }
+                ensure!(removed == 1, "the release has no libhudson_nif.so to remove");
+                markers.push(std::fs::canonicalize(&copy)?.display().to_string());
+            }
+        }
+        env.push(("HUDSON_RESOURCE_DIR".into(), resources.clone().into()));
+        env.push(self.bus.env());
+        Ok(Install { home, env, markers, identifier: self.identifier.clone() })
+    }
+
+    /// A tauri-driver for `install` (the app inherits the driver's
+    /// environment, so each install gets its own driver).
+    pub fn driver(&self, install: &Install, extra_env: &[(&str, &str)]) -> Result<Driver> {
+        let mut env = install.env.clone();
+        env.extend(extra_env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+        Driver::start(&self.display, &env)
+    }
+
+    /// Starts the shell directly (no WebDriver), as a user's launcher does.
+    pub fn spawn_shell(&self, install: &Install, extra_env: &[(&str, &OsString)]) -> Result<Child> {
+        let mut command = Command::new(&self.build.shell);
+        command
+            .env("DISPLAY", self.display.display())
+            .envs(install.env.iter().map(|(k, v)| (k, v)))
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command.spawn().with_context(|| format!("starting {}", self.build.shell.display()))
+    }
+}
+
+/// What the install's `backend` resource is.
+pub enum Backend<'a> {
+    /// The staged release.
+    Real,
+    /// A `bin/hudson` that runs `body`, then execs the real release.
+    Wrapper(&'a str),
+    /// A `bin/hudson` that runs `body` only (a test double that never serves).
+    Crashing(&'a str),
+    /// A copy of the release without its NIF library (a damaged install).
+    WithoutNif,
+}
+
+pub struct Install {
+    pub home: tempfile::TempDir,
+    pub env: Vec<(OsString, OsString)>,
+    /// Strings in the command line of any process of this install's backend.
+    pub markers: Vec<String>,
+    identifier: String,
+}
+
+impl Install {
+    pub fn log_dir(&self) -> PathBuf {
+        self.home.path().join("data").join(&self.identifier).join("logs")
+    }
+
+    /// Every log file, oldest first.
+    pub fn log_text(&self) -> String {
+        let dir = self.log_dir();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&dir).map(|entries| entries.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort_by_key(|p| std::cmp::Reverse(p.display().to_string()));
+        files.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect()
+    }
+
+    pub fn runtime_base(&self) -> PathBuf {
+        self.home.path().join("run").join(&self.identifier)
+    }
+
+    /// Live backend processes (and any epmd).
+    pub fn survivors(&self) -> Vec<procs::Process> {
+        procs::backend_survivors(&self.markers)
+    }
+
+    pub fn wait_no_backend(&self, timeout: Duration) -> Vec<procs::Process> {
+        procs::wait_gone(timeout, Duration::from_millis(25), || self.survivors())
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!("the shell's log never said {needle:?} within {timeout:?}; it ends with:\n{}", self.log_tail(20))
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// The launch folders in the runtime base.
+    pub fn launch_dirs(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.runtime_base()) else { return Vec::new() };
+        entries.flatten().map(|e| e.path()).collect()
+    }
+
+    /// Handshake ports of the launch folders in the runtime base, except
+    /// those in `seen`.
+    pub fn handshake_ports_except(&self, seen: &[PathBuf]) -> Vec<u16> {
+        self.launch_dirs()
+            .into_iter()
+            .filter(|dir| !seen.contains(dir))
+            .filter_map(|dir| std::fs::read(dir.join("handshake.json")).ok())
+            .filter_map(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .filter_map(|doc| doc["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
+            .collect()
+    }
+}
+
+fn write_executable(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+pub fn run(ui: &Ui, options: &Options) -> Result<()> {
+    let config = Config::load()?;
+    let lab = Lab::start(&config)?;
+    let mut scenarios = Vec::new();
+    let mut scenario = |name: &'static str, work: &dyn Fn(&Lab) -> Result<String>| -> Result<()> {
+        let started = Instant::now();
+        let result = work(&lab).with_context(|| format!("e2e scenario `{name}` failed"))?;
+        ui.info(format!("✓ e2e {name} ({}): {result}", seconds(started.elapsed())));
+        scenarios.push(Scenario { name, result });
+        Ok(())
+    };
+    type Check<'a> = (&'static str, &'a dyn Fn(&Lab) -> Result<String>);
+    let all: [Check<'_>; 9] = [
+        ("page, navigation lock, SIGKILL", &page_and_sigkill),
+        ("single instance", &single_instance),
+        ("quit paths", &quit_paths),
+        ("handshake attacks", &handshake_attacks),
+        ("crash on boot", &crash_on_boot),
+        ("damaged install", &damaged_install),
+        ("update required", &update_required),
+        ("logs", &logs_rotate_and_redact),
+        ("burrito sidecar", &burrito_sidecar),
+    ];
+    for (name, work) in all {
+        if !options.kill_loop_only {
+            scenario(name, work)?;
+        }
+    }
+    let kill_loop = kill_loop(&lab, options)?;
+    ui.info(format!(
+        "✓ e2e kill loop: {} launches ({} killed during startup, {} after load; seed {}): {} backend processes, {} epmd left; {} of {} ports taken",
+        kill_loop.launches,
+        kill_loop.killed_during_startup,
+        kill_loop.killed_after_load,
+        kill_loop.seed,
+        kill_loop.backend_processes_left,
+        kill_loop.epmd_left,
+        kill_loop.ports_taken,
+        kill_loop.ports_checked
+    ));
+    ui.emit(&Report { scenarios, kill_loop });
+    Ok(())
+}
+
+fn shell_pids(lab: &Lab) -> Vec<u32> {
+    let shell = lab.build.shell.display().to_string();
+    procs::processes().into_iter().filter(|p| p.cmdline.starts_with(&shell)).map(|p| p.pid).collect()
+}
+
+/// Runs `script` in the page; promises are awaited by WebDriver.
+fn invoke_from_page(session: &Session<'_>, command: &str) -> Result<String> {
+    let script = format!(
+        "return window.__TAURI_INTERNALS__.invoke('{command}', {{}}).then(r => 'allowed: ' + r, e => 'refused: ' + e)"
+    );
+    Ok(session.execute(&script)?.as_str().unwrap_or_default().to_owned())
+}
+
+/// The shell with `packaging = "burrito"`: laid out as tauri-bundler installs
+/// it (the sidecar, its triple suffix stripped, next to the shell
+/// executable), it must start the sidecar by the contract and show its page,
+/// and leave nothing behind when killed.
+fn burrito_sidecar(lab: &Lab) -> Result<String> {
+    let config = Config::load()?;
+    let work = tempfile::Builder::new().prefix("hudson-burrito-").tempdir()?;
+    let ui = Ui::new(crate::core::ui::Format::Text);
+    let fixture = crate::harness::burrito_double::Fixture::build(&config, work.path(), &ui)?;
+    let staged: Value = serde_json::from_slice(&std::fs::read(fixture.shell_config())?)?;
+    ensure!(staged["packaging"] == "burrito", "the sidecar step staged {staged}");
+
+    let install = lab.install(Backend::Real, |shell_config| *shell_config = staged.clone())?;
+    let bin = install.home.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let shell = bin.join(lab.build.shell.file_name().context("the shell has a file name")?);
+    std::fs::copy(&lab.build.shell, &shell)?;
+    let sidecar_name = config.sidecar.clone();
+    std::fs::copy(fixture.sidecar_link(), bin.join(&sidecar_name))?;
+    // The double extracts the release under the install's data folder.
+    let extracted = install.home.path().join("data/.burrito").display().to_string();
+
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&shell, &[])?;
+    let page_after = session.wait_for_title("Hudson", Duration::from_secs(90))?;
+    let port = crate::drive::gui::backend_port(&session.url()?)?;
+    let running = procs::backend_survivors(&[&extracted]);
+    ensure!(
+        running.iter().any(|p| p.name == "beam.smp"),
+        "no backend runs from the sidecar's extraction folder {extracted}: {running:?}"
+    );
+    drop(session);
+    let left = procs::wait_gone(Duration::from_secs(15), Duration::from_millis(50), || {
+        procs::backend_survivors(&[&extracted])
+    });
+    ensure!(left.is_empty(), "the sidecar's processes outlived the shell: {left:?}");
+    ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "port {port} still taken");
+    Ok(format!("{sidecar_name} next to the shell served the page after {}; nothing left", seconds(page_after)))
+}
+
+fn page_and_sigkill(lab: &Lab) -> Result<String> {
+    let install = lab.install(Backend::Real, |_| {})?;
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    let page_after = session.wait_for_title("Hudson", Duration::from_secs(60))?;
+    let url = session.url()?;
+    let port = crate::drive::gui::backend_port(&url)?;
+
+    // Other origins leave for the system browser; the window stays.
+    session.click("#external-link")?;
+    install.wait_log("opening https://hudson.example/ in the system browser", Duration::from_secs(5))?;
+    session.execute("window.location.href = 'https://hudson.example/nav'; return 1")?;
+    install.wait_log("opening https://hudson.example/nav in the system browser", Duration::from_secs(5))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let after = session.url()?;
+    ensure!(crate::drive::gui::backend_port(&after)? == port, "the window left the backend's origin: {after}");
+    ensure!(session.title()? == "Hudson", "the page changed after an external link");
+
+    // The backend's origin is granted no command.
+    let answer = invoke_from_page(&session, "check_for_updates")?;
+    ensure!(answer.starts_with("refused"), "the backend's page could call the shell: {answer}");
+
+    ensure!(!install.survivors().is_empty(), "no backend process is running");
+    for pid in shell_pids(lab) {
+        procs::signal(pid, libc::SIGKILL);
+    }
+    let survivors = install.wait_no_backend(Duration::from_secs(10));
+    ensure!(survivors.is_empty(), "after SIGKILL of the shell, backend processes survive: {survivors:?}");
+    ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "port {port} is still taken");
+    drop(session);
+    Ok(format!(
+        "title \"Hudson\" at {} after {}; external links left; backend origin refused IPC; SIGKILL left 0 processes, port {port} free",
+        url.split('?').next().unwrap_or_default(),
+        seconds(page_after)
+    ))
+}
+
+fn single_instance(lab: &Lab) -> Result<String> {
+    let install = lab.install(Backend::Real, |_| {})?;
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    session.wait_for_title("Hudson", Duration::from_secs(60))?;
+    let first = install.survivors();
+    ensure!(!first.is_empty(), "no backend running");
+
+    let started = Instant::now();
+    let mut second = lab.spawn_shell(&install, &[])?;
+    let Some(status) = wait_exit(&mut second, Duration::from_secs(15))? else {
+        bail!("the second launch is still running after 15 s: single instance does not work");
+    };
+    install.wait_log("second launch: focusing the running window", Duration::from_secs(5))?;
+    let after: Vec<u32> = install.survivors().iter().map(|p| p.pid).collect();
+    ensure!(
+        after == first.iter().map(|p| p.pid).collect::<Vec<_>>(),
+        "the backend processes changed: {first:?} -> {after:?}"
+    );
+    ensure!(session.title()? == "Hudson", "the first window lost its page");
+    for pid in shell_pids(lab) {
+        procs::signal(pid, libc::SIGKILL);
+    }
+    ensure!(install.wait_no_backend(Duration::from_secs(10)).is_empty(), "backend left after SIGKILL");
+    Ok(format!(
+        "second launch exited ({status}) after {}, first window focused, still 1 backend",
+        seconds(started.elapsed())
+    ))
+}
+
+fn quit_paths(lab: &Lab) -> Result<String> {
+    let mut results = Vec::new();
+    // Closing the window (the same path as Quit: the app exits, RunEvent::Exit).
+    {
+        let install = lab.install(Backend::Real, |_| {})?;
+        let driver = lab.driver(&install, &[])?;
+        let session = driver.session(&lab.build.shell, &[])?;
+        session.wait_for_title("Hudson", Duration::from_secs(60))?;
+        let port = crate::drive::gui::backend_port(&session.url()?)?;
+        let shell = *shell_pids(lab).first().context("the shell is not running")?;
+        crate::drive::gui::request_window_close(lab.display.display(), shell, "Hudson")?;
+        install.wait_log("shell exited", Duration::from_secs(15))?;
+        check_graceful(&install, port, "window close")?;
+        results.push("window close");
+    }
+    for (name, sig) in [("SIGTERM", libc::SIGTERM), ("SIGINT", libc::SIGINT)] {
+        let install = lab.install(Backend::Real, |_| {})?;
+        let mut shell = lab.spawn_shell(&install, &[])?;
+        install.wait_log("page loaded: http://127.0.0.1:", Duration::from_secs(60))?;
+        let port = *install.handshake_ports_except(&[]).first().context("no handshake file while the backend runs")?;
+        procs::signal(shell.id(), sig);
+        let Some(status) = wait_exit(&mut shell, Duration::from_secs(15))? else {
+            bail!("the shell did not exit within 15 s of {name}");
+        };
+        install.wait_log(&format!("{name} received"), Duration::from_secs(1))?;
+        check_graceful(&install, port, name)?;
+        ensure!(status.success(), "the shell exited with {status} after {name}");
+        results.push(name);
+    }
+    Ok(format!("{}: backend stopped gracefully (exit code 0), no process left, port free", results.join(", ")))
+}
+
+/// The child's exit status once it exits within `within`; `None` when it
+/// did not, after killing and reaping it.
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn check_graceful(install: &Install, port: u16, how: &str) -> Result<()> {
+    let log = install.log_text();
+    ensure!(
+        log.contains("backend stopped (exit code 0)") && !log.contains("killed after the grace period"),
+        "{how}: the backend was not stopped gracefully; log:\n{}",
+        install.log_tail(20)
+    );
+    let left = install.wait_no_backend(Duration::from_secs(10));
+    ensure!(left.is_empty(), "{how}: backend processes survive: {left:?}");
+    ensure!(!procs::processes().iter().any(|p| p.name == "epmd"), "{how}: epmd is running");
+    ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "{how}: port {port} still taken");
+    Ok(())
+}
+
+fn handshake_attacks(lab: &Lab) -> Result<String> {
+    let fake = format!(r#"{{"port":4000,"token":"{}","pid":1,"version":"0.0.1"}}"#, "ab".repeat(32));
+    let planted = format!(
+        r#"printf '{{"port":4000,"token":"%s","pid":%s,"version":"0.1.0"}}' {} $$ > "$HUDSON_HANDSHAKE_FILE""#,
+        "f".repeat(64)
+    );
+    let symlink = r#"mkdir -p "$HUDSON_DATA_DIR"
+printf '{"port":4000,"token":"%s","pid":%s,"version":"0.1.0"}' "$HUDSON_HANDSHAKE_TOKEN" $$ > "$HUDSON_DATA_DIR/elsewhere.json"
+ln -s "$HUDSON_DATA_DIR/elsewhere.json" "$HUDSON_HANDSHAKE_FILE""#
+        .to_owned();
+    let stale = format!("printf '%s' '{fake}' > \"$HUDSON_HANDSHAKE_FILE\"");
+    let cases = [
+        ("planted", planted, "does not carry this launch's token"),
+        ("symlink", symlink, "it is a symbolic link"),
+        ("stale", stale, "planted or stale file"),
+    ];
+    for (name, plant, refusal) in &cases {
+        let install = lab.install(Backend::Wrapper(plant), |_| {})?;
+        // A stale launch folder of an earlier, killed run, too.
+        let earlier = install.runtime_base().join("launch-earlier");
+        std::fs::create_dir_all(&earlier)?;
+        std::fs::write(earlier.join("owner.pid"), "999999999")?;
+        std::fs::write(earlier.join("handshake.json"), &fake)?;
+
+        let driver = lab.driver(&install, &[])?;
+        let session = driver.session(&lab.build.shell, &[])?;
+        session
+            .wait_for_title("Hudson", Duration::from_secs(60))
+            .with_context(|| format!("{name}: the app did not start; log:\n{}", install.log_tail(20)))?;
+        crate::drive::gui::backend_port(&session.url()?)?;
+        let log = install.log_text();
+        let line = log.lines().find(|l| l.contains("refused handshake") && l.contains(refusal));
+        ensure!(line.is_some(), "{name}: no refusal logged; log:\n{}", install.log_tail(20));
+        ensure!(!earlier.exists(), "{name}: the earlier launch folder was not swept");
+        ensure!(log.contains("removed 1 launch folder"), "{name}: the sweep was not logged");
+        drop(session);
+        ensure!(install.wait_no_backend(Duration::from_secs(10)).is_empty(), "{name}: backend left");
+    }
+    Ok("planted, symlink and stale handshakes refused with a log line; the app started each time".into())
+}
+
+fn crash_on_boot(lab: &Lab) -> Result<String> {
+    let boots = tempfile::NamedTempFile::new()?;
+    let body =
+        format!("echo boot >> '{}'\necho 'boom: the database is unreachable' >&2\nexit 3", boots.path().display());
+    let install = lab.install(Backend::Crashing(&body), |_| {})?;
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    let after = session.wait_for_title("Hudson — Could not start", Duration::from_secs(60))?;
+    let count = || std::fs::read_to_string(boots.path()).map(|t| t.lines().count()).unwrap_or(0);
+    ensure!(count() == 4, "{} boots before the error page, expected 4", count());
+    let reason = session.text("#reason")?;
+    ensure!(reason.contains("restarted 3 times"), "reason: {reason}");
+    let tail = session.text("#tail")?;
+    ensure!(tail.contains("boom: the database is unreachable"), "the last log lines are missing: {tail}");
+    session.find("#restart")?;
+    session.find("#open-logs")?;
+    std::thread::sleep(Duration::from_secs(3));
+    ensure!(count() == 4, "the backend was started again without the user: {} boots", count());
+
+    // The local page's CSP blocks inline script.
+    let probe = "var s = document.createElement('script'); s.textContent = 'window.__probe = 1'; \
+                 document.head.appendChild(s); return window.__probe === 1 ? 'ran' : 'blocked'";
+    let csp = session.execute(probe)?;
+    ensure!(csp == "blocked", "inline script ran on the error page: the CSP is missing");
+
+    // Restart from the page: a fresh budget of four boots.
+    session.click("#restart")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count() < 8 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure!(count() == 8, "Restart did not start the backend again ({} boots)", count());
+    session.wait_for_title("Hudson — Could not start", Duration::from_secs(30))?;
+    Ok(format!(
+        "error page after {} and 4 boots, with reason, last log lines, Restart and Open logs; no further boots; CSP blocks inline script; Restart boots again",
+        seconds(after)
+    ))
+}
+
+fn damaged_install(lab: &Lab) -> Result<String> {
+    let install = lab.install(Backend::WithoutNif, |_| {})?;
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    session.wait_for_title("Hudson — Installation damaged", Duration::from_secs(60))?;
+    let modules = session.text("#modules")?;
+    ensure!(modules.contains("hudson_nif"), "the page does not name the module: {modules}");
+    ensure!(install.wait_no_backend(Duration::from_secs(10)).is_empty(), "the damaged backend keeps running");
+    Ok(format!("\"installation is damaged — reinstall\" page naming {}", modules.lines().next().unwrap_or_default()))
+}
+
+fn update_required(lab: &Lab) -> Result<String> {
+    let install = lab.install(Backend::Real, |_| {})?;
+    let driver = lab.driver(&install, &[("HUDSON_SERVER_SCHEMA", "2")])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    session.wait_for_title("Hudson — Update required", Duration::from_secs(60))?;
+    session.click("#check-updates")?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut answer = String::new();
+    while answer.is_empty() && Instant::now() < deadline {
+        answer = session.text("#answer")?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure!(answer.contains("no update endpoint is configured"), "Check for updates answered: {answer:?}");
+    Ok(format!("update page; Check for updates says: {answer}"))
+}
+
+fn logs_rotate_and_redact(lab: &Lab) -> Result<String> {
+    let secrets = [
+        "DATABASE_URL=ecto://hudson:pa55word@db.internal/prod",
+        "postgres://hudson:pa55word@db.internal:5432/prod",
+        "sk-proj-A1b2C3d4E5f6G7h8I9j0",
+        "shpat_0123456789abcdef0123456789abcdef",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0",
+    ];
+    let mut body = String::from("i=0\nwhile [ $i -lt 20 ]; do\n");
+    for secret in secrets {
+        body.push_str(&format!("  echo \"config $i: {secret}\"\n  echo \"warn $i: {secret}\" >&2\n"));
+    }
+    body.push_str("  echo \"token $i: $HUDSON_HANDSHAKE_TOKEN\" >&2\n  i=$((i+1))\ndone");
+    let max_bytes = 4096u64;
+    let install = lab.install(Backend::Wrapper(&body), |config| {
+        config["log-max-bytes"] = max_bytes.into();
+        config["log-keep"] = 2.into();
+    })?;
+    let driver = lab.driver(&install, &[])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    session.wait_for_title("Hudson", Duration::from_secs(60))?;
+    drop(session);
+    install.wait_no_backend(Duration::from_secs(10));
+
+    let dir = install.log_dir();
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    files.sort();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    ensure!(
+        names == ["hudson-desktop.log", "hudson-desktop.log.1", "hudson-desktop.log.2"],
+        "expected the live log and 2 rotated files in {}, found {names:?}",
+        dir.display()
+    );
+    for (name, size) in &files {
+        ensure!(*size <= max_bytes, "{name} is {size} bytes, over the configured {max_bytes}");
+    }
+    let text = install.log_text();
+    ensure!(text.contains("[REDACTED]"), "the secrets were not logged at all");
+    for needle in ["pa55word", "db.internal", "A1b2C3d4", "0123456789abcdef0123", "eyJhbGci"] {
+        ensure!(!text.contains(needle), "{needle} reached the log in {}", dir.display());
+    }
+    let hex = text.split(|c: char| !c.is_ascii_hexdigit()).any(|run| run.len() >= 64);
+    ensure!(!hex, "a handshake token reached the log");
+    Ok(format!(
+        "rotated at {max_bytes} bytes into {} files; none of the {} secret patterns nor the token in them",
+        files.len(),
+        secrets.len()
+    ))
+}
+
+/// A small deterministic generator for the kill moments (xorshift64*).
+struct Moments(u64);
+
+impl Moments {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
+    let seed = options.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
+    });
+    let mut moments = Moments(seed);
+    // One install for every launch, as one user relaunching the app.
+    let install = lab.install(Backend::Real, |_| {})?;
+    let mut report = KillLoop { seed, launches: options.kill_launches, ..KillLoop::default() };
+    // How long a start takes here, from the launches that waited for the
+    // page: the "during startup" kills spread over all of it.
+    let mut startup_ms: u64 = 1600;
+    for launch in 0..options.kill_launches {
+        let trace = install.home.path().join(format!("trace-{launch}"));
+        let trace_env = OsString::from(&trace);
+        let earlier = install.launch_dirs();
+        let mut shell = lab.spawn_shell(&install, &[("HUDSON_STARTUP_TRACE", &trace_env)])?;
+        let after_load = moments.below(2) == 1;
+        let moment;
+        let launched = Instant::now();
+        if after_load {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !std::fs::read_to_string(&trace).unwrap_or_default().contains("page_finished") {
+                ensure!(Instant::now() < deadline, "launch {launch}: the page never loaded");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            startup_ms = startup_ms.max(launched.elapsed().as_millis() as u64);
+            let extra = moments.below(500);
+            std::thread::sleep(Duration::from_millis(extra));
+            moment = format!("{extra} ms after load");
+            report.killed_after_load += 1;
+        } else {
+            let delay = moments.below(startup_ms);
+            std::thread::sleep(Duration::from_millis(delay));
+            moment = format!("{delay} ms after launch");
+            report.killed_during_startup += 1;
+        }
+        procs::signal(shell.id(), libc::SIGKILL);
+        shell.wait()?;
+        let left = install.wait_no_backend(Duration::from_secs(10));
+        report.backend_processes_left += left.iter().filter(|p| p.name != "epmd").count();
+        report.epmd_left += left.iter().filter(|p| p.name == "epmd").count();
+        let mut taken = Vec::new();
+        for port in install.handshake_ports_except(&earlier) {
+            report.ports_checked += 1;
+            if !procs::wait_port_free(port, Duration::from_secs(10)) {
+                report.ports_taken += 1;
+                taken.push(port);
+            }
+        }
+        if !left.is_empty() || !taken.is_empty() {
+            let trace = std::fs::read_to_string(&trace).unwrap_or_default().replace('\n', " ");
+            report.failures.push(format!(
+                "launch {launch}, killed {moment}: left {:?}, ports taken {taken:?}; trace: {trace}",
+                left.iter().map(|p| format!("{} {} ({})", p.pid, p.name, p.cmdline)).collect::<Vec<_>>()
+            ));
+        }
+        if !left.is_empty() {
+            // Do not let one failure spoil the launches after it.
+            for p in &left {
+                procs::signal(p.pid, libc::SIGKILL);
+            }
+        }
+    }
+    ensure!(
+        report.backend_processes_left == 0 && report.epmd_left == 0 && report.ports_taken == 0,
+        "the kill loop left {} backend processes, {} epmd and {} taken ports (seed {seed}):\n{}",
+        report.backend_processes_left,
+        report.epmd_left,
+        report.ports_taken,
+        report.failures.join("\n")
+    );
+    Ok(report)
+}

@@ -1,0 +1,226 @@
+//! `.rpm`: tauri-bundler builds it with the `rpm` crate without a source
+//! date, so the header carries the build time (`BUILDTIME`) and every file's
+//! time on disk (`FILEMTIMES`). The payload itself is already reproducible
+//! (files in path order, cpio without times, gzip without a header time).
+//!
+//! [`normalize`] sets those times to the epoch in place — each is a 32-bit
+//! integer, so no offset moves — and recomputes the one digest that covers
+//! the header: the SHA-256 in the signature header. The `rpm` crate checks
+//! the package before and after (it reads but cannot edit headers).
+//!
+//! Layout (rpm's `lib/header.c`): a 96-byte lead; the signature header,
+//! padded to 8 bytes; the main header; the payload. A header is the magic
+//! `8e ad e8 01`, 4 reserved bytes, the entry count and the data size (both
+//! big-endian `u32`), the index (16 bytes per entry: tag, type, offset,
+//! count) and the data.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail, ensure};
+use sha2::{Digest as _, Sha256};
+
+use crate::core::fsx;
+
+const LEAD_BYTES: usize = 96;
+const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
+const TYPE_INT32: u32 = 4;
+const TYPE_STRING: u32 = 6;
+const RPMTAG_BUILDTIME: u32 = 1006;
+const RPMTAG_FILEMTIMES: u32 = 1034;
+/// Signature header tags a package without an OpenPGP signature has.
+const RPMTAG_HEADERSIGNATURES: u32 = 62;
+const RPMSIGTAG_SHA256: u32 = 273;
+
+/// What [`normalize`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Normalized {
+    Rewritten,
+    /// The package carries an OpenPGP signature (`TAURI_SIGNING_RPM_KEY`),
+    /// which covers the header: it is copied unchanged, times included.
+    KeptSigned,
+}
+
+/// Writes a reproducible copy of the package `input` to `output`.
+pub fn normalize(input: &Path, output: &Path, epoch: u64) -> Result<Normalized> {
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let (normalized, outcome) =
+        normalize_bytes(bytes, epoch).with_context(|| format!("normalising {}", input.display()))?;
+    fsx::write_atomic(output, &normalized)?;
+    Ok(outcome)
+}
+
+/// The reproducible form of a package's bytes.
+pub fn normalize_bytes(mut package: Vec<u8>, epoch: u64) -> Result<(Vec<u8>, Normalized)> {
+    let time = u32::try_from(epoch).context("rpm stores times as 32-bit seconds: the epoch is after 2106")?;
+    check(&package).context("the package is not a valid rpm")?;
+
+    let signature = Header::at(&package, LEAD_BYTES).context("reading the signature header")?;
+    if signature.entries(&package).any(|e| e.tag != RPMTAG_HEADERSIGNATURES && e.tag != RPMSIGTAG_SHA256) {
+        return Ok((package, Normalized::KeptSigned));
+    }
+    let main =
+        Header::at(&package, LEAD_BYTES + signature.len().next_multiple_of(8)).context("reading the main header")?;
+    for entry in main.entries(&package).collect::<Vec<_>>() {
+        if entry.tag == RPMTAG_BUILDTIME || entry.tag == RPMTAG_FILEMTIMES {
+            ensure!(entry.kind == TYPE_INT32, "tag {} is not an INT32 array", entry.tag);
+            let at = main.data_at(entry.offset, entry.count as usize * 4)?;
+            for slot in package[at..at + entry.count as usize * 4].chunks_exact_mut(4) {
+                slot.copy_from_slice(&time.to_be_bytes());
+            }
+        }
+    }
+
+    let digest = crate::core::fsx::hex(&Sha256::digest(&package[main.start..main.end()]));
+    let entry = signature
+        .entries(&package)
+        .find(|e| e.tag == RPMSIGTAG_SHA256)
+        .context("the signature header has no SHA-256 header digest")?;
+    ensure!(entry.kind == TYPE_STRING, "the SHA-256 header digest is not a string");
+    let at = signature.data_at(entry.offset, digest.len() + 1)?;
+    ensure!(package[at + digest.len()] == 0, "the SHA-256 header digest is not 64 hex digits");
+    package[at..at + digest.len()].copy_from_slice(digest.as_bytes());
+
+    check(&package).context("the normalised package does not verify (a bug in the rewrite)")?;
+    let read_back = rpm::PackageMetadata::parse(&mut Cursor::new(&package))?.get_build_time()?;
+    ensure!(read_back == epoch, "the build time reads back as {read_back}, not {epoch}");
+    Ok((package, Normalized::Rewritten))
+}
+
+/// Parses the package and checks its header and payload digests.
+fn check(package: &[u8]) -> Result<()> {
+    let parsed = rpm::Package::parse(&mut Cursor::new(package))?;
+    parsed.verify_digests()?;
+    Ok(())
+}
+
+/// Where one header sits in the file.
+struct Header {
+    start: usize,
+    count: usize,
+    data_len: usize,
+}
+
+struct IndexEntry {
+    tag: u32,
+    kind: u32,
+    offset: usize,
+    count: u32,
+}
+
+impl Header {
+    fn at(package: &[u8], start: usize) -> Result<Header> {
+        let head = package.get(start..start + 16).context("the file ends inside a header")?;
+        if head[..4] != HEADER_MAGIC {
+            bail!("no header magic at byte {start}");
+        }
+        let count = u32::from_be_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+        let data_len = u32::from_be_bytes(head[12..16].try_into().expect("4 bytes")) as usize;
+        let header = Header { start, count, data_len };
+        ensure!(header.end() <= package.len(), "the header at byte {start} runs past the end of the file");
+        Ok(header)
+    }
+
+    fn data_start(&self) -> usize {
+        self.start + 16 + 16 * self.count
+    }
+
+    fn end(&self) -> usize {
+        self.data_start() + self.data_len
+    }
+
+    fn len(&self) -> usize {
+        self.end() - self.start
+    }
+
+    fn entries<'a>(&self, package: &'a [u8]) -> impl Iterator<Item = IndexEntry> + 'a {
+        let index = self.start + 16;
+        (0..self.count).map(move |i| {
+            let raw = &package[index + 16 * i..index + 16 * (i + 1)];
+            let word = |at: usize| u32::from_be_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
+            IndexEntry { tag: word(0), kind: word(4), offset: word(8) as usize, count: word(12) }
+        })
+    }
+
+    /// The absolute position of `len` bytes at `offset` in the data.
+    fn data_at(&self, offset: usize, len: usize) -> Result<usize> {
+        ensure!(offset + len <= self.data_len, "an entry's data runs past its header");
+        Ok(self.data_start() + offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// A package built like tauri-bundler builds one (`rpm` crate, gzip,
+    /// no source date), from files with the given time.
+    fn package(dir: &Path, file_time: std::time::SystemTime) -> Vec<u8> {
+        let bin = dir.join("hudson");
+        let doc = dir.join("README");
+        std::fs::write(&bin, b"#!/bin/sh\necho hudson\n").unwrap();
+        std::fs::write(&doc, b"Hudson\n").unwrap();
+        for path in [&bin, &doc] {
+            std::fs::File::options().write(true).open(path).unwrap().set_modified(file_time).unwrap();
+        }
+        let package = rpm::PackageBuilder::new("hudson", "0.1.0", "Apache-2.0", "x86_64", "Hudson")
+            .release("1")
+            .compression(rpm::CompressionWithLevel::Gzip(6))
+            .with_file(&bin, rpm::FileOptions::new("/usr/bin/hudson").mode(rpm::FileMode::regular(0o755)))
+            .unwrap()
+            .with_file(&doc, rpm::FileOptions::new("/usr/share/doc/hudson/README"))
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut bytes = Vec::new();
+        package.write(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_same_contents_give_the_same_package_and_rpm_accepts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        let first = package(dir.path(), std::time::SystemTime::now() - day);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = package(dir.path(), std::time::SystemTime::now() - 2 * day);
+        assert_ne!(first, second, "build and file times differ");
+
+        let epoch = 1_750_000_000;
+        let (a, outcome) = normalize_bytes(first, epoch).unwrap();
+        assert_eq!(outcome, Normalized::Rewritten);
+        let (b, _) = normalize_bytes(second, epoch).unwrap();
+        assert_eq!(a, b, "normalised packages differ");
+        assert_eq!(normalize_bytes(a.clone(), epoch).unwrap().0, a, "normalising twice changes nothing");
+
+        let path = dir.path().join("hudson-0.1.0-1.x86_64.rpm");
+        std::fs::write(&path, &a).unwrap();
+        let rpm = |args: &[&str]| {
+            let out = Command::new("rpm")
+                .args(args)
+                .arg(&path)
+                .output()
+                .expect("rpm runs (Debian package `rpm`: apt-get install rpm)");
+            assert!(out.status.success(), "rpm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        // rpm recomputes the header and payload digests.
+        let checked = rpm(&["--checksig", "--nosignature"]);
+        assert!(checked.contains("digests OK"), "{checked}");
+        assert_eq!(rpm(&["-qp", "--queryformat", "%{BUILDTIME}"]), "1750000000");
+        let times = rpm(&["-qp", "--queryformat", "[%{FILEMTIMES}\\n]"]);
+        assert_eq!(times, "1750000000\n1750000000\n");
+    }
+
+    #[test]
+    fn a_damaged_package_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = package(dir.path(), std::time::SystemTime::now());
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let error = format!("{:#}", normalize_bytes(bytes, 1).unwrap_err());
+        assert!(error.contains("not a valid rpm"), "{error}");
+    }
+}

@@ -1,0 +1,269 @@
+//! `cargo xtask dist`: the release pipeline of one target. Each step is one
+//! file, named in run order (`step1_backend` … `step8_record`), defining one
+//! [`Step`]: its plan ("what will you do": commands, inputs, outputs, which
+//! `cargo xtask plan` prints) and its run ("do it", which `dist` calls), so
+//! the two cannot drift apart. A step whose inputs and outputs match its last
+//! run's fingerprint is skipped.
+
+pub mod plan;
+pub mod step1_backend;
+pub mod step2_sidecar;
+mod step3_shell;
+mod step4_bundle;
+pub mod step5_sign;
+pub mod step6_updater;
+mod step7_dmg;
+pub mod step8_record;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::core::config::Config;
+use crate::core::fsx::{self, Fingerprint};
+use crate::core::target::{Target, host_triple};
+use crate::core::ui::{self, Ui, seconds};
+use crate::core::version;
+use plan::{StepName, StepPlan};
+
+/// One step of the pipeline: one definition answers both "what will you
+/// do" (`plan`) and "do it" (`run`).
+pub struct Step {
+    pub name: StepName,
+    /// Whether a target's pipeline has this step (the dmg: macOS only).
+    pub applies: fn(&Target) -> bool,
+    pub plan: fn(&Config, &'static Target) -> StepPlan,
+    pub run: fn(&Ctx, &mut Built) -> Result<Outcome>,
+}
+
+/// The pipeline, in run order.
+pub const PIPELINE: &[Step] = &[
+    step1_backend::STEP,
+    step2_sidecar::STEP,
+    step3_shell::STEP,
+    step4_bundle::STEP,
+    step5_sign::STEP,
+    step6_updater::STEP,
+    step7_dmg::STEP,
+    step8_record::STEP,
+];
+
+/// The steps `target` runs, in order.
+pub fn steps(target: &Target) -> impl Iterator<Item = &'static Step> {
+    PIPELINE.iter().filter(move |step| (step.applies)(target))
+}
+
+fn every_target(_: &Target) -> bool {
+    true
+}
+
+/// What the steps of one run hand on: the installers the bundle step made
+/// (re-pointed at signed copies by sign and dmg) and the updater artifacts.
+#[derive(Default)]
+pub struct Built {
+    pub bundles: step4_bundle::Bundles,
+    pub updater: step6_updater::Updater,
+}
+
+/// Everything a step needs.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub target: &'static Target,
+    pub ui: &'a Ui,
+    pub sh: xshell::Shell,
+    force: bool,
+}
+
+/// What `dist --format json` prints.
+#[derive(Debug, Serialize)]
+struct Summary {
+    target: &'static str,
+    version: String,
+    dist_dir: String,
+    steps: Vec<StepReport>,
+    seconds: f64,
+    manifest: signing::dist::DistManifest,
+}
+
+#[derive(Debug, Serialize)]
+struct StepReport {
+    name: &'static str,
+    outcome: &'static str,
+    seconds: f64,
+}
+
+pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
+    let started = Instant::now();
+    let config = Config::load()?;
+    let target = Target::given_or_host(target)?;
+    if !target.is_host() {
+        bail!(
+            "`dist --target {}` must run on its own kind of machine (this one is {}): NIFs and the shell are not cross-built. \
+             CI builds it on the `{}` runner; `cargo xtask plan --target {}` shows what it will do.",
+            target.triple,
+            host_triple(),
+            target.runner,
+            target.triple
+        );
+    }
+    version::check(&config)?;
+    version::check_identity(&config)?;
+
+    let ctx = Ctx::new(&config, target, ui, force)?;
+    let mut reports = Vec::new();
+    let mut built = Built::default();
+    for step in steps(target) {
+        let outcome = (step.run)(&ctx, &mut built)?;
+        reports.push(StepReport { name: step.name.as_str(), outcome: outcome.label(), seconds: outcome.seconds() });
+    }
+
+    let dist_dir = config.dist_dir(target);
+    let manifest = step8_record::read_manifest(&dist_dir)?;
+    let total = started.elapsed();
+    ui.info(format!(
+        "dist {} {} finished in {}: {}",
+        config.version,
+        target.triple,
+        seconds(total),
+        config.relative(&dist_dir)
+    ));
+    for artifact in &manifest.artifacts {
+        ui.info(format!("  {:<8} {:>10} bytes  {}", artifact.kind.as_str(), artifact.size, artifact.path));
+    }
+    ui.emit(&Summary {
+        target: target.triple,
+        version: config.version.clone(),
+        dist_dir: dist_dir.display().to_string(),
+        steps: reports,
+        seconds: total.as_secs_f64(),
+        manifest,
+    });
+    Ok(())
+}
+
+/// How a step ended.
+pub enum Outcome {
+    Ran(Duration),
+    Skipped,
+    NothingToDo,
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Ran(_) => "ran",
+            Outcome::Skipped => "skipped (unchanged)",
+            Outcome::NothingToDo => "nothing to do",
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        match self {
+            Outcome::Ran(d) => d.as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+}
+
+/// The last successful run of a step: its input digest and the digest of
+/// each output it left.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Stamp {
+    inputs: String,
+    outputs: BTreeMap<String, String>,
+}
+
+impl<'a> Ctx<'a> {
+    /// Everything a step needs for `target`; `force` runs steps whose
+    /// fingerprints match.
+    pub fn new(config: &'a Config, target: &'static Target, ui: &'a Ui, force: bool) -> Result<Ctx<'a>> {
+        Ok(Ctx { config, target, ui, sh: xshell::Shell::new()?, force })
+    }
+
+    fn stamp_path(&self, name: StepName) -> PathBuf {
+        self.config.work_dir(self.target).join("fingerprints").join(format!("{}.json", name.as_str()))
+    }
+
+    /// Runs `work` unless `inputs` and `outputs` match the step's last run.
+    pub fn cached(
+        &self,
+        name: StepName,
+        what: &str,
+        inputs: &Fingerprint,
+        outputs: &[PathBuf],
+        work: impl FnOnce(&ui::Step) -> Result<()>,
+    ) -> Result<Outcome> {
+        let inputs = inputs.finish();
+        let stamp_path = self.stamp_path(name);
+        if !self.force
+            && let Ok(bytes) = std::fs::read(&stamp_path)
+            && let Ok(stamp) = serde_json::from_slice::<Stamp>(&bytes)
+            && stamp.inputs == inputs
+            && stamp.outputs == digest_outputs(outputs).unwrap_or_default()
+        {
+            self.ui.info(format!("- {}: unchanged, skipped", name.as_str()));
+            return Ok(Outcome::Skipped);
+        }
+        // A step that fails half-way must not look done next time.
+        let _ = std::fs::remove_file(&stamp_path);
+        let step = self.ui.step(name.as_str(), what);
+        if let Err(e) = work(&step) {
+            step.failed();
+            return Err(e.context(format!("dist step `{}` failed", name.as_str())));
+        }
+        let stamp = Stamp { inputs, outputs: digest_outputs(outputs)? };
+        fsx::write_atomic(&stamp_path, &serde_json::to_vec_pretty(&stamp)?)?;
+        Ok(Outcome::Ran(step.done("done")))
+    }
+
+    /// A fingerprint that already holds what every step depends on: the
+    /// target, the toolchain and the release configuration.
+    pub fn fingerprint(&self, name: StepName) -> Fingerprint {
+        let mut fp = Fingerprint::new(name.as_str());
+        fp.add_value("target", self.target.triple);
+        fp.add_value("xtask", env!("CARGO_PKG_VERSION"));
+        fp.add_value("config", &self.config.shell_runtime_config().to_string());
+        fp.add_value(
+            "product",
+            &format!("{}|{}|{}", self.config.product_name, self.config.identifier, self.config.version),
+        );
+        fp
+    }
+
+    pub fn cargo(&self) -> String {
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+    }
+
+    /// `rustc -vV`, so a toolchain change rebuilds.
+    pub fn rustc_version(&self) -> String {
+        crate::core::cmd::probe("rustc", &["-vV"]).unwrap_or_default()
+    }
+}
+
+fn digest_outputs(outputs: &[PathBuf]) -> Result<BTreeMap<String, String>> {
+    let mut digests = BTreeMap::new();
+    for path in outputs {
+        if !path.exists() {
+            bail!("expected output {} is missing", path.display());
+        }
+        let digest = Fingerprint::new("output").add_path(path, &|_| false)?.finish();
+        digests.insert(path.display().to_string(), digest);
+    }
+    Ok(digests)
+}
+
+/// Skip rule for source trees: build output and editor litter never count.
+pub fn skip_build_output(rel: &Path) -> bool {
+    let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+    matches!(
+        first.as_str(),
+        "target" | "_build" | "deps" | "burrito_out" | "gen" | "binaries" | ".elixir_ls" | "node_modules"
+    ) || rel.starts_with("priv/native")
+        || rel.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n == "erl_crash.dump" || n.ends_with(".swp") || n.starts_with(".#")
+        })
+}
