@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::core::ui::{Format, Ui};
+#[cfg(feature = "release-tools")]
 use crate::platform::macos;
 #[cfg(unix)]
 use crate::smoke;
@@ -139,14 +140,16 @@ pub enum Command {
         #[arg(long)]
         no_staple: bool,
         /// Notary API base URL (tests point it at a test double).
-        #[arg(long, hide = true, default_value = macos::notary::NOTARY_API)]
-        notary_url: String,
+        /// (default: Apple's notary API)
+        #[arg(long, hide = true)]
+        notary_url: Option<String>,
         /// S3 base URL for path-style uploads (tests).
         #[arg(long, hide = true)]
         s3_url: Option<String>,
         /// Ticket lookup URL (tests).
-        #[arg(long, hide = true, default_value = macos::notary::TICKET_LOOKUP)]
-        ticket_url: String,
+        /// (default: Apple's ticket lookup)
+        #[arg(long, hide = true)]
+        ticket_url: Option<String>,
         /// Seconds between status polls.
         #[arg(long, hide = true, default_value_t = 10)]
         poll: u64,
@@ -211,6 +214,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
             "this command runs on Linux and macOS only (it drives processes with Unix signals); \
                  Windows installers are checked by `cargo xtask dist` and `cargo xtask sign` here"
         )),
+        #[cfg(feature = "release-tools")]
         Command::Sign { target, dry_run, ad_hoc, timestamp_url, entitlements, paths } => platform::sign::run(
             ui,
             platform::sign::Args {
@@ -222,16 +226,19 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
                 entitlements: entitlements.as_deref(),
             },
         ),
+        #[cfg(feature = "release-tools")]
         Command::Notarize { path, wait, no_staple, notary_url, s3_url, ticket_url, poll } => macos::notary::run(
             ui,
             macos::notary::Request {
                 path: &path,
-                endpoints: macos::notary::Endpoints { api: notary_url, s3: s3_url, tickets: ticket_url },
+                endpoints: macos::notary::Endpoints::new(notary_url, s3_url, ticket_url),
                 wait: std::time::Duration::from_secs(wait),
                 poll: std::time::Duration::from_secs(poll),
                 staple: !no_staple,
             },
         ),
+        #[cfg(not(feature = "release-tools"))]
+        Command::Sign { .. } | Command::Notarize { .. } => Err(release::without_release_tools("sign and notarize")),
         Command::CheckTargets(args) => harness::check_targets::run(ui, args),
         Command::Keygen(args) => channel::keygen::run(ui, args),
         Command::Publish(args) => channel::publish::run(ui, args),

@@ -1,9 +1,9 @@
 //! `cargo xtask test`: every test, in the order a failure is cheapest to
 //! see — formatting, the backend's ExUnit suite, the Rust workspace's tests,
-//! the macOS and Windows type-check (`check_targets`), then a real `dist` of
-//! the host target and the checks on what it built (reproducibility,
-//! signatures, secrets: `release_checks`; the lifecycle against the real
-//! release; the shell end to end; smoke).
+//! clippy, the macOS and Windows type-check (`check_targets`), then a real
+//! `dist` of the host target and the checks on what it built (declared
+//! outputs, reproducibility, signatures, secrets: `release_checks`; the
+//! lifecycle against the real release; the shell end to end; smoke).
 
 use std::time::Instant;
 
@@ -27,6 +27,10 @@ pub fn run(ui: &Ui) -> Result<()> {
         Ok(cmd!(sh, "mix test").run()?)
     })?;
     stage(ui, "cargo test --workspace", || Ok(cmd!(sh, "{cargo} test --workspace").run()?))?;
+    stage(ui, "cargo clippy (host; xtask also without its release tools)", || {
+        cmd!(sh, "{cargo} clippy --workspace --all-targets --locked -- -D warnings").run()?;
+        Ok(cmd!(sh, "{cargo} clippy -p xtask --no-default-features --locked -- -D warnings").run()?)
+    })?;
     stage(ui, "cargo xtask check-targets (macOS and Windows type-check and clippy)", || {
         crate::harness::check_targets::run(ui, crate::harness::check_targets::Args { targets: Vec::new() })
     })?;

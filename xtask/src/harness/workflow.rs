@@ -7,10 +7,15 @@ use clap::Parser;
 
 const WORKFLOW: &str = include_str!("../../../.github/workflows/release.yml");
 
-/// Every `cargo xtask …` command line of the workflow, with its line number,
+/// Commands `cargo xtask-light` (xtask without its release tools) can run.
+const LIGHT_COMMANDS: &[&str] =
+    &["plan", "doctor", "status", "verify", "keygen", "publish", "promote", "rollout", "halt", "yank", "check-targets"];
+
+/// Every `cargo xtask …` and `cargo xtask-light …` command line of the
+/// workflow, with its line number, whether it is the light build,
 /// continuation lines joined and GitHub expressions and shell variables
 /// replaced by sample values.
-fn xtask_lines(text: &str) -> Vec<(usize, Vec<String>)> {
+fn xtask_lines(text: &str) -> Vec<(usize, bool, Vec<String>)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
     let mut i = 0;
@@ -28,9 +33,11 @@ fn xtask_lines(text: &str) -> Vec<(usize, Vec<String>)> {
         if line.starts_with('#') {
             continue;
         }
-        if let Some(at) = line.find("cargo xtask ") {
-            let command = &line[at + "cargo xtask ".len()..];
-            found.push((number, shell_words(&substitute(command))));
+        for (call, light) in [("cargo xtask ", false), ("cargo xtask-light ", true)] {
+            if let Some(at) = line.find(call) {
+                let command = &line[at + call.len()..];
+                found.push((number, light, shell_words(&substitute(command))));
+            }
         }
     }
     found
@@ -108,12 +115,16 @@ fn shell_words(line: &str) -> Vec<String> {
 #[test]
 fn every_xtask_line_of_the_workflow_parses_with_the_real_cli() {
     let lines = xtask_lines(WORKFLOW);
-    let commands: Vec<&str> = lines.iter().filter_map(|(_, args)| args.first().map(String::as_str)).collect();
+    let commands: Vec<&str> = lines.iter().filter_map(|(_, _, args)| args.first().map(String::as_str)).collect();
     for expected in ["plan", "doctor", "dist", "smoke", "publish"] {
         assert!(commands.contains(&expected), "the workflow never runs `cargo xtask {expected}`: {commands:?}");
     }
     let mut failures = Vec::new();
-    for (number, args) in &lines {
+    for (number, light, args) in &lines {
+        if *light && !LIGHT_COMMANDS.contains(&args.first().map(String::as_str).unwrap_or_default()) {
+            failures
+                .push(format!("release.yml:{number}: `cargo xtask-light {}` needs the release tools", args.join(" ")));
+        }
         let argv = std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned());
         if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
             let first = e.to_string().lines().next().unwrap_or_default().to_owned();
@@ -124,13 +135,20 @@ fn every_xtask_line_of_the_workflow_parses_with_the_real_cli() {
 }
 
 #[test]
+fn the_plan_job_builds_xtask_without_the_release_tools() {
+    let plan: Vec<_> = xtask_lines(WORKFLOW).into_iter().filter(|(_, _, args)| args[0] == "plan").collect();
+    assert!(!plan.is_empty() && plan.iter().all(|(_, light, _)| *light), "{plan:?}");
+}
+
+#[test]
 fn the_line_reader_sees_what_a_shell_would() {
     let text = "      - run: cargo xtask dist --target ${{ matrix.target }} --format json > out.json\n\
                 \x20       cargo xtask publish --channel \"$CHANNEL\" \\\n          --base-url 'https://x/' a.json\n";
     let lines = xtask_lines(text);
-    assert_eq!(lines[0].1, ["dist", "--target", "x86_64-unknown-linux-gnu", "--format", "json"]);
+    assert_eq!(lines[0].2, ["dist", "--target", "x86_64-unknown-linux-gnu", "--format", "json"]);
     assert_eq!(lines[1].0, 2);
-    assert_eq!(lines[1].1, ["publish", "--channel", "sample-channel", "--base-url", "https://x/", "a.json"]);
+    assert!(!lines[1].1, "not the light build");
+    assert_eq!(lines[1].2, ["publish", "--channel", "sample-channel", "--base-url", "https://x/", "a.json"]);
     // A wrong flag must be caught.
     let argv = ["cargo xtask", "dist", "--targt", "x"];
     assert!(crate::cli::Cli::try_parse_from(argv).is_err());

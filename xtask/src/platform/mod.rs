@@ -9,5 +9,6 @@ pub mod archive;
 pub mod burrito;
 pub mod linux;
 pub mod macos;
+#[cfg(feature = "release-tools")]
 pub mod sign;
 pub mod windows;

@@ -60,6 +60,16 @@ fn every_target(_: &Target) -> bool {
     true
 }
 
+/// The error of a step or command that needs the release tools in an xtask
+/// built without them (`cargo xtask-light`).
+#[cfg_attr(feature = "release-tools", allow(dead_code))]
+pub fn without_release_tools(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} needs xtask's release tools (tauri-bundler, apple-codesign), and this xtask was built without them \
+         (`cargo xtask-light`, `--no-default-features`): run it as `cargo xtask …`"
+    )
+}
+
 /// What the steps of one run hand on: the installers the bundle step made
 /// (re-pointed at signed copies by sign and dmg) and the updater artifacts.
 #[derive(Default)]

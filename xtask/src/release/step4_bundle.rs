@@ -3,11 +3,17 @@
 //! `bundle_project` patches a bundle-type marker into the binary and only
 //! restores it on success.
 
+#[cfg(feature = "release-tools")]
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "release-tools")]
+use std::path::Path;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
+#[cfg(feature = "release-tools")]
+use anyhow::{Context, bail};
 use signing::dist::ArtifactKind;
+#[cfg(feature = "release-tools")]
 use tauri_bundler::bundle::{
     BundleBinary, BundleSettings, DebianSettings, PackageSettings, PackageType, RpmSettings, SettingsBuilder,
 };
@@ -15,7 +21,9 @@ use tauri_bundler::bundle::{
 use super::Step;
 use super::{Ctx, Outcome};
 use crate::core::config::Config;
+#[cfg(feature = "release-tools")]
 use crate::core::config::Packaging;
+#[cfg(feature = "release-tools")]
 use crate::core::fsx;
 use crate::core::target::Target;
 use crate::release::plan::{StepName, StepPlan, rel};
@@ -86,15 +94,24 @@ fn location(kind: ArtifactKind) -> Option<(&'static str, &'static str)> {
     })
 }
 
+#[cfg(feature = "release-tools")]
 fn work(ctx: &Ctx) -> PathBuf {
     ctx.config.work_dir(ctx.target).join("bundle")
 }
 
 /// Where tauri-bundler writes: `<out>/bundle/<type>/…`.
+#[cfg(feature = "release-tools")]
 fn out_dir(ctx: &Ctx) -> PathBuf {
     work(ctx).join("bundle")
 }
 
+/// Without the release tools there is no tauri-bundler to run.
+#[cfg(not(feature = "release-tools"))]
+pub fn run(_: &Ctx) -> Result<(Outcome, Bundles)> {
+    Err(super::without_release_tools("the bundle step"))
+}
+
+#[cfg(feature = "release-tools")]
 pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     let config = ctx.config;
     let binary = config.shell_binary_path(ctx.target);
@@ -147,6 +164,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     Ok((outcome, scan(&out_dir(ctx), &kinds)?))
 }
 
+#[cfg(feature = "release-tools")]
 fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
     let config = ctx.config;
     let icons = ["32x32.png", "128x128.png", "128x128@2x.png", "icon.icns", "icon.ico"]
@@ -183,6 +201,7 @@ fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
     })
 }
 
+#[cfg(feature = "release-tools")]
 fn package_type(kind: ArtifactKind) -> Result<PackageType> {
     Ok(match kind {
         ArtifactKind::Deb => PackageType::Deb,
@@ -197,6 +216,7 @@ fn package_type(kind: ArtifactKind) -> Result<PackageType> {
 }
 
 /// Finds the bundles in tauri-bundler's output folder.
+#[cfg(feature = "release-tools")]
 fn scan(out: &Path, kinds: &[ArtifactKind]) -> Result<Bundles> {
     let mut items = Vec::new();
     for kind in kinds {

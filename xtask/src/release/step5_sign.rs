@@ -24,12 +24,17 @@ use super::Step;
 use super::step4_bundle::Bundles;
 use super::{Ctx, Outcome};
 use crate::core::config::Config;
-use crate::core::credentials::{APPLE_CERTIFICATE, ProcessEnv};
+#[cfg(feature = "release-tools")]
+use crate::core::credentials::APPLE_CERTIFICATE;
+use crate::core::credentials::ProcessEnv;
 use crate::core::fsx;
 use crate::core::target::Os;
 use crate::core::target::Target;
+#[cfg(feature = "release-tools")]
 use crate::platform::macos::codesign::{self, Timestamp};
+#[cfg(feature = "release-tools")]
 use crate::platform::macos::identity::Identity;
+#[cfg(feature = "release-tools")]
 use crate::platform::macos::notary::{self, ApiKey};
 use crate::platform::windows::authenticode::{self, Pfx};
 use crate::release::plan::{StepName, StepPlan, rel};
@@ -87,6 +92,13 @@ pub fn run(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     }
 }
 
+/// Without the release tools there is no apple-codesign to sign with.
+#[cfg(not(feature = "release-tools"))]
+fn macos(_: &Ctx, _: &mut Bundles) -> Result<Outcome> {
+    Err(super::without_release_tools("signing the macOS app"))
+}
+
+#[cfg(feature = "release-tools")]
 fn macos(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     let identity = Identity::from_env(&ProcessEnv)?;
     let api_key = ApiKey::from_env(&ProcessEnv)?;

@@ -5,17 +5,23 @@
 
 use anyhow::{Context, Result, bail};
 use signing::dist::ArtifactKind;
+#[cfg(feature = "release-tools")]
 use xshell::cmd;
 
 use super::Step;
 use super::step4_bundle::Bundles;
 use super::{Ctx, Outcome};
+#[cfg(feature = "release-tools")]
 use crate::core::cmd as run;
 use crate::core::config::Config;
+#[cfg(feature = "release-tools")]
 use crate::core::credentials::ProcessEnv;
 use crate::core::target::{Os, Target};
+#[cfg(feature = "release-tools")]
 use crate::platform::macos::codesign::{self, Timestamp};
+#[cfg(feature = "release-tools")]
 use crate::platform::macos::identity::Identity;
+#[cfg(feature = "release-tools")]
 use crate::platform::macos::notary::{self, ApiKey};
 use crate::release::plan::{StepName, StepPlan, rel};
 
@@ -42,6 +48,13 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
     }
 }
 
+/// Without the release tools there is no apple-codesign to sign the image.
+#[cfg(not(feature = "release-tools"))]
+pub fn run(_: &Ctx, _: &mut Bundles) -> Result<Outcome> {
+    Err(super::without_release_tools("the dmg step"))
+}
+
+#[cfg(feature = "release-tools")]
 pub fn run(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
     let identity = Identity::from_env(&ProcessEnv)?;
     let api_key = ApiKey::from_env(&ProcessEnv)?;

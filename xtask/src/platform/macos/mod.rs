@@ -2,6 +2,9 @@
 //! archive, runnable from any host.
 
 pub mod app_archive;
+#[cfg(feature = "release-tools")]
 pub mod codesign;
+#[cfg(feature = "release-tools")]
 pub mod identity;
+#[cfg(feature = "release-tools")]
 pub mod notary;

@@ -122,6 +122,14 @@ pub struct Endpoints {
     pub tickets: String,
 }
 
+impl Endpoints {
+    /// Apple's endpoints, unless a test points one elsewhere.
+    pub fn new(api: Option<String>, s3: Option<String>, tickets: Option<String>) -> Endpoints {
+        let apple = Endpoints::default();
+        Endpoints { api: api.unwrap_or(apple.api), s3, tickets: tickets.unwrap_or(apple.tickets) }
+    }
+}
+
 impl Default for Endpoints {
     fn default() -> Self {
         Endpoints { api: NOTARY_API.into(), s3: None, tickets: TICKET_LOOKUP.into() }
