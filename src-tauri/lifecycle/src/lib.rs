@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod clock;
 pub mod contract;
+pub mod event;
 pub mod handshake;
 pub mod health;
 pub mod logs;
@@ -15,8 +16,6 @@ pub mod redact;
 pub mod restart;
 pub mod supervisor;
 
-pub use backend::{
-    Backend, Event, HandshakeSource, LaunchSpec, Notice, Readiness, ShutdownReport, StartError, StartTimings, Stream,
-};
+pub use backend::{Backend, HandshakeSource, LaunchSpec, Notice, Readiness, ShutdownReport, StartError, StartTimings};
 pub use contract::{HandshakeDoc, HealthDoc};
-pub use process::Exit;
+pub use event::{Event, Exit, Stream};
