@@ -16,6 +16,8 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hudson_lifecycle::hooks;
+use hudson_lifecycle::trace::{Milestone, first_stamps};
 use serde::Serialize;
 
 use crate::core::config::Config;
@@ -115,17 +117,17 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
     let trace = install.home.path().join(format!("trace-{variant:?}-{index}"));
     let _ = std::fs::remove_file(&trace);
     let trace_env = OsString::from(&trace);
-    let baseline = OsString::from("tcp-poll-200ms");
-    let mut env: Vec<(&str, &OsString)> = vec![("HUDSON_STARTUP_TRACE", &trace_env)];
+    let baseline = OsString::from(hooks::BENCH_READINESS_TCP_POLL);
+    let mut env: Vec<(&str, &OsString)> = vec![(hooks::ENV_STARTUP_TRACE, &trace_env)];
     if variant == Variant::TcpPoll200ms {
-        env.push(("HUDSON_BENCH_READINESS", &baseline));
+        env.push((hooks::ENV_BENCH_READINESS, &baseline));
     }
     let started_ns = hudson_lifecycle::clock::monotonic_ns();
     let mut shell = lab.spawn_shell(install, &env)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
-        if text.contains("\"page_finished\"") {
+        if first_stamps(&text).contains_key(&Milestone::PageFinished) {
             break text;
         }
         if Instant::now() > deadline || shell.try_wait()?.is_some() {
@@ -147,26 +149,23 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
 
 /// The first stamp of each event.
 fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
-    let mut first = std::collections::HashMap::new();
-    for v in trace.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
-        if let (Some(event), Some(ns)) = (v["event"].as_str(), v["ns"].as_u64()) {
-            first.entry(event.to_owned()).or_insert(ns as f64 / 1e6);
-        }
-    }
-    let stamp = |event: &str| first.get(event).copied().with_context(|| format!("no {event} in the trace"));
-    let spawned = stamp("spawned")?;
-    let since = |event: &str| -> Result<f64> { Ok(stamp(event)? - spawned) };
-    let backend_ready = since("backend_ready")?;
-    let navigate = since("navigate")?;
-    let webview_enter = since("webview_enter")?;
-    let webview_redirect = since("webview_redirect")?;
-    let page_started = since("page_started")?;
-    let page_finished = since("page_finished")?;
+    let first = first_stamps(trace);
+    let stamp = |event: Milestone| {
+        first.get(&event).map(|ns| *ns as f64 / 1e6).with_context(|| format!("no {} in the trace", event.as_str()))
+    };
+    let spawned = stamp(Milestone::Spawned)?;
+    let since = |event: Milestone| -> Result<f64> { Ok(stamp(event)? - spawned) };
+    let backend_ready = since(Milestone::BackendReady)?;
+    let navigate = since(Milestone::Navigate)?;
+    let webview_enter = since(Milestone::WebviewEnter)?;
+    let webview_redirect = since(Milestone::WebviewRedirect)?;
+    let page_started = since(Milestone::PageStarted)?;
+    let page_finished = since(Milestone::PageFinished)?;
     Ok(Launch {
         shell_to_spawn: spawned - started_ns as f64 / 1e6,
         backend_ready,
-        handshake_seen: since("handshake")?,
-        health_confirmed: since("healthy")?,
+        handshake_seen: since(Milestone::Handshake)?,
+        health_confirmed: since(Milestone::Healthy)?,
         navigate,
         webview_enter,
         webview_redirect,
@@ -177,7 +176,7 @@ fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
         to_webview: webview_enter - navigate,
         enter_round_trip: webview_redirect - webview_enter,
         to_load_started: page_started - webview_redirect,
-        launch_to_page: stamp("page_finished")? - started_ns as f64 / 1e6,
+        launch_to_page: stamp(Milestone::PageFinished)? - started_ns as f64 / 1e6,
     })
 }
 
