@@ -380,9 +380,47 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
         config::Packaging::Burrito => LaunchSpec::for_sidecar(&program, data_dir, log_dir, runtime_base),
     };
     spec.startup_timeout = Duration::from_secs(config.startup_timeout_secs);
-    if std::env::var(hooks::ENV_BENCH_READINESS).as_deref() == Ok(hooks::BENCH_READINESS_TCP_POLL) {
-        spec.readiness = Readiness::TcpPoll { interval: Duration::from_millis(200) };
-        shell.log.shell("benchmark baseline: polling TCP connect every 200 ms");
+    spec.readiness = readiness();
+    if let Readiness::TcpPoll { interval } = spec.readiness {
+        shell.log.shell(&format!("benchmark baseline: polling TCP connect every {} ms", interval.as_millis()));
     }
     Ok(spec)
+}
+
+/// How the shell learns that the backend serves: the handshake. Only the
+/// benchmark's baseline build (feature `bench-baseline`, which `dist` never
+/// enables) reads [`hooks::ENV_BENCH_READINESS`] and may poll instead, so a
+/// shell that ships cannot be switched into the start the contract forbids.
+fn readiness() -> Readiness {
+    #[cfg(feature = "bench-baseline")]
+    if std::env::var(hooks::ENV_BENCH_READINESS).as_deref() == Ok(hooks::BENCH_READINESS_TCP_POLL) {
+        return Readiness::TcpPoll { interval: Duration::from_millis(200) };
+    }
+    Readiness::Handshake
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The benchmark switch, set as `cargo xtask bench startup` sets it for
+    /// its baseline launches.
+    fn ask_for_the_baseline() {
+        // SAFETY: no other test of this crate reads or writes the environment.
+        unsafe { std::env::set_var(hooks::ENV_BENCH_READINESS, hooks::BENCH_READINESS_TCP_POLL) };
+    }
+
+    #[test]
+    #[cfg(not(feature = "bench-baseline"))]
+    fn a_shipping_shell_ignores_the_benchmark_switch() {
+        ask_for_the_baseline();
+        assert_eq!(readiness(), Readiness::Handshake);
+    }
+
+    #[test]
+    #[cfg(feature = "bench-baseline")]
+    fn the_baseline_build_polls_when_asked() {
+        ask_for_the_baseline();
+        assert_eq!(readiness(), Readiness::TcpPoll { interval: Duration::from_millis(200) });
+    }
 }

@@ -2,7 +2,10 @@
 //! page, and how much of that is the shell's own doing, side by side with
 //! the way ex_tauri-style shells start a sidecar (pick a port, then try a
 //! TCP connect every 200 ms) measured in the same run, the same binary and
-//! the same WebView (`HUDSON_BENCH_READINESS=tcp-poll-200ms`).
+//! the same WebView (`HUDSON_BENCH_READINESS=tcp-poll-200ms`). That switch
+//! exists only in the shell's `bench-baseline` build, which this command
+//! builds as its own binary next to `dist`'s release shell (only the shell
+//! crate compiles again); the shell that ships has no way to poll.
 //!
 //! Each launch runs under Xvfb with `HUDSON_STARTUP_TRACE`, in which the
 //! shell stamps its milestones on the machine's monotonic clock: backend
@@ -13,14 +16,17 @@
 //! slow moment of the machine hits both alike.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hudson_lifecycle::hooks;
 use hudson_lifecycle::trace::{Milestone, first_stamps};
 use serde::Serialize;
+use xshell::cmd;
 
 use crate::core::config::Config;
+use crate::core::target::Target;
 use crate::core::ui::Ui;
 use crate::harness::e2e::{Backend, Install, Lab};
 
@@ -89,7 +95,8 @@ pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
         bail!("--launches must be at least 1");
     }
     let config = Config::load()?;
-    let lab = Lab::start(&config)?;
+    let mut lab = Lab::start(&config)?;
+    lab.build.shell = build_baseline(ui, &config, Target::host()?)?;
     let install = lab.install(Backend::Real, |_| {})?;
     let variants = [Variant::Handshake, Variant::TcpPoll200ms];
     let mut runs: Vec<(Variant, Vec<Launch>)> = variants.iter().map(|v| (*v, Vec::new())).collect();
@@ -111,6 +118,25 @@ pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
     print_table(ui, &summaries);
     ui.emit(&summaries);
     Ok(())
+}
+
+/// `cargo build` of the shell with its `bench-baseline` feature, the
+/// binary `hudson-desktop-bench-baseline`, with dist's profile, target and
+/// features otherwise, so the release build's dependencies are reused.
+fn build_baseline(ui: &Ui, config: &Config, target: &Target) -> Result<PathBuf> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&config.workspace_root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (package, triple) = (&config.shell_package, target.triple);
+    let bin = format!("{}-bench-baseline", config.shell_binary);
+    ui.info(format!("building {bin}, the benchmark's build of the shell"));
+    cmd!(
+        sh,
+        "{cargo} build --release -p {package} --target {triple} --features custom-protocol,bench-baseline --bin {bin}"
+    )
+    .run()
+    .with_context(|| format!("building the benchmark's shell `{bin}`"))?;
+    Ok(config.shell_binary_path(target).with_file_name(format!("{bin}{}", target.exe_suffix())))
 }
 
 fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Result<Launch> {
