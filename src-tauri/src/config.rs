@@ -9,8 +9,6 @@ use serde::Deserialize;
 
 /// File name inside the resource directory.
 pub const FILE_NAME: &str = "hudson-shell.json";
-/// Overrides the resource directory (development runs and tests).
-pub const ENV_RESOURCE_DIR: &str = "HUDSON_RESOURCE_DIR";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

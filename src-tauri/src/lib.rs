@@ -19,21 +19,21 @@ mod config;
 mod menu;
 mod pages;
 mod signals;
-mod trace;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hudson_lifecycle::handshake::default_runtime_base;
+use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::supervisor::{Options, Status, Supervisor};
+use hudson_lifecycle::trace::{Milestone, Trace};
 use hudson_lifecycle::{LaunchSpec, Readiness};
 use tauri::webview::{NewWindowResponse, PageLoadEvent};
 use tauri::{AppHandle, Manager, RunEvent, Url, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
 use crate::config::ShellConfig;
-use crate::trace::Trace;
 
 const MAIN_WINDOW: &str = "main";
 const UPDATES_WINDOW: &str = "updates";
@@ -41,10 +41,6 @@ const UPDATES_WINDOW: &str = "updates";
 const LOG_FILE: &str = "hudson-desktop.log";
 /// Longest wait for the backend's graceful stop before its group is killed.
 pub(crate) const GRACE: Duration = Duration::from_secs(5);
-/// Benchmark only: `tcp-poll-200ms` starts the backend the way
-/// ex_tauri-style shells do (a picked port, a TCP connect every 200 ms), so
-/// `cargo xtask bench startup` can measure both in the same binary.
-const ENV_BENCH_READINESS: &str = "HUDSON_BENCH_READINESS";
 
 /// The origin the WebView may show besides the shell's own pages.
 #[derive(Default, Clone)]
@@ -156,7 +152,7 @@ impl Shell {
 
 pub fn run() {
     let trace = Arc::new(Trace::from_env());
-    trace.mark("shell_start");
+    trace.mark(Milestone::ShellStart);
     let allowed = AllowedOrigin::default();
     let app = tauri::Builder::default()
         // First: a second launch hands over to the running one and exits
@@ -220,7 +216,7 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
                 // The benchmark's breakdown of the WebView's part: it took
                 // the navigation, then the backend's redirect after the enter.
                 let entering = url.path() == hudson_lifecycle::contract::ENTER_PATH;
-                shell.trace.mark(if entering { "webview_enter" } else { "webview_redirect" });
+                shell.trace.mark(if entering { Milestone::WebviewEnter } else { Milestone::WebviewRedirect });
             }
             if backend || pages::is_local(url) {
                 return true;
@@ -241,11 +237,11 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
                 // backend is that navigation.
                 PageLoadEvent::Started => {
                     if shell.navigating.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                        shell.trace.mark("page_started");
+                        shell.trace.mark(Milestone::PageStarted);
                     }
                 }
                 PageLoadEvent::Finished if shell.allowed.allows(url) => {
-                    shell.trace.mark("page_finished");
+                    shell.trace.mark(Milestone::PageFinished);
                     shell.log.shell(&format!("page loaded: {}{}", url.origin().ascii_serialization(), url.path()));
                 }
                 PageLoadEvent::Finished => {}
@@ -328,14 +324,14 @@ fn on_status(app: &AppHandle, status: Status) {
         }
         Status::Ready { origin, enter_url, timings, .. } => {
             let trace = &shell.trace;
-            trace.mark_at("spawned", timings.spawned);
-            trace.mark_at("backend_ready", timings.backend_ready);
-            trace.mark_at("handshake", timings.handshake);
-            trace.mark_at("healthy", timings.healthy);
+            trace.mark_at(Milestone::Spawned, timings.spawned);
+            trace.mark_at(Milestone::BackendReady, timings.backend_ready);
+            trace.mark_at(Milestone::Handshake, timings.handshake);
+            trace.mark_at(Milestone::Healthy, timings.healthy);
             shell.allowed.set(Some(origin));
             match Url::parse(&enter_url) {
                 Ok(url) => {
-                    trace.mark("navigate");
+                    trace.mark(Milestone::Navigate);
                     shell.navigating.store(true, std::sync::atomic::Ordering::SeqCst);
                     show(app, url);
                 }
@@ -363,7 +359,7 @@ fn on_status(app: &AppHandle, status: Status) {
 }
 
 fn resource_dir(app: &AppHandle) -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os(config::ENV_RESOURCE_DIR) {
+    if let Some(dir) = std::env::var_os(hooks::ENV_RESOURCE_DIR) {
         return Ok(PathBuf::from(dir));
     }
     app.path().resource_dir().map_err(|e| format!("cannot find the app's resources: {e}"))
@@ -384,9 +380,47 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
         config::Packaging::Burrito => LaunchSpec::for_sidecar(&program, data_dir, log_dir, runtime_base),
     };
     spec.startup_timeout = Duration::from_secs(config.startup_timeout_secs);
-    if std::env::var(ENV_BENCH_READINESS).as_deref() == Ok("tcp-poll-200ms") {
-        spec.readiness = Readiness::TcpPoll { interval: Duration::from_millis(200) };
-        shell.log.shell("benchmark baseline: polling TCP connect every 200 ms");
+    spec.readiness = readiness();
+    if let Readiness::TcpPoll { interval } = spec.readiness {
+        shell.log.shell(&format!("benchmark baseline: polling TCP connect every {} ms", interval.as_millis()));
     }
     Ok(spec)
+}
+
+/// How the shell learns that the backend serves: the handshake. Only the
+/// benchmark's baseline build (feature `bench-baseline`, which `dist` never
+/// enables) reads [`hooks::ENV_BENCH_READINESS`] and may poll instead, so a
+/// shell that ships cannot be switched into the start the contract forbids.
+fn readiness() -> Readiness {
+    #[cfg(feature = "bench-baseline")]
+    if std::env::var(hooks::ENV_BENCH_READINESS).as_deref() == Ok(hooks::BENCH_READINESS_TCP_POLL) {
+        return Readiness::TcpPoll { interval: Duration::from_millis(200) };
+    }
+    Readiness::Handshake
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The benchmark switch, set as `cargo xtask bench startup` sets it for
+    /// its baseline launches.
+    fn ask_for_the_baseline() {
+        // SAFETY: no other test of this crate reads or writes the environment.
+        unsafe { std::env::set_var(hooks::ENV_BENCH_READINESS, hooks::BENCH_READINESS_TCP_POLL) };
+    }
+
+    #[test]
+    #[cfg(not(feature = "bench-baseline"))]
+    fn a_shipping_shell_ignores_the_benchmark_switch() {
+        ask_for_the_baseline();
+        assert_eq!(readiness(), Readiness::Handshake);
+    }
+
+    #[test]
+    #[cfg(feature = "bench-baseline")]
+    fn the_baseline_build_polls_when_asked() {
+        ask_for_the_baseline();
+        assert_eq!(readiness(), Readiness::TcpPoll { interval: Duration::from_millis(200) });
+    }
 }

@@ -13,26 +13,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 
 use crate::contract::{self, HandshakeDoc, HealthDoc};
+use crate::event::{Event, Exit, Stream};
 use crate::handshake::{HandshakeError, LaunchDir, Token, read_handshake, sweep_stale};
 use crate::health::{HealthClient, HealthError};
-use crate::process::{Exit, Process, ProcessSpec};
-
-/// Something the backend process did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// One line of output.
-    Output(Stream, String),
-    /// The process ended.
-    Exited(Exit),
-    /// The launch directory changed (the handshake may have arrived).
-    HandshakeTouched,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+use crate::process::{Process, ProcessSpec};
 
 /// How to start the backend.
 #[derive(Debug, Clone)]

@@ -27,6 +27,10 @@ pub const ENV_RELEASE_DISTRIBUTION: &str = "RELEASE_DISTRIBUTION";
 /// writable folder because the release itself may sit on a read-only path.
 pub const ENV_RELEASE_TMP: &str = "RELEASE_TMP";
 
+/// Test hook of the reference backend: the remote server's schema version;
+/// above 1 makes `/healthz` say `update_required`.
+pub const ENV_SERVER_SCHEMA: &str = "HUDSON_SERVER_SCHEMA";
+
 /// The handshake file's name inside the per-launch directory.
 pub const HANDSHAKE_FILE_NAME: &str = "handshake.json";
 /// The stdout line prefix the backend prints once it serves.

@@ -26,7 +26,7 @@ use std::thread;
 
 use crossbeam_channel::Sender;
 
-use crate::backend::{Event, Stream};
+use crate::event::{Event, Exit, Stream};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -205,40 +205,6 @@ fn wait_in_background(mut child: Child, events: Sender<Event>, readers_done: cro
             let _ = events.send(Event::Exited(status.map(Exit::from).unwrap_or(Exit::Unknown)));
         })
         .expect("spawn the backend waiter thread");
-}
-
-/// How the backend ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-    Unknown,
-}
-
-impl From<ExitStatus> for Exit {
-    fn from(status: ExitStatus) -> Self {
-        if let Some(code) = status.code() {
-            return Exit::Code(code);
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::ExitStatusExt;
-            if let Some(signal) = status.signal() {
-                return Exit::Signal(signal);
-            }
-        }
-        Exit::Unknown
-    }
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Exit::Code(code) => write!(f, "exit code {code}"),
-            Exit::Signal(signal) => write!(f, "signal {signal}"),
-            Exit::Unknown => f.write_str("unknown status"),
-        }
-    }
 }
 
 #[cfg(windows)]

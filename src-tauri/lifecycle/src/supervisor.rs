@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 
-use crate::backend::{Backend, Event, LaunchSpec, Notice, ShutdownReport, StartError, StartTimings, Stream};
+use crate::backend::{Backend, LaunchSpec, Notice, ShutdownReport, StartError, StartTimings};
+use crate::event::{Event, Stream};
 use crate::handshake::Token;
 use crate::logs::{Log, Source};
 use crate::restart::{RestartPolicy, Restarts};

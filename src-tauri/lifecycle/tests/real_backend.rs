@@ -142,7 +142,7 @@ fn health_states_the_user_can_act_on() {
     // A newer server schema: update required, and the backend is stopped.
     let sandbox = Sandbox::new();
     let mut spec = spec_for(&sandbox, &release);
-    spec.env.push(("HUDSON_SERVER_SCHEMA".into(), "2".into()));
+    spec.env.push((hudson_lifecycle::contract::ENV_SERVER_SCHEMA.into(), "2".into()));
     let statuses = Statuses::new();
     let log = Log::open(&sandbox.path().join("logs"), "hudson.log", Rotation::default(), false);
     let supervisor = Supervisor::spawn(spec, Options::default(), log, statuses.reporter());

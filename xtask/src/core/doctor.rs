@@ -4,7 +4,6 @@
 //! registries a build machine here can reach.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -235,13 +234,10 @@ fn is_bookworm() -> bool {
     std::fs::read_to_string("/etc/debian_version").is_ok_and(|v| v.trim().starts_with("12"))
 }
 
-/// The path of `program` when it is on PATH.
+/// The path of `program` when it is on PATH: an executable file, found the
+/// way a shell finds it (`which`; PATHEXT on Windows).
 pub fn on_path(program: &str) -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .map(|p: PathBuf| p.display().to_string())
+    which::which(program).ok().map(|p| p.display().to_string())
 }
 
 pub fn check() -> Vec<Found> {

@@ -2,7 +2,10 @@
 //! page, and how much of that is the shell's own doing, side by side with
 //! the way ex_tauri-style shells start a sidecar (pick a port, then try a
 //! TCP connect every 200 ms) measured in the same run, the same binary and
-//! the same WebView (`HUDSON_BENCH_READINESS=tcp-poll-200ms`).
+//! the same WebView (`HUDSON_BENCH_READINESS=tcp-poll-200ms`). That switch
+//! exists only in the shell's `bench-baseline` build, which this command
+//! builds as its own binary next to `dist`'s release shell (only the shell
+//! crate compiles again); the shell that ships has no way to poll.
 //!
 //! Each launch runs under Xvfb with `HUDSON_STARTUP_TRACE`, in which the
 //! shell stamps its milestones on the machine's monotonic clock: backend
@@ -13,12 +16,17 @@
 //! slow moment of the machine hits both alike.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hudson_lifecycle::hooks;
+use hudson_lifecycle::trace::{Milestone, first_stamps};
 use serde::Serialize;
+use xshell::cmd;
 
 use crate::core::config::Config;
+use crate::core::target::Target;
 use crate::core::ui::Ui;
 use crate::harness::e2e::{Backend, Install, Lab};
 
@@ -87,7 +95,8 @@ pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
         bail!("--launches must be at least 1");
     }
     let config = Config::load()?;
-    let lab = Lab::start(&config)?;
+    let mut lab = Lab::start(&config)?;
+    lab.build.shell = build_baseline(ui, &config, Target::host()?)?;
     let install = lab.install(Backend::Real, |_| {})?;
     let variants = [Variant::Handshake, Variant::TcpPoll200ms];
     let mut runs: Vec<(Variant, Vec<Launch>)> = variants.iter().map(|v| (*v, Vec::new())).collect();
@@ -111,21 +120,40 @@ pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
     Ok(())
 }
 
+/// `cargo build` of the shell with its `bench-baseline` feature, the
+/// binary `hudson-desktop-bench-baseline`, with dist's profile, target and
+/// features otherwise, so the release build's dependencies are reused.
+fn build_baseline(ui: &Ui, config: &Config, target: &Target) -> Result<PathBuf> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&config.workspace_root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (package, triple) = (&config.shell_package, target.triple);
+    let bin = format!("{}-bench-baseline", config.shell_binary);
+    ui.info(format!("building {bin}, the benchmark's build of the shell"));
+    cmd!(
+        sh,
+        "{cargo} build --release -p {package} --target {triple} --features custom-protocol,bench-baseline --bin {bin}"
+    )
+    .run()
+    .with_context(|| format!("building the benchmark's shell `{bin}`"))?;
+    Ok(config.shell_binary_path(target).with_file_name(format!("{bin}{}", target.exe_suffix())))
+}
+
 fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Result<Launch> {
     let trace = install.home.path().join(format!("trace-{variant:?}-{index}"));
     let _ = std::fs::remove_file(&trace);
     let trace_env = OsString::from(&trace);
-    let baseline = OsString::from("tcp-poll-200ms");
-    let mut env: Vec<(&str, &OsString)> = vec![("HUDSON_STARTUP_TRACE", &trace_env)];
+    let baseline = OsString::from(hooks::BENCH_READINESS_TCP_POLL);
+    let mut env: Vec<(&str, &OsString)> = vec![(hooks::ENV_STARTUP_TRACE, &trace_env)];
     if variant == Variant::TcpPoll200ms {
-        env.push(("HUDSON_BENCH_READINESS", &baseline));
+        env.push((hooks::ENV_BENCH_READINESS, &baseline));
     }
     let started_ns = hudson_lifecycle::clock::monotonic_ns();
     let mut shell = lab.spawn_shell(install, &env)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
-        if text.contains("\"page_finished\"") {
+        if first_stamps(&text).contains_key(&Milestone::PageFinished) {
             break text;
         }
         if Instant::now() > deadline || shell.try_wait()?.is_some() {
@@ -147,26 +175,23 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
 
 /// The first stamp of each event.
 fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
-    let mut first = std::collections::HashMap::new();
-    for v in trace.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
-        if let (Some(event), Some(ns)) = (v["event"].as_str(), v["ns"].as_u64()) {
-            first.entry(event.to_owned()).or_insert(ns as f64 / 1e6);
-        }
-    }
-    let stamp = |event: &str| first.get(event).copied().with_context(|| format!("no {event} in the trace"));
-    let spawned = stamp("spawned")?;
-    let since = |event: &str| -> Result<f64> { Ok(stamp(event)? - spawned) };
-    let backend_ready = since("backend_ready")?;
-    let navigate = since("navigate")?;
-    let webview_enter = since("webview_enter")?;
-    let webview_redirect = since("webview_redirect")?;
-    let page_started = since("page_started")?;
-    let page_finished = since("page_finished")?;
+    let first = first_stamps(trace);
+    let stamp = |event: Milestone| {
+        first.get(&event).map(|ns| *ns as f64 / 1e6).with_context(|| format!("no {} in the trace", event.as_str()))
+    };
+    let spawned = stamp(Milestone::Spawned)?;
+    let since = |event: Milestone| -> Result<f64> { Ok(stamp(event)? - spawned) };
+    let backend_ready = since(Milestone::BackendReady)?;
+    let navigate = since(Milestone::Navigate)?;
+    let webview_enter = since(Milestone::WebviewEnter)?;
+    let webview_redirect = since(Milestone::WebviewRedirect)?;
+    let page_started = since(Milestone::PageStarted)?;
+    let page_finished = since(Milestone::PageFinished)?;
     Ok(Launch {
         shell_to_spawn: spawned - started_ns as f64 / 1e6,
         backend_ready,
-        handshake_seen: since("handshake")?,
-        health_confirmed: since("healthy")?,
+        handshake_seen: since(Milestone::Handshake)?,
+        health_confirmed: since(Milestone::Healthy)?,
         navigate,
         webview_enter,
         webview_redirect,
@@ -177,7 +202,7 @@ fn milestones(trace: &str, started_ns: u64) -> Result<Launch> {
         to_webview: webview_enter - navigate,
         enter_round_trip: webview_redirect - webview_enter,
         to_load_started: page_started - webview_redirect,
-        launch_to_page: stamp("page_finished")? - started_ns as f64 / 1e6,
+        launch_to_page: stamp(Milestone::PageFinished)? - started_ns as f64 / 1e6,
     })
 }
 

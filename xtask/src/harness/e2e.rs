@@ -29,6 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use hudson_lifecycle::trace::{Milestone, first_stamps};
+use hudson_lifecycle::{contract, hooks};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -173,7 +175,7 @@ impl Lab {
                 markers.push(std::fs::canonicalize(&copy)?.display().to_string());
             }
         }
-        env.push(("HUDSON_RESOURCE_DIR".into(), resources.clone().into()));
+        env.push((hooks::ENV_RESOURCE_DIR.into(), resources.clone().into()));
         env.push(self.bus.env());
         Ok(Install { home, env, markers, identifier: self.identifier.clone() })
     }
@@ -277,11 +279,16 @@ impl Install {
         self.launch_dirs()
             .into_iter()
             .filter(|dir| !seen.contains(dir))
-            .filter_map(|dir| std::fs::read(dir.join("handshake.json")).ok())
+            .filter_map(|dir| std::fs::read(dir.join(contract::HANDSHAKE_FILE_NAME)).ok())
             .filter_map(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
             .filter_map(|doc| doc["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
             .collect()
     }
+}
+
+/// The trace at `path` has the page's load finished.
+pub fn page_finished(path: &Path) -> bool {
+    first_stamps(&std::fs::read_to_string(path).unwrap_or_default()).contains_key(&Milestone::PageFinished)
 }
 
 fn write_executable(path: &Path, text: &str) -> Result<()> {
@@ -540,7 +547,7 @@ ln -s "$HUDSON_DATA_DIR/elsewhere.json" "$HUDSON_HANDSHAKE_FILE""#
         let earlier = install.runtime_base().join("launch-earlier");
         std::fs::create_dir_all(&earlier)?;
         std::fs::write(earlier.join("owner.pid"), "999999999")?;
-        std::fs::write(earlier.join("handshake.json"), &fake)?;
+        std::fs::write(earlier.join(contract::HANDSHAKE_FILE_NAME), &fake)?;
 
         let driver = lab.driver(&install, &[])?;
         let session = driver.session(&lab.build.shell, &[])?;
@@ -611,7 +618,7 @@ fn damaged_install(lab: &Lab) -> Result<String> {
 
 fn update_required(lab: &Lab) -> Result<String> {
     let install = lab.install(Backend::Real, |_| {})?;
-    let driver = lab.driver(&install, &[("HUDSON_SERVER_SCHEMA", "2")])?;
+    let driver = lab.driver(&install, &[(contract::ENV_SERVER_SCHEMA, "2")])?;
     let session = driver.session(&lab.build.shell, &[])?;
     session.wait_for_title("Hudson — Update required", Duration::from_secs(60))?;
     session.click("#check-updates")?;
@@ -709,13 +716,13 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
         let trace = install.home.path().join(format!("trace-{launch}"));
         let trace_env = OsString::from(&trace);
         let earlier = install.launch_dirs();
-        let mut shell = lab.spawn_shell(&install, &[("HUDSON_STARTUP_TRACE", &trace_env)])?;
+        let mut shell = lab.spawn_shell(&install, &[(hooks::ENV_STARTUP_TRACE, &trace_env)])?;
         let after_load = moments.below(2) == 1;
         let moment;
         let launched = Instant::now();
         if after_load {
             let deadline = Instant::now() + Duration::from_secs(60);
-            while !std::fs::read_to_string(&trace).unwrap_or_default().contains("page_finished") {
+            while !page_finished(&trace) {
                 ensure!(Instant::now() < deadline, "launch {launch}: the page never loaded");
                 std::thread::sleep(Duration::from_millis(10));
             }

@@ -1,6 +1,7 @@
 //! Tests of the code's shape, in the spirit of rust-analyzer's `tidy`: the
 //! release tool's own folders never import the test harness, so `dist`,
-//! the channel commands and `smoke` cannot come to depend on a test double.
+//! the channel commands and `smoke` cannot come to depend on a test double;
+//! and `dist` never builds the shell's benchmark switch.
 
 use std::path::{Path, PathBuf};
 
@@ -69,4 +70,26 @@ fn every_file_says_what_it_holds() {
         .map(|file| file.strip_prefix(&src).unwrap().display().to_string())
         .collect();
     assert!(missing.is_empty(), "files without a module doc (`//!` first line): {missing:?}");
+}
+
+/// The startup benchmark's polling switch is a feature of the shell that
+/// `dist` must never build: not a default feature, not in the shell step's
+/// command (the bench binary that needs it is `required-features`).
+#[test]
+fn the_shipping_shell_has_no_benchmark_switch() {
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().unwrap();
+    let config = crate::core::config::Config::load().unwrap();
+    let shell = metadata.packages.iter().find(|p| p.name.as_str() == config.shell_package).unwrap();
+    assert!(shell.features.contains_key("bench-baseline"), "the benchmark's feature is gone: update this test");
+    let defaults = shell.features.get("default").cloned().unwrap_or_default();
+    assert!(!defaults.iter().any(|f| f == "bench-baseline"), "bench-baseline is a default feature: {defaults:?}");
+    for target in crate::core::target::TARGETS {
+        let plan = crate::release::plan::plan(&config, target);
+        let commands: Vec<&String> = plan.steps.iter().flat_map(|step| &step.commands).collect();
+        assert!(
+            !commands.iter().any(|c| c.contains("bench-baseline") || c.contains("--all-features")),
+            "dist for {} builds the benchmark's shell: {commands:?}",
+            target.triple
+        );
+    }
 }

@@ -1,11 +1,10 @@
-//! What the backend's processes hold, read from `/proc` (Linux only): its
-//! process group and descendants, their listening sockets
-//! (`/proc/<pid>/fd` → socket inodes → `/proc/net/{tcp,tcp6,udp,udp6}`),
-//! any `epmd` it started, and what is left after it exited. Other systems
-//! get [`Outcome::not_checked`], never a pass.
+//! What the backend's processes hold, read from `/proc` through the
+//! `procfs` crate (Linux only): its process group and descendants, their
+//! listening sockets (`/proc/<pid>/fd` → socket inodes →
+//! `/proc/net/{tcp,tcp6,udp,udp6}`), any `epmd` it started, and what is left
+//! after it exited. Other systems get [`Outcome::not_checked`], never a pass.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::report::Outcome;
 
@@ -100,23 +99,28 @@ fn loopback_v4(ip: IpAddr) -> bool {
 }
 
 /// Sockets held by `processes`, found through their file descriptors.
+#[cfg(target_os = "linux")]
 pub fn sockets_of(processes: &[Process]) -> std::io::Result<Vec<Socket>> {
+    use std::collections::HashMap;
+
+    use procfs::net::TcpState;
+    use procfs::process::FDTarget;
+    // A table that cannot be read (no IPv6) holds no socket of ours.
     let mut tables: HashMap<u64, (&'static str, SocketAddr, bool)> = HashMap::new();
-    for (file, protocol) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
-        let text = std::fs::read_to_string(format!("/proc/net/{file}")).unwrap_or_default();
-        for (inode, local, state) in parse_net_table(&text) {
-            // TCP_LISTEN is 0x0A; a UDP socket that is bound receives.
-            tables.insert(inode, (protocol, local, protocol == "udp" || state == 0x0A));
-        }
+    for entry in procfs::net::tcp().unwrap_or_default().into_iter().chain(procfs::net::tcp6().unwrap_or_default()) {
+        tables.insert(entry.inode, ("tcp", entry.local_address, entry.state == TcpState::Listen));
+    }
+    for entry in procfs::net::udp().unwrap_or_default().into_iter().chain(procfs::net::udp6().unwrap_or_default()) {
+        // UDP has no listen state: a bound UDP socket receives.
+        tables.insert(entry.inode, ("udp", entry.local_address, true));
     }
     let mut sockets = Vec::new();
     for process in processes {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", process.pid)) else { continue };
+        let Ok(pid) = i32::try_from(process.pid) else { continue };
+        let Ok(fds) = procfs::process::Process::new(pid).and_then(|p| p.fd()) else { continue };
         for fd in fds.flatten() {
-            let Ok(link) = std::fs::read_link(fd.path()) else { continue };
-            let link = link.to_string_lossy();
-            let Some(inode) = link.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) else { continue };
-            if let Some((protocol, local, listening)) = inode.parse().ok().and_then(|i: u64| tables.get(&i)) {
+            let FDTarget::Socket(inode) = fd.target else { continue };
+            if let Some((protocol, local, listening)) = tables.get(&inode) {
                 sockets.push(Socket { protocol, local: *local, listening: *listening, owner: process.to_string() });
             }
         }
@@ -124,32 +128,10 @@ pub fn sockets_of(processes: &[Process]) -> std::io::Result<Vec<Socket>> {
     Ok(sockets)
 }
 
-/// `(inode, local address, state)` of every row of a `/proc/net/{tcp,udp}[6]`
-/// table. Addresses are hex words in host byte order.
-pub fn parse_net_table(text: &str) -> Vec<(u64, SocketAddr, u8)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (addr, port) = fields.get(1)?.split_once(':')?;
-            let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
-            let inode = fields.get(9)?.parse().ok()?;
-            let port = u16::from_str_radix(port, 16).ok()?;
-            let ip = match addr.len() {
-                8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(addr, 16).ok()?.to_ne_bytes())),
-                32 => {
-                    let mut bytes = [0u8; 16];
-                    for (i, chunk) in bytes.chunks_mut(4).enumerate() {
-                        let word = u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).ok()?;
-                        chunk.copy_from_slice(&word.to_ne_bytes());
-                    }
-                    IpAddr::V6(Ipv6Addr::from(bytes))
-                }
-                _ => return None,
-            };
-            Some((inode, SocketAddr::new(ip, port), state))
-        })
-        .collect()
+/// `/proc` is Linux's.
+#[cfg(not(target_os = "linux"))]
+pub fn sockets_of(_processes: &[Process]) -> std::io::Result<Vec<Socket>> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "sockets are read from /proc, which only Linux has"))
 }
 
 /// What is left after a run: anything running from the unpacked package
@@ -197,9 +179,17 @@ pub fn settle(
     (left, Some(seen))
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    /// `(inode, local address, state)` of each row, as `procfs` reads a
+    /// `/proc/net/tcp[6]` table: addresses are hex words in host byte order.
+    fn parse_net_table(text: &str) -> Vec<(u64, SocketAddr, u8)> {
+        use procfs::FromBufReadSI;
+        let table = procfs::net::TcpNetEntries::from_buf_read(text.as_bytes(), procfs::current_system_info()).unwrap();
+        table.0.into_iter().map(|e| (e.inode, e.local_address, e.state.to_u8())).collect()
+    }
 
     #[test]
     fn parses_proc_net_tables() {
@@ -207,7 +197,7 @@ mod tests {
         let rows = parse_net_table(tcp);
         assert_eq!(rows[0], (4242, "127.0.0.1:43205".parse().unwrap(), 0x0A));
         assert_eq!(rows[1], (4343, "0.0.0.0:8080".parse().unwrap(), 0x0A));
-        let tcp6 = "header\n   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1\n   1: 0000000000000000FFFF00000100007F:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 78 1\n";
+        let tcp6 = "header\n   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1\n   1: 0000000000000000FFFF00000100007F:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 78 1\n";
         let rows = parse_net_table(tcp6);
         assert_eq!(rows[0].1, "[::1]:80".parse().unwrap());
         assert_eq!(rows[1].1, "[::ffff:127.0.0.1]:80".parse().unwrap());

@@ -56,7 +56,7 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
     let since = procfs::now_ticks();
     let session_parts = (|| -> Result<_> {
         let (home, mut env) = crate::drive::home::private_home()?;
-        env.push(("HUDSON_RESOURCE_DIR".into(), layout.resources.clone().into()));
+        env.push((hudson_lifecycle::hooks::ENV_RESOURCE_DIR.into(), layout.resources.clone().into()));
         let display = Xvfb::start()?;
         let driver = Driver::start(&display, &env)?;
         Ok((home, display, driver))
