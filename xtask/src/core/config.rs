@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use hudson_lifecycle::contract::shell_config;
+pub use hudson_lifecycle::contract::{Packaging, ShellConfig};
+use serde::Deserialize;
 
 use crate::core::target::Target;
 
@@ -23,15 +25,15 @@ struct Raw {
     sidecar: String,
     #[serde(default)]
     nifs: Vec<String>,
-    #[serde(default = "default_settings_route")]
+    #[serde(default = "shell_config::default_settings_route")]
     settings_route: String,
-    #[serde(default = "default_startup_timeout")]
+    #[serde(default = "shell_config::default_startup_timeout_secs")]
     startup_timeout_secs: u64,
     #[serde(default)]
     update_endpoint: Option<String>,
-    #[serde(default = "default_log_max_bytes")]
+    #[serde(default = "shell_config::default_log_max_bytes")]
     log_max_bytes: u64,
-    #[serde(default = "default_log_keep")]
+    #[serde(default = "shell_config::default_log_keep")]
     log_keep: u32,
     backend: RawBackend,
     #[serde(default)]
@@ -95,41 +97,6 @@ struct RawBackend {
     packaging: Packaging,
     #[serde(default)]
     nif_crates: Vec<String>,
-}
-
-fn default_settings_route() -> String {
-    "/settings".into()
-}
-
-fn default_startup_timeout() -> u64 {
-    30
-}
-
-fn default_log_max_bytes() -> u64 {
-    1024 * 1024
-}
-
-fn default_log_keep() -> u32 {
-    3
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Packaging {
-    /// The `mix release` directory ships as a bundle resource.
-    #[default]
-    Release,
-    /// A single Burrito binary ships as a Tauri sidecar.
-    Burrito,
-}
-
-impl Packaging {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Packaging::Release => "release",
-            Packaging::Burrito => "burrito",
-        }
-    }
 }
 
 /// The loaded, checked configuration plus the workspace facts it needs.
@@ -386,17 +353,15 @@ impl Config {
 
     /// The shell's runtime configuration (`hudson-shell.json`), derived
     /// from this one.
-    pub fn shell_runtime_config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "packaging": self.packaging.as_str(),
-            "release": self.release,
-            "sidecar": self.sidecar,
-            "settings-route": self.settings_route,
-            "startup-timeout-secs": self.startup_timeout_secs,
-            "update-endpoint": self.update_endpoint,
-            "log-max-bytes": self.log_max_bytes,
-            "log-keep": self.log_keep,
-        })
+    pub fn shell_runtime_config(&self) -> ShellConfig {
+        ShellConfig {
+            settings_route: self.settings_route.clone(),
+            startup_timeout_secs: self.startup_timeout_secs,
+            update_endpoint: self.update_endpoint.clone(),
+            log_max_bytes: self.log_max_bytes,
+            log_keep: self.log_keep,
+            ..ShellConfig::new(self.packaging, &self.release, &self.sidecar)
+        }
     }
 
     pub fn relative<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {

@@ -53,7 +53,7 @@ impl Fixture {
 
     /// The staged `hudson-shell.json` (packaging `burrito`).
     pub fn shell_config(&self) -> PathBuf {
-        self.config.resources_dir(self.target).join("hudson-shell.json")
+        self.config.resources_dir(self.target).join(hudson_lifecycle::contract::SHELL_CONFIG_FILE)
     }
 }
 

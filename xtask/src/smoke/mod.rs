@@ -235,7 +235,7 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
             return report;
         }
     };
-    report.packaging = Some(layout.backend.packaging().to_owned());
+    report.packaging = Some(layout.backend.packaging().as_str().to_owned());
     report.backend = Some(layout.in_package(&layout.backend.program()));
     let expect = backend::Expect {
         version: &manifest.version,
@@ -267,7 +267,7 @@ fn open(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, into: &Path) 
     }
     let stats = unpack::unpack(artifact.kind, &path, into)?;
     let layout = Layout::find(artifact.kind, into, &manifest.product, &plan.shell_binary)?;
-    if layout.backend.packaging() != manifest.packaging {
+    if layout.backend.packaging().as_str() != manifest.packaging {
         bail!(
             "the package's hudson-shell.json says packaging `{}`, dist-manifest.json says `{}`",
             layout.backend.packaging(),
