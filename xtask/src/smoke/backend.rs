@@ -185,7 +185,7 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
         Ok(backend) => {
             let mut run = Run { backend: Some(backend), exit: None, leader: 0, leader_started: attempt.leader_started };
             run.leader = run.backend().pid();
-            steps.redactor.add(run.backend().token());
+            steps.redactor.add_secret(run.backend().token());
             let handshake = run.backend().handshake().clone();
             let source = run.backend().timings().source;
             let outcome = if source != HandshakeSource::File {
@@ -253,7 +253,7 @@ fn start_again(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Step
         Ok(backend) => {
             let mut run = Run { backend: Some(backend), exit: None, leader: 0, leader_started: attempt.leader_started };
             run.leader = run.backend().pid();
-            steps.redactor.add(run.backend().token());
+            steps.redactor.add_secret(run.backend().token());
             let outcome = match run.backend().check_health(Duration::from_secs(5)) {
                 _ if run.backend().timings().source != HandshakeSource::File => Outcome::mismatch(
                     "no handshake file arrived, only the `PORT:` line on stdout",
@@ -417,7 +417,7 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
             ));
         };
         let pair = cookie.split(';').next().unwrap_or_default().to_owned();
-        steps.redactor.add(pair.trim_start_matches(&name));
+        steps.redactor.add_secret(pair.trim_start_matches(&name));
         let answer = http.get(port, "/", None, Some(&pair))?;
         let wanted = format!("<title>{title}</title>");
         if answer.status != 200 || !answer.content_type.starts_with("text/html") || !answer.body.contains(&wanted) {

@@ -204,7 +204,7 @@ fn runnable(target: &Target, kind: ArtifactKind) -> Result<(), &'static str> {
 fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mut dyn FnMut(&str)) -> PackageReport {
     let kind = artifact.kind.as_str();
     print(&format!("== {kind}: {}", artifact.path));
-    let mut steps = Steps { kind: kind.to_owned(), reports: Vec::new(), redactor: Redactor::default(), print };
+    let mut steps = Steps { kind: kind.to_owned(), reports: Vec::new(), redactor: report::redactor(), print };
     let mut report = PackageReport {
         kind: kind.to_owned(),
         path: artifact.path.clone(),
