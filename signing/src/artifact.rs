@@ -322,7 +322,7 @@ mod tests {
             for step in [1 << 20, 4093] {
                 let (prehash, size, sha256) = digest_both(Trickle { data: &data, step, reads: 0 }).unwrap();
                 assert_eq!(size, len as u64);
-                assert_eq!(sha256, hex::encode(&Sha256::digest(&data)), "{len} bytes in steps of {step}");
+                assert_eq!(sha256, hex::encode(Sha256::digest(&data)), "{len} bytes in steps of {step}");
                 let mut expected = Prehash::new();
                 expected.update(&data);
                 assert_eq!(signed(prehash), signed(expected), "{len} bytes in steps of {step}");

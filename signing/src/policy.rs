@@ -153,7 +153,7 @@ pub fn check_manifest(policy: &Policy, manifest: &[u8], signature_file: &[u8]) -
     if policy.now > parsed.expires_at {
         return Err(ManifestRefused::Expired { expires_at: parsed.expires_at, now: policy.now });
     }
-    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(&Sha256::digest(manifest)) };
+    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(Sha256::digest(manifest)) };
     if let Some(last) = &policy.last_seen {
         match parsed.sequence.cmp(&last.sequence) {
             Ordering::Less => {
