@@ -330,7 +330,12 @@ impl Config {
 
     /// The macOS disk image the dmg step makes.
     pub fn dmg_path(&self, target: &Target) -> PathBuf {
-        self.work_dir(target).join("dmg").join(format!("{}_{}_{}.dmg", self.product_name, self.version, target.arch))
+        self.work_dir(target).join("dmg").join(format!(
+            "{}_{}_{}.dmg",
+            self.product_name,
+            self.version,
+            target.arch().as_str()
+        ))
     }
 
     /// `_build/prod/rel/<release>/` of the backend.

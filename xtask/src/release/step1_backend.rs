@@ -77,8 +77,8 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
         for nif in &config.nif_crates {
             step.progress(&format!("cargo build -p {nif}"));
             run::run(cmd!(ctx.sh, "{cargo} build --release -p {nif} --target {triple}"), step)?;
-            let built = config.target_dir.join(triple).join("release").join(nif_library(ctx.target.os, nif, false));
-            let placed = config.backend_dir.join("priv/native").join(nif_library(ctx.target.os, nif, true));
+            let built = config.target_dir.join(triple).join("release").join(nif_library(ctx.target.os(), nif, false));
+            let placed = config.backend_dir.join("priv/native").join(nif_library(ctx.target.os(), nif, true));
             fsx::copy_atomic(&built, &placed)
                 .with_context(|| format!("placing the {nif} NIF library into the backend's priv/native/"))?;
         }
@@ -171,7 +171,7 @@ fn nif_dir(ctx: &Ctx, nif: &str) -> Result<PathBuf> {
 pub fn nif_library(os: Os, crate_name: &str, placed: bool) -> String {
     match (os, placed) {
         (Os::Windows, _) => format!("{crate_name}.dll"),
-        (Os::Macos, false) => format!("lib{crate_name}.dylib"),
+        (Os::Darwin, false) => format!("lib{crate_name}.dylib"),
         _ => format!("lib{crate_name}.so"),
     }
 }
@@ -193,8 +193,8 @@ mod tests {
     #[test]
     fn nif_library_names() {
         assert_eq!(nif_library(Os::Linux, "n", false), "libn.so");
-        assert_eq!(nif_library(Os::Macos, "n", false), "libn.dylib");
-        assert_eq!(nif_library(Os::Macos, "n", true), "libn.so");
+        assert_eq!(nif_library(Os::Darwin, "n", false), "libn.dylib");
+        assert_eq!(nif_library(Os::Darwin, "n", true), "libn.so");
         assert_eq!(nif_library(Os::Windows, "n", true), "n.dll");
     }
 }

@@ -44,7 +44,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
             StepPlan {
                 name: StepName::Sidecar,
                 summary: "link the Burrito binary where Tauri's externalBin expects it".into(),
-                commands: vec![if target.os == Os::Windows {
+                commands: vec![if target.os() == Os::Windows {
                     format!("copy {out} to {sidecar_path}")
                 } else {
                     format!("ln -s {out} {sidecar_path}")
@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
         }
         Packaging::Burrito => {
             let link = ctx.config.sidecar_path(ctx.target);
-            let windows = ctx.target.os == Os::Windows;
+            let windows = ctx.target.os() == Os::Windows;
             let pfx = if windows { Pfx::from_env(&ProcessEnv)? } else { None };
             fp.add_value("authenticode", &pfx.as_ref().map(Pfx::fingerprint).unwrap_or_default());
             let outputs = [link.clone(), resources.clone()];

@@ -188,10 +188,10 @@ pub fn smoke(plan: &Plan, print: &mut dyn FnMut(&str)) -> Result<Report> {
 
 /// Whether this machine can run packages of `kind` for `target`.
 fn runnable(target: &Target, kind: ArtifactKind) -> Result<(), &'static str> {
-    match (target.os, kind) {
+    match (target.os(), kind) {
         (Os::Linux, ArtifactKind::Deb | ArtifactKind::Rpm) => Ok(()),
-        (Os::Macos, ArtifactKind::App) => Ok(()),
-        (Os::Macos, ArtifactKind::Dmg) => Err("the disk image holds the same app as the .app.tar.gz, which is tested"),
+        (Os::Darwin, ArtifactKind::App) => Ok(()),
+        (Os::Darwin, ArtifactKind::Dmg) => Err("the disk image holds the same app as the .app.tar.gz, which is tested"),
         (Os::Windows, ArtifactKind::Nsis | ArtifactKind::Msi) => {
             Err("unpacking Windows installers is not supported yet (it needs the installer to run)")
         }
