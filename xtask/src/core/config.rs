@@ -181,9 +181,17 @@ impl Config {
             anyhow::anyhow!("{} {SECTION}{key}: {}", manifest.display(), e.inner())
         })?;
 
+        // Overrides of the targets table's defaults: one that repeats the
+        // default would hide a later change of the table, so it is refused.
         for (triple, alias) in &raw.burrito_aliases {
-            Target::parse(triple)
+            let target = Target::parse(triple)
                 .with_context(|| format!("{} {SECTION}.burrito-aliases.{triple}", manifest.display()))?;
+            if alias == target.default_burrito_alias {
+                bail!(
+                    "{} {SECTION}.burrito-aliases.{triple}: `{alias}` is already the default for this target; remove the line (the key only overrides the targets table)",
+                    manifest.display()
+                );
+            }
             if alias.is_empty() || alias.contains(',') {
                 bail!(
                     "{} {SECTION}.burrito-aliases.{triple}: `{alias}` is not one Burrito alias (BURRITO_TARGET takes exactly one)",
@@ -460,6 +468,24 @@ mod tests {
         bad["burrito-aliases"] = serde_json::json!({ "sparc-sun-solaris": "sol" });
         let e = error(bad);
         assert!(e.contains("sparc-sun-solaris") && e.contains("Supported"), "{e}");
+    }
+
+    #[test]
+    fn burrito_aliases_only_override_the_targets_table() {
+        let config = Config::load().unwrap();
+        for target in crate::core::target::TARGETS {
+            assert_eq!(config.burrito_alias(target), target.default_burrito_alias);
+        }
+
+        let mut bad = base();
+        bad["burrito-aliases"] = serde_json::json!({ "x86_64-unknown-linux-gnu": "linux" });
+        let e = error(bad);
+        assert!(e.contains("burrito-aliases.x86_64-unknown-linux-gnu") && e.contains("already the default"), "{e}");
+
+        let mut config = Config::load().unwrap();
+        config.burrito_aliases.insert("x86_64-unknown-linux-gnu".into(), "linux_musl".into());
+        let linux = Target::parse("x86_64-unknown-linux-gnu").unwrap();
+        assert_eq!(config.burrito_alias(linux), "linux_musl");
     }
 
     #[test]
