@@ -150,7 +150,7 @@ fn digest_both(mut reader: impl Read) -> io::Result<(Prehash, u64, String)> {
             Ok(prehash) => prehash,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        outcome.map(|()| (prehash, size, hex::encode(&sha256.finalize())))
+        outcome.map(|()| (prehash, size, hex::encode(sha256.finalize())))
     })
 }
 

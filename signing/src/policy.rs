@@ -298,7 +298,7 @@ pub fn verify_download(reader: impl Read, offer: &Offer, trusted_keys: &[PublicK
     if size != expected.size {
         return Err(DownloadRefused::SizeMismatch { expected: expected.size, actual: size, complete: true });
     }
-    let actual = hex::encode(&sha256.finalize());
+    let actual = hex::encode(sha256.finalize());
     if actual != expected.sha256 {
         return Err(DownloadRefused::Sha256Mismatch { expected: expected.sha256.clone(), actual });
     }

@@ -886,7 +886,7 @@ fn check_upload(request: &Exchange) -> Result<(), (u16, String)> {
     for part in [region, "s3", "aws4_request"] {
         signing_key = mac(&signing_key, part);
     }
-    if hex::encode(&mac(&signing_key, &string_to_sign)) != field("Signature")? {
+    if hex::encode(mac(&signing_key, &string_to_sign)) != field("Signature")? {
         return Err((403, format!("SignatureDoesNotMatch; the canonical request was:\n{canonical_request}")));
     }
     Ok(())
