@@ -150,7 +150,7 @@ fn digest_both(mut reader: impl Read) -> io::Result<(Prehash, u64, String)> {
             Ok(prehash) => prehash,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        outcome.map(|()| (prehash, size, hex::encode(&sha256.finalize())))
+        outcome.map(|()| (prehash, size, hex::encode(sha256.finalize())))
     })
 }
 
@@ -322,7 +322,7 @@ mod tests {
             for step in [1 << 20, 4093] {
                 let (prehash, size, sha256) = digest_both(Trickle { data: &data, step, reads: 0 }).unwrap();
                 assert_eq!(size, len as u64);
-                assert_eq!(sha256, hex::encode(&Sha256::digest(&data)), "{len} bytes in steps of {step}");
+                assert_eq!(sha256, hex::encode(Sha256::digest(&data)), "{len} bytes in steps of {step}");
                 let mut expected = Prehash::new();
                 expected.update(&data);
                 assert_eq!(signed(prehash), signed(expected), "{len} bytes in steps of {step}");

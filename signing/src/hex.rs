@@ -1,14 +1,7 @@
 //! Lower-case hex, the spelling of every digest in this crate's formats.
+//! Encoding is the `hex` crate's, as everywhere in the workspace.
 
-pub(crate) fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
-    }
-    out
-}
+pub(crate) use ::hex::encode;
 
 /// True when `text` is exactly `bytes` bytes of lower-case hex.
 pub(crate) fn is_lower_hex(text: &str, bytes: usize) -> bool {

@@ -153,7 +153,7 @@ pub fn check_manifest(policy: &Policy, manifest: &[u8], signature_file: &[u8]) -
     if policy.now > parsed.expires_at {
         return Err(ManifestRefused::Expired { expires_at: parsed.expires_at, now: policy.now });
     }
-    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(&Sha256::digest(manifest)) };
+    let seen = SeenManifest { sequence: parsed.sequence, sha256: hex::encode(Sha256::digest(manifest)) };
     if let Some(last) = &policy.last_seen {
         match parsed.sequence.cmp(&last.sequence) {
             Ordering::Less => {
@@ -298,7 +298,7 @@ pub fn verify_download(reader: impl Read, offer: &Offer, trusted_keys: &[PublicK
     if size != expected.size {
         return Err(DownloadRefused::SizeMismatch { expected: expected.size, actual: size, complete: true });
     }
-    let actual = hex::encode(&sha256.finalize());
+    let actual = hex::encode(sha256.finalize());
     if actual != expected.sha256 {
         return Err(DownloadRefused::Sha256Mismatch { expected: expected.sha256.clone(), actual });
     }

@@ -16,7 +16,7 @@ use signing::artifact::{self, ArtifactError};
 
 /// SHA-256 computed independently of the crate's tee.
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The updater's check, step by step as in tauri-plugin-updater's

@@ -205,7 +205,7 @@ fn no_secret_appears_in_any_debug_or_error_output() {
     // The decrypted secret bytes, as minisign's own Debug would print them.
     let decrypted = minisign::SecretKey::from_box(minisign_text.clone().into(), Some(PASSWORD.to_owned())).unwrap();
     let raw = decrypted.to_bytes();
-    let seed_hex: String = raw[62..94].iter().map(|b| format!("{b:02x}")).collect();
+    let seed_hex = hex::encode(&raw[62..94]);
     let seed_loose_hex: String = raw[62..94].iter().map(|b| format!("{b:x}")).collect();
     let seed_base64 = BASE64.encode(&raw[62..94]);
     let secrets = [

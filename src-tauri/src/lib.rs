@@ -39,8 +39,6 @@ const MAIN_WINDOW: &str = "main";
 const UPDATES_WINDOW: &str = "updates";
 /// The log file's name in the per-user log folder.
 const LOG_FILE: &str = "hudson-desktop.log";
-/// Longest wait for the backend's graceful stop before its group is killed.
-pub(crate) const GRACE: Duration = Duration::from_secs(5);
 
 /// The origin the WebView may show besides the shell's own pages.
 #[derive(Default, Clone)]
@@ -75,7 +73,7 @@ pub(crate) struct Shell {
 impl Shell {
     fn new(app: &AppHandle, allowed: AllowedOrigin, trace: Arc<Trace>) -> Shell {
         let resources = resource_dir(app);
-        let config = resources.clone().and_then(|dir| ShellConfig::load(&dir));
+        let config = resources.clone().and_then(|dir| config::load(&dir));
         let rotation = config.as_ref().map(ShellConfig::rotation).unwrap_or_default();
         let log = match app.path().app_log_dir() {
             Ok(dir) => Log::open(&dir, LOG_FILE, rotation, true),
@@ -308,7 +306,7 @@ fn start_backend(app: &AppHandle) {
     let handle = app.clone();
     let log = shell.log.clone();
     let report = move |status: Status| on_status(&handle, status);
-    let supervisor = Supervisor::spawn(spec, Options { grace: GRACE, ..Options::default() }, log, report);
+    let supervisor = Supervisor::spawn(spec, Options::default(), log, report);
     *shell.supervisor.lock().unwrap_or_else(|e| e.into_inner()) = Some(supervisor);
 }
 
@@ -372,7 +370,7 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
     let data_dir = paths.app_data_dir().map_err(|e| format!("cannot find the app-data folder: {e}"))?;
     let log_dir = paths.app_log_dir().map_err(|e| format!("cannot find the log folder: {e}"))?;
     let runtime_base = default_runtime_base(&app.config().identifier, &data_dir);
-    let program = config.backend_program(&resources);
+    let program = config::backend_program(&config, &resources);
     let mut spec = match config.packaging {
         config::Packaging::Release => {
             LaunchSpec::for_release(&program, &config.release, data_dir, log_dir, runtime_base)

@@ -41,7 +41,7 @@ pub fn install(app: &AppHandle) {
                 // Should the event loop be stuck, stop the backend from here.
                 let app = app.clone();
                 std::thread::spawn(move || {
-                    std::thread::sleep(crate::GRACE + Duration::from_secs(8));
+                    std::thread::sleep(hudson_lifecycle::contract::STOP_GRACE + Duration::from_secs(8));
                     let shell = app.state::<Shell>();
                     shell.log.shell("the event loop did not exit: stopping the backend directly");
                     shell.stop_backend();

@@ -96,7 +96,7 @@ fn an_accepted_app_is_uploaded_as_announced_and_gets_its_ticket_stapled() {
     // credentials (the double answered 200: the SigV4 signature verified).
     let (submit, put) = (&exchanges[0], &exchanges[1]);
     let announced: Value = serde_json::from_slice(&submit.body).unwrap();
-    assert_eq!(announced["sha256"], hex(&Sha256::digest(&put.body)));
+    assert_eq!(announced["sha256"], hex::encode(Sha256::digest(&put.body)));
     assert_eq!(announced["submissionName"], "Hudson.app.zip");
     let authorization = put.header("authorization").unwrap();
     assert!(authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")), "{authorization}");
@@ -312,7 +312,7 @@ impl ApiKey {
         assert_eq!(public[0], 4, "not an uncompressed P-256 point");
         let p8 = std::fs::read_to_string(file).unwrap();
         std::fs::remove_file(file).unwrap();
-        let digest = hex(&Sha256::digest(&public));
+        let digest = hex::encode(Sha256::digest(&public));
         ApiKey {
             issuer: format!(
                 "{}-{}-{}-{}-{}",
@@ -413,7 +413,7 @@ fn zip_contents(bytes: &[u8], executable: &str) -> (Vec<(String, String)>, bool)
         if entry.name() == executable {
             is_executable = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
         }
-        files.push((entry.name().to_owned(), hex(&Sha256::digest(&data))));
+        files.push((entry.name().to_owned(), hex::encode(Sha256::digest(&data))));
     }
     files.sort();
     (files, is_executable)
@@ -826,7 +826,7 @@ fn check_upload(request: &Exchange) -> Result<(), (u16, String)> {
     if request.header("content-length").is_none() {
         return Err((411, "MissingContentLength".into()));
     }
-    let payload = hex(&Sha256::digest(&request.body));
+    let payload = hex::encode(Sha256::digest(&request.body));
     if header("x-amz-content-sha256")? != payload {
         return Err((400, "XAmzContentSHA256Mismatch".into()));
     }
@@ -878,7 +878,7 @@ fn check_upload(request: &Exchange) -> Result<(), (u16, String)> {
         format!("{}\n{}\n\n{canonical_headers}\n{signed_headers}\n{payload}", request.method, canonical_uri.join("/"));
     let scope = format!("{date}/{region}/s3/aws4_request");
     let string_to_sign =
-        format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
+        format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())));
     let mac = |key: &[u8], data: &str| {
         ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), data.as_bytes()).as_ref().to_vec()
     };
@@ -886,7 +886,7 @@ fn check_upload(request: &Exchange) -> Result<(), (u16, String)> {
     for part in [region, "s3", "aws4_request"] {
         signing_key = mac(&signing_key, part);
     }
-    if hex(&mac(&signing_key, &string_to_sign)) != field("Signature")? {
+    if hex::encode(mac(&signing_key, &string_to_sign)) != field("Signature")? {
         return Err((403, format!("SignatureDoesNotMatch; the canonical request was:\n{canonical_request}")));
     }
     Ok(())

@@ -240,7 +240,7 @@ impl Backend {
                 return Err(e);
             }
             Err(e) => {
-                stop(&mut process, &events, Duration::from_secs(5), &mut tail, notice);
+                stop(&mut process, &events, contract::STOP_GRACE, &mut tail, notice);
                 return Err(e);
             }
         };
@@ -251,7 +251,7 @@ impl Backend {
         let health = match client.confirm(handshake.port, spec.health_attempts, budget) {
             Ok(health) => health,
             Err(e) => {
-                stop(&mut process, &events, Duration::from_secs(5), &mut tail, notice);
+                stop(&mut process, &events, contract::STOP_GRACE, &mut tail, notice);
                 return Err(StartError::Health(e, tail.lines()));
             }
         };

@@ -1,11 +1,20 @@
 //! The backend contract (ARCHITECTURE.md, "The backend contract"): the one
-//! place that knows the environment variable names, the handshake file and the
-//! `/healthz` document. The shell and `cargo xtask smoke` both start the
-//! backend through this crate, so they start it the same way.
+//! place that knows the environment variable names, the handshake file, the
+//! `/healthz` document, the session cookie and the stop deadline. The shell
+//! and `cargo xtask smoke` both start the backend through this crate, so they
+//! start it the same way.
+//!
+//! [`shell_config`] is the other contract the shell has: `hudson-shell.json`,
+//! written by `cargo xtask dist` and read by the shell and by smoke.
+
+pub mod shell_config;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use shell_config::{Packaging, SHELL_CONFIG_FILE, ShellConfig};
 
 /// `true`: serve HTTP.
 pub const ENV_PHX_SERVER: &str = "PHX_SERVER";
@@ -41,6 +50,15 @@ pub const HEALTH_PATH: &str = "/healthz";
 pub const ENTER_PATH: &str = "/desktop/enter";
 /// Largest handshake file we read; anything bigger is not ours.
 pub const MAX_HANDSHAKE_BYTES: u64 = 4096;
+/// The HttpOnly, SameSite=Strict cookie the enter URL sets. The backend
+/// names it too, in `backend/lib/hudson/desktop/guard.ex` (`@cookie`); the
+/// test below fails when the two disagree.
+pub const SESSION_COOKIE: &str = "hudson_session";
+/// The backend stops within this long of SIGTERM or of its stdin closing;
+/// past it, the shell (and smoke) kill its process group. The reference
+/// backend's own deadline (`@halt_after_ms` in
+/// `backend/lib/hudson/desktop/stdin_watcher.ex`) must not exceed it.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The handshake file's JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,5 +121,27 @@ mod tests {
                 .unwrap();
         assert!(!doc.is_ok());
         assert_eq!(doc.damaged_nifs(), vec![("b", "enoent")]);
+    }
+
+    /// The reference backend is Elixir and cannot import this file; it must
+    /// name the same cookie.
+    #[test]
+    fn the_backend_names_the_same_session_cookie() {
+        let guard = concat!(env!("CARGO_MANIFEST_DIR"), "/../../backend/lib/hudson/desktop/guard.ex");
+        let text = std::fs::read_to_string(guard).unwrap();
+        let line = format!("@cookie \"{SESSION_COOKIE}\"");
+        assert!(text.lines().any(|l| l.trim() == line), "{guard} has no line `{line}`");
+    }
+
+    #[test]
+    fn the_backend_halts_within_the_grace_period() {
+        let watcher = concat!(env!("CARGO_MANIFEST_DIR"), "/../../backend/lib/hudson/desktop/stdin_watcher.ex");
+        let text = std::fs::read_to_string(watcher).unwrap();
+        let ms: u128 = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("@halt_after_ms "))
+            .and_then(|ms| ms.replace('_', "").parse().ok())
+            .unwrap_or_else(|| panic!("{watcher} has no `@halt_after_ms <ms>`"));
+        assert!(ms <= STOP_GRACE.as_millis(), "{watcher} halts after {ms} ms, past the contract's {STOP_GRACE:?}");
     }
 }

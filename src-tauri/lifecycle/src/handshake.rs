@@ -21,7 +21,7 @@ impl Token {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).expect("the OS random source is available");
-        Token(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Token(hex::encode(bytes))
     }
 
     pub fn as_str(&self) -> &str {

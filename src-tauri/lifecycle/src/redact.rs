@@ -1,6 +1,8 @@
-//! Secrets are removed from a line before it is written anywhere (log file,
-//! stderr, error page): database URLs, API keys, bearer tokens, and this
-//! process's handshake tokens.
+//! Secrets are removed from a line before it is written anywhere (the
+//! shell's log file, stderr, error page; smoke's report): database URLs, API
+//! keys, bearer tokens, tokens in query strings, and the exact secrets of
+//! this process (handshake tokens, session cookies). The one redactor of the
+//! project: the shell's log and `cargo xtask smoke` both use it.
 //!
 //! The patterns are deliberately greedy: a log line that loses a harmless
 //! word is better than a log file that holds a credential.
@@ -10,46 +12,64 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// What replaces a secret.
+/// What replaces a secret, unless [`Redactor::with_mark`] says otherwise.
 pub const MARK: &str = "[REDACTED]";
 
-/// One rule: a pattern and its replacement (which may keep a prefix group).
+/// One rule: a pattern, and what replaces a match: `before`, the mark,
+/// `after` (`before` may keep a prefix group).
 struct Rule {
     pattern: Regex,
-    replacement: &'static str,
+    before: &'static str,
+    after: &'static str,
+}
+
+fn rule(pattern: &str, before: &'static str, after: &'static str) -> Rule {
+    Rule { pattern: Regex::new(pattern).expect("the redaction patterns are valid"), before, after }
 }
 
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    let rule = |pattern: &str, replacement: &'static str| Rule {
-        pattern: Regex::new(pattern).expect("the redaction patterns are valid"),
-        replacement,
-    };
     vec![
-        // `DATABASE_URL=…`, `SECRET_KEY_BASE: …`, `STRIPE_API_KEY=…`, `FOO_TOKEN="…"`.
+        // `DATABASE_URL=…`, `SECRET_KEY_BASE: …`, `STRIPE_API_KEY=…`, `FOO_TOKEN="…"`;
+        // not inside a query string (`?token=…&x=1`), which the rule below
+        // redacts up to the next `&`.
         rule(
-            r#"(?i)\b((?:DATABASE_URL|[A-Z0-9_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY)[A-Z0-9_]*)\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)"#,
-            "${1}[REDACTED]",
+            r#"(?i)(^|[^?&A-Z0-9_])((?:DATABASE_URL|[A-Z0-9_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY)[A-Z0-9_]*)\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)"#,
+            "${1}${2}",
+            "",
         ),
         // Any postgres URL, credentials or not: host and database names are
         // not for a log either.
-        rule(r#"(?i)\bpostgres(?:ql)?://[^\s"'<>]+"#, "postgres://[REDACTED]"),
+        rule(r#"(?i)\bpostgres(?:ql)?://[^\s"'<>]+"#, "postgres://", ""),
         // Credentials in any other URL.
-        rule(r#"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s"'<>:@]+:[^/\s"'<>@]+@"#, "${1}[REDACTED]@"),
+        rule(r#"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s"'<>:@]+:[^/\s"'<>@]+@"#, "${1}", "@"),
         // OpenAI/Anthropic-style keys: sk-…, sk-proj-…, sk-ant-….
-        rule(r"\bsk-[A-Za-z0-9_-]{8,}", "sk-[REDACTED]"),
+        rule(r"\bsk-[A-Za-z0-9_-]{8,}", "sk-", ""),
         // Shopify access tokens and secrets.
-        rule(r"\bshp(?:at|ca|pa|ss)_[A-Za-z0-9]{8,}", "shpat_[REDACTED]"),
-        rule(r"(?i)\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", "${1} [REDACTED]"),
+        rule(r"\bshp(?:at|ca|pa|ss)_[A-Za-z0-9]{8,}", "shpat_", ""),
+        rule(r"(?i)\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", "${1} ", ""),
         // The enter URL's token, and any other token in a query string.
-        rule(r#"(?i)([?&](?:token|access_token|api_key|key)=)[^&\s#"']+"#, "${1}[REDACTED]"),
+        rule(r#"(?i)([?&](?:token|access_token|api_key|key)=)[^&\s#"']+"#, "${1}", ""),
+        // A `token=` value anywhere, query string or not.
+        rule(r"(token=)[A-Za-z0-9_%-]+", "${1}", ""),
     ]
 });
 
+/// A run of 32 or more hex digits: a token nobody told the redactor about.
+static UNKNOWN_TOKEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[0-9A-Fa-f]{32,}").expect("the redaction patterns are valid"));
+
 /// Removes secrets from text. Holds the exact secrets of this process (the
-/// handshake tokens of every launch) besides the patterns.
-#[derive(Clone, Default)]
+/// handshake tokens of every launch, session cookies) besides the patterns.
+#[derive(Clone)]
 pub struct Redactor {
     secrets: Vec<String>,
+    mark: &'static str,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::with_mark(MARK)
+    }
 }
 
 impl std::fmt::Debug for Redactor {
@@ -61,6 +81,12 @@ impl std::fmt::Debug for Redactor {
 impl Redactor {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A redactor that writes `mark` in place of a secret (smoke's report
+    /// says `<redacted>`). The mark must not contain `$`.
+    pub fn with_mark(mark: &'static str) -> Self {
+        Redactor { secrets: Vec::new(), mark }
     }
 
     /// Adds an exact secret (e.g. a handshake token). Short strings are
@@ -75,15 +101,27 @@ impl Redactor {
         let mut out = Cow::Borrowed(text);
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), MARK));
+                out = Cow::Owned(out.replace(secret.as_str(), self.mark));
             }
         }
         for rule in RULES.iter() {
-            if let Cow::Owned(replaced) = rule.pattern.replace_all(&out, rule.replacement) {
+            if rule.pattern.is_match(&out) {
+                let replacement = format!("{}{}{}", rule.before, self.mark, rule.after);
+                let replaced = rule.pattern.replace_all(&out, replacement.as_str()).into_owned();
                 out = Cow::Owned(replaced);
             }
         }
         out
+    }
+
+    /// A line of a backend's output whose token may never have been known
+    /// (a start that failed before it was added): as [`Redactor::redact`],
+    /// and any run of 32 or more hex digits too.
+    pub fn redact_output<'a>(&self, line: &'a str) -> Cow<'a, str> {
+        match self.redact(line) {
+            Cow::Borrowed(text) => UNKNOWN_TOKEN.replace_all(text, self.mark),
+            Cow::Owned(text) => Cow::Owned(UNKNOWN_TOKEN.replace_all(&text, self.mark).into_owned()),
+        }
     }
 }
 
@@ -138,5 +176,16 @@ mod tests {
         assert!(!out.contains(token), "{out}");
         assert_eq!(out, r#"{"port":1,"token":"[REDACTED]"} and [REDACTED]x"#);
         assert_eq!(redactor.redact("about"), "about");
+    }
+
+    #[test]
+    fn query_tokens_keep_the_rest_and_unknown_tokens_go_from_output() {
+        let redactor = Redactor::new();
+        assert_eq!(redactor.redact("GET /enter?token=feedbeef&x=1 failed"), "GET /enter?token=[REDACTED]&x=1 failed");
+        assert_eq!(redactor.redact("retry with token=feedbeef."), "retry with token=[REDACTED]");
+        let token = "0f".repeat(32);
+        assert_eq!(redactor.redact(&format!("starting with {token}")), format!("starting with {token}"));
+        assert_eq!(redactor.redact_output(&format!("starting with {token}")), "starting with [REDACTED]");
+        assert_eq!(Redactor::with_mark("<x>").redact("Bearer abc"), "Bearer <x>");
     }
 }

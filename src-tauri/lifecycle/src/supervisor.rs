@@ -43,7 +43,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { restart: RestartPolicy::default(), grace: Duration::from_secs(5) }
+        Options { restart: RestartPolicy::default(), grace: crate::contract::STOP_GRACE }
     }
 }
 

@@ -19,7 +19,7 @@ use hudson_lifecycle::{Backend, Notice, StartError};
 fn fast_restarts() -> Options {
     Options {
         restart: RestartPolicy { first_delay: Duration::from_millis(50), ..RestartPolicy::default() },
-        grace: Duration::from_secs(5),
+        grace: hudson_lifecycle::contract::STOP_GRACE,
     }
 }
 

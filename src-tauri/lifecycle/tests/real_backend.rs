@@ -70,7 +70,7 @@ fn start(spec: &LaunchSpec) -> (Backend, Vec<String>) {
 /// Shuts down and checks that nothing of the backend is left.
 fn stop_and_check(backend: Backend, marker: &str) {
     let port = backend.port();
-    let report = backend.shutdown(Duration::from_secs(5), &mut |_| {});
+    let report = backend.shutdown(hudson_lifecycle::contract::STOP_GRACE, &mut |_| {});
     assert!(!report.forced, "the release stops gracefully within the grace period: {report:?}");
     assert_eq!(report.exit, Some(hudson_lifecycle::Exit::Code(0)));
     let left = wait_gone(marker, Duration::from_secs(5));

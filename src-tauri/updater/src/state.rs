@@ -322,7 +322,7 @@ fn new_install_id() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| UpdateError::Unsupported { detail: format!("the OS random source failed: {e}") })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 fn is_install_id(id: &str) -> bool {

@@ -320,7 +320,7 @@ pub fn rollout_salt(channel: &str, version: &semver::Version) -> String {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
-    crate::core::fsx::hex(&hash.finalize()[..16])
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// The download URL of `file_name` under `base` (`{version}` in `base` is

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use hudson_lifecycle::contract::shell_config;
+pub use hudson_lifecycle::contract::{Packaging, ShellConfig};
+use serde::Deserialize;
 
 use crate::core::target::Target;
 
@@ -23,15 +25,15 @@ struct Raw {
     sidecar: String,
     #[serde(default)]
     nifs: Vec<String>,
-    #[serde(default = "default_settings_route")]
+    #[serde(default = "shell_config::default_settings_route")]
     settings_route: String,
-    #[serde(default = "default_startup_timeout")]
+    #[serde(default = "shell_config::default_startup_timeout_secs")]
     startup_timeout_secs: u64,
     #[serde(default)]
     update_endpoint: Option<String>,
-    #[serde(default = "default_log_max_bytes")]
+    #[serde(default = "shell_config::default_log_max_bytes")]
     log_max_bytes: u64,
-    #[serde(default = "default_log_keep")]
+    #[serde(default = "shell_config::default_log_keep")]
     log_keep: u32,
     backend: RawBackend,
     #[serde(default)]
@@ -95,41 +97,6 @@ struct RawBackend {
     packaging: Packaging,
     #[serde(default)]
     nif_crates: Vec<String>,
-}
-
-fn default_settings_route() -> String {
-    "/settings".into()
-}
-
-fn default_startup_timeout() -> u64 {
-    30
-}
-
-fn default_log_max_bytes() -> u64 {
-    1024 * 1024
-}
-
-fn default_log_keep() -> u32 {
-    3
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Packaging {
-    /// The `mix release` directory ships as a bundle resource.
-    #[default]
-    Release,
-    /// A single Burrito binary ships as a Tauri sidecar.
-    Burrito,
-}
-
-impl Packaging {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Packaging::Release => "release",
-            Packaging::Burrito => "burrito",
-        }
-    }
 }
 
 /// The loaded, checked configuration plus the workspace facts it needs.
@@ -214,9 +181,17 @@ impl Config {
             anyhow::anyhow!("{} {SECTION}{key}: {}", manifest.display(), e.inner())
         })?;
 
+        // Overrides of the targets table's defaults: one that repeats the
+        // default would hide a later change of the table, so it is refused.
         for (triple, alias) in &raw.burrito_aliases {
-            Target::parse(triple)
+            let target = Target::parse(triple)
                 .with_context(|| format!("{} {SECTION}.burrito-aliases.{triple}", manifest.display()))?;
+            if alias == target.default_burrito_alias {
+                bail!(
+                    "{} {SECTION}.burrito-aliases.{triple}: `{alias}` is already the default for this target; remove the line (the key only overrides the targets table)",
+                    manifest.display()
+                );
+            }
             if alias.is_empty() || alias.contains(',') {
                 bail!(
                     "{} {SECTION}.burrito-aliases.{triple}: `{alias}` is not one Burrito alias (BURRITO_TARGET takes exactly one)",
@@ -363,7 +338,12 @@ impl Config {
 
     /// The macOS disk image the dmg step makes.
     pub fn dmg_path(&self, target: &Target) -> PathBuf {
-        self.work_dir(target).join("dmg").join(format!("{}_{}_{}.dmg", self.product_name, self.version, target.arch))
+        self.work_dir(target).join("dmg").join(format!(
+            "{}_{}_{}.dmg",
+            self.product_name,
+            self.version,
+            target.arch().as_str()
+        ))
     }
 
     /// `_build/prod/rel/<release>/` of the backend.
@@ -386,17 +366,15 @@ impl Config {
 
     /// The shell's runtime configuration (`hudson-shell.json`), derived
     /// from this one.
-    pub fn shell_runtime_config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "packaging": self.packaging.as_str(),
-            "release": self.release,
-            "sidecar": self.sidecar,
-            "settings-route": self.settings_route,
-            "startup-timeout-secs": self.startup_timeout_secs,
-            "update-endpoint": self.update_endpoint,
-            "log-max-bytes": self.log_max_bytes,
-            "log-keep": self.log_keep,
-        })
+    pub fn shell_runtime_config(&self) -> ShellConfig {
+        ShellConfig {
+            settings_route: self.settings_route.clone(),
+            startup_timeout_secs: self.startup_timeout_secs,
+            update_endpoint: self.update_endpoint.clone(),
+            log_max_bytes: self.log_max_bytes,
+            log_keep: self.log_keep,
+            ..ShellConfig::new(self.packaging, &self.release, &self.sidecar)
+        }
     }
 
     pub fn relative<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {
@@ -490,6 +468,24 @@ mod tests {
         bad["burrito-aliases"] = serde_json::json!({ "sparc-sun-solaris": "sol" });
         let e = error(bad);
         assert!(e.contains("sparc-sun-solaris") && e.contains("Supported"), "{e}");
+    }
+
+    #[test]
+    fn burrito_aliases_only_override_the_targets_table() {
+        let config = Config::load().unwrap();
+        for target in crate::core::target::TARGETS {
+            assert_eq!(config.burrito_alias(target), target.default_burrito_alias);
+        }
+
+        let mut bad = base();
+        bad["burrito-aliases"] = serde_json::json!({ "x86_64-unknown-linux-gnu": "linux" });
+        let e = error(bad);
+        assert!(e.contains("burrito-aliases.x86_64-unknown-linux-gnu") && e.contains("already the default"), "{e}");
+
+        let mut config = Config::load().unwrap();
+        config.burrito_aliases.insert("x86_64-unknown-linux-gnu".into(), "linux_musl".into());
+        let linux = Target::parse("x86_64-unknown-linux-gnu").unwrap();
+        assert_eq!(config.burrito_alias(linux), "linux_musl");
     }
 
     #[test]

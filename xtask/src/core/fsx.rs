@@ -140,11 +140,7 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((hex(&hasher.finalize()), size))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// A digest over a set of inputs: files and trees (relative path, executable
@@ -196,7 +192,7 @@ impl Fingerprint {
     }
 
     pub fn finish(&self) -> String {
-        hex(&self.hasher.clone().finalize())
+        hex::encode(self.hasher.clone().finalize())
     }
 }
 

@@ -1,26 +1,17 @@
 //! The supported targets (ARCHITECTURE.md, "Targets"): the one table that
 //! maps a Rust triple to its Burrito alias, updater platform keys, bundles and
-//! CI runner. Everyone else asks it.
+//! CI runner. Everyone else asks it. The triple's operating system and
+//! architecture are `signing::platform`'s (the updater's keys are spelled
+//! from them), not restated here.
 
 use anyhow::{Result, bail};
-use serde::Serialize;
 use signing::dist::ArtifactKind;
 use signing::platform::PlatformKey;
+pub use signing::platform::{Arch, Os};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Os {
-    Linux,
-    Macos,
-    Windows,
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub triple: &'static str,
-    pub os: Os,
-    /// `x86_64` or `aarch64`, as Tauri's updater spells it.
-    pub arch: &'static str,
     /// Burrito's default alias for this target (configurable).
     pub default_burrito_alias: &'static str,
     /// Installer bundles `dist` builds, in order.
@@ -31,7 +22,6 @@ pub struct Target {
     /// of `check-targets`). Windows is `-gnu`: Zig ships MinGW's C headers,
     /// not MSVC's, and the check compiles C to objects it never links, so
     /// the C runtime they were written for does not matter.
-    #[serde(skip)]
     pub zig_target: &'static str,
     /// Bundles this target knows but that cannot be built on our runners,
     /// with the reason.
@@ -47,8 +37,6 @@ const NO_APPIMAGE: &[(&str, &str)] =
 pub const TARGETS: &[Target] = &[
     Target {
         triple: "aarch64-apple-darwin",
-        os: Os::Macos,
-        arch: "aarch64",
         default_burrito_alias: "macos_arm",
         bundles: MACOS,
         runner: "macos-14",
@@ -57,8 +45,6 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         triple: "x86_64-apple-darwin",
-        os: Os::Macos,
-        arch: "x86_64",
         default_burrito_alias: "macos",
         bundles: MACOS,
         runner: "macos-13",
@@ -67,8 +53,6 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         triple: "x86_64-pc-windows-msvc",
-        os: Os::Windows,
-        arch: "x86_64",
         default_burrito_alias: "windows",
         bundles: WINDOWS,
         runner: "windows-2022",
@@ -77,8 +61,6 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         triple: "x86_64-unknown-linux-gnu",
-        os: Os::Linux,
-        arch: "x86_64",
         default_burrito_alias: "linux",
         bundles: LINUX,
         runner: "ubuntu-22.04",
@@ -87,8 +69,6 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         triple: "aarch64-unknown-linux-gnu",
-        os: Os::Linux,
-        arch: "aarch64",
         default_burrito_alias: "linux_arm",
         bundles: LINUX,
         runner: "ubuntu-22.04-arm",
@@ -145,8 +125,28 @@ impl Target {
         signing::platform::Installer::of_artifact(kind).is_some()
     }
 
+    /// The triple's operating system.
+    pub fn os(&self) -> Os {
+        Os::of_target(self.triple).expect("every triple of the table names an operating system")
+    }
+
+    /// The triple's architecture, as Tauri's updater spells it.
+    pub fn arch(&self) -> Arch {
+        Arch::of_target(self.triple).expect("every triple of the table names an architecture")
+    }
+
+    /// The operating system as the release workflow's matrix spells it
+    /// (`matrix.os` in `.github/workflows/release.yml`).
+    pub fn os_name(&self) -> &'static str {
+        match self.os() {
+            Os::Linux => "linux",
+            Os::Darwin => "macos",
+            Os::Windows => "windows",
+        }
+    }
+
     pub fn exe_suffix(&self) -> &'static str {
-        if self.os == Os::Windows { ".exe" } else { "" }
+        if self.os() == Os::Windows { ".exe" } else { "" }
     }
 
     /// `<sidecar>-<triple>[.exe]`, the name Tauri's `externalBin` expects.
@@ -186,6 +186,21 @@ mod tests {
         assert_eq!(keys("x86_64-pc-windows-msvc"), ["windows-x86_64", "windows-x86_64-nsis", "windows-x86_64-msi"]);
         assert_eq!(keys("x86_64-unknown-linux-gnu"), ["linux-x86_64-deb", "linux-x86_64-rpm"]);
         assert_eq!(keys("aarch64-unknown-linux-gnu"), ["linux-aarch64-deb", "linux-aarch64-rpm"]);
+    }
+
+    #[test]
+    fn every_triple_has_an_os_and_an_arch() {
+        let facts: Vec<(&str, &str)> = TARGETS.iter().map(|t| (t.os_name(), t.arch().as_str())).collect();
+        assert_eq!(
+            facts,
+            [
+                ("macos", "aarch64"),
+                ("macos", "x86_64"),
+                ("windows", "x86_64"),
+                ("linux", "x86_64"),
+                ("linux", "aarch64")
+            ]
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl Fixture {
     /// step, and runs the real backend and sidecar steps for the host.
     pub fn build(real: &Config, dir: &Path, ui: &Ui) -> Result<Fixture> {
         let target = Target::host()?;
-        ensure!(target.os == Os::Linux, "the Burrito test double builds Linux sidecars only");
+        ensure!(target.os() == Os::Linux, "the Burrito test double builds Linux sidecars only");
         let mut config = real.clone();
         config.backend_dir = backend_copy(real, dir)?;
         config.packaging = Packaging::Burrito;
@@ -53,7 +53,7 @@ impl Fixture {
 
     /// The staged `hudson-shell.json` (packaging `burrito`).
     pub fn shell_config(&self) -> PathBuf {
-        self.config.resources_dir(self.target).join("hudson-shell.json")
+        self.config.resources_dir(self.target).join(hudson_lifecycle::contract::SHELL_CONFIG_FILE)
     }
 }
 

@@ -371,7 +371,7 @@ mod tests {
     fn the_default_targets_are_known_and_not_linux() {
         for triple in DEFAULT_TARGETS {
             let target = Target::parse(triple).unwrap();
-            assert_ne!(target.os, crate::core::target::Os::Linux);
+            assert_ne!(target.os(), crate::core::target::Os::Linux);
         }
     }
 }

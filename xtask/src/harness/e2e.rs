@@ -29,12 +29,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use hudson_lifecycle::contract::SHELL_CONFIG_FILE;
 use hudson_lifecycle::trace::{Milestone, first_stamps};
 use hudson_lifecycle::{contract, hooks};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::core::config::Config;
+use crate::core::config::{Config, Packaging, ShellConfig};
 use crate::core::target::Target;
 use crate::core::ui::{Ui, seconds};
 use crate::drive::gui::{Driver, Session, SessionBus, Xvfb};
@@ -134,15 +135,15 @@ impl Lab {
     /// A fresh per-user install: private HOME, and a resource folder whose
     /// `backend` is `backend` and whose `hudson-shell.json` is the staged one
     /// edited by `edit`.
-    pub fn install(&self, backend: Backend<'_>, edit: impl FnOnce(&mut Value)) -> Result<Install> {
+    pub fn install(&self, backend: Backend<'_>, edit: impl FnOnce(&mut ShellConfig)) -> Result<Install> {
         let (home, mut env) = crate::drive::home::private_home()?;
         let resources = home.path().join("resources");
         std::fs::create_dir_all(&resources)?;
-        let staged_config = self.build.resources.join("hudson-shell.json");
-        let mut shell_config: Value = serde_json::from_slice(&std::fs::read(&staged_config)?)
+        let staged_config = self.build.resources.join(SHELL_CONFIG_FILE);
+        let mut shell_config = ShellConfig::from_slice(&std::fs::read(&staged_config)?)
             .with_context(|| format!("reading {}", staged_config.display()))?;
         edit(&mut shell_config);
-        std::fs::write(resources.join("hudson-shell.json"), serde_json::to_vec_pretty(&shell_config)?)?;
+        std::fs::write(resources.join(SHELL_CONFIG_FILE), shell_config.to_pretty_json())?;
         let mut markers = vec![self.release.display().to_string()];
         match backend {
             Backend::Real => std::os::unix::fs::symlink(&self.release, resources.join("backend"))?,
@@ -364,8 +365,8 @@ fn burrito_sidecar(lab: &Lab) -> Result<String> {
     let work = tempfile::Builder::new().prefix("hudson-burrito-").tempdir()?;
     let ui = Ui::new(crate::core::ui::Format::Text);
     let fixture = crate::harness::burrito_double::Fixture::build(&config, work.path(), &ui)?;
-    let staged: Value = serde_json::from_slice(&std::fs::read(fixture.shell_config())?)?;
-    ensure!(staged["packaging"] == "burrito", "the sidecar step staged {staged}");
+    let staged = ShellConfig::from_slice(&std::fs::read(fixture.shell_config())?)?;
+    ensure!(staged.packaging == Packaging::Burrito, "the sidecar step staged {staged:?}");
 
     let install = lab.install(Backend::Real, |shell_config| *shell_config = staged.clone())?;
     let bin = install.home.path().join("bin");
@@ -647,8 +648,8 @@ fn logs_rotate_and_redact(lab: &Lab) -> Result<String> {
     body.push_str("  echo \"token $i: $HUDSON_HANDSHAKE_TOKEN\" >&2\n  i=$((i+1))\ndone");
     let max_bytes = 4096u64;
     let install = lab.install(Backend::Wrapper(&body), |config| {
-        config["log-max-bytes"] = max_bytes.into();
-        config["log-keep"] = 2.into();
+        config.log_max_bytes = max_bytes;
+        config.log_keep = 2;
     })?;
     let driver = lab.driver(&install, &[])?;
     let session = driver.session(&lab.build.shell, &[])?;

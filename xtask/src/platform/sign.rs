@@ -52,8 +52,8 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     if args.paths.is_empty() {
         bail!("nothing to sign: give the .app, .dmg, .exe or .msi paths");
     }
-    let report = match target.os {
-        Os::Macos => sign_apple(ui, target, &args)?,
+    let report = match target.os() {
+        Os::Darwin => sign_apple(ui, target, &args)?,
         Os::Windows => sign_windows(ui, target, &args)?,
         Os::Linux => bail!(
             "{} packages carry no embedded code signature; their integrity comes from the updater signatures (`cargo xtask dist`)",

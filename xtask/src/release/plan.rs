@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::core::config::{Config, Packaging};
-use crate::core::target::{Os, TARGETS, Target};
+use crate::core::target::{TARGETS, Target};
 use crate::core::ui::Ui;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,7 +58,8 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetPlan {
     pub triple: &'static str,
-    pub os: Os,
+    /// `linux`, `macos` or `windows`: the workflow's `matrix.os`.
+    pub os: &'static str,
     pub arch: &'static str,
     pub runner: &'static str,
     pub burrito_alias: String,
@@ -129,8 +130,8 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
         packaging: config.packaging,
         target: TargetPlan {
             triple: target.triple,
-            os: target.os,
-            arch: target.arch,
+            os: target.os_name(),
+            arch: target.arch().as_str(),
             runner: target.runner,
             burrito_alias: config.burrito_alias(target),
             bundles: target.bundles.iter().map(|kind| kind.as_str()).collect(),

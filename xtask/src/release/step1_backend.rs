@@ -17,6 +17,10 @@ use crate::core::{cmd as run, fsx};
 use crate::platform::burrito;
 use crate::release::plan::{StepName, StepPlan, rel};
 
+/// Tells the reference backend's Mix compiler task (`compile.hudson_nif`)
+/// that the NIFs are already built and placed.
+const SKIP_NIF_BUILD: &str = "HUDSON_SKIP_NIF_BUILD";
+
 pub const STEP: Step = Step { name: StepName::Backend, applies: super::every_target, plan, run: |ctx, _| run(ctx) };
 
 fn plan(config: &Config, target: &'static Target) -> StepPlan {
@@ -33,7 +37,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
             commands.extend([
                 format!("cd {backend} && mix deps.get --only prod   (when mix.lock lists deps)"),
                 format!("cd {backend} && MIX_ENV=prod mix assets.deploy   (when the alias exists)"),
-                format!("cd {backend} && MIX_ENV=prod HUDSON_SKIP_NIF_BUILD=1 mix release --overwrite"),
+                format!("cd {backend} && MIX_ENV=prod {SKIP_NIF_BUILD}=1 mix release --overwrite"),
             ]);
             StepPlan {
                 name: StepName::Backend,
@@ -46,7 +50,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
         Packaging::Burrito => {
             let alias = config.burrito_alias(target);
             commands.push(format!(
-                "cd {backend} && MIX_ENV=prod BURRITO_TARGET={alias} HUDSON_SKIP_NIF_BUILD=1 mix release --overwrite"
+                "cd {backend} && MIX_ENV=prod BURRITO_TARGET={alias} {SKIP_NIF_BUILD}=1 mix release --overwrite"
             ));
             StepPlan {
                 name: StepName::Backend,
@@ -77,8 +81,8 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
         for nif in &config.nif_crates {
             step.progress(&format!("cargo build -p {nif}"));
             run::run(cmd!(ctx.sh, "{cargo} build --release -p {nif} --target {triple}"), step)?;
-            let built = config.target_dir.join(triple).join("release").join(nif_library(ctx.target.os, nif, false));
-            let placed = config.backend_dir.join("priv/native").join(nif_library(ctx.target.os, nif, true));
+            let built = config.target_dir.join(triple).join("release").join(nif_library(ctx.target.os(), nif, false));
+            let placed = config.backend_dir.join("priv/native").join(nif_library(ctx.target.os(), nif, true));
             fsx::copy_atomic(&built, &placed)
                 .with_context(|| format!("placing the {nif} NIF library into the backend's priv/native/"))?;
         }
@@ -87,7 +91,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
         let _env = [
             ctx.sh.push_env("MIX_ENV", "prod"),
             // The NIFs were built above, for the right target.
-            ctx.sh.push_env("HUDSON_SKIP_NIF_BUILD", "1"),
+            ctx.sh.push_env(SKIP_NIF_BUILD, "1"),
         ];
         if has_deps(&config.backend_dir) {
             run::run(cmd!(ctx.sh, "mix deps.get --only prod"), step)?;
@@ -167,11 +171,14 @@ fn nif_dir(ctx: &Ctx, nif: &str) -> Result<PathBuf> {
 
 /// The NIF library's file name as cargo builds it (`placed = false`) or as
 /// `:erlang.load_nif` looks for it (`placed = true`: `.so` on every Unix,
-/// macOS included).
+/// macOS included). The reference backend says the same in Elixir (its Mix
+/// compiler task builds the NIF for `mix compile` and `mix test`, and
+/// `Hudson.Native` loads it); Elixir cannot call this function, so a test
+/// reads those files and fails when they disagree.
 pub fn nif_library(os: Os, crate_name: &str, placed: bool) -> String {
     match (os, placed) {
         (Os::Windows, _) => format!("{crate_name}.dll"),
-        (Os::Macos, false) => format!("lib{crate_name}.dylib"),
+        (Os::Darwin, false) => format!("lib{crate_name}.dylib"),
         _ => format!("lib{crate_name}.so"),
     }
 }
@@ -193,8 +200,38 @@ mod tests {
     #[test]
     fn nif_library_names() {
         assert_eq!(nif_library(Os::Linux, "n", false), "libn.so");
-        assert_eq!(nif_library(Os::Macos, "n", false), "libn.dylib");
-        assert_eq!(nif_library(Os::Macos, "n", true), "libn.so");
+        assert_eq!(nif_library(Os::Darwin, "n", false), "libn.dylib");
+        assert_eq!(nif_library(Os::Darwin, "n", true), "libn.so");
         assert_eq!(nif_library(Os::Windows, "n", true), "n.dll");
+    }
+
+    #[test]
+    fn the_elixir_side_builds_and_names_the_nif_the_same_way() {
+        let backend = concat!(env!("CARGO_MANIFEST_DIR"), "/../backend");
+        let read = |path: &str| {
+            let path = format!("{backend}/{path}");
+            (std::fs::read_to_string(&path).unwrap(), path)
+        };
+        let (task, task_path) = read("mix/tasks/compile.hudson_nif.ex");
+        let (native, native_path) = read("lib/hudson/native.ex");
+        let has = |text: &str, path: &str, line: &str| assert!(text.contains(line), "{path} has no `{line}`");
+
+        let config = Config::load().unwrap();
+        for nif in &config.nif_crates {
+            has(&task, &task_path, &format!("@crate \"{nif}\""));
+        }
+        // Built: `cargo build --release -p <crate> --target <triple>`, as `plan` says.
+        has(&task, &task_path, r#"["build", "--release", "--quiet", "-p", @crate]"#);
+        has(&task, &task_path, r#"["--target", target]"#);
+        has(&task, &task_path, &format!("System.get_env(\"{SKIP_NIF_BUILD}\") == \"1\""));
+        let c = "#{@crate}";
+        for (os, atom) in [(Os::Windows, ":windows"), (Os::Darwin, ":macos"), (Os::Linux, ":unix")] {
+            has(&task, &task_path, &format!("{atom} -> \"{}\"", nif_library(os, c, false)));
+        }
+        // Placed in priv/native/ and loaded by that name without its extension.
+        let (windows, unix) = (nif_library(Os::Windows, c, true), nif_library(Os::Linux, c, true));
+        has(&task, &task_path, &format!("if os(target) == :windows, do: \"{windows}\", else: \"{unix}\""));
+        let stem = |os| nif_library(os, "hudson_nif", true).rsplit_once('.').unwrap().0.to_owned();
+        has(&native, &native_path, &format!("do: \"{}\", else: \"{}\"", stem(Os::Windows), stem(Os::Linux)));
     }
 }

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use hudson_lifecycle::contract::SHELL_CONFIG_FILE;
 
 use super::Step;
 use super::{Ctx, Outcome};
@@ -25,7 +26,7 @@ pub const STEP: Step = Step { name: StepName::Sidecar, applies: super::every_tar
 
 fn plan(config: &Config, target: &'static Target) -> StepPlan {
     let resources = rel(config, &config.resources_dir(target));
-    let runtime_config = format!("{resources}/{}", "hudson-shell.json");
+    let runtime_config = format!("{resources}/{SHELL_CONFIG_FILE}");
     match config.packaging {
         Packaging::Release => {
             let release_dir = rel(config, &config.release_dir());
@@ -43,7 +44,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
             StepPlan {
                 name: StepName::Sidecar,
                 summary: "link the Burrito binary where Tauri's externalBin expects it".into(),
-                commands: vec![if target.os == Os::Windows {
+                commands: vec![if target.os() == Os::Windows {
                     format!("copy {out} to {sidecar_path}")
                 } else {
                     format!("ln -s {out} {sidecar_path}")
@@ -58,7 +59,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let source = super::step1_backend::output(ctx);
     let resources = ctx.config.resources_dir(ctx.target);
-    let runtime_config = serde_json::to_vec_pretty(&ctx.config.shell_runtime_config())?;
+    let runtime_config = ctx.config.shell_runtime_config().to_pretty_json();
 
     let mut fp = ctx.fingerprint(StepName::Sidecar);
     fp.add_path(&source, &|_| false)?;
@@ -69,12 +70,12 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
             ctx.cached(StepName::Sidecar, "stage the backend release", &fp, std::slice::from_ref(&resources), |_| {
                 let staged = resources.join("backend");
                 fsx::replace_dir_with_copy(&source, &staged)?;
-                fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
+                fsx::write_atomic(&resources.join(SHELL_CONFIG_FILE), &runtime_config)
             })
         }
         Packaging::Burrito => {
             let link = ctx.config.sidecar_path(ctx.target);
-            let windows = ctx.target.os == Os::Windows;
+            let windows = ctx.target.os() == Os::Windows;
             let pfx = if windows { Pfx::from_env(&ProcessEnv)? } else { None };
             fp.add_value("authenticode", &pfx.as_ref().map(Pfx::fingerprint).unwrap_or_default());
             let outputs = [link.clone(), resources.clone()];
@@ -90,7 +91,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
                 if resources.exists() {
                     std::fs::remove_dir_all(&resources).with_context(|| format!("clearing {}", resources.display()))?;
                 }
-                fsx::write_atomic(&resources.join("hudson-shell.json"), &runtime_config)
+                fsx::write_atomic(&resources.join(SHELL_CONFIG_FILE), &runtime_config)
             })
         }
     }

@@ -46,8 +46,8 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
     let triple = target.triple;
     let signed = rel(config, &config.work_dir(target).join("signed"));
     let product = &config.product_name;
-    let (summary, commands, outputs) = match target.os {
-        Os::Macos => (
+    let (summary, commands, outputs) = match target.os() {
+        Os::Darwin => (
             "sign every nested Mach-O, then the app, with hardened runtime; notarize and staple when credentials are set",
             vec![
                 format!("cargo xtask sign --target {triple} {signed}/{product}.app   (APPLE_CERTIFICATE, else ad-hoc)"),
@@ -82,12 +82,12 @@ fn signed_dir(ctx: &Ctx) -> PathBuf {
 }
 
 pub fn run(ctx: &Ctx, bundles: &mut Bundles) -> Result<Outcome> {
-    match ctx.target.os {
+    match ctx.target.os() {
         Os::Linux => {
             ctx.ui.info("- sign: nothing to embed in Linux packages");
             Ok(Outcome::NothingToDo)
         }
-        Os::Macos => macos(ctx, bundles),
+        Os::Darwin => macos(ctx, bundles),
         Os::Windows => windows(ctx, bundles),
     }
 }
@@ -181,7 +181,7 @@ pub fn authenticode(ctx: &Ctx, pfx: &Pfx, file: &Path) -> Result<()> {
 /// before tauri-bundler packs it. (The backend's own executables — the
 /// Burrito sidecar, or ERTS in a release folder — are not signed yet.)
 pub fn before_bundling(ctx: &Ctx, shell: &Path) -> Result<()> {
-    if ctx.target.os != Os::Windows {
+    if ctx.target.os() != Os::Windows {
         return Ok(());
     }
     let Some(pfx) = Pfx::from_env(&ProcessEnv)? else { return Ok(()) };

@@ -27,7 +27,7 @@ use crate::release::plan::{StepName, StepPlan, rel};
 
 pub const STEP: Step = Step {
     name: StepName::Dmg,
-    applies: |target| target.os == Os::Macos,
+    applies: |target| target.os() == Os::Darwin,
     plan,
     run: |ctx, built| run(ctx, &mut built.bundles),
 };

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use hudson_lifecycle::contract::{SESSION_COOKIE, STOP_GRACE};
 use hudson_lifecycle::{Backend, Event, Exit, HandshakeSource, Notice, StartError};
 
 use super::Steps;
@@ -15,8 +16,6 @@ use super::layout::Layout;
 use super::procfs;
 use super::report::Outcome;
 
-/// The contract's limit for stopping (ARCHITECTURE.md, "The backend contract").
-pub const STOP_WITHIN: Duration = Duration::from_secs(5);
 /// How long the processes of an exited backend may take to disappear and
 /// its port to become free.
 const CLEANUP_WITHIN: Duration = Duration::from_secs(5);
@@ -186,7 +185,7 @@ fn start(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Steps<'_>)
         Ok(backend) => {
             let mut run = Run { backend: Some(backend), exit: None, leader: 0, leader_started: attempt.leader_started };
             run.leader = run.backend().pid();
-            steps.redactor.add(run.backend().token());
+            steps.redactor.add_secret(run.backend().token());
             let handshake = run.backend().handshake().clone();
             let source = run.backend().timings().source;
             let outcome = if source != HandshakeSource::File {
@@ -254,7 +253,7 @@ fn start_again(layout: &Layout, home: &Home, timeout: Duration, steps: &mut Step
         Ok(backend) => {
             let mut run = Run { backend: Some(backend), exit: None, leader: 0, leader_started: attempt.leader_started };
             run.leader = run.backend().pid();
-            steps.redactor.add(run.backend().token());
+            steps.redactor.add_secret(run.backend().token());
             let outcome = match run.backend().check_health(Duration::from_secs(5)) {
                 _ if run.backend().timings().source != HandshakeSource::File => Outcome::mismatch(
                     "no handshake file arrived, only the `PORT:` line on stdout",
@@ -404,7 +403,8 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
             ));
         }
         let answer = http.get(port, &format!("/desktop/enter?token={token}"), None, None)?;
-        let cookie = answer.set_cookie.iter().find(|c| c.starts_with("hudson_session="));
+        let name = format!("{SESSION_COOKIE}=");
+        let cookie = answer.set_cookie.iter().find(|c| c.starts_with(&name));
         let attributes = |c: &str| {
             let lower = c.to_ascii_lowercase();
             lower.split(';').any(|a| a.trim() == "httponly") && lower.split(';').any(|a| a.trim() == "samesite=strict")
@@ -412,12 +412,12 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
         let Some(cookie) = cookie.filter(|c| answer.status == 303 && attributes(c)) else {
             return Ok(Outcome::mismatch(
                 "the enter URL did not set the session cookie",
-                "303 with `Set-Cookie: hudson_session=…; HttpOnly; SameSite=Strict`",
+                format!("303 with `Set-Cookie: {SESSION_COOKIE}=…; HttpOnly; SameSite=Strict`"),
                 format!("{} with Set-Cookie {:?}", answer.status, answer.set_cookie),
             ));
         };
         let pair = cookie.split(';').next().unwrap_or_default().to_owned();
-        steps.redactor.add(pair.trim_start_matches("hudson_session="));
+        steps.redactor.add_secret(pair.trim_start_matches(&name));
         let answer = http.get(port, "/", None, Some(&pair))?;
         let wanted = format!("<title>{title}</title>");
         if answer.status != 200 || !answer.content_type.starts_with("text/html") || !answer.body.contains(&wanted) {
@@ -462,11 +462,11 @@ fn stop(steps: &mut Steps<'_>, name: &'static str, run: &mut Run, how: Stop) -> 
             ("its stdin closed, no signal", "exit within 5s")
         }
     };
-    let exit = run.wait_exit(STOP_WITHIN);
+    let exit = run.wait_exit(STOP_GRACE);
     let took = begun.elapsed();
     let outcome = match (exit, &how) {
         (None, _) => Outcome::mismatch(
-            format!("still running {}s after {signal}; smoke killed it", STOP_WITHIN.as_secs()),
+            format!("still running {}s after {signal}; smoke killed it", STOP_GRACE.as_secs()),
             expected,
             "still running",
         ),

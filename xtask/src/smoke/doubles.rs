@@ -11,6 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use hudson_lifecycle::contract::{SESSION_COOKIE, SHELL_CONFIG_FILE, ShellConfig};
 use signing::dist::{Artifact, ArtifactKind, DIST_MANIFEST_SCHEMA, DistManifest};
 
 /// The one contract rule the double breaks.
@@ -94,11 +95,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, json.dumps(doc).encode(), [("Content-Type", "application/json")])
         if path == "/desktop/enter":
             if token and query == "token=" + token:
-                cookie = f"hudson_session={session}; Path=/; HttpOnly; SameSite=Strict"
+                cookie = f"@COOKIE@={session}; Path=/; HttpOnly; SameSite=Strict"
                 return self.reply(303, headers=[("Location", "/"), ("Set-Cookie", cookie)])
             return self.reply(403)
         if path == "/":
-            if f"hudson_session={session}" in (self.headers.get("Cookie") or ""):
+            if f"@COOKIE@={session}" in (self.headers.get("Cookie") or ""):
                 page = b"<!doctype html><title>Hudson</title><h1>Hudson</h1>"
                 return self.reply(200, page, [("Content-Type", "text/html; charset=utf-8")])
             return self.reply(403)
@@ -154,16 +155,12 @@ pub fn contract_double_tree(
     let resources = root.join("usr/lib/Hudson");
     fs::create_dir_all(&resources).unwrap();
     fs::create_dir_all(state).unwrap();
-    fs::write(
-        resources.join("hudson-shell.json"),
-        format!(
-            r#"{{"packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings","startup-timeout-secs":30,"update-endpoint":null}}"#
-        ),
-    )
-    .unwrap();
+    let shell_config = ShellConfig::new(packaging.parse().unwrap(), "hudson", "hudson-backend");
+    fs::write(resources.join(SHELL_CONFIG_FILE), shell_config.to_pretty_json()).unwrap();
     let nifs = format!("[{}]", nifs.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "));
     let script = CONTRACT_DOUBLE
         .replace("@FAULT@", fault.as_str())
+        .replace("@COOKIE@", SESSION_COOKIE)
         .replace("@VERSION@", version)
         .replace("@NIFS@", &nifs)
         .replace("@STATE@", &state.display().to_string());

@@ -13,13 +13,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hudson_lifecycle::LaunchSpec;
-use serde::Deserialize;
+use hudson_lifecycle::contract::{Packaging, SHELL_CONFIG_FILE, ShellConfig};
 use signing::dist::ArtifactKind;
 
 use super::unpack;
-
-/// The shell's runtime configuration file, inside the resource folder.
-pub const SHELL_CONFIG: &str = "hudson-shell.json";
 
 /// One unpacked package's parts.
 #[derive(Debug, Clone)]
@@ -43,16 +40,6 @@ pub enum BackendProgram {
     Sidecar { binary: PathBuf },
 }
 
-/// The fields of `hudson-shell.json` that decide where the backend is; the
-/// shell reads more, which the smoke test does not need.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct ShellConfig {
-    packaging: String,
-    release: String,
-    sidecar: String,
-}
-
 impl Layout {
     /// Finds the parts of a package of `kind` unpacked at `root`.
     pub fn find(kind: ArtifactKind, root: &Path, product: &str, shell_binary: &str) -> Result<Layout> {
@@ -64,16 +51,15 @@ impl Layout {
             }
             other => bail!("no known layout for a {} package", other.as_str()),
         };
-        let config_path = resources.join(SHELL_CONFIG);
+        let config_path = resources.join(SHELL_CONFIG_FILE);
         let bytes = std::fs::read(&config_path).with_context(|| {
             format!("the package has no {} (the shell cannot start without it)", shown(root, &config_path))
         })?;
-        let config: ShellConfig = serde_json::from_slice(&bytes)
+        let config = ShellConfig::from_slice(&bytes)
             .with_context(|| format!("{} is not the shell's configuration", shown(root, &config_path)))?;
-        let backend = match config.packaging.as_str() {
-            "release" => BackendProgram::Release { dir: resources.join("backend"), release: config.release },
-            "burrito" => BackendProgram::Sidecar { binary: exe_dir.join(&config.sidecar) },
-            other => bail!("{}: unknown packaging `{other}`", shown(root, &config_path)),
+        let backend = match config.packaging {
+            Packaging::Release => BackendProgram::Release { dir: resources.join("backend"), release: config.release },
+            Packaging::Burrito => BackendProgram::Sidecar { binary: exe_dir.join(&config.sidecar) },
         };
         let layout = Layout { root: root.to_path_buf(), resources, shell: exe_dir.join(shell_binary), backend };
         layout.check_inside(&layout.backend.program())?;
@@ -120,10 +106,10 @@ impl BackendProgram {
         }
     }
 
-    pub fn packaging(&self) -> &'static str {
+    pub fn packaging(&self) -> Packaging {
         match self {
-            BackendProgram::Release { .. } => "release",
-            BackendProgram::Sidecar { .. } => "burrito",
+            BackendProgram::Release { .. } => Packaging::Release,
+            BackendProgram::Sidecar { .. } => Packaging::Burrito,
         }
     }
 
@@ -160,7 +146,7 @@ mod tests {
         let json = format!(
             r#"{{"packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings"}}"#
         );
-        fs::write(resources.join(SHELL_CONFIG), json).unwrap();
+        fs::write(resources.join(SHELL_CONFIG_FILE), json).unwrap();
     }
 
     #[test]

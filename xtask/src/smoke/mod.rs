@@ -188,10 +188,10 @@ pub fn smoke(plan: &Plan, print: &mut dyn FnMut(&str)) -> Result<Report> {
 
 /// Whether this machine can run packages of `kind` for `target`.
 fn runnable(target: &Target, kind: ArtifactKind) -> Result<(), &'static str> {
-    match (target.os, kind) {
+    match (target.os(), kind) {
         (Os::Linux, ArtifactKind::Deb | ArtifactKind::Rpm) => Ok(()),
-        (Os::Macos, ArtifactKind::App) => Ok(()),
-        (Os::Macos, ArtifactKind::Dmg) => Err("the disk image holds the same app as the .app.tar.gz, which is tested"),
+        (Os::Darwin, ArtifactKind::App) => Ok(()),
+        (Os::Darwin, ArtifactKind::Dmg) => Err("the disk image holds the same app as the .app.tar.gz, which is tested"),
         (Os::Windows, ArtifactKind::Nsis | ArtifactKind::Msi) => {
             Err("unpacking Windows installers is not supported yet (it needs the installer to run)")
         }
@@ -204,7 +204,7 @@ fn runnable(target: &Target, kind: ArtifactKind) -> Result<(), &'static str> {
 fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mut dyn FnMut(&str)) -> PackageReport {
     let kind = artifact.kind.as_str();
     print(&format!("== {kind}: {}", artifact.path));
-    let mut steps = Steps { kind: kind.to_owned(), reports: Vec::new(), redactor: Redactor::default(), print };
+    let mut steps = Steps { kind: kind.to_owned(), reports: Vec::new(), redactor: report::redactor(), print };
     let mut report = PackageReport {
         kind: kind.to_owned(),
         path: artifact.path.clone(),
@@ -235,7 +235,7 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
             return report;
         }
     };
-    report.packaging = Some(layout.backend.packaging().to_owned());
+    report.packaging = Some(layout.backend.packaging().as_str().to_owned());
     report.backend = Some(layout.in_package(&layout.backend.program()));
     let expect = backend::Expect {
         version: &manifest.version,
@@ -267,7 +267,7 @@ fn open(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, into: &Path) 
     }
     let stats = unpack::unpack(artifact.kind, &path, into)?;
     let layout = Layout::find(artifact.kind, into, &manifest.product, &plan.shell_binary)?;
-    if layout.backend.packaging() != manifest.packaging {
+    if layout.backend.packaging().as_str() != manifest.packaging {
         bail!(
             "the package's hudson-shell.json says packaging `{}`, dist-manifest.json says `{}`",
             layout.backend.packaging(),

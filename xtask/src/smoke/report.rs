@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub use hudson_lifecycle::redact::Redactor;
 use serde::Serialize;
 
 pub const SCHEMA: &str = "hudson-smoke-report/1";
@@ -154,10 +155,10 @@ impl StepReport {
             name,
             status: outcome.status,
             duration_ms: took.as_millis() as u64,
-            detail: redact.text(&outcome.detail),
-            expected: outcome.expected.map(|s| redact.text(&s)),
-            seen: outcome.seen.map(|s| redact.text(&s)),
-            backend_output: outcome.backend_output.iter().map(|s| redact.output(s)).collect(),
+            detail: redact.redact(&outcome.detail).into_owned(),
+            expected: outcome.expected.map(|s| redact.redact(&s).into_owned()),
+            seen: outcome.seen.map(|s| redact.redact(&s).into_owned()),
+            backend_output: outcome.backend_output.iter().map(|s| redact.redact_output(s).into_owned()).collect(),
             file: outcome.file,
         }
     }
@@ -203,64 +204,14 @@ impl Report {
     }
 }
 
-/// Removes secrets from text before it is printed or stored: the per-launch
-/// tokens and session cookies seen so far, and any `token=` query value.
-#[derive(Debug, Default, Clone)]
-pub struct Redactor {
-    secrets: Vec<String>,
-}
-
+/// What smoke's report writes in place of a secret.
 pub const REDACTED: &str = "<redacted>";
 
-impl Redactor {
-    pub fn add(&mut self, secret: &str) {
-        if secret.len() >= 8 && !self.secrets.iter().any(|s| s == secret) {
-            self.secrets.push(secret.to_owned());
-        }
-    }
-
-    pub fn text(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.secrets {
-            out = out.replace(secret.as_str(), REDACTED);
-        }
-        let mut result = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(at) = rest.find("token=") {
-            let (before, after) = rest.split_at(at + "token=".len());
-            result.push_str(before);
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '%'))
-                .unwrap_or(after.len());
-            if end > 0 && !after.starts_with(REDACTED) {
-                result.push_str(REDACTED);
-            }
-            rest = &after[end..];
-        }
-        result.push_str(rest);
-        result
-    }
-
-    /// A line of the backend's output: as [`Redactor::text`], and any run
-    /// of 32 or more hex digits too. The token of a start that failed is
-    /// never known to smoke, and a backend may log it.
-    pub fn output(&self, line: &str) -> String {
-        let text = self.text(line);
-        let mut out = String::with_capacity(text.len());
-        let mut run = String::new();
-        for c in text.chars().chain(std::iter::once('\0')) {
-            if c.is_ascii_hexdigit() {
-                run.push(c);
-                continue;
-            }
-            out.push_str(if run.len() >= 32 { REDACTED } else { &run });
-            run.clear();
-            if c != '\0' {
-                out.push(c);
-            }
-        }
-        out
-    }
+/// The redactor of one smoke run: the shell's rules (`hudson_lifecycle`),
+/// the per-launch tokens and session cookies seen so far, and `<redacted>`
+/// as the mark.
+pub fn redactor() -> Redactor {
+    Redactor::with_mark(REDACTED)
 }
 
 #[cfg(test)]
@@ -269,25 +220,25 @@ mod tests {
 
     #[test]
     fn redacts_known_secrets_and_token_query_values() {
-        let mut redactor = Redactor::default();
-        redactor.add("0123456789abcdef");
-        assert_eq!(redactor.text("got 0123456789abcdef twice: 0123456789abcdef"), "got <redacted> twice: <redacted>");
+        let mut redactor = redactor();
+        redactor.add_secret("0123456789abcdef");
+        assert_eq!(redactor.redact("got 0123456789abcdef twice: 0123456789abcdef"), "got <redacted> twice: <redacted>");
         assert_eq!(
-            redactor.text("GET http://127.0.0.1:5/desktop/enter?token=feedbeef&x=1 failed"),
+            redactor.redact("GET http://127.0.0.1:5/desktop/enter?token=feedbeef&x=1 failed"),
             "GET http://127.0.0.1:5/desktop/enter?token=<redacted>&x=1 failed"
         );
-        assert_eq!(redactor.text("token=<redacted>"), "token=<redacted>");
-        assert_eq!(redactor.text("no secrets here"), "no secrets here");
+        assert_eq!(redactor.redact("token=<redacted>"), "token=<redacted>");
+        assert_eq!(redactor.redact("no secrets here"), "no secrets here");
         let token = "ab".repeat(32);
-        assert_eq!(redactor.output(&format!("token {token}!")), "token <redacted>!");
-        assert_eq!(redactor.output("pid 12345 at 0xdeadbeef"), "pid 12345 at 0xdeadbeef");
+        assert_eq!(redactor.redact_output(&format!("token {token}!")), "token <redacted>!");
+        assert_eq!(redactor.redact_output("pid 12345 at 0xdeadbeef"), "pid 12345 at 0xdeadbeef");
     }
 
     #[test]
     fn a_failure_renders_expected_seen_and_output() {
         let outcome = Outcome::mismatch("a NIF did not load", "hudson_nif: ok", "hudson_nif: enoent")
             .with_output((0..30).map(|i| format!("line {i}")).collect());
-        let step = StepReport::new("nifs", Duration::from_millis(1500), outcome, &Redactor::default());
+        let step = StepReport::new("nifs", Duration::from_millis(1500), outcome, &redactor());
         assert_eq!(step.backend_output.len(), TAIL_LINES);
         let text = step.render("deb");
         assert!(text.starts_with("FAIL  deb  nifs                1.50s  a NIF did not load"), "{text}");

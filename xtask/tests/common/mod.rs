@@ -163,11 +163,6 @@ pub fn app_skeleton(dir: &Path) -> PathBuf {
     app
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// SHA-256 of every file under `dir` (path → digest), to prove nothing
 /// changed.
 pub fn tree_digest(dir: &Path) -> Vec<(String, String)> {
@@ -177,7 +172,7 @@ pub fn tree_digest(dir: &Path) -> Vec<(String, String)> {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
             let digest = Sha256::digest(std::fs::read(entry.path()).unwrap());
-            out.push((entry.path().display().to_string(), hex(&digest)));
+            out.push((entry.path().display().to_string(), hex::encode(digest)));
         }
     }
     out

@@ -301,5 +301,5 @@ pub fn tree_hash(dir: &Path) -> String {
     }
     let mut hash = Sha256::new();
     walk(dir, dir, &mut hash);
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hash.finalize())
 }

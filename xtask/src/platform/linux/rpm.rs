@@ -71,7 +71,7 @@ pub fn normalize_bytes(mut package: Vec<u8>, epoch: u64) -> Result<(Vec<u8>, Nor
         }
     }
 
-    let digest = crate::core::fsx::hex(&Sha256::digest(&package[main.start..main.end()]));
+    let digest = hex::encode(Sha256::digest(&package[main.start..main.end()]));
     let entry = signature
         .entries(&package)
         .find(|e| e.tag == RPMSIGTAG_SHA256)

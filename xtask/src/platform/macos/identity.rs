@@ -30,7 +30,7 @@ impl Certificate {
 
     /// SHA-256 of the certificate (public): what a signature depends on.
     pub fn fingerprint(&self) -> String {
-        crate::core::fsx::hex(&Sha256::digest(self.cert.constructed_data()))
+        hex::encode(Sha256::digest(self.cert.constructed_data()))
     }
 }
 

@@ -464,7 +464,7 @@ fn staple_dmg(client: &Client, dmg: &Path) -> Result<()> {
         let mut digest = cd.digest_with(cd.digest_type).map_err(|e| anyhow::anyhow!("{e}"))?;
         digest.truncate(20);
         let digest_type: u8 = cd.digest_type.into();
-        format!("2/{digest_type}/{}", fsx::hex(&digest))
+        format!("2/{digest_type}/{}", hex::encode(&digest))
     };
     let ticket = client.ticket(&record)?;
     apple_codesign::dmg::DmgSigner::default().staple_file(&mut file, ticket).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -547,14 +547,14 @@ fn sigv4_headers(
     let scope = format!("{date}/{S3_REGION}/s3/aws4_request");
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        fsx::hex(ring::digest::digest(&ring::digest::SHA256, canonical_request.as_bytes()).as_ref())
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, canonical_request.as_bytes()).as_ref())
     );
     let mac = |key: &[u8], data: &str| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes());
     let k_date = mac(format!("AWS4{}", submission.secret_key.expose()).as_bytes(), &date);
     let k_region = mac(k_date.as_ref(), S3_REGION);
     let k_service = mac(k_region.as_ref(), "s3");
     let k_signing = mac(k_service.as_ref(), "aws4_request");
-    let signature = fsx::hex(mac(k_signing.as_ref(), &string_to_sign).as_ref());
+    let signature = hex::encode(mac(k_signing.as_ref(), &string_to_sign).as_ref());
     vec![
         (
             "authorization".into(),

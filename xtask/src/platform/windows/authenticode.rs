@@ -67,7 +67,7 @@ impl Pfx {
 
     /// SHA-256 of the .pfx (what a signature depends on; reveals nothing).
     pub fn fingerprint(&self) -> String {
-        crate::core::fsx::hex(&Sha256::digest(&self.bytes))
+        hex::encode(Sha256::digest(&self.bytes))
     }
 }
 

@@ -1,0 +1,185 @@
+//! `hudson-shell.json`: the shell's runtime configuration, the one contract
+//! between the release toolchain and the shell. `cargo xtask dist` writes it
+//! from `[workspace.metadata.hudson]` into the bundle's resource folder; the
+//! shell reads it at start; `cargo xtask smoke` reads it from an unpacked
+//! package to find the backend the way the shell does. All three use this
+//! type, so a field is added here once: give it a `#[serde(default)]` and
+//! files written before it still load.
+
+use serde::{Deserialize, Serialize};
+
+use crate::logs::Rotation;
+
+/// The file's name inside the resource folder.
+pub const SHELL_CONFIG_FILE: &str = "hudson-shell.json";
+
+/// The document. Fields are in the order `dist` has always written them
+/// (alphabetical, as a `serde_json` map wrote them), so the bytes in a
+/// package, and the fingerprints that hash them, stay the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ShellConfig {
+    /// Rotated log files kept besides the live one.
+    #[serde(default = "default_log_keep")]
+    pub log_keep: u32,
+    /// The log rotates when a file would exceed this size.
+    #[serde(default = "default_log_max_bytes")]
+    pub log_max_bytes: u64,
+    /// `release`: `<resources>/backend/bin/<release> start`;
+    /// `burrito`: the sidecar binary next to the shell executable.
+    pub packaging: Packaging,
+    /// The `mix release` name (`bin/<release>`).
+    pub release: String,
+    /// Backend route the Settings menu item opens.
+    #[serde(default = "default_settings_route")]
+    pub settings_route: String,
+    /// The sidecar's name (Burrito packaging), without `.exe`.
+    pub sidecar: String,
+    /// How long the shell waits for the backend's handshake and health.
+    #[serde(default = "default_startup_timeout_secs")]
+    pub startup_timeout_secs: u64,
+    /// Where "Check for updates" looks; none means updates are not set up.
+    #[serde(default)]
+    pub update_endpoint: Option<String>,
+}
+
+/// How the backend ships inside the bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Packaging {
+    /// The `mix release` directory ships as a bundle resource.
+    #[default]
+    Release,
+    /// A single Burrito binary ships as a Tauri sidecar.
+    Burrito,
+}
+
+impl ShellConfig {
+    /// The configuration of a backend with every optional field at its
+    /// default.
+    pub fn new(packaging: Packaging, release: impl Into<String>, sidecar: impl Into<String>) -> Self {
+        ShellConfig {
+            log_keep: default_log_keep(),
+            log_max_bytes: default_log_max_bytes(),
+            packaging,
+            release: release.into(),
+            settings_route: default_settings_route(),
+            sidecar: sidecar.into(),
+            startup_timeout_secs: default_startup_timeout_secs(),
+            update_endpoint: None,
+        }
+    }
+
+    /// Reads the document (`deny_unknown_fields`: a key this shell does not
+    /// know means the file was not written for it).
+    pub fn from_slice(bytes: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The document as `dist` writes it.
+    pub fn to_pretty_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("the shell config is plain data")
+    }
+
+    /// The shell's log rotation.
+    pub fn rotation(&self) -> Rotation {
+        Rotation { max_bytes: self.log_max_bytes, keep: self.log_keep }
+    }
+}
+
+/// `settings-route` when none is given.
+pub fn default_settings_route() -> String {
+    "/settings".into()
+}
+
+/// `startup-timeout-secs` when none is given.
+pub fn default_startup_timeout_secs() -> u64 {
+    30
+}
+
+/// `log-max-bytes` when none is given.
+pub fn default_log_max_bytes() -> u64 {
+    Rotation::default().max_bytes
+}
+
+/// `log-keep` when none is given.
+pub fn default_log_keep() -> u32 {
+    Rotation::default().keep
+}
+
+impl Packaging {
+    pub const ALL: [Packaging; 2] = [Packaging::Release, Packaging::Burrito];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Packaging::Release => "release",
+            Packaging::Burrito => "burrito",
+        }
+    }
+}
+
+impl std::fmt::Display for Packaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Packaging {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Packaging::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| format!("unknown packaging `{text}`, expected `release` or `burrito`"))
+    }
+}
+
+impl Serialize for Packaging {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Packaging {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_the_bytes_dist_has_always_written() {
+        let config = ShellConfig::new(Packaging::Release, "hudson", "hudson-backend");
+        let expected = r#"{
+  "log-keep": 3,
+  "log-max-bytes": 1048576,
+  "packaging": "release",
+  "release": "hudson",
+  "settings-route": "/settings",
+  "sidecar": "hudson-backend",
+  "startup-timeout-secs": 30,
+  "update-endpoint": null
+}"#;
+        assert_eq!(String::from_utf8(config.to_pretty_json()).unwrap(), expected);
+        assert_eq!(ShellConfig::from_slice(expected.as_bytes()).unwrap(), config);
+    }
+
+    #[test]
+    fn optional_fields_default_and_unknown_ones_are_refused() {
+        let config =
+            ShellConfig::from_slice(br#"{"packaging":"burrito","release":"hudson","sidecar":"hudson-backend"}"#)
+                .unwrap();
+        assert_eq!(config, ShellConfig::new(Packaging::Burrito, "hudson", "hudson-backend"));
+
+        let e = ShellConfig::from_slice(br#"{"packaging":"release","release":"r","sidecar":"s","colour":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
+        let e = ShellConfig::from_slice(br#"{"packaging":"zip","release":"r","sidecar":"s"}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown packaging `zip`") && e.contains("burrito"), "{e}");
+    }
+}
