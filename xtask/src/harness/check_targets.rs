@@ -45,8 +45,6 @@ pub struct Args {
 struct Checked {
     target: &'static str,
     seconds: f64,
-    warnings: usize,
-    errors: usize,
 }
 
 pub fn run(ui: &Ui, args: Args) -> Result<()> {
@@ -80,7 +78,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         match result {
             Ok(outcome) if outcome.success && outcome.diagnostics.is_empty() => {
                 let took = step.done(&format!("{} type-checks and lints clean", target.triple));
-                checked.push(Checked { target: target.triple, seconds: took.as_secs_f64(), warnings: 0, errors: 0 });
+                checked.push(Checked { target: target.triple, seconds: took.as_secs_f64() });
             }
             Ok(outcome) if outcome.diagnostics.is_empty() => {
                 step.failed();
@@ -208,7 +206,7 @@ impl Toolchain {
                         // clippy's closing "N warnings emitted" lines repeat
                         // what is listed, and a file shared by a crate's lib
                         // and test builds reports the same thing twice.
-                        let summary = d.spans_empty() && d.message.contains("emitted");
+                        let summary = d.spans.is_empty() && d.message.contains("emitted");
                         if !summary && !diagnostics.iter().any(|seen: &Diagnostic| seen.rendered == d.rendered) {
                             diagnostics.push(d);
                         }
@@ -257,12 +255,6 @@ struct Diagnostic {
     spans: Vec<serde_json::Value>,
     #[serde(default)]
     rendered: String,
-}
-
-impl Diagnostic {
-    fn spans_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
 }
 
 fn tail_of(pipe: impl Read, lines: usize) -> String {
