@@ -405,3 +405,49 @@ fn list<T: std::fmt::Display>(items: &[T]) -> String {
     }
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
+
+/// The one transport rule for every URL the updater fetches (the endpoint,
+/// artifact URLs, redirects) and every URL `publish` writes or the build
+/// configures: `https://`, or plain `http://` to a loopback host only
+/// (127.0.0.0/8, `::1`, `localhost`) for tests and local mirrors. A URL with
+/// user info is refused too: it would put a password into published files.
+pub fn check_transport(url: &url::Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it carries a user name or password (user info is never published)".to_owned());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => return Err("it has no host".to_owned()),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("plain http:// is allowed only for a loopback host; use https://".to_owned()),
+        other => Err(format!("scheme {other}:// is not https://")),
+    }
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::check_transport;
+
+    #[test]
+    fn transport_is_https_or_loopback_http_without_user_info() {
+        let check = |u: &str| check_transport(&url::Url::parse(u).unwrap());
+        for ok in ["https://u.example/x", "http://127.0.0.1:8000/", "http://127.9.9.9/", "http://[::1]/", "http://LocalHost/"] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://u.example/", "loopback"),
+            ("ftp://u.example/", "ftp"),
+            ("https://user:s3cr3t@u.example/", "user"),
+            ("http://127.0.0.1.evil.com/", "loopback"),
+            ("file:///etc/passwd", "host"),
+        ] {
+            let e = check(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+}

@@ -136,7 +136,7 @@ impl Shell {
     }
 
     fn check_for_updates(&self) -> String {
-        match self.config.as_ref().ok().and_then(|c| c.update_endpoint.as_deref()) {
+        match self.config.as_ref().ok().and_then(|c| c.updates.as_ref().map(|u| u.endpoint.as_str())) {
             None => "Updates are not set up for this build: no update endpoint is configured. \
                      Ask whoever gave you Hudson for the new version."
                 .into(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use shell_config::{Packaging, SHELL_CONFIG_FILE, ShellConfig};
+pub use shell_config::{InstallKind, Packaging, SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
 
 /// `true`: serve HTTP.
 pub const ENV_PHX_SERVER: &str = "PHX_SERVER";

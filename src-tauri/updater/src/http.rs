@@ -57,12 +57,9 @@ impl Endpoint {
 
 /// `Err(why)` unless the URL is HTTPS, or HTTP to a loopback host.
 pub(crate) fn check_url(url: &Url) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
-        "http" => Err("plain http:// is allowed only for a loopback host".to_owned()),
-        other => Err(format!("scheme {other}:// is not http(s)")),
-    }
+    // The one copy of the rule, shared with `publish` and the build's
+    // configuration.
+    signing::policy::check_transport(url)
 }
 
 fn is_loopback(url: &Url) -> bool {

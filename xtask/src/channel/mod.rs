@@ -330,11 +330,8 @@ pub fn artifact_url(base: &str, version: &semver::Version, file_name: &str) -> R
     let base = base.trim().replace("{version}", &version.to_string());
     let example = "e.g. https://updates.example.com/hudson/{version}/";
     let mut url = url::Url::parse(&base).with_context(|| format!("base URL {base:?} is not a URL ({example})"))?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => bail!("base URL {base:?} must start with https:// (Tauri's updater downloads over HTTPS only)"),
+    if let Err(why) = signing::policy::check_transport(&url) {
+        bail!("base URL {base:?} is refused: {why} ({example})");
     }
     if url.host_str().is_none_or(str::is_empty) || url.query().is_some() || url.fragment().is_some() {
         bail!("base URL {base:?} needs a host and no query or fragment ({example})");

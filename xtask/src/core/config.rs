@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hudson_lifecycle::contract::shell_config;
-pub use hudson_lifecycle::contract::{Packaging, ShellConfig};
+pub use hudson_lifecycle::contract::{Packaging, ShellConfig, UpdatesConfig};
 use serde::Deserialize;
 
 use crate::core::target::Target;
@@ -29,8 +29,6 @@ struct Raw {
     settings_route: String,
     #[serde(default = "shell_config::default_startup_timeout_secs")]
     startup_timeout_secs: u64,
-    #[serde(default)]
-    update_endpoint: Option<String>,
     #[serde(default = "shell_config::default_log_max_bytes")]
     log_max_bytes: u64,
     #[serde(default = "shell_config::default_log_keep")]
@@ -42,6 +40,8 @@ struct Raw {
     signing: RawSigning,
     #[serde(default)]
     channels: RawChannels,
+    #[serde(default)]
+    updates: Option<UpdatesConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -120,7 +120,9 @@ pub struct Config {
     pub nifs: Vec<String>,
     pub settings_route: String,
     pub startup_timeout_secs: u64,
-    pub update_endpoint: Option<String>,
+    /// `[workspace.metadata.hudson.updates]`, checked; none: the app has
+    /// no in-app updates.
+    pub updates: Option<UpdatesConfig>,
     /// The shell's log rotates when a file would exceed this size.
     pub log_max_bytes: u64,
     /// Rotated log files kept besides the live one.
@@ -231,6 +233,10 @@ impl Config {
             );
         }
 
+        if let Some(updates) = &raw.updates {
+            check_updates(updates).with_context(|| format!("{} {SECTION}.updates", manifest.display()))?;
+        }
+
         let workspace_members: Vec<&cargo_metadata::Package> =
             metadata.packages.iter().filter(|p| metadata.workspace_members.contains(&p.id)).collect();
         let shell = workspace_members.iter().find(|p| p.name.as_str() == raw.shell_package).with_context(|| {
@@ -272,7 +278,7 @@ impl Config {
             nifs: raw.nifs,
             settings_route: raw.settings_route,
             startup_timeout_secs: raw.startup_timeout_secs,
-            update_endpoint: raw.update_endpoint,
+            updates: raw.updates,
             log_max_bytes: raw.log_max_bytes,
             log_keep: raw.log_keep,
             backend_dir: root.join(&raw.backend.path),
@@ -370,7 +376,7 @@ impl Config {
         ShellConfig {
             settings_route: self.settings_route.clone(),
             startup_timeout_secs: self.startup_timeout_secs,
-            update_endpoint: self.update_endpoint.clone(),
+            updates: self.updates.clone(),
             log_max_bytes: self.log_max_bytes,
             log_keep: self.log_keep,
             ..ShellConfig::new(self.packaging, &self.release, &self.sidecar)
@@ -388,6 +394,30 @@ impl Config {
 }
 
 /// A duration such as `30d`, `12h`, `90m`, `3600s` or `2w`.
+/// `[workspace.metadata.hudson.updates]`: an endpoint the updater will
+/// fetch, a channel name, relative snapshot paths.
+fn check_updates(updates: &UpdatesConfig) -> Result<()> {
+    let url = url::Url::parse(&updates.endpoint)
+        .with_context(|| format!("endpoint {:?} is not a URL (e.g. https://updates.example.com/hudson/)", updates.endpoint))?;
+    if let Err(why) = signing::policy::check_transport(&url) {
+        bail!("endpoint {:?} is refused: {why}", updates.endpoint);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("endpoint {:?} must not have a query or fragment", updates.endpoint);
+    }
+    if !signing::manifest::is_channel_name(&updates.channel) {
+        bail!("channel {:?} is not a channel name ([a-z0-9][a-z0-9-]*, at most 64 characters)", updates.channel);
+    }
+    for file in &updates.snapshot_files {
+        let path = Path::new(file);
+        let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if file.is_empty() || !plain {
+            bail!("snapshot-files: {file:?} must be a plain path relative to the data folder (no `..`, not absolute)");
+        }
+    }
+    Ok(())
+}
+
 pub fn parse_duration(text: &str) -> Result<time::Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());

@@ -19,6 +19,11 @@ pub const SHELL_CONFIG_FILE: &str = "hudson-shell.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ShellConfig {
+    /// How an update replaces this install. `dist` writes it for each
+    /// artifact, so the shell never guesses; none: updates cannot be
+    /// installed (a development run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_kind: Option<InstallKind>,
     /// Rotated log files kept besides the live one.
     #[serde(default = "default_log_keep")]
     pub log_keep: u32,
@@ -38,9 +43,64 @@ pub struct ShellConfig {
     /// How long the shell waits for the backend's handshake and health.
     #[serde(default = "default_startup_timeout_secs")]
     pub startup_timeout_secs: u64,
-    /// Where "Check for updates" looks; none means updates are not set up.
+    /// In-app updates (`[workspace.metadata.hudson.updates]`); none means
+    /// updates are not set up for this build.
     #[serde(default)]
-    pub update_endpoint: Option<String>,
+    pub updates: Option<UpdatesConfig>,
+}
+
+/// How an update replaces an install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallKind {
+    /// The Linux portable tree (`<Product>-<version>-<triple>.tar.gz`): the
+    /// folder holding the shell executable is swapped as a whole.
+    Portable,
+    /// The macOS `.app` (from the `.app.tar.gz`), swapped as a whole.
+    App,
+    /// A tauri-bundler package (deb, rpm, nsis, msi): the package type the
+    /// bundler patched into the shell binary of that package says which
+    /// installer runs (`tauri::utils::platform::bundle_type`).
+    Package,
+}
+
+/// `updates` in `hudson-shell.json`: where and how often to look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct UpdatesConfig {
+    /// The channel tree's base URL (`<endpoint>/<channel>/manifest.json`):
+    /// HTTPS, or plain HTTP to a loopback host only.
+    pub endpoint: String,
+    /// The channel this build follows.
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// Hours between background checks (0: only on "Check for updates").
+    #[serde(default = "default_interval_hours")]
+    pub interval_hours: u32,
+    /// Files in the backend's data folder snapshotted before a new version's
+    /// first boot and restored if it is rolled back (relative paths).
+    #[serde(default)]
+    pub snapshot_files: Vec<String>,
+}
+
+/// `updates.channel` when none is given.
+pub fn default_channel() -> String {
+    "stable".into()
+}
+
+/// `updates.interval-hours` when none is given.
+pub fn default_interval_hours() -> u32 {
+    6
+}
+
+impl InstallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallKind::Portable => "portable",
+            InstallKind::App => "app",
+            InstallKind::Package => "package",
+        }
+    }
 }
 
 /// How the backend ships inside the bundle.
@@ -65,7 +125,8 @@ impl ShellConfig {
             settings_route: default_settings_route(),
             sidecar: sidecar.into(),
             startup_timeout_secs: default_startup_timeout_secs(),
-            update_endpoint: None,
+            updates: None,
+            install_kind: None,
         }
     }
 
@@ -162,7 +223,7 @@ mod tests {
   "settings-route": "/settings",
   "sidecar": "hudson-backend",
   "startup-timeout-secs": 30,
-  "update-endpoint": null
+  "updates": null
 }"#;
         assert_eq!(String::from_utf8(config.to_pretty_json()).unwrap(), expected);
         assert_eq!(ShellConfig::from_slice(expected.as_bytes()).unwrap(), config);
@@ -181,5 +242,23 @@ mod tests {
         assert!(e.contains("colour"), "{e}");
         let e = ShellConfig::from_slice(br#"{"packaging":"zip","release":"r","sidecar":"s"}"#).unwrap_err().to_string();
         assert!(e.contains("unknown packaging `zip`") && e.contains("burrito"), "{e}");
+    }
+
+    #[test]
+    fn updates_and_install_kind_round_trip_with_defaults() {
+        let config = ShellConfig::from_slice(
+            br#"{"install-kind":"portable","packaging":"release","release":"r","sidecar":"s",
+                 "updates":{"endpoint":"https://u.example/"}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.install_kind, Some(InstallKind::Portable));
+        let updates = config.updates.clone().unwrap();
+        assert_eq!((updates.channel.as_str(), updates.interval_hours), ("stable", 6));
+        assert!(updates.snapshot_files.is_empty());
+        assert_eq!(ShellConfig::from_slice(&config.to_pretty_json()).unwrap(), config);
+        let e = ShellConfig::from_slice(br#"{"install-kind":"zip","packaging":"release","release":"r","sidecar":"s"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zip"), "{e}");
     }
 }
