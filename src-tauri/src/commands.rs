@@ -4,6 +4,7 @@
 use tauri::{AppHandle, State};
 
 use crate::Shell;
+use crate::updates::{Updates, View};
 
 /// The error page's Restart button.
 #[tauri::command]
@@ -18,10 +19,28 @@ pub fn open_logs_folder(app: AppHandle, shell: State<'_, Shell>) -> Result<Strin
     shell.open_logs_folder(&app)
 }
 
-/// The Check for updates button and window.
+/// The Check for updates buttons: check now; the Updates window follows.
 #[tauri::command]
-pub fn check_for_updates(shell: State<'_, Shell>) -> String {
-    let answer = shell.check_for_updates();
-    shell.log.shell(&format!("check for updates: {answer}"));
-    answer
+pub fn check_for_updates(app: AppHandle, updates: State<'_, Updates>) -> String {
+    updates.check_now(&app);
+    let view = updates.view();
+    if view.phase == "unavailable" { view.message } else { "Checking for updates…".into() }
+}
+
+/// What the Updates window shows (it asks every half second).
+#[tauri::command]
+pub fn update_status(updates: State<'_, Updates>) -> View {
+    updates.view()
+}
+
+/// The Updates window's "Restart to update" button.
+#[tauri::command]
+pub fn restart_to_update(app: AppHandle, updates: State<'_, Updates>) -> Result<String, String> {
+    updates.restart_to_update(&app)
+}
+
+/// The Updates window has shown why an update was rolled back.
+#[tauri::command]
+pub fn dismiss_update_notice(updates: State<'_, Updates>) -> Result<(), String> {
+    updates.dismiss_notice()
 }

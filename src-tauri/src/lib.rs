@@ -19,6 +19,7 @@ mod config;
 mod menu;
 mod pages;
 mod signals;
+mod updates;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -134,18 +135,6 @@ impl Shell {
             .map(|()| format!("Opened {}", dir.display()))
             .map_err(|e| format!("Could not open the logs folder {} ({e}). Open it yourself.", dir.display()))
     }
-
-    fn check_for_updates(&self) -> String {
-        match self.config.as_ref().ok().and_then(|c| c.updates.as_ref().map(|u| u.endpoint.as_str())) {
-            None => "Updates are not set up for this build: no update endpoint is configured. \
-                     Ask whoever gave you Hudson for the new version."
-                .into(),
-            Some(endpoint) => format!(
-                "This build would look for updates at {endpoint}, but this version of the shell cannot \
-                 install updates yet. Download the new version from there."
-            ),
-        }
-    }
 }
 
 pub fn run() {
@@ -165,7 +154,10 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::restart_backend,
             commands::open_logs_folder,
-            commands::check_for_updates
+            commands::check_for_updates,
+            commands::update_status,
+            commands::restart_to_update,
+            commands::dismiss_update_notice
         ])
         .on_menu_event(menu::on_event)
         .setup(move |app| {
@@ -175,13 +167,26 @@ pub fn run() {
                 app.package_info().version,
                 std::process::id()
             ));
+            // Before the backend starts: finish or undo an interrupted
+            // update, and learn whether this launch is on probation.
+            let updates = updates::Updates::start(
+                app.handle(),
+                shell.config.as_ref(),
+                shell.resources.as_deref().ok(),
+                &shell.log,
+            );
+            let notice = updates.has_notice();
             app.manage(shell);
+            app.manage(updates);
             signals::install(app.handle());
             open_main_window(app.handle())?;
             if let Err(e) = menu::install(app.handle()) {
                 app.state::<Shell>().log.shell(&format!("no tray icon or menu: {e}"));
             }
             start_backend(app.handle());
+            if notice {
+                open_updates_window(app.handle());
+            }
             Ok(())
         })
         .build(tauri::generate_context!())
@@ -241,6 +246,8 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
                 PageLoadEvent::Finished if shell.allowed.allows(url) => {
                     shell.trace.mark(Milestone::PageFinished);
                     shell.log.shell(&format!("page loaded: {}{}", url.origin().ascii_serialization(), url.path()));
+                    // Never before the first page: checks do not delay startup.
+                    loads.state::<updates::Updates>().page_loaded(&loads);
                 }
                 PageLoadEvent::Finished => {}
             }
@@ -279,7 +286,7 @@ pub(crate) fn open_updates_window(app: &AppHandle) {
     }
     let built = WebviewWindowBuilder::new(app, UPDATES_WINDOW, WebviewUrl::App("updates.html".into()))
         .title("Hudson — Updates")
-        .inner_size(480.0, 220.0)
+        .inner_size(560.0, 420.0)
         .on_navigation(pages::is_local)
         .build();
     if let Err(e) = built {
@@ -314,6 +321,10 @@ fn start_backend(app: &AppHandle) {
 /// supervisor thread; navigation is handed to the event loop.
 fn on_status(app: &AppHandle, status: Status) {
     let shell = app.state::<Shell>();
+    if let Status::Ready { version, origin, .. } = &status {
+        shell.log.shell(&format!("backend {version} ready at {origin}"));
+    }
+    app.state::<updates::Updates>().on_backend_status(app, &status);
     match status {
         Status::Starting { attempt: 1 } => {}
         Status::Starting { attempt } => {

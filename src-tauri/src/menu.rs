@@ -2,6 +2,8 @@
 //! Check for updates, Open logs folder, Quit. Both menus carry the same item
 //! ids and share one handler.
 
+use std::sync::Mutex;
+
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Wry};
@@ -29,6 +31,10 @@ fn items(app: &AppHandle) -> tauri::Result<Vec<MenuItem<Wry>>> {
     .collect()
 }
 
+/// The "Check for updates…" items of the tray and the window, whose text
+/// changes when an update is ready.
+struct UpdateItems(Mutex<Vec<MenuItem<Wry>>>);
+
 /// Puts the menu on the tray and on the main window.
 pub fn install(app: &AppHandle) -> tauri::Result<()> {
     let tray_items = items(app)?;
@@ -53,7 +59,20 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
     if let Some(window) = app.get_webview_window(crate::MAIN_WINDOW) {
         window.set_menu(Menu::with_items(app, &[&submenu])?)?;
     }
+    app.manage(UpdateItems(Mutex::new(vec![tray_items[3].clone(), window_items[3].clone()])));
     Ok(())
+}
+
+/// An update is downloaded and verified: the tray and the menu say so.
+pub fn update_ready(app: &AppHandle, version: &str) {
+    if let Some(tray) = app.tray_by_id("hudson") {
+        let _ = tray.set_tooltip(Some(format!("Hudson — {version} is ready: restart to update")));
+    }
+    if let Some(items) = app.try_state::<UpdateItems>() {
+        for item in items.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = item.set_text(format!("Restart to update to {version}…"));
+        }
+    }
 }
 
 pub fn on_event(app: &AppHandle, event: MenuEvent) {

@@ -17,3 +17,17 @@ pub const ENV_BENCH_READINESS: &str = "HUDSON_BENCH_READINESS";
 /// [`ENV_BENCH_READINESS`]'s value for a picked port and a TCP connect
 /// every 200 ms.
 pub const BENCH_READINESS_TCP_POLL: &str = "tcp-poll-200ms";
+/// `1`: install a verified update and restart as soon as it is downloaded,
+/// as if the user had pressed "Restart to update" (unattended machines, and
+/// `cargo xtask e2e`). It cannot make the shell accept anything it would not
+/// accept otherwise: the check and the download are verified the same way.
+pub const ENV_UPDATE_RESTART_WHEN_READY: &str = "HUDSON_UPDATE_RESTART_WHEN_READY";
+
+/// Build-time variable (read by the shell with `option_env!`): the public
+/// keys the shell's updater trusts, one a line, each in Tauri's base64 form
+/// or as a minisign key line (`signing::keys::PublicKey::parse` reads
+/// both). `cargo xtask dist` sets it for the shell's release build to the
+/// key that signs that dist's artifacts plus the configured release key
+/// (`[workspace.metadata.hudson.signing] public-key`). Public keys only:
+/// the private key never reaches that build.
+pub const BUILD_ENV_TRUSTED_KEYS: &str = "HUDSON_UPDATER_TRUSTED_KEYS";

@@ -131,6 +131,12 @@ fn hook(ctx: &InstallContext<'_>, step: Step) {
     }
 }
 
+/// Where a folder-swap install keeps the previous version after an update
+/// (`.<name>.rollback` beside it), for the window to show.
+pub fn rollback_copy_of(install: &Path) -> PathBuf {
+    Siblings::of(install).map(|s| s.rollback).unwrap_or_else(|_| install.with_extension("rollback"))
+}
+
 /// The sibling folders a folder swap uses, on the install's filesystem.
 #[derive(Debug, Clone)]
 pub(crate) struct Siblings {

@@ -1,0 +1,688 @@
+//! In-app updates: the shell's side of `hudson-updater`, which makes every
+//! decision (trust, download, install, recovery). This module only decides
+//! *when* (after the first page has loaded, then every `interval-hours`, and
+//! on "Check for updates"), tells the Updates window and the tray what is
+//! going on in plain words, and does the two things only the shell can:
+//! stop its backend before a swap, and start the new version.
+//!
+//! Order at startup (before the backend is spawned): [`Updates::start`]
+//! runs the updater's journal recovery, so a crash in the middle of an
+//! update ends here as the old or the new version. A new version's first
+//! launches are on probation: the backend's first `Ready` of that version
+//! confirms it; `Failed`, `Damaged` or `UpdateRequired` roll it back and
+//! relaunch the previous version, which then shows why.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hudson_lifecycle::contract::{InstallKind as Configured, ShellConfig, UpdatesConfig};
+use hudson_lifecycle::hooks;
+use hudson_lifecycle::logs::Log;
+use hudson_lifecycle::supervisor::Status;
+use hudson_updater::{
+    CheckOutcome, Downloaded, Endpoint, InstallContext, InstallKind, Installed, Next, PackageKind, Probation, Startup,
+    SystemRunner, TrustedKeys, UnpackLimits, Update, Updater, UpdaterConfig,
+};
+use serde::Serialize;
+use signing::platform::{Arch, Installer, Os, PlatformKey};
+use tauri::{AppHandle, Manager};
+use time::OffsetDateTime;
+
+use crate::Shell;
+
+/// The public keys this build trusts, one per line: compiled in by
+/// `cargo xtask dist` (step 3 sets the variable for `cargo build`). A build
+/// made any other way has none and cannot accept an update. Nothing at run
+/// time (environment, app-data folder, command line) can add one.
+const EMBEDDED_KEYS: Option<&str> = option_env!("HUDSON_UPDATER_TRUSTED_KEYS");
+
+/// What the Updates window shows; `update_status` returns it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct View {
+    pub installed: String,
+    pub channel: Option<String>,
+    pub endpoint: Option<String>,
+    /// `unavailable`, `idle`, `checking`, `up-to-date`, `downloading`,
+    /// `ready`, `installing`, `refused`, `waiting` (halted, rollout, bad
+    /// version, installer required) or `error`.
+    pub phase: &'static str,
+    /// The current state in plain words.
+    pub message: String,
+    pub offer: Option<OfferView>,
+    /// Bytes downloaded and expected.
+    pub progress: Option<(u64, u64)>,
+    pub last_check: Option<String>,
+    pub next_check: Option<String>,
+    /// An update that was rolled back, and why (until dismissed).
+    pub notice: Option<String>,
+    /// Where the previous version is kept after a folder swap.
+    pub rollback_copy: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferView {
+    pub version: String,
+    pub notes: Option<String>,
+    pub size: u64,
+    /// A signed yank: this "update" goes back to an earlier release.
+    pub downgrade: bool,
+}
+
+/// Everything an install needs that the check does not.
+struct Live {
+    updater: Updater,
+    kind: InstallKind,
+    data_dir: PathBuf,
+    snapshot_files: Vec<PathBuf>,
+    interval: Option<Duration>,
+    /// The executable to start after an update (same path, new content).
+    relaunch: PathBuf,
+    /// The folder swapped as a whole (folder-swap installs).
+    install_root: Option<PathBuf>,
+}
+
+/// The shell's update state, managed by Tauri.
+pub struct Updates {
+    live: Option<Arc<Live>>,
+    view: Arc<Mutex<View>>,
+    probation: Mutex<Option<Probation>>,
+    downloaded: Arc<Mutex<Option<Downloaded>>>,
+    wake: Mutex<Option<Sender<()>>>,
+    installing: AtomicBool,
+}
+
+impl Updates {
+    /// Sets up the updater from the build's configuration and runs its
+    /// startup recovery. Never fails: what is missing becomes the window's
+    /// "unavailable" message.
+    pub fn start(
+        app: &AppHandle,
+        config: Result<&ShellConfig, &String>,
+        resources: Option<&Path>,
+        log: &Log,
+    ) -> Updates {
+        let installed = app.package_info().version.to_string();
+        let view = View { installed: installed.clone(), phase: "idle", ..View::default() };
+        let mut updates = Updates {
+            live: None,
+            view: Arc::new(Mutex::new(view)),
+            probation: Mutex::new(None),
+            downloaded: Arc::new(Mutex::new(None)),
+            wake: Mutex::new(None),
+            installing: AtomicBool::new(false),
+        };
+        let config = match config {
+            Ok(config) => config,
+            Err(reason) => {
+                updates.unavailable(reason);
+                return updates;
+            }
+        };
+        if let Some(settings) = &config.updates {
+            updates.set(|v| {
+                v.channel = Some(settings.channel.clone());
+                v.endpoint = Some(settings.endpoint.clone());
+            });
+        }
+        match live(app, config, resources, &installed) {
+            Ok(live) => {
+                let live = Arc::new(live);
+                updates.recover(&live, log);
+                if let Some(root) = &live.install_root {
+                    let copy = hudson_updater::install::rollback_copy_of(root);
+                    updates.set(|v| v.rollback_copy = copy.exists().then(|| copy.display().to_string()));
+                }
+                updates.live = Some(live);
+            }
+            Err(reason) => {
+                log.shell(&format!("updates: {reason}"));
+                updates.unavailable(&reason);
+            }
+        }
+        updates
+    }
+
+    fn unavailable(&mut self, reason: &str) {
+        self.set(|v| {
+            v.phase = "unavailable";
+            v.message = reason.to_owned();
+        });
+    }
+
+    fn set(&self, edit: impl FnOnce(&mut View)) {
+        edit(&mut self.view.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub fn view(&self) -> View {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The journal: finish or undo what a crash interrupted.
+    fn recover(&self, live: &Live, log: &Log) {
+        let app_data = live.updater.config().app_data.clone();
+        let installed = live.updater.config().installed.clone();
+        match hudson_updater::startup(&app_data, &installed, &SystemRunner) {
+            Ok(Startup::Normal { notice, warning }) => {
+                if let Some(warning) = warning {
+                    log.shell(&format!("updates: {warning}"));
+                }
+                if let Some(notice) = notice {
+                    let text = notice_text(&notice);
+                    log.shell(&format!("updates: {text}"));
+                    self.set(|v| v.notice = Some(text));
+                }
+            }
+            Ok(Startup::Probation(probation)) => {
+                log.shell(&format!(
+                    "updates: Hudson {} starts on probation (launch {} of {})",
+                    probation.version(),
+                    probation.launches(),
+                    hudson_updater::recovery::MAX_PROBATION_LAUNCHES
+                ));
+                self.set(|v| {
+                    v.message = format!("Hudson {} was just installed: checking that it starts…", probation.version())
+                });
+                *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(probation);
+            }
+            Err(error) => {
+                log.shell(&format!("updates: the last update could not be finished: {error}"));
+                self.set(|v| {
+                    v.phase = "error";
+                    v.message = format!("The last update could not be finished: {error}");
+                });
+            }
+        }
+    }
+
+    /// True when an earlier update was rolled back and the user should hear why.
+    pub fn has_notice(&self) -> bool {
+        self.view().notice.is_some()
+    }
+
+    pub fn dismiss_notice(&self) -> Result<(), String> {
+        if let Some(live) = &self.live {
+            hudson_updater::dismiss_notice(&live.updater.config().app_data).map_err(|e| e.to_string())?;
+        }
+        self.set(|v| v.notice = None);
+        Ok(())
+    }
+
+    /// The supervisor's statuses decide probation. Called on the supervisor
+    /// thread, so a rollback (which stops the backend through the
+    /// supervisor) runs on a thread of its own.
+    pub fn on_backend_status(&self, app: &AppHandle, status: &Status) {
+        let failure = match status {
+            Status::Ready { version, .. } => {
+                let mut slot = self.probation.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(probation) = slot.take() else { return };
+                if version.parse::<semver::Version>().is_ok_and(|v| v.cmp_precedence(probation.version()).is_eq()) {
+                    let shell = app.state::<Shell>();
+                    let confirmed = probation.version().clone();
+                    match probation.confirm() {
+                        Ok(()) => {
+                            shell.log.shell(&format!("updates: Hudson {confirmed} passed probation"));
+                            self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
+                        }
+                        Err(e) => shell.log.shell(&format!("updates: cannot close probation: {e}")),
+                    }
+                    return;
+                }
+                let reason = format!("its backend reported version {version}, not {}", probation.version());
+                *slot = Some(probation);
+                reason
+            }
+            Status::Failed { reason, .. } => format!("it did not start: {reason}"),
+            Status::Damaged { modules } => {
+                let list: Vec<String> = modules.iter().map(|(m, why)| format!("{m}: {why}")).collect();
+                format!("its installation is damaged ({})", list.join(", "))
+            }
+            Status::UpdateRequired { version } => format!("its backend refused to run against server schema {version}"),
+            _ => return,
+        };
+        let Some(probation) = self.probation.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let app = app.clone();
+        std::thread::spawn(move || roll_back(&app, probation, &failure));
+    }
+
+    /// The first page has loaded: start checking (once).
+    pub fn page_loaded(&self, app: &AppHandle) {
+        self.ensure_checker(app);
+    }
+
+    /// "Check for updates": check now (starting the checker if needed).
+    pub fn check_now(&self, app: &AppHandle) {
+        if self.live.is_none() {
+            return;
+        }
+        if !self.ensure_checker(app)
+            && let Some(wake) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            let _ = wake.send(());
+        }
+    }
+
+    /// Starts the checker thread unless it runs; true when this call started it.
+    fn ensure_checker(&self, app: &AppHandle) -> bool {
+        let Some(live) = self.live.clone() else { return false };
+        let mut wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
+        if wake.is_some() {
+            return false;
+        }
+        let (tx, rx) = mpsc::channel::<()>();
+        *wake = Some(tx);
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("updates".into())
+            .spawn(move || {
+                loop {
+                    check_once(&app, &live);
+                    let next = live.interval.map(|every| OffsetDateTime::now_utc() + every);
+                    app.state::<Updates>().set(|v| v.next_check = next.map(rfc3339));
+                    let waited = match live.interval {
+                        Some(every) => rx.recv_timeout(every),
+                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    if matches!(waited, Err(RecvTimeoutError::Disconnected)) {
+                        return;
+                    }
+                }
+            })
+            .expect("the updates thread starts");
+        true
+    }
+
+    /// "Restart to update": install the verified download, then start the
+    /// new version. Runs on its own thread; the window follows the phase.
+    pub fn restart_to_update(&self, app: &AppHandle) -> Result<String, String> {
+        let Some(live) = self.live.clone() else { return Err(self.view().message) };
+        let Some(downloaded) = self.downloaded.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Err("No update is ready to install yet.".into());
+        };
+        if self.installing.swap(true, Ordering::SeqCst) {
+            return Err("The update is already being installed.".into());
+        }
+        let version = downloaded.update().version.clone();
+        self.set(|v| {
+            v.phase = "installing";
+            v.message = format!("Installing Hudson {version}: Hudson restarts in a moment…");
+        });
+        let app = app.clone();
+        std::thread::spawn(move || install(&app, &live, downloaded));
+        Ok(format!("Installing Hudson {version}…"))
+    }
+}
+
+/// Builds the updater, or says in plain words why this install has none.
+fn live(app: &AppHandle, config: &ShellConfig, resources: Option<&Path>, installed: &str) -> Result<Live, String> {
+    let settings: &UpdatesConfig = config.updates.as_ref().ok_or_else(|| {
+        "Updates are not set up for this build (no update endpoint is configured). \
+         Ask whoever gave you Hudson for new versions."
+            .to_owned()
+    })?;
+    let installed: semver::Version =
+        installed.parse().map_err(|e| format!("this build's version {installed:?} is not a version ({e})"))?;
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| format!("cannot find Hudson's own program ({e})"))?;
+    let (kind, installer, install_root) = install_kind(config, &exe, resources)?;
+    let platform = PlatformKey::new(host_os()?, host_arch()?, Some(installer));
+    let texts = EMBEDDED_KEYS.ok_or_else(|| {
+        "This copy of Hudson was not built by the release toolchain: it trusts no update key, \
+         so it cannot install updates."
+            .to_owned()
+    })?;
+    let lines: Vec<&'static str> = texts.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let keys = TrustedKeys::embedded(&lines).map_err(|e| e.to_string())?;
+    let endpoint = Endpoint::parse(&settings.endpoint).map_err(|e| e.to_string())?;
+    let app_data = app.path().app_data_dir().map_err(|e| format!("cannot find the app-data folder: {e}"))?;
+    let updater = Updater::new(
+        UpdaterConfig { app_data: app_data.clone(), endpoint, channel: settings.channel.clone(), platform, installed },
+        keys,
+    )
+    .map_err(|e| e.to_string())?;
+    let interval =
+        (settings.interval_hours > 0).then(|| Duration::from_secs(u64::from(settings.interval_hours) * 3600));
+    Ok(Live {
+        updater,
+        kind,
+        data_dir: app_data,
+        snapshot_files: settings.snapshot_files.iter().map(PathBuf::from).collect(),
+        interval,
+        relaunch: exe,
+        install_root,
+    })
+}
+
+/// How this install is replaced, from what `dist` recorded.
+fn install_kind(
+    config: &ShellConfig,
+    exe: &Path,
+    resources: Option<&Path>,
+) -> Result<(InstallKind, Installer, Option<PathBuf>), String> {
+    let not_installed = || {
+        "This copy of Hudson does not say how it was installed (a development run): \
+         it cannot install updates."
+            .to_owned()
+    };
+    match config.install_kind.ok_or_else(not_installed)? {
+        Configured::Portable => {
+            // The tree holds the executable and the resources: their
+            // closest common folder is the install.
+            let resources = resources.and_then(|r| r.canonicalize().ok()).ok_or_else(not_installed)?;
+            let root = exe
+                .ancestors()
+                .skip(1)
+                .find(|dir| resources.starts_with(dir))
+                .filter(|dir| dir.parent().is_some())
+                .ok_or_else(|| format!("cannot find the folder holding {} and its resources", exe.display()))?;
+            let root = root.to_path_buf();
+            Ok((InstallKind::FolderSwap { install: root.clone() }, Installer::Portable, Some(root)))
+        }
+        Configured::App => {
+            // <Name>.app/Contents/MacOS/<program>
+            let root = exe
+                .ancestors()
+                .nth(3)
+                .filter(|dir| dir.extension().is_some_and(|e| e == "app"))
+                .ok_or_else(|| format!("{} is not inside an .app bundle", exe.display()))?
+                .to_path_buf();
+            Ok((InstallKind::FolderSwap { install: root.clone() }, Installer::App, Some(root)))
+        }
+        Configured::Package => {
+            use tauri::utils::config::BundleType;
+            use tauri::utils::platform::bundle_type;
+            let (kind, installer) = match bundle_type() {
+                Some(BundleType::Deb) => (PackageKind::Deb, Installer::Deb),
+                Some(BundleType::Rpm) => (PackageKind::Rpm, Installer::Rpm),
+                Some(BundleType::Nsis) => (PackageKind::Nsis, Installer::Nsis),
+                Some(BundleType::Msi) => (PackageKind::Msi, Installer::Msi),
+                other => {
+                    return Err(format!(
+                        "this package type ({other:?}) cannot be updated in place; install new versions from their installer"
+                    ));
+                }
+            };
+            Ok((InstallKind::Package(kind), installer, None))
+        }
+    }
+}
+
+fn host_os() -> Result<Os, String> {
+    match std::env::consts::OS {
+        "linux" => Ok(Os::Linux),
+        "macos" => Ok(Os::Darwin),
+        "windows" => Ok(Os::Windows),
+        other => Err(format!("updates are not offered for {other}")),
+    }
+}
+
+fn host_arch() -> Result<Arch, String> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok(Arch::X86_64),
+        "aarch64" => Ok(Arch::Aarch64),
+        "x86" => Ok(Arch::I686),
+        "arm" => Ok(Arch::Armv7),
+        other => Err(format!("updates are not offered for {other} processors")),
+    }
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn notice_text(notice: &hudson_updater::Notice) -> String {
+    format!(
+        "Hudson {} was installed but did not work on this computer, so Hudson {} was put back: {}.",
+        notice.version, notice.restored, notice.reason
+    )
+}
+
+/// One check, and the download of what it offers.
+fn check_once(app: &AppHandle, live: &Live) {
+    let updates = app.state::<Updates>();
+    let shell = app.state::<Shell>();
+    if updates.installing.load(Ordering::SeqCst) {
+        return;
+    }
+    if let Some(ready) = updates.downloaded.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        shell.log.shell(&format!("updates: Hudson {} is ready; not checking again", ready.update().version));
+        return;
+    }
+    updates.set(|v| {
+        v.phase = "checking";
+        v.message = "Checking for updates…".into();
+    });
+    let outcome = live.updater.check();
+    updates.set(|v| v.last_check = Some(rfc3339(OffsetDateTime::now_utc())));
+    let installed = &live.updater.config().installed;
+    let (phase, message, offer) = match outcome {
+        Ok(CheckOutcome::UpToDate { version }) => ("up-to-date", format!("Hudson {version} is up to date."), None),
+        Ok(CheckOutcome::Offered(update)) => {
+            ("downloading", format!("Downloading Hudson {}…", update.version), Some((update, false)))
+        }
+        Ok(CheckOutcome::Yank(update)) => (
+            "downloading",
+            format!("Hudson {installed} was withdrawn by its publisher; going back to Hudson {}…", update.version),
+            Some((update, true)),
+        ),
+        Ok(CheckOutcome::Halted) => (
+            "waiting",
+            format!("Updates on this channel are paused by the publisher; staying on Hudson {installed}."),
+            None,
+        ),
+        Ok(CheckOutcome::NotInRollout { version, percent }) => (
+            "waiting",
+            format!("Hudson {version} is being rolled out to {percent}% of installs; this one is not included yet."),
+            None,
+        ),
+        Ok(CheckOutcome::InstallerRequired { minimum_version }) => (
+            "waiting",
+            format!(
+                "This version is too old to update in place: install Hudson {minimum_version} or later from its installer."
+            ),
+            None,
+        ),
+        Ok(CheckOutcome::BadVersion { version, reason }) => (
+            "waiting",
+            format!("Hudson {version} did not work on this computer before ({reason}); waiting for a newer release."),
+            None,
+        ),
+        Ok(CheckOutcome::Refused(refusal)) => {
+            shell.log.shell(&format!("updates: refused: {}", refusal.detail));
+            ("refused", format!("The update server's answer was refused: {}", refusal.reason), None)
+        }
+        Err(error) => ("error", format!("Could not check for updates: {error}"), None),
+    };
+    shell.log.shell(&format!("updates: {message}"));
+    updates.set(|v| {
+        v.phase = phase;
+        v.message = message;
+        v.progress = None;
+        v.offer = offer.as_ref().map(|(u, downgrade)| OfferView {
+            version: u.version.to_string(),
+            notes: u.notes.clone(),
+            size: u.size,
+            downgrade: *downgrade,
+        });
+    });
+    if let Some((update, _)) = offer {
+        download(app, live, &update);
+    }
+}
+
+fn download(app: &AppHandle, live: &Live, update: &Update) {
+    let updates = app.state::<Updates>();
+    let shell = app.state::<Shell>();
+    let mut on_progress = |p: hudson_updater::Progress| updates.set(|v| v.progress = Some((p.done, p.total)));
+    match live.updater.download(update, &mut on_progress) {
+        Ok(downloaded) => {
+            let version = downloaded.update().version.clone();
+            shell.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
+            *updates.downloaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(downloaded);
+            updates.set(|v| {
+                v.phase = "ready";
+                v.message = format!("Hudson {version} is ready. Restart Hudson to update.");
+            });
+            crate::menu::update_ready(app, &version.to_string());
+            if std::env::var_os(hooks::ENV_UPDATE_RESTART_WHEN_READY).is_some_and(|v| v == "1") {
+                shell.log.shell("updates: restarting at once (HUDSON_UPDATE_RESTART_WHEN_READY=1)");
+                if let Err(e) = updates.restart_to_update(app) {
+                    shell.log.shell(&format!("updates: {e}"));
+                }
+            }
+        }
+        Err(error) => {
+            shell.log.shell(&format!("updates: {error}"));
+            updates.set(|v| {
+                v.phase = "error";
+                v.message = format!("The update could not be downloaded: {error}");
+            });
+        }
+    }
+}
+
+/// Installs, then relaunches; on failure the backend is started again.
+fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
+    let updates = app.state::<Updates>();
+    let shell = app.state::<Shell>();
+    let version = downloaded.update().version.clone();
+    let stopped = AtomicBool::new(false);
+    let mut stop_backend = || {
+        shell.stop_backend();
+        stopped.store(true, Ordering::SeqCst);
+        Ok(())
+    };
+    let check_staged = |staged: &Path| check_staged_tree(staged, live);
+    let ctx = InstallContext {
+        data_dir: &live.data_dir,
+        snapshot_files: &live.snapshot_files,
+        check_staged: &check_staged,
+        stop_backend: &mut stop_backend,
+        runner: &SystemRunner,
+        limits: UnpackLimits::default(),
+        crash_hook: None,
+    };
+    shell.log.shell(&format!("updates: installing Hudson {version}"));
+    match live.updater.install(downloaded, &live.kind, ctx) {
+        Ok(Installed { next: Next::Relaunch, .. }) => {
+            shell.log.shell(&format!("updates: Hudson {version} installed; relaunching {}", live.relaunch.display()));
+            relaunch(app, &live.relaunch);
+        }
+        Ok(Installed { next: Next::ExitForInstaller, .. }) => {
+            shell.log.shell(&format!("updates: the installer of Hudson {version} takes over"));
+            app.exit(0);
+        }
+        Err(error) => {
+            shell.log.shell(&format!("updates: installing Hudson {version} failed: {error}"));
+            updates.installing.store(false, Ordering::SeqCst);
+            updates.set(|v| {
+                v.phase = "error";
+                v.message = format!("Hudson {version} could not be installed, nothing was changed: {error}");
+            });
+            if stopped.load(Ordering::SeqCst) {
+                crate::start_backend(app);
+            }
+        }
+    }
+}
+
+/// The staged tree must be a Hudson install of the same kind: its
+/// configuration reads and says so, and the program is where this one is.
+fn check_staged_tree(staged: &Path, live: &Live) -> Result<(), String> {
+    let Some(root) = &live.install_root else { return Ok(()) };
+    let program = live.relaunch.strip_prefix(root).map_err(|_| "the program is outside the install".to_owned())?;
+    let staged_program = staged.join(program);
+    if !staged_program.is_file() {
+        return Err(format!("the update has no program at {}", program.display()));
+    }
+    let found = walk_for(staged, hudson_lifecycle::contract::SHELL_CONFIG_FILE, 4)
+        .ok_or_else(|| format!("the update has no {}", hudson_lifecycle::contract::SHELL_CONFIG_FILE))?;
+    let bytes = std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))?;
+    let config = ShellConfig::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", found.display()))?;
+    let ours = match live.kind {
+        InstallKind::FolderSwap { .. } if cfg!(target_os = "macos") => Configured::App,
+        _ => Configured::Portable,
+    };
+    if config.install_kind != Some(ours) {
+        return Err(format!("the update is not a {} install ({:?})", ours.as_str(), config.install_kind));
+    }
+    Ok(())
+}
+
+/// The first file named `name` at most `depth` folders down (no symlinks followed).
+fn walk_for(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
+    let candidate = dir.join(name);
+    if candidate.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return Some(candidate);
+    }
+    if depth == 0 {
+        return None;
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
+        .find_map(|p| walk_for(&p, name, depth - 1))
+}
+
+/// The new version failed probation: put the previous one back, relaunch.
+fn roll_back(app: &AppHandle, probation: Probation, reason: &str) {
+    let shell = app.state::<Shell>();
+    let updates = app.state::<Updates>();
+    let version = probation.version().clone();
+    shell.log.shell(&format!("updates: Hudson {version} failed probation: {reason}; rolling back"));
+    let mut stop_backend = || {
+        shell.stop_backend();
+        Ok(())
+    };
+    match probation.fail(reason, &mut stop_backend, &SystemRunner) {
+        Ok(rolled) if rolled.restored => {
+            shell.log.shell(&format!("updates: {}", notice_text(&rolled.notice)));
+            let Some(live) = &updates.live else { return };
+            relaunch(app, &live.relaunch);
+        }
+        Ok(rolled) => {
+            let text = notice_text(&rolled.notice);
+            shell.log.shell(&format!("updates: {text}"));
+            updates.set(|v| v.notice = Some(text));
+            crate::open_updates_window(app);
+        }
+        Err(error) => {
+            shell.log.shell(&format!("updates: the rollback of Hudson {version} failed: {error}"));
+            updates.set(|v| {
+                v.phase = "error";
+                v.message = format!("Hudson {version} failed and could not be undone: {error}");
+            });
+            crate::open_updates_window(app);
+        }
+    }
+}
+
+/// Replaces this process with the program now at `program` (the new
+/// version, or the old one after a rollback). `exec` keeps no second
+/// instance around: the single-instance lock dies with this image.
+fn relaunch(app: &AppHandle, program: &Path) {
+    let shell = app.state::<Shell>();
+    shell.stop_backend();
+    shell.log.shell(&format!("relaunching {}", program.display()));
+    app.cleanup_before_exit();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let error = std::process::Command::new(program).args(&args).exec();
+        shell.log.shell(&format!("cannot start {}: {error}; start Hudson again", program.display()));
+        std::process::exit(1);
+    }
+    #[cfg(not(unix))]
+    {
+        if let Err(error) = std::process::Command::new(program).args(&args).spawn() {
+            shell.log.shell(&format!("cannot start {}: {error}; start Hudson again", program.display()));
+        }
+        std::process::exit(0);
+    }
+}
