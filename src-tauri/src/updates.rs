@@ -92,6 +92,9 @@ pub struct Updates {
     downloaded: Arc<Mutex<Option<Downloaded>>>,
     wake: Mutex<Option<Sender<()>>>,
     installing: AtomicBool,
+    /// The path this shell was started from (`argv[0]` resolved at start,
+    /// before any swap): what a relaunch starts.
+    program: PathBuf,
 }
 
 impl Updates {
@@ -113,6 +116,7 @@ impl Updates {
             downloaded: Arc::new(Mutex::new(None)),
             wake: Mutex::new(None),
             installing: AtomicBool::new(false),
+            program: std::env::current_exe().and_then(|p| p.canonicalize()).unwrap_or_default(),
         };
         let config = match config {
             Ok(config) => config,
@@ -127,10 +131,16 @@ impl Updates {
                 v.endpoint = Some(settings.endpoint.clone());
             });
         }
+        // Recovery first, whether or not this build checks for updates: the
+        // version that was running before may have started this update.
+        match (app.path().app_data_dir(), installed.parse::<semver::Version>()) {
+            (Ok(app_data), Ok(version)) => updates.recover(&app_data, &version, log),
+            (Err(e), _) => log.shell(&format!("updates: no app-data folder ({e}); no update recovery")),
+            (_, Err(e)) => log.shell(&format!("updates: version {installed:?} is not a version ({e})")),
+        }
         match live(app, config, resources, &installed) {
             Ok(live) => {
                 let live = Arc::new(live);
-                updates.recover(&live, log);
                 if let Some(root) = &live.install_root {
                     let copy = hudson_updater::install::rollback_copy_of(root);
                     updates.set(|v| v.rollback_copy = copy.exists().then(|| copy.display().to_string()));
@@ -161,10 +171,8 @@ impl Updates {
     }
 
     /// The journal: finish or undo what a crash interrupted.
-    fn recover(&self, live: &Live, log: &Log) {
-        let app_data = live.updater.config().app_data.clone();
-        let installed = live.updater.config().installed.clone();
-        match hudson_updater::startup(&app_data, &installed, &SystemRunner) {
+    fn recover(&self, app_data: &Path, installed: &semver::Version, log: &Log) {
+        match hudson_updater::startup(app_data, installed, &SystemRunner) {
             Ok(Startup::Normal { notice, warning }) => {
                 if let Some(warning) = warning {
                     log.shell(&format!("updates: {warning}"));
@@ -642,8 +650,9 @@ fn roll_back(app: &AppHandle, probation: Probation, reason: &str) {
     match probation.fail(reason, &mut stop_backend, &SystemRunner) {
         Ok(rolled) if rolled.restored => {
             shell.log.shell(&format!("updates: {}", notice_text(&rolled.notice)));
-            let Some(live) = &updates.live else { return };
-            relaunch(app, &live.relaunch);
+            // The path this process was started from holds the previous
+            // version again.
+            relaunch(app, &updates.program);
         }
         Ok(rolled) => {
             let text = notice_text(&rolled.notice);
@@ -684,5 +693,16 @@ fn relaunch(app: &AppHandle, program: &Path) {
             shell.log.shell(&format!("cannot start {}: {error}; start Hudson again", program.display()));
         }
         std::process::exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `option_env!` needs a literal: it must stay the name `dist` sets.
+    #[test]
+    fn the_embedded_keys_come_from_the_variable_dist_sets() {
+        let source = include_str!("updates.rs");
+        let wanted = format!("option_env!(\"{}\")", hudson_lifecycle::hooks::BUILD_ENV_TRUSTED_KEYS);
+        assert!(source.contains(&wanted), "updates.rs must read {wanted}");
     }
 }
