@@ -66,6 +66,19 @@ pub enum Command {
         #[arg(long)]
         kill_loop_only: bool,
     },
+    /// In-app updates end to end under Xvfb: builds the next version and a
+    /// broken one from scratch copies of this checkout with the real `dist`,
+    /// publishes them to a channel served over loopback HTTP, and lets the
+    /// installed portable app update itself: refusals (tree unchanged),
+    /// update, SIGKILL loop, yank, broken update rolled back.
+    E2eUpdate {
+        /// Updates in the random-SIGKILL loop.
+        #[arg(long, default_value_t = 50)]
+        kill_updates: usize,
+        /// Seed for the kill moments (printed by every run).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
     /// prints the medians of each startup milestone, side by side with a
     /// baseline that polls TCP connect every 200 ms.
@@ -197,6 +210,10 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
             harness::e2e::run(ui, &harness::e2e::Options { kill_launches, seed, kill_loop_only })
         }
         #[cfg(unix)]
+        Command::E2eUpdate { kill_updates, seed } => {
+            harness::e2e_update::run(ui, &harness::e2e_update::Options { kill_updates, seed })
+        }
+        #[cfg(unix)]
         Command::Bench { what: Bench::Startup { launches } } => harness::bench::startup(ui, launches),
         Command::Bench { what: Bench::Sign(args) } => harness::bench_sign::run(ui, args),
         #[cfg(unix)]
@@ -208,6 +225,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         // The test harness drives processes, /proc and Xvfb: Unix only.
         #[cfg(not(unix))]
         Command::E2e { .. }
+        | Command::E2eUpdate { .. }
         | Command::Bench { what: Bench::Startup { .. } }
         | Command::Smoke { .. }
         | Command::Test => Err(anyhow::anyhow!(

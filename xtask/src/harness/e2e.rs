@@ -224,6 +224,17 @@ pub struct Install {
 }
 
 impl Install {
+    /// An install whose files the caller laid out in `home` (the update
+    /// scenarios unpack a portable tree there).
+    pub fn new(
+        home: tempfile::TempDir,
+        env: Vec<(OsString, OsString)>,
+        markers: Vec<String>,
+        identifier: &str,
+    ) -> Install {
+        Install { home, env, markers, identifier: identifier.to_owned() }
+    }
+
     pub fn log_dir(&self) -> PathBuf {
         self.home.path().join("data").join(&self.identifier).join("logs")
     }
@@ -497,7 +508,7 @@ fn quit_paths(lab: &Lab) -> Result<String> {
 
 /// The child's exit status once it exits within `within`; `None` when it
 /// did not, after killing and reaping it.
-fn wait_exit(child: &mut std::process::Child, within: Duration) -> Result<Option<std::process::ExitStatus>> {
+pub(crate) fn wait_exit(child: &mut std::process::Child, within: Duration) -> Result<Option<std::process::ExitStatus>> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(status) = child.try_wait()? {

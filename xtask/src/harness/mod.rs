@@ -15,6 +15,8 @@ pub mod check_targets;
 #[cfg(unix)]
 pub mod e2e;
 #[cfg(unix)]
+pub mod e2e_update;
+#[cfg(unix)]
 pub mod release_checks;
 #[cfg(unix)]
 pub mod test;

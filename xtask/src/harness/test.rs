@@ -61,6 +61,12 @@ pub fn run(ui: &Ui) -> Result<()> {
     stage(ui, "smoke failure tests on the real package", || {
         Ok(cmd!(sh, "{cargo} test --workspace -- --ignored smoke::tests::real").run()?)
     })?;
+    // Last: its scratch builds of the next versions share the target folder,
+    // so afterwards the release shell there is theirs (the versioned dist
+    // folders the stages above read stay as they are).
+    stage(ui, "cargo xtask e2e-update (the installed app updates itself)", || {
+        crate::harness::e2e_update::run(ui, &crate::harness::e2e_update::Options::default())
+    })?;
     ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
     Ok(())
 }

@@ -1,0 +1,958 @@
+//! `cargo xtask e2e-update`: in-app updates end to end, with real parts
+//! only — the portable tree `dist` built for this checkout (the installed
+//! version), two more real builds made by the real `dist` from scratch
+//! copies of the checkout that share its target folder (the next version,
+//! and a broken one whose backend cannot boot), channel manifests written
+//! and signed by the real `publish`/`halt`/`rollout`/`yank`, served over
+//! loopback by a real HTTP server (Python's `http.server`), and the real
+//! shell under Xvfb updating itself.
+//!
+//! Install A (the checkout's version, say 0.1.0):
+//! - up to date against its own release;
+//! - refusals, each with the install tree hashed before and after (no byte
+//!   may change) and the reason in the log: a flipped byte in the artifact,
+//!   an artifact cut short, a replayed older manifest, a manifest signed by
+//!   an unknown key, no entry for this platform, a halted channel, a
+//!   rollout of 0 %;
+//! - the next version published: found, downloaded, verified, swapped,
+//!   relaunched; shell and backend report it, it passes probation, and the
+//!   rollback copy is byte for byte the previous tree;
+//! - kill loop: N installs updating, each SIGKILLed at a random moment of
+//!   download, unpack, swap or probation; the next launch must show the old
+//!   or the new version, shell and backend agreeing, and the tree must hash
+//!   to exactly the old or the new tree;
+//! - a signed yank of the next version: the install goes back to the
+//!   checkout's version.
+//!
+//! Install B (the next version, unpacked fresh): the broken version is
+//! published; after the update its backend fails, probation fails, the
+//! previous version is back with its data snapshot, the reason is logged
+//! and kept for the Updates window, and the broken version is not offered
+//! again.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
+use hudson_lifecycle::hooks;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::core::config::Config;
+use crate::core::target::Target;
+use crate::core::ui::{Ui, seconds};
+use crate::drive::gui::{SessionBus, Xvfb};
+use crate::drive::procs;
+use crate::harness::e2e::{Install, wait_exit};
+
+/// The channel the scenarios publish to.
+const CHANNEL: &str = "e2e";
+/// A data file the updates configuration snapshots before a new version's
+/// first boot.
+const DATA_FILE: &str = "e2e-data.txt";
+/// How long one launch may take to show its page (2 cores, cold caches).
+const PAGE_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Updates in the random-SIGKILL loop.
+    pub kill_updates: usize,
+    pub seed: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { kill_updates: 50, seed: None }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub versions: [String; 3],
+    pub scenarios: Vec<(String, String)>,
+    pub kill_loop: KillLoop,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct KillLoop {
+    pub seed: u64,
+    pub updates: usize,
+    /// Where the SIGKILL landed, from the log lines written before it.
+    pub killed_downloading: usize,
+    pub killed_installing: usize,
+    pub killed_on_probation: usize,
+    pub killed_after_probation: usize,
+    pub came_back_old: usize,
+    pub came_back_new: usize,
+    pub broken: usize,
+    pub failures: Vec<String>,
+}
+
+pub fn run(ui: &Ui, options: &Options) -> Result<()> {
+    let config = Config::load()?;
+    let target = Target::host()?;
+    let lab = UpdateLab::start(ui, &config, target)?;
+    let mut scenarios: Vec<(String, String)> = Vec::new();
+    let mut done = |name: &str, started: Instant, result: String| {
+        ui.info(format!("✓ e2e-update {name} ({}): {result}", seconds(started.elapsed())));
+        scenarios.push((name.to_owned(), result));
+    };
+
+    // Install A on the checkout's version, its own release published.
+    let started = Instant::now();
+    lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v1.manifest])?;
+    lab.serve_artifact(&lab.v1)?;
+    let a = lab.install(&lab.v1)?;
+    let result = a.expect_check(&lab, "is up to date")?;
+    done("up to date", started, result);
+
+    let started = Instant::now();
+    let refusals = refusals(&lab, &a)?;
+    done("refusals", started, refusals);
+
+    // The refusals left the next release published and halted: resume it.
+    let started = Instant::now();
+    lab.xtask(&["rollout", CHANNEL, "100"], &[])?;
+    let (result, update_time) = update_to_next(&lab, &a)?;
+    done("update", started, result);
+
+    let started = Instant::now();
+    let kill_loop = kill_loop(&lab, options, update_time)?;
+    done(
+        "kill loop",
+        started,
+        format!(
+            "{} updates SIGKILLed (seed {}: {} downloading, {} installing, {} on probation, {} after): {} came back old, {} new, {} broken",
+            kill_loop.updates,
+            kill_loop.seed,
+            kill_loop.killed_downloading,
+            kill_loop.killed_installing,
+            kill_loop.killed_on_probation,
+            kill_loop.killed_after_probation,
+            kill_loop.came_back_old,
+            kill_loop.came_back_new,
+            kill_loop.broken
+        ),
+    );
+
+    let started = Instant::now();
+    let result = yank(&lab, &a)?;
+    done("yank", started, result);
+
+    let started = Instant::now();
+    let result = broken_update(&lab)?;
+    done("broken update rolled back", started, result);
+
+    ui.emit(&Report {
+        versions: [lab.v1.version.to_string(), lab.v2.version.to_string(), lab.v3.version.to_string()],
+        scenarios,
+        kill_loop,
+    });
+    Ok(())
+}
+
+/// One release of the scenarios: its dist folder and portable artifact.
+struct Release {
+    version: semver::Version,
+    manifest: PathBuf,
+    portable: PathBuf,
+    /// Hash of the tree an install of it has (its own configuration).
+    tree: String,
+}
+
+struct UpdateLab {
+    config: Config,
+    display: Xvfb,
+    bus: SessionBus,
+    server: Server,
+    dir: PathBuf,
+    v1: Release,
+    v2: Release,
+    v3: Release,
+    updates: UpdatesConfig,
+}
+
+impl UpdateLab {
+    fn start(ui: &Ui, config: &Config, target: &'static Target) -> Result<UpdateLab> {
+        let dir = config.target_dir.join("e2e-update");
+        let root = dir.join("www");
+        if root.exists() {
+            std::fs::remove_dir_all(&root).with_context(|| format!("clearing {}", root.display()))?;
+        }
+        std::fs::create_dir_all(&root)?;
+        let server = Server::start(&root)?;
+        let updates = UpdatesConfig {
+            endpoint: format!("http://127.0.0.1:{}/channels/", server.port),
+            channel: CHANNEL.to_owned(),
+            interval_hours: 0,
+            snapshot_files: vec![DATA_FILE.to_owned()],
+        };
+        let v1_version: semver::Version = config.version.parse().context("the workspace version")?;
+        let v2_version = semver::Version::new(v1_version.major, v1_version.minor + 1, 0);
+        let v3_version = semver::Version::new(v1_version.major, v1_version.minor + 2, 0);
+        let v1_dist = config.dist_dir(target);
+        ensure!(
+            v1_dist.join("dist-manifest.json").is_file(),
+            "no dist of {} at {}: run `cargo xtask dist` first",
+            config.version,
+            v1_dist.display()
+        );
+        let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &updates)?;
+        let v3_dist = scratch_dist(ui, config, &dir, &v3_version, true, &updates)?;
+        let mut lab = UpdateLab {
+            config: config.clone(),
+            display: Xvfb::start()?,
+            bus: SessionBus::start()?,
+            server,
+            dir,
+            v1: release(&v1_dist, v1_version)?,
+            v2: release(&v2_dist, v2_version)?,
+            v3: release(&v3_dist, v3_version)?,
+            updates,
+        };
+        // The trees an install has: v1 with the test endpoint added (its
+        // build has no updates section), v2 and v3 as built.
+        for which in 0..3 {
+            let release = [&lab.v1, &lab.v2, &lab.v3][which];
+            let scratch = tempfile::Builder::new().prefix("hudson-tree-").tempdir()?;
+            let tree = unpack_portable(&release.portable, scratch.path())?;
+            if which == 0 {
+                lab.configure(&tree)?;
+            }
+            let hash = tree_hash(&tree)?;
+            [&mut lab.v1, &mut lab.v2, &mut lab.v3][which].tree = hash;
+        }
+        Ok(lab)
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/artifacts/{{version}}/", self.server.port)
+    }
+
+    fn channels(&self) -> PathBuf {
+        self.server.root.join("channels")
+    }
+
+    fn artifact_path(&self, release: &Release) -> PathBuf {
+        let name = release.portable.file_name().expect("a file name");
+        self.server.root.join("artifacts").join(release.version.to_string()).join(name)
+    }
+
+    fn serve_artifact(&self, release: &Release) -> Result<()> {
+        let path = self.artifact_path(release);
+        std::fs::create_dir_all(path.parent().expect("a folder"))?;
+        std::fs::copy(&release.portable, &path).with_context(|| format!("serving {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Runs this xtask (as a release manager runs it) on the lab's channel tree.
+    fn xtask(&self, args: &[&str], files: &[&Path]) -> Result<String> {
+        xtask_in(&self.config.workspace_root, &self.config, args, files, Some(&self.channels()))
+    }
+
+    /// Writes the test endpoint into an unpacked tree's `hudson-shell.json`.
+    fn configure(&self, tree: &Path) -> Result<()> {
+        let path = find_file(tree, SHELL_CONFIG_FILE, 4).context("the portable tree has no hudson-shell.json")?;
+        let mut shell_config = ShellConfig::from_slice(&std::fs::read(&path)?)?;
+        shell_config.updates = Some(self.updates.clone());
+        std::fs::write(&path, shell_config.to_pretty_json())?;
+        Ok(())
+    }
+
+    /// A fresh user with `release` unpacked as `~/Apps/Hudson`.
+    fn install(&self, release: &Release) -> Result<UpdateInstall> {
+        let (home, mut env) = crate::drive::home::private_home()?;
+        let apps = home.path().join("Apps");
+        std::fs::create_dir_all(&apps)?;
+        let unpacked = unpack_portable(&release.portable, &apps)?;
+        let root = apps.join(&self.config.product_name);
+        std::fs::rename(&unpacked, &root)?;
+        if release.version.to_string() == self.config.version {
+            self.configure(&root)?;
+        }
+        ensure!(tree_hash(&root)? == release.tree, "the fresh install of {} is not its tree", release.version);
+        let program = root.join("bin").join(&self.config.shell_binary);
+        ensure!(program.is_file(), "the portable tree has no {}", program.display());
+        env.push(self.bus.env());
+        env.push(("DISPLAY".into(), self.display.display().into()));
+        let markers = vec![home.path().display().to_string()];
+        let data = home.path().join("data").join(&self.config.identifier);
+        std::fs::create_dir_all(&data)?;
+        Ok(UpdateInstall { install: Install::new(home, env, markers, &self.config.identifier), root, program, data })
+    }
+}
+
+/// `dist-manifest.json` and the portable artifact of a dist folder.
+fn release(dist: &Path, version: semver::Version) -> Result<Release> {
+    let manifest = dist.join("dist-manifest.json");
+    let suffix = format!("-{}.tar.gz", Target::host()?.triple);
+    let portable = std::fs::read_dir(dist)
+        .with_context(|| format!("reading {}", dist.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&suffix)))
+        .with_context(|| format!("no portable artifact (*{suffix}) in {}", dist.display()))?;
+    Ok(Release { version, manifest, portable, tree: String::new() })
+}
+
+/// Runs this xtask in `dir` with the checkout's target folder; channel
+/// commands on the `channels` tree.
+fn xtask_in(dir: &Path, config: &Config, args: &[&str], files: &[&Path], channels: Option<&Path>) -> Result<String> {
+    let exe = std::env::current_exe().context("finding this xtask")?;
+    let mut command = Command::new(&exe);
+    command.current_dir(dir).env("CARGO_TARGET_DIR", &config.target_dir).args(args);
+    if let Some(channels) = channels {
+        command.arg("--manifests-dir").arg(channels);
+    }
+    command.args(files);
+    let out = command.stdin(Stdio::null()).output().with_context(|| format!("running xtask {args:?}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    ensure!(out.status.success(), "xtask {} failed:\n{text}", args.join(" "));
+    Ok(text)
+}
+
+/// A scratch copy of the checkout at `version` (a broken backend if
+/// `broken`), with `updates` configured, built by the real `dist` with the
+/// checkout's target folder: returns its dist folder.
+fn scratch_dist(
+    ui: &Ui,
+    config: &Config,
+    dir: &Path,
+    version: &semver::Version,
+    broken: bool,
+    updates: &UpdatesConfig,
+) -> Result<PathBuf> {
+    let started = Instant::now();
+    // Kept between runs, and a file is rewritten only when its content
+    // changed, so cargo and mix see unchanged sources as unchanged.
+    let src = dir.join(format!("src-{version}"));
+    let listed = Command::new("git")
+        .current_dir(&config.workspace_root)
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .output()
+        .context("listing the checkout's files with git")?;
+    ensure!(listed.status.success(), "git ls-files failed");
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let relative = Path::new(std::str::from_utf8(name).context("a file name that is not UTF-8")?);
+        let from = config.workspace_root.join(relative);
+        let Ok(meta) = from.symlink_metadata() else { continue };
+        let to = src.join(relative);
+        std::fs::create_dir_all(to.parent().expect("a folder"))?;
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&from)?;
+            if std::fs::read_link(&to).ok().as_ref() != Some(&link) {
+                let _ = std::fs::remove_file(&to);
+                std::os::unix::fs::symlink(link, &to)?;
+            }
+        } else if meta.is_file() {
+            sync_file(&from, &to, |bytes| scratch_edit(relative, bytes, config, version, broken, updates))?;
+        }
+    }
+    let new = version.to_string();
+    ui.info(format!(
+        "e2e-update: building {new}{} with `dist` in {}",
+        if broken { " (broken)" } else { "" },
+        src.display()
+    ));
+    xtask_in(&src, config, &["dist"], &[], None)?;
+    ui.info(format!("e2e-update: {new} built in {}", seconds(started.elapsed())));
+    Ok(config.target_dir.join("dist").join(&new).join(Target::host()?.triple))
+}
+
+/// The scratch copy's version of a checkout file: the version bumped in
+/// its three homes, the test endpoint configured, the backend broken.
+fn scratch_edit(
+    relative: &Path,
+    bytes: Vec<u8>,
+    config: &Config,
+    version: &semver::Version,
+    broken: bool,
+    updates: &UpdatesConfig,
+) -> Result<Vec<u8>> {
+    let (old, new) = (&config.version, version.to_string());
+    let replace = |bytes: Vec<u8>, from: String, to: String| -> Result<Vec<u8>> {
+        let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", relative.display()))?;
+        ensure!(text.contains(&from), "{} does not contain {from:?}", relative.display());
+        Ok(text.replacen(&from, &to, 1).into_bytes())
+    };
+    match relative.to_str().unwrap_or_default() {
+        "Cargo.toml" => {
+            let mut bytes = replace(bytes, format!("version = \"{old}\""), format!("version = \"{new}\""))?;
+            ensure!(
+                !String::from_utf8_lossy(&bytes).contains("[workspace.metadata.hudson.updates]"),
+                "the checkout configures updates itself; the scratch copy cannot add the test endpoint"
+            );
+            write!(
+                bytes,
+                "\n[workspace.metadata.hudson.updates]\nendpoint = \"{}\"\nchannel = \"{}\"\ninterval-hours = 0\nsnapshot-files = [\"{DATA_FILE}\"]\n",
+                updates.endpoint, updates.channel
+            )?;
+            Ok(bytes)
+        }
+        "backend/mix.exs" => replace(bytes, format!("version: \"{old}\""), format!("version: \"{new}\"")),
+        "src-tauri/tauri.conf.json" => replace(bytes, format!("\"version\": \"{old}\""), format!("\"version\": \"{new}\"")),
+        "backend/lib/hudson/application.ex" if broken => replace(
+            bytes,
+            "  def start(_type, _args) do\n".to_owned(),
+            "  def start(_type, _args) do\n    raise \"this build is broken on purpose: its backend cannot boot (e2e-update)\"\n"
+                .to_owned(),
+        ),
+        _ => Ok(bytes),
+    }
+}
+
+/// Writes `transform(from's bytes)` to `to` unless `to` already holds them.
+fn sync_file(from: &Path, to: &Path, transform: impl FnOnce(Vec<u8>) -> Result<Vec<u8>>) -> Result<()> {
+    let wanted = transform(std::fs::read(from).with_context(|| format!("reading {}", from.display()))?)?;
+    if std::fs::read(to).ok().as_ref() != Some(&wanted) {
+        std::fs::write(to, &wanted).with_context(|| format!("writing {}", to.display()))?;
+        std::fs::set_permissions(to, from.metadata()?.permissions())?;
+    }
+    Ok(())
+}
+
+/// Unpacks a portable artifact into `into` with the system's `tar` (an
+/// independent reader) and returns its top folder.
+fn unpack_portable(artifact: &Path, into: &Path) -> Result<PathBuf> {
+    let before: Vec<PathBuf> = std::fs::read_dir(into)?.flatten().map(|e| e.path()).collect();
+    let status = Command::new("tar").arg("-xzf").arg(artifact).arg("-C").arg(into).status()?;
+    ensure!(status.success(), "tar could not unpack {}", artifact.display());
+    let mut new: Vec<PathBuf> =
+        std::fs::read_dir(into)?.flatten().map(|e| e.path()).filter(|p| !before.contains(p)).collect();
+    ensure!(new.len() == 1, "{} does not hold one top folder: {new:?}", artifact.display());
+    Ok(new.remove(0))
+}
+
+fn find_file(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
+    let candidate = dir.join(name);
+    if candidate.is_file() {
+        return Some(candidate);
+    }
+    if depth == 0 {
+        return None;
+    }
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    dirs.into_iter().find_map(|d| find_file(&d, name, depth - 1))
+}
+
+/// SHA-256 over every entry of a tree: relative path, type, mode, and the
+/// content or link target. Equal hashes: the same tree, byte for byte.
+fn tree_hash(root: &Path) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            let meta = path.symlink_metadata()?;
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            entries.push((path, meta));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hash = Sha256::new();
+    for (path, meta) in entries {
+        let relative = path.strip_prefix(root).expect("inside the root");
+        hash.update(relative.as_os_str().as_encoded_bytes());
+        hash.update(format!("\0{:o}\0", meta.permissions().mode()).as_bytes());
+        if meta.file_type().is_symlink() {
+            hash.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+        } else if meta.is_file() {
+            hash.update(std::fs::read(&path)?);
+        }
+        hash.update(b"\n");
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// A user's portable install and the shell started from it.
+struct UpdateInstall {
+    install: Install,
+    /// `~/Apps/Hudson`.
+    root: PathBuf,
+    program: PathBuf,
+    /// The backend's data folder (the app-data folder).
+    data: PathBuf,
+}
+
+impl UpdateInstall {
+    fn launch(&self, restart_when_ready: bool) -> Result<Child> {
+        let mut command = Command::new(&self.program);
+        command.envs(self.install.env.iter().map(|(k, v)| (k, v)));
+        if restart_when_ready {
+            command.env(hooks::ENV_UPDATE_RESTART_WHEN_READY, "1");
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command.spawn().with_context(|| format!("starting {}", self.program.display()))
+    }
+
+    fn log_len(&self) -> usize {
+        self.install.log_text().len()
+    }
+
+    /// The log written since `from` (a `log_len`).
+    fn log_since(&self, from: usize) -> String {
+        self.install.log_text().get(from..).unwrap_or_default().to_owned()
+    }
+
+    fn wait_since(&self, from: usize, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.log_since(from);
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return Ok(line.to_owned());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the shell's log never said {needle:?} within {timeout:?}; since the launch it says:\n{}",
+                    tail(&text, 25)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// SIGTERM, a graceful exit and nothing left behind.
+    fn stop(&self, mut shell: Child) -> Result<()> {
+        procs::signal(shell.id(), libc::SIGTERM);
+        let status = wait_exit(&mut shell, Duration::from_secs(20))?;
+        ensure!(status.is_some(), "the shell did not exit within 20 s of SIGTERM");
+        let left = self.install.wait_no_backend(Duration::from_secs(10));
+        ensure!(left.is_empty(), "backend processes survive the shell: {left:?}");
+        Ok(())
+    }
+
+    fn kill(&self, mut shell: Child) -> Result<()> {
+        procs::signal(shell.id(), libc::SIGKILL);
+        shell.wait()?;
+        for p in self.install.wait_no_backend(Duration::from_secs(10)) {
+            procs::signal(p.pid, libc::SIGKILL);
+        }
+        Ok(())
+    }
+
+    /// Launches, waits for the page and the first check's outcome line
+    /// containing `expect`, stops; returns that line.
+    fn expect_check(&self, lab: &UpdateLab, expect: &str) -> Result<String> {
+        let _ = lab;
+        let from = self.log_len();
+        let shell = self.launch(false)?;
+        let result = (|| {
+            self.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+            self.wait_since(from, expect, Duration::from_secs(30))
+        })();
+        self.stop(shell)?;
+        let line = result?;
+        Ok(line.split("updates: ").nth(1).unwrap_or(&line).to_owned())
+    }
+
+    /// The versions the last launch's shell and backend reported.
+    fn versions_since(&self, from: usize) -> (Option<String>, Option<String>) {
+        let text = self.log_since(from);
+        let after = |marker: &str, line: &str| {
+            line.split(marker).nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
+        };
+        let shell = text.lines().filter(|l| l.contains(" shell started")).filter_map(|l| after("Hudson ", l)).last();
+        let backend = text.lines().filter(|l| l.contains(" ready at http")).filter_map(|l| after("backend ", l)).last();
+        (shell, backend)
+    }
+
+    fn state(&self) -> Result<serde_json::Value> {
+        let path = self.data.join("updates/state.json");
+        Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?)
+    }
+
+    fn rollback_copy(&self) -> PathBuf {
+        let name = self.root.file_name().expect("a folder name").to_string_lossy();
+        self.root.with_file_name(format!(".{name}.rollback"))
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Each refusal: the reason logged, the tree and the state's last-seen
+/// manifest untouched, nothing downloaded left behind.
+fn refusals(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
+    let mut seen = Vec::new();
+    let tree = tree_hash(&a.root)?;
+    ensure!(tree == lab.v1.tree, "install A is not the {} tree before the refusals", lab.v1.version);
+    let channel = lab.channels().join(CHANNEL);
+    let saved = lab.dir.join("saved-channel");
+    let copy = |from: &Path, to: &Path| -> Result<()> {
+        if to.exists() {
+            std::fs::remove_dir_all(to)?;
+        }
+        let status = Command::new("cp").arg("-a").arg(from).arg(to).status()?;
+        ensure!(status.success(), "copying {}", from.display());
+        Ok(())
+    };
+    let unchanged = |what: &str| -> Result<()> {
+        ensure!(tree_hash(&a.root)? == tree, "{what}: the install tree changed");
+        ensure!(!a.rollback_copy().exists(), "{what}: a rollback copy appeared");
+        Ok(())
+    };
+
+    // 1. The next release published, its artifact tampered with.
+    copy(&channel, &saved)?;
+    lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v2.manifest])?;
+    let served = lab.artifact_path(&lab.v2);
+    std::fs::create_dir_all(served.parent().expect("a folder"))?;
+    let mut bytes = std::fs::read(&lab.v2.portable)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&served, &bytes)?;
+    let line = a.expect_check(lab, "could not be downloaded")?;
+    ensure!(line.contains("refused"), "a flipped byte was not refused: {line}");
+    unchanged("flipped byte")?;
+    seen.push("flipped byte");
+
+    std::fs::write(&served, &std::fs::read(&lab.v2.portable)?[..middle])?;
+    a.expect_check(lab, "could not be downloaded")?;
+    unchanged("cut short")?;
+    seen.push("cut short");
+
+    // 2. Rollout 0 %: this install is outside it (the artifact is fine now).
+    lab.serve_artifact(&lab.v2)?;
+    lab.xtask(&["rollout", CHANNEL, "0"], &[])?;
+    a.expect_check(lab, "this one is not included yet")?;
+    unchanged("rollout 0 %")?;
+    seen.push("rollout 0 %");
+
+    // 3. Halted.
+    lab.xtask(&["halt", CHANNEL], &[])?;
+    a.expect_check(lab, "paused by the publisher")?;
+    unchanged("halted")?;
+    seen.push("halted");
+
+    // 4. Replayed: the older channel state, after the install saw the halt.
+    let halted = lab.dir.join("halted-channel");
+    copy(&channel, &halted)?;
+    copy(&saved, &channel)?;
+    let line = a.expect_check(lab, "answer was refused")?;
+    ensure!(line.contains("older"), "a replayed manifest was refused for another reason: {line}");
+    unchanged("replayed")?;
+    seen.push("replayed older manifest");
+
+    // 5. Signed by a key this build does not trust (its own channel tree:
+    // the key is judged before the sequence).
+    let stranger = lab.dir.join("stranger.key");
+    let _ = std::fs::remove_file(&stranger);
+    let _ = std::fs::remove_file(crate::core::keys::public_path(&stranger));
+    xtask_in(
+        &lab.config.workspace_root,
+        &lab.config,
+        &["keygen", "--no-password", "--out", &stranger.display().to_string()],
+        &[],
+        None,
+    )?;
+    let foreign = lab.dir.join("foreign-channels");
+    publish_elsewhere(lab, &foreign, Some(&stranger), &lab.v2.manifest)?;
+    copy(&foreign.join(CHANNEL), &channel)?;
+    let line = a.expect_check(lab, "answer was refused")?;
+    ensure!(line.contains("key"), "a manifest signed by an unknown key was refused for another reason: {line}");
+    unchanged("unknown key")?;
+    seen.push("unknown key");
+    copy(&halted, &channel)?;
+
+    // 6. No entry for this platform: a release without its portable
+    // artifact, checked by a fresh install (a tree of its own, so the
+    // sequence is new to it).
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&lab.v2.manifest)?)?;
+    let mut without = manifest.clone();
+    if let Some(items) = without["artifacts"].as_array_mut() {
+        items.retain(|item| item["kind"] != "portable");
+    }
+    ensure!(without != manifest, "the dist manifest lists no portable artifact");
+    let stripped_dir = lab.dir.join("without-portable");
+    if stripped_dir.exists() {
+        std::fs::remove_dir_all(&stripped_dir)?;
+    }
+    std::fs::create_dir_all(&stripped_dir)?;
+    for entry in std::fs::read_dir(lab.v2.manifest.parent().expect("a folder"))?.flatten() {
+        if entry.path().is_file() {
+            std::fs::hard_link(entry.path(), stripped_dir.join(entry.file_name()))?;
+        }
+    }
+    let stripped = stripped_dir.join("dist-manifest.json");
+    std::fs::remove_file(&stripped)?;
+    std::fs::write(&stripped, serde_json::to_vec_pretty(&without)?)?;
+    let platformless = lab.dir.join("platformless-channels");
+    publish_elsewhere(lab, &platformless, None, &stripped)?;
+    let c = lab.install(&lab.v1)?;
+    copy(&platformless.join(CHANNEL), &channel)?;
+    let line = c.expect_check(lab, "answer was refused")?;
+    ensure!(tree_hash(&c.root)? == lab.v1.tree, "wrong platform: the install tree changed");
+    copy(&halted, &channel)?;
+    seen.push("no entry for this platform");
+    let _ = line;
+
+    let state = a.state()?;
+    ensure!(state["journal"].is_null(), "a refusal left a journal: {state}");
+    let leftovers: Vec<String> = std::fs::read_dir(a.data.join("updates"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "state.json")
+        .collect();
+    ensure!(leftovers.is_empty(), "refusals left files in updates/: {leftovers:?}");
+    Ok(format!("{}: each refused with the reason logged, the install tree hash unchanged", seen.join(", ")))
+}
+
+/// Publishes `manifest` to a fresh channel tree `tree`, signed with `key`
+/// (a key file) or, without one, the development key.
+fn publish_elsewhere(lab: &UpdateLab, tree: &Path, key: Option<&Path>, manifest: &Path) -> Result<()> {
+    if tree.exists() {
+        std::fs::remove_dir_all(tree)?;
+    }
+    let mut command = Command::new(std::env::current_exe()?);
+    command.current_dir(&lab.config.workspace_root).env("CARGO_TARGET_DIR", &lab.config.target_dir);
+    if let Some(key) = key {
+        let text = std::fs::read_to_string(key)?;
+        command.env(signing::keys::PRIVATE_KEY_VAR, text.trim());
+    }
+    let base = lab.base_url();
+    let out = command
+        .args(["publish", "--channel", CHANNEL, "--base-url", &base, "--manifests-dir"])
+        .arg(tree)
+        .arg(manifest)
+        .stdin(Stdio::null())
+        .output()?;
+    ensure!(out.status.success(), "publishing to {} failed:\n{}", tree.display(), String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// The next release published: the running shell updates itself.
+fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, Duration)> {
+    std::fs::write(a.data.join(DATA_FILE), "written by the previous version\n")?;
+    let from = a.log_len();
+    let started = Instant::now();
+    let shell = a.launch(true)?;
+    let v2 = lab.v2.version.to_string();
+    let result = (|| -> Result<Duration> {
+        a.wait_since(from, &format!("Hudson {v2} downloaded and verified"), PAGE_TIMEOUT)?;
+        a.wait_since(from, "relaunching", Duration::from_secs(60))?;
+        a.wait_since(from, &format!("Hudson {v2} passed probation"), PAGE_TIMEOUT)?;
+        let took = started.elapsed();
+        let after = a.log_since(from);
+        let page = after.rfind("page loaded: http://127.0.0.1:");
+        let probation = after.find("passed probation");
+        ensure!(page.is_some() || probation.is_some(), "no page after the update");
+        a.wait_since(from + after.find("relaunching").unwrap_or(0), "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+        Ok(took)
+    })();
+    let versions = a.versions_since(from + a.log_since(from).find("relaunching").unwrap_or(0));
+    a.stop(shell)?;
+    let took = result?;
+    ensure!(
+        versions == (Some(v2.clone()), Some(v2.clone())),
+        "after the update the shell and backend report {versions:?}, not {v2}"
+    );
+    ensure!(tree_hash(&a.root)? == lab.v2.tree, "the install is not the {v2} tree after the update");
+    let copy = a.rollback_copy();
+    ensure!(tree_hash(&copy)? == lab.v1.tree, "the rollback copy {} is not the previous tree", copy.display());
+    let state = a.state()?;
+    ensure!(state["journal"].is_null(), "the journal is still open after probation: {state}");
+    Ok((
+        format!(
+            "{} → {v2} in {} (launch to probation passed); shell and backend report {v2}; rollback copy {} is the {} tree",
+            lab.v1.version,
+            seconds(took),
+            copy.display(),
+            lab.v1.version
+        ),
+        took,
+    ))
+}
+
+/// SplitMix64: the kill moments, replayable from the printed seed.
+struct Moments(u64);
+
+impl Moments {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
+
+fn kill_loop(lab: &UpdateLab, options: &Options, update_time: Duration) -> Result<KillLoop> {
+    let seed = options.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
+    });
+    let mut moments = Moments(seed);
+    let mut report = KillLoop { seed, updates: options.kill_updates, ..KillLoop::default() };
+    let window = update_time.as_millis() as u64 + 500;
+    let (old, new) = (lab.v1.version.to_string(), lab.v2.version.to_string());
+    for round in 0..options.kill_updates {
+        let user = lab.install(&lab.v1)?;
+        let from = user.log_len();
+        let shell = user.launch(true)?;
+        let delay = moments.below(window);
+        std::thread::sleep(Duration::from_millis(delay));
+        let before = user.log_since(from);
+        let phase = if before.contains("passed probation") {
+            report.killed_after_probation += 1;
+            "after probation"
+        } else if before.contains("relaunching") {
+            report.killed_on_probation += 1;
+            "on probation"
+        } else if before.contains("downloaded and verified") {
+            report.killed_installing += 1;
+            "installing"
+        } else {
+            report.killed_downloading += 1;
+            "downloading"
+        };
+        user.kill(shell)?;
+
+        let from = user.log_len();
+        let shell = user.launch(false)?;
+        let page = user.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT);
+        let versions = user.versions_since(from);
+        user.stop(shell)?;
+        let hash = tree_hash(&user.root)?;
+        let verdict = match (&page, &versions) {
+            (Ok(_), (Some(s), Some(b))) if s == b && *s == old && hash == lab.v1.tree => {
+                Some(&mut report.came_back_old)
+            }
+            (Ok(_), (Some(s), Some(b))) if s == b && *s == new && hash == lab.v2.tree => {
+                Some(&mut report.came_back_new)
+            }
+            _ => None,
+        };
+        match verdict {
+            Some(count) => *count += 1,
+            None => {
+                report.broken += 1;
+                report.failures.push(format!(
+                    "update {round}, killed {delay} ms after launch ({phase}): page {:?}, versions {versions:?}, tree {}",
+                    page.as_ref().map(|_| "loaded").map_err(|e| e.to_string()),
+                    if hash == lab.v1.tree {
+                        "old"
+                    } else if hash == lab.v2.tree {
+                        "new"
+                    } else {
+                        "neither"
+                    }
+                ));
+            }
+        }
+    }
+    ensure!(
+        report.broken == 0,
+        "{} of {} killed updates left a broken install (seed {seed}):\n{}",
+        report.broken,
+        report.updates,
+        report.failures.join("\n")
+    );
+    Ok(report)
+}
+
+/// A signed yank of the next version sends install A back.
+fn yank(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
+    let (v1, v2) = (lab.v1.version.to_string(), lab.v2.version.to_string());
+    lab.xtask(&["yank", CHANNEL], &[])?;
+    let from = a.log_len();
+    let shell = a.launch(true)?;
+    let result = (|| -> Result<()> {
+        a.wait_since(from, &format!("Hudson {v1} downloaded and verified"), PAGE_TIMEOUT)?;
+        a.wait_since(from, &format!("Hudson {v1} passed probation"), PAGE_TIMEOUT)?;
+        Ok(())
+    })();
+    let relaunched = from + a.log_since(from).find("relaunching").unwrap_or(0);
+    let versions = a.versions_since(relaunched);
+    a.stop(shell)?;
+    result?;
+    ensure!(versions == (Some(v1.clone()), Some(v1.clone())), "after the yank the install reports {versions:?}");
+    ensure!(tree_hash(&a.root)? != lab.v2.tree, "the install is still the {v2} tree");
+    Ok(format!("{v2} yanked: the install went back to {v1} (shell and backend report {v1})"))
+}
+
+/// Install B on the next version takes the broken one and comes back.
+fn broken_update(lab: &UpdateLab) -> Result<String> {
+    let (v2, v3) = (lab.v2.version.to_string(), lab.v3.version.to_string());
+    lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v3.manifest])?;
+    lab.serve_artifact(&lab.v3)?;
+    let b = lab.install(&lab.v2)?;
+    let data = b.data.join(DATA_FILE);
+    std::fs::write(&data, format!("written by {v2}\n"))?;
+    let from = b.log_len();
+    let shell = b.launch(true)?;
+    let result = (|| -> Result<String> {
+        b.wait_since(from, &format!("Hudson {v3} starts on probation"), PAGE_TIMEOUT)?;
+        // What a migration by the new version would do to the data.
+        std::fs::write(&data, format!("migrated by {v3}\n"))?;
+        let why = b.wait_since(from, &format!("Hudson {v3} failed probation"), Duration::from_secs(120))?;
+        let back = b.log_since(from).rfind("relaunching").map(|i| from + i).unwrap_or(from);
+        b.wait_since(back, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+        b.wait_since(back, &format!("Hudson {v3} did not work on this computer before"), Duration::from_secs(30))?;
+        Ok(why)
+    })();
+    let back = b.log_since(from).rfind("relaunching").map(|i| from + i).unwrap_or(from);
+    let versions = b.versions_since(back);
+    b.stop(shell)?;
+    let why = result?;
+    ensure!(versions == (Some(v2.clone()), Some(v2.clone())), "after the rollback the install reports {versions:?}");
+    ensure!(tree_hash(&b.root)? == lab.v2.tree, "the install is not the {v2} tree after the rollback");
+    let restored = std::fs::read_to_string(&data)?;
+    ensure!(restored == format!("written by {v2}\n"), "the data snapshot was not restored: {restored:?}");
+    let state = b.state()?;
+    ensure!(
+        state["bad_versions"].as_array().is_some_and(|bad| bad.iter().any(|v| v["version"] == v3.as_str())),
+        "{v3} is not marked bad: {state}"
+    );
+    ensure!(state["notice"]["reason"].is_string(), "no notice for the Updates window: {state}");
+    // Launched again, it still is not offered.
+    let line = b.expect_check(lab, "did not work on this computer before")?;
+    Ok(format!(
+        "{v2} → {v3} → back to {v2} with its data; reason logged: {}; next check: {line}",
+        why.split("failed probation: ").nth(1).unwrap_or(&why)
+    ))
+}
+
+/// Python's `http.server` serving `root` on a free loopback port.
+struct Server {
+    child: Child,
+    port: u16,
+    root: PathBuf,
+}
+
+impl Server {
+    fn start(root: &Path) -> Result<Server> {
+        let port = crate::drive::gui::free_port()?;
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(root)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting python3 -m http.server")?;
+        let server = Server { child, port, root: root.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(Instant::now() < deadline, "the HTTP server did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
