@@ -678,7 +678,9 @@ fn relaunch(app: &AppHandle, program: &Path) {
     let shell = app.state::<Shell>();
     shell.stop_backend();
     shell.log.shell(&format!("relaunching {}", program.display()));
-    app.cleanup_before_exit();
+    // No Tauri cleanup first: it would post tray work to the main loop from
+    // this thread; `exec` ends every thread, and the tray item and the
+    // single-instance name go with the D-Bus connection (close-on-exec).
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     #[cfg(unix)]
     {
