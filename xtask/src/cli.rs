@@ -197,6 +197,12 @@ pub enum Bench {
     },
     /// Hash + sign a large artifact: ours vs `sha256sum` then `minisign -S`.
     Sign(harness::bench_sign::Args),
+    /// One update N times: "Restart to update" to the new version's page and
+    /// the time without a backend, beside quit + unpack over + start.
+    Update {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 /// Runs one command.
@@ -217,6 +223,8 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         Command::Bench { what: Bench::Startup { launches } } => harness::bench::startup(ui, launches),
         Command::Bench { what: Bench::Sign(args) } => harness::bench_sign::run(ui, args),
         #[cfg(unix)]
+        Command::Bench { what: Bench::Update { runs } } => harness::e2e_update::bench(ui, runs),
+        #[cfg(unix)]
         Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
             smoke::run(ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
         }
@@ -226,7 +234,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         #[cfg(not(unix))]
         Command::E2e { .. }
         | Command::E2eUpdate { .. }
-        | Command::Bench { what: Bench::Startup { .. } }
+        | Command::Bench { what: Bench::Startup { .. } | Bench::Update { .. } }
         | Command::Smoke { .. }
         | Command::Test => Err(anyhow::anyhow!(
             "this command runs on Linux and macOS only (it drives processes with Unix signals); \

@@ -94,7 +94,7 @@ pub struct KillLoop {
 pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     let config = Config::load()?;
     let target = Target::host()?;
-    let lab = UpdateLab::start(ui, &config, target)?;
+    let lab = UpdateLab::start(ui, &config, target, true)?;
     let mut scenarios: Vec<(String, String)> = Vec::new();
     let mut done = |name: &str, started: Instant, result: String| {
         ui.info(format!("✓ e2e-update {name} ({}): {result}", seconds(started.elapsed())));
@@ -139,6 +139,10 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     );
 
     let started = Instant::now();
+    let result = deb_as_root(&lab)?;
+    done("deb through dpkg", started, result);
+
+    let started = Instant::now();
     let result = yank(&lab, &a)?;
     done("yank", started, result);
 
@@ -176,7 +180,8 @@ struct UpdateLab {
 }
 
 impl UpdateLab {
-    fn start(ui: &Ui, config: &Config, target: &'static Target) -> Result<UpdateLab> {
+    /// `with_broken`: also build the broken version (the benchmark does not).
+    fn start(ui: &Ui, config: &Config, target: &'static Target, with_broken: bool) -> Result<UpdateLab> {
         let dir = config.target_dir.join("e2e-update");
         let root = dir.join("www");
         if root.exists() {
@@ -201,7 +206,8 @@ impl UpdateLab {
             v1_dist.display()
         );
         let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &updates)?;
-        let v3_dist = scratch_dist(ui, config, &dir, &v3_version, true, &updates)?;
+        let v3_dist =
+            if with_broken { Some(scratch_dist(ui, config, &dir, &v3_version, true, &updates)?) } else { None };
         let mut lab = UpdateLab {
             config: config.clone(),
             display: Xvfb::start()?,
@@ -210,12 +216,20 @@ impl UpdateLab {
             dir,
             v1: release(&v1_dist, v1_version)?,
             v2: release(&v2_dist, v2_version)?,
-            v3: release(&v3_dist, v3_version)?,
+            v3: match v3_dist {
+                Some(dist) => release(&dist, v3_version)?,
+                None => Release {
+                    version: v3_version,
+                    manifest: PathBuf::new(),
+                    portable: PathBuf::new(),
+                    tree: String::new(),
+                },
+            },
             updates,
         };
         // The trees an install has: v1 with the test endpoint added (its
         // build has no updates section), v2 and v3 as built.
-        for which in 0..3 {
+        for which in 0..if with_broken { 3 } else { 2 } {
             let release = [&lab.v1, &lab.v2, &lab.v3][which];
             let scratch = tempfile::Builder::new().prefix("hudson-tree-").tempdir()?;
             let tree = unpack_portable(&release.portable, scratch.path())?;
@@ -241,10 +255,19 @@ impl UpdateLab {
         self.server.root.join("artifacts").join(release.version.to_string()).join(name)
     }
 
+    /// Serves every file of the release's dist folder (portable tree,
+    /// packages, signatures) under `artifacts/<version>/`.
     fn serve_artifact(&self, release: &Release) -> Result<()> {
         let path = self.artifact_path(release);
-        std::fs::create_dir_all(path.parent().expect("a folder"))?;
-        std::fs::copy(&release.portable, &path).with_context(|| format!("serving {}", path.display()))?;
+        let folder = path.parent().expect("a folder");
+        std::fs::create_dir_all(folder)?;
+        for entry in std::fs::read_dir(release.portable.parent().expect("a folder"))?.flatten() {
+            let to = folder.join(entry.file_name());
+            if entry.path().is_file() {
+                let _ = std::fs::remove_file(&to);
+                std::fs::copy(entry.path(), &to).with_context(|| format!("serving {}", to.display()))?;
+            }
+        }
         Ok(())
     }
 
@@ -262,18 +285,23 @@ impl UpdateLab {
         Ok(())
     }
 
-    /// A fresh user with `release` unpacked as `~/Apps/Hudson`.
+    /// A fresh user with `release` unpacked as `~/Apps/Hudson` (the
+    /// checkout's own version with the test endpoint added).
     fn install(&self, release: &Release) -> Result<UpdateInstall> {
+        self.install_as(release, true)
+    }
+
+    fn install_as(&self, release: &Release, configure: bool) -> Result<UpdateInstall> {
         let (home, mut env) = crate::drive::home::private_home()?;
         let apps = home.path().join("Apps");
         std::fs::create_dir_all(&apps)?;
         let unpacked = unpack_portable(&release.portable, &apps)?;
         let root = apps.join(&self.config.product_name);
         std::fs::rename(&unpacked, &root)?;
-        if release.version.to_string() == self.config.version {
+        if configure && release.version.to_string() == self.config.version {
             self.configure(&root)?;
+            ensure!(tree_hash(&root)? == release.tree, "the fresh install of {} is not its tree", release.version);
         }
-        ensure!(tree_hash(&root)? == release.tree, "the fresh install of {} is not its tree", release.version);
         let program = root.join("bin").join(&self.config.shell_binary);
         ensure!(program.is_file(), "the portable tree has no {}", program.display());
         env.push(self.bus.env());
@@ -500,6 +528,23 @@ impl UpdateInstall {
     /// The log written since `from` (a `log_len`).
     fn log_since(&self, from: usize) -> String {
         self.install.log_text().get(from..).unwrap_or_default().to_owned()
+    }
+
+    /// When the log (since `from`) first says `needle`, polled every 5 ms,
+    /// and the offset just after that line.
+    fn seen_at(&self, from: usize, needle: &str, timeout: Duration) -> Result<(Instant, usize)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.log_since(from);
+            if let Some(at) = text.find(needle) {
+                let end = text[at..].find('\n').map_or(text.len(), |n| at + n);
+                return Ok((Instant::now(), from + end));
+            }
+            if Instant::now() > deadline {
+                bail!("the shell's log never said {needle:?} within {timeout:?}:\n{}", tail(&text, 25));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn wait_since(&self, from: usize, needle: &str, timeout: Duration) -> Result<String> {
@@ -859,6 +904,64 @@ fn kill_loop(lab: &UpdateLab, options: &Options, update_time: Duration) -> Resul
     Ok(report)
 }
 
+/// As root: the checkout's deb installed with `dpkg -i`, updated by the
+/// app through `dpkg -i` of the next version's deb.
+fn deb_as_root(lab: &UpdateLab) -> Result<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok("not run: this scenario installs system packages and needs root".to_owned());
+    }
+    let deb = |release: &Release| -> Result<PathBuf> {
+        let dir = release.portable.parent().expect("a folder");
+        crate::core::fsx::files_with_suffix(dir, ".deb")?
+            .into_iter()
+            .next()
+            .with_context(|| format!("no .deb in {}", dir.display()))
+    };
+    let (v1_deb, v2) = (deb(&lab.v1)?, lab.v2.version.to_string());
+    let field = |args: &[&str]| -> Result<String> {
+        let out = Command::new(args[0]).args(&args[1..]).output()?;
+        ensure!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let package = field(&["dpkg-deb", "-f", &v1_deb.display().to_string(), "Package"])?;
+    let purge = || Command::new("dpkg").args(["--purge", &package]).stdout(Stdio::null()).status();
+    purge()?;
+    let status = Command::new("dpkg").arg("-i").arg(&v1_deb).stdout(Stdio::null()).status()?;
+    ensure!(status.success(), "dpkg -i {} failed", v1_deb.display());
+    let result = (|| -> Result<String> {
+        let resources = PathBuf::from("/usr/lib").join(&lab.config.product_name);
+        lab.configure(&resources)?;
+        let (home, mut env) = crate::drive::home::private_home()?;
+        env.push(lab.bus.env());
+        env.push(("DISPLAY".into(), lab.display.display().into()));
+        let data = home.path().join("data").join(&lab.config.identifier);
+        let user = UpdateInstall {
+            install: Install::new(home, env, vec![resources.display().to_string()], &lab.config.identifier),
+            root: resources,
+            program: PathBuf::from("/usr/bin").join(&lab.config.shell_binary),
+            data,
+        };
+        let from = user.log_len();
+        let shell = user.launch(true)?;
+        let waited = (|| -> Result<()> {
+            user.wait_since(from, &format!("Hudson {v2} downloaded and verified"), PAGE_TIMEOUT)?;
+            user.wait_since(from, &format!("Hudson {v2} passed probation"), PAGE_TIMEOUT)?;
+            Ok(())
+        })();
+        let relaunched = from + user.log_since(from).find("relaunching").unwrap_or(0);
+        let versions = user.versions_since(relaunched);
+        user.stop(shell)?;
+        waited?;
+        ensure!(versions == (Some(v2.clone()), Some(v2.clone())), "after dpkg -i the app reports {versions:?}");
+        let installed = field(&["dpkg-query", "-W", "-f", "${Version}", &package])?;
+        ensure!(installed == v2, "dpkg says {package} {installed} is installed, not {v2}");
+        Ok(format!("{package} {} → {v2} through dpkg -i; dpkg and the app report {v2}", lab.v1.version))
+    })();
+    purge()?;
+    result
+}
+
 /// A signed yank of the next version sends install A back.
 fn yank(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let (v1, v2) = (lab.v1.version.to_string(), lab.v2.version.to_string());
@@ -919,6 +1022,118 @@ fn broken_update(lab: &UpdateLab) -> Result<String> {
         "{v2} → {v3} → back to {v2} with its data; reason logged: {}; next check: {line}",
         why.split("failed probation: ").nth(1).unwrap_or(&why)
     ))
+}
+
+/// One update measured: from "Restart to update" (or, for the baseline,
+/// the quit) to the new version's page, and the time no backend served.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct UpdateTiming {
+    pub to_page_ms: f64,
+    pub backend_down_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub from: String,
+    pub to: String,
+    pub runs: usize,
+    pub bytes_downloaded: u64,
+    pub ours: Vec<UpdateTiming>,
+    pub baseline: Vec<UpdateTiming>,
+    pub ours_median: UpdateTiming,
+    pub baseline_median: UpdateTiming,
+}
+
+/// `cargo xtask bench update`: our in-app update against a plain
+/// reinstall (quit, unpack the new tree over the old one, start), both
+/// measured in the same run from the shell's log, polled every 5 ms.
+pub fn bench(ui: &Ui, runs: usize) -> Result<()> {
+    let config = Config::load()?;
+    let lab = UpdateLab::start(ui, &config, Target::host()?, false)?;
+    lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v2.manifest])?;
+    lab.serve_artifact(&lab.v2)?;
+    let v2 = lab.v2.version.to_string();
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+    let (mut ours, mut baseline) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        // Ours: the running app updates itself.
+        let user = lab.install(&lab.v1)?;
+        let from = user.log_len();
+        let shell = user.launch(true)?;
+        let measured = (|| -> Result<UpdateTiming> {
+            let (restart, after) = user.seen_at(from, "restarting at once", PAGE_TIMEOUT)?;
+            let (stopped, _) = user.seen_at(after, "backend stopped", PAGE_TIMEOUT)?;
+            let (_, relaunched) = user.seen_at(after, "relaunching", PAGE_TIMEOUT)?;
+            let (ready, _) = user.seen_at(relaunched, &format!("backend {v2} ready"), PAGE_TIMEOUT)?;
+            let (page, _) = user.seen_at(relaunched, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+            Ok(UpdateTiming { to_page_ms: ms(restart, page), backend_down_ms: ms(stopped, ready) })
+        })();
+        user.stop(shell)?;
+        ours.push(measured?);
+
+        // Baseline: quit, unpack over, start again.
+        let user = lab.install_as(&lab.v1, false)?;
+        let from = user.log_len();
+        let shell = user.launch(false)?;
+        let (_, loaded) = user.seen_at(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+        let quit = Instant::now();
+        user.stop(shell)?;
+        let (stopped, _) = user.seen_at(loaded, "backend stopped", Duration::from_secs(5))?;
+        let status = Command::new("tar")
+            .arg("-xzf")
+            .arg(&lab.v2.portable)
+            .arg("--strip-components=1")
+            .arg("-C")
+            .arg(&user.root)
+            .status()?;
+        ensure!(status.success(), "unpacking {v2} over the install failed");
+        let from = user.log_len();
+        let shell = user.launch(false)?;
+        let measured = (|| -> Result<UpdateTiming> {
+            let (ready, _) = user.seen_at(from, &format!("backend {v2} ready"), PAGE_TIMEOUT)?;
+            let (page, _) = user.seen_at(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+            Ok(UpdateTiming { to_page_ms: ms(quit, page), backend_down_ms: ms(stopped, ready).max(ms(quit, ready)) })
+        })();
+        user.stop(shell)?;
+        baseline.push(measured?);
+        ui.info(format!(
+            "run {}: ours {:.0} ms to the page ({:.0} ms without a backend); baseline {:.0} ms ({:.0} ms)",
+            run + 1,
+            ours[run].to_page_ms,
+            ours[run].backend_down_ms,
+            baseline[run].to_page_ms,
+            baseline[run].backend_down_ms
+        ));
+    }
+    let median = |items: &[UpdateTiming]| {
+        let pick = |f: fn(&UpdateTiming) -> f64| {
+            let mut v: Vec<f64> = items.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or_default()
+        };
+        UpdateTiming { to_page_ms: pick(|t| t.to_page_ms), backend_down_ms: pick(|t| t.backend_down_ms) }
+    };
+    let report = BenchReport {
+        from: lab.v1.version.to_string(),
+        to: v2.clone(),
+        runs,
+        bytes_downloaded: std::fs::metadata(&lab.v2.portable)?.len(),
+        ours_median: median(&ours),
+        baseline_median: median(&baseline),
+        ours,
+        baseline,
+    };
+    ui.info(format!(
+        "update {} → {v2}, median of {runs}: in-app update {:.0} ms from Restart to update to the new page ({:.0} ms without a backend), {} bytes downloaded; quit + unpack over + start {:.0} ms ({:.0} ms without a backend)",
+        report.from,
+        report.ours_median.to_page_ms,
+        report.ours_median.backend_down_ms,
+        report.bytes_downloaded,
+        report.baseline_median.to_page_ms,
+        report.baseline_median.backend_down_ms
+    ));
+    ui.emit(&report);
+    Ok(())
 }
 
 /// Python's `http.server` serving `root` on a free loopback port.
