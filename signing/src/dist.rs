@@ -87,6 +87,11 @@ pub enum ArtifactKind {
     Dmg,
     Nsis,
     Msi,
+    /// The Linux portable tree, `<Product>-<version>-<triple>.tar.gz`: the
+    /// installed tree (shell, resources, icons) under one top-level folder,
+    /// which the updater swaps as a whole. Made by `dist` itself, not by
+    /// tauri-bundler.
+    Portable,
     /// Any kind this version of the toolchain does not know.
     #[serde(other)]
     Unknown,
@@ -102,8 +107,38 @@ impl ArtifactKind {
             ArtifactKind::Dmg => "dmg",
             ArtifactKind::Nsis => "nsis",
             ArtifactKind::Msi => "msi",
+            ArtifactKind::Portable => "portable",
             ArtifactKind::Unknown => "unknown",
         }
+    }
+
+    /// The kind of artifact a file name of `dist` for `triple` names, from
+    /// its end: `.deb`, `.rpm`, `.AppImage`, `.app.tar.gz` (the macOS app),
+    /// `.app` (the app folder), `.dmg`, `-setup.exe` (nsis), `.msi`, and
+    /// `-<triple>.tar.gz` (the portable tree; never `.app.tar.gz`, which is
+    /// tested first). `None` for any other name.
+    pub fn of_file_name(name: &str, triple: &str) -> Option<ArtifactKind> {
+        let portable = format!("-{triple}.tar.gz");
+        let kind = if name.ends_with(".app.tar.gz") || name.ends_with(".app") {
+            ArtifactKind::App
+        } else if !triple.is_empty() && name.len() > portable.len() && name.ends_with(&portable) {
+            ArtifactKind::Portable
+        } else if name.ends_with(".deb") {
+            ArtifactKind::Deb
+        } else if name.ends_with(".rpm") {
+            ArtifactKind::Rpm
+        } else if name.ends_with(".AppImage") {
+            ArtifactKind::Appimage
+        } else if name.ends_with(".dmg") {
+            ArtifactKind::Dmg
+        } else if name.ends_with("-setup.exe") {
+            ArtifactKind::Nsis
+        } else if name.ends_with(".msi") {
+            ArtifactKind::Msi
+        } else {
+            return None;
+        };
+        Some(kind)
     }
 }
 
@@ -235,6 +270,36 @@ mod tests {
     fn sha256sums_is_in_sha256sum_format() {
         let manifest = DistManifest::from_json(manifest_json("a.deb").as_bytes()).unwrap();
         assert_eq!(manifest.sha256sums(), format!("{}  a.deb\n", "0".repeat(64)));
+    }
+
+    #[test]
+    fn kinds_follow_file_names() {
+        let linux = "x86_64-unknown-linux-gnu";
+        let kind = |name: &str, triple: &str| ArtifactKind::of_file_name(name, triple);
+        assert_eq!(kind("Hudson-0.1.0-x86_64-unknown-linux-gnu.tar.gz", linux), Some(ArtifactKind::Portable));
+        assert_eq!(kind("Hudson.app.tar.gz", "aarch64-apple-darwin"), Some(ArtifactKind::App));
+        // An app archive stays an app, whatever it is named after.
+        assert_eq!(kind("Hudson-x86_64-unknown-linux-gnu.app.tar.gz", linux), Some(ArtifactKind::App));
+        assert_eq!(kind("Hudson_0.1.0_amd64.deb", linux), Some(ArtifactKind::Deb));
+        assert_eq!(kind("Hudson-0.1.0-1.x86_64.rpm", linux), Some(ArtifactKind::Rpm));
+        assert_eq!(kind("Hudson_0.1.0_x64-setup.exe", "x86_64-pc-windows-msvc"), Some(ArtifactKind::Nsis));
+        assert_eq!(kind("Hudson_0.1.0_x64_en-US.msi", "x86_64-pc-windows-msvc"), Some(ArtifactKind::Msi));
+        assert_eq!(kind("Hudson_0.1.0_aarch64.dmg", "aarch64-apple-darwin"), Some(ArtifactKind::Dmg));
+        assert_eq!(kind("Hudson_0.1.0_amd64.AppImage", linux), Some(ArtifactKind::Appimage));
+        // Another target's tree, a bare suffix, or any other tarball: not a
+        // portable tree of this target.
+        for other in [
+            "Hudson-0.1.0-aarch64-unknown-linux-gnu.tar.gz",
+            "-x86_64-unknown-linux-gnu.tar.gz",
+            "Hudson-0.1.0.tar.gz",
+            "SHA256SUMS",
+            "Hudson_0.1.0_amd64.deb.sig",
+        ] {
+            assert_eq!(kind(other, linux), None, "{other}");
+        }
+        assert_eq!(kind("Hudson-0.1.0-.tar.gz", ""), None);
+        assert_eq!(serde_json::to_string(&ArtifactKind::Portable).unwrap(), "\"portable\"");
+        assert_eq!(ArtifactKind::Portable.as_str(), "portable");
     }
 
     #[test]

@@ -12,11 +12,16 @@
 //! | `msi` | `windows-{arch}-msi` |
 //! | `appimage` | `linux-{arch}-appimage`, `linux-{arch}` |
 //! | `deb`, `rpm` | `linux-{arch}-deb`, `linux-{arch}-rpm` |
+//! | `portable` (`<Product>-<version>-<triple>.tar.gz`) | `linux-{arch}-portable` |
 //! | `dmg` and unknown kinds | none: the updater does not install them |
 //!
 //! The bare `{os}-{arch}` key goes only to the installer whose update an older
 //! client can always apply: a deb offered under `linux-x86_64` would replace an
-//! AppImage install with a package file.
+//! AppImage install with a package file. Likewise the portable tree has its
+//! own key only: a stock updater never asks for it (it looks up
+//! `{os}-{arch}-{its bundle type}`, then `{os}-{arch}`), and Hudson's own
+//! updater asks for `linux-{arch}-portable` when `hudson-shell.json` says
+//! `install-kind: "portable"`.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -49,6 +54,8 @@ pub enum Installer {
     App,
     Msi,
     Nsis,
+    /// The Linux portable tree: a folder swap, by Hudson's own updater only.
+    Portable,
 }
 
 impl Os {
@@ -122,6 +129,7 @@ impl Installer {
             Installer::App => "app",
             Installer::Msi => "msi",
             Installer::Nsis => "nsis",
+            Installer::Portable => "portable",
         }
     }
 
@@ -134,14 +142,23 @@ impl Installer {
             ArtifactKind::App => Some(Installer::App),
             ArtifactKind::Nsis => Some(Installer::Nsis),
             ArtifactKind::Msi => Some(Installer::Msi),
+            ArtifactKind::Portable => Some(Installer::Portable),
             ArtifactKind::Dmg | ArtifactKind::Unknown => None,
         }
     }
 
     fn parse(text: &str) -> Option<Installer> {
-        [Installer::Appimage, Installer::Deb, Installer::Rpm, Installer::App, Installer::Msi, Installer::Nsis]
-            .into_iter()
-            .find(|installer| installer.as_str() == text)
+        [
+            Installer::Appimage,
+            Installer::Deb,
+            Installer::Rpm,
+            Installer::App,
+            Installer::Msi,
+            Installer::Nsis,
+            Installer::Portable,
+        ]
+        .into_iter()
+        .find(|installer| installer.as_str() == text)
     }
 }
 
@@ -232,7 +249,7 @@ impl<'de> Deserialize<'de> for PlatformKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {
     #[error(
-        "{0:?} is not an updater platform key: expected `{{os}}-{{arch}}` or `{{os}}-{{arch}}-{{installer}}` with os linux|darwin|windows, arch x86_64|aarch64|i686|armv7, installer appimage|deb|rpm|app|msi|nsis"
+        "{0:?} is not an updater platform key: expected `{{os}}-{{arch}}` or `{{os}}-{{arch}}-{{installer}}` with os linux|darwin|windows, arch x86_64|aarch64|i686|armv7, installer appimage|deb|rpm|app|msi|nsis|portable"
     )]
     Key(String),
     #[error(
@@ -247,9 +264,14 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_sort_as_text() {
-        for text in
-            ["linux-x86_64", "linux-x86_64-appimage", "darwin-aarch64-app", "windows-i686-nsis", "linux-armv7-deb"]
-        {
+        for text in [
+            "linux-x86_64",
+            "linux-x86_64-appimage",
+            "darwin-aarch64-app",
+            "windows-i686-nsis",
+            "linux-armv7-deb",
+            "linux-x86_64-portable",
+        ] {
             assert_eq!(text.parse::<PlatformKey>().unwrap().to_string(), text);
         }
         for bad in ["", "linux", "linux-x86", "macos-x86_64", "linux-x86_64-dmg", "linux-x86_64-deb-x", "Linux-x86_64"]
@@ -276,6 +298,8 @@ mod tests {
         assert_eq!(keys("aarch64-unknown-linux-gnu", ArtifactKind::Rpm), ["linux-aarch64-rpm"]);
         assert_eq!(keys("x86_64-unknown-linux-gnu", ArtifactKind::Appimage), ["linux-x86_64", "linux-x86_64-appimage"]);
         assert_eq!(keys("armv7-unknown-linux-gnueabihf", ArtifactKind::Deb), ["linux-armv7-deb"]);
+        assert_eq!(keys("x86_64-unknown-linux-gnu", ArtifactKind::Portable), ["linux-x86_64-portable"]);
+        assert_eq!(keys("aarch64-unknown-linux-gnu", ArtifactKind::Portable), ["linux-aarch64-portable"]);
         assert!(PlatformKey::keys_for_artifact("wasm32-unknown-unknown", ArtifactKind::Deb).is_err());
     }
 }

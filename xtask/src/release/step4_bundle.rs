@@ -90,7 +90,8 @@ fn location(kind: ArtifactKind) -> Option<(&'static str, &'static str)> {
         ArtifactKind::Dmg => ("dmg", ".dmg"),
         ArtifactKind::Nsis => ("nsis", "-setup.exe"),
         ArtifactKind::Msi => ("msi", ".msi"),
-        ArtifactKind::Unknown => return None,
+        // Made by the updater step, not by tauri-bundler.
+        ArtifactKind::Portable | ArtifactKind::Unknown => return None,
     })
 }
 
@@ -211,6 +212,7 @@ fn package_type(kind: ArtifactKind) -> Result<PackageType> {
         ArtifactKind::Dmg => PackageType::Dmg,
         ArtifactKind::Nsis => PackageType::Nsis,
         ArtifactKind::Msi => PackageType::WindowsMsi,
+        ArtifactKind::Portable => bail!("the portable tree is made by the updater step, not by tauri-bundler"),
         ArtifactKind::Unknown => bail!("unknown bundle kind"),
     })
 }
