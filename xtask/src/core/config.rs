@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hudson_lifecycle::contract::shell_config;
-pub use hudson_lifecycle::contract::{Packaging, ShellConfig, UpdatesConfig};
+pub use hudson_lifecycle::contract::{InstallKind, Packaging, ShellConfig, UpdatesConfig};
 use serde::Deserialize;
 
-use crate::core::target::Target;
+use crate::core::target::{Os, Target};
 
 /// The section's name, as users see it in errors.
 pub const SECTION: &str = "[workspace.metadata.hudson]";
@@ -370,10 +370,21 @@ impl Config {
         self.backend_dir.join("mix.exs")
     }
 
-    /// The shell's runtime configuration (`hudson-shell.json`), derived
-    /// from this one.
-    pub fn shell_runtime_config(&self) -> ShellConfig {
+    /// The shell's runtime configuration (`hudson-shell.json`) that `dist`
+    /// stages as a resource of `target`'s bundles, derived from this one.
+    /// Its install kind is the bundles': `app` on macOS (the `.app`, updated
+    /// from the `.app.tar.gz`), `package` on Linux and Windows (deb, rpm,
+    /// nsis, msi: tauri-bundler patches the package type into the shell
+    /// binary of each, and the shell reads it with
+    /// `tauri::utils::platform::bundle_type`). The Linux portable tree ships
+    /// a copy that says `portable` (`release::step6_updater`).
+    pub fn shell_runtime_config(&self, target: &Target) -> ShellConfig {
+        let install_kind = match target.os() {
+            Os::Darwin => InstallKind::App,
+            Os::Linux | Os::Windows => InstallKind::Package,
+        };
         ShellConfig {
+            install_kind: Some(install_kind),
             settings_route: self.settings_route.clone(),
             startup_timeout_secs: self.startup_timeout_secs,
             updates: self.updates.clone(),
@@ -393,12 +404,12 @@ impl Config {
     }
 }
 
-/// A duration such as `30d`, `12h`, `90m`, `3600s` or `2w`.
 /// `[workspace.metadata.hudson.updates]`: an endpoint the updater will
 /// fetch, a channel name, relative snapshot paths.
 fn check_updates(updates: &UpdatesConfig) -> Result<()> {
-    let url = url::Url::parse(&updates.endpoint)
-        .with_context(|| format!("endpoint {:?} is not a URL (e.g. https://updates.example.com/hudson/)", updates.endpoint))?;
+    let url = url::Url::parse(&updates.endpoint).with_context(|| {
+        format!("endpoint {:?} is not a URL (e.g. https://updates.example.com/hudson/)", updates.endpoint)
+    })?;
     if let Err(why) = signing::policy::check_transport(&url) {
         bail!("endpoint {:?} is refused: {why}", updates.endpoint);
     }
@@ -418,6 +429,7 @@ fn check_updates(updates: &UpdatesConfig) -> Result<()> {
     Ok(())
 }
 
+/// A duration such as `30d`, `12h`, `90m`, `3600s` or `2w`.
 pub fn parse_duration(text: &str) -> Result<time::Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
@@ -537,6 +549,44 @@ mod tests {
         let mut bad = base();
         bad["signing"] = serde_json::json!({ "public-kee": "k.pub" });
         assert!(error(bad).contains("public-kee"));
+    }
+
+    #[test]
+    fn updates_are_checked_and_reach_the_runtime_config() {
+        let mut bad = base();
+        bad["updates"] = serde_json::json!({ "endpoint": "http://updates.example/hudson/" });
+        let e = error(bad);
+        assert!(e.contains("[workspace.metadata.hudson].updates") && e.contains("loopback"), "{e}");
+        let mut bad = base();
+        bad["updates"] = serde_json::json!({ "endpoint": "https://u.example/", "channel": "Beta" });
+        assert!(error(bad).contains("channel \"Beta\""));
+        for file in ["../db.sqlite", "/etc/passwd", ""] {
+            let mut bad = base();
+            bad["updates"] = serde_json::json!({ "endpoint": "https://u.example/", "snapshot-files": [file] });
+            assert!(error(bad).contains("snapshot-files"), "{file}");
+        }
+        let mut bad = base();
+        bad["updates"] = serde_json::json!({ "endpoint": "https://u.example/", "interval": 6 });
+        assert!(error(bad).contains("interval"));
+
+        let mut config = Config::load().unwrap();
+        config.updates = Some(UpdatesConfig {
+            endpoint: "http://127.0.0.1:8000/".into(),
+            channel: "beta".into(),
+            interval_hours: 0,
+            snapshot_files: vec!["db/app.sqlite".into()],
+        });
+        for (triple, kind) in [
+            ("aarch64-apple-darwin", InstallKind::App),
+            ("x86_64-apple-darwin", InstallKind::App),
+            ("x86_64-pc-windows-msvc", InstallKind::Package),
+            ("x86_64-unknown-linux-gnu", InstallKind::Package),
+            ("aarch64-unknown-linux-gnu", InstallKind::Package),
+        ] {
+            let runtime = config.shell_runtime_config(Target::parse(triple).unwrap());
+            assert_eq!(runtime.install_kind, Some(kind), "{triple}");
+            assert_eq!(runtime.updates, config.updates, "{triple}");
+        }
     }
 
     #[test]

@@ -235,7 +235,8 @@ impl<'a> Ctx<'a> {
         let mut fp = Fingerprint::new(name.as_str());
         fp.add_value("target", self.target.triple);
         fp.add_value("xtask", env!("CARGO_PKG_VERSION"));
-        fp.add_value("config", &serde_json::to_string(&self.config.shell_runtime_config()).expect("plain data"));
+        let runtime_config = self.config.shell_runtime_config(self.target);
+        fp.add_value("config", &serde_json::to_string(&runtime_config).expect("plain data"));
         fp.add_value(
             "product",
             &format!("{}|{}|{}", self.config.product_name, self.config.identifier, self.config.version),

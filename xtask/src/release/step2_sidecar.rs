@@ -59,7 +59,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let source = super::step1_backend::output(ctx);
     let resources = ctx.config.resources_dir(ctx.target);
-    let runtime_config = ctx.config.shell_runtime_config().to_pretty_json();
+    let runtime_config = ctx.config.shell_runtime_config(ctx.target).to_pretty_json();
 
     let mut fp = ctx.fingerprint(StepName::Sidecar);
     fp.add_path(&source, &|_| false)?;
