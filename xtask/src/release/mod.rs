@@ -15,6 +15,7 @@ pub mod step6_updater;
 mod step7_dmg;
 pub mod step8_record;
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::config::Config;
 use crate::core::fsx::{self, Fingerprint};
+use crate::core::keys::{self, SigningKey};
 use crate::core::target::{Target, host_triple};
 use crate::core::ui::{self, Ui, seconds};
 use crate::core::version;
@@ -85,6 +87,8 @@ pub struct Ctx<'a> {
     pub ui: &'a Ui,
     pub sh: xshell::Shell,
     force: bool,
+    /// The key this run signs with, loaded once ([`Ctx::signing_key`]).
+    signing_key: OnceCell<SigningKey>,
 }
 
 /// What `dist --format json` prints.
@@ -190,7 +194,19 @@ impl<'a> Ctx<'a> {
     /// Everything a step needs for `target`; `force` runs steps whose
     /// fingerprints match.
     pub fn new(config: &'a Config, target: &'static Target, ui: &'a Ui, force: bool) -> Result<Ctx<'a>> {
-        Ok(Ctx { config, target, ui, sh: xshell::Shell::new()?, force })
+        Ok(Ctx { config, target, ui, sh: xshell::Shell::new()?, force, signing_key: OnceCell::new() })
+    }
+
+    /// The key this run signs its updater artifacts with: the release key
+    /// from the environment, else the development key (made on first use).
+    /// The shell step embeds its public key, the updater step signs with
+    /// it; it is loaded (and decrypted) once per run.
+    pub fn signing_key(&self) -> Result<&SigningKey> {
+        if let Some(key) = self.signing_key.get() {
+            return Ok(key);
+        }
+        let key = keys::signing_key(self.config, self.ui)?;
+        Ok(self.signing_key.get_or_init(|| key))
     }
 
     fn stamp_path(&self, name: StepName) -> PathBuf {
