@@ -16,6 +16,9 @@ pub struct Target {
     pub default_burrito_alias: &'static str,
     /// Installer bundles `dist` builds, in order.
     pub bundles: &'static [ArtifactKind],
+    /// Update artifacts `dist` makes itself from the shell and its
+    /// resources, beside the bundles: the Linux portable tree.
+    pub archives: &'static [ArtifactKind],
     /// GitHub Actions runner label for the per-target build job.
     pub runner: &'static str,
     /// The same target as Zig's `-target` spells it (the C cross-compiler
@@ -31,6 +34,7 @@ pub struct Target {
 const LINUX: &[ArtifactKind] = &[ArtifactKind::Deb, ArtifactKind::Rpm];
 const MACOS: &[ArtifactKind] = &[ArtifactKind::App, ArtifactKind::Dmg];
 const WINDOWS: &[ArtifactKind] = &[ArtifactKind::Nsis, ArtifactKind::Msi];
+const LINUX_ARCHIVES: &[ArtifactKind] = &[ArtifactKind::Portable];
 const NO_APPIMAGE: &[(&str, &str)] =
     &[("appimage", "tauri-bundler downloads linuxdeploy while bundling; the build machines have no general network")];
 
@@ -39,6 +43,7 @@ pub const TARGETS: &[Target] = &[
         triple: "aarch64-apple-darwin",
         default_burrito_alias: "macos_arm",
         bundles: MACOS,
+        archives: &[],
         runner: "macos-14",
         zig_target: "aarch64-macos",
         unsupported: &[],
@@ -47,6 +52,7 @@ pub const TARGETS: &[Target] = &[
         triple: "x86_64-apple-darwin",
         default_burrito_alias: "macos",
         bundles: MACOS,
+        archives: &[],
         runner: "macos-13",
         zig_target: "x86_64-macos",
         unsupported: &[],
@@ -55,6 +61,7 @@ pub const TARGETS: &[Target] = &[
         triple: "x86_64-pc-windows-msvc",
         default_burrito_alias: "windows",
         bundles: WINDOWS,
+        archives: &[],
         runner: "windows-2022",
         zig_target: "x86_64-windows-gnu",
         unsupported: &[],
@@ -63,6 +70,7 @@ pub const TARGETS: &[Target] = &[
         triple: "x86_64-unknown-linux-gnu",
         default_burrito_alias: "linux",
         bundles: LINUX,
+        archives: LINUX_ARCHIVES,
         runner: "ubuntu-22.04",
         zig_target: "x86_64-linux-gnu",
         unsupported: NO_APPIMAGE,
@@ -71,6 +79,7 @@ pub const TARGETS: &[Target] = &[
         triple: "aarch64-unknown-linux-gnu",
         default_burrito_alias: "linux_arm",
         bundles: LINUX,
+        archives: LINUX_ARCHIVES,
         runner: "ubuntu-22.04-arm",
         zig_target: "aarch64-linux-gnu",
         unsupported: NO_APPIMAGE,
@@ -103,19 +112,24 @@ impl Target {
         Target::parse(triple).map_err(|e| e.context(format!("this machine ({triple}) cannot build Hudson")))
     }
 
-    /// Every updater platform key this target's bundles are published under,
-    /// as `signing::platform` spells them: `{os}-{arch}-{installer}` per
-    /// bundle the updater installs, plus `{os}-{arch}` for the one a stock
-    /// updater installs by default (macOS: the app; Windows: nsis; Linux: an
-    /// AppImage, which is not built).
+    /// Every artifact kind `dist` ships for this target: the bundles, then
+    /// the archives.
+    pub fn artifact_kinds(&self) -> impl Iterator<Item = ArtifactKind> + '_ {
+        self.bundles.iter().chain(self.archives).copied()
+    }
+
+    /// Every updater platform key this target's artifacts are published
+    /// under, as `signing::platform` spells them: `{os}-{arch}-{installer}`
+    /// per artifact the updater installs, plus `{os}-{arch}` for the one a
+    /// stock updater installs by default (macOS: the app; Windows: nsis;
+    /// Linux: an AppImage, which is not built).
     pub fn updater_keys(&self) -> Vec<(ArtifactKind, String)> {
-        self.bundles
-            .iter()
+        self.artifact_kinds()
             .flat_map(|kind| {
-                PlatformKey::keys_for_artifact(self.triple, *kind)
+                PlatformKey::keys_for_artifact(self.triple, kind)
                     .expect("every triple of the table has an updater platform")
                     .into_iter()
-                    .map(move |key| (*kind, key.to_string()))
+                    .map(move |key| (kind, key.to_string()))
             })
             .collect()
     }
@@ -184,8 +198,11 @@ mod tests {
         assert_eq!(keys("aarch64-apple-darwin"), ["darwin-aarch64", "darwin-aarch64-app"]);
         assert_eq!(keys("x86_64-apple-darwin"), ["darwin-x86_64", "darwin-x86_64-app"]);
         assert_eq!(keys("x86_64-pc-windows-msvc"), ["windows-x86_64", "windows-x86_64-nsis", "windows-x86_64-msi"]);
-        assert_eq!(keys("x86_64-unknown-linux-gnu"), ["linux-x86_64-deb", "linux-x86_64-rpm"]);
-        assert_eq!(keys("aarch64-unknown-linux-gnu"), ["linux-aarch64-deb", "linux-aarch64-rpm"]);
+        assert_eq!(keys("x86_64-unknown-linux-gnu"), ["linux-x86_64-deb", "linux-x86_64-rpm", "linux-x86_64-portable"]);
+        assert_eq!(
+            keys("aarch64-unknown-linux-gnu"),
+            ["linux-aarch64-deb", "linux-aarch64-rpm", "linux-aarch64-portable"]
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! What each operating system's formats and code signatures need, one folder
 //! per system and one file per format (as tauri-bundler lays it out):
-//! reproducible deb and rpm (`linux/`), Mach-O/app/dmg signing, notarization
-//! and the `.app.tar.gz` (`macos/`), Authenticode (`windows/`); the shared
-//! reproducible-archive writer (`archive`), the `sign` command, and what this
+//! reproducible deb and rpm (`linux/`), Mach-O/app/dmg signing and
+//! notarization (`macos/`), Authenticode (`windows/`); the shared
+//! reproducible-archive writer (`archive`: also the `.app.tar.gz` and the
+//! Linux portable tree), the `sign` command, and what this
 //! project relies on about Burrito (`burrito`). All of it runs on any host.
 
 pub mod archive;

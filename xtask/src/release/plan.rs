@@ -64,6 +64,9 @@ pub struct TargetPlan {
     pub runner: &'static str,
     pub burrito_alias: String,
     pub bundles: Vec<&'static str>,
+    /// Update artifacts `dist` makes itself, beside the bundles
+    /// (`portable`: the Linux portable tree).
+    pub archives: Vec<&'static str>,
     pub updater_platform_keys: Vec<String>,
     /// Bundles this target could have but that are not built, with why.
     pub not_built: Vec<NotBuilt>,
@@ -135,6 +138,7 @@ pub fn plan(config: &Config, target: &'static Target) -> Plan {
             runner: target.runner,
             burrito_alias: config.burrito_alias(target),
             bundles: target.bundles.iter().map(|kind| kind.as_str()).collect(),
+            archives: target.archives.iter().map(|kind| kind.as_str()).collect(),
             updater_platform_keys: target.updater_keys().into_iter().map(|(_, key)| key).collect(),
             not_built: target.unsupported.iter().map(|(bundle, reason)| NotBuilt { bundle, reason }).collect(),
             buildable_here: target.is_host(),
@@ -163,6 +167,9 @@ fn print_text(ui: &Ui, plan: &Plan) {
     ui.info(format!("{} {} for {} ({} packaging)", plan.product, plan.version, t.triple, plan.packaging.as_str()));
     ui.info(format!("  runner:        {}", t.runner));
     ui.info(format!("  bundles:       {}", t.bundles.join(", ")));
+    if !t.archives.is_empty() {
+        ui.info(format!("  archives:      {}", t.archives.join(", ")));
+    }
     ui.info(format!("  updater keys:  {}", t.updater_platform_keys.join(", ")));
     ui.info(format!("  burrito alias: {}", t.burrito_alias));
     ui.info(format!("  sidecar:       {} ({})", plan.sidecar.name, plan.sidecar.ships_as));
@@ -243,7 +250,7 @@ mod tests {
                 "x86_64-unknown-linux-gnu",
                 "linux",
                 vec!["deb", "rpm"],
-                vec!["linux-x86_64-deb", "linux-x86_64-rpm"],
+                vec!["linux-x86_64-deb", "linux-x86_64-rpm", "linux-x86_64-portable"],
                 "ubuntu-22.04",
                 "",
             ),
@@ -251,7 +258,7 @@ mod tests {
                 "aarch64-unknown-linux-gnu",
                 "linux_arm",
                 vec!["deb", "rpm"],
-                vec!["linux-aarch64-deb", "linux-aarch64-rpm"],
+                vec!["linux-aarch64-deb", "linux-aarch64-rpm", "linux-aarch64-portable"],
                 "ubuntu-22.04-arm",
                 "",
             ),
@@ -262,6 +269,8 @@ mod tests {
             assert_eq!(t["triple"], triple);
             assert_eq!(t["burrito_alias"], alias, "{triple}");
             assert_eq!(t["bundles"], serde_json::json!(bundles), "{triple}");
+            let archives: &[&str] = if triple.contains("linux") { &["portable"] } else { &[] };
+            assert_eq!(t["archives"], serde_json::json!(archives), "{triple}");
             assert_eq!(t["updater_platform_keys"], serde_json::json!(keys), "{triple}");
             assert_eq!(t["runner"], runner, "{triple}");
             assert_eq!(plan["sidecar"]["name"], format!("hudson-backend-{triple}{exe}"));

@@ -1,7 +1,6 @@
-//! macOS code signing and notarization, and the `.app.tar.gz` update
-//! archive, runnable from any host.
+//! macOS code signing and notarization, runnable from any host (the
+//! `.app.tar.gz` update archive is `platform::archive::archive_dir`).
 
-pub mod app_archive;
 #[cfg(feature = "release-tools")]
 pub mod codesign;
 #[cfg(feature = "release-tools")]
