@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use hudson_lifecycle::contract::{SESSION_COOKIE, SHELL_CONFIG_FILE, ShellConfig};
+use hudson_lifecycle::contract::{InstallKind, SESSION_COOKIE, SHELL_CONFIG_FILE, ShellConfig};
 use signing::dist::{Artifact, ArtifactKind, DIST_MANIFEST_SCHEMA, DistManifest};
 
 /// The one contract rule the double breaks.
@@ -155,7 +155,10 @@ pub fn contract_double_tree(
     let resources = root.join("usr/lib/Hudson");
     fs::create_dir_all(&resources).unwrap();
     fs::create_dir_all(state).unwrap();
-    let shell_config = ShellConfig::new(packaging.parse().unwrap(), "hudson", "hudson-backend");
+    let shell_config = ShellConfig {
+        install_kind: Some(InstallKind::Package),
+        ..ShellConfig::new(packaging.parse().unwrap(), "hudson", "hudson-backend")
+    };
     fs::write(resources.join(SHELL_CONFIG_FILE), shell_config.to_pretty_json()).unwrap();
     let nifs = format!("[{}]", nifs.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "));
     let script = CONTRACT_DOUBLE

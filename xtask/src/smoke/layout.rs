@@ -7,13 +7,19 @@
 //! | package | resources | shell and sidecars |
 //! | --- | --- | --- |
 //! | deb, rpm | `usr/lib/<product>/` | `usr/bin/` |
+//! | Linux portable tree | `<top>/lib/<product>/` | `<top>/bin/` |
 //! | macOS `.app` | `<Product>.app/Contents/Resources/` | `<Product>.app/Contents/MacOS/` |
+//!
+//! `hudson-shell.json` also says how an update replaces the install
+//! (`install-kind`), which must be the one `dist` writes for that package:
+//! `package` in a deb or rpm, `portable` in the portable tree, `app` in the
+//! `.app`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hudson_lifecycle::LaunchSpec;
-use hudson_lifecycle::contract::{Packaging, SHELL_CONFIG_FILE, ShellConfig};
+use hudson_lifecycle::contract::{InstallKind, Packaging, SHELL_CONFIG_FILE, ShellConfig};
 use signing::dist::ArtifactKind;
 
 use super::unpack;
@@ -21,6 +27,8 @@ use super::unpack;
 /// One unpacked package's parts.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The kind of package it was unpacked from.
+    pub kind: ArtifactKind,
     /// The unpacked tree (everything below must stay inside it).
     pub root: PathBuf,
     /// The folder the shell reads `hudson-shell.json` from
@@ -29,6 +37,9 @@ pub struct Layout {
     /// The shell executable.
     pub shell: PathBuf,
     pub backend: BackendProgram,
+    /// `install-kind` of `hudson-shell.json`, checked against the package's
+    /// kind.
+    pub install_kind: InstallKind,
 }
 
 /// How the shell starts the backend.
@@ -45,6 +56,10 @@ impl Layout {
     pub fn find(kind: ArtifactKind, root: &Path, product: &str, shell_binary: &str) -> Result<Layout> {
         let (resources, exe_dir) = match kind {
             ArtifactKind::Deb | ArtifactKind::Rpm => (root.join("usr/lib").join(product), root.join("usr/bin")),
+            ArtifactKind::Portable => {
+                let top = unpack::top_folder(root)?;
+                (top.join("lib").join(product), top.join("bin"))
+            }
             ArtifactKind::App => {
                 let app = unpack::app_bundle(root)?;
                 (app.join("Contents/Resources"), app.join("Contents/MacOS"))
@@ -57,11 +72,29 @@ impl Layout {
         })?;
         let config = ShellConfig::from_slice(&bytes)
             .with_context(|| format!("{} is not the shell's configuration", shown(root, &config_path)))?;
+        let expected = expected_install_kind(kind);
+        let install_kind = match config.install_kind {
+            Some(found) if Some(found) == expected => found,
+            found => bail!(
+                "{} says install-kind {}, but a {} package must say {}",
+                shown(root, &config_path),
+                found.map_or("(none)".to_owned(), |k| format!("`{}`", k.as_str())),
+                kind.as_str(),
+                expected.map_or("(none)".to_owned(), |k| format!("`{}`", k.as_str())),
+            ),
+        };
         let backend = match config.packaging {
             Packaging::Release => BackendProgram::Release { dir: resources.join("backend"), release: config.release },
             Packaging::Burrito => BackendProgram::Sidecar { binary: exe_dir.join(&config.sidecar) },
         };
-        let layout = Layout { root: root.to_path_buf(), resources, shell: exe_dir.join(shell_binary), backend };
+        let layout = Layout {
+            kind,
+            root: root.to_path_buf(),
+            resources,
+            shell: exe_dir.join(shell_binary),
+            backend,
+            install_kind,
+        };
         layout.check_inside(&layout.backend.program())?;
         Ok(layout)
     }
@@ -92,6 +125,16 @@ impl Layout {
     /// `path` relative to the unpacked tree, as the package lists it.
     pub fn in_package(&self, path: &Path) -> String {
         shown(&self.root, path)
+    }
+}
+
+/// The install kind `dist` writes into a package of `kind`.
+fn expected_install_kind(kind: ArtifactKind) -> Option<InstallKind> {
+    match kind {
+        ArtifactKind::Deb | ArtifactKind::Rpm | ArtifactKind::Nsis | ArtifactKind::Msi => Some(InstallKind::Package),
+        ArtifactKind::App => Some(InstallKind::App),
+        ArtifactKind::Portable => Some(InstallKind::Portable),
+        ArtifactKind::Appimage | ArtifactKind::Dmg | ArtifactKind::Unknown => None,
     }
 }
 
@@ -142,9 +185,13 @@ mod tests {
     }
 
     fn shell_config(resources: &Path, packaging: &str) {
+        shell_config_of(resources, packaging, "package");
+    }
+
+    fn shell_config_of(resources: &Path, packaging: &str, install_kind: &str) {
         fs::create_dir_all(resources).unwrap();
         let json = format!(
-            r#"{{"packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings"}}"#
+            r#"{{"install-kind":"{install_kind}","packaging":"{packaging}","release":"hudson","sidecar":"hudson-backend","settings-route":"/settings"}}"#
         );
         fs::write(resources.join(SHELL_CONFIG_FILE), json).unwrap();
     }
@@ -175,10 +222,45 @@ mod tests {
     }
 
     #[test]
+    fn a_portable_tree_is_laid_out_like_usr_under_its_top_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let top = root.path().join("Hudson");
+        let resources = top.join("lib/Hudson");
+        shell_config_of(&resources, "release", "portable");
+        executable(&resources.join("backend/bin/hudson"));
+        executable(&top.join("bin/hudson-desktop"));
+        let layout = Layout::find(ArtifactKind::Portable, root.path(), "Hudson", "hudson-desktop").unwrap();
+        assert_eq!(layout.resources, resources);
+        assert_eq!(layout.shell, top.join("bin/hudson-desktop"));
+        assert_eq!(layout.install_kind, InstallKind::Portable);
+        assert_eq!(layout.in_package(&layout.backend.program()), "/Hudson/lib/Hudson/backend/bin/hudson");
+
+        // A package's configuration in the portable tree is refused, and the
+        // other way round: the updater would install the wrong way.
+        shell_config_of(&resources, "release", "package");
+        let e = format!("{:#}", Layout::find(ArtifactKind::Portable, root.path(), "Hudson", "x").unwrap_err());
+        assert!(e.contains("install-kind `package`") && e.contains("must say `portable`"), "{e}");
+        fs::write(root.path().join("stray"), "").unwrap();
+        let e = format!("{:#}", Layout::find(ArtifactKind::Portable, root.path(), "Hudson", "x").unwrap_err());
+        assert!(e.contains("one top-level folder"), "{e}");
+    }
+
+    #[test]
+    fn a_package_without_its_install_kind_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let resources = root.path().join("usr/lib/Hudson");
+        executable(&resources.join("backend/bin/hudson"));
+        fs::write(resources.join(SHELL_CONFIG_FILE), r#"{"packaging":"release","release":"hudson","sidecar":"s"}"#)
+            .unwrap();
+        let e = format!("{:#}", Layout::find(ArtifactKind::Deb, root.path(), "Hudson", "x").unwrap_err());
+        assert!(e.contains("install-kind (none)") && e.contains("a deb package must say `package`"), "{e}");
+    }
+
+    #[test]
     fn a_macos_app_for_both_packagings() {
         let root = tempfile::tempdir().unwrap();
         let contents = root.path().join("Hudson.app/Contents");
-        shell_config(&contents.join("Resources"), "release");
+        shell_config_of(&contents.join("Resources"), "release", "app");
         executable(&contents.join("Resources/backend/bin/hudson"));
         executable(&contents.join("MacOS/hudson-desktop"));
         let layout = Layout::find(ArtifactKind::App, root.path(), "Hudson", "hudson-desktop").unwrap();
@@ -186,7 +268,7 @@ mod tests {
         assert_eq!(layout.shell, contents.join("MacOS/hudson-desktop"));
         assert_eq!(layout.backend.program(), contents.join("Resources/backend/bin/hudson"));
 
-        shell_config(&contents.join("Resources"), "burrito");
+        shell_config_of(&contents.join("Resources"), "burrito", "app");
         executable(&contents.join("MacOS/hudson-backend"));
         let layout = Layout::find(ArtifactKind::App, root.path(), "Hudson", "hudson-desktop").unwrap();
         assert_eq!(layout.backend.program(), contents.join("MacOS/hudson-backend"));

@@ -1,6 +1,7 @@
 //! `cargo xtask smoke`: proves that the packages `dist` built work, on
 //! exactly those files. Each package listed in `dist-manifest.json` that
-//! this machine can run is checked against the manifest's size and SHA-256,
+//! this machine can run (Linux: deb, rpm and the portable tree; macOS: the
+//! `.app.tar.gz`) is checked against the manifest's size and SHA-256,
 //! unpacked into a private temporary folder (`unpack`), and its backend is
 //! found the way the installed shell finds it (`layout`), started the way
 //! the shell starts it, and checked step by step (`backend`). `--shell`
@@ -189,7 +190,7 @@ pub fn smoke(plan: &Plan, print: &mut dyn FnMut(&str)) -> Result<Report> {
 /// Whether this machine can run packages of `kind` for `target`.
 fn runnable(target: &Target, kind: ArtifactKind) -> Result<(), &'static str> {
     match (target.os(), kind) {
-        (Os::Linux, ArtifactKind::Deb | ArtifactKind::Rpm) => Ok(()),
+        (Os::Linux, ArtifactKind::Deb | ArtifactKind::Rpm | ArtifactKind::Portable) => Ok(()),
         (Os::Darwin, ArtifactKind::App) => Ok(()),
         (Os::Darwin, ArtifactKind::Dmg) => Err("the disk image holds the same app as the .app.tar.gz, which is tested"),
         (Os::Windows, ArtifactKind::Nsis | ArtifactKind::Msi) => {
@@ -211,6 +212,7 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
         sha256: artifact.sha256.clone(),
         packaging: None,
         backend: None,
+        install_kind: None,
         steps: Vec::new(),
     };
     let begun = Instant::now();
@@ -236,6 +238,7 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
         }
     };
     report.packaging = Some(layout.backend.packaging().as_str().to_owned());
+    report.install_kind = Some(layout.install_kind.as_str().to_owned());
     report.backend = Some(layout.in_package(&layout.backend.program()));
     let expect = backend::Expect {
         version: &manifest.version,
@@ -277,11 +280,12 @@ fn open(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, into: &Path) 
     Ok((
         layout.clone(),
         format!(
-            "sha256 as in dist-manifest.json; {} entries, {:.1} MiB unpacked; backend {} ({})",
+            "sha256 as in dist-manifest.json; {} entries, {:.1} MiB unpacked; backend {} ({}); install kind {}",
             stats.entries,
             stats.bytes as f64 / (1 << 20) as f64,
             layout.in_package(&layout.backend.program()),
-            layout.backend.packaging()
+            layout.backend.packaging(),
+            layout.install_kind.as_str()
         ),
     ))
 }

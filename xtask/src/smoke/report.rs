@@ -33,7 +33,7 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PackageReport {
-    /// Artifact kind from the dist manifest: `deb`, `rpm`, `app`.
+    /// Artifact kind from the dist manifest: `deb`, `rpm`, `portable`, `app`.
     pub kind: String,
     /// Artifact path relative to the dist folder.
     pub path: String,
@@ -46,6 +46,10 @@ pub struct PackageReport {
     /// `/usr/lib/Hudson/backend/bin/hudson`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// `package`, `portable` or `app`, as the package's `hudson-shell.json`
+    /// says (absent when the package could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install_kind: Option<String>,
     pub steps: Vec<StepReport>,
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use signing::dist::ArtifactKind;
 
 use super::Steps;
 use super::layout::{BackendProgram, Layout};
@@ -56,7 +57,12 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
     let since = procfs::now_ticks();
     let session_parts = (|| -> Result<_> {
         let (home, mut env) = crate::drive::home::private_home()?;
-        env.push((hudson_lifecycle::hooks::ENV_RESOURCE_DIR.into(), layout.resources.clone().into()));
+        // The portable tree runs as a user runs it, with no help: Tauri must
+        // find `lib/<product>/` from the executable in `bin/` by itself
+        // (`release::step6_updater::stage_portable`).
+        if layout.kind != ArtifactKind::Portable {
+            env.push((hudson_lifecycle::hooks::ENV_RESOURCE_DIR.into(), layout.resources.clone().into()));
+        }
         let display = Xvfb::start()?;
         let driver = Driver::start(&display, &env)?;
         Ok((home, display, driver))

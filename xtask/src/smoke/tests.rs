@@ -150,6 +150,7 @@ fn the_readme_documents_every_report_field() {
             sha256: "s".into(),
             packaging: Some("release".into()),
             backend: Some("b".into()),
+            install_kind: Some("package".into()),
             steps: vec![step],
         }],
         not_tested: vec![super::report::NotTested { kind: "dmg".into(), path: "p".into(), reason: "r".into() }],
@@ -164,6 +165,56 @@ fn the_readme_documents_every_report_field() {
             "README's report schema does not list `{key}`"
         );
     }
+}
+
+#[test]
+fn a_portable_tree_is_unpacked_found_and_started_like_a_package() {
+    // The contract double in the portable layout (`<top>/bin`,
+    // `<top>/lib/Hudson`), archived by dist's own archiver.
+    let work = tempfile::tempdir().unwrap();
+    let scratch = work.path().join("scratch");
+    let state = doubles::contract_double_tree(
+        &scratch,
+        Fault::None,
+        "release",
+        VERSION,
+        &["hudson_nif"],
+        &work.path().join("state"),
+    );
+    let top = work.path().join("stage/Hudson");
+    fs::create_dir_all(top.parent().unwrap()).unwrap();
+    fs::rename(scratch.join("usr"), &top).unwrap();
+    let config_path = top.join("lib/Hudson").join(hudson_lifecycle::contract::SHELL_CONFIG_FILE);
+    let mut config = hudson_lifecycle::contract::ShellConfig::from_slice(&fs::read(&config_path).unwrap()).unwrap();
+    config.install_kind = Some(hudson_lifecycle::contract::InstallKind::Portable);
+    fs::write(&config_path, config.to_pretty_json()).unwrap();
+    let dist = work.path().join("dist");
+    let name = format!("Hudson-{VERSION}-{}.tar.gz", crate::core::target::host_triple());
+    crate::platform::archive::archive_dir(&top, &dist.join(&name), 1_750_000_000).unwrap();
+    doubles::dist_manifest(&dist, ArtifactKind::Portable, &name, "Hudson", VERSION, "release");
+
+    let mut text = String::new();
+    let report = smoke(&plan(&dist, &work.path().join("report"), Duration::from_secs(10)), &mut |line| {
+        text.push_str(line);
+        text.push('\n');
+    })
+    .unwrap();
+    assert!(report.passed, "{text}");
+    let package = &report.packages[0];
+    assert_eq!(package.kind, "portable");
+    assert_eq!(package.install_kind.as_deref(), Some("portable"));
+    assert_eq!(package.backend.as_deref(), Some("/Hudson/lib/Hudson/backend/bin/hudson"));
+    assert_eq!(package.steps.len(), 12, "{text}");
+    assert_no_double_left(&state);
+
+    // The same tree saying it is a package is refused at the first step.
+    config.install_kind = Some(hudson_lifecycle::contract::InstallKind::Package);
+    fs::write(&config_path, config.to_pretty_json()).unwrap();
+    crate::platform::archive::archive_dir(&top, &dist.join(&name), 1_750_000_000).unwrap();
+    doubles::dist_manifest(&dist, ArtifactKind::Portable, &name, "Hudson", VERSION, "release");
+    let report = smoke(&plan(&dist, &work.path().join("report"), Duration::from_secs(10)), &mut |_| {}).unwrap();
+    assert_eq!(first_failure(&report), "portable/package");
+    assert_eq!(status(&report, "handshake"), Status::Skipped);
 }
 
 #[test]

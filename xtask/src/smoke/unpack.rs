@@ -1,8 +1,9 @@
 //! Unpacking a built package into a private folder with the crates that
 //! read the formats, not `dpkg-deb`/`rpm2cpio`: a `.deb` is an `ar` archive
 //! whose `data.tar[.gz|.xz|.zst|.bz2]` holds the files; an `.rpm` is a header
-//! followed by a compressed `cpio` payload; the macOS `.app.tar.gz` is a
-//! tarball.
+//! followed by a compressed `cpio` payload; the macOS `.app.tar.gz` and
+//! the Linux portable tree (`<Product>-<version>-<triple>.tar.gz`) are
+//! tarballs.
 //!
 //! A package is input from outside this process, so every entry is checked
 //! before anything is written: absolute paths, `..`, entries that would be
@@ -39,7 +40,7 @@ pub fn unpack(kind: ArtifactKind, package: &Path, into: &Path) -> Result<Stats> 
     let result = match kind {
         ArtifactKind::Deb => unpack_deb(package, into),
         ArtifactKind::Rpm => unpack_rpm(package, into),
-        ArtifactKind::App => unpack_tarball(package, into),
+        ArtifactKind::App | ArtifactKind::Portable => unpack_tarball(package, into),
         other => bail!("cannot unpack a {} package", other.as_str()),
     };
     result.with_context(|| format!("unpacking {}", package.display()))
@@ -335,6 +336,27 @@ impl Tree {
         }
         Tree::clear(&path, &shown)?;
         fs::hard_link(&source, &path).with_context(|| format!("linking {}", path.display()))
+    }
+}
+
+/// The single folder at the root of an unpacked portable tree, which must
+/// hold nothing else.
+pub fn top_folder(root: &Path) -> Result<PathBuf> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(root).with_context(|| format!("listing {}", root.display()))? {
+        entries.push(entry?.path());
+    }
+    match entries.as_slice() {
+        [one] if fs::symlink_metadata(one)?.is_dir() => Ok(one.clone()),
+        [] => bail!("the tarball is empty"),
+        _ => bail!(
+            "the tarball must hold one top-level folder, but its root holds {}",
+            entries
+                .iter()
+                .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
