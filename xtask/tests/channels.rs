@@ -114,6 +114,7 @@ impl Fixture {
             LINUX => vec![
                 (ArtifactKind::Deb, format!("Hudson_{release}_amd64.deb")),
                 (ArtifactKind::Rpm, format!("Hudson-{release}-1.x86_64.rpm")),
+                (ArtifactKind::Portable, format!("Hudson-{release}-{LINUX}.tar.gz")),
             ],
             MAC => {
                 vec![(ArtifactKind::App, "Hudson.app.tar.gz".to_owned()), (ArtifactKind::Dmg, "Hudson.dmg".to_owned())]
@@ -318,11 +319,27 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     assert_eq!(manifest.issued_at, now());
     assert_eq!(manifest.expires_at, now() + time::Duration::days(30));
     let keys: Vec<String> = manifest.platforms.keys().map(ToString::to_string).collect();
-    assert_eq!(keys, ["darwin-aarch64", "darwin-aarch64-app", "linux-x86_64-deb", "linux-x86_64-rpm"]);
+    assert_eq!(
+        keys,
+        ["darwin-aarch64", "darwin-aarch64-app", "linux-x86_64-deb", "linux-x86_64-portable", "linux-x86_64-rpm"]
+    );
     assert_eq!(
         manifest.platforms[&platform("linux-x86_64-deb")].url,
         "https://updates.hudson.example/1.0.0/Hudson_1.0.0_amd64.deb"
     );
+    assert_eq!(
+        manifest.platforms[&platform("linux-x86_64-portable")].url,
+        "https://updates.hudson.example/1.0.0/Hudson-1.0.0-x86_64-unknown-linux-gnu.tar.gz"
+    );
+    // A portable install is offered its own tree, checked like any download.
+    match fixture.client("beta", "0.9.0", "linux-x86_64-portable").unwrap() {
+        Decision::Install(offer) => {
+            let tree = linux.parent().unwrap().join("Hudson-1.0.0-x86_64-unknown-linux-gnu.tar.gz");
+            policy::verify_download(std::fs::File::open(tree).unwrap(), &offer, std::slice::from_ref(&key.public))
+                .unwrap();
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
     match fixture.client("beta", "0.9.0", "linux-x86_64-deb").unwrap() {
         Decision::Install(offer) => {
             let bytes = std::fs::File::open(linux.parent().unwrap().join("Hudson_1.0.0_amd64.deb")).unwrap();
@@ -335,6 +352,9 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     let release = latest(&fixture, "beta");
     assert_eq!(release.version, version("1.0.0"));
     assert_eq!(release.pub_date, Some(now()));
+    let mut stock_keys: Vec<&str> = release.platforms.keys().map(String::as_str).collect();
+    stock_keys.sort();
+    assert_eq!(stock_keys, keys, "latest.json carries every platform of the manifest, the portable tree's too");
     let pubkey = key.public.to_tauri_base64();
     for (platform, entry) in &release.platforms {
         assert_eq!(entry.url.scheme(), "https");
@@ -361,7 +381,10 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     let (linux_dir, mac_dir) = (linux.parent().unwrap().to_str().unwrap(), mac.parent().unwrap().to_str().unwrap());
     let stderr = fixture.ok(&["verify", "beta", "--pubkey", public, "--artifacts", linux_dir, "--artifacts", mac_dir]);
     assert!(
-        stderr.contains("artifacts match size, SHA-256 and signature: Hudson-1.0.0-1.x86_64.rpm, Hudson.app.tar.gz, Hudson_1.0.0_amd64.deb"),
+        stderr.contains(
+            "artifacts match size, SHA-256 and signature: Hudson-1.0.0-1.x86_64.rpm, \
+             Hudson-1.0.0-x86_64-unknown-linux-gnu.tar.gz, Hudson.app.tar.gz, Hudson_1.0.0_amd64.deb"
+        ),
         "{stderr}"
     );
     let missing = fixture.fails(&["verify", "beta", "--pubkey", public, "--artifacts", linux_dir]);
@@ -373,7 +396,7 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(rows[0]["channel"], "beta");
     assert_eq!(rows[0]["sequence"], 1);
-    assert_eq!(rows[0]["platforms"].as_array().unwrap().len(), 4);
+    assert_eq!(rows[0]["platforms"].as_array().unwrap().len(), 5);
 }
 
 /// Every file under `dir`, by `/`-separated relative path.
@@ -621,6 +644,18 @@ fn bad_inputs_are_refused_each_with_its_own_error() {
     let error = assert_fails(&fixture.publish("beta", &[&escaping], &[]));
     assert!(error.contains("escapes the manifest's folder"), "{error}");
 
+    // The portable tree listed as a deb: its name says what it is.
+    let mislabelled = good.parent().unwrap().join("mislabelled.json");
+    let mut manifest = DistManifest::from_json(&std::fs::read(&good).unwrap()).unwrap();
+    for artifact in &mut manifest.artifacts {
+        if artifact.kind == ArtifactKind::Portable {
+            artifact.kind = ArtifactKind::Deb;
+        }
+    }
+    std::fs::write(&mislabelled, manifest.to_json()).unwrap();
+    let error = assert_fails(&fixture.publish("beta", &[&mislabelled], &[]));
+    assert!(error.contains("is listed as `deb`, but its name is that of a `portable`"), "{error}");
+
     // An artifact changed after dist signed it.
     let tampered = fixture.dist("1.0.1", LINUX, key, false);
     let deb = tampered.parent().unwrap().join("Hudson_1.0.1_amd64.deb");
@@ -650,7 +685,7 @@ fn bad_inputs_are_refused_each_with_its_own_error() {
     // A base URL a stock updater would refuse, a channel name that is a path.
     let out =
         fixture.run(&["publish", "--channel", "beta", "--base-url", "http://updates.example", good.to_str().unwrap()]);
-    assert!(assert_fails(&out).contains("must start with https://"));
+    assert!(assert_fails(&out).contains("plain http:// is allowed only for a loopback host; use https://"));
     let out = fixture.run(&["publish", "--channel", "../etc", "--base-url", BASE_URL, good.to_str().unwrap()]);
     assert!(assert_fails(&out).contains("is not a channel name"));
 

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use signing::dist::{DistManifest, SigningKeyInfo};
+use signing::dist::{ArtifactKind, DistManifest, SigningKeyInfo};
 use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use signing::policy::{self, Offer, OfferReason};
@@ -139,6 +139,21 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
             let file = contained(dir, &artifact.path)
                 .with_context(|| format!("{}: artifact {}", path.display(), artifact.path))?;
             let file_name = file.file_name().expect("a contained path names a file").to_string_lossy().into_owned();
+            // The kind decides the platform keys, and a client installs the
+            // download as that kind: a name that says otherwise (a `.deb`
+            // listed as the portable tree) is a mix-up, not a release.
+            if let Some(named) = ArtifactKind::of_file_name(&file_name, &dist.target)
+                && artifact.kind != ArtifactKind::Unknown
+                && named != artifact.kind
+            {
+                bail!(
+                    "{}: artifact {} is listed as `{}`, but its name is that of a `{}`",
+                    path.display(),
+                    artifact.path,
+                    artifact.kind.as_str(),
+                    named.as_str()
+                );
+            }
             let entry = PlatformEntry {
                 url: artifact_url(base_url, &this_version, &file_name)?,
                 size: artifact.size,
