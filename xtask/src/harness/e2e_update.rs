@@ -12,8 +12,8 @@
 //! - refusals, each with the install tree hashed before and after (no byte
 //!   may change) and the reason in the log: a flipped byte in the artifact,
 //!   an artifact cut short, a replayed older manifest, a manifest signed by
-//!   an unknown key, no entry for this platform, a halted channel, a
-//!   rollout of 0 %;
+//!   an unknown key, an expired manifest, no entry for this platform, a
+//!   halted channel, a rollout of 0 %;
 //! - the next version published: found, downloaded, verified, swapped,
 //!   relaunched; shell and backend report it, it passes probation, and the
 //!   rollback copy is byte for byte the previous tree;
@@ -110,7 +110,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     done("up to date", started, result);
 
     let started = Instant::now();
-    let refusals = refusals(&lab, &a)?;
+    let refusals = refusals(ui, &lab, &a)?;
     done("refusals", started, refusals);
 
     // The refusals left the next release published and halted: resume it.
@@ -627,7 +627,7 @@ fn tail(text: &str, n: usize) -> String {
 
 /// Each refusal: the reason logged, the tree and the state's last-seen
 /// manifest untouched, nothing downloaded left behind.
-fn refusals(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
+fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let mut seen = Vec::new();
     let tree = tree_hash(&a.root)?;
     ensure!(tree == lab.v1.tree, "install A is not the {} tree before the refusals", lab.v1.version);
@@ -709,7 +709,25 @@ fn refusals(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     seen.push("unknown key");
     copy(&halted, &channel)?;
 
-    // 6. No entry for this platform: a release without its portable
+    // 6. Expired: the current state re-signed by the trusted key with a
+    // newer sequence and an expiry an hour ago.
+    let current = channel.join(signing::manifest::MANIFEST_FILE);
+    let mut manifest = signing::manifest::ChannelManifest::from_json(&std::fs::read(&current)?)?;
+    let now = time::OffsetDateTime::now_utc();
+    manifest.sequence += 1;
+    manifest.issued_at = now - time::Duration::hours(2);
+    manifest.expires_at = now - time::Duration::hours(1);
+    let key = crate::core::keys::signing_key(&lab.config, ui)?;
+    let signed = manifest.sign(&key.key)?;
+    std::fs::write(&current, &signed.json)?;
+    std::fs::write(channel.join(signing::manifest::MANIFEST_SIGNATURE_FILE), signed.signature_text())?;
+    let line = a.expect_check(lab, "answer was refused")?;
+    ensure!(line.contains("expired"), "an expired manifest was refused for another reason: {line}");
+    unchanged("expired")?;
+    seen.push("expired manifest");
+    copy(&halted, &channel)?;
+
+    // 7. No entry for this platform: a release without its portable
     // artifact, checked by a fresh install (a tree of its own, so the
     // sequence is new to it).
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&lab.v2.manifest)?)?;
