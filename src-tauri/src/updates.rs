@@ -82,6 +82,8 @@ struct Live {
     relaunch: PathBuf,
     /// The folder swapped as a whole (folder-swap installs).
     install_root: Option<PathBuf>,
+    /// The install kind `dist` recorded.
+    configured: Option<Configured>,
 }
 
 /// The shell's update state, managed by Tauri.
@@ -361,6 +363,7 @@ fn live(app: &AppHandle, config: &ShellConfig, resources: Option<&Path>, install
         interval,
         relaunch: exe,
         install_root,
+        configured: config.install_kind,
     })
 }
 
@@ -563,7 +566,10 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         stopped.store(true, Ordering::SeqCst);
         Ok(())
     };
-    let check_staged = |staged: &Path| check_staged_tree(staged, live);
+    let check_staged = |staged: &Path| match (&live.install_root, live.configured) {
+        (Some(root), Some(kind)) => check_staged_tree(staged, root, &live.relaunch, kind),
+        _ => Ok(()),
+    };
     let ctx = InstallContext {
         data_dir: &live.data_dir,
         snapshot_files: &live.snapshot_files,
@@ -599,9 +605,8 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
 
 /// The staged tree must be a Hudson install of the same kind: its
 /// configuration reads and says so, and the program is where this one is.
-fn check_staged_tree(staged: &Path, live: &Live) -> Result<(), String> {
-    let Some(root) = &live.install_root else { return Ok(()) };
-    let program = live.relaunch.strip_prefix(root).map_err(|_| "the program is outside the install".to_owned())?;
+fn check_staged_tree(staged: &Path, root: &Path, relaunch: &Path, ours: Configured) -> Result<(), String> {
+    let program = relaunch.strip_prefix(root).map_err(|_| "the program is outside the install".to_owned())?;
     let staged_program = staged.join(program);
     if !staged_program.is_file() {
         return Err(format!("the update has no program at {}", program.display()));
@@ -610,10 +615,6 @@ fn check_staged_tree(staged: &Path, live: &Live) -> Result<(), String> {
         .ok_or_else(|| format!("the update has no {}", hudson_lifecycle::contract::SHELL_CONFIG_FILE))?;
     let bytes = std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))?;
     let config = ShellConfig::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", found.display()))?;
-    let ours = match live.kind {
-        InstallKind::FolderSwap { .. } if cfg!(target_os = "macos") => Configured::App,
-        _ => Configured::Portable,
-    };
     if config.install_kind != Some(ours) {
         return Err(format!("the update is not a {} install ({:?})", ours.as_str(), config.install_kind));
     }
@@ -700,6 +701,66 @@ fn relaunch(app: &AppHandle, program: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn config(kind: Option<Configured>) -> ShellConfig {
+        ShellConfig { install_kind: kind, ..ShellConfig::new(Default::default(), "hudson", "hudson-backend") }
+    }
+
+    /// `<root>/bin/hudson-desktop` and `<root>/lib/Hudson/hudson-shell.json`.
+    fn portable_tree(root: &Path, kind: &str) -> PathBuf {
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("lib/Hudson")).unwrap();
+        std::fs::write(root.join("bin/hudson-desktop"), "program").unwrap();
+        let json = format!(r#"{{"install-kind":"{kind}","packaging":"release","release":"r","sidecar":"s"}}"#);
+        std::fs::write(root.join("lib/Hudson").join(hudson_lifecycle::contract::SHELL_CONFIG_FILE), json).unwrap();
+        root.join("bin/hudson-desktop")
+    }
+
+    #[test]
+    fn a_portable_install_is_the_folder_holding_the_program_and_its_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("Hudson");
+        let exe = portable_tree(&root, "portable");
+        let resources = root.join("lib/Hudson");
+        let (kind, installer, found) =
+            install_kind(&config(Some(Configured::Portable)), &exe, Some(&resources)).unwrap();
+        assert_eq!(kind, InstallKind::FolderSwap { install: root.clone() });
+        assert_eq!((installer, found), (Installer::Portable, Some(root)));
+    }
+
+    #[test]
+    fn an_app_install_is_the_bundle_and_an_unrecorded_kind_cannot_update() {
+        let exe = Path::new("/Applications/Hudson.app/Contents/MacOS/hudson-desktop");
+        let (kind, _, _) = install_kind(&config(Some(Configured::App)), exe, None).unwrap();
+        assert_eq!(kind, InstallKind::FolderSwap { install: PathBuf::from("/Applications/Hudson.app") });
+        let e = install_kind(&config(Some(Configured::App)), Path::new("/opt/x/bin/hudson-desktop"), None).unwrap_err();
+        assert!(e.contains("not inside an .app"), "{e}");
+        let e = install_kind(&config(None), exe, None).unwrap_err();
+        assert!(e.contains("development run"), "{e}");
+    }
+
+    #[test]
+    fn a_staged_tree_must_be_the_same_kind_of_install_with_the_program_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Hudson");
+        let exe = portable_tree(&root, "portable");
+        let good = dir.path().join("good");
+        portable_tree(&good, "portable");
+        assert_eq!(check_staged_tree(&good, &root, &exe, Configured::Portable), Ok(()));
+
+        let other = dir.path().join("other-kind");
+        portable_tree(&other, "package");
+        let e = check_staged_tree(&other, &root, &exe, Configured::Portable).unwrap_err();
+        assert!(e.contains("not a portable install"), "{e}");
+
+        let empty = dir.path().join("no-program");
+        portable_tree(&empty, "portable");
+        std::fs::remove_file(empty.join("bin/hudson-desktop")).unwrap();
+        let e = check_staged_tree(&empty, &root, &exe, Configured::Portable).unwrap_err();
+        assert!(e.contains("no program at bin/hudson-desktop"), "{e}");
+    }
+
     /// `option_env!` needs a literal: it must stay the name `dist` sets.
     #[test]
     fn the_embedded_keys_come_from_the_variable_dist_sets() {
