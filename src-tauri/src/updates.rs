@@ -546,10 +546,11 @@ fn download(app: &AppHandle, live: &Live, update: &Update) {
             }
         }
         Err(error) => {
-            shell.log.shell(&format!("updates: {error}"));
+            let message = format!("The update could not be downloaded: {error}");
+            shell.log.shell(&format!("updates: {message}"));
             updates.set(|v| {
                 v.phase = "error";
-                v.message = format!("The update could not be downloaded: {error}");
+                v.message = message;
             });
         }
     }
