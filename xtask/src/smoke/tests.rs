@@ -524,3 +524,48 @@ fn real_rpm_and_deb_unpack_to_the_same_tree() {
     assert_eq!(from_deb, from_rpm);
     assert!(from_deb.iter().any(|(p, x, _)| p.ends_with("backend/bin/hudson") && *x != 0));
 }
+
+#[test]
+#[ignore = "needs `cargo xtask dist` first; `cargo xtask test` runs it after dist"]
+fn real_portable_tree_holds_the_deb_tree_with_its_own_install_kind() {
+    // The portable tree is what the deb installs, moved under one folder:
+    // the same resources (but the install kind), and a shell of the same
+    // size (tauri-bundler patches the deb's copy in place).
+    let (dist, _, deb) = real_package(ArtifactKind::Deb);
+    let (_, _, portable) = real_package(ArtifactKind::Portable);
+    let work = tempfile::tempdir().unwrap();
+    let listing = |root: &Path| {
+        let mut files: Vec<(String, u32, u64)> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let meta = e.metadata().unwrap();
+                let path = e.path().strip_prefix(root).unwrap().display().to_string();
+                let size = if path == hudson_lifecycle::contract::SHELL_CONFIG_FILE { 0 } else { meta.len() };
+                (path, meta.permissions().mode() & 0o111, size)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let (from_deb, from_tree) = (work.path().join("deb"), work.path().join("portable"));
+    for (kind, file, into) in [(ArtifactKind::Deb, &deb, &from_deb), (ArtifactKind::Portable, &portable, &from_tree)] {
+        fs::create_dir(into).unwrap();
+        unpack::unpack(kind, &dist.join(file), into).unwrap();
+    }
+    let (deb_resources, tree_resources) = (from_deb.join("usr/lib/Hudson"), from_tree.join("Hudson/lib/Hudson"));
+    assert_eq!(listing(&deb_resources), listing(&tree_resources));
+    let kind = |dir: &Path| {
+        let bytes = fs::read(dir.join(hudson_lifecycle::contract::SHELL_CONFIG_FILE)).unwrap();
+        hudson_lifecycle::contract::ShellConfig::from_slice(&bytes).unwrap().install_kind
+    };
+    assert_eq!(kind(&deb_resources), Some(hudson_lifecycle::contract::InstallKind::Package));
+    assert_eq!(kind(&tree_resources), Some(hudson_lifecycle::contract::InstallKind::Portable));
+    let shell = |path: &Path| fs::metadata(path).unwrap();
+    let (deb_shell, tree_shell) =
+        (shell(&from_deb.join("usr/bin/hudson-desktop")), shell(&from_tree.join("Hudson/bin/hudson-desktop")));
+    assert_eq!(deb_shell.len(), tree_shell.len());
+    assert_eq!(tree_shell.permissions().mode() & 0o777, 0o755);
+    assert!(from_tree.join("Hudson/icons/128x128.png").is_file());
+}
