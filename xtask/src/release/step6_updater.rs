@@ -261,7 +261,9 @@ fn portable_inputs(config: &Config, target: &Target) -> Vec<PathBuf> {
     let mut inputs = vec![config.shell_binary_path(target), config.resources_dir(target)];
     inputs.extend(PORTABLE_ICONS.iter().map(|name| config.shell_dir.join("icons").join(name)));
     if config.packaging == Packaging::Burrito {
+        // The link the sidecar step made, and what it points at.
         inputs.push(config.sidecar_path(target));
+        inputs.push(crate::platform::burrito::output(config, target));
     }
     inputs
 }
@@ -471,6 +473,51 @@ mod tests {
                 "Hudson/lib/Hudson/hudson-shell.json 644",
             ]
         );
+    }
+
+    /// With Burrito packaging the sidecar sits next to the shell, a copy of
+    /// what the sidecar step's link points at, as tauri-bundler installs it.
+    #[cfg(unix)]
+    #[test]
+    fn a_burrito_portable_tree_carries_the_sidecar_next_to_the_shell() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let real_icons = Config::load().unwrap().shell_dir.join("icons");
+        let mut config = Config::load().unwrap();
+        config.target_dir = dir.path().join("target");
+        config.shell_dir = dir.path().join("shell");
+        config.backend_dir = dir.path().join("backend");
+        config.packaging = Packaging::Burrito;
+        let target = Target::parse("x86_64-unknown-linux-gnu").unwrap();
+        std::fs::create_dir_all(config.shell_dir.join("icons")).unwrap();
+        for name in PORTABLE_ICONS {
+            std::fs::copy(real_icons.join(name), config.shell_dir.join("icons").join(name)).unwrap();
+        }
+        let binary = config.shell_binary_path(target);
+        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        std::fs::write(&binary, b"shell").unwrap();
+        let burrito = crate::platform::burrito::output(&config, target);
+        std::fs::create_dir_all(burrito.parent().unwrap()).unwrap();
+        std::fs::write(&burrito, b"burrito").unwrap();
+        let link = config.sidecar_path(target);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&burrito, &link).unwrap();
+        let resources = config.resources_dir(target);
+        std::fs::create_dir_all(&resources).unwrap();
+        std::fs::write(resources.join(SHELL_CONFIG_FILE), config.shell_runtime_config(target).to_pretty_json())
+            .unwrap();
+        assert!(portable_inputs(&config, target).contains(&burrito), "a new Burrito binary rebuilds the tree");
+
+        let tree = portable_tree(&config, target);
+        stage_portable(&config, target, &tree).unwrap();
+        let sidecar = tree.join("bin/hudson-backend");
+        let meta = std::fs::symlink_metadata(&sidecar).unwrap();
+        assert!(meta.is_file(), "a copy, not the build machine's link");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::read(&sidecar).unwrap(), b"burrito");
+        let staged = ShellConfig::from_slice(&std::fs::read(tree.join("lib/Hudson").join(SHELL_CONFIG_FILE)).unwrap());
+        assert_eq!(staged.unwrap().packaging, Packaging::Burrito);
     }
 
     #[test]
