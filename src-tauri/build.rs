@@ -2,8 +2,7 @@ fn main() {
     // Declaring the app's commands makes Tauri check them against the
     // capabilities like plugin commands: only the shell's own pages are
     // granted them (capabilities/local-pages.json), the backend origin none.
-    let manifest =
-        tauri_build::AppManifest::new().commands(&[
+    let manifest = tauri_build::AppManifest::new().commands(&[
         "restart_backend",
         "open_logs_folder",
         "check_for_updates",

@@ -436,7 +436,9 @@ mod transport_tests {
     #[test]
     fn transport_is_https_or_loopback_http_without_user_info() {
         let check = |u: &str| check_transport(&url::Url::parse(u).unwrap());
-        for ok in ["https://u.example/x", "http://127.0.0.1:8000/", "http://127.9.9.9/", "http://[::1]/", "http://LocalHost/"] {
+        for ok in
+            ["https://u.example/x", "http://127.0.0.1:8000/", "http://127.9.9.9/", "http://[::1]/", "http://LocalHost/"]
+        {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
         for (bad, why) in [

@@ -40,6 +40,7 @@ use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
 use hudson_lifecycle::hooks;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use signing::manifest::ChannelManifest;
 
 use crate::core::config::Config;
 use crate::core::target::Target;
@@ -182,6 +183,13 @@ struct UpdateLab {
 impl UpdateLab {
     /// `with_broken`: also build the broken version (the benchmark does not).
     fn start(ui: &Ui, config: &Config, target: &'static Target, with_broken: bool) -> Result<UpdateLab> {
+        // The installed version: this checkout's dist, signed with the key
+        // the scratch builds and `publish` use (a child sees no
+        // TAURI_SIGNING_PRIVATE_KEY: the development key). Nothing to do
+        // when it already is; after a dist with another key (the secrets
+        // check's), the shell is built again with this key embedded.
+        ui.info("e2e-update: dist of this checkout (the installed version)");
+        xtask_in(&config.workspace_root, config, &["dist"], &[], None)?;
         let dir = config.target_dir.join("e2e-update");
         let root = dir.join("www");
         if root.exists() {
@@ -604,8 +612,10 @@ impl UpdateInstall {
         let after = |marker: &str, line: &str| {
             line.split(marker).nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
         };
-        let shell = text.lines().filter(|l| l.contains(" shell started")).filter_map(|l| after("Hudson ", l)).last();
-        let backend = text.lines().filter(|l| l.contains(" ready at http")).filter_map(|l| after("backend ", l)).last();
+        let shell =
+            text.lines().filter(|l| l.contains(" shell started")).filter_map(|l| after("Hudson ", l)).next_back();
+        let backend =
+            text.lines().filter(|l| l.contains(" ready at http")).filter_map(|l| after("backend ", l)).next_back();
         (shell, backend)
     }
 
@@ -700,9 +710,8 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
         &[],
         None,
     )?;
-    let foreign = lab.dir.join("foreign-channels");
-    publish_elsewhere(lab, &foreign, Some(&stranger), &lab.v2.manifest)?;
-    copy(&foreign.join(CHANNEL), &channel)?;
+    let stranger = signing::keys::SecretKey::from_file(&stranger, None)?;
+    resign(&channel, &stranger, |m| m.sequence += 1)?;
     let line = a.expect_check(lab, "answer was refused")?;
     ensure!(line.contains("key"), "a manifest signed by an unknown key was refused for another reason: {line}");
     unchanged("unknown key")?;
@@ -711,16 +720,13 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
 
     // 6. Expired: the current state re-signed by the trusted key with a
     // newer sequence and an expiry an hour ago.
-    let current = channel.join(signing::manifest::MANIFEST_FILE);
-    let mut manifest = signing::manifest::ChannelManifest::from_json(&std::fs::read(&current)?)?;
-    let now = time::OffsetDateTime::now_utc();
-    manifest.sequence += 1;
-    manifest.issued_at = now - time::Duration::hours(2);
-    manifest.expires_at = now - time::Duration::hours(1);
-    let key = crate::core::keys::signing_key(&lab.config, ui)?;
-    let signed = manifest.sign(&key.key)?;
-    std::fs::write(&current, &signed.json)?;
-    std::fs::write(channel.join(signing::manifest::MANIFEST_SIGNATURE_FILE), signed.signature_text())?;
+    let trusted = crate::core::keys::signing_key(&lab.config, ui)?;
+    resign(&channel, &trusted.key, |m| {
+        let now = time::OffsetDateTime::now_utc();
+        m.sequence += 1;
+        m.issued_at = now - time::Duration::hours(2);
+        m.expires_at = now - time::Duration::hours(1);
+    })?;
     let line = a.expect_check(lab, "answer was refused")?;
     ensure!(line.contains("expired"), "an expired manifest was refused for another reason: {line}");
     unchanged("expired")?;
@@ -750,7 +756,7 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     std::fs::remove_file(&stripped)?;
     std::fs::write(&stripped, serde_json::to_vec_pretty(&without)?)?;
     let platformless = lab.dir.join("platformless-channels");
-    publish_elsewhere(lab, &platformless, None, &stripped)?;
+    publish_elsewhere(lab, &platformless, &stripped)?;
     let c = lab.install(&lab.v1)?;
     copy(&platformless.join(CHANNEL), &channel)?;
     let line = c.expect_check(lab, "answer was refused")?;
@@ -770,18 +776,26 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     Ok(format!("{}: each refused with the reason logged, the install tree hash unchanged", seen.join(", ")))
 }
 
-/// Publishes `manifest` to a fresh channel tree `tree`, signed with `key`
-/// (a key file) or, without one, the development key.
-fn publish_elsewhere(lab: &UpdateLab, tree: &Path, key: Option<&Path>, manifest: &Path) -> Result<()> {
+/// The served channel state edited by `edit` and signed by `key`, as a
+/// server (or an attacker holding that key) could serve it.
+fn resign(channel: &Path, key: &signing::keys::SecretKey, edit: impl FnOnce(&mut ChannelManifest)) -> Result<()> {
+    let current = channel.join(signing::manifest::MANIFEST_FILE);
+    let mut manifest = ChannelManifest::from_json(&std::fs::read(&current)?)?;
+    edit(&mut manifest);
+    let signed = manifest.sign(key)?;
+    std::fs::write(&current, &signed.json)?;
+    std::fs::write(channel.join(signing::manifest::MANIFEST_SIGNATURE_FILE), signed.signature_text())?;
+    Ok(())
+}
+
+/// Publishes `manifest` to a fresh channel tree `tree` with this
+/// checkout's signing key.
+fn publish_elsewhere(lab: &UpdateLab, tree: &Path, manifest: &Path) -> Result<()> {
     if tree.exists() {
         std::fs::remove_dir_all(tree)?;
     }
     let mut command = Command::new(std::env::current_exe()?);
     command.current_dir(&lab.config.workspace_root).env("CARGO_TARGET_DIR", &lab.config.target_dir);
-    if let Some(key) = key {
-        let text = std::fs::read_to_string(key)?;
-        command.env(signing::keys::PRIVATE_KEY_VAR, text.trim());
-    }
     let base = lab.base_url();
     let out = command
         .args(["publish", "--channel", CHANNEL, "--base-url", &base, "--manifests-dir"])
