@@ -808,27 +808,27 @@ fn publish_elsewhere(lab: &UpdateLab, tree: &Path, manifest: &Path) -> Result<()
 }
 
 /// The next release published: the running shell updates itself.
-fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, Duration)> {
+/// Returns the scenario's result, and when (after the launch) the first page
+/// loaded and the new version passed probation.
+fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, (Duration, Duration))> {
     std::fs::write(a.data.join(DATA_FILE), "written by the previous version\n")?;
     let from = a.log_len();
     let started = Instant::now();
     let shell = a.launch(true)?;
     let v2 = lab.v2.version.to_string();
-    let result = (|| -> Result<Duration> {
-        a.wait_since(from, &format!("Hudson {v2} downloaded and verified"), PAGE_TIMEOUT)?;
-        a.wait_since(from, "relaunching", Duration::from_secs(60))?;
-        a.wait_since(from, &format!("Hudson {v2} passed probation"), PAGE_TIMEOUT)?;
-        let took = started.elapsed();
-        let after = a.log_since(from);
-        let page = after.rfind("page loaded: http://127.0.0.1:");
-        let probation = after.find("passed probation");
-        ensure!(page.is_some() || probation.is_some(), "no page after the update");
-        a.wait_since(from + after.find("relaunching").unwrap_or(0), "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-        Ok(took)
+    // When the first page appeared (the update starts after it) and when
+    // the new version passed probation: the kill loop aims between them.
+    let result = (|| -> Result<(Duration, Duration)> {
+        let (page, after_page) = a.seen_at(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+        a.wait_since(after_page, &format!("Hudson {v2} downloaded and verified"), PAGE_TIMEOUT)?;
+        let (_, relaunched) = a.seen_at(after_page, "relaunching", Duration::from_secs(60))?;
+        let (passed, _) = a.seen_at(relaunched, &format!("Hudson {v2} passed probation"), PAGE_TIMEOUT)?;
+        a.wait_since(relaunched, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+        Ok((page - started, passed - started))
     })();
     let versions = a.versions_since(from + a.log_since(from).find("relaunching").unwrap_or(0));
     a.stop(shell)?;
-    let took = result?;
+    let (page, took) = result?;
     ensure!(
         versions == (Some(v2.clone()), Some(v2.clone())),
         "after the update the shell and backend report {versions:?}, not {v2}"
@@ -846,7 +846,7 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, Duratio
             copy.display(),
             lab.v1.version
         ),
-        took,
+        (page, took),
     ))
 }
 
@@ -863,19 +863,23 @@ impl Moments {
     }
 }
 
-fn kill_loop(lab: &UpdateLab, options: &Options, update_time: Duration) -> Result<KillLoop> {
+/// `update_time`: when the first page loaded and when the new version
+/// passed probation, in the measured update; kills land between the two
+/// (plus 300 ms), where download, unpack, swap and probation happen.
+fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duration)) -> Result<KillLoop> {
     let seed = options.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
     });
     let mut moments = Moments(seed);
     let mut report = KillLoop { seed, updates: options.kill_updates, ..KillLoop::default() };
-    let window = update_time.as_millis() as u64 + 500;
+    let start = update_time.0.as_millis() as u64;
+    let window = update_time.1.as_millis() as u64 + 300 - start.min(update_time.1.as_millis() as u64);
     let (old, new) = (lab.v1.version.to_string(), lab.v2.version.to_string());
     for round in 0..options.kill_updates {
         let user = lab.install(&lab.v1)?;
         let from = user.log_len();
         let shell = user.launch(true)?;
-        let delay = moments.below(window);
+        let delay = start + moments.below(window);
         std::thread::sleep(Duration::from_millis(delay));
         let before = user.log_since(from);
         let phase = if before.contains("passed probation") {
@@ -957,7 +961,8 @@ fn deb_as_root(lab: &UpdateLab) -> Result<String> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
     let package = field(&["dpkg-deb", "-f", &v1_deb.display().to_string(), "Package"])?;
-    let purge = || Command::new("dpkg").args(["--purge", &package]).stdout(Stdio::null()).status();
+    let purge =
+        || Command::new("dpkg").args(["--purge", &package]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     purge()?;
     let status = Command::new("dpkg").arg("-i").arg(&v1_deb).stdout(Stdio::null()).status()?;
     ensure!(status.success(), "dpkg -i {} failed", v1_deb.display());
