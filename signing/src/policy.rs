@@ -389,7 +389,10 @@ pub enum DownloadRefused {
     UnknownKey { key_id: KeyId },
     #[error("the artifact signature is for version {}, not the offered {expected}", .found.as_deref().unwrap_or("<none>"))]
     SignedVersionMismatch { expected: semver::Version, found: Option<String> },
-    #[error("the download is {}{actual} bytes, the manifest says {expected}", if *.complete { "" } else { "more than " })]
+    /// `complete`: `actual` is the whole download; otherwise reading stopped
+    /// once `actual` bytes, more than `expected`, had arrived — the download
+    /// is at least `actual` bytes (possibly exactly that many).
+    #[error("the download is {}{actual} bytes, the manifest says {expected}", if *.complete { "" } else { "at least " })]
     SizeMismatch { expected: u64, actual: u64, complete: bool },
     #[error("the download's SHA-256 is {actual}, the manifest says {expected}")]
     Sha256Mismatch { expected: String, actual: String },

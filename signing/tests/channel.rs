@@ -375,10 +375,13 @@ fn downloads_that_do_not_match_the_offer_are_refused() {
 
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(matches!(
-        policy::verify_download(&longer[..], &offer, &keys),
-        Err(DownloadRefused::SizeMismatch { complete: false, .. })
-    ));
+    let refused = policy::verify_download(&longer[..], &offer, &keys);
+    assert!(matches!(refused, Err(DownloadRefused::SizeMismatch { complete: false, .. })));
+    // A download of exactly N bytes is never described as "more than N bytes".
+    let message = refused.unwrap_err().to_string();
+    let n = longer.len();
+    assert!(!message.contains(&format!("more than {n} bytes")), "{message}");
+    assert!(message.contains(&format!("at least {n} bytes")), "{message}");
     assert!(matches!(
         policy::verify_download(&bytes[..bytes.len() - 1], &offer, &keys),
         Err(DownloadRefused::SizeMismatch { complete: true, .. })
