@@ -276,3 +276,49 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         Command::Verify(args) => channel::verify::run(ui, args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// The error clap prints for `args`, or `None` when they parse.
+    fn refused(args: &[&str]) -> Option<String> {
+        let all = std::iter::once("xtask").chain(args.iter().copied());
+        Cli::try_parse_from(all).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_percent_is_plain_digits_from_0_to_100() {
+        for (args, flag) in [
+            (&["publish", "--channel", "beta", "--rollout", "+50", "d.json"][..], "--rollout"),
+            (&["promote", "--from", "beta", "--to", "stable", "--rollout", "+50"][..], "--rollout"),
+            (&["rollout", "beta", "+50"][..], "<PERCENT>"),
+            (&["rollout", "beta", "101"][..], "<PERCENT>"),
+            (&["rollout", "beta", " 5"][..], "<PERCENT>"),
+            (&["rollout", "beta", "0x10"][..], "<PERCENT>"),
+        ] {
+            let error = refused(args).unwrap_or_else(|| panic!("{args:?} must be refused"));
+            assert!(error.contains(flag) && error.contains("plain digits only"), "{args:?}: {error}");
+        }
+        for ok in [&["rollout", "beta", "0"][..], &["rollout", "beta", "100"], &["rollout", "beta", "050"]] {
+            assert_eq!(refused(ok), None, "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn every_channel_command_refuses_an_expiry_under_an_hour() {
+        for args in [
+            &["publish", "--channel", "beta", "--expires-in", "1s", "d.json"][..],
+            &["promote", "--from", "beta", "--to", "stable", "--expires-in", "1s"],
+            &["rollout", "beta", "50", "--expires-in", "59m"],
+            &["halt", "beta", "--expires-in", "1s"],
+            &["yank", "beta", "--expires-in", "1s"],
+        ] {
+            let error = refused(args).unwrap_or_else(|| panic!("{args:?} must be refused"));
+            assert!(error.contains("--expires-in") && error.contains("at least one hour"), "{args:?}: {error}");
+        }
+        assert_eq!(refused(&["halt", "beta", "--expires-in", "1h"]), None);
+    }
+}

@@ -42,7 +42,7 @@ use time::OffsetDateTime;
 
 use self::history::History;
 use self::tree::StoredManifest;
-use crate::core::config::{Config, parse_duration};
+use crate::core::config::{Config, parse_expires_in};
 use crate::core::keys::{self, SigningKey};
 use crate::core::ui::Ui;
 
@@ -62,11 +62,21 @@ pub struct TreeArgs {
 /// How long a newly signed manifest stays valid.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExpiryArgs {
-    /// `30d`, `12h`, `2w`… (default: `channels.expires-in`, 30 days).
+    /// `30d`, `12h`, `2w`… at least `1h` (default: `channels.expires-in`, 30 days).
     /// Clients refuse the manifest afterwards: change the channel again
     /// (e.g. `rollout <channel> <same percent>`) before then.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_expires_in)]
     pub expires_in: Option<time::Duration>,
+}
+
+/// A rollout percent: plain digits, 0 to 100. clap's integer parsers would
+/// also take `+50`; a percent is written as the manifest will show it.
+pub fn parse_percent(text: &str) -> Result<u8, String> {
+    let plain = !text.is_empty() && text.len() <= 3 && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u8>() {
+        Ok(percent) if plain && percent <= 100 => Ok(percent),
+        _ => Err("a percent is a whole number from 0 to 100, plain digits only (e.g. `25`)".to_owned()),
+    }
 }
 
 /// The manifests folder for `args`.

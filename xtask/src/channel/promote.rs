@@ -9,7 +9,7 @@ use signing::keys::KeyId;
 use signing::manifest::Rollout;
 use signing::signature::MinisignSignature;
 
-use super::{Draft, ExpiryArgs, Session, TreeArgs, check_channel_name, rollout_salt};
+use super::{Draft, ExpiryArgs, Session, TreeArgs, check_channel_name, parse_percent, rollout_salt};
 use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     pub to: String,
     /// Percent of installs on the target channel offered the release.
-    #[arg(long, value_name = "PERCENT", default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, value_name = "PERCENT", default_value_t = 100, value_parser = parse_percent)]
     pub rollout: u8,
     #[command(flatten)]
     pub expiry: ExpiryArgs,

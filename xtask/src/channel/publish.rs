@@ -18,7 +18,7 @@ use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use signing::policy::{self, Offer, OfferReason};
 
-use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, rollout_salt};
+use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, parse_percent, rollout_salt};
 use crate::core::fsx;
 use crate::core::ui::Ui;
 
@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Percent of installs offered the release (default 100).
-    #[arg(long, value_name = "PERCENT", default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, value_name = "PERCENT", default_value_t = 100, value_parser = parse_percent)]
     pub rollout: u8,
     /// Release notes shown to users.
     #[arg(long)]

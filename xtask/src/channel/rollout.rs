@@ -6,14 +6,14 @@
 use anyhow::{Context, Result, bail};
 use signing::manifest::{ManifestKind, Rollout};
 
-use super::{Draft, ExpiryArgs, Session, TreeArgs};
+use super::{Draft, ExpiryArgs, Session, TreeArgs, parse_percent};
 use crate::core::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     pub channel: String,
     /// Percent of installs offered the release, 0–100.
-    #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(value_parser = parse_percent)]
     pub percent: u8,
     #[command(flatten)]
     pub expiry: ExpiryArgs,

@@ -219,7 +219,7 @@ impl Config {
                 );
             }
         }
-        let expires_in = parse_duration(&raw.channels.expires_in)
+        let expires_in = parse_expires_in(&raw.channels.expires_in)
             .with_context(|| format!("{} {SECTION}.channels.expires-in", manifest.display()))?;
         if !raw.settings_route.starts_with('/') {
             bail!("{} {SECTION}.settings-route must start with `/` (it is a path on the backend)", manifest.display());
@@ -429,6 +429,20 @@ fn check_updates(updates: &UpdatesConfig) -> Result<()> {
     Ok(())
 }
 
+/// The shortest `--expires-in` / `channels.expires-in`: a manifest valid for
+/// less would expire before clients (checking every few hours) saw it.
+pub const MIN_EXPIRES_IN: time::Duration = time::Duration::hours(1);
+
+/// How long a newly signed channel manifest stays valid: a duration of at
+/// least [`MIN_EXPIRES_IN`].
+pub fn parse_expires_in(text: &str) -> Result<time::Duration> {
+    let duration = parse_duration(text)?;
+    if duration < MIN_EXPIRES_IN {
+        bail!("{:?} is too short: a channel manifest must stay valid for at least one hour (`1h`)", text.trim());
+    }
+    Ok(duration)
+}
+
 /// A duration such as `30d`, `12h`, `90m`, `3600s` or `2w`.
 pub fn parse_duration(text: &str) -> Result<time::Duration> {
     let text = text.trim();
@@ -544,6 +558,10 @@ mod tests {
         let e = error(bad);
         assert!(e.contains("channels.expires-in") && e.contains("30d"), "{e}");
         let mut bad = base();
+        bad["channels"] = serde_json::json!({ "expires-in": "59m" });
+        let e = error(bad);
+        assert!(e.contains("channels.expires-in") && e.contains("at least one hour"), "{e}");
+        let mut bad = base();
         bad["channels"] = serde_json::json!({ "protected": ["Stable"] });
         assert!(error(bad).contains("channels.protected"));
         let mut bad = base();
@@ -597,6 +615,16 @@ mod tests {
         assert_eq!(parse_duration("90s").unwrap(), time::Duration::seconds(90));
         for bad in ["", "30", "d", "0d", "-1d", "1.5d", "30 days", "99999w"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn manifests_stay_valid_for_at_least_an_hour() {
+        assert_eq!(parse_expires_in("1h").unwrap(), time::Duration::hours(1));
+        assert_eq!(parse_expires_in("3600s").unwrap(), time::Duration::hours(1));
+        for short in ["1s", "3599s", "59m"] {
+            let e = parse_expires_in(short).unwrap_err().to_string();
+            assert!(e.contains("at least one hour"), "{short}: {e}");
         }
     }
 
