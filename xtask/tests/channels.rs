@@ -717,6 +717,83 @@ fn bad_inputs_are_refused_each_with_its_own_error() {
     assert!(!manifests.join("stable").exists());
 }
 
+#[test]
+fn a_blank_signing_key_is_an_error_not_the_development_key() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    let manifests = fixture.manifests();
+    for blank in ["", "   ", "\n \n"] {
+        let out = fixture
+            .command(&[
+                "publish",
+                "--channel",
+                "beta",
+                "--base-url",
+                BASE_URL,
+                dist.to_str().unwrap(),
+                "--manifests-dir",
+                manifests.to_str().unwrap(),
+            ])
+            .env("TAURI_SIGNING_PRIVATE_KEY", blank)
+            .output()
+            .unwrap();
+        let error = assert_fails(&out);
+        assert!(
+            error.contains("TAURI_SIGNING_PRIVATE_KEY is set but blank") && error.contains("unset it"),
+            "{blank:?}: {error}"
+        );
+        assert!(!error.contains("development key "), "{blank:?} fell back to the development key: {error}");
+        assert!(!manifests.exists(), "a refused publish wrote nothing");
+    }
+}
+
+/// `cargo xtask` removes the signing variables as it starts; the kernel's copy
+/// of its initial environment must not keep them either. The child is held
+/// opening a FIFO given as `--pubkey` while its environment is read.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_signing_secrets_leave_xtasks_own_environment() {
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let fixture = Fixture::new();
+    let channel = fixture.channel("beta");
+    std::fs::create_dir_all(&channel).unwrap();
+    std::fs::write(channel.join("manifest.json"), b"{}").unwrap();
+    let fifo = fixture.dir.path().join("pubkey.fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+
+    let mut child = fixture
+        .command(&["verify", channel.to_str().unwrap(), "--pubkey", fifo.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A non-blocking open for writing succeeds once a reader is opening the FIFO.
+    let started = std::time::Instant::now();
+    let writer = loop {
+        match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo) {
+            Ok(writer) => break writer,
+            Err(error) if error.raw_os_error() == Some(libc::ENXIO) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("xtask exited ({status}) before opening --pubkey");
+                }
+                assert!(started.elapsed() < std::time::Duration::from_secs(60), "xtask never opened --pubkey");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(error) => panic!("opening the FIFO: {error}"),
+        }
+    };
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    drop(writer);
+    child.wait().unwrap();
+
+    assert!(contains(&environ, format!("HUDSON_NOW={NOW}").as_bytes()), "not xtask's environment");
+    for secret in [PASSWORD, &release_key().secret_base64] {
+        assert!(!contains(&environ, secret.as_bytes()), "/proc/<xtask>/environ still shows a signing secret");
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

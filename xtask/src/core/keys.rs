@@ -1,7 +1,8 @@
 //! Which key signs: the release key from `TAURI_SIGNING_PRIVATE_KEY` (its
 //! text, base64 or path) and `TAURI_SIGNING_PRIVATE_KEY_PASSWORD`, or, when
 //! none is set, a development key that `cargo xtask` makes under
-//! `target/hudson-signing/` on first use.
+//! `target/hudson-signing/` on first use (a key variable set but blank is an
+//! error, not the development key).
 //!
 //! The two variables are taken out of the process environment before
 //! anything else runs ([`take_from_environment`]), so no command `cargo
@@ -11,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use signing::dist::SigningKeyInfo;
 use signing::keys::{
     KeyPair, KeyProtection, PRIVATE_KEY_PASSWORD_VAR, PRIVATE_KEY_VAR, Password, PublicKey, SecretKey,
@@ -31,16 +32,50 @@ static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
 
 /// Moves the signing variables from the process environment into memory.
 /// Call it first thing in `main`, while the process has a single thread.
+///
+/// Removing a variable only drops it from `environ`; the kernel's copy of
+/// the initial environment (`/proc/<pid>/environ`, readable by the same
+/// user) still holds the value, so its bytes are overwritten first.
 pub fn take_from_environment() {
     let key = std::env::var(PRIVATE_KEY_VAR).ok().map(Secret::new);
     let password = std::env::var(PRIVATE_KEY_PASSWORD_VAR).ok().map(Secret::new);
     // SAFETY: `main` calls this before it starts any thread, so nothing can
     // read the environment concurrently.
     unsafe {
+        #[cfg(unix)]
+        {
+            wipe_value(PRIVATE_KEY_VAR);
+            wipe_value(PRIVATE_KEY_PASSWORD_VAR);
+        }
         std::env::remove_var(PRIVATE_KEY_VAR);
         std::env::remove_var(PRIVATE_KEY_PASSWORD_VAR);
     }
     let _ = ENVIRONMENT.set(Environment { key, password });
+}
+
+/// Overwrites the value of `name` in place with NUL bytes, where the C
+/// environment keeps it (for the initial environment: the memory the kernel
+/// shows as `/proc/<pid>/environ`).
+///
+/// # Safety
+///
+/// No other thread may use the environment, and the variable must be removed
+/// right after (its value is gone).
+#[cfg(unix)]
+unsafe fn wipe_value(name: &str) {
+    let Ok(name) = std::ffi::CString::new(name) else { return };
+    // SAFETY: single-threaded (the caller's contract); `getenv` returns the
+    // variable's value inside its `NAME=value` string, or null.
+    unsafe {
+        let value = libc::getenv(name.as_ptr());
+        if value.is_null() {
+            return;
+        }
+        let len = libc::strlen(value);
+        for i in 0..len {
+            std::ptr::write_volatile(value.add(i), 0);
+        }
+    }
 }
 
 fn environment() -> &'static Environment {
@@ -82,7 +117,15 @@ impl SigningKey {
 pub fn signing_key(config: &Config, ui: &Ui) -> Result<SigningKey> {
     let env = environment();
     let development_public = development_public_key(config)?;
-    match env.key.as_ref().filter(|value| !value.expose().trim().is_empty()) {
+    if env.key.as_ref().is_some_and(|value| value.expose().trim().is_empty()) {
+        // A missing CI secret expands to an empty value: never sign with the
+        // development key instead of the release key the job was meant to use.
+        bail!(
+            "{PRIVATE_KEY_VAR} is set but blank: set it to the release key (its text, its base64 or the path of the key file), \
+             or unset it to sign with the development key"
+        );
+    }
+    match env.key.as_ref() {
         Some(value) => {
             let password = env.password.as_ref().map(Secret::expose);
             let key = SecretKey::from_env_value(value.expose(), password)
