@@ -697,10 +697,20 @@ fn logs_rotate_and_redact(lab: &Lab) -> Result<String> {
     ))
 }
 
-/// A small deterministic generator for the kill moments (xorshift64*).
-struct Moments(u64);
+/// A small deterministic generator for the kill moments (xorshift64*),
+/// replayable from the printed seed.
+pub(crate) struct Moments(u64);
 
 impl Moments {
+    /// From `seed`, or from the clock when none is given (odd, never 0).
+    pub(crate) fn seeded(seed: Option<u64>) -> (Moments, u64) {
+        let seed = seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+                | 1
+        });
+        (Moments(seed), seed)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -708,16 +718,13 @@ impl Moments {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
 
 fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
-    let seed = options.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
-    });
-    let mut moments = Moments(seed);
+    let (mut moments, seed) = Moments::seeded(options.seed);
     // One install for every launch, as one user relaunching the app.
     let install = lab.install(Backend::Real, |_| {})?;
     let mut report = KillLoop { seed, launches: options.kill_launches, ..KillLoop::default() };

@@ -47,7 +47,7 @@ use crate::core::target::Target;
 use crate::core::ui::{Ui, seconds};
 use crate::drive::gui::{SessionBus, Xvfb};
 use crate::drive::procs;
-use crate::harness::e2e::{Install, wait_exit};
+use crate::harness::e2e::{Install, Moments, wait_exit};
 
 /// The channel the scenarios publish to.
 const CHANNEL: &str = "e2e";
@@ -850,27 +850,11 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, (Durati
     ))
 }
 
-/// SplitMix64: the kill moments, replayable from the printed seed.
-struct Moments(u64);
-
-impl Moments {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n.max(1)
-    }
-}
-
 /// `update_time`: when the first page loaded and when the new version
 /// passed probation, in the measured update; kills land between the two
 /// (plus 300 ms), where download, unpack, swap and probation happen.
 fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duration)) -> Result<KillLoop> {
-    let seed = options.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
-    });
-    let mut moments = Moments(seed);
+    let (mut moments, seed) = Moments::seeded(options.seed);
     let mut report = KillLoop { seed, updates: options.kill_updates, ..KillLoop::default() };
     let start = update_time.0.as_millis() as u64;
     let window = update_time.1.as_millis() as u64 + 300 - start.min(update_time.1.as_millis() as u64);
