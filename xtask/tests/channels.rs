@@ -794,6 +794,20 @@ fn the_signing_secrets_leave_xtasks_own_environment() {
     }
 }
 
+#[test]
+fn a_base_url_with_user_info_is_refused_without_showing_it() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    for base in ["https://user:s3cr3t@updates.example/", "https://s3cr3t@updates.example/{version}"] {
+        let out = fixture.run(&["publish", "--channel", "beta", "--base-url", base, dist.to_str().unwrap()]);
+        let error = assert_fails(&out);
+        assert!(error.contains("--base-url is refused") && error.contains("user name or password"), "{error}");
+        let everything = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        assert!(!contains(&everything, b"s3cr3t"), "the output shows the password: {error}");
+        assert!(!fixture.manifests().exists(), "a refused publish wrote nothing");
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

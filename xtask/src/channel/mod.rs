@@ -341,7 +341,7 @@ pub fn artifact_url(base: &str, version: &semver::Version, file_name: &str) -> R
     let example = "e.g. https://updates.example.com/hudson/{version}/";
     let mut url = url::Url::parse(&base).with_context(|| format!("base URL {base:?} is not a URL ({example})"))?;
     if let Err(why) = signing::policy::check_transport(&url) {
-        bail!("base URL {base:?} is refused: {why} ({example})");
+        bail!("base URL {:?} is refused: {why} ({example})", without_user_info(&url));
     }
     if url.host_str().is_none_or(str::is_empty) || url.query().is_some() || url.fragment().is_some() {
         bail!("base URL {base:?} needs a host and no query or fragment ({example})");
@@ -351,6 +351,16 @@ pub fn artifact_url(base: &str, version: &semver::Version, file_name: &str) -> R
         .pop_if_empty()
         .push(file_name);
     Ok(url.into())
+}
+
+/// `url` as it may be shown: user name and password replaced by `***`.
+fn without_user_info(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("***");
+    }
+    shown.into()
 }
 
 /// The file name an artifact URL ends with, percent-decoded.

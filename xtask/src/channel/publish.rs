@@ -51,10 +51,14 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let session = Session::open(ui, &args.tree, &args.expiry)?;
-    let base_url = match args.base_url.clone().or_else(|| session.config.channels.base_url.clone()) {
-        Some(url) => url,
-        None => bail!("no base URL: pass --base-url, or set base-url in [workspace.metadata.hudson.channels]"),
+    let (base_url, origin) = match (&args.base_url, &session.config.channels.base_url) {
+        (Some(url), _) => (url.clone(), "--base-url"),
+        (None, Some(url)) => (url.clone(), "channels.base-url in [workspace.metadata.hudson]"),
+        (None, None) => bail!("no base URL: pass --base-url, or set base-url in [workspace.metadata.hudson.channels]"),
     };
+    // Checked before any dist manifest is read; the error names where the URL came from.
+    artifact_url(&base_url, &semver::Version::new(0, 0, 0), "artifact")
+        .with_context(|| format!("{origin} is refused"))?;
     // `apply` checks the key for the channel before anything is read.
     session.apply(&args.channel, "publish", |history| {
         let release = merge(&session, &args.channel, &args.dist_manifests, &base_url)?;
