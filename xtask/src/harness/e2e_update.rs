@@ -337,8 +337,7 @@ fn release(dist: &Path, version: semver::Version) -> Result<Release> {
 /// Runs this xtask in `dir` with the checkout's target folder; channel
 /// commands on the `channels` tree.
 fn xtask_in(dir: &Path, config: &Config, args: &[&str], files: &[&Path], channels: Option<&Path>) -> Result<String> {
-    let exe = std::env::current_exe().context("finding this xtask")?;
-    let mut command = Command::new(&exe);
+    let mut command = Command::new(crate::harness::release_checks::xtask_binary()?);
     command.current_dir(dir).env("CARGO_TARGET_DIR", &config.target_dir).args(args);
     if let Some(channels) = channels {
         command.arg("--manifests-dir").arg(channels);
@@ -794,7 +793,7 @@ fn publish_elsewhere(lab: &UpdateLab, tree: &Path, manifest: &Path) -> Result<()
     if tree.exists() {
         std::fs::remove_dir_all(tree)?;
     }
-    let mut command = Command::new(std::env::current_exe()?);
+    let mut command = Command::new(crate::harness::release_checks::xtask_binary()?);
     command.current_dir(&lab.config.workspace_root).env("CARGO_TARGET_DIR", &lab.config.target_dir);
     let base = lab.base_url();
     let out = command

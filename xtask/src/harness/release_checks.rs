@@ -365,7 +365,7 @@ pub fn secrets(ui: &Ui) -> Result<()> {
 /// This program's file. `cargo test --workspace`, an earlier stage, relinks
 /// `target/debug/xtask` while this process runs from the old file, which
 /// `/proc/self/exe` then names `… (deleted)`; the new file is at the same path.
-fn xtask_binary() -> Result<PathBuf> {
+pub(crate) fn xtask_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let text = exe.to_string_lossy();
     let path = PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text));
