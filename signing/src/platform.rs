@@ -15,6 +15,12 @@
 //! | `portable` (`<Product>-<version>-<triple>.tar.gz`) | `linux-{arch}-portable` |
 //! | `dmg` and unknown kinds | none: the updater does not install them |
 //!
+//! Each kind belongs to one operating system: deb, rpm, appimage and portable
+//! to linux, app and dmg to darwin, nsis and msi to windows
+//! ([`os_of_artifact`]). [`check_target`] refuses a kind built for a target
+//! of another OS, [`check_key`] a key that may not carry a kind; `publish`
+//! and `verify` refuse a release that mixes them up.
+//!
 //! The bare `{os}-{arch}` key goes only to the installer whose update an older
 //! client can always apply: a deb offered under `linux-x86_64` would replace an
 //! AppImage install with a package file. Likewise the portable tree has its
@@ -133,6 +139,15 @@ impl Installer {
         }
     }
 
+    /// The operating system this installer runs on.
+    pub fn os(self) -> Os {
+        match self {
+            Installer::Appimage | Installer::Deb | Installer::Rpm | Installer::Portable => Os::Linux,
+            Installer::App => Os::Darwin,
+            Installer::Msi | Installer::Nsis => Os::Windows,
+        }
+    }
+
     /// The installer an artifact kind updates, if the updater installs it.
     pub fn of_artifact(kind: ArtifactKind) -> Option<Installer> {
         match kind {
@@ -178,8 +193,10 @@ impl PlatformKey {
 
     /// The updater keys under which an artifact of `kind`, built for
     /// `triple`, is offered (see the table in the module docs). Empty when the
-    /// updater does not install that kind.
+    /// updater does not install that kind; an error when `kind` is not an
+    /// artifact of `triple`'s operating system.
     pub fn keys_for_artifact(triple: &str, kind: ArtifactKind) -> Result<Vec<PlatformKey>, PlatformError> {
+        check_target(triple, kind)?;
         let os = Os::of_target(triple).ok_or_else(|| PlatformError::Target(triple.to_owned()))?;
         let arch = Arch::of_target(triple).ok_or_else(|| PlatformError::Target(triple.to_owned()))?;
         let Some(installer) = Installer::of_artifact(kind) else {
@@ -192,6 +209,56 @@ impl PlatformKey {
         keys.sort();
         Ok(keys)
     }
+}
+
+/// The operating system an artifact kind is built for; `None` for a kind
+/// this toolchain does not know.
+pub fn os_of_artifact(kind: ArtifactKind) -> Option<Os> {
+    match kind {
+        ArtifactKind::Dmg => Some(Os::Darwin),
+        ArtifactKind::Unknown => None,
+        other => Installer::of_artifact(other).map(Installer::os),
+    }
+}
+
+/// Refuses an artifact `kind` listed for a target triple of another
+/// operating system (a `.deb` in a Windows build). An unknown kind or
+/// triple passes here; the triple is checked where keys are made.
+pub fn check_target(triple: &str, kind: ArtifactKind) -> Result<(), PlatformError> {
+    match (os_of_artifact(kind), Os::of_target(triple)) {
+        (Some(kind_os), Some(target_os)) if kind_os != target_os => Err(PlatformError::KindForTarget {
+            kind: kind.as_str(),
+            kind_os: kind_os.as_str(),
+            target: triple.to_owned(),
+            target_os: target_os.as_str(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses `key` for an artifact of `kind`: the key's OS must be the kind's,
+/// and its installer the kind's installer (the bare `{os}-{arch}` key only
+/// for the OS's default installer). An artifact the updater does not
+/// install (dmg, unknown kinds) may go under no key.
+pub fn check_key(key: PlatformKey, kind: ArtifactKind) -> Result<(), PlatformError> {
+    let allowed = Installer::of_artifact(kind).is_some_and(|installer| {
+        installer.os() == key.os
+            && match key.installer {
+                Some(named) => named == installer,
+                None => installer == key.os.default_installer(),
+            }
+    });
+    if allowed {
+        return Ok(());
+    }
+    let keys = match Installer::of_artifact(kind) {
+        None => "no key: the updater does not install it".to_owned(),
+        Some(installer) if installer == installer.os().default_installer() => {
+            format!("only `{0}-{{arch}}-{1}` or `{0}-{{arch}}`", installer.os().as_str(), installer.as_str())
+        }
+        Some(installer) => format!("only `{}-{{arch}}-{}`", installer.os().as_str(), installer.as_str()),
+    };
+    Err(PlatformError::KindForKey { kind: kind.as_str(), key, keys })
 }
 
 impl fmt::Display for PlatformKey {
@@ -256,6 +323,10 @@ pub enum PlatformError {
         "target triple {0:?} has no updater platform: the updater knows linux, darwin and windows on x86_64, aarch64, i686 and armv7"
     )]
     Target(String),
+    #[error("a `{kind}` is a {kind_os} artifact, but target {target} is {target_os}")]
+    KindForTarget { kind: &'static str, kind_os: &'static str, target: String, target_os: &'static str },
+    #[error("a `{kind}` artifact may not be offered under {key}: it goes under {keys}")]
+    KindForKey { kind: &'static str, key: PlatformKey, keys: String },
 }
 
 #[cfg(test)]
@@ -301,5 +372,54 @@ mod tests {
         assert_eq!(keys("x86_64-unknown-linux-gnu", ArtifactKind::Portable), ["linux-x86_64-portable"]);
         assert_eq!(keys("aarch64-unknown-linux-gnu", ArtifactKind::Portable), ["linux-aarch64-portable"]);
         assert!(PlatformKey::keys_for_artifact("wasm32-unknown-unknown", ArtifactKind::Deb).is_err());
+    }
+
+    #[test]
+    fn a_kind_goes_only_with_its_own_os_and_installer() {
+        let windows = "x86_64-pc-windows-msvc";
+        let error = PlatformKey::keys_for_artifact(windows, ArtifactKind::Deb).unwrap_err().to_string();
+        assert_eq!(error, "a `deb` is a linux artifact, but target x86_64-pc-windows-msvc is windows");
+        assert!(check_target("aarch64-apple-darwin", ArtifactKind::Msi).is_err());
+        assert!(check_target("x86_64-unknown-linux-gnu", ArtifactKind::Dmg).is_err());
+        assert!(check_target("x86_64-unknown-linux-gnu", ArtifactKind::Portable).is_ok());
+        assert!(check_target("x86_64-apple-darwin", ArtifactKind::Dmg).is_ok());
+
+        let kinds = [
+            ArtifactKind::Deb,
+            ArtifactKind::Rpm,
+            ArtifactKind::Appimage,
+            ArtifactKind::App,
+            ArtifactKind::Dmg,
+            ArtifactKind::Nsis,
+            ArtifactKind::Msi,
+            ArtifactKind::Portable,
+            ArtifactKind::Unknown,
+        ];
+        let triples = ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin", windows, "aarch64-pc-windows-msvc"];
+        // Every key a kind is made under, and no other key, passes the check.
+        let mut every_key: Vec<PlatformKey> = Vec::new();
+        for triple in triples {
+            for kind in kinds {
+                if check_target(triple, kind).is_ok() {
+                    every_key.extend(PlatformKey::keys_for_artifact(triple, kind).unwrap());
+                }
+            }
+        }
+        for kind in kinds {
+            for key in &every_key {
+                let made = triples.iter().any(|triple| {
+                    check_target(triple, kind).is_ok()
+                        && PlatformKey::keys_for_artifact(triple, kind).unwrap().contains(key)
+                });
+                assert_eq!(check_key(*key, kind).is_ok(), made, "{} under {key}", kind.as_str());
+            }
+        }
+        let error = check_key("windows-x86_64-msi".parse().unwrap(), ArtifactKind::Rpm).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "a `rpm` artifact may not be offered under windows-x86_64-msi: it goes under only `linux-{arch}-rpm`"
+        );
+        assert!(check_key("linux-x86_64".parse().unwrap(), ArtifactKind::Deb).is_err());
+        assert!(check_key("windows-x86_64-deb".parse().unwrap(), ArtifactKind::Deb).is_err());
     }
 }

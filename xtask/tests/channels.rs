@@ -808,6 +808,112 @@ fn a_base_url_with_user_info_is_refused_without_showing_it() {
     }
 }
 
+/// A dist manifest whose artifact kinds, target and platform keys disagree.
+fn mislabelled(good: &Path, name: &str, change: impl FnOnce(&mut DistManifest)) -> PathBuf {
+    let mut manifest = DistManifest::from_json(&std::fs::read(good).unwrap()).unwrap();
+    change(&mut manifest);
+    let path = good.parent().unwrap().join(name);
+    std::fs::write(&path, manifest.to_json()).unwrap();
+    path
+}
+
+#[test]
+fn publish_refuses_an_artifact_kind_under_another_platform() {
+    let fixture = Fixture::new();
+    let good = fixture.dist("1.0.0", LINUX, release_key(), false);
+    let rpm = "Hudson-1.0.0-1.x86_64.rpm";
+    let keys_of_rpm = |keys: &[&str]| {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        move |manifest: &mut DistManifest| {
+            let artifact = manifest.artifacts.iter_mut().find(|a| a.path == rpm).unwrap();
+            artifact.updater.as_mut().unwrap().platform_keys = keys;
+        }
+    };
+
+    // A Linux rpm where a Windows key would be made.
+    let windows_key = mislabelled(&good, "windows-key.json", keys_of_rpm(&["windows-x86_64-msi"]));
+    let error = assert_fails(&fixture.publish("beta", &[&windows_key], &[]));
+    assert!(
+        error.contains(&format!("artifact {rpm}")) && error.contains("may not be offered under windows-x86_64-msi"),
+        "{error}"
+    );
+    // The bare key (a stock updater's default: the AppImage), another
+    // installer's key, another architecture's key.
+    for key in ["linux-x86_64", "linux-x86_64-deb", "linux-aarch64-rpm"] {
+        let other = mislabelled(&good, "other-key.json", keys_of_rpm(&[key]));
+        let error = assert_fails(&fixture.publish("beta", &[&other], &[]));
+        assert!(
+            error.contains(&format!("artifact {rpm}")) && error.contains(&format!("may not be offered under {key}")),
+            "{key}: {error}"
+        );
+    }
+
+    // The target triple says Windows, the artifacts are Linux packages.
+    let windows = "x86_64-pc-windows-msvc";
+    let windows_target = mislabelled(&good, "windows-target.json", |manifest| {
+        manifest.target = windows.to_owned();
+        for artifact in &mut manifest.artifacts {
+            artifact.target = windows.to_owned();
+        }
+    });
+    let error = assert_fails(&fixture.publish("beta", &[&windows_target], &[]));
+    assert!(
+        error.contains("artifact Hudson_1.0.0_amd64.deb")
+            && error.contains("a `deb` is a linux artifact, but target x86_64-pc-windows-msvc is windows"),
+        "{error}"
+    );
+    // One artifact's target differs from its manifest's.
+    let one_target = mislabelled(&good, "one-target.json", |manifest| {
+        manifest.artifacts.iter_mut().find(|a| a.path == rpm).unwrap().target = windows.to_owned();
+    });
+    let error = assert_fails(&fixture.publish("beta", &[&one_target], &[]));
+    assert!(error.contains(&format!("artifact {rpm} is for target {windows}")), "{error}");
+
+    assert!(!fixture.channel("beta").exists(), "a refused publish wrote nothing");
+    assert_ok(&fixture.publish("beta", &[&good], &[]));
+}
+
+#[test]
+fn verify_refuses_an_artifact_kind_under_another_platform() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    assert_ok(&fixture.publish("beta", &[&dist], &[]));
+    let public = fixture.public_key_file(release_key());
+    let beta = fixture.channel("beta");
+    let verify = || fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
+    assert_ok(&verify());
+
+    // latest.json offering the rpm to Windows installs.
+    let latest = std::fs::read_to_string(beta.join("latest.json")).unwrap();
+    assert!(latest.contains("\"linux-x86_64-rpm\""));
+    std::fs::write(beta.join("latest.json"), latest.replace("\"linux-x86_64-rpm\"", "\"windows-x86_64-nsis\""))
+        .unwrap();
+    let error = assert_fails(&verify());
+    assert!(
+        error.contains("latest.json")
+            && error.contains("platform windows-x86_64-nsis: artifact Hudson-1.0.0-1.x86_64.rpm")
+            && error.contains("may not be offered under windows-x86_64-nsis"),
+        "{error}"
+    );
+    std::fs::write(beta.join("latest.json"), latest).unwrap();
+    assert_ok(&verify());
+
+    // A manifest signed by the trusted key that offers the rpm under a Windows key.
+    let mut manifest = fixture.manifest("beta");
+    let entry = manifest.platforms.remove(&platform("linux-x86_64-rpm")).unwrap();
+    manifest.platforms.insert(platform("windows-x86_64-msi"), entry);
+    let signed = manifest.sign(&release_key().secret).unwrap();
+    std::fs::write(beta.join("manifest.json"), &signed.json).unwrap();
+    std::fs::write(beta.join("manifest.json.minisig"), signed.signature_text()).unwrap();
+    let error = assert_fails(&verify());
+    assert!(
+        error.contains("manifest.json")
+            && error.contains("platform windows-x86_64-msi: artifact Hudson-1.0.0-1.x86_64.rpm")
+            && error.contains("may not be offered under windows-x86_64-msi"),
+        "{error}"
+    );
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use signing::dist::{ArtifactKind, DistManifest, SigningKeyInfo};
 use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
-use signing::platform::PlatformKey;
+use signing::platform::{self, PlatformKey};
 use signing::policy::{self, Offer, OfferReason};
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, parse_percent, rollout_salt};
@@ -132,6 +132,22 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
         }
         check_signing_key(session, channel, path, dist.signing_key.as_ref())?;
 
+        // Each artifact kind belongs to one OS: a Linux package in a build
+        // whose target says Windows is a mislabelled manifest.
+        for artifact in &dist.artifacts {
+            if artifact.target != dist.target {
+                bail!(
+                    "{}: artifact {} is for target {}, but the manifest is for {}",
+                    path.display(),
+                    artifact.path,
+                    artifact.target,
+                    dist.target
+                );
+            }
+            platform::check_target(&dist.target, artifact.kind)
+                .with_context(|| format!("{}: artifact {}", path.display(), artifact.path))?;
+        }
+
         let signed: Vec<_> = dist.artifacts.iter().filter_map(|a| a.updater.as_ref().map(|u| (a, u))).collect();
         if signed.is_empty() {
             bail!(
@@ -173,6 +189,24 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
             let Some(first_key) = keys.first() else {
                 bail!("{}: artifact {} has no updater platform key", path.display(), artifact.path);
             };
+            // The keys are the table's for this kind and target, whatever the
+            // dist manifest says: a client on that key installs the download.
+            let made = PlatformKey::keys_for_artifact(&dist.target, artifact.kind)
+                .with_context(|| format!("{}: artifact {}", path.display(), artifact.path))?;
+            for key in &keys {
+                platform::check_key(*key, artifact.kind)
+                    .with_context(|| format!("{}: artifact {}", path.display(), artifact.path))?;
+                if !made.contains(key) {
+                    bail!(
+                        "{}: artifact {} may not be offered under {key}: a `{}` for {} goes under {}",
+                        path.display(),
+                        artifact.path,
+                        artifact.kind.as_str(),
+                        dist.target,
+                        made.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
             let offer = Offer {
                 version: this_version.clone(),
                 reason: OfferReason::Release,

@@ -22,9 +22,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+use signing::dist::ArtifactKind;
 use signing::keys::PublicKey;
 use signing::latest::{LATEST_JSON_FILE, LatestJson, StockRelease};
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
+use signing::platform::PlatformKey;
 use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES, Offer, OfferReason};
 
 use super::history::History;
@@ -100,6 +102,11 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         ));
     }
 
+    // Every key carries an artifact of its own OS and installer.
+    for (platform, entry) in &manifest.platforms {
+        check_kind_for_key(*platform, &entry.url).with_context(|| format!("{}", dir.join(MANIFEST_FILE).display()))?;
+    }
+
     // 2. The history.
     // Sorted by sequence, one entry a sequence (file names are canonical).
     let history = History::load(&dir, &channel, trusted)?;
@@ -112,6 +119,10 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     // And as a stock tauri-plugin-updater reads it, by its own field rules.
     StockRelease::parse(&latest_bytes)
         .with_context(|| format!("a stock Tauri updater cannot read {}", dir.join(LATEST_JSON_FILE).display()))?;
+    for (platform, entry) in &latest.platforms {
+        check_kind_for_key(*platform, &entry.url)
+            .with_context(|| format!("{}", dir.join(LATEST_JSON_FILE).display()))?;
+    }
     let expected = LatestJson::for_history(&manifests).expect("a verified channel has a history");
     if latest != expected || latest_bytes != expected.to_json() {
         bail!(
@@ -189,6 +200,21 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         artifact_signatures: manifest.platforms.len(),
         artifacts_verified: verified,
     });
+    Ok(())
+}
+
+/// Refuses an artifact URL whose file name says a kind `platform` may not
+/// carry (an `.rpm` under a Windows key). A name of no known kind passes:
+/// `publish` names files after their kind.
+fn check_kind_for_key(platform: PlatformKey, url: &str) -> Result<()> {
+    let Some(name) = url_file_name(url) else { return Ok(()) };
+    // The portable tree is `<Product>-<version>-<triple>.tar.gz`.
+    let kind =
+        ArtifactKind::of_file_name(&name, "").or_else(|| name.ends_with(".tar.gz").then_some(ArtifactKind::Portable));
+    if let Some(kind) = kind {
+        signing::platform::check_key(platform, kind)
+            .with_context(|| format!("platform {platform}: artifact {name}"))?;
+    }
     Ok(())
 }
 
