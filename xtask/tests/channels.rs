@@ -914,6 +914,82 @@ fn verify_refuses_an_artifact_kind_under_another_platform() {
     );
 }
 
+#[test]
+fn verify_names_the_latest_json_field_that_differs_and_both_values() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    assert_ok(&fixture.publish("beta", &[&dist], &["--notes", "First beta"]));
+    let public = fixture.public_key_file(release_key());
+    let path = fixture.channel("beta").join("latest.json");
+    let original = std::fs::read(&path).unwrap();
+    let good = signing::latest::LatestJson::from_json(&original).unwrap();
+    let verify = || fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
+    assert_ok(&verify());
+
+    let deb = platform("linux-x86_64-deb");
+    let good_url = good.platforms[&deb].url.clone();
+    let good_signature = good.platforms[&deb].signature.clone();
+    let rpm_signature = good.platforms[&platform("linux-x86_64-rpm")].signature.clone();
+    let good_date = good.pub_date.unwrap().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let evil_url = "https://evil.example/Hudson_1.0.0_amd64.deb";
+    type Change = Box<dyn Fn(&mut signing::latest::LatestJson)>;
+    let cases: Vec<(Change, Vec<String>)> = vec![
+        (
+            Box::new(move |l| l.platforms.get_mut(&deb).unwrap().url = evil_url.to_owned()),
+            vec![format!("platforms.linux-x86_64-deb.url is {evil_url:?}, the history implies {good_url:?}")],
+        ),
+        (
+            Box::new({
+                let rpm_signature = rpm_signature.clone();
+                move |l| l.platforms.get_mut(&deb).unwrap().signature = rpm_signature.clone()
+            }),
+            vec![format!(
+                "platforms.linux-x86_64-deb.signature is {rpm_signature:?}, the history implies {good_signature:?}"
+            )],
+        ),
+        (
+            Box::new(move |l| {
+                let entry = l.platforms[&deb].clone();
+                l.platforms.insert(platform("linux-aarch64-deb"), entry);
+            }),
+            vec!["platform linux-aarch64-deb is added".to_owned()],
+        ),
+        (
+            Box::new(move |l| {
+                l.platforms.remove(&deb);
+            }),
+            vec!["platform linux-x86_64-deb is missing".to_owned()],
+        ),
+        (
+            Box::new(|l| l.notes = Some("Please install now".to_owned())),
+            vec!["notes is Some(\"Please install now\"), the history implies Some(\"First beta\")".to_owned()],
+        ),
+        (
+            Box::new(|l| l.pub_date = Some(now() + time::Duration::days(1))),
+            vec![format!("pub_date is Some(\"2026-05-02T12:00:00Z\"), the history implies Some(\"{good_date}\")")],
+        ),
+        (
+            Box::new(|l| l.version = version("9.9.9")),
+            vec!["version is \"9.9.9\", the history implies \"1.0.0\"".to_owned()],
+        ),
+    ];
+    for (change, needles) in cases {
+        let mut latest = good.clone();
+        change(&mut latest);
+        std::fs::write(&path, latest.to_json()).unwrap();
+        let error = assert_fails(&verify());
+        for needle in needles {
+            assert!(error.contains(&needle), "expected {needle:?} in:\n{error}");
+        }
+    }
+    // Same fields, other bytes.
+    let compact = serde_json::to_vec(&good).unwrap();
+    std::fs::write(&path, compact).unwrap();
+    assert!(assert_fails(&verify()).contains("the bytes are not the canonical form"));
+    std::fs::write(&path, original).unwrap();
+    assert_ok(&verify());
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -126,10 +126,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let expected = LatestJson::for_history(&manifests).expect("a verified channel has a history");
     if latest != expected || latest_bytes != expected.to_json() {
         bail!(
-            "{} does not match the channel's signed history: it offers {}, the history implies {} (restore it, or re-run the last change)",
+            "{} does not match the channel's signed history: {} (restore it, or re-run the last change)",
             dir.join(LATEST_JSON_FILE).display(),
-            latest.version,
-            expected.version
+            latest_differences(&latest, &expected).join("; ")
         );
     }
 
@@ -201,6 +200,50 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         artifacts_verified: verified,
     });
     Ok(())
+}
+
+/// What differs between the `latest.json` found and the one the history
+/// implies: each field with both values (the found one first).
+fn latest_differences(found: &LatestJson, expected: &LatestJson) -> Vec<String> {
+    let mut differences = Vec::new();
+    let differ = |field: String, found: &dyn std::fmt::Debug, expected: &dyn std::fmt::Debug| {
+        format!("{field} is {found:?}, the history implies {expected:?}")
+    };
+    if found.version != expected.version {
+        differences.push(differ("version".into(), &found.version.to_string(), &expected.version.to_string()));
+    }
+    if found.notes != expected.notes {
+        differences.push(differ("notes".into(), &found.notes, &expected.notes));
+    }
+    if found.pub_date != expected.pub_date {
+        differences.push(differ("pub_date".into(), &found.pub_date.map(rfc3339), &expected.pub_date.map(rfc3339)));
+    }
+    for (platform, entry) in &found.platforms {
+        match expected.platforms.get(platform) {
+            None => differences.push(format!("platform {platform} is added (url {:?})", entry.url)),
+            Some(implied) => {
+                if entry.url != implied.url {
+                    differences.push(differ(format!("platforms.{platform}.url"), &entry.url, &implied.url));
+                }
+                if entry.signature != implied.signature {
+                    differences.push(differ(
+                        format!("platforms.{platform}.signature"),
+                        &entry.signature,
+                        &implied.signature,
+                    ));
+                }
+            }
+        }
+    }
+    for platform in expected.platforms.keys().filter(|key| !found.platforms.contains_key(key)) {
+        differences.push(format!("platform {platform} is missing"));
+    }
+    if differences.is_empty() {
+        differences.push(
+            "the fields match, but the bytes are not the canonical form `publish` writes (spacing, order)".into(),
+        );
+    }
+    differences
 }
 
 /// Refuses an artifact URL whose file name says a kind `platform` may not
