@@ -78,8 +78,6 @@ struct Live {
     data_dir: PathBuf,
     snapshot_files: Vec<PathBuf>,
     interval: Option<Duration>,
-    /// The executable to start after an update (same path, new content).
-    relaunch: PathBuf,
     /// The folder swapped as a whole (folder-swap installs).
     install_root: Option<PathBuf>,
     /// The install kind `dist` recorded.
@@ -111,6 +109,12 @@ impl Updates {
     ) -> Updates {
         let installed = app.package_info().version.to_string();
         let view = View { installed: installed.clone(), phase: "idle", ..View::default() };
+        // Looked up once, for recovery, the updater and relaunches alike.
+        let exe = std::env::current_exe().and_then(|p| p.canonicalize());
+        let app_data = app.path().app_data_dir().map_err(|e| format!("cannot find the app-data folder: {e}"));
+        let version = installed
+            .parse::<semver::Version>()
+            .map_err(|e| format!("this build's version {installed:?} is not a version ({e})"));
         let mut updates = Updates {
             live: None,
             view: Arc::new(Mutex::new(view)),
@@ -118,7 +122,7 @@ impl Updates {
             downloaded: Arc::new(Mutex::new(None)),
             wake: Mutex::new(None),
             installing: AtomicBool::new(false),
-            program: std::env::current_exe().and_then(|p| p.canonicalize()).unwrap_or_default(),
+            program: exe.as_ref().cloned().unwrap_or_default(),
         };
         let config = match config {
             Ok(config) => config,
@@ -135,12 +139,13 @@ impl Updates {
         }
         // Recovery first, whether or not this build checks for updates: the
         // version that was running before may have started this update.
-        match (app.path().app_data_dir(), installed.parse::<semver::Version>()) {
-            (Ok(app_data), Ok(version)) => updates.recover(&app_data, &version, log),
-            (Err(e), _) => log.shell(&format!("updates: no app-data folder ({e}); no update recovery")),
-            (_, Err(e)) => log.shell(&format!("updates: version {installed:?} is not a version ({e})")),
+        match (&app_data, &version) {
+            (Ok(app_data), Ok(version)) => updates.recover(app_data, version, log),
+            (Err(e), _) => log.shell(&format!("updates: {e}; no update recovery")),
+            (_, Err(e)) => log.shell(&format!("updates: {e}")),
         }
-        match live(app, config, resources, &installed) {
+        let exe = exe.map_err(|e| format!("cannot find Hudson's own program ({e})"));
+        match live(config, resources, app_data, version, exe) {
             Ok(live) => {
                 let live = Arc::new(live);
                 if let Some(root) = &live.install_root {
@@ -326,17 +331,20 @@ impl Updates {
 }
 
 /// Builds the updater, or says in plain words why this install has none.
-fn live(app: &AppHandle, config: &ShellConfig, resources: Option<&Path>, installed: &str) -> Result<Live, String> {
+fn live(
+    config: &ShellConfig,
+    resources: Option<&Path>,
+    app_data: Result<PathBuf, String>,
+    installed: Result<semver::Version, String>,
+    exe: Result<PathBuf, String>,
+) -> Result<Live, String> {
     let settings: &UpdatesConfig = config.updates.as_ref().ok_or_else(|| {
         "Updates are not set up for this build (no update endpoint is configured). \
          Ask whoever gave you Hudson for new versions."
             .to_owned()
     })?;
-    let installed: semver::Version =
-        installed.parse().map_err(|e| format!("this build's version {installed:?} is not a version ({e})"))?;
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| format!("cannot find Hudson's own program ({e})"))?;
+    let installed = installed?;
+    let exe = exe?;
     let (kind, installer, install_root) = install_kind(config, &exe, resources)?;
     let platform = PlatformKey::new(host_os()?, host_arch()?, Some(installer));
     let texts = EMBEDDED_KEYS.ok_or_else(|| {
@@ -347,7 +355,7 @@ fn live(app: &AppHandle, config: &ShellConfig, resources: Option<&Path>, install
     let lines: Vec<&'static str> = texts.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let keys = TrustedKeys::embedded(&lines).map_err(|e| e.to_string())?;
     let endpoint = Endpoint::parse(&settings.endpoint).map_err(|e| e.to_string())?;
-    let app_data = app.path().app_data_dir().map_err(|e| format!("cannot find the app-data folder: {e}"))?;
+    let app_data = app_data?;
     let updater = Updater::new(
         UpdaterConfig { app_data: app_data.clone(), endpoint, channel: settings.channel.clone(), platform, installed },
         keys,
@@ -361,7 +369,6 @@ fn live(app: &AppHandle, config: &ShellConfig, resources: Option<&Path>, install
         data_dir: app_data,
         snapshot_files: settings.snapshot_files.iter().map(PathBuf::from).collect(),
         interval,
-        relaunch: exe,
         install_root,
         configured: config.install_kind,
     })
@@ -568,7 +575,7 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         Ok(())
     };
     let check_staged = |staged: &Path| match (&live.install_root, live.configured) {
-        (Some(root), Some(kind)) => check_staged_tree(staged, root, &live.relaunch, kind),
+        (Some(root), Some(kind)) => check_staged_tree(staged, root, &updates.program, kind),
         _ => Ok(()),
     };
     let ctx = InstallContext {
@@ -583,8 +590,8 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
     shell.log.shell(&format!("updates: installing Hudson {version}"));
     match live.updater.install(downloaded, &live.kind, ctx) {
         Ok(Installed { next: Next::Relaunch, .. }) => {
-            shell.log.shell(&format!("updates: Hudson {version} installed; relaunching {}", live.relaunch.display()));
-            relaunch(app, &live.relaunch);
+            shell.log.shell(&format!("updates: Hudson {version} installed; relaunching {}", updates.program.display()));
+            relaunch(app, &updates.program);
         }
         Ok(Installed { next: Next::ExitForInstaller, .. }) => {
             shell.log.shell(&format!("updates: the installer of Hudson {version} takes over"));
