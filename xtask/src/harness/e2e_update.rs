@@ -107,7 +107,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v1.manifest])?;
     lab.serve_artifact(&lab.v1)?;
     let a = lab.install(&lab.v1)?;
-    let result = a.expect_check(&lab, "is up to date")?;
+    let result = a.expect_check("is up to date")?;
     done("up to date", started, result);
 
     let started = Instant::now();
@@ -592,8 +592,7 @@ impl UpdateInstall {
 
     /// Launches, waits for the page and the first check's outcome line
     /// containing `expect`, stops; returns that line.
-    fn expect_check(&self, lab: &UpdateLab, expect: &str) -> Result<String> {
-        let _ = lab;
+    fn expect_check(&self, expect: &str) -> Result<String> {
         let from = self.log_len();
         let shell = self.launch(false)?;
         let result = (|| {
@@ -603,6 +602,26 @@ impl UpdateInstall {
         self.stop(shell)?;
         let line = result?;
         Ok(line.split("updates: ").nth(1).unwrap_or(&line).to_owned())
+    }
+
+    /// Launches with Restart to update pressed for it, and waits until
+    /// `version` was downloaded, verified, installed and passed probation
+    /// in the relaunched shell; stops; shell and backend must report it.
+    fn update_to(&self, version: &str) -> Result<()> {
+        let from = self.log_len();
+        let shell = self.launch(true)?;
+        let waited = (|| -> Result<()> {
+            self.wait_since(from, &format!("Hudson {version} downloaded and verified"), PAGE_TIMEOUT)?;
+            self.wait_since(from, &format!("Hudson {version} passed probation"), PAGE_TIMEOUT)?;
+            Ok(())
+        })();
+        let relaunched = from + self.log_since(from).find("relaunching").unwrap_or(0);
+        let versions = self.versions_since(relaunched);
+        self.stop(shell)?;
+        waited?;
+        let wanted = Some(version.to_owned());
+        ensure!(versions == (wanted.clone(), wanted), "after the update to {version} the app reports {versions:?}");
+        Ok(())
     }
 
     /// The versions the last launch's shell and backend reported.
@@ -665,26 +684,26 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&served, &bytes)?;
-    let line = a.expect_check(lab, "could not be downloaded")?;
+    let line = a.expect_check("could not be downloaded")?;
     ensure!(line.contains("refused"), "a flipped byte was not refused: {line}");
     unchanged("flipped byte")?;
     seen.push("flipped byte");
 
     std::fs::write(&served, &std::fs::read(&lab.v2.portable)?[..middle])?;
-    a.expect_check(lab, "could not be downloaded")?;
+    a.expect_check("could not be downloaded")?;
     unchanged("cut short")?;
     seen.push("cut short");
 
     // 2. Rollout 0 %: this install is outside it (the artifact is fine now).
     lab.serve_artifact(&lab.v2)?;
     lab.xtask(&["rollout", CHANNEL, "0"], &[])?;
-    a.expect_check(lab, "this one is not included yet")?;
+    a.expect_check("this one is not included yet")?;
     unchanged("rollout 0 %")?;
     seen.push("rollout 0 %");
 
     // 3. Halted.
     lab.xtask(&["halt", CHANNEL], &[])?;
-    a.expect_check(lab, "paused by the publisher")?;
+    a.expect_check("paused by the publisher")?;
     unchanged("halted")?;
     seen.push("halted");
 
@@ -692,7 +711,7 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let halted = lab.dir.join("halted-channel");
     copy(&channel, &halted)?;
     copy(&saved, &channel)?;
-    let line = a.expect_check(lab, "answer was refused")?;
+    let line = a.expect_check("answer was refused")?;
     ensure!(line.contains("older"), "a replayed manifest was refused for another reason: {line}");
     unchanged("replayed")?;
     seen.push("replayed older manifest");
@@ -711,7 +730,7 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     )?;
     let stranger = signing::keys::SecretKey::from_file(&stranger, None)?;
     resign(&channel, &stranger, |m| m.sequence += 1)?;
-    let line = a.expect_check(lab, "answer was refused")?;
+    let line = a.expect_check("answer was refused")?;
     ensure!(line.contains("key"), "a manifest signed by an unknown key was refused for another reason: {line}");
     unchanged("unknown key")?;
     seen.push("unknown key");
@@ -726,7 +745,7 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
         m.issued_at = now - time::Duration::hours(2);
         m.expires_at = now - time::Duration::hours(1);
     })?;
-    let line = a.expect_check(lab, "answer was refused")?;
+    let line = a.expect_check("answer was refused")?;
     ensure!(line.contains("expired"), "an expired manifest was refused for another reason: {line}");
     unchanged("expired")?;
     seen.push("expired manifest");
@@ -758,11 +777,14 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     publish_elsewhere(lab, &platformless, &stripped)?;
     let c = lab.install(&lab.v1)?;
     copy(&platformless.join(CHANNEL), &channel)?;
-    let line = c.expect_check(lab, "answer was refused")?;
+    let line = c.expect_check("answer was refused")?;
+    ensure!(
+        line.contains("no download for this system"),
+        "a platformless manifest was refused for another reason: {line}"
+    );
     ensure!(tree_hash(&c.root)? == lab.v1.tree, "wrong platform: the install tree changed");
     copy(&halted, &channel)?;
     seen.push("no entry for this platform");
-    let _ = line;
 
     let state = a.state()?;
     ensure!(state["journal"].is_null(), "a refusal left a journal: {state}");
@@ -962,18 +984,7 @@ fn deb_as_root(lab: &UpdateLab) -> Result<String> {
             program: PathBuf::from("/usr/bin").join(&lab.config.shell_binary),
             data,
         };
-        let from = user.log_len();
-        let shell = user.launch(true)?;
-        let waited = (|| -> Result<()> {
-            user.wait_since(from, &format!("Hudson {v2} downloaded and verified"), PAGE_TIMEOUT)?;
-            user.wait_since(from, &format!("Hudson {v2} passed probation"), PAGE_TIMEOUT)?;
-            Ok(())
-        })();
-        let relaunched = from + user.log_since(from).find("relaunching").unwrap_or(0);
-        let versions = user.versions_since(relaunched);
-        user.stop(shell)?;
-        waited?;
-        ensure!(versions == (Some(v2.clone()), Some(v2.clone())), "after dpkg -i the app reports {versions:?}");
+        user.update_to(&v2)?;
         let installed = field(&["dpkg-query", "-W", "-f", "${Version}", &package])?;
         ensure!(installed == v2, "dpkg says {package} {installed} is installed, not {v2}");
         Ok(format!("{package} {} → {v2} through dpkg -i; dpkg and the app report {v2}", lab.v1.version))
@@ -986,18 +997,7 @@ fn deb_as_root(lab: &UpdateLab) -> Result<String> {
 fn yank(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let (v1, v2) = (lab.v1.version.to_string(), lab.v2.version.to_string());
     lab.xtask(&["yank", CHANNEL], &[])?;
-    let from = a.log_len();
-    let shell = a.launch(true)?;
-    let result = (|| -> Result<()> {
-        a.wait_since(from, &format!("Hudson {v1} downloaded and verified"), PAGE_TIMEOUT)?;
-        a.wait_since(from, &format!("Hudson {v1} passed probation"), PAGE_TIMEOUT)?;
-        Ok(())
-    })();
-    let relaunched = from + a.log_since(from).find("relaunching").unwrap_or(0);
-    let versions = a.versions_since(relaunched);
-    a.stop(shell)?;
-    result?;
-    ensure!(versions == (Some(v1.clone()), Some(v1.clone())), "after the yank the install reports {versions:?}");
+    a.update_to(&v1)?;
     ensure!(tree_hash(&a.root)? != lab.v2.tree, "the install is still the {v2} tree");
     Ok(format!("{v2} yanked: the install went back to {v1} (shell and backend report {v1})"))
 }
@@ -1037,7 +1037,7 @@ fn broken_update(lab: &UpdateLab) -> Result<String> {
     );
     ensure!(state["notice"]["reason"].is_string(), "no notice for the Updates window: {state}");
     // Launched again, it still is not offered.
-    let line = b.expect_check(lab, "did not work on this computer before")?;
+    let line = b.expect_check("did not work on this computer before")?;
     Ok(format!(
         "{v2} → {v3} → back to {v2} with its data; reason logged: {}; next check: {line}",
         why.split("failed probation: ").nth(1).unwrap_or(&why)
