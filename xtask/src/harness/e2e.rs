@@ -215,6 +215,9 @@ pub enum Backend<'a> {
     WithoutNif,
 }
 
+/// The shell's log file in the per-user log folder.
+pub const SHELL_LOG: &str = "hudson-desktop.log";
+
 pub struct Install {
     pub home: tempfile::TempDir,
     pub env: Vec<(OsString, OsString)>,
@@ -239,13 +242,16 @@ impl Install {
         self.home.path().join("data").join(&self.identifier).join("logs")
     }
 
-    /// Every log file, oldest first.
+    /// The shell's log and its rotated files, oldest first. Only those:
+    /// another file in the folder would shift the offsets callers keep.
+    /// Read lossily, so a torn byte cannot hide everything after it.
     pub fn log_text(&self) -> String {
         let dir = self.log_dir();
         let mut files: Vec<PathBuf> =
             std::fs::read_dir(&dir).map(|entries| entries.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(SHELL_LOG)));
         files.sort_by_key(|p| std::cmp::Reverse(p.display().to_string()));
-        files.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect()
+        files.iter().map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()).collect()
     }
 
     pub fn runtime_base(&self) -> PathBuf {

@@ -524,8 +524,43 @@ impl UpdateInstall {
         if restart_when_ready {
             command.env(hooks::ENV_UPDATE_RESTART_WHEN_READY, "1");
         }
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        // The shell echoes its log to stderr; a panic or an exit before the
+        // log file opens shows only there.
+        let output = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.output_path())
+            .with_context(|| format!("opening {}", self.output_path().display()))?;
+        command.stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
         command.spawn().with_context(|| format!("starting {}", self.program.display()))
+    }
+
+    /// Everything the shells of this install wrote to stdout and stderr.
+    fn output_path(&self) -> PathBuf {
+        self.install.home.path().join("shell-output.txt")
+    }
+
+    fn output_len(&self) -> usize {
+        std::fs::metadata(self.output_path()).map_or(0, |m| m.len() as usize)
+    }
+
+    /// What a failure report needs beyond the log: the shell's own output
+    /// since `from` (an `output_len`) and what the log folder holds.
+    fn evidence(&self, from: usize) -> String {
+        let bytes = std::fs::read(self.output_path()).unwrap_or_default();
+        let output = String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned();
+        let mut files: Vec<String> = std::fs::read_dir(self.install.log_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        format!("{} ({} bytes)", e.file_name().to_string_lossy(), e.metadata().map_or(0, |m| m.len()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        format!("log folder: [{}]; the shell's stdout and stderr:\n{}", files.join(", "), tail(&output, 25))
     }
 
     fn log_len(&self) -> usize {
@@ -903,6 +938,7 @@ fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duratio
         user.kill(shell)?;
 
         let from = user.log_len();
+        let output_from = user.output_len();
         let shell = user.launch(false)?;
         let page = user.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT);
         let versions = user.versions_since(from);
@@ -922,7 +958,7 @@ fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duratio
             None => {
                 report.broken += 1;
                 report.failures.push(format!(
-                    "update {round}, killed {delay} ms after launch ({phase}): page {:?}, versions {versions:?}, tree {}",
+                    "update {round}, killed {delay} ms after launch ({phase}): page {:?}, versions {versions:?}, tree {}; {}",
                     page.as_ref().map(|_| "loaded").map_err(|e| e.to_string()),
                     if hash == lab.v1.tree {
                         "old"
@@ -930,7 +966,8 @@ fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duratio
                         "new"
                     } else {
                         "neither"
-                    }
+                    },
+                    user.evidence(output_from)
                 ));
             }
         }
