@@ -1111,3 +1111,80 @@ fn keygen_writes_a_tauri_key_pair_that_publishes() {
     let unencrypted = SecretKey::from_env_value(path, None).unwrap();
     assert_ne!(unencrypted.key_id(), key.key_id());
 }
+
+/// Runs a channel command, killing it (and failing the test) if it has not
+/// exited after a minute: a reader that blocks on a FIFO would never return.
+fn run_guarded(fixture: &Fixture, args: &[&str]) -> Output {
+    let manifests = fixture.manifests();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
+    let mut child = fixture
+        .command(&all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("xtask {args:?} hangs on a planted file");
+}
+
+#[cfg(unix)]
+#[test]
+fn channel_files_are_read_as_bounded_regular_files() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    assert_ok(&fixture.publish("beta", &[&dist], &[]));
+    let public = fixture.public_key_file(release_key());
+    let beta = fixture.channel("beta");
+    let history = std::fs::read_dir(beta.join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a history entry");
+    let history_name = format!("history/{}", history.file_name().unwrap().to_string_lossy());
+    let verify = ["verify", "beta", "--pubkey", public.to_str().unwrap()];
+    let halt = ["halt", "beta"];
+    type Plant = (&'static str, Box<dyn Fn(&Path)>);
+    let plants: Vec<Plant> = vec![
+        ("is a symlink", Box::new(|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap())),
+        (
+            "is a FIFO",
+            Box::new(|p: &Path| {
+                let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: mkfifo on a path the test owns.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            }),
+        ),
+        ("is larger than", Box::new(|p: &Path| std::fs::write(p, vec![b' '; (1 << 20) + 1]).unwrap())),
+    ];
+    for (name, commands) in [
+        ("latest.json", vec![&verify[..]]),
+        ("manifest.json", vec![&verify[..], &halt[..]]),
+        ("manifest.json.minisig", vec![&verify[..], &halt[..]]),
+        (history_name.as_str(), vec![&verify[..], &halt[..]]),
+    ] {
+        let path = beta.join(name);
+        let original = std::fs::read(&path).unwrap();
+        for (says, plant) in &plants {
+            std::fs::remove_file(&path).unwrap();
+            plant(&path);
+            for args in &commands {
+                let out = run_guarded(&fixture, args);
+                let error = assert_fails(&out);
+                assert!(
+                    error.contains(&format!("{} {says}", path.display())),
+                    "{args:?} with {name} that {says}:\n{error}"
+                );
+            }
+            std::fs::remove_file(&path).unwrap();
+            std::fs::write(&path, &original).unwrap();
+        }
+    }
+    assert_ok(&run_guarded(&fixture, &verify));
+}

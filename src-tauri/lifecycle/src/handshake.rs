@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::contract::{HANDSHAKE_FILE_NAME, HandshakeDoc, MAX_HANDSHAKE_BYTES};
+use crate::untrusted::Refused;
 
 /// A random per-launch secret: 256 bits, lower-case hex.
 #[derive(Clone, PartialEq, Eq)]
@@ -170,9 +171,6 @@ fn create_private_dir(path: &Path) -> Result<(), HandshakeError> {
 pub fn read_handshake(path: &Path, token: &Token, child_pid: u32) -> Result<HandshakeDoc, HandshakeError> {
     let mut file = open_no_follow(path)?;
     let meta = file.metadata().map_err(|e| HandshakeError::Io(path.to_path_buf(), e))?;
-    if !meta.is_file() {
-        return Err(HandshakeError::NotRegular(path.to_path_buf()));
-    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -206,21 +204,15 @@ pub fn read_handshake(path: &Path, token: &Token, child_pid: u32) -> Result<Hand
     Ok(doc)
 }
 
+/// The one untrusted-file opener (`crate::untrusted`), in this module's errors.
 fn open_no_follow(path: &Path) -> Result<File, HandshakeError> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    match options.open(path) {
-        Ok(file) => Ok(file),
-        #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(HandshakeError::Symlink(path.to_path_buf())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(HandshakeError::Missing(path.to_path_buf())),
-        Err(e) => Err(HandshakeError::Io(path.to_path_buf(), e)),
-    }
+    crate::untrusted::open(path).map_err(|refused| match refused {
+        Refused::NotFound(path) => HandshakeError::Missing(path),
+        Refused::Symlink(path) => HandshakeError::Symlink(path),
+        Refused::NotRegular { path, .. } => HandshakeError::NotRegular(path),
+        Refused::TooLarge { path, cap } => HandshakeError::TooLarge(path, cap),
+        Refused::Io(path, e) => HandshakeError::Io(path, e),
+    })
 }
 
 /// True when `pid` is a descendant of `ancestor` (Linux: walks `/proc`).

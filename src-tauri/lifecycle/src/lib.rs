@@ -20,6 +20,7 @@ pub mod redact;
 pub mod restart;
 pub mod supervisor;
 pub mod trace;
+pub mod untrusted;
 
 pub use backend::{Backend, HandshakeSource, LaunchSpec, Notice, Readiness, ShutdownReport, StartError, StartTimings};
 pub use contract::{HandshakeDoc, HealthDoc};

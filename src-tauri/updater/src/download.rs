@@ -65,7 +65,7 @@ impl Updater {
         // A file under the final name was verified by an earlier run that
         // stopped before installing; verify it again rather than trust it.
         if fsx::exists(&final_path) {
-            if let Ok(file) = fsx::open_regular(&final_path, false)
+            if let Ok(file) = fsx::open_regular(&final_path)
                 && policy::verify_download(file, &update.offer, &self.keys).is_ok()
             {
                 progress(Progress { done: total, total });
@@ -84,7 +84,7 @@ impl Updater {
         };
         // A complete `.part` needs no request (a range past the end is a 416).
         let outcome = if have == total && total > 0 {
-            let file = fsx::open_regular(&part, false).at("opening", &part)?;
+            let file = fsx::open_regular(&part).at("opening", &part)?;
             policy::verify_download(file, &update.offer, &self.keys)
         } else {
             let response = self.http.send(&url, (have > 0).then_some(have))?;
@@ -107,13 +107,13 @@ impl Updater {
                     return Err(UpdateError::Fetch { url, detail: format!("the server answered HTTP {status}") });
                 }
             }
-            let mut writer = fsx::open_regular(&part, true).at("opening", &part)?;
+            let mut writer = fsx::open_append(&part).at("opening", &part)?;
             if have == 0 {
                 writer.set_len(0).at("emptying", &part)?;
             }
             writer.seek(io::SeekFrom::End(0)).at("seeking in", &part)?;
             progress(Progress { done: have, total });
-            let earlier = fsx::open_regular(&part, false).at("opening", &part)?.take(have);
+            let earlier = fsx::open_regular(&part).at("opening", &part)?.take(have);
             let tee = Tee { body: response.take(total - have + 1), out: &mut writer, done: have, total, progress };
             let outcome = policy::verify_download(earlier.chain(tee), &update.offer, &self.keys);
             // What arrived stays durable for a resume, whatever happened.

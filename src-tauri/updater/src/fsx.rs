@@ -5,9 +5,9 @@
 //! folder. Without the last fsync a power loss can bring back the old name.
 //!
 //! Bounded reads: the app-data folder is the user's, so a file there may be a
-//! symlink to `/dev/zero` or a FIFO nobody writes to. We open without
-//! following symlinks and without blocking, check for a regular file, and read
-//! at most a cap.
+//! symlink to `/dev/zero` or a FIFO nobody writes to. Reads go through
+//! `hudson_lifecycle::untrusted` (no symlinks, no blocking, regular files,
+//! a cap enforced while reading), the one helper the workspace has for that.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -49,63 +49,24 @@ pub(crate) fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Why a bounded read failed.
-#[derive(Debug)]
-pub(crate) enum ReadCapped {
-    NotFound,
-    NotRegular,
-    TooLarge,
-    Io(io::Error),
+pub(crate) use hudson_lifecycle::untrusted::{Refused, read as read_capped};
+
+/// Opens a file of the app-data folder for reading through the workspace's
+/// one untrusted-file opener (`hudson_lifecycle::untrusted`): a regular
+/// file, never through a symlink, never blocking on a FIFO.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    hudson_lifecycle::untrusted::open(path).map_err(|refused| match refused {
+        Refused::NotFound(_) => io::Error::from(io::ErrorKind::NotFound),
+        Refused::Io(_, e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    })
 }
 
-impl std::fmt::Display for ReadCapped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadCapped::NotFound => write!(f, "it does not exist"),
-            ReadCapped::NotRegular => write!(f, "it is not a regular file (a symlink, FIFO or device)"),
-            ReadCapped::TooLarge => write!(f, "it is larger than expected"),
-            ReadCapped::Io(error) => write!(f, "{error}"),
-        }
-    }
-}
-
-/// Reads a regular file of at most `cap` bytes, never following a symlink
-/// and never blocking on a FIFO.
-pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadCapped> {
-    let file = open_regular(path, false).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => ReadCapped::NotFound,
-        _ if is_not_regular(&e) => ReadCapped::NotRegular,
-        _ => ReadCapped::Io(e),
-    })?;
-    let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes).map_err(ReadCapped::Io)?;
-    if bytes.len() as u64 > cap {
-        return Err(ReadCapped::TooLarge);
-    }
-    Ok(bytes)
-}
-
-const NOT_REGULAR: &str = "not a regular file";
-
-fn is_not_regular(error: &io::Error) -> bool {
-    // ELOOP is what O_NOFOLLOW answers for a symlink.
-    #[cfg(unix)]
-    if error.raw_os_error() == Some(libc::ELOOP) {
-        return true;
-    }
-    error.to_string().contains(NOT_REGULAR)
-}
-
-/// Opens a regular file without following a final symlink and without
-/// blocking; `append` opens it for appending (created if missing) instead of
-/// reading.
-pub(crate) fn open_regular(path: &Path, append: bool) -> io::Result<File> {
+/// Opens `path` for appending (created if missing), never through a final
+/// symlink and never blocking; anything but a regular file is refused.
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    if append {
-        options.append(true).create(true);
-    } else {
-        options.read(true);
-    }
+    options.append(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -114,12 +75,12 @@ pub(crate) fn open_regular(path: &Path, append: bool) -> io::Result<File> {
     #[cfg(not(unix))]
     {
         if fs::symlink_metadata(path).map(|m| !m.is_file()).unwrap_or(false) {
-            return Err(io::Error::other(NOT_REGULAR));
+            return Err(io::Error::other("not a regular file"));
         }
     }
     let file = options.open(path)?;
     if !file.metadata()?.is_file() {
-        return Err(io::Error::other(NOT_REGULAR));
+        return Err(io::Error::other("not a regular file"));
     }
     Ok(file)
 }
@@ -142,7 +103,7 @@ pub(crate) fn exists(path: &Path) -> bool {
 
 /// Copies a regular file durably to `to` (replacing it atomically).
 pub(crate) fn copy_durable(from: &Path, to: &Path) -> Result<()> {
-    let mut source = open_regular(from, false).at("opening", from)?;
+    let mut source = open_regular(from).at("opening", from)?;
     let dir = parent(to);
     let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).at("creating a temporary file in", dir)?;
     io::copy(&mut source, temp.as_file_mut()).at("copying", from)?;
@@ -163,32 +124,5 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn capped_read_refuses_big_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        fs::write(&path, vec![0u8; 11]).unwrap();
-        assert!(matches!(read_capped(&path, 10), Err(ReadCapped::TooLarge)));
-        assert_eq!(read_capped(&path, 11).unwrap().len(), 11);
-        assert!(matches!(read_capped(&dir.path().join("missing"), 10), Err(ReadCapped::NotFound)));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn capped_read_refuses_symlinks_fifos_and_devices() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target");
-        fs::write(&target, b"{}").unwrap();
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(matches!(read_capped(&link, 10), Err(ReadCapped::NotRegular)), "a symlink is followed");
-        let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        // Would hang forever without O_NONBLOCK.
-        assert!(matches!(read_capped(&fifo, 10), Err(ReadCapped::NotRegular)));
-        assert!(matches!(read_capped(Path::new("/dev/zero"), 10), Err(ReadCapped::NotRegular)));
     }
 }

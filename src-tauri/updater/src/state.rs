@@ -32,7 +32,7 @@ use signing::policy::SeenManifest;
 use time::OffsetDateTime;
 
 use crate::error::{IoContext, Result, UpdateError};
-use crate::fsx::{self, ReadCapped};
+use crate::fsx::{self, Refused};
 
 /// The schema string of `state.json`.
 pub const STATE_SCHEMA: &str = "hudson-updater-state/1";
@@ -256,12 +256,12 @@ impl Store {
         let path = self.path();
         let bytes = match fsx::read_capped(&path, MAX_STATE_BYTES) {
             Ok(bytes) => bytes,
-            Err(ReadCapped::NotFound) => {
+            Err(Refused::NotFound(_)) => {
                 let state = State::fresh(new_install_id()?);
                 self.save(&state)?;
                 return Ok(Loaded { state, warning: None });
             }
-            Err(ReadCapped::Io(error)) => {
+            Err(Refused::Io(_, error)) => {
                 return Err(UpdateError::State { path, detail: format!("{error}; check the folder's permissions") });
             }
             Err(problem) => return self.start_over(&[], &problem.to_string()),
@@ -389,7 +389,7 @@ mod tests {
         fs::write(&elsewhere, b"precious").unwrap();
         std::os::unix::fs::symlink(&elsewhere, store.path()).unwrap();
         let loaded = store.load().unwrap();
-        assert!(loaded.warning.unwrap().contains("not a regular file"));
+        assert!(loaded.warning.unwrap().contains("is a symlink"));
         assert_eq!(fs::read(&elsewhere).unwrap(), b"precious", "the symlink's target must not be touched");
         assert!(fs::symlink_metadata(store.path()).unwrap().is_file());
     }

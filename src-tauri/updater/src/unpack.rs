@@ -39,7 +39,7 @@ impl Default for UnpackLimits {
 /// Unpacks `archive` into `staging`, which must not exist yet.
 pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits) -> Result<()> {
     let fail = |detail: String| UpdateError::Unpack { archive: archive.to_path_buf(), detail };
-    let file = fsx::open_regular(archive, false).at("opening", archive)?;
+    let file = fsx::open_regular(archive).at("opening", archive)?;
     fs::create_dir(staging).at("creating the staging folder", staging)?;
     let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::new(file)));
     let mut top: Option<PathBuf> = None;

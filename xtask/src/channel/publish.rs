@@ -9,7 +9,6 @@
 //! signing key whose trusted comment names the version.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -95,7 +94,7 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
     let mut targets: BTreeMap<String, &Path> = BTreeMap::new();
     let mut platforms: BTreeMap<PlatformKey, (PlatformEntry, &Path)> = BTreeMap::new();
     for path in paths {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = fsx::read_untrusted(path, fsx::MAX_JSON_BYTES)?;
         let dist = DistManifest::from_json(&bytes)
             .with_context(|| format!("{} is not a dist manifest `cargo xtask dist` wrote", path.display()))?;
         let dir = fsx::parent(path)?;
@@ -213,7 +212,7 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
                 platform: *first_key,
                 artifact: entry.clone(),
             };
-            let reader = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            let reader = fsx::open_untrusted(&file)?;
             policy::verify_download(reader, &offer, std::slice::from_ref(public_key))
                 .with_context(|| format!("{} does not match what {} says about it", file.display(), path.display()))?;
             for key in keys {

@@ -45,8 +45,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         dirs.sort();
         for dir in dirs {
             let channel = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            let parsed = std::fs::read(dir.join(MANIFEST_FILE))
-                .map_err(anyhow::Error::from)
+            let parsed = crate::core::fsx::read_untrusted(&dir.join(MANIFEST_FILE), crate::core::fsx::MAX_JSON_BYTES)
                 .and_then(|bytes| Ok(ChannelManifest::from_json(&bytes)?));
             rows.push(match parsed {
                 Ok(manifest) => row(channel, &manifest, now),

@@ -122,15 +122,13 @@ pub struct ChannelFiles {
 
 pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest = match std::fs::read(&manifest_path) {
+    let manifest = match hudson_lifecycle::untrusted::read(&manifest_path, fsx::MAX_JSON_BYTES) {
         Ok(json) => {
-            let signature_path = dir.join(MANIFEST_SIGNATURE_FILE);
-            let signature =
-                std::fs::read(&signature_path).with_context(|| format!("reading {}", signature_path.display()))?;
+            let signature = fsx::read_untrusted(&dir.join(MANIFEST_SIGNATURE_FILE), fsx::MAX_SIGNATURE_BYTES)?;
             Some((json, signature))
         }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("reading {}", manifest_path.display())),
+        Err(refused) if refused.is_not_found() => None,
+        Err(refused) => return Err(refused.into()),
     };
     let mut history = Vec::new();
     let history_dir = dir.join(HISTORY_DIR);
@@ -148,10 +146,9 @@ pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
                 .with_context(|| {
                     format!("{} is not a history entry (expected <8-digit sequence>.json)", path.display())
                 })?;
-            let json = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let json = fsx::read_untrusted(&path, fsx::MAX_JSON_BYTES)?;
             let signature_path = history_dir.join(format!("{name}.minisig"));
-            let signature = std::fs::read_to_string(&signature_path)
-                .with_context(|| format!("reading {}", signature_path.display()))?;
+            let signature = hudson_lifecycle::untrusted::read_to_string(&signature_path, fsx::MAX_SIGNATURE_BYTES)?;
             history.push(StoredManifest { sequence, json, signature });
         }
     }

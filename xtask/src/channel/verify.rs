@@ -17,7 +17,6 @@
 //! key.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -33,8 +32,8 @@ use super::history::History;
 use super::promote::signature_key_id;
 use super::{TreeArgs, manifests_dir, now, rfc3339, url_file_name};
 use crate::core::config::Config;
-use crate::core::keys;
 use crate::core::ui::Ui;
+use crate::core::{fsx, keys};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -74,10 +73,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let trusted = std::slice::from_ref(&key);
 
     // 1. The current manifest, as a client checks it.
-    let read =
-        |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
-    let json = read(MANIFEST_FILE)?;
-    let signature = read(MANIFEST_SIGNATURE_FILE)?;
+    let read = |name: &str, cap: u64| fsx::read_untrusted(&dir.join(name), cap);
+    let json = read(MANIFEST_FILE, fsx::MAX_JSON_BYTES)?;
+    let signature = read(MANIFEST_SIGNATURE_FILE, fsx::MAX_SIGNATURE_BYTES)?;
     let manifest = policy::verify_manifest(trusted, &json, &signature, DEFAULT_MAX_MANIFEST_BYTES)
         .with_context(|| format!("{} is refused", dir.join(MANIFEST_FILE).display()))?;
     if manifest.channel != channel {
@@ -113,7 +111,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let manifests = history.manifests();
 
     // 3. latest.json for stock updaters.
-    let latest_bytes = read(LATEST_JSON_FILE)?;
+    let latest_bytes = read(LATEST_JSON_FILE, fsx::MAX_JSON_BYTES)?;
     let latest = LatestJson::from_json(&latest_bytes)
         .with_context(|| format!("{} does not read as Tauri's latest.json", dir.join(LATEST_JSON_FILE).display()))?;
     // And as a stock tauri-plugin-updater reads it, by its own field rules.
@@ -152,7 +150,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
             let Some(path) = args.artifacts.iter().map(|dir| dir.join(&name)).find(|path| path.is_file()) else {
                 bail!("{name} is in none of the --artifacts folders (it is the artifact of {url})");
             };
-            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let file = fsx::open_untrusted(&path)?;
             let offer = Offer {
                 version: manifest.version.clone(),
                 reason: OfferReason::Release,
@@ -269,7 +267,9 @@ fn locate(config: &Config, args: &Args) -> Result<(PathBuf, String)> {
     } else {
         given.to_path_buf()
     };
-    if !dir.join(MANIFEST_FILE).is_file() {
+    // Not `is_file`: a planted symlink or FIFO exists and is refused, by
+    // name, when it is read.
+    if std::fs::symlink_metadata(dir.join(MANIFEST_FILE)).is_err() {
         bail!("{} holds no {MANIFEST_FILE}: name a published channel or its folder", dir.display());
     }
     let absolute = std::path::absolute(&dir)?;

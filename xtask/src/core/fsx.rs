@@ -8,6 +8,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+/// The most a JSON file from a tree xtask did not write may hold: channel
+/// and dist manifests, `latest.json`, history entries, `hudson-shell.json`.
+pub const MAX_JSON_BYTES: u64 = signing::policy::DEFAULT_MAX_MANIFEST_BYTES as u64;
+/// The most a `.minisig` file may hold.
+pub const MAX_SIGNATURE_BYTES: u64 = 16 << 10;
+
+/// Reads a file from a tree someone else wrote (a channel folder, a dist
+/// folder, an unpacked package) through the workspace's one bounded reader,
+/// `hudson_lifecycle::untrusted`: a regular file, no symlink, no FIFO or
+/// device, at most `cap` bytes. Errors name the file.
+pub fn read_untrusted(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    Ok(hudson_lifecycle::untrusted::read(path, cap)?)
+}
+
+/// Opens such a file to stream it (an artifact whose size and digest the
+/// caller checks while reading).
+pub fn open_untrusted(path: &Path) -> Result<fs::File> {
+    Ok(hudson_lifecycle::untrusted::open(path)?)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, then
 /// renames it into place and syncs the folder: readers see the old file or
 /// the new one, never a part.

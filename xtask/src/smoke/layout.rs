@@ -67,9 +67,13 @@ impl Layout {
             other => bail!("no known layout for a {} package", other.as_str()),
         };
         let config_path = resources.join(SHELL_CONFIG_FILE);
-        let bytes = std::fs::read(&config_path).with_context(|| {
-            format!("the package has no {} (the shell cannot start without it)", shown(root, &config_path))
-        })?;
+        let bytes =
+            crate::core::fsx::read_untrusted(&config_path, crate::core::fsx::MAX_JSON_BYTES).with_context(|| {
+                format!(
+                    "the package's {} cannot be read (the shell cannot start without it)",
+                    shown(root, &config_path)
+                )
+            })?;
         let config = ShellConfig::from_slice(&bytes)
             .with_context(|| format!("{} is not the shell's configuration", shown(root, &config_path)))?;
         let expected = expected_install_kind(kind);

@@ -117,9 +117,10 @@ pub fn smoke(plan: &Plan, print: &mut dyn FnMut(&str)) -> Result<Report> {
         shell::check_prerequisites()?;
     }
     let manifest_path = plan.dist_dir.join(DIST_MANIFEST_FILE);
-    let bytes = std::fs::read(&manifest_path).with_context(|| {
-        format!("cannot read {}: run `cargo xtask dist` first (or pass --dist-dir)", manifest_path.display())
-    })?;
+    let bytes =
+        crate::core::fsx::read_untrusted(&manifest_path, crate::core::fsx::MAX_JSON_BYTES).with_context(|| {
+            format!("cannot read {}: run `cargo xtask dist` first (or pass --dist-dir)", manifest_path.display())
+        })?;
     let manifest = DistManifest::from_json(&bytes)
         .with_context(|| format!("{} is not a dist manifest", manifest_path.display()))?;
     if manifest.target != plan.target.triple {
