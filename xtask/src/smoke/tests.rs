@@ -427,10 +427,69 @@ fn a_malicious_cpio_cannot_write_outside_its_folder() {
     std::io::Write::write_all(&mut writer, b"x").unwrap();
     writer.finish().unwrap();
     cpio::newc::trailer(&mut cpio).unwrap();
-    let mut tree = Tree::new(&into);
+    let mut tree = Tree::new(&into, u64::MAX);
     let e = format!("{:#}", unpack::unpack_cpio(&cpio[..], &mut tree, &Default::default()).unwrap_err());
     assert!(e.contains("contains `..`"), "{e}");
     assert!(!work.path().join("escaped").exists());
+}
+
+/// A `.deb` whose `data.tar.zst` holds `usr/lib/zeros`: `len` zero bytes.
+fn zstd_bomb(len: u64, out: &Path) {
+    use std::io::Read as _;
+    let mut tar = tar::Builder::new(zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(len);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "usr/lib/zeros", std::io::repeat(0).take(len)).unwrap();
+    let data = tar.into_inner().unwrap().finish().unwrap();
+    let mut deb = ar::Builder::new(fs::File::create(out).unwrap());
+    for (name, bytes) in [("debian-binary", b"2.0\n".to_vec()), ("data.tar.zst", data)] {
+        deb.append(&ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64), &bytes[..]).unwrap();
+    }
+}
+
+/// Bytes of every regular file under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let meta = fs::symlink_metadata(e.path()).unwrap();
+            if meta.is_dir() { bytes_under(&e.path()) } else { meta.len() }
+        })
+        .sum()
+}
+
+#[test]
+fn a_compression_bomb_is_refused_before_it_is_written() {
+    let work = tempfile::tempdir().unwrap();
+    let deb = work.path().join("bomb.deb");
+    // 1 GiB of zeros: a few dozen KiB packed, 16 times the least cap.
+    zstd_bomb(1 << 30, &deb);
+    let packed = fs::metadata(&deb).unwrap().len();
+    assert!(packed < 1 << 20, "the bomb is {packed} bytes");
+    let into = work.path().join("into");
+    fs::create_dir(&into).unwrap();
+    let e = format!("{:#}", unpack::unpack(ArtifactKind::Deb, &deb, &into).unwrap_err());
+    assert!(e.contains("entry `usr/lib/zeros` declares 1073741824 bytes") && e.contains("compression bomb"), "{e}");
+    assert_eq!(bytes_under(&into), 0, "nothing of the bomb may be written");
+}
+
+#[test]
+fn data_running_past_its_declared_size_stops_at_the_cap() {
+    use std::io::Read as _;
+    let work = tempfile::tempdir().unwrap();
+    let into = work.path().join("into");
+    fs::create_dir(&into).unwrap();
+    let mut tree = Tree::new(&into, 1000);
+    tree.file(b"usr/small", 0o644, Some(600), &mut std::io::repeat(1).take(600)).unwrap();
+    // A reader whose header lied: it declares 100 bytes and never ends.
+    let e = format!("{:#}", tree.file(b"usr/endless", 0o644, Some(100), &mut std::io::repeat(2)).unwrap_err());
+    assert!(e.contains("entry `usr/endless` runs past the package's cap of 1000 bytes"), "{e}");
+    assert_eq!(bytes_under(&into), 600, "the cut-off file is removed");
+    let e = format!("{:#}", tree.file(b"usr/big", 0o644, Some(401), &mut std::io::empty()).unwrap_err());
+    assert!(e.contains("entry `usr/big` declares 401 bytes, but only 400"), "{e}");
+    assert!(!into.join("usr/big").exists());
 }
 
 // ---- on the real package (after `cargo xtask dist`) ----

@@ -27,6 +27,16 @@ use signing::dist::ArtifactKind;
 /// refused rather than allowed to fill the disk.
 const MAX_BYTES: u64 = 8 << 30;
 const MAX_ENTRIES: usize = 1_000_000;
+/// How many times its own size a package may unpack to. Real packages
+/// compress 2–5×; a compression bomb does a thousand times that.
+const MAX_RATIO: u64 = 64;
+/// The least a package may always unpack to, whatever its size.
+const MIN_CAP: u64 = 64 << 20;
+
+/// How much a package of `package_len` bytes may write when unpacked.
+pub fn cap_for(package_len: u64) -> u64 {
+    package_len.saturating_mul(MAX_RATIO).clamp(MIN_CAP, MAX_BYTES)
+}
 
 /// What unpacking wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,6 +47,8 @@ pub struct Stats {
 
 /// Unpacks `package` (of `kind`) into the existing, empty folder `into`.
 pub fn unpack(kind: ArtifactKind, package: &Path, into: &Path) -> Result<Stats> {
+    let len = fs::metadata(package).with_context(|| format!("reading {}", package.display()))?.len();
+    let into = &Tree::new(into, cap_for(len));
     let result = match kind {
         ArtifactKind::Deb => unpack_deb(package, into),
         ArtifactKind::Rpm => unpack_rpm(package, into),
@@ -46,7 +58,7 @@ pub fn unpack(kind: ArtifactKind, package: &Path, into: &Path) -> Result<Stats> 
     result.with_context(|| format!("unpacking {}", package.display()))
 }
 
-fn unpack_deb(package: &Path, into: &Path) -> Result<Stats> {
+fn unpack_deb(package: &Path, into: &Tree) -> Result<Stats> {
     let file = fs::File::open(package)?;
     let mut archive = ar::Archive::new(file);
     let mut format_checked = false;
@@ -74,7 +86,7 @@ fn unpack_deb(package: &Path, into: &Path) -> Result<Stats> {
                 ".bz2" => Box::new(bzip2::read::MultiBzDecoder::new(member)),
                 other => bail!("unsupported compression of the Debian data member: data.tar{other}"),
             };
-            let mut tree = Tree::new(into);
+            let mut tree = into.clone();
             unpack_tar(reader, &mut tree).with_context(|| format!("in {name}"))?;
             return tree.finish();
         }
@@ -82,7 +94,7 @@ fn unpack_deb(package: &Path, into: &Path) -> Result<Stats> {
     bail!("not a Debian package: no data.tar member")
 }
 
-fn unpack_rpm(package: &Path, into: &Path) -> Result<Stats> {
+fn unpack_rpm(package: &Path, into: &Tree) -> Result<Stats> {
     let mut reader = BufReader::new(fs::File::open(package)?);
     let metadata = rpm::PackageMetadata::parse(&mut reader).map_err(|e| anyhow::anyhow!("not an RPM package: {e}"))?;
     let compressor = metadata.get_payload_compressor().map_err(|e| anyhow::anyhow!("RPM payload compressor: {e}"))?;
@@ -101,14 +113,14 @@ fn unpack_rpm(package: &Path, into: &Path) -> Result<Stats> {
         .filter(|e| !e.linkto.is_empty())
         .map(|e| (e.path.to_string_lossy().into_owned(), e.linkto))
         .collect();
-    let mut tree = Tree::new(into);
+    let mut tree = into.clone();
     unpack_cpio(payload, &mut tree, &links).context("in the RPM payload")?;
     tree.finish()
 }
 
-fn unpack_tarball(package: &Path, into: &Path) -> Result<Stats> {
+fn unpack_tarball(package: &Path, into: &Tree) -> Result<Stats> {
     let file = BufReader::new(fs::File::open(package)?);
-    let mut tree = Tree::new(into);
+    let mut tree = into.clone();
     unpack_tar(flate2::read::MultiGzDecoder::new(file), &mut tree)?;
     tree.finish()
 }
@@ -123,7 +135,10 @@ pub fn unpack_tar(reader: impl Read, tree: &mut Tree) -> Result<()> {
         let mode = entry.header().mode().with_context(|| format!("tar entry `{shown}`: bad mode"))?;
         use tar::EntryType as T;
         match entry.header().entry_type() {
-            T::Regular | T::Continuous => tree.file(&name, mode, &mut entry),
+            T::Regular | T::Continuous => {
+                let declared = entry.header().size().with_context(|| format!("tar entry `{shown}`: bad size"))?;
+                tree.file(&name, mode, Some(declared), &mut entry)
+            }
             T::Directory => tree.dir(&name, mode),
             T::Symlink => {
                 let target =
@@ -164,7 +179,7 @@ pub fn unpack_cpio(reader: impl Read, tree: &mut Tree, links: &HashMap<String, S
             DIR => tree.dir(name.as_bytes(), mode)?,
             FILE if nlink > 1 && size == 0 => waiting.entry(ino).or_default().push(name.clone()),
             FILE => {
-                tree.file(name.as_bytes(), mode, &mut entry)?;
+                tree.file(name.as_bytes(), mode, Some(u64::from(size)), &mut entry)?;
                 for other in waiting.remove(&ino).unwrap_or_default() {
                     tree.hard_link(other.as_bytes(), name.as_bytes())?;
                 }
@@ -187,15 +202,18 @@ pub fn unpack_cpio(reader: impl Read, tree: &mut Tree, links: &HashMap<String, S
     // Hard-link groups whose data never came: empty files.
     for (_, names) in waiting {
         for name in names {
-            tree.file(name.as_bytes(), 0o644, &mut io::empty())?;
+            tree.file(name.as_bytes(), 0o644, Some(0), &mut io::empty())?;
         }
     }
     Ok(())
 }
 
 /// The folder being filled, and the checks every entry passes first.
+#[derive(Clone)]
 pub struct Tree {
     root: PathBuf,
+    /// The most all files together may hold.
+    cap: u64,
     stats: Stats,
     /// Folder modes are applied last: a read-only folder must not stop its
     /// own entries from being written.
@@ -203,8 +221,9 @@ pub struct Tree {
 }
 
 impl Tree {
-    pub fn new(root: &Path) -> Tree {
-        Tree { root: root.to_path_buf(), stats: Stats::default(), dir_modes: Vec::new() }
+    /// A tree at `root` whose files may hold at most `cap` bytes in all.
+    pub fn new(root: &Path, cap: u64) -> Tree {
+        Tree { root: root.to_path_buf(), cap: cap.min(MAX_BYTES), stats: Stats::default(), dir_modes: Vec::new() }
     }
 
     pub fn finish(mut self) -> Result<Stats> {
@@ -287,8 +306,22 @@ impl Tree {
         Ok(())
     }
 
-    pub fn file(&mut self, name: &[u8], mode: u32, data: &mut dyn Read) -> Result<()> {
+    /// Writes file entry `name`; `declared` is the size its header gives.
+    /// Refused before anything is written when the declared size does not
+    /// fit the cap, and cut off at the cap (the part removed) if the data
+    /// runs on past what was declared.
+    pub fn file(&mut self, name: &[u8], mode: u32, declared: Option<u64>, data: &mut dyn Read) -> Result<()> {
         let shown = String::from_utf8_lossy(name).into_owned();
+        let budget = self.cap - self.stats.bytes;
+        if let Some(declared) = declared
+            && declared > budget
+        {
+            bail!(
+                "entry `{shown}` declares {declared} bytes, but only {budget} of the package's {} bytes \
+                 (at most {MAX_RATIO}× its size) are left: refusing a compression bomb before writing it",
+                self.cap
+            );
+        }
         let Some(path) = self.place(name)? else { bail!("a file entry has an empty name") };
         Tree::clear(&path, &shown)?;
         // create_new: never opens (and so never follows) anything already there.
@@ -297,12 +330,17 @@ impl Tree {
             .create_new(true)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
-        let budget = MAX_BYTES - self.stats.bytes;
-        let written = io::copy(&mut data.take(budget + 1), &mut out)
+        let written = io::copy(&mut data.take(budget), &mut out)
             .with_context(|| format!("writing entry `{shown}` (is the package complete?)"))?;
         self.stats.bytes += written;
-        if written > budget {
-            bail!("the package unpacks to more than {} GiB: refusing", MAX_BYTES >> 30);
+        if written == budget && data.read(&mut [0u8; 1]).is_ok_and(|n| n > 0) {
+            drop(out);
+            let _ = fs::remove_file(&path);
+            self.stats.bytes -= written;
+            bail!(
+                "entry `{shown}` runs past the package's cap of {} bytes (at most {MAX_RATIO}× its size): refusing",
+                self.cap
+            );
         }
         fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o777))
             .with_context(|| format!("setting the mode of {}", path.display()))?;
