@@ -14,6 +14,7 @@
 //! | [`manifest`] | the signed channel manifest (`manifest.json` + `.minisig`) and its schema |
 //! | [`policy`] | the client's rules for trusting a manifest and a download |
 //! | [`rollout`] | staged-rollout membership |
+//! | [`rotation`] | a channel's key chain: explicit, signed key changes |
 //! | [`dist`] | `dist-manifest.json`, what one `cargo xtask dist` run produced |
 
 pub mod artifact;
@@ -25,4 +26,5 @@ pub mod manifest;
 pub mod platform;
 pub mod policy;
 pub mod rollout;
+pub mod rotation;
 pub mod signature;

@@ -181,6 +181,9 @@ pub enum Command {
     Halt(channel::halt::Args),
     /// Pull a channel's release and send its installs back to the last good one.
     Yank(channel::yank::Args),
+    /// Hand a channel to a new signing key: a statement signed by the
+    /// current key, which apps follow (`keys.json`).
+    RotateKey(channel::rotate::Args),
     /// Every channel: kind, version, sequence, rollout, expiry, platforms.
     Status(channel::status::Args),
     /// Check a published channel end to end (signatures, history,
@@ -271,6 +274,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         Command::Promote(args) => channel::promote::run(ui, args),
         Command::Rollout(args) => channel::rollout::run(ui, args),
         Command::Halt(args) => channel::halt::run(ui, args),
+        Command::RotateKey(args) => channel::rotate::run(ui, args),
         Command::Yank(args) => channel::yank::run(ui, args),
         Command::Status(args) => channel::status::run(ui, args),
         Command::Verify(args) => channel::verify::run(ui, args),

@@ -1046,7 +1046,7 @@ fn verify_refuses_a_damaged_or_stale_channel_with_distinct_errors() {
     let mut json = std::fs::read(beta.join("manifest.json")).unwrap();
     json.extend(std::iter::repeat_n(b' ', 2 << 20));
     std::fs::write(beta.join("manifest.json"), json).unwrap();
-    expect(verify(&[]), "over the 1048576-byte limit");
+    expect(verify(&[]), "manifest.json is larger than 1048576 bytes");
     let manifests = fixture.manifests();
     let late = fixture
         .command(&["verify", "beta", "--pubkey", public, "--manifests-dir", manifests.to_str().unwrap()])
@@ -1187,4 +1187,90 @@ fn channel_files_are_read_as_bounded_regular_files() {
         }
     }
     assert_ok(&run_guarded(&fixture, &verify));
+}
+
+/// Runs a channel command signed by `key` instead of the release key.
+fn run_with_key(fixture: &Fixture, key: &Key, password: &str, args: &[&str]) -> Output {
+    let manifests = fixture.manifests();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
+    fixture
+        .command(&all)
+        .env("TAURI_SIGNING_PRIVATE_KEY", &key.secret_base64)
+        .env("TAURI_SIGNING_PRIVATE_KEY_PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    assert_ok(&fixture.publish("beta", &[&dist], &[]));
+    let beta = fixture.channel("beta");
+    let (old, new) = (release_key().public.key_id(), other_key().public.key_id());
+    let old_pub = fixture.public_key_file(release_key());
+    let new_pub = fixture.public_key_file(other_key());
+    let verify_with = |public: &Path| fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
+
+    // Another key is refused, naming both keys and the way out; nothing changes.
+    let before = walk(&beta);
+    let error = assert_fails(&run_with_key(&fixture, other_key(), "another one", &["rollout", "beta", "50"]));
+    assert!(
+        error.contains(&format!("beta is signed by key {old}, but this command would sign it with key {new}"))
+            && error.contains("cargo xtask rotate-key beta --to"),
+        "{error}"
+    );
+    assert_eq!(walk(&beta), before);
+    // Only the channel's own key may rotate it.
+    let error = assert_fails(&run_with_key(
+        &fixture,
+        other_key(),
+        "another one",
+        &["rotate-key", "beta", "--to", new_pub.to_str().unwrap()],
+    ));
+    assert!(error.contains(&format!("beta is signed by key {old}")), "{error}");
+    assert_eq!(walk(&beta), before);
+
+    // The rotation, signed by the old key.
+    let said = fixture.ok(&["rotate-key", "beta", "--to", new_pub.to_str().unwrap()]);
+    assert!(said.contains(&format!("beta is handed from key {old} to key {new} from sequence 2")), "{said}");
+    let chain = signing::rotation::KeyChain::from_json(&std::fs::read(beta.join("keys.json")).unwrap()).unwrap();
+    let schedule = chain.follow("beta", std::slice::from_ref(&release_key().public), &release_key().public).unwrap();
+    assert_eq!(schedule.key_for(1).key_id(), old);
+    assert_eq!(schedule.key_for(2).key_id(), new);
+    assert_ok(&verify_with(&old_pub));
+
+    // Now the old key is the stranger, and the new one signs.
+    let error = fixture.fails(&["rollout", "beta", "50"]);
+    assert!(
+        error.contains(&format!("beta is signed by key {new}, but this command would sign it with key {old}")),
+        "{error}"
+    );
+    assert_ok(&run_with_key(&fixture, other_key(), "another one", &["rollout", "beta", "50"]));
+    let said = assert_ok(&verify_with(&old_pub));
+    assert!(said.contains(&format!("key chain: 1 rotation(s) from the trusted key {old} to {new}")), "{said}");
+    assert!(said.contains(&format!("at sequence 2, signed by key {new}")), "{said}");
+    // Who trusts only the new key cannot vouch for the channel's start.
+    assert!(assert_fails(&verify_with(&new_pub)).contains("keys.json does not start from the trusted key"));
+
+    // An edited chain (the statement handing the channel to a third key) is refused.
+    let third = key("third");
+    let original = std::fs::read_to_string(beta.join("keys.json")).unwrap();
+    let forged = original.replace(&other_key().public.to_tauri_base64(), &third.public.to_tauri_base64());
+    assert_ne!(forged, original);
+    std::fs::write(beta.join("keys.json"), forged).unwrap();
+    let error = assert_fails(&verify_with(&old_pub));
+    assert!(error.contains("link 1 of the key chain does not verify"), "{error}");
+    // A history entry signed by the retired key after its last sequence.
+    std::fs::write(beta.join("keys.json"), &original).unwrap();
+    let mut manifest = fixture.manifest("beta");
+    manifest.sequence = 3;
+    let signed = manifest.sign(&release_key().secret).unwrap();
+    std::fs::write(beta.join("history/00000003.json"), &signed.json).unwrap();
+    std::fs::write(beta.join("history/00000003.json.minisig"), signed.signature_text()).unwrap();
+    std::fs::write(beta.join("manifest.json"), &signed.json).unwrap();
+    std::fs::write(beta.join("manifest.json.minisig"), signed.signature_text()).unwrap();
+    let error = assert_fails(&verify_with(&old_pub));
+    assert!(error.contains(&format!("does not verify with key {new}, the channel's key for sequence 3")), "{error}");
 }

@@ -10,6 +10,7 @@ use semver::Version;
 use signing::keys::PublicKey;
 use signing::manifest::{ChannelManifest, ManifestKind};
 use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES};
+use signing::rotation::{KEY_CHAIN_FILE, KeyChain, KeySchedule};
 
 use super::tree::{self, StoredManifest};
 
@@ -25,24 +26,87 @@ pub struct Entry {
 pub struct History {
     pub channel: String,
     pub entries: Vec<Entry>,
+    /// The channel's key chain (no links until a `rotate-key`).
+    pub chain: Option<KeyChain>,
+    /// Which key signs which sequence; `None` for a channel not yet published.
+    pub keys: Option<KeySchedule>,
+}
+
+/// The key a channel claims to be signed by now, unchecked: its chain's
+/// last key, else its first manifest's signer. For messages only.
+pub fn claimed_key(dir: &Path) -> Option<signing::keys::KeyId> {
+    let files = tree::read_channel(dir).ok()?;
+    if let Some(end) = files.key_chain.as_deref().and_then(|b| KeyChain::from_json(b).ok()).and_then(|c| c.end()) {
+        return Some(end.key_id());
+    }
+    super::promote::minisign_key_id(&files.history.first()?.signature).ok()
+}
+
+/// The start of `dir`'s key chain when the chain checks out and hands the
+/// channel to `ours`.
+pub fn start_of_chain_to(dir: &Path, channel: &str, ours: &PublicKey) -> Option<PublicKey> {
+    let bytes = tree::read_channel(dir).ok()?.key_chain?;
+    let chain = KeyChain::from_json(&bytes).ok()?;
+    let start = chain.start()?;
+    let schedule = chain.follow(channel, std::slice::from_ref(&start), &start).ok()?;
+    (schedule.current() == ours).then_some(start)
 }
 
 impl History {
-    /// Reads `dir` and checks it: every entry signed by one of
-    /// `trusted_keys`, for this channel, sequences increasing, and
-    /// `manifest.json` the newest entry.
+    /// Reads `dir` and checks it: the chain of keys starts from one of
+    /// `trusted_keys`, every entry is signed by the key the chain puts in
+    /// effect for its sequence, is for this channel, sequences increase, and
+    /// `manifest.json` is the newest entry.
     pub fn load(dir: &Path, channel: &str, trusted_keys: &[PublicKey]) -> Result<History> {
         let files = tree::read_channel(dir)?;
+        let chain = match &files.key_chain {
+            Some(bytes) => {
+                Some(KeyChain::from_json(bytes).with_context(|| format!("{}", dir.join(KEY_CHAIN_FILE).display()))?)
+            }
+            None => None,
+        };
+        // The chain starts from the key of the first manifest (or of the
+        // first rotation); it must be one the caller trusts.
+        let keys = match (files.history.first(), &chain) {
+            (None, _) => None,
+            (Some(first), chain) => {
+                let name = dir.join(tree::HISTORY_DIR).join(tree::history_name(first.sequence));
+                let signer = super::promote::minisign_key_id(&first.signature)
+                    .with_context(|| format!("{}.minisig", name.display()))?;
+                let start = trusted_keys.iter().find(|k| k.key_id() == signer).with_context(|| {
+                    format!(
+                        "{} is signed by key {signer}, which is not trusted here (trusted: {})",
+                        name.display(),
+                        trusted_keys.iter().map(|k| k.key_id().to_string()).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+                let empty = KeyChain::new(channel);
+                let schedule = chain
+                    .as_ref()
+                    .unwrap_or(&empty)
+                    .follow(channel, trusted_keys, start)
+                    .with_context(|| format!("{} is refused", dir.join(KEY_CHAIN_FILE).display()))?;
+                Some(schedule)
+            }
+        };
         let mut entries = Vec::new();
         for stored in files.history {
             let name = dir.join(tree::HISTORY_DIR).join(tree::history_name(stored.sequence));
+            let key = keys.as_ref().expect("a channel with entries has keys").key_for(stored.sequence);
             let manifest = policy::verify_manifest(
-                trusted_keys,
+                std::slice::from_ref(key),
                 &stored.json,
                 stored.signature.as_bytes(),
                 DEFAULT_MAX_MANIFEST_BYTES,
             )
-            .with_context(|| format!("{} does not verify", name.display()))?;
+            .with_context(|| {
+                format!(
+                    "{} does not verify with key {}, the channel's key for sequence {} (a channel changes keys only with `cargo xtask rotate-key`)",
+                    name.display(),
+                    key.key_id(),
+                    stored.sequence
+                )
+            })?;
             if manifest.channel != channel {
                 bail!("{} is for channel {:?}, not {channel:?}", name.display(), manifest.channel);
             }
@@ -65,7 +129,7 @@ impl History {
                 bail!("{} has a history but no manifest.json; restore it from version control", dir.display())
             }
         }
-        Ok(History { channel: channel.to_owned(), entries })
+        Ok(History { channel: channel.to_owned(), entries, chain, keys })
     }
 
     pub fn current(&self) -> Option<&ChannelManifest> {

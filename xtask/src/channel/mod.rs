@@ -15,6 +15,10 @@
 //! | `rollout <c> <pct>` | the current release at a new percent (resumes a halted one) |
 //! | `halt <c>` | `halt`: nothing offered |
 //! | `yank <c>` | `yank`: back to the newest earlier release never yanked |
+//!
+//! A channel is signed by one key at a time: the key of its first manifest,
+//! until `rotate-key` hands it to another ([`rotate`]). A change signed by
+//! any other key is refused.
 
 pub mod halt;
 pub mod history;
@@ -22,6 +26,7 @@ pub mod keygen;
 pub mod promote;
 pub mod publish;
 pub mod rollout;
+pub mod rotate;
 pub mod status;
 pub mod tree;
 pub mod verify;
@@ -33,11 +38,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use signing::keys::PublicKey;
+use signing::keys::{KeyId, PublicKey};
 use signing::latest::LatestJson;
 use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use signing::policy::DEFAULT_MAX_MANIFEST_BYTES;
+use signing::rotation::{KeyChain, KeyRotation};
 use time::OffsetDateTime;
 
 use self::history::History;
@@ -203,8 +209,24 @@ impl<'a> Session<'a> {
         Ok(trusted)
     }
 
+    /// The channel's checked history. Besides [`Session::trusted_for`], the
+    /// start of a key chain that hands the channel to our key is trusted:
+    /// whoever holds the key a channel was handed to may continue it.
     pub fn load(&self, channel: &str) -> Result<History> {
-        History::load(&self.root.join(channel), channel, &self.trusted_for(channel)?)
+        let dir = self.root.join(channel);
+        let mut trusted = self.trusted_for(channel)?;
+        if let Some(start) = history::start_of_chain_to(&dir, channel, self.key.public_key()) {
+            trusted.push(start);
+        }
+        History::load(&dir, channel, &trusted).map_err(|error| {
+            // A channel whose key we do not hold: say so, and how to change keys.
+            match history::claimed_key(&dir) {
+                Some(current) if current != self.key.key.key_id() => {
+                    anyhow::anyhow!(key_mismatch(channel, current, self.key.key.key_id(), &self.key.origin))
+                }
+                _ => error,
+            }
+        })
     }
 
     /// A new manifest for `history`'s channel, issued now, with the next
@@ -237,6 +259,7 @@ impl<'a> Session<'a> {
         self.check_key_for(channel)?;
         let lock = tree::lock(&self.root)?;
         let history = self.load(channel)?;
+        self.check_channel_key(&history)?;
         let manifest = self.manifest(&history, change(&history)?);
         let signed = manifest.sign(&self.key.key).context("signing the channel manifest")?;
         if signed.json.len() > DEFAULT_MAX_MANIFEST_BYTES {
@@ -254,9 +277,70 @@ impl<'a> Session<'a> {
         let mut manifests = history.manifests();
         manifests.push(manifest.clone());
         let latest = LatestJson::for_history(&manifests).expect("the history has the new manifest");
-        tree::commit(&lock, &self.root, channel, &stored, &latest.to_json(), command)?;
+        let chain = history.chain.as_ref().map(KeyChain::to_json);
+        tree::commit(&lock, &self.root, channel, &stored, chain.as_deref(), &latest.to_json(), command)?;
         self.report(command, &manifest, &latest);
         Ok(manifest)
+    }
+
+    /// A published channel is signed by the key its chain has in effect,
+    /// and by no other: a different `TAURI_SIGNING_PRIVATE_KEY` is refused,
+    /// not silently made the channel's key.
+    fn check_channel_key(&self, history: &History) -> Result<()> {
+        let Some(keys) = &history.keys else { return Ok(()) };
+        let (current, ours) = (keys.current().key_id(), self.key.key.key_id());
+        if current != ours {
+            bail!(key_mismatch(&history.channel, current, ours, &self.key.origin));
+        }
+        Ok(())
+    }
+
+    /// `rotate-key`: appends to `channel`'s key chain a statement, signed
+    /// by the channel's current key (ours), that `to` signs from the next
+    /// sequence on. The manifests and `latest.json` stay as they are.
+    pub fn rotate(&self, channel: &str, to: &PublicKey) -> Result<()> {
+        check_channel_name(channel)?;
+        let lock = tree::lock(&self.root)?;
+        let history = self.load(channel)?;
+        if history.keys.is_none() {
+            bail!("{channel} has not been published: its first `publish` makes the signing key its key");
+        }
+        self.check_channel_key(&history)?;
+        let from = self.key.key.key_id();
+        if to.key_id() == from {
+            bail!("{channel} is already signed by key {from}: name the new key's .pub file");
+        }
+        let from_sequence = history.next_sequence();
+        let link = KeyRotation::new(channel, self.key.public_key(), to, from_sequence, self.now)
+            .sign(&self.key.key)
+            .context("signing the key rotation")?;
+        let mut chain = history.chain.clone().unwrap_or_else(|| KeyChain::new(channel));
+        chain.links.push(link);
+        // What clients will do: follow it from the key they trust.
+        let start = history.keys.as_ref().expect("checked above").first.clone();
+        chain.follow(channel, std::slice::from_ref(&start), &start).context("the new key chain does not verify")?;
+        let stored: Vec<StoredManifest> = history.entries.iter().map(|e| e.stored.clone()).collect();
+        let latest = LatestJson::for_history(&history.manifests()).expect("a published channel has a history");
+        tree::commit(&lock, &self.root, channel, &stored, Some(&chain.to_json()), &latest.to_json(), "rotate-key")?;
+        self.ui.info(format!(
+            "rotate-key: {channel} is handed from key {from} to key {} from sequence {from_sequence} on ({} rotation(s) in {})",
+            to.key_id(),
+            chain.links.len(),
+            self.config.relative(&self.root.join(channel).join(signing::rotation::KEY_CHAIN_FILE)),
+        ));
+        self.ui.info(format!(
+            "  next: sign {channel}'s next change with key {}; apps that trust key {from} follow the chain",
+            to.key_id()
+        ));
+        self.ui.emit(&RotationSummary {
+            command: "rotate-key",
+            channel: channel.to_owned(),
+            from_key: from.to_string(),
+            to_key: to.key_id().to_string(),
+            from_sequence,
+            rotations: chain.links.len(),
+        });
+        Ok(())
     }
 
     fn report(&self, command: &'static str, manifest: &ChannelManifest, latest: &LatestJson) {
@@ -292,6 +376,25 @@ impl<'a> Session<'a> {
             latest_json_version: latest.version.to_string(),
         });
     }
+}
+
+fn key_mismatch(channel: &str, current: KeyId, ours: KeyId, origin: &str) -> String {
+    format!(
+        "{channel} is signed by key {current}, but this command would sign it with key {ours} (from {origin}). \
+         A channel changes keys only explicitly: with key {current} in TAURI_SIGNING_PRIVATE_KEY, run \
+         `cargo xtask rotate-key {channel} --to <the new key's .pub file>`, then sign with the new key. Nothing was changed"
+    )
+}
+
+/// What `rotate-key` prints (`--format json`).
+#[derive(Debug, Serialize)]
+pub struct RotationSummary {
+    pub command: &'static str,
+    pub channel: String,
+    pub from_key: String,
+    pub to_key: String,
+    pub from_sequence: u64,
+    pub rotations: usize,
 }
 
 fn offered(latest: &LatestJson) -> String {

@@ -70,5 +70,10 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
 pub fn signature_key_id(tauri_signature: &str) -> Result<KeyId> {
     let text = BASE64.decode(tauri_signature.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
     let text = text.context("the signature is not base64 of a minisign signature")?;
-    Ok(MinisignSignature::parse_canonical(&text)?.key_id())
+    minisign_key_id(&text)
+}
+
+/// The key id in a minisign signature file's text.
+pub fn minisign_key_id(text: &str) -> Result<KeyId> {
+    Ok(MinisignSignature::parse_canonical(text)?.key_id())
 }

@@ -8,6 +8,8 @@
 //!     manifest.json.minisig           its minisign signature
 //!     history/<sequence>.json         every manifest the channel has had
 //!     history/<sequence>.json.minisig   and its signature
+//!     keys.json                       the key chain, once the channel rotated
+//!                                     its signing key (`cargo xtask rotate-key`)
 //! ```
 //!
 //! A change rewrites one channel folder as a whole. The new folder is written
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use signing::latest::LATEST_JSON_FILE;
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
+use signing::rotation::{KEY_CHAIN_FILE, MAX_KEY_CHAIN_BYTES};
 
 use crate::core::fsx;
 
@@ -118,6 +121,8 @@ fn remove_stale_staging(root: &Path) -> Result<()> {
 pub struct ChannelFiles {
     pub manifest: Option<(Vec<u8>, Vec<u8>)>,
     pub history: Vec<StoredManifest>,
+    /// `keys.json`, if the channel ever rotated its key.
+    pub key_chain: Option<Vec<u8>>,
 }
 
 pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
@@ -153,7 +158,12 @@ pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
         }
     }
     history.sort_by_key(|entry| entry.sequence);
-    Ok(ChannelFiles { manifest, history })
+    let key_chain = match hudson_lifecycle::untrusted::read(&dir.join(KEY_CHAIN_FILE), MAX_KEY_CHAIN_BYTES as u64) {
+        Ok(bytes) => Some(bytes),
+        Err(refused) if refused.is_not_found() => None,
+        Err(refused) => return Err(refused.into()),
+    };
+    Ok(ChannelFiles { manifest, history, key_chain })
 }
 
 /// Replaces the channel folder `root/<channel>` with one holding `history`
@@ -164,6 +174,7 @@ pub fn commit(
     root: &Path,
     channel: &str,
     history: &[StoredManifest],
+    key_chain: Option<&[u8]>,
     latest_json: &[u8],
     command: &str,
 ) -> Result<()> {
@@ -188,6 +199,9 @@ pub fn commit(
     write_synced(&staged.join(MANIFEST_SIGNATURE_FILE), current.signature.as_bytes())?;
     failpoint(command, "manifest-written");
     write_synced(&staged.join(LATEST_JSON_FILE), latest_json)?;
+    if let Some(chain) = key_chain {
+        write_synced(&staged.join(KEY_CHAIN_FILE), chain)?;
+    }
     failpoint(command, "latest-written");
     fsx::sync_dir(&staged_history)?;
     fsx::sync_dir(&staged)?;
@@ -264,12 +278,12 @@ mod tests {
         let root = dir.path().join("release-manifests");
         {
             let lock = lock(&root).unwrap();
-            commit(&lock, &root, "beta", &[entry(1, "one")], b"latest one", "publish").unwrap();
+            commit(&lock, &root, "beta", &[entry(1, "one")], None, b"latest one", "publish").unwrap();
         }
         let files = read_channel(&root.join("beta")).unwrap();
         assert_eq!(files.manifest, Some((b"one".to_vec(), b"sig one\n".to_vec())));
         let lock = lock(&root).unwrap();
-        commit(&lock, &root, "beta", &[entry(1, "one"), entry(2, "two")], b"latest two", "publish").unwrap();
+        commit(&lock, &root, "beta", &[entry(1, "one"), entry(2, "two")], None, b"latest two", "publish").unwrap();
         let files = read_channel(&root.join("beta")).unwrap();
         assert_eq!(files.manifest, Some((b"two".to_vec(), b"sig two\n".to_vec())));
         assert_eq!(files.history, [entry(1, "one"), entry(2, "two")]);

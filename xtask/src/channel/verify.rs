@@ -27,6 +27,7 @@ use signing::latest::{LATEST_JSON_FILE, LatestJson, StockRelease};
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
 use signing::platform::PlatformKey;
 use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES, Offer, OfferReason};
+use signing::rotation::{KEY_CHAIN_FILE, KeyChain, MAX_KEY_CHAIN_BYTES};
 
 use super::history::History;
 use super::promote::signature_key_id;
@@ -70,7 +71,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let config = Config::load()?;
     let (dir, channel) = locate(&config, &args)?;
     let key = trusted_key(&config, ui, args.pubkey.as_deref())?;
-    let trusted = std::slice::from_ref(&key);
+    // The trusted key, and the keys a rotation chain hands the channel to.
+    let chain = chain_keys(&dir, &channel, &key)?;
+    let trusted = &chain[..];
 
     // 1. The current manifest, as a client checks it.
     let read = |name: &str, cap: u64| fsx::read_untrusted(&dir.join(name), cap);
@@ -133,8 +136,12 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     // 4. Artifact signatures: trusted key, signed version.
     for (platform, entry) in &manifest.platforms {
         let key_id = signature_key_id(&entry.signature).with_context(|| format!("the signature for {platform}"))?;
-        if key_id != key.key_id() {
-            bail!("the artifact for {platform} is signed by key {key_id}, not by the trusted key {}", key.key_id());
+        if !trusted.iter().any(|k| k.key_id() == key_id) {
+            bail!(
+                "the artifact for {platform} is signed by key {key_id}, not by the trusted key {}{}",
+                key.key_id(),
+                if trusted.len() > 1 { " or a key its rotation chain hands the channel to" } else { "" }
+            );
         }
     }
 
@@ -163,12 +170,17 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         }
     }
 
+    let signer = history.keys.as_ref().map_or(key.key_id(), |keys| keys.key_for(manifest.sequence).key_id());
+    let rotations = history.chain.as_ref().map_or(0, |chain| chain.links.len());
+    if rotations > 0 {
+        ui.info(format!("  key chain: {rotations} rotation(s) from the trusted key {} to {signer}", key.key_id()));
+    }
     ui.info(format!(
         "✓ {channel}: `{}` {} at sequence {}, signed by key {}, expires {}",
         manifest.kind.as_str(),
         manifest.version,
         manifest.sequence,
-        key.key_id(),
+        signer,
         rfc3339(manifest.expires_at)
     ));
     ui.info(format!(
@@ -177,7 +189,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         latest.version
     ));
     ui.info(format!(
-        "  {} artifact signature(s) by the trusted key, naming {}",
+        "  {} artifact signature(s) by the trusted key or its chain, naming {}",
         manifest.platforms.len(),
         manifest.version
     ));
@@ -187,7 +199,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     ui.emit(&Report {
         channel,
         dir: dir.display().to_string(),
-        key_id: key.key_id().to_string(),
+        key_id: signer.to_string(),
         kind: manifest.kind.as_str(),
         version: manifest.version.to_string(),
         sequence: manifest.sequence,
@@ -257,6 +269,22 @@ fn check_kind_for_key(platform: PlatformKey, url: &str) -> Result<()> {
             .with_context(|| format!("platform {platform}: artifact {name}"))?;
     }
     Ok(())
+}
+
+/// `key`, then every key the channel's `keys.json` (if any) hands the
+/// channel to, each link checked as clients check it.
+fn chain_keys(dir: &Path, channel: &str, key: &PublicKey) -> Result<Vec<PublicKey>> {
+    let path = dir.join(KEY_CHAIN_FILE);
+    let bytes = match hudson_lifecycle::untrusted::read(&path, MAX_KEY_CHAIN_BYTES as u64) {
+        Ok(bytes) => bytes,
+        Err(refused) if refused.is_not_found() => return Ok(vec![key.clone()]),
+        Err(refused) => return Err(refused.into()),
+    };
+    let chain = KeyChain::from_json(&bytes).with_context(|| format!("{}", path.display()))?;
+    let schedule = chain
+        .follow(channel, std::slice::from_ref(key), key)
+        .with_context(|| format!("{} does not start from the trusted key {}", path.display(), key.key_id()))?;
+    Ok(schedule.keys())
 }
 
 /// The channel folder and the channel it must hold.
