@@ -317,7 +317,13 @@ impl UpdateLab {
         let markers = vec![home.path().display().to_string()];
         let data = home.path().join("data").join(&self.config.identifier);
         std::fs::create_dir_all(&data)?;
-        Ok(UpdateInstall { install: Install::new(home, env, markers, &self.config.identifier), root, program, data })
+        Ok(UpdateInstall {
+            install: Install::new(home, env, markers, &self.config.identifier),
+            identifier: self.config.identifier.clone(),
+            root,
+            program,
+            data,
+        })
     }
 }
 
@@ -510,6 +516,8 @@ fn tree_hash(root: &Path) -> Result<String> {
 /// A user's portable install and the shell started from it.
 struct UpdateInstall {
     install: Install,
+    /// The app's identifier (its single-instance bus name's prefix).
+    identifier: String,
     /// `~/Apps/Hudson`.
     root: PathBuf,
     program: PathBuf,
@@ -622,7 +630,37 @@ impl UpdateInstall {
         for p in self.install.wait_no_backend(Duration::from_secs(10)) {
             procs::signal(p.pid, libc::SIGKILL);
         }
+        self.wait_single_instance_released();
         Ok(())
+    }
+
+    /// Waits (up to 10 s) until the session bus has dropped the killed
+    /// shell's single-instance name. dbus-daemon notices a dead connection
+    /// asynchronously; a launch in between finds the name taken, hands over
+    /// to nobody and exits, as a user's double-click would at that moment.
+    /// The kill loop judges the install, not that race.
+    fn wait_single_instance_released(&self) {
+        let name = format!("{}.SingleInstance", self.identifier);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let out = Command::new("dbus-send")
+                .envs(self.install.env.iter().map(|(k, v)| (k, v)))
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.ListNames",
+                ])
+                .output();
+            match out {
+                Ok(out) if out.status.success() && !String::from_utf8_lossy(&out.stdout).contains(&name) => return,
+                Ok(out) if out.status.success() => {}
+                // No dbus-send: nothing to wait for that we could see.
+                _ => return,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Launches, waits for the page and the first check's outcome line
@@ -1017,6 +1055,7 @@ fn deb_as_root(lab: &UpdateLab) -> Result<String> {
         let data = home.path().join("data").join(&lab.config.identifier);
         let user = UpdateInstall {
             install: Install::new(home, env, vec![resources.display().to_string()], &lab.config.identifier),
+            identifier: lab.config.identifier.clone(),
             root: resources,
             program: PathBuf::from("/usr/bin").join(&lab.config.shell_binary),
             data,
