@@ -48,6 +48,7 @@ use crate::keys::{KeyId, PublicKey};
 use crate::manifest::{ChannelManifest, ManifestError, ManifestKind, PlatformEntry};
 use crate::platform::PlatformKey;
 use crate::rollout;
+use crate::rotation::KeyChain;
 use crate::signature::{self, MinisignSignature};
 
 /// The default cap on a manifest's size.
@@ -141,6 +142,45 @@ pub enum OfferReason {
     Release,
     /// The installed version was yanked; `version` may be lower.
     Yank,
+}
+
+/// [`check_manifest`] for a channel that may have handed its signing key on
+/// ([`crate::rotation`]); `key_chain` is the channel's `keys.json`, if it has
+/// one. The chain must reach the client from a key it trusts, and the
+/// manifest must be signed by the key the chain has in effect for its
+/// sequence: a retired key signs nothing newer, even one the app embeds.
+/// Returns the check and the keys whose artifact signatures go with it.
+pub fn check_manifest_chained(
+    policy: &Policy,
+    manifest: &[u8],
+    signature_file: &[u8],
+    key_chain: Option<&[u8]>,
+) -> Result<(UpdateCheck, Vec<PublicKey>), ManifestRefused> {
+    let chain = match key_chain.map(KeyChain::from_json).transpose() {
+        Ok(Some(chain)) if !chain.links.is_empty() => chain,
+        Ok(_) => return Ok((check_manifest(policy, manifest, signature_file)?, policy.trusted_keys.clone())),
+        Err(error) => return Err(ManifestRefused::KeyChain { detail: error.to_string() }),
+    };
+    let start = policy
+        .trusted_keys
+        .first()
+        .ok_or_else(|| ManifestRefused::KeyChain { detail: "this app trusts no key".to_owned() })?;
+    let schedule = chain
+        .follow(&policy.channel, &policy.trusted_keys, start)
+        .map_err(|error| ManifestRefused::KeyChain { detail: error.to_string() })?;
+    let mut chained = policy.clone();
+    for key in schedule.keys() {
+        if !chained.trusted_keys.contains(&key) {
+            chained.trusted_keys.push(key);
+        }
+    }
+    let checked = check_manifest(&chained, manifest, signature_file)?;
+    let expected = schedule.key_for(checked.manifest.sequence).key_id();
+    let signer = parse_signature(signature_file)?.key_id();
+    if signer != expected {
+        return Err(ManifestRefused::RetiredKey { key_id: signer, sequence: checked.manifest.sequence, expected });
+    }
+    Ok((checked, chained.trusted_keys))
 }
 
 /// Checks a fetched manifest and its signature file against the policy; see
@@ -340,6 +380,12 @@ pub enum ManifestRefused {
     PlatformMissing { platform: PlatformKey, available: Vec<PlatformKey> },
     #[error("the manifest offers {offered}, not newer than the installed {installed}, and does not yank it")]
     VersionNotNewer { offered: semver::Version, installed: semver::Version },
+    #[error("the channel's key chain (keys.json) is refused: {detail}")]
+    KeyChain { detail: String },
+    #[error(
+        "the manifest (sequence {sequence}) is signed by key {key_id}, but the channel's key chain has key {expected} sign it: a retired key"
+    )]
+    RetiredKey { key_id: KeyId, sequence: u64, expected: KeyId },
 }
 
 /// The rule a [`ManifestRefused`] reports, without its details.
@@ -358,6 +404,8 @@ pub enum RefusalKind {
     SequenceConflict,
     PlatformMissing,
     VersionNotNewer,
+    KeyChain,
+    RetiredKey,
 }
 
 impl ManifestRefused {
@@ -376,6 +424,8 @@ impl ManifestRefused {
             ManifestRefused::SequenceConflict { .. } => RefusalKind::SequenceConflict,
             ManifestRefused::PlatformMissing { .. } => RefusalKind::PlatformMissing,
             ManifestRefused::VersionNotNewer { .. } => RefusalKind::VersionNotNewer,
+            ManifestRefused::KeyChain { .. } => RefusalKind::KeyChain,
+            ManifestRefused::RetiredKey { .. } => RefusalKind::RetiredKey,
         }
     }
 }

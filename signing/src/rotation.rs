@@ -189,6 +189,9 @@ impl KeyChain {
     /// Checks every link and returns the schedule, starting from whichever
     /// of `trusted` signed the first link (or, with no links, from
     /// `start`, the key the reader found on the channel's first manifest).
+    /// A reader that trusts only a later key of the chain (an app built
+    /// after a rotation) starts at the link that hands the channel to it;
+    /// the links before it are not its to check.
     pub fn follow(
         &self,
         channel: &str,
@@ -204,13 +207,22 @@ impl KeyChain {
         let first_signer = MinisignSignature::parse_canonical(&first_link.signature)
             .map_err(|e| RotationError::Malformed { detail: format!("link 1's signature: {e}") })?
             .key_id();
-        let first = trusted
-            .iter()
-            .find(|k| k.key_id() == first_signer)
-            .ok_or(RotationError::UntrustedStart { signer: first_signer })?
-            .clone();
+        let (first, skip) = match trusted.iter().find(|k| k.key_id() == first_signer) {
+            Some(key) => (key.clone(), 0),
+            None => self
+                .links
+                .iter()
+                .enumerate()
+                .rev()
+                .find_map(|(index, link)| {
+                    let rotation: KeyRotation = serde_json::from_str(&link.statement).ok()?;
+                    let to = PublicKey::from_tauri_base64(&rotation.to_key).ok()?;
+                    trusted.contains(&to).then_some((to, index + 1))
+                })
+                .ok_or(RotationError::UntrustedStart { signer: first_signer })?,
+        };
         let mut schedule = KeySchedule::single(first);
-        for (index, link) in self.links.iter().enumerate() {
+        for (index, link) in self.links.iter().enumerate().skip(skip) {
             let n = index + 1;
             let signer = schedule.current().clone();
             let signature = MinisignSignature::parse_canonical(&link.signature)
@@ -314,8 +326,14 @@ mod tests {
         assert_eq!(schedule.key_for(9).key_id(), c.key_id());
         assert_eq!(schedule.current().key_id(), c.key_id());
 
-        // Who trusts only the new key cannot start the chain.
-        let error = chain.follow("beta", std::slice::from_ref(c.public_key()), c.public_key()).unwrap_err();
+        // Who trusts only the newest key starts where the chain reaches it.
+        let schedule = chain.follow("beta", std::slice::from_ref(c.public_key()), c.public_key()).unwrap();
+        assert_eq!(schedule.current().key_id(), c.key_id());
+        assert_eq!(schedule.key_for(4).key_id(), c.key_id());
+        // Who trusts none of them cannot.
+        let stranger = pair();
+        let error =
+            chain.follow("beta", std::slice::from_ref(stranger.public_key()), stranger.public_key()).unwrap_err();
         assert!(matches!(error, RotationError::UntrustedStart { .. }), "{error}");
         // Another channel's chain.
         assert!(chain.follow("stable", std::slice::from_ref(a.public_key()), a.public_key()).is_err());

@@ -7,8 +7,10 @@
 //! again (a new manifest must offer a different version). The policy cannot
 //! know it: it is per install, not per channel.
 
+use signing::keys::PublicKey;
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
 use signing::policy::{self, Decision, ManifestRefused, Offer, OfferReason, Policy, RefusalKind};
+use signing::rotation::{KEY_CHAIN_FILE, MAX_KEY_CHAIN_BYTES};
 
 use crate::Updater;
 use crate::error::Result;
@@ -50,6 +52,9 @@ pub struct Update {
     pub sequence: u64,
     /// The policy's offer: what `verify_download` checks the artifact against.
     pub offer: Offer,
+    /// The keys whose artifact signatures are accepted: the app's own, and
+    /// those the channel's key chain handed the channel to.
+    pub keys: Vec<PublicKey>,
 }
 
 /// A refused manifest, for the user and for the log.
@@ -86,8 +91,11 @@ impl Updater {
         // Past the cap the policy refuses by size, so it still decides.
         let manifest = self.http.get_capped(&manifest_url, policy.max_manifest_bytes)?;
         let signature = self.http.get_capped(&signature_url, MAX_SIGNATURE_BYTES)?;
+        // A channel that rotated its key has a key chain; most have none (404).
+        let chain_url = self.config.endpoint.file(channel, KEY_CHAIN_FILE);
+        let chain = self.http.get_optional_capped(&chain_url, MAX_KEY_CHAIN_BYTES)?;
 
-        let checked = match policy::check_manifest(&policy, &manifest, &signature) {
+        let (checked, keys) = match policy::check_manifest_chained(&policy, &manifest, &signature, chain.as_deref()) {
             Ok(checked) => checked,
             Err(refused) => return Ok(CheckOutcome::Refused(refusal(&refused))),
         };
@@ -113,6 +121,7 @@ impl Updater {
                     channel: manifest.channel.clone(),
                     sequence: manifest.sequence,
                     offer,
+                    keys,
                 };
                 match update.offer.reason {
                     OfferReason::Release => CheckOutcome::Offered(update),
@@ -164,6 +173,12 @@ pub fn refusal(refused: &ManifestRefused) -> Refusal {
         }
         ManifestRefused::VersionNotNewer { offered, installed } => {
             format!("the server offered {offered}, older than the installed {installed}: ignored")
+        }
+        ManifestRefused::KeyChain { .. } => {
+            "the channel's record of its signing keys does not check out: ignored".to_owned()
+        }
+        ManifestRefused::RetiredKey { key_id, .. } => {
+            format!("the channel file is signed by a key the channel has retired ({key_id}): ignored")
         }
     };
     Refusal { kind: refused.kind(), reason, detail: refused.to_string() }

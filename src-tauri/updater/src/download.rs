@@ -66,7 +66,7 @@ impl Updater {
         // stopped before installing; verify it again rather than trust it.
         if fsx::exists(&final_path) {
             if let Ok(file) = fsx::open_regular(&final_path)
-                && policy::verify_download(file, &update.offer, &self.keys).is_ok()
+                && policy::verify_download(file, &update.offer, &update.keys).is_ok()
             {
                 progress(Progress { done: total, total });
                 return Ok(Downloaded { path: final_path, update: update.clone() });
@@ -85,7 +85,7 @@ impl Updater {
         // A complete `.part` needs no request (a range past the end is a 416).
         let outcome = if have == total && total > 0 {
             let file = fsx::open_regular(&part).at("opening", &part)?;
-            policy::verify_download(file, &update.offer, &self.keys)
+            policy::verify_download(file, &update.offer, &update.keys)
         } else {
             let response = self.http.send(&url, (have > 0).then_some(have))?;
             let resumed = response.status() == StatusCode::PARTIAL_CONTENT
@@ -115,7 +115,7 @@ impl Updater {
             progress(Progress { done: have, total });
             let earlier = fsx::open_regular(&part).at("opening", &part)?.take(have);
             let tee = Tee { body: response.take(total - have + 1), out: &mut writer, done: have, total, progress };
-            let outcome = policy::verify_download(earlier.chain(tee), &update.offer, &self.keys);
+            let outcome = policy::verify_download(earlier.chain(tee), &update.offer, &update.keys);
             // What arrived stays durable for a resume, whatever happened.
             writer.sync_all().at("flushing", &part)?;
             outcome

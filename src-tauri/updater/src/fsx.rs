@@ -10,7 +10,7 @@
 //! a cap enforced while reading), the one helper the workspace has for that.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::error::{IoContext, Result};

@@ -104,13 +104,22 @@ impl Http {
     /// that sees more than `cap` knows the body was too long, without this
     /// function ever holding more than that in memory.
     pub(crate) fn get_capped(&self, url: &str, cap: usize) -> Result<Vec<u8>> {
+        self.get_optional_capped(url, cap)?
+            .ok_or_else(|| fetch_error(url, format!("the server answered HTTP {}", reqwest::StatusCode::NOT_FOUND)))
+    }
+
+    /// `get_capped`, but a 404 is `None`: the file is optional.
+    pub(crate) fn get_optional_capped(&self, url: &str, cap: usize) -> Result<Option<Vec<u8>>> {
         let response = self.send(url, None)?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(fetch_error(url, format!("the server answered HTTP {}", response.status())));
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            reqwest::StatusCode::OK => {
+                let mut body = Vec::new();
+                response.take(cap as u64 + 1).read_to_end(&mut body).map_err(|e| fetch_error(url, e.to_string()))?;
+                Ok(Some(body))
+            }
+            status => Err(fetch_error(url, format!("the server answered HTTP {status}"))),
         }
-        let mut body = Vec::new();
-        response.take(cap as u64 + 1).read_to_end(&mut body).map_err(|e| fetch_error(url, e.to_string()))?;
-        Ok(body)
     }
 
     /// GETs `url`, from byte `from` on when it is above 0.

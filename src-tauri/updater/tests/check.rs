@@ -186,3 +186,52 @@ fn keys_come_only_from_embedded_text() {
     assert!(hudson_updater::TrustedKeys::embedded(&["not a key"]).is_err());
     assert_eq!(trusted().len(), 1);
 }
+
+/// A chain in which `from` hands channel `stable` to `to` from `sequence` on.
+fn key_chain(from: &Key, to: &Key, sequence: u64) -> Vec<u8> {
+    use signing::keys::PublicKey;
+    use signing::rotation::{KeyChain, KeyRotation};
+    let (from_public, to_public) = (
+        PublicKey::from_minisign_text(from.public_text).unwrap(),
+        PublicKey::from_minisign_text(to.public_text).unwrap(),
+    );
+    let mut chain = KeyChain::new(CHANNEL);
+    chain.links.push(KeyRotation::new(CHANNEL, &from_public, &to_public, sequence, now()).sign(&from.secret).unwrap());
+    chain.to_json()
+}
+
+#[test]
+fn an_app_follows_its_channel_to_a_new_key_and_refuses_the_retired_one() {
+    let f = fixture();
+    // The channel rotated from the app's key to another at sequence 4; the
+    // new release and its artifact are signed by the new key.
+    let new_key = stranger_key();
+    let deb = artifact(&f.server, "hudson_0.3.0_amd64.deb", "0.3.0", noise(2000, 7), &new_key.secret);
+    f.server.put("stable/keys.json", key_chain(release_key(), new_key, 4));
+    publish(&f.server, &manifest(ManifestKind::Release, "0.3.0", 4, &[("linux-x86_64-deb", &deb)]), &new_key.secret);
+    let app = updater_at(&f, "0.1.0");
+    let CheckOutcome::Offered(update) = app.check().unwrap() else { panic!("expected an offer") };
+    assert_eq!(update.version, v("0.3.0"));
+    // The artifact signed by the new key verifies with the keys the chain gave.
+    app.download(&update, &mut |_| {}).unwrap();
+
+    // The retired key signing a newer manifest is refused, though the app embeds it.
+    publish(
+        &f.server,
+        &manifest(ManifestKind::Release, "0.3.0", 5, &[("linux-x86_64-deb", &deb)]),
+        &release_key().secret,
+    );
+    let refusal = refused(app.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::RetiredKey);
+    assert!(refusal.reason.contains("retired"), "{}", refusal.reason);
+
+    // An altered chain (the new key's start moved earlier) hands it nothing.
+    let mut chain = signing::rotation::KeyChain::from_json(&key_chain(release_key(), new_key, 4)).unwrap();
+    assert!(chain.links[0].statement.contains("\"from_sequence\": 4"));
+    chain.links[0].statement = chain.links[0].statement.replace("\"from_sequence\": 4", "\"from_sequence\": 3");
+    f.server.put("stable/keys.json", chain.to_json());
+    publish(&f.server, &manifest(ManifestKind::Release, "0.3.0", 6, &[("linux-x86_64-deb", &deb)]), &new_key.secret);
+    let refusal = refused(app.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::KeyChain, "{}", refusal.detail);
+    assert!(refusal.detail.contains("does not verify"), "{}", refusal.detail);
+}
