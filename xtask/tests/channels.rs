@@ -1251,8 +1251,9 @@ fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     let said = assert_ok(&verify_with(&old_pub));
     assert!(said.contains(&format!("key chain: 1 rotation(s) from the trusted key {old} to {new}")), "{said}");
     assert!(said.contains(&format!("at sequence 2, signed by key {new}")), "{said}");
-    // Who trusts only the new key cannot vouch for the channel's start.
-    assert!(assert_fails(&verify_with(&new_pub)).contains("keys.json does not start from the trusted key"));
+    // Who trusts only the new key cannot vouch for the history before it.
+    let error = assert_fails(&verify_with(&new_pub));
+    assert!(error.contains(&format!("00000001.json is signed by key {old}, which is not trusted here")), "{error}");
 
     // An edited chain (the statement handing the channel to a third key) is refused.
     let third = key("third");
@@ -1273,4 +1274,25 @@ fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     std::fs::write(beta.join("manifest.json.minisig"), signed.signature_text()).unwrap();
     let error = assert_fails(&verify_with(&old_pub));
     assert!(error.contains(&format!("does not verify with key {new}, the channel's key for sequence 3")), "{error}");
+}
+
+#[test]
+fn verify_names_files_no_manifest_accounts_for() {
+    let fixture = Fixture::new();
+    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
+    assert_ok(&fixture.publish("beta", &[&dist], &[]));
+    let public = fixture.public_key_file(release_key());
+    let beta = fixture.channel("beta");
+    let verify = || fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
+    assert_ok(&verify());
+    std::fs::write(beta.join("latest.json.bak"), b"{}").unwrap();
+    std::fs::write(beta.join("history/00000009.json.minisig"), b"orphan").unwrap();
+    let error = assert_fails(&verify());
+    assert!(
+        error.contains("holds files no manifest accounts for: history/00000009.json.minisig, latest.json.bak"),
+        "{error}"
+    );
+    std::fs::remove_file(beta.join("latest.json.bak")).unwrap();
+    std::fs::remove_file(beta.join("history/00000009.json.minisig")).unwrap();
+    assert_ok(&verify());
 }

@@ -112,6 +112,14 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     // Sorted by sequence, one entry a sequence (file names are canonical).
     let history = History::load(&dir, &channel, trusted)?;
     let manifests = history.manifests();
+    let unaccounted = unaccounted_files(&dir, &history)?;
+    if !unaccounted.is_empty() {
+        bail!(
+            "{} holds files no manifest accounts for: {}. Nothing `publish` writes is named so: remove them, or restore the folder from version control",
+            dir.display(),
+            unaccounted.join(", ")
+        );
+    }
 
     // 3. latest.json for stock updaters.
     let latest_bytes = read(LATEST_JSON_FILE, fsx::MAX_JSON_BYTES)?;
@@ -269,6 +277,39 @@ fn check_kind_for_key(platform: PlatformKey, url: &str) -> Result<()> {
             .with_context(|| format!("platform {platform}: artifact {name}"))?;
     }
     Ok(())
+}
+
+/// Files and folders in a channel folder (and its history) that neither
+/// the history nor the layout of [`super::tree`] accounts for.
+fn unaccounted_files(dir: &Path, history: &History) -> Result<Vec<String>> {
+    let mut expected: std::collections::BTreeSet<String> =
+        [MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, LATEST_JSON_FILE, super::tree::HISTORY_DIR]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+    if history.chain.is_some() {
+        expected.insert(KEY_CHAIN_FILE.to_owned());
+    }
+    for entry in &history.entries {
+        let name = super::tree::history_name(entry.stored.sequence);
+        expected.insert(format!("{}/{name}.minisig", super::tree::HISTORY_DIR));
+        expected.insert(format!("{}/{name}", super::tree::HISTORY_DIR));
+    }
+    let mut found = Vec::new();
+    for (folder, prefix) in [
+        (dir.to_path_buf(), String::new()),
+        (dir.join(super::tree::HISTORY_DIR), format!("{}/", super::tree::HISTORY_DIR)),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries {
+            let name = format!("{prefix}{}", entry?.file_name().to_string_lossy());
+            if !expected.contains(&name) {
+                found.push(name);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// `key`, then every key the channel's `keys.json` (if any) hands the
