@@ -260,10 +260,15 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
 /// finds its parts.
 fn open(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, into: &Path) -> Result<(Layout, String)> {
     let path = plan.dist_dir.join(&artifact.path);
-    let (sha256, size) = crate::core::fsx::sha256_file(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (sha256, size) = crate::core::fsx::sha256_untrusted(&path, artifact.size)?;
     if sha256 != artifact.sha256 || size != artifact.size {
+        let found = if size > artifact.size {
+            format!("more than {} bytes", artifact.size)
+        } else {
+            format!("{size} bytes with sha256 {sha256}")
+        };
         bail!(
-            "{} is not the file dist-manifest.json lists: expected {} bytes with sha256 {}, found {size} bytes with sha256 {sha256}",
+            "{} is not the file dist-manifest.json lists: expected {} bytes with sha256 {}, found {found}",
             path.display(),
             artifact.size,
             artifact.sha256

@@ -310,6 +310,14 @@ fn a_package_other_than_the_manifest_lists_fails_at_package() {
     assert!(step.detail.contains("is not the file dist-manifest.json lists"), "{}", step.detail);
     assert!(report.packages[0].steps[1..].iter().all(|s| s.status == Status::Skipped));
     assert!(state_is_empty(&work.path().join("state")), "the backend of a mismatched package must not run");
+
+    // A package that is a symlink to /dev/zero is refused without reading it.
+    fs::remove_file(dist.join("Hudson_0.1.0_amd64.deb")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dist.join("Hudson_0.1.0_amd64.deb")).unwrap();
+    let report = smoke(&plan(&dist, &work.path().join("report"), Duration::from_secs(5)), &mut |_| {}).unwrap();
+    assert_eq!(report.failures(), ["deb/package"]);
+    let step = &report.packages[0].steps[0];
+    assert!(step.detail.contains("Hudson_0.1.0_amd64.deb is a symlink"), "{}", step.detail);
 }
 
 fn state_is_empty(dir: &Path) -> bool {

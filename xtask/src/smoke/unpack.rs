@@ -59,7 +59,7 @@ pub fn unpack(kind: ArtifactKind, package: &Path, into: &Path) -> Result<Stats> 
 }
 
 fn unpack_deb(package: &Path, into: &Tree) -> Result<Stats> {
-    let file = fs::File::open(package)?;
+    let file = crate::core::fsx::open_untrusted(package)?;
     let mut archive = ar::Archive::new(file);
     let mut format_checked = false;
     while let Some(member) = archive.next_entry() {
@@ -95,7 +95,7 @@ fn unpack_deb(package: &Path, into: &Tree) -> Result<Stats> {
 }
 
 fn unpack_rpm(package: &Path, into: &Tree) -> Result<Stats> {
-    let mut reader = BufReader::new(fs::File::open(package)?);
+    let mut reader = BufReader::new(crate::core::fsx::open_untrusted(package)?);
     let metadata = rpm::PackageMetadata::parse(&mut reader).map_err(|e| anyhow::anyhow!("not an RPM package: {e}"))?;
     let compressor = metadata.get_payload_compressor().map_err(|e| anyhow::anyhow!("RPM payload compressor: {e}"))?;
     let payload: Box<dyn Read> = match compressor {
@@ -119,7 +119,7 @@ fn unpack_rpm(package: &Path, into: &Tree) -> Result<Stats> {
 }
 
 fn unpack_tarball(package: &Path, into: &Tree) -> Result<Stats> {
-    let file = BufReader::new(fs::File::open(package)?);
+    let file = BufReader::new(crate::core::fsx::open_untrusted(package)?);
     let mut tree = into.clone();
     unpack_tar(flate2::read::MultiGzDecoder::new(file), &mut tree)?;
     tree.finish()
