@@ -1114,6 +1114,8 @@ fn keygen_writes_a_tauri_key_pair_that_publishes() {
 
 /// Runs a channel command, killing it (and failing the test) if it has not
 /// exited after a minute: a reader that blocks on a FIFO would never return.
+/// (FIFOs and symlinks to devices are Unix things; so is its one caller.)
+#[cfg(unix)]
 fn run_guarded(fixture: &Fixture, args: &[&str]) -> Output {
     let manifests = fixture.manifests();
     let mut all: Vec<&str> = args.to_vec();
