@@ -210,6 +210,14 @@ impl Fixture {
         ChannelManifest::from_json(&std::fs::read(self.channel(channel).join("manifest.json")).unwrap()).unwrap()
     }
 
+    /// `1.0.0` for Linux published on `beta` with the release key: the
+    /// channel folder and the release key's public key file.
+    fn published_beta(&self) -> (PathBuf, PathBuf) {
+        let dist = self.dist("1.0.0", LINUX, release_key(), false);
+        assert_ok(&self.publish("beta", &[&dist], &[]));
+        (self.channel("beta"), self.public_key_file(release_key()))
+    }
+
     fn public_key_file(&self, key: &Key) -> PathBuf {
         let path = self.dir.path().join(format!("{}.pub", key.public.key_id()));
         std::fs::write(&path, key.public.to_minisign_text()).unwrap();
@@ -876,10 +884,7 @@ fn publish_refuses_an_artifact_kind_under_another_platform() {
 #[test]
 fn verify_refuses_an_artifact_kind_under_another_platform() {
     let fixture = Fixture::new();
-    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
-    assert_ok(&fixture.publish("beta", &[&dist], &[]));
-    let public = fixture.public_key_file(release_key());
-    let beta = fixture.channel("beta");
+    let (beta, public) = fixture.published_beta();
     let verify = || fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
     assert_ok(&verify());
 
@@ -1140,10 +1145,7 @@ fn run_guarded(fixture: &Fixture, args: &[&str]) -> Output {
 #[test]
 fn channel_files_are_read_as_bounded_regular_files() {
     let fixture = Fixture::new();
-    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
-    assert_ok(&fixture.publish("beta", &[&dist], &[]));
-    let public = fixture.public_key_file(release_key());
-    let beta = fixture.channel("beta");
+    let (beta, public) = fixture.published_beta();
     let history = std::fs::read_dir(beta.join("history"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -1207,11 +1209,8 @@ fn run_with_key(fixture: &Fixture, key: &Key, password: &str, args: &[&str]) -> 
 #[test]
 fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     let fixture = Fixture::new();
-    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
-    assert_ok(&fixture.publish("beta", &[&dist], &[]));
-    let beta = fixture.channel("beta");
+    let (beta, old_pub) = fixture.published_beta();
     let (old, new) = (release_key().public.key_id(), other_key().public.key_id());
-    let old_pub = fixture.public_key_file(release_key());
     let new_pub = fixture.public_key_file(other_key());
     let verify_with = |public: &Path| fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
 
@@ -1281,10 +1280,7 @@ fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
 #[test]
 fn verify_names_files_no_manifest_accounts_for() {
     let fixture = Fixture::new();
-    let dist = fixture.dist("1.0.0", LINUX, release_key(), false);
-    assert_ok(&fixture.publish("beta", &[&dist], &[]));
-    let public = fixture.public_key_file(release_key());
-    let beta = fixture.channel("beta");
+    let (beta, public) = fixture.published_beta();
     let verify = || fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
     assert_ok(&verify());
     std::fs::write(beta.join("latest.json.bak"), b"{}").unwrap();
