@@ -16,6 +16,7 @@
 
 mod commands;
 mod config;
+mod crash;
 mod menu;
 mod pages;
 mod signals;
@@ -173,6 +174,9 @@ pub fn run() {
         .on_menu_event(menu::on_event)
         .setup(move |app| {
             let shell = Shell::new(app.handle(), allowed, trace);
+            if let Some(dir) = shell.log.dir() {
+                crash::install(dir.to_path_buf(), app.package_info().version.to_string());
+            }
             shell.log.shell(&format!(
                 "Hudson {} shell started (pid {})",
                 app.package_info().version,

@@ -420,6 +420,8 @@ fn contract_env(spec: &LaunchSpec, handshake: &Path, token: &Token, launch_dir: 
         (contract::ENV_LOG_DIR.into(), spec.log_dir.clone().into()),
         (contract::ENV_RELEASE_DISTRIBUTION.into(), "none".into()),
         (contract::ENV_RELEASE_TMP.into(), launch_dir.join("tmp").into()),
+        (contract::ENV_ERL_CRASH_DUMP.into(), spec.log_dir.join(contract::CRASH_DUMP_FILE).into()),
+        (contract::ENV_ERL_CRASH_DUMP_BYTES.into(), contract::MAX_CRASH_DUMP_BYTES.to_string().into()),
     ];
     env.extend(spec.env.iter().cloned());
     env

@@ -35,6 +35,16 @@ pub const ENV_RELEASE_DISTRIBUTION: &str = "RELEASE_DISTRIBUTION";
 /// Where a `mix release` writes its temporary files; pointed at a private,
 /// writable folder because the release itself may sit on a read-only path.
 pub const ENV_RELEASE_TMP: &str = "RELEASE_TMP";
+/// ERTS' own variable: where the BEAM writes its crash dump if it dies. The
+/// shell points it into the log folder, where the user's logs (and a support
+/// bundle) are, instead of the working folder, which may not be writable.
+pub const ENV_ERL_CRASH_DUMP: &str = "ERL_CRASH_DUMP";
+/// ERTS' own variable: the most bytes a crash dump may take.
+pub const ENV_ERL_CRASH_DUMP_BYTES: &str = "ERL_CRASH_DUMP_BYTES";
+/// The crash dump's name in the log folder.
+pub const CRASH_DUMP_FILE: &str = "erl_crash.dump";
+/// Its cap: enough for the process list and the slogan of a desktop app.
+pub const MAX_CRASH_DUMP_BYTES: u64 = 16 << 20;
 
 /// Test hook of the reference backend: the remote server's schema version;
 /// above 1 makes `/healthz` say `update_required`.

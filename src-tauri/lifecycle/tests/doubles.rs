@@ -274,3 +274,20 @@ fn the_backend_dies_with_the_thread_that_spawned_it_even_ignoring_sigterm_and_st
     let left = wait_gone(&marker, Duration::from_secs(5));
     assert!(left.is_empty(), "the backend outlived its spawning thread: {left:?}");
 }
+
+#[test]
+fn a_backend_crash_dump_goes_to_the_log_folder_with_a_size_cap() {
+    let sandbox = Sandbox::new();
+    // What ERTS does when it dies: write the dump where ERL_CRASH_DUMP says,
+    // no more than ERL_CRASH_DUMP_BYTES.
+    let double = sandbox.script(
+        "dumping-backend",
+        "printf 'Slogan: boom\\ncap %s\\n' \"$ERL_CRASH_DUMP_BYTES\" > \"$ERL_CRASH_DUMP\"\nexit 1",
+    );
+    let spec = sandbox.spec(&double);
+    let (error, _) = start_refused(&spec);
+    assert!(error.to_string().contains("exit"), "{error}");
+    let dump = spec.log_dir.join(hudson_lifecycle::contract::CRASH_DUMP_FILE);
+    let text = std::fs::read_to_string(&dump).unwrap_or_else(|e| panic!("no dump at {}: {e}", dump.display()));
+    assert_eq!(text, format!("Slogan: boom\ncap {}\n", hudson_lifecycle::contract::MAX_CRASH_DUMP_BYTES));
+}
