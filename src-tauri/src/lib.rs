@@ -20,6 +20,7 @@ mod crash;
 mod menu;
 mod pages;
 mod signals;
+mod support;
 mod updates;
 
 use std::path::PathBuf;
@@ -150,6 +151,12 @@ impl Shell {
 }
 
 pub fn run() {
+    let context = tauri::generate_context!();
+    if let Some(code) =
+        support::from_command_line(&context.config().identifier, &context.package_info().version.to_string())
+    {
+        std::process::exit(code);
+    }
     let trace = Arc::new(Trace::from_env());
     trace.mark(Milestone::ShellStart);
     let allowed = AllowedOrigin::default();
@@ -215,7 +222,7 @@ pub fn run() {
             }
             Ok(())
         })
-        .build(tauri::generate_context!())
+        .build(context)
         .expect("the Tauri application builds");
 
     app.run(|app, event| match event {
@@ -336,16 +343,26 @@ fn show(app: &AppHandle, url: Url) {
     }
 }
 
-/// The main window exists: show what the backend asked for meanwhile.
+/// The main window exists: show what the backend asked for meanwhile. Until
+/// nothing is pending, `created` stays false, so a `show` from another
+/// thread during a navigation here is queued behind it, never overtaken by
+/// an older page.
 fn main_window_created(app: &AppHandle) {
-    let pending = {
-        let shell = app.state::<Shell>();
-        let mut window = shell.window.lock().unwrap_or_else(|e| e.into_inner());
-        window.created = true;
-        window.pending.take()
-    };
-    if let Some(url) = pending {
-        show(app, url);
+    loop {
+        let pending = {
+            let shell = app.state::<Shell>();
+            let mut window = shell.window.lock().unwrap_or_else(|e| e.into_inner());
+            match window.pending.take() {
+                Some(url) => url,
+                None => {
+                    window.created = true;
+                    return;
+                }
+            }
+        };
+        if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+            let _ = window.navigate(pending);
+        }
     }
 }
 

@@ -696,11 +696,49 @@ fn logs_rotate_and_redact(lab: &Lab) -> Result<String> {
     }
     let hex = text.split(|c: char| !c.is_ascii_hexdigit()).any(|run| run.len() >= 64);
     ensure!(!hex, "a handshake token reached the log");
+    let bundle = support_bundle(lab, &install, &secrets)?;
     Ok(format!(
-        "rotated at {max_bytes} bytes into {} files; none of the {} secret patterns nor the token in them",
+        "rotated at {max_bytes} bytes into {} files; none of the {} secret patterns nor the token in them; {bundle}",
         files.len(),
         secrets.len()
     ))
+}
+
+/// `hudson-desktop --support-bundle` from a terminal, for the install whose
+/// logs the scenario above wrote, with a crash record and a BEAM crash dump
+/// holding `secrets` planted beside them: the zip holds the logs, both
+/// crash files and a manifest, and none of the secrets.
+fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<String> {
+    let dir = install.log_dir();
+    std::fs::write(dir.join("crash-1-1.json"), format!("{{\"message\": \"{}\"}}", secrets[2]))?;
+    std::fs::write(dir.join("erl_crash.dump"), format!("Slogan: boom\n{}\n", secrets[1]))?;
+    let out = install.home.path().join("support.zip");
+    let run = Command::new(&lab.build.shell)
+        .envs(install.env.iter().map(|(k, v)| (k, v)))
+        .arg("--support-bundle")
+        .arg(&out)
+        .output()
+        .context("running the shell with --support-bundle")?;
+    ensure!(run.status.success(), "--support-bundle failed: {}", String::from_utf8_lossy(&run.stderr));
+    // Python's zipfile as the independent reader.
+    let listing = Command::new("python3")
+        .args(["-c", "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): print('== ' + n); print(z.read(n).decode('utf-8', 'replace'))"])
+        .arg(&out)
+        .output()
+        .context("python3 reading the bundle")?;
+    ensure!(listing.status.success(), "python3 cannot read the bundle: {}", String::from_utf8_lossy(&listing.stderr));
+    let text = String::from_utf8_lossy(&listing.stdout);
+    for entry in
+        ["diagnostics.json", "manifest.json", "logs/hudson-desktop.log", "logs/crash-1-1.json", "logs/erl_crash.dump"]
+    {
+        ensure!(text.contains(&format!("== {entry}\n")), "the bundle has no {entry}:\n{text}");
+    }
+    for needle in ["pa55word", "db.internal", "A1b2C3d4", "0123456789abcdef0123", "eyJhbGci"] {
+        ensure!(!text.contains(needle), "{needle} reached the support bundle");
+    }
+    ensure!(text.contains("Slogan: boom"), "the crash dump's content is missing from the bundle");
+    let entries = text.lines().filter(|l| l.starts_with("== ")).count();
+    Ok(format!("--support-bundle wrote {entries} entries (logs, a crash record, the BEAM dump), none of the secrets"))
 }
 
 /// A small deterministic generator for the kill moments (xorshift64*),
