@@ -48,7 +48,7 @@ use crate::keys::{KeyId, PublicKey};
 use crate::manifest::{ChannelManifest, ManifestError, ManifestKind, PlatformEntry};
 use crate::platform::PlatformKey;
 use crate::rollout;
-use crate::rotation::KeyChain;
+use crate::rotation::{KeyChain, SeenChain};
 use crate::signature::{self, MinisignSignature};
 
 /// The default cap on a manifest's size.
@@ -69,6 +69,8 @@ pub struct Policy {
     pub install_id: String,
     /// The last manifest accepted on this channel, if any.
     pub last_seen: Option<SeenManifest>,
+    /// The channel's key chain as last seen, if it had one.
+    pub last_chain: Option<SeenChain>,
     pub now: OffsetDateTime,
     pub max_manifest_bytes: usize,
 }
@@ -90,6 +92,7 @@ impl Policy {
             installed,
             install_id: install_id.into(),
             last_seen: None,
+            last_chain: None,
             now,
             max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
         }
@@ -144,23 +147,57 @@ pub enum OfferReason {
     Yank,
 }
 
+/// What [`check_manifest_chained`] accepted.
+#[derive(Debug, Clone)]
+pub struct ChainedCheck {
+    pub check: UpdateCheck,
+    /// The keys whose artifact signatures go with this manifest: the app's,
+    /// and those the chain handed the channel to.
+    pub keys: Vec<PublicKey>,
+    /// Store this as [`Policy::last_chain`].
+    pub chain: Option<SeenChain>,
+}
+
 /// [`check_manifest`] for a channel that may have handed its signing key on
 /// ([`crate::rotation`]); `key_chain` is the channel's `keys.json`, if it has
-/// one. The chain must reach the client from a key it trusts, and the
-/// manifest must be signed by the key the chain has in effect for its
-/// sequence: a retired key signs nothing newer, even one the app embeds.
-/// Returns the check and the keys whose artifact signatures go with it.
+/// one. The chain must reach the client from a key it trusts and extend the
+/// chain it saw last ([`Policy::last_chain`]: a chain removed or cut short
+/// is refused), and the manifest must be signed by the chain's current key:
+/// a retired key signs nothing any more, even where the app embeds it (so
+/// after `rotate-key`, the next change signed by the new key is what apps
+/// take).
 pub fn check_manifest_chained(
     policy: &Policy,
     manifest: &[u8],
     signature_file: &[u8],
     key_chain: Option<&[u8]>,
-) -> Result<(UpdateCheck, Vec<PublicKey>), ManifestRefused> {
+) -> Result<ChainedCheck, ManifestRefused> {
     let chain = match key_chain.map(KeyChain::from_json).transpose() {
         Ok(Some(chain)) if !chain.links.is_empty() => chain,
-        Ok(_) => return Ok((check_manifest(policy, manifest, signature_file)?, policy.trusted_keys.clone())),
+        Ok(_) => {
+            if let Some(seen) = policy.last_chain.as_ref().filter(|seen| seen.links > 0) {
+                return Err(ManifestRefused::KeyChain {
+                    detail: format!(
+                        "this app saw a chain of {} key change(s) on this channel, and now there is none",
+                        seen.links
+                    ),
+                });
+            }
+            let check = check_manifest(policy, manifest, signature_file)?;
+            return Ok(ChainedCheck { check, keys: policy.trusted_keys.clone(), chain: policy.last_chain.clone() });
+        }
         Err(error) => return Err(ManifestRefused::KeyChain { detail: error.to_string() }),
     };
+    if let Some(seen) = &policy.last_chain
+        && (chain.links.len() < seen.links || chain.seen(seen.links) != *seen)
+    {
+        return Err(ManifestRefused::KeyChain {
+            detail: format!(
+                "it does not extend the chain of {} key change(s) this app saw before (removed, cut short or rewritten)",
+                seen.links
+            ),
+        });
+    }
     let start = policy
         .trusted_keys
         .first()
@@ -174,13 +211,14 @@ pub fn check_manifest_chained(
             chained.trusted_keys.push(key);
         }
     }
-    let checked = check_manifest(&chained, manifest, signature_file)?;
-    let expected = schedule.key_for(checked.manifest.sequence).key_id();
+    let check = check_manifest(&chained, manifest, signature_file)?;
+    let current = schedule.current().key_id();
     let signer = parse_signature(signature_file)?.key_id();
-    if signer != expected {
-        return Err(ManifestRefused::RetiredKey { key_id: signer, sequence: checked.manifest.sequence, expected });
+    if signer != current {
+        return Err(ManifestRefused::RetiredKey { key_id: signer, sequence: check.manifest.sequence, current });
     }
-    Ok((checked, chained.trusted_keys))
+    let seen = chain.seen(chain.links.len());
+    Ok(ChainedCheck { check, keys: chained.trusted_keys, chain: Some(seen) })
 }
 
 /// Checks a fetched manifest and its signature file against the policy; see
@@ -383,9 +421,9 @@ pub enum ManifestRefused {
     #[error("the channel's key chain (keys.json) is refused: {detail}")]
     KeyChain { detail: String },
     #[error(
-        "the manifest (sequence {sequence}) is signed by key {key_id}, but the channel's key chain has key {expected} sign it: a retired key"
+        "the manifest (sequence {sequence}) is signed by key {key_id}, but the channel's key chain has handed the channel to key {current}"
     )]
-    RetiredKey { key_id: KeyId, sequence: u64, expected: KeyId },
+    RetiredKey { key_id: KeyId, sequence: u64, current: KeyId },
 }
 
 /// The rule a [`ManifestRefused`] reports, without its details.

@@ -141,7 +141,29 @@ impl KeyRotation {
     }
 }
 
+/// What a client remembers of a channel's key chain, so that a chain
+/// removed or cut short later (to bring a retired key back) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenChain {
+    pub links: usize,
+    /// Lower-case hex SHA-256 over those links' statements and signatures.
+    pub sha256: String,
+}
+
 impl KeyChain {
+    /// The [`SeenChain`] of this chain's first `links` links.
+    pub fn seen(&self, links: usize) -> SeenChain {
+        use sha2::{Digest as _, Sha256};
+        let mut hash = Sha256::new();
+        for link in self.links.iter().take(links) {
+            for part in [&link.statement, &link.signature] {
+                hash.update((part.len() as u64).to_be_bytes());
+                hash.update(part.as_bytes());
+            }
+        }
+        SeenChain { links: links.min(self.links.len()), sha256: crate::hex::encode(hash.finalize()) }
+    }
+
     pub fn new(channel: &str) -> KeyChain {
         KeyChain { schema: KEY_CHAIN_SCHEMA.to_owned(), channel: channel.to_owned(), links: Vec::new() }
     }
@@ -179,13 +201,6 @@ impl KeyChain {
         PublicKey::from_tauri_base64(&rotation.from_key).ok()
     }
 
-    /// The key the chain ends with (not yet checked).
-    pub fn end(&self) -> Option<PublicKey> {
-        let last = self.links.last()?;
-        let rotation: KeyRotation = serde_json::from_str(&last.statement).ok()?;
-        PublicKey::from_tauri_base64(&rotation.to_key).ok()
-    }
-
     /// Checks every link and returns the schedule, starting from whichever
     /// of `trusted` signed the first link (or, with no links, from
     /// `start`, the key the reader found on the channel's first manifest).
@@ -209,11 +224,13 @@ impl KeyChain {
             .key_id();
         let (first, skip) = match trusted.iter().find(|k| k.key_id() == first_signer) {
             Some(key) => (key.clone(), 0),
+            // The first link that hands the channel to a trusted key; every
+            // link after it must verify from there, so an appended link
+            // naming a trusted key cannot skip the real ones.
             None => self
                 .links
                 .iter()
                 .enumerate()
-                .rev()
                 .find_map(|(index, link)| {
                     let rotation: KeyRotation = serde_json::from_str(&link.statement).ok()?;
                     let to = PublicKey::from_tauri_base64(&rotation.to_key).ok()?;

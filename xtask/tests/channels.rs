@@ -1240,7 +1240,9 @@ fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     let schedule = chain.follow("beta", std::slice::from_ref(&release_key().public), &release_key().public).unwrap();
     assert_eq!(schedule.key_for(1).key_id(), old);
     assert_eq!(schedule.key_for(2).key_id(), new);
-    assert_ok(&verify_with(&old_pub));
+    // Until the new key signs a change, apps (and verify) refuse the channel.
+    let error = assert_fails(&verify_with(&old_pub));
+    assert!(error.contains(&format!("apps refuse it until the next change is signed with key {new}")), "{error}");
 
     // Now the old key is the stranger, and the new one signs.
     let error = fixture.fails(&["rollout", "beta", "50"]);

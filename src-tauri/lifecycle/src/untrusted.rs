@@ -5,8 +5,10 @@
 //! - the file is opened as a **regular file**: a symlink as the last
 //!   component is refused (`O_NOFOLLOW`), and a FIFO or a device is refused
 //!   without blocking (`O_NONBLOCK` on the open, then a type check on the
-//!   open descriptor, so a swap between a check and the open changes
-//!   nothing);
+//!   open descriptor, so on Unix a swap between a check and the open changes
+//!   nothing; on Windows the symlink check comes before the open, and a
+//!   link swapped in between is followed — the type check on the handle
+//!   still refuses anything but a file);
 //! - at most **`cap` bytes** are read, the cap enforced while reading (a file
 //!   growing under us is cut off at `cap + 1` bytes, not read to its end);
 //! - the error **names the file** and says what to do about it.

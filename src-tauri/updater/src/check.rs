@@ -87,7 +87,9 @@ impl Updater {
         );
         // Sequences count per channel: after a channel switch the old one's
         // counter means nothing.
-        policy.last_seen = if state.channel.as_deref() == Some(channel) { state.last_seen.clone() } else { None };
+        let same_channel = state.channel.as_deref() == Some(channel);
+        policy.last_seen = if same_channel { state.last_seen.clone() } else { None };
+        policy.last_chain = if same_channel { state.key_chain.clone() } else { None };
         // Past the cap the policy refuses by size, so it still decides.
         let manifest = self.http.get_capped(&manifest_url, policy.max_manifest_bytes)?;
         let signature = self.http.get_capped(&signature_url, MAX_SIGNATURE_BYTES)?;
@@ -95,14 +97,16 @@ impl Updater {
         let chain_url = self.config.endpoint.file(channel, KEY_CHAIN_FILE);
         let chain = self.http.get_optional_capped(&chain_url, MAX_KEY_CHAIN_BYTES)?;
 
-        let (checked, keys) = match policy::check_manifest_chained(&policy, &manifest, &signature, chain.as_deref()) {
-            Ok(checked) => checked,
+        let chained = match policy::check_manifest_chained(&policy, &manifest, &signature, chain.as_deref()) {
+            Ok(chained) => chained,
             Err(refused) => return Ok(CheckOutcome::Refused(refusal(&refused))),
         };
+        let (checked, keys) = (chained.check, chained.keys);
         let seen = checked.seen.clone();
         let bad = store.update(|state| {
             state.channel = Some(channel.clone());
             state.last_seen = Some(seen);
+            state.key_chain = chained.chain.clone();
             match &checked.decision {
                 Decision::Install(offer) => state.is_bad(&offer.version).map(|bad| bad.reason.clone()),
                 _ => None,

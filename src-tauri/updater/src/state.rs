@@ -53,6 +53,10 @@ pub struct State {
     pub channel: Option<String>,
     #[serde(default)]
     pub last_seen: Option<SeenManifest>,
+    /// The channel's key chain as last seen (a chain removed or cut short
+    /// later is refused).
+    #[serde(default)]
+    pub key_chain: Option<signing::rotation::SeenChain>,
     /// The update in progress, if any.
     #[serde(default)]
     pub journal: Option<Journal>,
@@ -205,6 +209,7 @@ impl State {
             install_id,
             channel: None,
             last_seen: None,
+            key_chain: None,
             journal: None,
             bad_versions: Vec::new(),
             notice: None,

@@ -233,5 +233,23 @@ fn an_app_follows_its_channel_to_a_new_key_and_refuses_the_retired_one() {
     publish(&f.server, &manifest(ManifestKind::Release, "0.3.0", 6, &[("linux-x86_64-deb", &deb)]), &new_key.secret);
     let refusal = refused(app.check().unwrap());
     assert_eq!(refusal.kind, RefusalKind::KeyChain, "{}", refusal.detail);
+    assert!(refusal.detail.contains("does not extend the chain of 1 key change(s)"), "{}", refusal.detail);
+    // An app that never saw the chain checks the signature instead.
+    let fresh = tempfile::tempdir().unwrap();
+    let newcomer = updater(&f.server, fresh.path(), "0.1.0", "linux-x86_64-deb");
+    let refusal = refused(newcomer.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::KeyChain, "{}", refusal.detail);
     assert!(refusal.detail.contains("does not verify"), "{}", refusal.detail);
+
+    // The chain taken away, to bring the embedded old key back: refused by
+    // the app that saw it, even for a manifest the old key signs.
+    f.server.put("stable/keys.json", signing::rotation::KeyChain::new(CHANNEL).to_json());
+    publish(
+        &f.server,
+        &manifest(ManifestKind::Release, "0.3.0", 7, &[("linux-x86_64-deb", &deb)]),
+        &release_key().secret,
+    );
+    let refusal = refused(app.check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::KeyChain, "{}", refusal.detail);
+    assert!(refusal.detail.contains("now there is none"), "{}", refusal.detail);
 }

@@ -32,14 +32,15 @@ pub struct History {
     pub keys: Option<KeySchedule>,
 }
 
-/// The key a channel claims to be signed by now, unchecked: its chain's
-/// last key, else its first manifest's signer. For messages only.
+/// The key a channel without a key chain is signed by now, unchecked: its
+/// newest manifest's signer. For messages only; a channel with a chain gets
+/// the chain's own error instead (its unchecked keys are not repeated).
 pub fn claimed_key(dir: &Path) -> Option<signing::keys::KeyId> {
     let files = tree::read_channel(dir).ok()?;
-    if let Some(end) = files.key_chain.as_deref().and_then(|b| KeyChain::from_json(b).ok()).and_then(|c| c.end()) {
-        return Some(end.key_id());
+    if files.key_chain.is_some() {
+        return None;
     }
-    super::promote::minisign_key_id(&files.history.first()?.signature).ok()
+    super::promote::minisign_key_id(&files.history.last()?.signature).ok()
 }
 
 /// The start of `dir`'s key chain when the chain checks out and hands the
@@ -65,45 +66,73 @@ impl History {
             }
             None => None,
         };
-        // The chain starts from the key of the first manifest (or of the
-        // first rotation); it must be one the caller trusts.
-        let keys = match (files.history.first(), &chain) {
-            (None, _) => None,
-            (Some(first), chain) => {
-                let name = dir.join(tree::HISTORY_DIR).join(tree::history_name(first.sequence));
-                let signer = super::promote::minisign_key_id(&first.signature)
-                    .with_context(|| format!("{}.minisig", name.display()))?;
-                let start = trusted_keys.iter().find(|k| k.key_id() == signer).with_context(|| {
-                    format!(
-                        "{} is signed by key {signer}, which is not trusted here (trusted: {})",
-                        name.display(),
-                        trusted_keys.iter().map(|k| k.key_id().to_string()).collect::<Vec<_>>().join(", ")
-                    )
-                })?;
-                let empty = KeyChain::new(channel);
+        // Before the chain's first change (or with no chain), an entry may be
+        // signed by any trusted key: channels published before rotations
+        // existed mix the development and the release key. The key in effect
+        // at the end of that stretch is where the chain starts; from its
+        // first change on, each entry must carry the key the chain says.
+        let first_change = chain
+            .as_ref()
+            .and_then(|c| c.links.first())
+            .and_then(|l| serde_json::from_str::<signing::rotation::KeyRotation>(&l.statement).ok())
+            .map(|r| r.from_sequence);
+        let mut entries = Vec::new();
+        let mut before_chain: Option<PublicKey> = None;
+        for stored in &files.history {
+            if first_change.is_some_and(|from| stored.sequence >= from) {
+                break;
+            }
+            let name = dir.join(tree::HISTORY_DIR).join(tree::history_name(stored.sequence));
+            let signer = super::promote::minisign_key_id(&stored.signature)
+                .with_context(|| format!("{}.minisig", name.display()))?;
+            let key = trusted_keys.iter().find(|k| k.key_id() == signer).with_context(|| {
+                format!(
+                    "{} is signed by key {signer}, which is not trusted here (trusted: {})",
+                    name.display(),
+                    trusted_keys.iter().map(|k| k.key_id().to_string()).collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            before_chain = Some(key.clone());
+        }
+        let keys = match (&before_chain, &chain) {
+            (_, Some(chain)) if !chain.links.is_empty() => {
+                let start = before_chain.as_ref().or(trusted_keys.first()).context("no trusted key")?;
                 let schedule = chain
-                    .as_ref()
-                    .unwrap_or(&empty)
                     .follow(channel, trusted_keys, start)
                     .with_context(|| format!("{} is refused", dir.join(KEY_CHAIN_FILE).display()))?;
+                if let Some(last) = &before_chain
+                    && schedule.first != *last
+                {
+                    bail!(
+                        "{} starts from key {}, but the channel was signed by key {} until then",
+                        dir.join(KEY_CHAIN_FILE).display(),
+                        schedule.first.key_id(),
+                        last.key_id()
+                    );
+                }
                 Some(schedule)
             }
+            (Some(last), _) => Some(KeySchedule::single(last.clone())),
+            (None, _) => None,
         };
-        let mut entries = Vec::new();
         for stored in files.history {
             let name = dir.join(tree::HISTORY_DIR).join(tree::history_name(stored.sequence));
-            let key = keys.as_ref().expect("a channel with entries has keys").key_for(stored.sequence);
+            let in_chain = first_change.is_some_and(|from| stored.sequence >= from);
+            let allowed: Vec<PublicKey> = match (&keys, in_chain) {
+                (Some(keys), true) => vec![keys.key_for(stored.sequence).clone()],
+                _ => trusted_keys.to_vec(),
+            };
             let manifest = policy::verify_manifest(
-                std::slice::from_ref(key),
+                &allowed,
                 &stored.json,
                 stored.signature.as_bytes(),
                 DEFAULT_MAX_MANIFEST_BYTES,
             )
             .with_context(|| {
                 format!(
-                    "{} does not verify with key {}, the channel's key for sequence {} (a channel changes keys only with `cargo xtask rotate-key`)",
+                    "{} does not verify with {}, the channel's key for sequence {} (a channel changes keys only with `cargo xtask rotate-key`)",
                     name.display(),
-                    key.key_id(),
+                    allowed.iter().map(|k| format!("key {}", k.key_id())).collect::<Vec<_>>().join(" or "),
                     stored.sequence
                 )
             })?;

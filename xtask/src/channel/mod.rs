@@ -329,7 +329,7 @@ impl<'a> Session<'a> {
             self.config.relative(&self.root.join(channel).join(signing::rotation::KEY_CHAIN_FILE)),
         ));
         self.ui.info(format!(
-            "  next: sign {channel}'s next change with key {}; apps that trust key {from} follow the chain",
+            "  next, now: sign a change of {channel} with key {} (e.g. `rollout {channel} <same percent>`): apps follow the chain from key {from}, and refuse the channel until its manifest carries the new key",
             to.key_id()
         ));
         self.ui.emit(&RotationSummary {

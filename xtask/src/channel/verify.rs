@@ -112,6 +112,18 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     // Sorted by sequence, one entry a sequence (file names are canonical).
     let history = History::load(&dir, &channel, trusted)?;
     let manifests = history.manifests();
+    if let Some(keys) = &history.keys {
+        let current = keys.current().key_id();
+        let signer = keys.key_for(manifest.sequence).key_id();
+        if signer != current {
+            bail!(
+                "{channel}'s manifest.json (sequence {}) is signed by key {signer}, but the channel's key chain hands it to key {current}: \
+                 apps refuse it until the next change is signed with key {current} (e.g. `cargo xtask rollout {channel} {}` with that key)",
+                manifest.sequence,
+                manifest.rollout.percent
+            );
+        }
+    }
     let unaccounted = unaccounted_files(&dir, &history)?;
     if !unaccounted.is_empty() {
         bail!(

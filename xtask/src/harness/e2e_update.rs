@@ -630,8 +630,7 @@ impl UpdateInstall {
         for p in self.install.wait_no_backend(Duration::from_secs(10)) {
             procs::signal(p.pid, libc::SIGKILL);
         }
-        self.wait_single_instance_released();
-        Ok(())
+        self.wait_single_instance_released()
     }
 
     /// Waits (up to 10 s) until the session bus has dropped the killed
@@ -639,8 +638,8 @@ impl UpdateInstall {
     /// asynchronously; a launch in between finds the name taken, hands over
     /// to nobody and exits, as a user's double-click would at that moment.
     /// The kill loop judges the install, not that race.
-    fn wait_single_instance_released(&self) {
-        let name = format!("{}.SingleInstance", self.identifier);
+    fn wait_single_instance_released(&self) -> Result<()> {
+        let name = format!("string:{}.SingleInstance", self.identifier);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             let out = Command::new("dbus-send")
@@ -650,17 +649,18 @@ impl UpdateInstall {
                     "--print-reply",
                     "--dest=org.freedesktop.DBus",
                     "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.ListNames",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    &name,
                 ])
-                .output();
-            match out {
-                Ok(out) if out.status.success() && !String::from_utf8_lossy(&out.stdout).contains(&name) => return,
-                Ok(out) if out.status.success() => {}
-                // No dbus-send: nothing to wait for that we could see.
-                _ => return,
+                .output()
+                .context("running dbus-send (package dbus-bin)")?;
+            ensure!(out.status.success(), "dbus-send NameHasOwner failed: {}", String::from_utf8_lossy(&out.stderr));
+            if String::from_utf8_lossy(&out.stdout).contains("boolean false") {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        bail!("the killed shell's single-instance name {name} was still on the session bus 10 s later")
     }
 
     /// Launches, waits for the page and the first check's outcome line

@@ -136,7 +136,9 @@ pub fn unpack_tar(reader: impl Read, tree: &mut Tree) -> Result<()> {
         use tar::EntryType as T;
         match entry.header().entry_type() {
             T::Regular | T::Continuous => {
-                let declared = entry.header().size().with_context(|| format!("tar entry `{shown}`: bad size"))?;
+                // The entry's size, a PAX `size` record included (the
+                // header's own field may say less).
+                let declared = entry.size();
                 tree.file(&name, mode, Some(declared), &mut entry)
             }
             T::Directory => tree.dir(&name, mode),
