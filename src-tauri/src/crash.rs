@@ -57,7 +57,8 @@ pub(crate) fn install(dir: PathBuf, shell_version: String) {
     }));
 }
 
-fn now() -> String {
+/// The time now, as a record says it.
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "unknown".to_owned())
@@ -79,6 +80,11 @@ pub(crate) fn write(dir: &Path, record: &Record, redactor: &Redactor) -> std::io
     Ok(path)
 }
 
+/// Whether a file of the log folder, by name, is a crash record.
+pub(crate) fn is_record(name: &str) -> bool {
+    name.starts_with(PREFIX) && name.ends_with(".json")
+}
+
 /// The crash records in `dir`, oldest first.
 pub(crate) fn records(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -86,11 +92,7 @@ pub(crate) fn records(dir: &Path) -> Vec<PathBuf> {
             entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(".json"))
-                })
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_record))
                 .collect()
         })
         .unwrap_or_default();

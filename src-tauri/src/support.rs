@@ -65,8 +65,8 @@ struct Diagnostics<'a> {
 
 /// The log folder's files a bundle takes, by name.
 fn wanted(name: &str) -> bool {
-    name.starts_with("hudson-desktop.log")
-        || (name.starts_with("crash-") && name.ends_with(".json"))
+    name.starts_with(crate::LOG_FILE)
+        || crate::crash::is_record(name)
         || name == hudson_lifecycle::contract::CRASH_DUMP_FILE
 }
 
@@ -101,16 +101,14 @@ pub(crate) fn write(out: &Path, sources: &Sources, redactor: &Redactor) -> Resul
         let mut entries = Vec::new();
         let diagnostics = Diagnostics {
             schema: "hudson-support-diagnostics/1",
-            created: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            created: crate::crash::now(),
             identifier: &sources.identifier,
             shell_version: &sources.shell_version,
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             log_dir: sources.log_dir.display().to_string(),
             log_dir_bytes: names.iter().map(|(_, _, len)| len).sum(),
-            crash_records: names.iter().filter(|(n, _, _)| n.starts_with("crash-")).count(),
+            crash_records: names.iter().filter(|(n, _, _)| crate::crash::is_record(n)).count(),
             backend_crash_dump: names.iter().any(|(n, _, _)| n == hudson_lifecycle::contract::CRASH_DUMP_FILE),
         };
         let json = serde_json::to_vec_pretty(&diagnostics).map_err(|e| e.to_string())?;

@@ -102,6 +102,16 @@ pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, Refused> {
     Ok(bytes)
 }
 
+/// `read`, for a file that may be absent: `None` when it does not exist;
+/// any other refusal is still an error.
+pub fn read_optional(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, Refused> {
+    match read(path, cap) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(refused) if refused.is_not_found() => Ok(None),
+        Err(refused) => Err(refused),
+    }
+}
+
 /// `read`, as UTF-8 text.
 pub fn read_to_string(path: &Path, cap: u64) -> Result<String, Refused> {
     let bytes = read(path, cap)?;
@@ -144,6 +154,9 @@ mod tests {
         assert!(matches!(error, Refused::TooLarge { cap: 9, .. }), "{error}");
         assert!(error.to_string().contains("latest.json"), "{error}");
         assert!(read(&dir.path().join("absent"), 10).unwrap_err().is_not_found());
+        assert_eq!(read_optional(&dir.path().join("absent"), 10).unwrap(), None);
+        assert_eq!(read_optional(&path, 10).unwrap().as_deref(), Some(&b"0123456789"[..]));
+        assert!(read_optional(&path, 9).is_err());
     }
 
     #[test]

@@ -127,13 +127,12 @@ pub struct ChannelFiles {
 
 pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest = match hudson_lifecycle::untrusted::read(&manifest_path, fsx::MAX_JSON_BYTES) {
-        Ok(json) => {
+    let manifest = match hudson_lifecycle::untrusted::read_optional(&manifest_path, fsx::MAX_JSON_BYTES)? {
+        Some(json) => {
             let signature = fsx::read_untrusted(&dir.join(MANIFEST_SIGNATURE_FILE), fsx::MAX_SIGNATURE_BYTES)?;
             Some((json, signature))
         }
-        Err(refused) if refused.is_not_found() => None,
-        Err(refused) => return Err(refused.into()),
+        None => None,
     };
     let mut history = Vec::new();
     let history_dir = dir.join(HISTORY_DIR);
@@ -158,11 +157,7 @@ pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
         }
     }
     history.sort_by_key(|entry| entry.sequence);
-    let key_chain = match hudson_lifecycle::untrusted::read(&dir.join(KEY_CHAIN_FILE), MAX_KEY_CHAIN_BYTES as u64) {
-        Ok(bytes) => Some(bytes),
-        Err(refused) if refused.is_not_found() => None,
-        Err(refused) => return Err(refused.into()),
-    };
+    let key_chain = hudson_lifecycle::untrusted::read_optional(&dir.join(KEY_CHAIN_FILE), MAX_KEY_CHAIN_BYTES as u64)?;
     Ok(ChannelFiles { manifest, history, key_chain })
 }
 

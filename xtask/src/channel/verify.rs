@@ -328,10 +328,8 @@ fn unaccounted_files(dir: &Path, history: &History) -> Result<Vec<String>> {
 /// channel to, each link checked as clients check it.
 fn chain_keys(dir: &Path, channel: &str, key: &PublicKey) -> Result<Vec<PublicKey>> {
     let path = dir.join(KEY_CHAIN_FILE);
-    let bytes = match hudson_lifecycle::untrusted::read(&path, MAX_KEY_CHAIN_BYTES as u64) {
-        Ok(bytes) => bytes,
-        Err(refused) if refused.is_not_found() => return Ok(vec![key.clone()]),
-        Err(refused) => return Err(refused.into()),
+    let Some(bytes) = hudson_lifecycle::untrusted::read_optional(&path, MAX_KEY_CHAIN_BYTES as u64)? else {
+        return Ok(vec![key.clone()]);
     };
     let chain = KeyChain::from_json(&bytes).with_context(|| format!("{}", path.display()))?;
     let schedule = chain
