@@ -238,6 +238,12 @@ impl Install {
         Install { home, env, markers, identifier: identifier.to_owned() }
     }
 
+    /// The app's identifier (the name of its data folder and the prefix of
+    /// its single-instance bus name).
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
     pub fn log_dir(&self) -> PathBuf {
         self.home.path().join("data").join(&self.identifier).join("logs")
     }

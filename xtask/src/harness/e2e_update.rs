@@ -317,13 +317,7 @@ impl UpdateLab {
         let markers = vec![home.path().display().to_string()];
         let data = home.path().join("data").join(&self.config.identifier);
         std::fs::create_dir_all(&data)?;
-        Ok(UpdateInstall {
-            install: Install::new(home, env, markers, &self.config.identifier),
-            identifier: self.config.identifier.clone(),
-            root,
-            program,
-            data,
-        })
+        Ok(UpdateInstall { install: Install::new(home, env, markers, &self.config.identifier), root, program, data })
     }
 }
 
@@ -516,8 +510,6 @@ fn tree_hash(root: &Path) -> Result<String> {
 /// A user's portable install and the shell started from it.
 struct UpdateInstall {
     install: Install,
-    /// The app's identifier (its single-instance bus name's prefix).
-    identifier: String,
     /// `~/Apps/Hudson`.
     root: PathBuf,
     program: PathBuf,
@@ -639,7 +631,7 @@ impl UpdateInstall {
     /// to nobody and exits, as a user's double-click would at that moment.
     /// The kill loop judges the install, not that race.
     fn wait_single_instance_released(&self) -> Result<()> {
-        let name = format!("string:{}.SingleInstance", self.identifier);
+        let name = format!("string:{}.SingleInstance", self.install.identifier());
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             let out = Command::new("dbus-send")
@@ -1055,7 +1047,6 @@ fn deb_as_root(lab: &UpdateLab) -> Result<String> {
         let data = home.path().join("data").join(&lab.config.identifier);
         let user = UpdateInstall {
             install: Install::new(home, env, vec![resources.display().to_string()], &lab.config.identifier),
-            identifier: lab.config.identifier.clone(),
             root: resources,
             program: PathBuf::from("/usr/bin").join(&lab.config.shell_binary),
             data,
