@@ -38,6 +38,9 @@ pub struct LaunchSpec {
     /// How readiness is detected. Always [`Readiness::Handshake`] in the
     /// shell; the startup benchmark also measures a polling baseline.
     pub readiness: Readiness,
+    /// Answers the backend's secure-storage requests; `None`: the backend
+    /// runs without a store (`HUDSON_SECURE_STORAGE` unset).
+    pub storage: Option<crate::channel::Storage>,
 }
 
 /// How [`Backend::start`] learns that the backend serves.
@@ -84,6 +87,7 @@ impl LaunchSpec {
             startup_timeout: Duration::from_secs(30),
             health_attempts: 5,
             readiness: Readiness::Handshake,
+            storage: None,
         }
     }
 }
@@ -211,8 +215,13 @@ impl Backend {
                 Some(port)
             }
         };
-        let process_spec =
-            ProcessSpec { program: spec.program.clone(), args: spec.args.clone(), cwd: spec.cwd.clone(), env };
+        let process_spec = ProcessSpec {
+            program: spec.program.clone(),
+            args: spec.args.clone(),
+            cwd: spec.cwd.clone(),
+            env,
+            storage: spec.storage.clone(),
+        };
         if !spec.program.is_file() {
             return Err(StartError::Spawn(spec.program.clone(), "no such file (is the installation complete?)".into()));
         }
@@ -423,6 +432,9 @@ fn contract_env(spec: &LaunchSpec, handshake: &Path, token: &Token, launch_dir: 
         (contract::ENV_ERL_CRASH_DUMP.into(), spec.log_dir.join(contract::CRASH_DUMP_FILE).into()),
         (contract::ENV_ERL_CRASH_DUMP_BYTES.into(), contract::MAX_CRASH_DUMP_BYTES.to_string().into()),
     ];
+    if spec.storage.is_some() {
+        env.push((contract::storage::ENV_SECURE_STORAGE.into(), contract::storage::PROTOCOL.into()));
+    }
     env.extend(spec.env.iter().cloned());
     env
 }

@@ -8,6 +8,7 @@
 //! written by `cargo xtask dist` and read by the shell and by smoke.
 
 pub mod shell_config;
+pub mod storage;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -8,6 +8,7 @@
 //! (`hooks`) and its startup trace (`trace`).
 
 pub mod backend;
+pub mod channel;
 pub mod clock;
 pub mod contract;
 pub mod event;

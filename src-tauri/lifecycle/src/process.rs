@@ -21,11 +21,13 @@
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 
 use crossbeam_channel::Sender;
 
+use crate::channel::{Frame, Stdin, Storage};
+use crate::contract::storage::{FRAME_MARK, MAX_FRAME_BYTES};
 use crate::event::{Event, Exit, Stream};
 
 /// What to run.
@@ -35,6 +37,9 @@ pub struct ProcessSpec {
     pub args: Vec<OsString>,
     pub cwd: Option<PathBuf>,
     pub env: Vec<(OsString, OsString)>,
+    /// Answers the backend's secure-storage requests (framed lines on its
+    /// stdout; `contract::storage`). `None`: such lines are output.
+    pub storage: Option<Storage>,
 }
 
 /// A running backend process. Dropping it closes the backend's stdin, which
@@ -42,7 +47,7 @@ pub struct ProcessSpec {
 #[derive(Debug)]
 pub struct Process {
     pid: u32,
-    stdin: Option<ChildStdin>,
+    stdin: Stdin,
     #[cfg(windows)]
     job: job::Job,
 }
@@ -78,10 +83,17 @@ impl Process {
             job
         };
         let pid = child.id();
-        let stdin = child.stdin.take();
+        let stdin = Stdin::new(child.stdin.take());
+        let frames = spec.storage.clone().map(|storage| {
+            // Bounded: a backend that floods requests waits for answers.
+            let (tx, rx) = crossbeam_channel::bounded(256);
+            crate::channel::serve(storage, rx, stdin.clone());
+            tx
+        });
         let (drained, readers_done) = crossbeam_channel::bounded(2);
-        forward_lines(child.stdout.take().expect("stdout is piped"), Stream::Stdout, events.clone(), drained.clone());
-        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone(), drained);
+        let stdout = child.stdout.take().expect("stdout is piped");
+        forward_lines(stdout, Stream::Stdout, events.clone(), drained.clone(), frames);
+        forward_lines(child.stderr.take().expect("stderr is piped"), Stream::Stderr, events.clone(), drained, None);
         wait_in_background(child, events, readers_done);
         Ok(Process {
             pid,
@@ -98,7 +110,7 @@ impl Process {
     /// Closes the write end of the backend's stdin: the contract's signal to
     /// stop.
     pub fn close_stdin(&mut self) {
-        self.stdin = None;
+        self.stdin.close();
     }
 
     /// Asks the whole process group to stop (SIGTERM). Windows has no
@@ -160,20 +172,49 @@ fn platform_setup(cmd: &mut Command) {
     cmd.creation_flags(CREATE_NO_WINDOW);
 }
 
-fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sender<Event>, drained: Sender<()>) {
+/// Forwards `pipe`'s lines as output events; with `frames`, lines that
+/// start with the storage mark go there instead and are never output.
+fn forward_lines(
+    pipe: impl Read + Send + 'static,
+    stream: Stream,
+    events: Sender<Event>,
+    drained: Sender<()>,
+    frames: Option<Sender<Frame>>,
+) {
     thread::Builder::new()
         .name(format!("backend-{stream:?}").to_lowercase())
         .spawn(move || {
             let mut reader = BufReader::new(pipe);
             let mut buf = Vec::new();
+            // A frame may be longer than an output line.
+            let limit = if frames.is_some() { MAX_FRAME_BYTES + 2 } else { MAX_LINE };
             loop {
                 buf.clear();
-                match reader.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
+                match reader.by_ref().take(limit as u64).read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {
+                    Ok(read) => {
+                        let complete = buf.last() == Some(&b'\n');
                         while matches!(buf.last(), Some(b'\n' | b'\r')) {
                             buf.pop();
                         }
+                        if let Some(frames) = &frames
+                            && buf.first() == Some(&FRAME_MARK)
+                        {
+                            let frame = if complete {
+                                Frame::Line(buf[1..].to_vec())
+                            } else if read < limit {
+                                // Cut off by the backend's exit mid-request.
+                                break;
+                            } else {
+                                skip_line(&mut reader);
+                                Frame::Oversized
+                            };
+                            if frames.send(frame).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        buf.truncate(MAX_LINE);
                         let line = String::from_utf8_lossy(&buf).into_owned();
                         if events.send(Event::Output(stream, line)).is_err() {
                             break;
@@ -184,6 +225,26 @@ fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, events: Sende
             let _ = drained.send(());
         })
         .expect("spawn an output reader thread");
+}
+
+/// Reads and drops the rest of an oversized line.
+fn skip_line(reader: &mut impl BufRead) {
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        match reader.by_ref().take(64 * 1024).read_until(b'\n', &mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if chunk.last() == Some(&b'\n') => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+impl Drop for Process {
+    /// The contract's stop signal, however the process handle goes away.
+    fn drop(&mut self) {
+        self.stdin.close();
+    }
 }
 
 /// Longest wait, after the backend exited, for its last output lines: a

@@ -254,7 +254,7 @@ fn the_backend_dies_with_the_thread_that_spawned_it_even_ignoring_sigterm_and_st
     // Ignores SIGTERM and never reads stdin: only the parent-death signal
     // can end it.
     let double = sandbox.script("deaf-backend", "trap '' TERM\nwhile :; do sleep 1; done");
-    let spec = ProcessSpec { program: double, args: Vec::new(), cwd: None, env: Vec::new() };
+    let spec = ProcessSpec { program: double, args: Vec::new(), cwd: None, env: Vec::new(), storage: None };
     let (tx, _rx) = crossbeam_channel::unbounded();
     let (finish, finished) = crossbeam_channel::bounded::<()>(0);
     let spawner = std::thread::spawn(move || {
