@@ -448,6 +448,11 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
     let log_dir = paths.app_log_dir().map_err(|e| format!("cannot find the log folder: {e}"))?;
     let runtime_base = default_runtime_base(&app.config().identifier, &data_dir);
     let program = config::backend_program(&config, &resources);
+    // The backend's secrets: the OS store under the app's identifier,
+    // reached only through this shell (README.md, "Secrets").
+    let store = std::sync::Arc::new(hudson_secrets::SecureStore::native(&app.config().identifier));
+    let pilot = data_dir.join(hudson_secrets::pilot::PILOT_FILE);
+    let storage = hudson_secrets::Server::new(store, shell.log.clone(), Some(pilot));
     let mut spec = match config.packaging {
         config::Packaging::Release => {
             LaunchSpec::for_release(&program, &config.release, data_dir, log_dir, runtime_base)
@@ -456,6 +461,7 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
     };
     spec.startup_timeout = Duration::from_secs(config.startup_timeout_secs);
     spec.readiness = readiness();
+    spec.storage = Some(hudson_lifecycle::channel::Storage::new(storage));
     if let Readiness::TcpPoll { interval } = spec.readiness {
         shell.log.shell(&format!("benchmark baseline: polling TCP connect every {} ms", interval.as_millis()));
     }
