@@ -36,4 +36,27 @@ defmodule Hudson.JSONTest do
     assert_raise ArgumentError, fn -> JSON.encode!(%{"f" => 1.5}) end
     assert_raise ArgumentError, fn -> JSON.encode!({:tuple}) end
   end
+
+  test "decode reads what encode writes, escapes included, and refuses the rest" do
+    doc = [{"id", 7}, {"ok", true}, {"value", "a\"b\\c\nd\u0001é😀"}, {"error", nil}]
+
+    assert JSON.decode(JSON.encode!(doc)) ==
+             {:ok, %{"id" => 7, "ok" => true, "value" => "a\"b\\c\nd\u0001é😀", "error" => nil}}
+
+    assert JSON.decode(~s( {"a": [1, -2, {"b": false}], "s": "\\ud83d\\ude00\\u00e9"} )) ==
+             {:ok, %{"a" => [1, -2, %{"b" => false}], "s" => "😀é"}}
+
+    for bad <- [
+          "",
+          "{",
+          ~s({"a":}),
+          ~s({"a":1,}),
+          ~s("\\ud800"),
+          ~s({"a":1} x),
+          "1.5",
+          <<?", 0xFF, ?">>
+        ] do
+      assert JSON.decode(bad) == {:error, :invalid}, inspect(bad)
+    end
+  end
 end

@@ -133,7 +133,7 @@ defmodule Hudson.Web.ServerTest do
       [set_cookie] = header(entered, "set-cookie")
 
       assert set_cookie =~
-               ~r/\Ahudson_session=[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict\z/
+               ~r/\Ahudson_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict\z/
 
       refute set_cookie =~ token
 

@@ -7,7 +7,9 @@ defmodule Hudson.Application do
 
   @impl true
   def start(_type, _args) do
-    children = if Application.get_env(:hudson, :server, false), do: desktop(), else: []
+    # Secure storage first: the server and the stdin reader both use it.
+    storage = [Hudson.SecureStorage, Hudson.Desktop.SecretKeyBase]
+    children = storage ++ if Application.get_env(:hudson, :server, false), do: desktop(), else: []
     Supervisor.start_link(children, strategy: :rest_for_one, name: Hudson.Supervisor)
   end
 

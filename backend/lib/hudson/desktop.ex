@@ -27,6 +27,7 @@ defmodule Hudson.Desktop do
       port: config.port,
       secrets: secrets,
       server_schema: config.server_schema,
+      storage_selftest: config.storage_selftest?,
       data_dir: config.data_dir,
       log_dir: config.log_dir
     ]

@@ -1,7 +1,7 @@
 defmodule Hudson.JSON do
   @moduledoc """
   The JSON the backend contract needs, and no more: objects, strings, integers,
-  booleans and null. OTP 25 has no JSON module and the project takes no Hex
+  booleans and null, both ways (`decode/1` reads the shell's storage answers). OTP 25 has no JSON module and the project takes no Hex
   packages; a Phoenix app uses Jason instead.
 
   Objects are maps (keys in map order) or keyword-style lists of `{key, value}`
@@ -48,4 +48,101 @@ defmodule Hudson.JSON do
   end
 
   defp escape(<<c, rest::binary>>, acc), do: escape(rest, <<acc::binary, c>>)
+
+  @doc """
+  Decodes one JSON document of objects (as maps with string keys), arrays,
+  strings, integers, booleans and null. Returns `{:error, :invalid}` for
+  anything else, never raising on bad input.
+  """
+  @spec decode(binary) :: {:ok, term} | {:error, :invalid}
+  def decode(text) when is_binary(text) do
+    case value(skip(text)) do
+      {:ok, value, rest} -> if skip(rest) == "", do: {:ok, value}, else: {:error, :invalid}
+      :error -> {:error, :invalid}
+    end
+  end
+
+  defp skip(<<c, rest::binary>>) when c in [?\s, ?\t, ?\n, ?\r], do: skip(rest)
+  defp skip(rest), do: rest
+
+  defp value("null" <> rest), do: {:ok, nil, rest}
+  defp value("true" <> rest), do: {:ok, true, rest}
+  defp value("false" <> rest), do: {:ok, false, rest}
+  defp value(<<?", rest::binary>>), do: chars(rest, [])
+  defp value(<<?{, rest::binary>>), do: members(skip(rest), %{})
+  defp value(<<?[, rest::binary>>), do: elements(skip(rest), [])
+
+  defp value(<<c, _::binary>> = text) when c == ?- or c in ?0..?9 do
+    case Integer.parse(text) do
+      {n, rest} -> {:ok, n, rest}
+      :error -> :error
+    end
+  end
+
+  defp value(_), do: :error
+
+  defp members(<<?}, rest::binary>>, acc) when acc == %{}, do: {:ok, acc, rest}
+
+  defp members(<<?", rest::binary>>, acc) do
+    with {:ok, key, rest} <- chars(rest, []),
+         <<?:, rest::binary>> <- skip(rest),
+         {:ok, value, rest} <- value(skip(rest)) do
+      case skip(rest) do
+        <<?,, rest::binary>> -> members(skip(rest), Map.put(acc, key, value))
+        <<?}, rest::binary>> -> {:ok, Map.put(acc, key, value), rest}
+        _ -> :error
+      end
+    else
+      _ -> :error
+    end
+  end
+
+  defp members(_, _), do: :error
+
+  defp elements(<<?], rest::binary>>, []), do: {:ok, [], rest}
+
+  defp elements(text, acc) do
+    with {:ok, value, rest} <- value(text) do
+      case skip(rest) do
+        <<?,, rest::binary>> -> elements(skip(rest), [value | acc])
+        <<?], rest::binary>> -> {:ok, Enum.reverse([value | acc]), rest}
+        _ -> :error
+      end
+    end
+  end
+
+  defp chars(<<?", rest::binary>>, acc) do
+    string = IO.iodata_to_binary(Enum.reverse(acc))
+    if String.valid?(string), do: {:ok, string, rest}, else: :error
+  end
+
+  defp chars(<<?\\, e, rest::binary>>, acc) when e in [?", ?\\, ?/],
+    do: chars(rest, [e | acc])
+
+  defp chars(<<?\\, ?n, rest::binary>>, acc), do: chars(rest, [?\n | acc])
+  defp chars(<<?\\, ?r, rest::binary>>, acc), do: chars(rest, [?\r | acc])
+  defp chars(<<?\\, ?t, rest::binary>>, acc), do: chars(rest, [?\t | acc])
+  defp chars(<<?\\, ?b, rest::binary>>, acc), do: chars(rest, [?\b | acc])
+  defp chars(<<?\\, ?f, rest::binary>>, acc), do: chars(rest, [?\f | acc])
+
+  defp chars(<<?\\, ?u, a::binary-size(4), ?\\, ?u, b::binary-size(4), rest::binary>>, acc)
+       when binary_part(a, 0, 1) in ["d", "D"] do
+    with {hi, ""} when hi in 0xD800..0xDBFF <- Integer.parse(a, 16),
+         {lo, ""} when lo in 0xDC00..0xDFFF <- Integer.parse(b, 16) do
+      chars(rest, [<<0x10000 + (hi - 0xD800) * 0x400 + (lo - 0xDC00)::utf8>> | acc])
+    else
+      _ -> :error
+    end
+  end
+
+  defp chars(<<?\\, ?u, a::binary-size(4), rest::binary>>, acc) do
+    case Integer.parse(a, 16) do
+      {n, ""} when n not in 0xD800..0xDFFF -> chars(rest, [<<n::utf8>> | acc])
+      _ -> :error
+    end
+  end
+
+  defp chars(<<c, _::binary>>, _acc) when c < 0x20 or c == ?\\, do: :error
+  defp chars(<<c, rest::binary>>, acc), do: chars(rest, [c | acc])
+  defp chars(<<>>, _acc), do: :error
 end

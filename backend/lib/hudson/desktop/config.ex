@@ -28,7 +28,8 @@ defmodule Hudson.Desktop.Config do
             data_dir: nil,
             log_dir: nil,
             server_schema: nil,
-            ignore_stdin?: false
+            ignore_stdin?: false,
+            storage_selftest?: false
 
   @type t :: %__MODULE__{}
 
@@ -56,7 +57,8 @@ defmodule Hudson.Desktop.Config do
       data_dir: present(env, "HUDSON_DATA_DIR"),
       log_dir: present(env, "HUDSON_LOG_DIR"),
       server_schema: schema(present(env, "HUDSON_SERVER_SCHEMA")),
-      ignore_stdin?: present(env, "HUDSON_IGNORE_STDIN") == "1"
+      ignore_stdin?: present(env, "HUDSON_IGNORE_STDIN") == "1",
+      storage_selftest?: present(env, "HUDSON_STORAGE_SELFTEST") == "1"
     }
   end
 

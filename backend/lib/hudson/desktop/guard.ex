@@ -47,6 +47,15 @@ defmodule Hudson.Desktop.Guard do
   @doc "A new random session id, one per boot."
   def new_session_id, do: Base.url_encode64(:crypto.strong_rand_bytes(32), padding: false)
 
+  @doc """
+  The cookie's value: the session id and its HMAC-SHA256 under
+  `secret_key_base`, so a cookie is only good with the key this install keeps.
+  """
+  def signed_session(session_id, secret_key_base) do
+    mac = :crypto.mac(:hmac, :sha256, secret_key_base, session_id)
+    session_id <> "." <> Base.url_encode64(mac, padding: false)
+  end
+
   @doc "The `Set-Cookie` value that hands out the session."
   def session_cookie(session_id),
     do: "#{@cookie}=#{session_id}; Path=/; HttpOnly; SameSite=Strict"

@@ -7,6 +7,10 @@ defmodule Hudson.Desktop.StdinWatcher do
   process reads end-of-file and stops the VM gracefully (`System.stop(0)`). It
   is the one cleanup that left no orphan holding the port in every case measured.
 
+  The shell also answers `Hudson.SecureStorage` requests on stdin: lines
+  starting with the record-separator byte go to it (`:storage`, default
+  `Hudson.SecureStorage`); anything else is read and dropped.
+
   It runs in the release by default and is off under `iex -S mix` and ExUnit
   (`config :hudson, stdin_watcher:`); `HUDSON_IGNORE_STDIN=1` turns it off for a
   manual `bin/hudson start` whose stdin is not a terminal. A Phoenix app adds
@@ -20,16 +24,19 @@ defmodule Hudson.Desktop.StdinWatcher do
   # stdin always ends the process.
   @halt_after_ms 5_000
 
-  @doc "Options: `:device` (default `:stdio`), `:on_eof` (default: stop, then halt after 5 s)."
+  @doc "Options: `:device` (default `:stdio`), `:storage`, `:on_eof` (default: stop, then halt after 5 s)."
   def start_link(opts \\ []), do: Task.start_link(__MODULE__, :watch, [opts])
 
   @doc false
   def watch(opts) do
     device = Keyword.get(opts, :device, :stdio)
 
-    # The shell writes nothing; anything that arrives is read and dropped.
     case IO.binread(device, :line) do
       data when is_binary(data) ->
+        if Hudson.SecureStorage.frame?(data),
+          do:
+            Hudson.SecureStorage.deliver(data, Keyword.get(opts, :storage, Hudson.SecureStorage))
+
         watch(opts)
 
       other ->

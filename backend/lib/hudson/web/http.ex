@@ -1,11 +1,13 @@
 defmodule Hudson.Web.HTTP do
   @moduledoc """
   Reads one request head from a socket in `packet: :http_bin` mode and writes
-  one response. Bodies are not read: every route is a GET.
+  one response. A POST's body (a settings form) is read up to `@max_body` bytes.
   """
 
   @timeout 10_000
   @max_headers 100
+  # A form with one largest secret (64 KiB), percent-encoded.
+  @max_body 3 * 65_536 + 1024
 
   @type request :: %{
           method: String.t(),
@@ -26,8 +28,10 @@ defmodule Hudson.Web.HTTP do
             [path] -> {path, ""}
           end
 
-        with {:ok, headers} <- read_headers(socket, []) do
-          {:ok, %{method: to_string(method), path: path, query: query, headers: headers}}
+        with {:ok, headers} <- read_headers(socket, []),
+             {:ok, body} <- read_body(socket, to_string(method), headers) do
+          {:ok,
+           %{method: to_string(method), path: path, query: query, headers: headers, body: body}}
         end
 
       {:ok, _other} ->
@@ -55,6 +59,21 @@ defmodule Hudson.Web.HTTP do
         {:error, reason}
     end
   end
+
+  defp read_body(socket, "POST", headers) do
+    with [length] <- for({"content-length", v} <- headers, do: v) |> default_length(),
+         {n, ""} when n in 0..@max_body <- Integer.parse(length) do
+      :ok = :inet.setopts(socket, packet: :raw)
+      if n == 0, do: {:ok, ""}, else: :gen_tcp.recv(socket, n, @timeout)
+    else
+      _ -> {:error, :bad_request}
+    end
+  end
+
+  defp read_body(_socket, _method, _headers), do: {:ok, ""}
+
+  defp default_length([]), do: ["0"]
+  defp default_length(lengths), do: lengths
 
   @doc "All values of a (lower-case) header."
   def header_values(request, name), do: for({^name, v} <- request.headers, do: v)

@@ -13,7 +13,8 @@ defmodule Hudson.Web.Pages do
     """)
   end
 
-  def settings(ctx) do
+  @doc "`credential`: `{:stored, value}`, `:not_set` or `{:error, reason, message}`."
+  def settings(ctx, credential) do
     page("Hudson — Settings", """
     <h1>Settings</h1>
     <dl>
@@ -21,8 +22,32 @@ defmodule Hudson.Web.Pages do
       <dt>Data folder</dt><dd>#{escape(ctx[:data_dir] || "(not set)")}</dd>
       <dt>Log folder</dt><dd>#{escape(ctx[:log_dir] || "(not set)")}</dd>
     </dl>
+    <h2>OpenAI API key</h2>
+    #{credential_html(credential)}
+    <form method="post" action="/settings/credential">
+      <input type="password" name="value" id="credential-value" autocomplete="off">
+      <button type="submit" id="credential-save">Save</button>
+      <button type="submit" name="delete" value="1" id="credential-delete">Remove</button>
+    </form>
     <p><a href="/">Back</a></p>
     """)
+  end
+
+  # Masked: the last four characters of a long value, dots otherwise.
+  defp credential_html({:stored, value}) do
+    shown =
+      if String.length(value) >= 16,
+        do: "••••••••" <> String.slice(value, -4, 4),
+        else: "••••••••"
+
+    ~s(<p id="credential">Stored in your system's secure storage: <code>#{escape(shown)}</code></p>)
+  end
+
+  defp credential_html(:not_set), do: ~s(<p id="credential">Not set.</p>)
+
+  defp credential_html({:error, reason, message}) do
+    ~s(<p id="credential" class="error">Secure storage is not available \(#{reason}\): ) <>
+      escape(message || "") <> "</p>"
   end
 
   def forbidden do

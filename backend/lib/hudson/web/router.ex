@@ -6,7 +6,8 @@ defmodule Hudson.Web.Router do
   Order matters: the Host check comes first, for every route, so a rebound DNS
   name gets nothing, not even `/healthz`.
   """
-  alias Hudson.Desktop.{Guard, Health}
+  require Logger
+  alias Hudson.Desktop.{Guard, Health, SecretKeyBase}
   alias Hudson.Web.{HTTP, Pages}
 
   @html_security [
@@ -14,6 +15,9 @@ defmodule Hudson.Web.Router do
      "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"},
     {"x-frame-options", "DENY"}
   ]
+
+  # The one credential the settings page stores.
+  @credential "openai_api_key"
 
   def call(request, ctx) do
     if Guard.host_allowed?(HTTP.header_values(request, "host"), ctx.port) do
@@ -39,7 +43,8 @@ defmodule Hudson.Web.Router do
          {:ok, token} <- query_param(request, "token"),
          %{token: expected, session_id: session_id} = ctx.secrets.(),
          true <- Guard.token_valid?(token, expected) do
-      {303, [{"location", "/"}, {"set-cookie", Guard.session_cookie(session_id)}], ""}
+      cookie = Guard.session_cookie(Guard.signed_session(session_id, SecretKeyBase.fetch()))
+      {303, [{"location", "/"}, {"set-cookie", cookie}], ""}
     else
       {:error, response} -> response
       _ -> html(403, Pages.forbidden())
@@ -48,22 +53,141 @@ defmodule Hudson.Web.Router do
 
   defp route("GET", path, request, ctx) when path in ["/", "/settings"] do
     with :ok <- nif_ready(),
-         %{session_id: session_id} = ctx.secrets.(),
-         true <- Guard.session_valid?(HTTP.header_values(request, "cookie"), session_id) do
-      html(200, if(path == "/", do: Pages.home(), else: Pages.settings(ctx)))
+         true <- session?(request, ctx) do
+      html(200, if(path == "/", do: Pages.home(), else: Pages.settings(ctx, credential())))
     else
       {:error, response} -> response
       false -> html(403, Pages.forbidden())
     end
   end
 
+  # The settings form: stores or deletes the one credential. Same-origin
+  # only (the Origin header), on top of the SameSite=Strict session cookie.
+  defp route("POST", "/settings/credential", request, ctx) do
+    with :ok <- nif_ready(),
+         true <- session?(request, ctx),
+         true <- HTTP.header_values(request, "origin") == [origin(ctx)],
+         {:ok, form} <- form(request) do
+      result =
+        case form do
+          %{"delete" => _} -> Hudson.SecureStorage.delete(@credential)
+          %{"value" => value} when value != "" -> Hudson.SecureStorage.put(@credential, value)
+          _ -> {:error, :empty}
+        end
+
+      query = if result == :ok, do: "saved", else: "error=#{elem(result, 1)}"
+      {303, [{"location", "/settings?" <> query}], ""}
+    else
+      {:error, response} -> response
+      _ -> html(403, Pages.forbidden())
+    end
+  end
+
+  # Test hook (HUDSON_STORAGE_SELFTEST=1, never set by the shell): storage
+  # calls driven from outside, answering digests, never values.
+  defp route("GET", "/desktop/selftest/storage", request, %{storage_selftest: true} = ctx) do
+    with {:ok, token} <- query_param(request, "token"),
+         %{token: expected} = ctx.secrets.(),
+         true <- Guard.token_valid?(token, expected),
+         params = URI.decode_query(request.query) do
+      {200, [{"content-type", "application/json"}], Hudson.JSON.encode!(selftest(params))}
+    else
+      {:error, response} -> response
+      _ -> text(403, "forbidden\n")
+    end
+  end
+
   defp route(_method, path, _request, _ctx)
-       when path in ["/healthz", "/desktop/enter", "/", "/settings"] do
+       when path in ["/healthz", "/desktop/enter", "/", "/settings", "/settings/credential"] do
     {405, [{"allow", "GET"}, {"content-type", "text/plain; charset=utf-8"}],
      "method not allowed\n"}
   end
 
   defp route(_method, _path, _request, _ctx), do: text(404, "not found\n")
+
+  defp session?(request, ctx) do
+    %{session_id: session_id} = ctx.secrets.()
+    expected = Guard.signed_session(session_id, SecretKeyBase.fetch())
+    Guard.session_valid?(HTTP.header_values(request, "cookie"), expected)
+  end
+
+  defp origin(ctx), do: "http://127.0.0.1:#{ctx.port}"
+
+  defp form(request) do
+    {:ok, URI.decode_query(request.body)}
+  rescue
+    ArgumentError -> {:error, text(400, "bad form\n")}
+  end
+
+  # What the settings page shows: the credential masked, or why not.
+  defp credential do
+    case Hudson.SecureStorage.get(@credential) do
+      {:ok, value} -> {:stored, value}
+      {:error, :not_found} -> :not_set
+      {:error, reason} -> {:error, reason, Hudson.SecureStorage.last_error()}
+    end
+  end
+
+  defp selftest(%{"op" => "put", "key" => key, "value" => value}),
+    do: outcome(Hudson.SecureStorage.put(key, value))
+
+  defp selftest(%{"op" => "delete", "key" => key}),
+    do: outcome(Hudson.SecureStorage.delete(key))
+
+  defp selftest(%{"op" => "get", "key" => key}) do
+    case Hudson.SecureStorage.get(key) do
+      {:ok, value} -> [{"ok", true}, {"sha256", sha256(value)}, {"bytes", byte_size(value)}]
+      error -> outcome(error)
+    end
+  end
+
+  # A stored value in a log line that no redaction pattern matches: the
+  # shell must mask it because it handed the value out.
+  defp selftest(%{"op" => "log", "key" => key}) do
+    case Hudson.SecureStorage.get(key) do
+      {:ok, value} ->
+        Logger.warning("selftest: the value of #{key} is #{value}")
+        [{"ok", true}]
+
+      error ->
+        outcome(error)
+    end
+  end
+
+  # n concurrent callers, each putting its own random value under its own
+  # key, reading it back and deleting it: every answer must be its own.
+  defp selftest(%{"op" => "concurrent", "n" => n}) do
+    n = String.to_integer(n)
+
+    results =
+      1..n
+      |> Enum.map(fn i ->
+        Task.async(fn ->
+          key = "selftest-#{i}"
+          value = Base.encode64(:crypto.strong_rand_bytes(24))
+
+          with :ok <- Hudson.SecureStorage.put(key, value),
+               {:ok, ^value} <- Hudson.SecureStorage.get(key),
+               :ok <- Hudson.SecureStorage.delete(key) do
+            :ok
+          else
+            {:ok, _other} -> :crossed
+            {:error, reason} -> reason
+          end
+        end)
+      end)
+      |> Task.await_many(120_000)
+
+    failures = for r <- results, r != :ok, do: to_string(r)
+    [{"ok", failures == []}, {"calls", 3 * n}, {"failures", Enum.join(failures, ",")}]
+  end
+
+  defp selftest(_params), do: [{"ok", false}, {"error", "unknown op"}]
+
+  defp outcome(:ok), do: [{"ok", true}]
+  defp outcome({:error, reason}), do: [{"ok", false}, {"error", to_string(reason)}]
+
+  defp sha256(value), do: :crypto.hash(:sha256, value) |> Base.encode16(case: :lower)
 
   # Without the NIF there is no constant-time comparison, so nobody gets in.
   defp nif_ready do
