@@ -157,6 +157,18 @@ const PREREQS: &[Prereq] = &[
         probe: || on_path("dbus-daemon"),
     },
     Prereq {
+        name: "gnome-keyring",
+        needed_for: "tests (a real Secret Service for secure storage)",
+        install: Install::Apt("gnome-keyring"),
+        probe: || on_path("gnome-keyring-daemon"),
+    },
+    Prereq {
+        name: "secret-tool",
+        needed_for: "tests (the independent Secret Service client)",
+        install: Install::Apt("libsecret-tools"),
+        probe: || on_path("secret-tool"),
+    },
+    Prereq {
         name: "tauri-driver",
         needed_for: "smoke --shell, tests",
         install: Install::Cargo("tauri-driver", TAURI_DRIVER_VERSION),

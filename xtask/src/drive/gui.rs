@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -80,17 +80,43 @@ impl Drop for Xvfb {
 
 /// A private D-Bus session bus (what a desktop session provides): the
 /// single-instance plugin and the tray register on it. Stopped when dropped.
+///
+/// It starts no services on demand: with `gnome-keyring` installed, the
+/// stock session config would start an unlocked-nowhere keyring at the first
+/// secret request, whose "create a keyring" prompt nobody answers. A test
+/// that wants a Secret Service starts one itself ([`SecretService`]).
 pub struct SessionBus {
     child: Child,
     address: String,
+    _config: tempfile::TempDir,
 }
+
+/// The stock session bus policy, without `<standard_session_servicedirs/>`.
+const SESSION_BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
 
 impl SessionBus {
     pub fn start() -> Result<SessionBus> {
         use std::io::BufRead;
         let daemon = require("dbus-daemon")?;
+        let config = tempfile::tempdir()?;
+        let config_file = config.path().join("session.conf");
+        std::fs::write(&config_file, SESSION_BUS_CONFIG)?;
         let mut child = Command::new(daemon)
-            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .arg(format!("--config-file={}", config_file.display()))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -105,12 +131,73 @@ impl SessionBus {
             let _ = child.wait();
             bail!("dbus-daemon printed no address");
         }
-        Ok(SessionBus { child, address })
+        Ok(SessionBus { child, address, _config: config })
     }
 
     /// `DBUS_SESSION_BUS_ADDRESS` for the app.
     pub fn env(&self) -> (OsString, OsString) {
         ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone().into())
+    }
+
+    /// Whether a connection owns `name` on this bus now.
+    pub fn has_owner(&self, name: &str) -> Result<bool> {
+        let out = Command::new(require("dbus-send")?)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                &format!("string:{name}"),
+            ])
+            .output()
+            .context("running dbus-send (package dbus-bin)")?;
+        ensure!(out.status.success(), "dbus-send NameHasOwner failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).contains("boolean true"))
+    }
+}
+
+/// A real Secret Service on a [`SessionBus`]: `gnome-keyring-daemon`,
+/// started with a fresh login keyring under `home` and unlocked (the way
+/// keyring-rs's own CI runs it). Stopped when dropped.
+pub struct SecretService {
+    child: Child,
+}
+
+impl SecretService {
+    pub fn start(bus: &SessionBus, home: &Path) -> Result<SecretService> {
+        use std::io::Write;
+        let daemon = require("gnome-keyring-daemon")?;
+        let (key, value) = bus.env();
+        let mut child = Command::new(daemon)
+            .args(["--foreground", "--components=secrets", "--unlock"])
+            .env(key, value)
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting gnome-keyring-daemon (package gnome-keyring)")?;
+        std::fs::create_dir_all(home.join("run"))?;
+        // The login keyring's password, on stdin: a test keyring's only.
+        child.stdin.take().context("gnome-keyring stdin")?.write_all(b"hudson-test-keyring")?;
+        let service = SecretService { child };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !bus.has_owner("org.freedesktop.secrets")? {
+            ensure!(Instant::now() < deadline, "gnome-keyring-daemon did not claim org.freedesktop.secrets in 15 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(service)
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -19,6 +19,8 @@ pub mod e2e_update;
 #[cfg(unix)]
 pub mod release_checks;
 #[cfg(unix)]
+pub mod secure_storage;
+#[cfg(unix)]
 pub mod test;
 #[cfg(test)]
 mod tidy;

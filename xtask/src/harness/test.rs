@@ -47,6 +47,11 @@ pub fn run(ui: &Ui) -> Result<()> {
         let _env = sh.push_env("HUDSON_RELEASE_DIR", &release);
         Ok(cmd!(sh, "{cargo} test -p hudson-lifecycle --test real_backend -- --ignored --test-threads=1").run()?)
     })?;
+    stage(ui, "secure storage: real release, real Secret Service, secret-tool", || {
+        let release =
+            crate::harness::e2e::Build::from_dist(&config, crate::core::target::Target::host()?)?.release()?;
+        crate::harness::secure_storage::run(&sh, &cargo, &release)
+    })?;
     stage(ui, "cargo xtask e2e (shell under Xvfb)", || {
         crate::harness::e2e::run(ui, &crate::harness::e2e::Options::default())
     })?;
