@@ -110,6 +110,10 @@ pub enum Command {
         /// configured `startup-timeout-secs`).
         #[arg(long, value_name = "S")]
         timeout: Option<u64>,
+        /// Fail the secure-storage step when this machine has no secure
+        /// store (by default it is skipped, with the reason).
+        #[arg(long)]
+        require_secure_storage: bool,
     },
     /// Run every test: `mix test`, `cargo test --workspace`, the
     /// cross-target check, then `dist` and the packaged-app checks.
@@ -228,9 +232,10 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         #[cfg(unix)]
         Command::Bench { what: Bench::Update { runs } } => harness::e2e_update::bench(ui, runs),
         #[cfg(unix)]
-        Command::Smoke { target, dist_dir, report_dir, shell, timeout } => {
-            smoke::run(ui, smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout })
-        }
+        Command::Smoke { target, dist_dir, report_dir, shell, timeout, require_secure_storage } => smoke::run(
+            ui,
+            smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout, require_secure_storage },
+        ),
         #[cfg(unix)]
         Command::Test => harness::test::run(ui),
         // The test harness drives processes, /proc and Xvfb: Unix only.

@@ -12,6 +12,21 @@ use xshell::{Shell, cmd};
 
 use crate::drive::gui::{SecretService, SessionBus};
 
+/// `cargo xtask smoke --shell --require-secure-storage` on a session bus
+/// with an unlocked gnome-keyring: the packaged backend and shell reach a
+/// real store. A child process, so that the bus address is its own
+/// environment (the store reads it from there).
+pub fn smoke_with_keyring(sh: &Shell) -> Result<()> {
+    let home = tempfile::tempdir()?;
+    std::fs::create_dir_all(home.path().join("run"))?;
+    let bus = SessionBus::start()?;
+    let _keyring = SecretService::start(&bus, home.path())?;
+    let (key, value) = bus.env();
+    let _bus = sh.push_env(key, value);
+    let xtask = std::env::current_exe()?;
+    Ok(cmd!(sh, "{xtask} smoke --shell --require-secure-storage").run()?)
+}
+
 pub fn run(sh: &Shell, cargo: &str, release: &Path) -> Result<()> {
     // The tests get a scratch HOME (they scan it for secrets); rustup and
     // cargo keep finding their own folders under the real one.

@@ -56,9 +56,7 @@ pub fn run(ui: &Ui) -> Result<()> {
         crate::harness::e2e::run(ui, &crate::harness::e2e::Options::default())
     })?;
     stage(ui, "cargo xtask smoke --shell (the packages dist built)", || {
-        let options =
-            crate::smoke::Options { target: None, dist_dir: None, report_dir: None, shell: true, timeout_secs: None };
-        crate::smoke::run(ui, options)
+        crate::harness::secure_storage::smoke_with_keyring(&sh)
     })?;
     // Smoke must also fail, at the right step, on a broken copy of the real
     // package: these tests need dist's output, so they are #[ignore]d in

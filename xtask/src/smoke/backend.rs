@@ -5,10 +5,12 @@
 //! closing its stdin alone, and each time nothing may be left behind.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hudson_lifecycle::contract::{SESSION_COOKIE, STOP_GRACE};
 use hudson_lifecycle::{Backend, Event, Exit, HandshakeSource, Notice, StartError};
+use hudson_secrets::SecureStore;
 
 use super::Steps;
 use super::http::Http;
@@ -30,11 +32,15 @@ pub struct Expect<'a> {
     pub title: &'a str,
     /// Handshake (and first health answer) must arrive within this.
     pub timeout: Duration,
+    /// The OS store's service name for the secure-storage step.
+    pub storage_service: String,
+    /// No secure store fails the step instead of skipping it.
+    pub require_storage: bool,
 }
 
 /// Every backend step, in order, for one unpacked package.
 pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
-    let home = match Home::new() {
+    let home = match Home::new(&expect.storage_service) {
         Ok(home) => home,
         Err(e) => {
             steps.record("handshake", Duration::ZERO, Outcome::fail(format!("cannot create a private home: {e:#}")));
@@ -50,7 +56,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     let Some(mut run) = first.run else {
         let why = "not run: the backend did not start";
         let skipped: &[&'static str] =
-            &["healthz", "nifs", "host-guard", "session-guard", "loopback-only", "stop-sigterm"];
+            &["healthz", "nifs", "host-guard", "session-guard", "secure-storage", "loopback-only", "stop-sigterm"];
         steps.skip(if first.health_recorded { &skipped[1..] } else { skipped }, why);
         match first.leader {
             Some(leader) => {
@@ -66,6 +72,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     steps.time("nifs", |_| nifs(&mut run, expect.nifs));
     steps.time("host-guard", |_| host_guard(&http, port));
     steps.time("session-guard", |steps| session_guard(&http, &mut run, expect.title, steps));
+    steps.time("secure-storage", |steps| secure_storage(&http, &mut run, &home.store, expect.require_storage, steps));
     steps.time("loopback-only", |_| procfs::loopback_only(run.leader, port).with_output(run.tail()));
     let forced = stop(steps, "stop-sigterm", &mut run, Stop::Sigterm);
     let note = if forced { "after smoke killed the process group" } else { "after the backend exited" };
@@ -93,15 +100,22 @@ struct Home {
     data: PathBuf,
     logs: PathBuf,
     runtime: PathBuf,
+    /// The OS store under the smoke service, and the shell's storage server
+    /// answering the backend from it.
+    store: Arc<SecureStore>,
+    storage: hudson_lifecycle::channel::Storage,
 }
 
 impl Home {
-    fn new() -> anyhow::Result<Home> {
+    fn new(service: &str) -> anyhow::Result<Home> {
         let (dir, env) = crate::drive::home::private_home()?;
         let data = dir.path().join("data/hudson");
         let logs = dir.path().join("logs");
         let runtime = dir.path().join("run/hudson");
-        Ok(Home { _dir: dir, env, data, logs, runtime })
+        let store = Arc::new(SecureStore::native(service));
+        let log = hudson_lifecycle::logs::Log::open(&logs, "smoke-storage.log", Default::default(), false);
+        let storage = hudson_lifecycle::channel::Storage::new(hudson_secrets::Server::new(store.clone(), log, None));
+        Ok(Home { _dir: dir, env, data, logs, runtime, store, storage })
     }
 }
 
@@ -296,6 +310,10 @@ struct Attempt {
 fn launch(layout: &Layout, home: &Home, timeout: Duration) -> Attempt {
     let mut spec = layout.backend.launch_spec(home.data.clone(), home.logs.clone(), home.runtime.clone());
     spec.env.extend(home.env.iter().cloned());
+    // The storage test hook (reference backend): calls driven over HTTP,
+    // answering digests, never values.
+    spec.env.push(("HUDSON_STORAGE_SELFTEST".into(), "1".into()));
+    spec.storage = Some(home.storage.clone());
     spec.startup_timeout = timeout;
     let mut leader = None;
     let mut leader_started = 0;
@@ -433,6 +451,81 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
             "/ refused without the cookie; wrong token refused; enter → 303 + HttpOnly SameSite=Strict cookie → 200 {wanted}"
         )))
     })();
+    outcome.unwrap_or_else(Outcome::fail).with_output(run.tail())
+}
+
+const NO_HOOK: &str = "the backend has no storage test hook (/desktop/selftest/storage with HUDSON_STORAGE_SELFTEST=1)";
+
+/// Step: put, get and delete through the packaged backend, the shell's
+/// storage server and the OS store, with the store read directly in
+/// between. Skipped (or failed, with `--require-secure-storage`) when this
+/// machine has no secure store; the backend must then answer `unavailable`.
+fn secure_storage(http: &Http, run: &mut Run, store: &SecureStore, required: bool, steps: &mut Steps<'_>) -> Outcome {
+    let port = run.backend().port();
+    let token = run.backend().token().to_owned();
+    let call = |query: &str| -> Result<serde_json::Value, String> {
+        let answer = http.get(port, &format!("/desktop/selftest/storage?token={token}&{query}"), None, None)?;
+        if answer.status == 404 {
+            return Err(NO_HOOK.into());
+        }
+        if answer.status != 200 {
+            return Err(format!(
+                "the storage test hook answered {} (is HUDSON_STORAGE_SELFTEST honoured?)",
+                answer.status
+            ));
+        }
+        serde_json::from_str(&answer.body).map_err(|e| format!("the storage test hook answered no JSON: {e}"))
+    };
+    let key = "smoke-check";
+    let value = hudson_lifecycle::handshake::Token::generate().as_str()[..40].to_owned();
+    steps.redactor.add_secret(&value);
+    let outcome = (|| {
+        let first = call("op=get&key=smoke-check");
+        if first.as_ref().is_err_and(|e| e == NO_HOOK) {
+            let why = format!("{NO_HOOK}; copy it from the reference backend to test secure storage here");
+            return Ok(if required { Outcome::fail(why) } else { Outcome::skipped(why) });
+        }
+        let first = first?;
+        if let Err(unavailable) = store.probe() {
+            let answer = first;
+            if answer["error"] != "unavailable" {
+                return Ok(Outcome::mismatch(
+                    "without a secure store the backend did not hear `unavailable`",
+                    "error unavailable",
+                    answer.to_string(),
+                ));
+            }
+            let why = format!("no secure store on this machine ({unavailable}); the backend heard `unavailable`");
+            return Ok(if required { Outcome::fail(why) } else { Outcome::skipped(why) });
+        }
+        let put = call(&format!("op=put&key={key}&value={value}"))?;
+        if put["ok"] != true {
+            return Ok(Outcome::mismatch("put through the backend failed", "ok", put.to_string()));
+        }
+        match store.get(key) {
+            Ok(stored) if stored == value => {}
+            other => {
+                let found = other.map(|_| "another value".to_owned()).unwrap_or_else(|e| e.to_string());
+                return Ok(Outcome::mismatch("the OS store does not hold what the backend put", "the value", found));
+            }
+        }
+        let got = call(&format!("op=get&key={key}"))?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(value.as_bytes()));
+        if got["sha256"] != digest.as_str() {
+            return Ok(Outcome::mismatch("get through the backend returned another value", digest, got.to_string()));
+        }
+        let deleted = call(&format!("op=delete&key={key}"))?;
+        if deleted["ok"] != true || !matches!(store.get(key), Err(hudson_secrets::Error::NotFound(_))) {
+            return Ok(Outcome::mismatch("delete through the backend left the entry", "gone", deleted.to_string()));
+        }
+        Ok::<_, String>(Outcome::pass(format!(
+            "put, get, delete through the backend and the {} (service {}), read back directly",
+            store.kind(),
+            store.service()
+        )))
+    })();
+    // The session-guard step's enter created this service's secret_key_base.
+    let _ = store.delete("secret_key_base");
     outcome.unwrap_or_else(Outcome::fail).with_output(run.tail())
 }
 

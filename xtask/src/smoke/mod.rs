@@ -45,6 +45,9 @@ pub struct Options {
     pub report_dir: Option<PathBuf>,
     pub shell: bool,
     pub timeout_secs: Option<u64>,
+    /// Fail the secure-storage step, instead of skipping it, when this
+    /// machine has no secure store.
+    pub require_secure_storage: bool,
 }
 
 /// Everything one smoke run needs, resolved.
@@ -60,6 +63,10 @@ pub struct Plan {
     /// For the handshake (and the shell's page, plus the WebView's start).
     pub timeout: Duration,
     pub shell: bool,
+    /// The app's identifier; the secure-storage step uses
+    /// `<identifier>.smoke` as its service, never the app's own entries.
+    pub identifier: String,
+    pub require_secure_storage: bool,
 }
 
 /// The steps every package goes through, in order.
@@ -69,6 +76,7 @@ const BACKEND_STEPS: &[&str] = &[
     "nifs",
     "host-guard",
     "session-guard",
+    "secure-storage",
     "loopback-only",
     "stop-sigterm",
     "cleanup-sigterm",
@@ -99,6 +107,8 @@ pub fn run(ui: &Ui, options: Options) -> Result<()> {
         nifs: config.nifs.clone(),
         timeout: Duration::from_secs(options.timeout_secs.unwrap_or(config.startup_timeout_secs)),
         shell: options.shell,
+        identifier: config.identifier.clone(),
+        require_secure_storage: options.require_secure_storage,
     };
     let report = smoke(&plan, &mut |line| ui.info(line))?;
     ui.emit(&report);
@@ -246,6 +256,8 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
         nifs: &plan.nifs,
         title: &manifest.product,
         timeout: plan.timeout,
+        storage_service: format!("{}.smoke", plan.identifier),
+        require_storage: plan.require_secure_storage,
     };
     backend::check(&layout, &expect, &mut steps);
     if plan.shell {

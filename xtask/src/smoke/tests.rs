@@ -30,6 +30,8 @@ fn plan(dist_dir: &Path, report_dir: &Path, timeout: Duration) -> Plan {
         nifs: vec!["hudson_nif".into()],
         timeout,
         shell: false,
+        identifier: "dev.hudson.smoke-tests".into(),
+        require_secure_storage: false,
     }
 }
 
@@ -96,6 +98,7 @@ fn the_contract_double_passes_every_step() {
             "nifs",
             "host-guard",
             "session-guard",
+            "secure-storage",
             "loopback-only",
             "stop-sigterm",
             "cleanup-sigterm",
@@ -112,6 +115,11 @@ fn the_contract_double_passes_every_step() {
     assert_eq!(on_disk["passed"], true);
     assert_eq!(on_disk["packages"][0]["backend"], "/usr/lib/Hudson/backend/bin/hudson");
     assert!(text.lines().filter(|l| l.starts_with("PASS  deb")).count() == 12, "{text}");
+    // The double has no storage test hook: skipped with the reason, not passed.
+    assert!(
+        text.lines().any(|l| l.starts_with("SKIP  deb  secure-storage") && l.contains("no storage test hook")),
+        "{text}"
+    );
 }
 
 /// Every key of `value`, nested ones too.
