@@ -37,6 +37,10 @@ defmodule Hudson.JSONTest do
     assert_raise ArgumentError, fn -> JSON.encode!({:tuple}) end
   end
 
+  test "encode writes ASCII only: non-ASCII as \\u escapes, surrogate pairs above U+FFFF" do
+    assert JSON.encode!(%{"v" => "é€😀"}) == ~S({"v":"\u00E9\u20AC\uD83D\uDE00"})
+  end
+
   test "decode reads what encode writes, escapes included, and refuses the rest" do
     doc = [{"id", 7}, {"ok", true}, {"value", "a\"b\\c\nd\u0001é😀"}, {"error", nil}]
 

@@ -47,7 +47,23 @@ defmodule Hudson.JSON do
     escape(rest, <<acc::binary, "\\u", hex::binary>>)
   end
 
+  # Non-ASCII as \\uXXXX (surrogate pairs above U+FFFF): the output is pure
+  # ASCII, so it crosses any pipe or device whatever its encoding.
+  defp escape(<<c::utf8, rest::binary>>, acc) when c > 0xFFFF do
+    c = c - 0x10000
+
+    escape(
+      rest,
+      <<acc::binary, u(0xD800 + div(c, 0x400))::binary, u(0xDC00 + rem(c, 0x400))::binary>>
+    )
+  end
+
+  defp escape(<<c::utf8, rest::binary>>, acc) when c >= 0x80,
+    do: escape(rest, <<acc::binary, u(c)::binary>>)
+
   defp escape(<<c, rest::binary>>, acc), do: escape(rest, <<acc::binary, c>>)
+
+  defp u(c), do: "\\u" <> (c |> Integer.to_string(16) |> String.pad_leading(4, "0"))
 
   @doc """
   Decodes one JSON document of objects (as maps with string keys), arrays,
@@ -127,8 +143,8 @@ defmodule Hudson.JSON do
 
   defp chars(<<?\\, ?u, a::binary-size(4), ?\\, ?u, b::binary-size(4), rest::binary>>, acc)
        when binary_part(a, 0, 1) in ["d", "D"] do
-    with {hi, ""} when hi in 0xD800..0xDBFF <- Integer.parse(a, 16),
-         {lo, ""} when lo in 0xDC00..0xDFFF <- Integer.parse(b, 16) do
+    with {hi, ""} when hi in 0xD800..0xDBFF <- hex4(a),
+         {lo, ""} when lo in 0xDC00..0xDFFF <- hex4(b) do
       chars(rest, [<<0x10000 + (hi - 0xD800) * 0x400 + (lo - 0xDC00)::utf8>> | acc])
     else
       _ -> :error
@@ -136,13 +152,19 @@ defmodule Hudson.JSON do
   end
 
   defp chars(<<?\\, ?u, a::binary-size(4), rest::binary>>, acc) do
-    case Integer.parse(a, 16) do
+    case hex4(a) do
       {n, ""} when n not in 0xD800..0xDFFF -> chars(rest, [<<n::utf8>> | acc])
       _ -> :error
     end
   end
 
   defp chars(<<c, _::binary>>, _acc) when c < 0x20 or c == ?\\, do: :error
+
+  # Exactly four hex digits (Integer.parse alone would take "-001").
+  defp hex4(text) do
+    if text =~ ~r/\A[0-9A-Fa-f]{4}\z/, do: Integer.parse(text, 16), else: :error
+  end
+
   defp chars(<<c, rest::binary>>, acc), do: chars(rest, [c | acc])
   defp chars(<<>>, _acc), do: :error
 end

@@ -7,15 +7,16 @@ defmodule Hudson.SecureStorage do
   The shell holds the store (it is the signed identity the keychain's rules
   attach to); this process asks it over the private pipes the two already
   share: a request is one line on stdout, the answer one line on stdin, each
-  starting with the record-separator byte `0x1E` and carrying JSON with a
-  request id (ARCHITECTURE.md, "Secrets"; `contract::storage` in
+  starting with the record-separator byte `0x1E` and carrying ASCII-only
+  JSON (`\\uXXXX` for anything else) with a request id (ARCHITECTURE.md, "Secrets"; `contract::storage` in
   `hudson-lifecycle`). Nothing goes through the environment, arguments or
   files, and values stay in process memory: use them at call time, never
   `System.put_env/2`.
 
-  Reasons: `:not_found`, `:invalid_key`, `:too_large`, `:unavailable` (no
-  store, or a locked one: `last_error/0` says what to install or unlock),
-  `:malformed`, `:failed`, `:timeout`. Without the shell
+  Reasons: `:not_found`, `:invalid_key`, `:invalid_value` (not UTF-8 text),
+  `:too_large`, `:unavailable` (no store, or a locked one: `last_error/0` says
+  what to install or unlock), `:malformed`, `:failed`, `:timeout` (no answer
+  within 70 s). Without the shell
   (`HUDSON_SECURE_STORAGE` unset: `iex -S mix`, tests) every call answers
   `{:error, :unavailable}`.
 
@@ -29,10 +30,15 @@ defmodule Hudson.SecureStorage do
   @max_value_bytes 65_536
   @key ~r/\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z/
   # The shell answers `unavailable` after 60 s (a keyring waiting for its
-  # user to unlock it); this bound only covers a shell that never answers.
-  @call_timeout 70_000
+  # user to unlock it); past this the caller hears `:timeout` and the
+  # request is forgotten (a late answer is dropped).
+  @answer_within 70_000
 
-  @doc "Options: `:name`, `:enabled` (default: `HUDSON_SECURE_STORAGE` is `stdio-1`), `:device` (default `:stdio`)."
+  @doc """
+  Options: `:name`, `:device` (default `:stdio`), `:enabled` (default: the
+  shell set `HUDSON_SECURE_STORAGE=stdio-1` and the stdin watcher runs, which
+  hands over the answers).
+  """
   def start_link(opts \\ []),
     do: GenServer.start_link(__MODULE__, opts, name: Keyword.get(opts, :name, __MODULE__))
 
@@ -52,7 +58,11 @@ defmodule Hudson.SecureStorage do
   def delete(key, server \\ __MODULE__), do: request(server, "delete", key, nil)
 
   @doc "The message of the last failure (what to install or unlock), or nil."
-  def last_error(server \\ __MODULE__), do: GenServer.call(server, :last_error)
+  def last_error(server \\ __MODULE__) do
+    GenServer.call(server, :last_error, 5_000)
+  catch
+    :exit, _ -> "secure storage is not running"
+  end
 
   @doc false
   # One answer line from the shell (without the mark), from the stdin reader.
@@ -65,9 +75,9 @@ defmodule Hudson.SecureStorage do
   defp request(server, op, key, value) do
     if is_binary(key) and Regex.match?(@key, key) do
       try do
-        GenServer.call(server, {:request, op, key, value}, @call_timeout)
+        # The server answers every request within @answer_within itself.
+        GenServer.call(server, {:request, op, key, value}, :infinity)
       catch
-        :exit, {:timeout, _} -> {:error, :timeout}
         :exit, _ -> {:error, :unavailable}
       end
     else
@@ -79,13 +89,17 @@ defmodule Hudson.SecureStorage do
   def init(opts) do
     enabled =
       Keyword.get_lazy(opts, :enabled, fn ->
-        System.get_env("HUDSON_SECURE_STORAGE") == "stdio-1"
+        System.get_env("HUDSON_SECURE_STORAGE") == "stdio-1" and
+          Application.get_env(:hudson, :stdin_watcher, false) and
+          System.get_env("HUDSON_IGNORE_STDIN") != "1"
       end)
+
+    device = Keyword.get(opts, :device, :stdio)
 
     {:ok,
      %{
        enabled: enabled,
-       device: Keyword.get(opts, :device, :stdio),
+       device: device,
        next: 1,
        pending: %{},
        last_error: if(enabled, do: nil, else: "not started by the Hudson desktop shell")
@@ -100,8 +114,11 @@ defmodule Hudson.SecureStorage do
     id = state.next
     fields = [{"id", id}, {"op", op}, {"key", key}] ++ if(value, do: [{"value", value}], else: [])
     # One write per frame: the group leader never interleaves two writes.
+    # Hudson.JSON writes ASCII only (\\uXXXX for the rest), so the bytes
+    # arrive unchanged whatever the device's encoding.
     IO.binwrite(state.device, [@mark, Hudson.JSON.encode!(fields), ?\n])
-    {:noreply, %{state | next: id + 1, pending: Map.put(state.pending, id, {from, op})}}
+    timer = Process.send_after(self(), {:expire, id}, @answer_within)
+    {:noreply, %{state | next: id + 1, pending: Map.put(state.pending, id, {from, op, timer})}}
   end
 
   def handle_call(:last_error, _from, state), do: {:reply, state.last_error, state}
@@ -112,13 +129,18 @@ defmodule Hudson.SecureStorage do
 
     case Hudson.JSON.decode(line) do
       {:ok, %{"id" => id} = answer} when is_map_key(state.pending, id) ->
-        {{from, op}, pending} = Map.pop(state.pending, id)
+        {{from, op, timer}, pending} = Map.pop(state.pending, id)
+        Process.cancel_timer(timer)
         {reply, state} = reply(op, answer, state)
         GenServer.reply(from, reply)
         {:noreply, %{state | pending: pending}}
 
-      {:ok, %{"error" => %{"message" => message}}} ->
+      {:ok, %{"id" => nil, "error" => %{"message" => message}}} ->
         Logger.warning("secure storage: the shell refused a request: #{message}")
+        {:noreply, state}
+
+      {:ok, %{"id" => _late}} ->
+        # Its caller already heard :timeout.
         {:noreply, state}
 
       _ ->
@@ -126,6 +148,35 @@ defmodule Hudson.SecureStorage do
         {:noreply, state}
     end
   end
+
+  @impl true
+  def handle_info({:expire, id}, state) do
+    case Map.pop(state.pending, id) do
+      {{from, _op, _timer}, pending} ->
+        GenServer.reply(from, {:error, :timeout})
+        message = "the desktop shell did not answer a storage request within 70 s"
+        {:noreply, %{state | pending: pending, last_error: message}}
+
+      {nil, _} ->
+        {:noreply, state}
+    end
+  end
+
+  # Crash reports print the state and the last message; both may hold a
+  # value (a request's, or an answer line's).
+  @impl true
+  def format_status(_reason, [_pdict, state]), do: redacted(state)
+
+  def format_status(%{} = status) do
+    status
+    |> Map.update(:state, nil, &redacted/1)
+    |> Map.update(:message, nil, fn _ -> :redacted end)
+  end
+
+  defp redacted(%{pending: pending} = state),
+    do: %{state | pending: Map.new(pending, fn {id, {_from, op, _t}} -> {id, op} end)}
+
+  defp redacted(other), do: other
 
   defp reply("get", %{"ok" => true, "value" => value}, state) when is_binary(value),
     do: {{:ok, value}, state}

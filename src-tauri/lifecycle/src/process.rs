@@ -67,6 +67,14 @@ impl Process {
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
         }
+        // Only this spec turns the storage channel (and the backend's
+        // storage test hook) on, never a variable the shell inherited: a
+        // backend that believed it had a channel would print its frames,
+        // values included, as output.
+        for inherited in [crate::contract::storage::ENV_SECURE_STORAGE, crate::contract::storage::ENV_STORAGE_SELFTEST]
+        {
+            cmd.env_remove(inherited);
+        }
         for (key, value) in &spec.env {
             cmd.env(key, value);
         }
@@ -85,8 +93,9 @@ impl Process {
         let pid = child.id();
         let stdin = Stdin::new(child.stdin.take());
         let frames = spec.storage.clone().map(|storage| {
-            // Bounded: a backend that floods requests waits for answers.
-            let (tx, rx) = crossbeam_channel::bounded(256);
+            // Bounded (a frame may be 385 KiB): a backend that floods
+            // requests waits for answers.
+            let (tx, rx) = crossbeam_channel::bounded(4);
             crate::channel::serve(storage, rx, stdin.clone());
             tx
         });
@@ -188,16 +197,21 @@ fn forward_lines(
             let mut buf = Vec::new();
             // A frame may be longer than an output line.
             let limit = if frames.is_some() { MAX_FRAME_BYTES + 2 } else { MAX_LINE };
+            // The rest of a line cut at `limit` is never a frame.
+            let mut continuation = false;
             loop {
                 buf.clear();
                 match reader.by_ref().take(limit as u64).read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(read) => {
                         let complete = buf.last() == Some(&b'\n');
+                        let starts_line = !continuation;
+                        continuation = !complete;
                         while matches!(buf.last(), Some(b'\n' | b'\r')) {
                             buf.pop();
                         }
                         if let Some(frames) = &frames
+                            && starts_line
                             && buf.first() == Some(&FRAME_MARK)
                         {
                             let frame = if complete {
@@ -207,6 +221,7 @@ fn forward_lines(
                                 break;
                             } else {
                                 skip_line(&mut reader);
+                                continuation = false;
                                 Frame::Oversized
                             };
                             if frames.send(frame).is_err() {

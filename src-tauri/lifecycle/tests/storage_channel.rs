@@ -98,3 +98,16 @@ fn a_request_cut_off_by_the_backend_exiting_is_dropped() {
     assert!(recorder.requests.lock().unwrap().is_empty());
     assert!(recorder.refused.lock().unwrap().is_empty());
 }
+
+#[test]
+fn the_rest_of_a_cut_output_line_is_never_a_frame() {
+    // An output line exactly as long as the reader's limit, then a frame
+    // mark in the same line: the mark is output, not a request.
+    let limit = hudson_lifecycle::contract::storage::MAX_FRAME_BYTES + 2;
+    let script =
+        format!(r#"head -c {limit} /dev/zero | tr '\0' a; printf '\036{{"id":5,"op":"get","key":"k"}}\n'; exit 0"#);
+    let recorder = Recorder::default();
+    let (stdout, _) = run(&script, &recorder);
+    assert!(recorder.requests.lock().unwrap().is_empty(), "a cut line's rest was taken for a request");
+    assert!(stdout.iter().any(|l| l.contains("\"id\":5")), "the rest of the line was not output");
+}

@@ -35,8 +35,9 @@ pub enum ImportError {
     Store { path: PathBuf, error: Error },
 }
 
-/// Imports `path` into `store`. `Ok(None)`: there is no such file.
-pub fn import(path: &Path, store: &SecureStore) -> Result<Option<Imported>, ImportError> {
+/// Imports `path` into `store`; `secret` learns every value read (the log
+/// redactor). `Ok(None)`: there is no such file.
+pub fn import(path: &Path, store: &SecureStore, secret: &dyn Fn(&str)) -> Result<Option<Imported>, ImportError> {
     let refused = |reason: String| ImportError::Refused { path: path.to_path_buf(), reason };
     let bytes = match hudson_lifecycle::untrusted::read_optional(path, MAX_PILOT_BYTES) {
         Ok(None) => return Ok(None),
@@ -52,6 +53,9 @@ pub fn import(path: &Path, store: &SecureStore) -> Result<Option<Imported>, Impo
             e.column()
         ))
     })?;
+    for value in entries.values() {
+        secret(value);
+    }
     for (name, value) in &entries {
         storage::check_key(name).map_err(|e| refused(format!("{e}; rename the entry")))?;
         if value.len() > MAX_VALUE_BYTES {
@@ -73,7 +77,7 @@ pub fn import(path: &Path, store: &SecureStore) -> Result<Option<Imported>, Impo
 
 /// Runs [`import`] and logs its report: names, never values.
 pub fn import_and_log(path: &Path, store: &SecureStore, log: &Log) {
-    match import(path, store) {
+    match import(path, store, &|value| log.add_secret(value)) {
         Ok(None) => {}
         Ok(Some(done)) => log.shell(&format!(
             "moved {} credential(s) from {} into the {}: {}; the file was deleted",
@@ -134,11 +138,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = pilot_file(dir.path(), r#"{"openai_api_key":"sk-pilot-1","shopify_token":"shpat_pilot"}"#, 0o600);
         let store = mock();
-        let done = import(&path, &store).unwrap().unwrap();
+        let done = import(&path, &store, &|_| {}).unwrap().unwrap();
         assert_eq!(done.names, ["openai_api_key", "shopify_token"]);
         assert_eq!(store.get("shopify_token").unwrap(), "shpat_pilot");
         assert!(!path.exists());
-        assert_eq!(import(&path, &store).unwrap(), None);
+        assert_eq!(import(&path, &store, &|_| {}).unwrap(), None);
     }
 
     #[test]
@@ -146,7 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = mock();
         let broken = pilot_file(dir.path(), r#"{"openai_api_key": "sk-secret-in-broken-json""#, 0o600);
-        let error = import(&broken, &store).unwrap_err().to_string();
+        let error = import(&broken, &store, &|_| {}).unwrap_err().to_string();
         assert!(error.contains("not a JSON object") && error.contains("stays in place"), "{error}");
         assert!(!error.contains("sk-secret"), "{error}");
         assert!(broken.exists());
@@ -154,18 +158,18 @@ mod tests {
         #[cfg(unix)]
         {
             let shared = pilot_file(dir.path(), r#"{"k":"v"}"#, 0o666);
-            let error = import(&shared, &store).unwrap_err().to_string();
+            let error = import(&shared, &store, &|_| {}).unwrap_err().to_string();
             assert!(error.contains("writable by other users (mode 666)") && error.contains("chmod 600"), "{error}");
             assert!(shared.exists());
             assert_eq!(store.get("k").unwrap_err().code(), storage::ErrorCode::NotFound);
         }
 
         let wrong_type = pilot_file(dir.path(), r#"{"k": 12345678}"#, 0o600);
-        let error = import(&wrong_type, &store).unwrap_err().to_string();
+        let error = import(&wrong_type, &store, &|_| {}).unwrap_err().to_string();
         assert!(!error.contains("12345678"), "{error}");
 
         let unavailable = pilot_file(dir.path(), r#"{"k":"v"}"#, 0o600);
-        let error = import(&unavailable, &missing()).unwrap_err().to_string();
+        let error = import(&unavailable, &missing(), &|_| {}).unwrap_err().to_string();
         assert!(error.contains("stays in place until a secure store works"), "{error}");
         assert!(unavailable.exists());
     }

@@ -5,7 +5,8 @@
 //! first request first moves the pilot's credentials file in ([`crate::pilot`]).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hudson_lifecycle::channel::Handler;
@@ -22,7 +23,11 @@ pub struct Server {
     log: Log,
     deadline: Duration,
     pilot: Option<PathBuf>,
-    import: Once,
+    /// The pilot file's import was started (by the first call's worker).
+    imported: Arc<AtomicBool>,
+    /// A call outlived its deadline and still runs: later calls answer
+    /// `unavailable` at once instead of queueing behind it.
+    stuck: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -30,7 +35,7 @@ impl Server {
     /// whose redactor learns every value. `pilot`: the pilot's credentials
     /// file to import before the first answer, if it exists.
     pub fn new(store: Arc<SecureStore>, log: Log, pilot: Option<PathBuf>) -> Server {
-        Server { store, log, deadline: DEADLINE, pilot, import: Once::new() }
+        Server { store, log, deadline: DEADLINE, pilot, imported: Arc::default(), stuck: Arc::default() }
     }
 
     /// A shorter deadline (tests).
@@ -47,24 +52,40 @@ impl Server {
             // Before the store sees it: a line that echoes it is masked.
             self.log.add_secret(value);
         }
+        if self.stuck.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable(format!(
+                "the {} has not answered an earlier request yet; it may be locked and waiting for you to \
+                 unlock it. Try again once it is unlocked.",
+                self.store.kind()
+            )));
+        }
         let store = self.store.clone();
         let (tx, rx) = crossbeam_channel::bounded(1);
         let key = request.key.clone();
+        let import = self.pilot.clone().filter(|_| !self.imported.swap(true, Ordering::SeqCst));
+        let log = self.log.clone();
+        let stuck = self.stuck.clone();
         std::thread::Builder::new()
             .name("secure-storage-call".into())
             .spawn(move || {
+                // First call: the pilot's file, under the same deadline.
+                if let Some(path) = import {
+                    crate::pilot::import_and_log(&path, &store, &log);
+                }
                 let result = match request.op {
                     Op::Get => store.get(&request.key).map(Some),
                     Op::Put => store.put(&request.key, request.value.as_deref().unwrap_or_default()).map(|()| None),
                     Op::Delete => store.delete(&request.key).map(|()| None),
                 };
                 let _ = tx.send(result);
+                stuck.store(false, Ordering::SeqCst);
             })
             .map_err(|e| Error::Failed(format!("could not start a store call: {e}")))?;
         let result = rx.recv_timeout(self.deadline).unwrap_or_else(|_| {
+            self.stuck.store(true, Ordering::SeqCst);
             Err(Error::Unavailable(format!(
-                "the {} did not answer within {} s for {key:?}; it may be locked and waiting for you to unlock it. \
-                 Nothing was stored.",
+                "the {} did not answer within {} s for {key:?}; it may be locked and waiting for you to unlock it \
+                 (the call may still complete once it answers)",
                 self.store.kind(),
                 self.deadline.as_secs()
             )))
@@ -78,22 +99,22 @@ impl Server {
 
 impl Handler for Server {
     fn handle(&self, request: Request) -> Response {
-        self.import.call_once(|| {
-            if let Some(path) = &self.pilot {
-                crate::pilot::import_and_log(path, &self.store, &self.log);
-            }
-        });
         let (id, op, key) = (request.id, request.op, request.key.clone());
+        let verb = match op {
+            Op::Get => "get",
+            Op::Put => "put",
+            Op::Delete => "delete",
+        };
         match self.run(request) {
             Ok(value) => {
                 if op != Op::Get {
-                    self.log.shell(&format!("secure storage: {op:?} {key:?} done").to_lowercase());
+                    self.log.shell(&format!("secure storage: {verb} {key:?} done"));
                 }
                 Response::ok(id, value)
             }
             Err(error) => {
                 if error.code() != ErrorCode::NotFound {
-                    self.log.shell(&format!("secure storage: {op:?} {key:?} refused: {error}"));
+                    self.log.shell(&format!("secure storage: {verb} {key:?} refused: {error}"));
                 }
                 Response::error(Some(id), error.code(), error.to_string())
             }
@@ -159,5 +180,10 @@ mod tests {
         let error = answer.error.unwrap();
         assert_eq!((answer.id, error.code), (Some(2), ErrorCode::Unavailable));
         assert!(error.message.contains("did not answer"), "{}", error.message);
+        // While that call still hangs, the next is answered at once.
+        let started = std::time::Instant::now();
+        let next = server.handle(request(3, Op::Get, "k", None)).error.unwrap();
+        assert!(next.message.contains("has not answered an earlier request"), "{}", next.message);
+        assert!(started.elapsed() < Duration::from_millis(150), "the next call queued behind the hung one");
     }
 }

@@ -33,8 +33,9 @@ fn release() -> PathBuf {
     dir
 }
 
-/// A random secret of letters only: no redaction pattern matches it, so
-/// only the exact-value redaction can mask it.
+/// A random secret of letters (and, after them, non-ASCII text, which must
+/// cross both pipes unchanged): no redaction pattern matches it, so only the
+/// exact-value redaction can mask it.
 fn secret(label: &str) -> String {
     let mut out = format!("{label}-");
     for _ in 0..3 {
@@ -46,7 +47,14 @@ fn secret(label: &str) -> String {
             n /= 26;
         }
     }
-    out
+    out + "-é€😀"
+}
+
+/// `application/x-www-form-urlencoded` for one value.
+fn form(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 struct Run {
@@ -223,10 +231,11 @@ fn with_gnome_keyring() {
     assert!(key_base.len() >= 86, "secret_key_base is not 64 bytes of base64");
 
     // Elixir → shell → Secret Service, read by secret-tool.
-    assert_eq!(run.post_credential(&cookie, &format!("value={typed}")), "/settings?saved");
+    assert_eq!(run.post_credential(&cookie, &format!("value={}", form(&typed))), "/settings?saved");
     assert_eq!(lookup("openai_api_key").as_deref(), Some(typed.as_str()));
     let page = run.settings(&cookie);
-    assert!(page.contains(&format!("••••••••{}", &typed[typed.len() - 4..])), "{page}");
+    let last4: String = typed.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    assert!(page.contains(&format!("••••••••{last4}")), "{page}");
     assert!(!page.contains(&typed), "the settings page shows the whole credential");
 
     // secret-tool → Secret Service → shell → Elixir.
@@ -243,7 +252,7 @@ fn with_gnome_keyring() {
     assert_eq!(concurrent["ok"], true, "{concurrent}");
 
     // Bad input from the backend's side: the shell answers and keeps going.
-    let bad = run.selftest(&format!("op=put&key=bad%20key&value={typed}"));
+    let bad = run.selftest(&format!("op=put&key=bad%20key&value={}", form(&typed)));
     assert_eq!(bad["error"], "invalid_key");
     let big = "x".repeat(64 * 1024 + 1);
     assert_eq!(run.post_credential(&cookie, &format!("value={big}")), "/settings?error=too_large");
@@ -303,7 +312,7 @@ fn without_secret_service() {
     let page = run.settings(&cookie);
     assert!(page.contains("Secure storage is not available (unavailable)"), "{page}");
     assert!(page.contains("gnome-keyring"), "the page does not say what to install: {page}");
-    assert_eq!(run.post_credential(&cookie, &format!("value={typed}")), "/settings?error=unavailable");
+    assert_eq!(run.post_credential(&cookie, &format!("value={}", form(&typed))), "/settings?error=unavailable");
     assert_eq!(run.selftest("op=get&key=anything")["error"], "unavailable");
     let log = run.stop();
     drop(log);

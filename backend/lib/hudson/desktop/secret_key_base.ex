@@ -2,8 +2,8 @@ defmodule Hudson.Desktop.SecretKeyBase do
   @moduledoc """
   The app's `secret_key_base`: 64 random bytes from the VM's CSPRNG, created on
   the first launch and kept in the OS store through `Hudson.SecureStorage`
-  (never in a file or the environment), then reused, so signed cookies
-  survive restarts. Loaded once, on first use, and held in memory.
+  (never in a file or the environment), then reused on every launch. Loaded
+  once, on first use, and held in memory.
 
   Without a secure store it fails closed: a key for this run only, nothing
   written anywhere, and `status/0` says why. In a Phoenix app, call `fetch/0`
@@ -21,7 +21,8 @@ defmodule Hudson.Desktop.SecretKeyBase do
   def fetch do
     case :persistent_term.get(__MODULE__, nil) do
       {key, _status} -> key
-      nil -> GenServer.call(__MODULE__, :fetch, 80_000)
+      # Each storage call answers within 70 s; a first run makes two.
+      nil -> GenServer.call(__MODULE__, :fetch, :infinity)
     end
   end
 

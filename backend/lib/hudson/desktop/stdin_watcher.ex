@@ -16,7 +16,9 @@ defmodule Hudson.Desktop.StdinWatcher do
   manual `bin/hudson start` whose stdin is not a terminal. A Phoenix app adds
   this module to its supervision tree unchanged.
   """
-  use Task, restart: :temporary
+  # Transient: restarted with its siblings when secure storage restarts
+  # (`:rest_for_one`), never after it stopped the VM normally.
+  use Task, restart: :transient
   require Logger
 
   # A stop requested while the VM is still booting can stall (init queues it
@@ -29,8 +31,12 @@ defmodule Hudson.Desktop.StdinWatcher do
 
   @doc false
   def watch(opts) do
-    device = Keyword.get(opts, :device, :stdio)
+    # Bytes, whatever the device's encoding: answers are ASCII-only JSON
+    # (non-ASCII escaped as \\uXXXX by the shell).
+    read(Keyword.get(opts, :device, :stdio), opts)
+  end
 
+  defp read(device, opts) do
     case IO.binread(device, :line) do
       data when is_binary(data) ->
         if Hudson.SecureStorage.frame?(data),

@@ -28,6 +28,10 @@ use serde::{Deserialize, Serialize};
 
 /// Set by the shell to [`PROTOCOL`] when it answers storage requests.
 pub const ENV_SECURE_STORAGE: &str = "HUDSON_SECURE_STORAGE";
+/// Test hook of the reference backend: serves `/desktop/selftest/storage`
+/// (smoke and the tests set it in the launch spec; the shell never passes
+/// it on from its own environment).
+pub const ENV_STORAGE_SELFTEST: &str = "HUDSON_STORAGE_SELFTEST";
 /// The protocol's name and version.
 pub const PROTOCOL: &str = "stdio-1";
 /// The first byte of every protocol line, in both directions.
@@ -120,12 +124,39 @@ impl Response {
         Response { id, ok: false, value: None, error: Some(ErrorBody { code, message: message.into() }) }
     }
 
-    /// The line to write: mark, JSON, newline.
+    /// The line to write: mark, ASCII-only JSON, newline.
     pub fn to_frame(&self) -> Vec<u8> {
+        use serde::Serialize;
         let mut line = vec![FRAME_MARK];
-        serde_json::to_writer(&mut line, self).expect("a response serialises");
+        let mut json = serde_json::Serializer::with_formatter(&mut line, AsciiOnly);
+        self.serialize(&mut json).expect("a response serialises");
         line.push(b'\n');
         line
+    }
+}
+
+/// JSON whose strings escape every non-ASCII character as `\uXXXX`
+/// (surrogate pairs above U+FFFF): a frame's bytes then mean the same to a
+/// reader in any encoding (the BEAM's stdin may be latin1 or unicode).
+struct AsciiOnly;
+
+impl serde_json::ser::Formatter for AsciiOnly {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                writer.write_all(&[c as u8])?;
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -150,11 +181,23 @@ pub fn check_key(key: &str) -> Result<(), String> {
 /// Reads one frame's payload (the line without its mark) as a request. The
 /// error answer carries the request's id whenever the line has one.
 pub fn parse_request(payload: &[u8]) -> Result<Request, Response> {
-    let value: serde_json::Value = serde_json::from_slice(payload)
-        .map_err(|e| Response::error(None, ErrorCode::Malformed, format!("not a JSON request line: {e}")))?;
+    // serde_json's messages may quote the line (a value): position and
+    // category only.
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
+        Response::error(
+            None,
+            ErrorCode::Malformed,
+            format!("not a JSON request line ({:?} at column {})", e.classify(), e.column()),
+        )
+    })?;
     let id = value.get("id").and_then(serde_json::Value::as_u64);
-    let request: Request = serde_json::from_value(value)
-        .map_err(|e| Response::error(id, ErrorCode::Malformed, format!("not a storage request: {e}")))?;
+    let request: Request = serde_json::from_value(value).map_err(|_| {
+        Response::error(
+            id,
+            ErrorCode::Malformed,
+            "not a storage request: it needs `id` (integer), `op` (get, put or delete), `key` (text) and, for put, `value` (text), nothing else",
+        )
+    })?;
     match (request.op, &request.value) {
         (Op::Put, None) => Err(Response::error(id, ErrorCode::Malformed, "`put` needs a `value`")),
         (Op::Get | Op::Delete, Some(_)) => {
@@ -189,6 +232,15 @@ mod tests {
         assert_eq!(unknown_op.id, Some(5));
         let garbage = parse_request(b"{\"id\":").unwrap_err();
         assert_eq!((garbage.id, garbage.ok), (None, false));
+    }
+
+    #[test]
+    fn answers_are_ascii_only() {
+        let frame = Response::ok(1, Some("é€😀".into())).to_frame();
+        assert!(frame.is_ascii(), "{}", String::from_utf8_lossy(&frame));
+        assert!(String::from_utf8_lossy(&frame).contains(r"\u00e9\u20ac\ud83d\ude00"));
+        let back: Response = serde_json::from_slice(&frame[1..]).unwrap();
+        assert_eq!(back.value.as_deref(), Some("é€😀"));
     }
 
     #[test]
