@@ -9,6 +9,8 @@ fn main() {
         "update_status",
         "restart_to_update",
         "dismiss_update_notice",
+        "diagnostics",
+        "diagnostics_text",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri-build runs");
 }

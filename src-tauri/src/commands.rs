@@ -44,3 +44,21 @@ pub fn restart_to_update(app: AppHandle, updates: State<'_, Updates>) -> Result<
 pub fn dismiss_update_notice(updates: State<'_, Updates>) -> Result<(), String> {
     updates.dismiss_notice()
 }
+
+/// The Diagnostics window's facts (asks `/healthz` and the secure store, so
+/// off the main thread).
+#[tauri::command]
+pub async fn diagnostics(app: AppHandle) -> Result<crate::diagnostics::Report, String> {
+    tauri::async_runtime::spawn_blocking(move || crate::diagnostics::report(&app)).await.map_err(|e| e.to_string())
+}
+
+/// The same, as redacted plain text for "Copy as text".
+#[tauri::command]
+pub async fn diagnostics_text(app: AppHandle) -> Result<String, String> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let report = crate::diagnostics::report(&app);
+        crate::diagnostics::text(&app, &report)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}

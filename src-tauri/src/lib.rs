@@ -17,6 +17,7 @@
 mod commands;
 mod config;
 mod crash;
+mod diagnostics;
 mod menu;
 mod pages;
 mod signals;
@@ -40,6 +41,10 @@ use crate::config::ShellConfig;
 
 const MAIN_WINDOW: &str = "main";
 const UPDATES_WINDOW: &str = "updates";
+const DIAGNOSTICS_WINDOW: &str = "diagnostics";
+/// Opens the Diagnostics window (also in the running app, from a second
+/// launch).
+const DIAGNOSTICS_FLAG: &str = "--diagnostics";
 /// The log file's name in the per-user log folder.
 const LOG_FILE: &str = "hudson-desktop.log";
 
@@ -75,6 +80,9 @@ pub(crate) struct Shell {
     /// does: the backend starts before the window (its boot overlaps the
     /// WebView's creation) and may report before the window is there.
     window: Mutex<MainWindow>,
+    /// The OS secret store under the app's identifier: the backend's
+    /// storage server answers from it; Diagnostics says which it is.
+    store: Arc<hudson_secrets::SecureStore>,
 }
 
 #[derive(Default)]
@@ -101,6 +109,7 @@ impl Shell {
             trace,
             navigating: std::sync::atomic::AtomicBool::new(false),
             window: Mutex::new(MainWindow::default()),
+            store: Arc::new(hudson_secrets::SecureStore::native(&app.config().identifier)),
         }
     }
 
@@ -163,11 +172,14 @@ pub fn run() {
     let app = tauri::Builder::default()
         // First: a second launch hands over to the running one and exits
         // before it could start a second backend.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             if let Some(shell) = app.try_state::<Shell>() {
                 shell.log.shell("second launch: focusing the running window");
             }
             focus_main(app);
+            if argv.iter().any(|a| a == DIAGNOSTICS_FLAG) {
+                open_diagnostics_window(app);
+            }
         }))
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(tauri::generate_handler![
@@ -176,7 +188,9 @@ pub fn run() {
             commands::check_for_updates,
             commands::update_status,
             commands::restart_to_update,
-            commands::dismiss_update_notice
+            commands::dismiss_update_notice,
+            commands::diagnostics,
+            commands::diagnostics_text
         ])
         .on_menu_event(menu::on_event)
         .setup(move |app| {
@@ -200,6 +214,7 @@ pub fn run() {
             let notice = updates.has_notice();
             app.manage(shell);
             app.manage(updates);
+            app.manage(diagnostics::Seen::default());
             signals::install(app.handle());
             // The backend first (the single-instance check has already run):
             // the BEAM boots while the window, its WebView and the tray are
@@ -219,6 +234,9 @@ pub fn run() {
             }
             if notice {
                 open_updates_window(app.handle());
+            }
+            if std::env::args().any(|a| a == DIAGNOSTICS_FLAG) {
+                open_diagnostics_window(app.handle());
             }
             Ok(())
         })
@@ -327,6 +345,21 @@ pub(crate) fn open_updates_window(app: &AppHandle) {
     }
 }
 
+pub(crate) fn open_diagnostics_window(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(DIAGNOSTICS_WINDOW) {
+        let _ = window.set_focus();
+        return;
+    }
+    let built = WebviewWindowBuilder::new(app, DIAGNOSTICS_WINDOW, WebviewUrl::App("diagnostics.html".into()))
+        .title("Hudson — Diagnostics")
+        .inner_size(720.0, 640.0)
+        .on_navigation(pages::is_local)
+        .build();
+    if let Err(e) = built {
+        app.state::<Shell>().log.shell(&format!("cannot open the diagnostics window: {e}"));
+    }
+}
+
 /// Shows `url` in the main window; before the window exists, it is kept
 /// and shown as soon as the window is created.
 fn show(app: &AppHandle, url: Url) {
@@ -391,6 +424,7 @@ fn on_status(app: &AppHandle, status: Status) {
         shell.log.shell(&format!("backend {version} ready at {origin}"));
     }
     app.state::<updates::Updates>().on_backend_status(app, &status);
+    app.state::<diagnostics::Seen>().on_status(&status);
     match status {
         Status::Starting { attempt: 1 } => {}
         Status::Starting { attempt } => {
@@ -450,7 +484,7 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
     let program = config::backend_program(&config, &resources);
     // The backend's secrets: the OS store under the app's identifier,
     // reached only through this shell (README.md, "Secrets").
-    let store = std::sync::Arc::new(hudson_secrets::SecureStore::native(&app.config().identifier));
+    let store = shell.store.clone();
     let pilot = data_dir.join(hudson_secrets::pilot::PILOT_FILE);
     let storage = hudson_secrets::Server::new(store, shell.log.clone(), Some(pilot));
     let mut spec = match config.packaging {

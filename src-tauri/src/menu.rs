@@ -1,5 +1,5 @@
 //! The tray icon and the window's menu: Open, Settings, Restart backend,
-//! Check for updates, Open logs folder, Quit. Both menus carry the same item
+//! Check for updates, Diagnostics, Open logs folder, Quit. Both menus carry the same item
 //! ids and share one handler.
 
 use std::sync::Mutex;
@@ -14,6 +14,7 @@ const OPEN: &str = "open";
 const SETTINGS: &str = "settings";
 const RESTART: &str = "restart-backend";
 const UPDATES: &str = "check-for-updates";
+const DIAGNOSTICS: &str = "diagnostics";
 const LOGS: &str = "open-logs";
 const QUIT: &str = "quit";
 
@@ -23,6 +24,7 @@ fn items(app: &AppHandle) -> tauri::Result<Vec<MenuItem<Wry>>> {
         (SETTINGS, "Settings…"),
         (RESTART, "Restart backend"),
         (UPDATES, "Check for updates…"),
+        (DIAGNOSTICS, "Diagnostics…"),
         (LOGS, "Open logs folder"),
         (QUIT, "Quit Hudson"),
     ]
@@ -39,8 +41,9 @@ struct UpdateItems(Mutex<Vec<MenuItem<Wry>>>);
 pub fn install(app: &AppHandle) -> tauri::Result<()> {
     let tray_items = items(app)?;
     let separator = PredefinedMenuItem::separator(app)?;
-    let [open, settings, restart, updates, logs, quit] = &tray_items[..] else { unreachable!() };
-    let tray_menu = Menu::with_items(app, &[open, settings, &separator, restart, updates, logs, &separator, quit])?;
+    let [open, settings, restart, updates, diagnostics, logs, quit] = &tray_items[..] else { unreachable!() };
+    let tray_menu =
+        Menu::with_items(app, &[open, settings, &separator, restart, updates, diagnostics, logs, &separator, quit])?;
     TrayIconBuilder::with_id("hudson")
         .icon(app.default_window_icon().cloned().ok_or(tauri::Error::InvalidIcon(std::io::Error::other("no icon")))?)
         .tooltip("Hudson")
@@ -48,13 +51,13 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
         .build(app)?;
 
     let window_items = items(app)?;
-    let [open, settings, restart, updates, logs, quit] = &window_items[..] else { unreachable!() };
+    let [open, settings, restart, updates, diagnostics, logs, quit] = &window_items[..] else { unreachable!() };
     let separator = PredefinedMenuItem::separator(app)?;
     let submenu = Submenu::with_items(
         app,
         "Hudson",
         true,
-        &[open, settings, &separator, restart, updates, logs, &separator, quit],
+        &[open, settings, &separator, restart, updates, diagnostics, logs, &separator, quit],
     )?;
     if let Some(window) = app.get_webview_window(crate::MAIN_WINDOW) {
         window.set_menu(Menu::with_items(app, &[&submenu])?)?;
@@ -84,6 +87,7 @@ pub fn on_event(app: &AppHandle, event: MenuEvent) {
         SETTINGS => shell.open_settings(app),
         RESTART => shell.restart_backend(app),
         UPDATES => crate::open_updates_window(app),
+        DIAGNOSTICS => crate::open_diagnostics_window(app),
         LOGS => {
             if let Err(e) = shell.open_logs_folder(app) {
                 shell.log.shell(&e);

@@ -28,6 +28,7 @@ defmodule Hudson.Desktop do
       secrets: secrets,
       server_schema: config.server_schema,
       storage_selftest: config.storage_selftest?,
+      check_down: config.check_down,
       data_dir: config.data_dir,
       log_dir: config.log_dir
     ]

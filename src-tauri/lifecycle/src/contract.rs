@@ -80,14 +80,56 @@ pub struct HandshakeDoc {
     pub version: String,
 }
 
+/// Largest `/healthz` body read.
+pub const MAX_HEALTH_BYTES: u64 = 256 * 1024;
+
 /// The `/healthz` JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthDoc {
     pub status: String,
     pub version: String,
     pub pid: u32,
     #[serde(default)]
     pub nifs: BTreeMap<String, String>,
+    /// Optional: the backend's own named checks (its database, the remote
+    /// APIs it needs, …) for the Diagnostics window. Informational: a check
+    /// that is `down` does not stop the app, it turns the indicator red.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, Check>,
+    /// Optional: the Erlang runtime's version (`erts-14.2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erts: Option<String>,
+}
+
+/// One named check of `/healthz`: `{"status": "ok" | "degraded" | "down",
+/// "detail": "…", "latency_ms": N}`; `detail` and `latency_ms` optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub status: CheckStatus,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Degraded,
+    Down,
+    /// A status this shell does not know: shown as degraded, never fatal.
+    #[serde(other)]
+    Unknown,
+}
+
+/// The Diagnostics window's traffic light.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Indicator {
+    Green,
+    Amber,
+    Red,
 }
 
 impl HealthDoc {
@@ -99,6 +141,18 @@ impl HealthDoc {
     /// The backend refuses to run against a newer server schema.
     pub fn update_required(&self) -> bool {
         self.status == "update_required"
+    }
+
+    /// Red when the backend is not ok or a check is down; amber when a check
+    /// is degraded (or unknown); green otherwise.
+    pub fn indicator(&self) -> Indicator {
+        let worst = self.checks.values().map(|c| match c.status {
+            CheckStatus::Ok => Indicator::Green,
+            CheckStatus::Degraded | CheckStatus::Unknown => Indicator::Amber,
+            CheckStatus::Down => Indicator::Red,
+        });
+        let base = if self.is_ok() { Indicator::Green } else { Indicator::Red };
+        worst.fold(base, Indicator::max)
     }
 
     /// NIF modules that did not load, with the backend's reason.
@@ -124,6 +178,27 @@ pub fn origin(port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_are_optional_and_set_the_indicator() {
+        let plain: HealthDoc = serde_json::from_str(r#"{"status":"ok","version":"1","pid":7}"#).unwrap();
+        assert_eq!((plain.checks.len(), plain.indicator()), (0, Indicator::Green));
+        let doc: HealthDoc = serde_json::from_str(
+            r#"{"status":"ok","version":"1","pid":7,"erts":"erts-14.2","checks":{
+                "db":{"status":"ok","latency_ms":3},
+                "shopify":{"status":"degraded","detail":"slow","latency_ms":912.5},
+                "future":{"status":"flaky"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(doc.checks["future"].status, CheckStatus::Unknown);
+        assert_eq!(doc.indicator(), Indicator::Amber);
+        let down: HealthDoc = serde_json::from_str(
+            r#"{"status":"ok","version":"1","pid":7,"checks":{"db":{"status":"down","detail":"connection refused"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(down.indicator(), Indicator::Red);
+        assert!(down.is_ok(), "a down check does not stop the app");
+    }
 
     #[test]
     fn health_doc_reports_damaged_nifs() {

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::contract::{HEALTH_PATH, HealthDoc};
+use std::io::Read;
+
+use crate::contract::{HEALTH_PATH, HealthDoc, MAX_HEALTH_BYTES};
 
 /// A small blocking HTTP client for the backend's loopback origin.
 #[derive(Debug, Clone)]
@@ -27,7 +29,11 @@ impl HealthClient {
         let url = format!("http://127.0.0.1:{port}{HEALTH_PATH}");
         let response = self.http.get(&url).timeout(timeout).send().map_err(|e| HealthError::Request(e.to_string()))?;
         let status = response.status();
-        let body = response.bytes().map_err(|e| HealthError::Request(e.to_string()))?;
+        let mut body = Vec::new();
+        response.take(MAX_HEALTH_BYTES + 1).read_to_end(&mut body).map_err(|e| HealthError::Request(e.to_string()))?;
+        if body.len() as u64 > MAX_HEALTH_BYTES {
+            return Err(HealthError::Malformed(format!("the body is over {MAX_HEALTH_BYTES} bytes")));
+        }
         if !status.is_success() {
             return Err(HealthError::Status(
                 status.as_u16(),

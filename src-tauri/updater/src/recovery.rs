@@ -326,6 +326,8 @@ mod tests {
             version: version.to_owned(),
             pid: 1,
             nifs: nifs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<_, _>>(),
+            checks: BTreeMap::new(),
+            erts: None,
         }
     }
 

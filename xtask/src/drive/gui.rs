@@ -380,6 +380,28 @@ impl Session<'_> {
         bail!("the window's title stayed {last:?}, expected {title:?} within {timeout:?}")
     }
 
+    /// Makes the app's window titled `title` the session's current one
+    /// (WebDriver's window handles), waiting up to `timeout` for it to open.
+    pub fn switch_to_window(&self, title: &str, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        while started.elapsed() < timeout {
+            seen.clear();
+            let handles = self.get("window/handles")?;
+            for handle in handles.as_array().into_iter().flatten() {
+                let path = format!("/session/{}/window", self.id);
+                self.driver.request(reqwest::Method::POST, &path, Some(json!({ "handle": handle })))?;
+                let now = self.title().unwrap_or_default();
+                if now == title {
+                    return Ok(());
+                }
+                seen.push(now);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("no window titled {title:?} within {timeout:?}; the app's windows: {seen:?}")
+    }
+
     /// Ends the session (tauri-driver kills the app).
     pub fn close(mut self) -> Result<()> {
         self.open = false;

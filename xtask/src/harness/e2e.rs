@@ -334,7 +334,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         Ok(())
     };
     type Check<'a> = (&'static str, &'a dyn Fn(&Lab) -> Result<String>);
-    let all: [Check<'_>; 9] = [
+    let all: [Check<'_>; 10] = [
         ("page, navigation lock, SIGKILL", &page_and_sigkill),
         ("single instance", &single_instance),
         ("quit paths", &quit_paths),
@@ -342,6 +342,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         ("crash on boot", &crash_on_boot),
         ("damaged install", &damaged_install),
         ("update required", &update_required),
+        ("diagnostics", &diagnostics),
         ("logs", &logs_rotate_and_redact),
         ("burrito sidecar", &burrito_sidecar),
     ];
@@ -654,6 +655,53 @@ fn update_required(lab: &Lab) -> Result<String> {
     }
     ensure!(answer.contains("no update endpoint is configured"), "Check for updates answered: {answer:?}");
     Ok(format!("update page; Check for updates says: {answer}"))
+}
+
+/// `--diagnostics` opens the Diagnostics window: it shows the backend's
+/// version, its named checks and a red light for the check the test hook
+/// forces down, with its detail; "Copy as text" gives the plain report.
+fn diagnostics(lab: &Lab) -> Result<String> {
+    let install = lab.install(Backend::Real, |_| {})?;
+    let driver = lab.driver(&install, &[("HUDSON_CHECK_DOWN", "remote_api")])?;
+    let session = driver.session(&lab.build.shell, &["--diagnostics".to_owned()])?;
+    session.wait_for_title("Hudson", Duration::from_secs(60))?;
+    session.switch_to_window("Hudson — Diagnostics", Duration::from_secs(30))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let light = session.execute("return document.getElementById('indicator').className")?;
+        let backend = session.text("#backend").unwrap_or_default();
+        seen = format!("light {light}, backend {backend:?}");
+        if light == "light red"
+            && backend.contains("(ready)")
+            && backend.chars().next().is_some_and(|c| c.is_ascii_digit())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ensure!(seen.starts_with("light \"light red\""), "the light did not turn red for a down check: {seen}");
+    let down = session.text("#check-remote_api")?;
+    ensure!(down.contains("down") && down.contains("HUDSON_CHECK_DOWN"), "the down check's row: {down:?}");
+    let nif = session.text("#check-nif")?;
+    ensure!(nif.contains("ok"), "the NIF check's row: {nif:?}");
+    session.click("#copy")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut report = String::new();
+    while !report.contains("Health: red") && Instant::now() < deadline {
+        report = session
+            .execute("return document.getElementById('report-text').value")?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ensure!(report.contains("Health: red") && report.contains("remote_api: down"), "Copy as text gave: {report}");
+    session.close()?;
+    Ok(format!(
+        "Diagnostics window: {seen}; checks nif ok, remote_api down; Copy as text gives {} lines",
+        report.lines().count()
+    ))
 }
 
 fn logs_rotate_and_redact(lab: &Lab) -> Result<String> {

@@ -29,7 +29,8 @@ defmodule Hudson.Desktop.Config do
             log_dir: nil,
             server_schema: nil,
             ignore_stdin?: false,
-            storage_selftest?: false
+            storage_selftest?: false,
+            check_down: nil
 
   @type t :: %__MODULE__{}
 
@@ -58,7 +59,8 @@ defmodule Hudson.Desktop.Config do
       log_dir: present(env, "HUDSON_LOG_DIR"),
       server_schema: schema(present(env, "HUDSON_SERVER_SCHEMA")),
       ignore_stdin?: present(env, "HUDSON_IGNORE_STDIN") == "1",
-      storage_selftest?: present(env, "HUDSON_STORAGE_SELFTEST") == "1"
+      storage_selftest?: present(env, "HUDSON_STORAGE_SELFTEST") == "1",
+      check_down: present(env, "HUDSON_CHECK_DOWN")
     }
   end
 

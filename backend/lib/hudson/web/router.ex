@@ -32,7 +32,8 @@ defmodule Hudson.Web.Router do
       Health.build(
         server_schema: ctx[:server_schema],
         version: Hudson.version(),
-        nifs: [Hudson.Native]
+        nifs: [Hudson.Native],
+        checks: Health.reference_checks(ctx[:data_dir]) ++ forced_down(ctx[:check_down])
       )
 
     {200, [{"content-type", "application/json"}], Hudson.JSON.encode!(health)}
@@ -66,7 +67,7 @@ defmodule Hudson.Web.Router do
   defp route("POST", "/settings/credential", request, ctx) do
     with :ok <- nif_ready(),
          true <- session?(request, ctx),
-         true <- HTTP.header_values(request, "origin") == [origin(ctx)],
+         true <- origin?(request, ctx),
          {:ok, form} <- form(request) do
       result =
         case form do
@@ -97,13 +98,24 @@ defmodule Hudson.Web.Router do
     end
   end
 
+  defp route(_method, "/settings/credential", _request, _ctx) do
+    {405, [{"allow", "POST"}, {"content-type", "text/plain; charset=utf-8"}],
+     "method not allowed\n"}
+  end
+
   defp route(_method, path, _request, _ctx)
-       when path in ["/healthz", "/desktop/enter", "/", "/settings", "/settings/credential"] do
+       when path in ["/healthz", "/desktop/enter", "/", "/settings"] do
     {405, [{"allow", "GET"}, {"content-type", "text/plain; charset=utf-8"}],
      "method not allowed\n"}
   end
 
   defp route(_method, _path, _request, _ctx), do: text(404, "not found\n")
+
+  # Test hook (HUDSON_CHECK_DOWN=<name>): one more check, reported down.
+  defp forced_down(nil), do: []
+
+  defp forced_down(name),
+    do: [{name, fn -> {:down, "forced down by the HUDSON_CHECK_DOWN test hook"} end}]
 
   defp session?(request, ctx) do
     %{session_id: session_id} = ctx.secrets.()
@@ -111,7 +123,12 @@ defmodule Hudson.Web.Router do
     Guard.session_valid?(HTTP.header_values(request, "cookie"), expected)
   end
 
-  defp origin(ctx), do: "http://127.0.0.1:#{ctx.port}"
+  defp origin?(request, ctx),
+    do:
+      HTTP.header_values(request, "origin") in [
+        ["http://127.0.0.1:#{ctx.port}"],
+        ["http://localhost:#{ctx.port}"]
+      ]
 
   defp form(request) do
     {:ok, URI.decode_query(request.body)}
@@ -157,7 +174,7 @@ defmodule Hudson.Web.Router do
   # n concurrent callers, each putting its own random value under its own
   # key, reading it back and deleting it: every answer must be its own.
   defp selftest(%{"op" => "concurrent", "n" => n}) do
-    n = String.to_integer(n)
+    n = n |> String.to_integer() |> min(1000)
 
     results =
       1..n

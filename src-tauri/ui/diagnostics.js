@@ -1,0 +1,65 @@
+// The Diagnostics window: asks the shell for its facts every two seconds
+// and shows them, the backend's named checks with a green, amber or red
+// light; "Copy as text" copies the shell's redacted plain-text report.
+(function () {
+  function $(id) { return document.getElementById(id); }
+  function text(id, value) { $(id).textContent = value === null || value === undefined || value === "" ? "—" : value; }
+  function size(bytes) {
+    if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
+    if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
+    return bytes + " bytes";
+  }
+  var words = { green: "Everything answers.", amber: "Something is slow or starting.", red: "Something is down." };
+
+  function render(r) {
+    $("indicator").className = "light " + r.indicator;
+    $("indicator").setAttribute("aria-label", r.indicator);
+    text("summary", words[r.indicator] + (r.health_error ? " " + r.health_error : ""));
+    text("shell-version", r.shell_version);
+    text("backend", (r.backend_version || "") + " (" + r.backend_state + ")");
+    text("erts", r.erts);
+    text("os", r.os);
+    text("install", r.install_kind + " — " + r.install_path);
+    text("restarts", String(r.restarts));
+    text("last-crash", r.last_crash);
+    text("updates", r.update_status + (r.update_channel ? " (channel " + r.update_channel + ")" : "") +
+      (r.last_check ? "; last checked " + r.last_check : "") + (r.next_check ? "; next " + r.next_check : ""));
+    text("clock", r.clock_skew);
+    text("log-folder", r.log_folder.path + " (" + size(r.log_folder.bytes) + ")");
+    text("data-folder", r.data_folder.path + " (" + size(r.data_folder.bytes) + ")");
+    text("secure-storage", r.secure_storage);
+    text("crashes", r.crash_records.length + (r.crash_records.length ? ": " + r.crash_records.join(", ") : "") +
+      (r.crash_dump_bytes !== null ? "; BEAM crash dump " + size(r.crash_dump_bytes) : ""));
+    var table = $("checks");
+    table.textContent = "";
+    r.checks.forEach(function (c) {
+      var row = table.insertRow();
+      row.id = "check-" + c.name;
+      row.className = "check " + c.status;
+      row.insertCell().textContent = c.name;
+      row.insertCell().textContent = c.status;
+      row.insertCell().textContent = c.detail;
+      row.insertCell().textContent = c.latency_ms === null ? "" : c.latency_ms + " ms";
+    });
+    if (!r.checks.length) {
+      table.insertRow().insertCell().textContent = "The backend reports no named checks.";
+    }
+  }
+
+  function poll() {
+    hudson.invoke("diagnostics").then(render, function (error) { text("summary", String(error)); });
+  }
+
+  $("copy").addEventListener("click", function () {
+    hudson.invoke("diagnostics_text").then(function (report) {
+      var area = $("report-text");
+      area.value = report;
+      area.hidden = false;
+      area.select();
+      var copied = document.execCommand && document.execCommand("copy");
+      text("copied", copied ? "Copied." : "Select the text below and copy it.");
+    }, function (error) { text("copied", String(error)); });
+  });
+  poll();
+  setInterval(poll, 2000);
+})();
