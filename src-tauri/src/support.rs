@@ -185,7 +185,13 @@ pub(crate) fn from_command_line(identifier: &str, shell_version: &str) -> Option
             eprintln!("cannot find Hudson's log folder: no home folder is known for this user");
             return Some(1);
         };
-        return Some(match write(Path::new(&out), &sources, &Redactor::new()) {
+        // Every value the secure store holds for this app is masked too,
+        // even where no pattern would match it.
+        let mut redactor = Redactor::new();
+        for value in hudson_secrets::SecureStore::native(identifier).values() {
+            redactor.add_secret(&value);
+        }
+        return Some(match write(Path::new(&out), &sources, &redactor) {
             Ok(entries) => {
                 println!(
                     "wrote {} ({} entries, from {})",

@@ -65,6 +65,10 @@ pub enum Command {
         /// Run only the kill loop (e.g. to replay a seed).
         #[arg(long)]
         kill_loop_only: bool,
+        /// Run only this scenario (repeatable; e.g. `--scenario diagnostics`),
+        /// without the kill loop.
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
     },
     /// In-app updates end to end under Xvfb: builds the next version and a
     /// broken one from scratch copies of this checkout with the real `dist`,
@@ -219,8 +223,8 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         Command::Plan { target, all } => release::plan::run(ui, target.as_deref(), all),
         Command::Dist { target, force } => release::run(ui, target.as_deref(), force),
         #[cfg(unix)]
-        Command::E2e { kill_launches, seed, kill_loop_only } => {
-            harness::e2e::run(ui, &harness::e2e::Options { kill_launches, seed, kill_loop_only })
+        Command::E2e { kill_launches, seed, kill_loop_only, scenarios } => {
+            harness::e2e::run(ui, &harness::e2e::Options { kill_launches, seed, kill_loop_only, only: scenarios })
         }
         #[cfg(unix)]
         Command::E2eUpdate { kill_updates, seed } => {

@@ -102,6 +102,16 @@ impl SecureStore {
         entry.delete_credential().map_err(|e| self.error(key, e))
     }
 
+    /// Every value stored under this service, for a redactor (the support
+    /// bundle masks them). Empty when the store cannot list its entries
+    /// (only the Secret Service can) or is unavailable.
+    pub fn values(&self) -> Vec<String> {
+        let Ok(store) = self.store() else { return Vec::new() };
+        let spec = std::collections::HashMap::from([("service", self.service.as_str())]);
+        let Ok(entries) = store.search(&spec) else { return Vec::new() };
+        entries.iter().filter_map(|entry| entry.get_password().ok()).collect()
+    }
+
     fn entry(&self, key: &str) -> Result<Entry, Error> {
         storage::check_key(key).map_err(Error::InvalidKey)?;
         let store = self.store()?;

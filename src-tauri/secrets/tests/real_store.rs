@@ -233,6 +233,9 @@ fn with_gnome_keyring() {
     // Elixir → shell → Secret Service, read by secret-tool.
     assert_eq!(run.post_credential(&cookie, &format!("value={}", form(&typed))), "/settings?saved");
     assert_eq!(lookup("openai_api_key").as_deref(), Some(typed.as_str()));
+    // What the support bundle's redactor learns: every value of the service.
+    let values = SecureStore::native(SERVICE).values();
+    assert!(values.contains(&typed) && values.contains(&key_base), "values() missed entries ({} found)", values.len());
     let page = run.settings(&cookie);
     let last4: String = typed.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     assert!(page.contains(&format!("••••••••{last4}")), "{page}");

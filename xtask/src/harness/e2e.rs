@@ -50,11 +50,13 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Only the kill loop (to replay a seed).
     pub kill_loop_only: bool,
+    /// Only these scenarios, and no kill loop (empty: all).
+    pub only: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kill_launches: 50, seed: None, kill_loop_only: false }
+        Options { kill_launches: 50, seed: None, kill_loop_only: false, only: Vec::new() }
     }
 }
 
@@ -346,10 +348,18 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         ("logs", &logs_rotate_and_redact),
         ("burrito sidecar", &burrito_sidecar),
     ];
+    let known: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+    if let Some(unknown) = options.only.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!("no e2e scenario {unknown:?}; the scenarios: {}", known.join(", "));
+    }
     for (name, work) in all {
-        if !options.kill_loop_only {
+        if !options.kill_loop_only && (options.only.is_empty() || options.only.iter().any(|n| n == name)) {
             scenario(name, work)?;
         }
+    }
+    if !options.only.is_empty() {
+        ui.emit(&Report { scenarios, kill_loop: KillLoop::default() });
+        return Ok(());
     }
     let kill_loop = kill_loop(&lab, options)?;
     ui.info(format!(
