@@ -211,7 +211,7 @@ pub(crate) fn text(app: &AppHandle, report: &Report) -> String {
         format!("ERTS: {}", report.erts.clone().unwrap_or_else(none)),
         format!("OS: {}", report.os),
         format!("Install: {} at {}", report.install_kind, report.install_path),
-        format!("Health: {:?}", report.indicator).to_lowercase(),
+        format!("Health: {}", format!("{:?}", report.indicator).to_lowercase()),
     ];
     if let Some(error) = &report.health_error {
         lines.push(format!("Health error: {error}"));

@@ -238,6 +238,11 @@ pub fn run() {
             if std::env::args().any(|a| a == DIAGNOSTICS_FLAG) {
                 open_diagnostics_window(app.handle());
             }
+            if std::env::var(hooks::ENV_TEST_PANIC).as_deref() == Ok("1") {
+                let _ = std::thread::Builder::new()
+                    .name("test-panic".into())
+                    .spawn(|| panic!("forced panic ({} test hook)", hooks::ENV_TEST_PANIC));
+            }
             Ok(())
         })
         .build(context)
@@ -331,32 +336,27 @@ pub(crate) fn focus_main(app: &AppHandle) {
 }
 
 pub(crate) fn open_updates_window(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window(UPDATES_WINDOW) {
-        let _ = window.set_focus();
-        return;
-    }
-    let built = WebviewWindowBuilder::new(app, UPDATES_WINDOW, WebviewUrl::App("updates.html".into()))
-        .title("Hudson — Updates")
-        .inner_size(560.0, 420.0)
-        .on_navigation(pages::is_local)
-        .build();
-    if let Err(e) = built {
-        app.state::<Shell>().log.shell(&format!("cannot open the updates window: {e}"));
-    }
+    open_local_window(app, UPDATES_WINDOW, "updates.html", "Hudson — Updates", (560.0, 420.0));
 }
 
 pub(crate) fn open_diagnostics_window(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window(DIAGNOSTICS_WINDOW) {
+    open_local_window(app, DIAGNOSTICS_WINDOW, "diagnostics.html", "Hudson — Diagnostics", (720.0, 640.0));
+}
+
+/// Focuses the window `label`, or opens it on one of the shell's own pages
+/// (which may navigate only among those pages).
+fn open_local_window(app: &AppHandle, label: &str, page: &str, title: &str, (width, height): (f64, f64)) {
+    if let Some(window) = app.get_webview_window(label) {
         let _ = window.set_focus();
         return;
     }
-    let built = WebviewWindowBuilder::new(app, DIAGNOSTICS_WINDOW, WebviewUrl::App("diagnostics.html".into()))
-        .title("Hudson — Diagnostics")
-        .inner_size(720.0, 640.0)
+    let built = WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+        .title(title)
+        .inner_size(width, height)
         .on_navigation(pages::is_local)
         .build();
     if let Err(e) = built {
-        app.state::<Shell>().log.shell(&format!("cannot open the diagnostics window: {e}"));
+        app.state::<Shell>().log.shell(&format!("cannot open the {label} window: {e}"));
     }
 }
 

@@ -27,6 +27,21 @@ defmodule Hudson.Application do
       Logger.warning("HUDSON_HANDSHAKE_TOKEN is not hex of at least 128 bits")
     end
 
+    if System.get_env("HUDSON_TEST_CRASH_ONCE") == "1", do: crash_once(config.data_dir)
     Hudson.Desktop.children(config)
+  end
+
+  # Test hook: halt with a crash dump (ERL_CRASH_DUMP) once per data folder.
+  defp crash_once(data_dir) do
+    marker = Path.join(data_dir || System.tmp_dir!(), "test-crashed-once")
+
+    unless File.exists?(marker) do
+      File.write!(marker, "")
+
+      spawn(fn ->
+        Process.sleep(300)
+        :erlang.halt(~c"forced crash (HUDSON_TEST_CRASH_ONCE test hook)")
+      end)
+    end
   end
 end

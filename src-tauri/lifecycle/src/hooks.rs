@@ -22,6 +22,14 @@ pub const BENCH_READINESS_TCP_POLL: &str = "tcp-poll-200ms";
 /// `cargo xtask e2e`). It cannot make the shell accept anything it would not
 /// accept otherwise: the check and the download are verified the same way.
 pub const ENV_UPDATE_RESTART_WHEN_READY: &str = "HUDSON_UPDATE_RESTART_WHEN_READY";
+/// `1`: a thread of the shell panics once it has started (tests: the panic
+/// hook writes a crash record, which the Diagnostics window lists; the app
+/// keeps running, as it does after any panic off its main thread).
+pub const ENV_TEST_PANIC: &str = "HUDSON_TEST_PANIC";
+/// Test hook of the reference backend: `1` makes it halt with a crash dump
+/// once, shortly after its first start in a data folder (the shell then
+/// restarts it).
+pub const ENV_TEST_CRASH_ONCE: &str = "HUDSON_TEST_CRASH_ONCE";
 
 /// Build-time variable (read by the shell with `option_env!`): the public
 /// keys the shell's updater trusts, one a line, each in Tauri's base64 form

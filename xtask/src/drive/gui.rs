@@ -141,21 +141,26 @@ impl SessionBus {
 
     /// Whether a connection owns `name` on this bus now.
     pub fn has_owner(&self, name: &str) -> Result<bool> {
-        let out = Command::new(require("dbus-send")?)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                &format!("string:{name}"),
-            ])
-            .output()
-            .context("running dbus-send (package dbus-bin)")?;
-        ensure!(out.status.success(), "dbus-send NameHasOwner failed: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(String::from_utf8_lossy(&out.stdout).contains("boolean true"))
+        name_has_owner(std::ffi::OsStr::new(&self.address), name)
     }
+}
+
+/// Whether a connection owns `name` now on the session bus at `address`.
+pub fn name_has_owner(address: &std::ffi::OsStr, name: &str) -> Result<bool> {
+    let out = Command::new(require("dbus-send")?)
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            &format!("string:{name}"),
+        ])
+        .output()
+        .context("running dbus-send (package dbus-bin)")?;
+    ensure!(out.status.success(), "dbus-send NameHasOwner failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).contains("boolean true"))
 }
 
 /// A real Secret Service on a [`SessionBus`]: `gnome-keyring-daemon`,

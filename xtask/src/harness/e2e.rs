@@ -186,13 +186,30 @@ impl Lab {
     /// A tauri-driver for `install` (the app inherits the driver's
     /// environment, so each install gets its own driver).
     pub fn driver(&self, install: &Install, extra_env: &[(&str, &str)]) -> Result<Driver> {
+        self.wait_single_instance_free(install)?;
         let mut env = install.env.clone();
         env.extend(extra_env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         Driver::start(&self.display, &env)
     }
 
+    /// Waits (up to 10 s) until no shell of an earlier scenario owns the
+    /// single-instance name on the shared session bus. dbus-daemon drops an
+    /// exited shell's name asynchronously; a launch in between would hand
+    /// over to nobody and exit, and WebDriver would wait for a window that
+    /// never comes.
+    pub fn wait_single_instance_free(&self, install: &Install) -> Result<()> {
+        let name = format!("{}.SingleInstance", install.identifier());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.bus.has_owner(&name)? {
+            ensure!(Instant::now() < deadline, "an earlier shell still owns {name} on the session bus 10 s later");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// Starts the shell directly (no WebDriver), as a user's launcher does.
     pub fn spawn_shell(&self, install: &Install, extra_env: &[(&str, &OsString)]) -> Result<Child> {
+        self.wait_single_instance_free(install)?;
         let mut command = Command::new(&self.build.shell);
         command
             .env("DISPLAY", self.display.display())
@@ -672,7 +689,12 @@ fn update_required(lab: &Lab) -> Result<String> {
 /// forces down, with its detail; "Copy as text" gives the plain report.
 fn diagnostics(lab: &Lab) -> Result<String> {
     let install = lab.install(Backend::Real, |_| {})?;
-    let driver = lab.driver(&install, &[("HUDSON_CHECK_DOWN", "remote_api")])?;
+    let hooks = [
+        ("HUDSON_CHECK_DOWN", "remote_api"),
+        (hudson_lifecycle::hooks::ENV_TEST_PANIC, "1"),
+        (hudson_lifecycle::hooks::ENV_TEST_CRASH_ONCE, "1"),
+    ];
+    let driver = lab.driver(&install, &hooks)?;
     let session = driver.session(&lab.build.shell, &["--diagnostics".to_owned()])?;
     session.wait_for_title("Hudson", Duration::from_secs(60))?;
     session.switch_to_window("Hudson — Diagnostics", Duration::from_secs(30))?;
@@ -695,6 +717,16 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     ensure!(down.contains("down") && down.contains("HUDSON_CHECK_DOWN"), "the down check's row: {down:?}");
     let nif = session.text("#check-nif")?;
     ensure!(nif.contains("ok"), "the NIF check's row: {nif:?}");
+    // The forced shell panic and the forced backend crash: a crash record,
+    // the BEAM's dump in the log folder, a restart with its reason.
+    let crashes = session.text("#crashes")?;
+    ensure!(crashes.starts_with("1: crash-") && crashes.contains("BEAM crash dump"), "crash records: {crashes:?}");
+    ensure!(session.text("#restarts")? == "1", "restarts: {:?}", session.text("#restarts")?);
+    let last = session.text("#last-crash")?;
+    ensure!(last.contains("the backend"), "last crash: {last:?}");
+    let dump = install.log_dir().join(hudson_lifecycle::contract::CRASH_DUMP_FILE);
+    let text = std::fs::read(&dump).with_context(|| format!("no crash dump at {}", dump.display()))?;
+    ensure!(String::from_utf8_lossy(&text).contains("forced crash"), "the crash dump is not the forced one");
     session.click("#copy")?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut report = String::new();
@@ -709,7 +741,7 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     ensure!(report.contains("Health: red") && report.contains("remote_api: down"), "Copy as text gave: {report}");
     session.close()?;
     Ok(format!(
-        "Diagnostics window: {seen}; checks nif ok, remote_api down; Copy as text gives {} lines",
+        "Diagnostics window: {seen}; checks nif ok, remote_api down; {crashes}; 1 restart ({last}); Copy as text gives {} lines",
         report.lines().count()
     ))
 }

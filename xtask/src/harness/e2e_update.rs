@@ -631,23 +631,17 @@ impl UpdateInstall {
     /// to nobody and exits, as a user's double-click would at that moment.
     /// The kill loop judges the install, not that race.
     fn wait_single_instance_released(&self) -> Result<()> {
-        let name = format!("string:{}.SingleInstance", self.install.identifier());
+        let name = format!("{}.SingleInstance", self.install.identifier());
+        let address = self
+            .install
+            .env
+            .iter()
+            .find(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS")
+            .map(|(_, v)| v.clone())
+            .context("the install has no session bus")?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            let out = Command::new("dbus-send")
-                .envs(self.install.env.iter().map(|(k, v)| (k, v)))
-                .args([
-                    "--session",
-                    "--print-reply",
-                    "--dest=org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    &name,
-                ])
-                .output()
-                .context("running dbus-send (package dbus-bin)")?;
-            ensure!(out.status.success(), "dbus-send NameHasOwner failed: {}", String::from_utf8_lossy(&out.stderr));
-            if String::from_utf8_lossy(&out.stdout).contains("boolean false") {
+            if !crate::drive::gui::name_has_owner(&address, &name)? {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
