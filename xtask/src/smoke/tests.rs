@@ -212,7 +212,7 @@ fn a_portable_tree_is_unpacked_found_and_started_like_a_package() {
     assert_eq!(package.kind, "portable");
     assert_eq!(package.install_kind.as_deref(), Some("portable"));
     assert_eq!(package.backend.as_deref(), Some("/Hudson/lib/Hudson/backend/bin/hudson"));
-    assert_eq!(package.steps.len(), 12, "{text}");
+    assert_eq!(package.steps.len(), 13, "{text}");
     assert_no_double_left(&state);
 
     // The same tree saying it is a package is refused at the first step.
