@@ -115,6 +115,12 @@ const PREREQS: &[Prereq] = &[
         probe: || pkg_config("librsvg-2.0"),
     },
     Prereq {
+        name: "libdbus-1",
+        needed_for: "dist (secure storage: the Secret Service), cargo xtask (smoke's secure-storage step)",
+        install: Install::Apt("libdbus-1-dev"),
+        probe: || pkg_config("dbus-1"),
+    },
+    Prereq {
         name: "dpkg-deb",
         needed_for: "tests (reproducible deb)",
         install: Install::Apt("dpkg"),

@@ -5,11 +5,13 @@
 //! closing its stdin alone, and each time nothing may be left behind.
 
 use std::path::PathBuf;
+#[cfg(feature = "secure-storage")]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hudson_lifecycle::contract::{SESSION_COOKIE, STOP_GRACE};
 use hudson_lifecycle::{Backend, Event, Exit, HandshakeSource, Notice, StartError};
+#[cfg(feature = "secure-storage")]
 use hudson_secrets::SecureStore;
 
 use super::Steps;
@@ -72,7 +74,14 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     steps.time("nifs", |_| nifs(&mut run, expect.nifs));
     steps.time("host-guard", |_| host_guard(&http, port));
     steps.time("session-guard", |steps| session_guard(&http, &mut run, expect.title, steps));
+    #[cfg(feature = "secure-storage")]
     steps.time("secure-storage", |steps| secure_storage(&http, &mut run, &home.store, expect.require_storage, steps));
+    #[cfg(not(feature = "secure-storage"))]
+    steps.record(
+        "secure-storage",
+        Duration::ZERO,
+        if expect.require_storage { Outcome::fail(NO_STORES) } else { Outcome::skipped(NO_STORES) },
+    );
     steps.time("loopback-only", |_| procfs::loopback_only(run.leader, port).with_output(run.tail()));
     let forced = stop(steps, "stop-sigterm", &mut run, Stop::Sigterm);
     let note = if forced { "after smoke killed the process group" } else { "after the backend exited" };
@@ -101,9 +110,12 @@ struct Home {
     logs: PathBuf,
     runtime: PathBuf,
     /// The OS store under the smoke service, and the shell's storage server
-    /// answering the backend from it.
+    /// answering the backend from it (none in `xtask-light`, which is built
+    /// without the OS stores so that it compiles before `doctor --install`
+    /// has installed libdbus).
+    #[cfg(feature = "secure-storage")]
     store: Arc<SecureStore>,
-    storage: hudson_lifecycle::channel::Storage,
+    storage: Option<hudson_lifecycle::channel::Storage>,
 }
 
 impl Home {
@@ -112,10 +124,19 @@ impl Home {
         let data = dir.path().join("data/hudson");
         let logs = dir.path().join("logs");
         let runtime = dir.path().join("run/hudson");
-        let store = Arc::new(SecureStore::native(service));
-        let log = hudson_lifecycle::logs::Log::open(&logs, "smoke-storage.log", Default::default(), false);
-        let storage = hudson_lifecycle::channel::Storage::new(hudson_secrets::Server::new(store.clone(), log, None));
-        Ok(Home { _dir: dir, env, data, logs, runtime, store, storage })
+        #[cfg(feature = "secure-storage")]
+        {
+            let store = Arc::new(SecureStore::native(service));
+            let log = hudson_lifecycle::logs::Log::open(&logs, "smoke-storage.log", Default::default(), false);
+            let server = hudson_secrets::Server::new(store.clone(), log, None);
+            let storage = Some(hudson_lifecycle::channel::Storage::new(server));
+            Ok(Home { _dir: dir, env, data, logs, runtime, store, storage })
+        }
+        #[cfg(not(feature = "secure-storage"))]
+        {
+            let _ = service;
+            Ok(Home { _dir: dir, env, data, logs, runtime, storage: None })
+        }
     }
 }
 
@@ -313,7 +334,7 @@ fn launch(layout: &Layout, home: &Home, timeout: Duration) -> Attempt {
     // The storage test hook (reference backend): calls driven over HTTP,
     // answering digests, never values.
     spec.env.push(("HUDSON_STORAGE_SELFTEST".into(), "1".into()));
-    spec.storage = Some(home.storage.clone());
+    spec.storage = home.storage.clone();
     spec.startup_timeout = timeout;
     let mut leader = None;
     let mut leader_started = 0;
@@ -454,12 +475,17 @@ fn session_guard(http: &Http, run: &mut Run, title: &str, steps: &mut Steps<'_>)
     outcome.unwrap_or_else(Outcome::fail).with_output(run.tail())
 }
 
+#[cfg(not(feature = "secure-storage"))]
+const NO_STORES: &str = "this xtask was built without the OS stores (`cargo xtask-light`); run `cargo xtask smoke`";
+
+#[cfg(feature = "secure-storage")]
 const NO_HOOK: &str = "the backend has no storage test hook (/desktop/selftest/storage with HUDSON_STORAGE_SELFTEST=1)";
 
 /// Step: put, get and delete through the packaged backend, the shell's
 /// storage server and the OS store, with the store read directly in
 /// between. Skipped (or failed, with `--require-secure-storage`) when this
 /// machine has no secure store; the backend must then answer `unavailable`.
+#[cfg(feature = "secure-storage")]
 fn secure_storage(http: &Http, run: &mut Run, store: &SecureStore, required: bool, steps: &mut Steps<'_>) -> Outcome {
     let port = run.backend().port();
     let token = run.backend().token().to_owned();
