@@ -11,6 +11,7 @@ fn main() {
         "dismiss_update_notice",
         "diagnostics",
         "diagnostics_text",
+        "set_crash_upload",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri-build runs");
 }

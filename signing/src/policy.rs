@@ -520,6 +520,28 @@ pub fn check_transport(url: &url::Url) -> Result<(), String> {
     }
 }
 
+/// The one rule for a crash-report endpoint (a Sentry DSN,
+/// `https://<public key>@<host>/<project id>`), used by the build's
+/// configuration and by the shell: a public key, a numeric project id, and
+/// the transport rule above for the rest (the key is the DSN's user name, so
+/// it is set aside before [`check_transport`], which refuses user info).
+pub fn check_crash_report_dsn(dsn: &str) -> Result<(), String> {
+    let url = url::Url::parse(dsn.trim()).map_err(|e| format!("it is not a URL ({e})"))?;
+    if url.username().is_empty() {
+        return Err("it has no public key (https://<public key>@<host>/<project id>)".to_owned());
+    }
+    if url.password().is_some() {
+        return Err("it carries a secret key; a DSN for a desktop app holds the public key only".to_owned());
+    }
+    let project = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default();
+    if project.is_empty() || !project.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("it does not end with a numeric project id".to_owned());
+    }
+    let mut bare = url.clone();
+    bare.set_username("").map_err(|()| "it has no host".to_owned())?;
+    check_transport(&bare)
+}
+
 #[cfg(test)]
 mod transport_tests {
     use super::check_transport;
@@ -538,6 +560,25 @@ mod transport_tests {
             ("https://user:s3cr3t@u.example/", "user"),
             ("http://127.0.0.1.evil.com/", "loopback"),
             ("file:///etc/passwd", "host"),
+        ] {
+            let e = check(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_crash_report_dsn_is_a_public_key_a_project_and_a_safe_transport() {
+        use super::check_crash_report_dsn as check;
+        for ok in ["https://abc123@o1.ingest.sentry.io/42", "http://public@127.0.0.1:9999/1"] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("https://o1.ingest.sentry.io/42", "public key"),
+            ("https://k:secret@o1.ingest.sentry.io/42", "secret key"),
+            ("https://k@o1.ingest.sentry.io/", "project id"),
+            ("https://k@o1.ingest.sentry.io/abc", "project id"),
+            ("http://k@sentry.example/1", "loopback"),
+            ("not a dsn", "URL"),
         ] {
             let e = check(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

@@ -1,7 +1,7 @@
 //! The commands the shell's own pages may call (and only they: see
 //! `capabilities/local-pages.json`; the backend's origin is granted none).
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
 use crate::Shell;
 use crate::updates::{Updates, View};
@@ -61,4 +61,12 @@ pub async fn diagnostics_text(app: AppHandle) -> Result<String, String> {
     })
     .await
     .map_err(|e| e.to_string())
+}
+
+/// The Diagnostics window's "Send crash reports" switch.
+#[tauri::command]
+pub fn set_crash_upload(app: AppHandle, enabled: bool) -> Result<crate::crash_upload::UploadStatus, String> {
+    let uploader =
+        app.try_state::<crate::crash_upload::Uploader>().ok_or("crash upload is not available (no log folder)")?;
+    uploader.set_enabled(enabled)
 }

@@ -4,7 +4,8 @@
 //! redactor, written to a temporary name and renamed, so a record is whole
 //! or absent. The folder keeps the newest [`MAX_RECORDS`]. The backend's
 //! `erl_crash.dump` lands beside them (`hudson_lifecycle::contract`'s
-//! `ERL_CRASH_DUMP`). Nothing leaves the machine.
+//! `ERL_CRASH_DUMP`). Nothing leaves the machine unless the user opted in
+//! to crash upload (`crash_upload`).
 
 use std::path::{Path, PathBuf};
 
@@ -29,8 +30,9 @@ pub(crate) struct Record {
 }
 
 /// Makes every later panic of this process write a record into `dir`,
-/// then do what the previous hook did (print to stderr).
-pub(crate) fn install(dir: PathBuf, shell_version: String) {
+/// tell `written` (the opt-in uploader), then do what the previous hook did
+/// (print to stderr).
+pub(crate) fn install(dir: PathBuf, shell_version: String, written: std::sync::mpsc::SyncSender<()>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -50,8 +52,11 @@ pub(crate) fn install(dir: PathBuf, shell_version: String) {
             location: info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
             backtrace: std::backtrace::Backtrace::force_capture().to_string(),
         };
-        if let Err(error) = write(&dir, &record, &Redactor::new()) {
-            eprintln!("could not write a crash record in {}: {error}", dir.display());
+        match write(&dir, &record, &Redactor::new()) {
+            Ok(_) => {
+                let _ = written.try_send(());
+            }
+            Err(error) => eprintln!("could not write a crash record in {}: {error}", dir.display()),
         }
         previous(info);
     }));

@@ -93,6 +93,8 @@ pub struct Report {
     pub crash_records: Vec<String>,
     /// Size of the backend's `erl_crash.dump`, if there is one.
     pub crash_dump_bytes: Option<u64>,
+    /// Opt-in crash upload: configured by the build, turned on by the user.
+    pub crash_upload: crate::crash_upload::UploadStatus,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +198,9 @@ pub(crate) fn report(app: &AppHandle) -> Report {
         secure_storage,
         crash_records: records,
         crash_dump_bytes: dump,
+        crash_upload: app
+            .try_state::<crate::crash_upload::Uploader>()
+            .map_or(crate::crash_upload::UploadStatus { configured: false, enabled: false }, |u| u.status()),
     }
 }
 
@@ -231,6 +236,14 @@ pub(crate) fn text(app: &AppHandle, report: &Report) -> String {
         format!("Data folder: {} ({} bytes)", report.data_folder.path, report.data_folder.bytes),
         format!("Secure storage: {}", report.secure_storage),
         format!("Crash records: {} {}", report.crash_records.len(), report.crash_records.join(", ")),
+        format!(
+            "Crash upload: {}",
+            match (report.crash_upload.configured, report.crash_upload.enabled) {
+                (false, _) => "not available in this build",
+                (true, false) => "off",
+                (true, true) => "on",
+            }
+        ),
         format!(
             "BEAM crash dump: {}",
             report.crash_dump_bytes.map_or_else(|| "none".to_owned(), |b| format!("{b} bytes"))

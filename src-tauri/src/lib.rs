@@ -17,6 +17,7 @@
 mod commands;
 mod config;
 mod crash;
+mod crash_upload;
 mod diagnostics;
 mod menu;
 mod pages;
@@ -190,13 +191,18 @@ pub fn run() {
             commands::restart_to_update,
             commands::dismiss_update_notice,
             commands::diagnostics,
-            commands::diagnostics_text
+            commands::diagnostics_text,
+            commands::set_crash_upload
         ])
         .on_menu_event(menu::on_event)
         .setup(move |app| {
             let shell = Shell::new(app.handle(), allowed, trace);
-            if let Some(dir) = shell.log.dir() {
-                crash::install(dir.to_path_buf(), app.package_info().version.to_string());
+            let version = app.package_info().version.to_string();
+            if let (Some(log_dir), Ok(data_dir)) = (shell.log.dir(), app.path().app_data_dir()) {
+                let dsn = shell.config.as_ref().ok().and_then(|c| c.crash_report_dsn.clone());
+                let uploader = crash_upload::Uploader::start(dsn, data_dir, shell.log.clone(), version.clone());
+                crash::install(log_dir.to_path_buf(), version, uploader.waker());
+                app.manage(uploader);
             }
             shell.log.shell(&format!(
                 "Hudson {} shell started (pid {})",

@@ -1,6 +1,7 @@
 // The Diagnostics window: asks the shell for its facts every two seconds
 // and shows them, the backend's named checks with a green, amber or red
-// light; "Copy as text" copies the shell's redacted plain-text report.
+// light; "Copy as text" copies the shell's redacted plain-text report;
+// the crash-report switch is off until the user turns it on.
 (function () {
   function $(id) { return document.getElementById(id); }
   function text(id, value) { $(id).textContent = value === null || value === undefined || value === "" ? "—" : value; }
@@ -30,6 +31,14 @@
     text("secure-storage", r.secure_storage);
     text("crashes", r.crash_records.length + (r.crash_records.length ? ": " + r.crash_records.join(", ") : "") +
       (r.crash_dump_bytes !== null ? "; BEAM crash dump " + size(r.crash_dump_bytes) : ""));
+    var upload = $("crash-upload");
+    if (!switching) {
+      upload.checked = r.crash_upload.enabled;
+      upload.disabled = !r.crash_upload.configured;
+    }
+    text("crash-upload-status", !r.crash_upload.configured ? "Not available in this build: nothing is ever sent." :
+      r.crash_upload.enabled ? "On: each crash record is sent once, with secrets masked." :
+      "Off: nothing leaves this computer.");
     var table = $("checks");
     table.textContent = "";
     r.checks.forEach(function (c) {
@@ -49,6 +58,21 @@
   function poll() {
     hudson.invoke("diagnostics").then(render, function (error) { text("summary", String(error)); });
   }
+
+  // The opt-in switch: the shell saves the choice; turning it on sends the
+  // crash records not sent yet.
+  var switching = false;
+  $("crash-upload").addEventListener("change", function (e) {
+    var box = e.target;
+    switching = true;
+    box.disabled = true;
+    hudson.invoke("set_crash_upload", { enabled: box.checked }).then(function (status) {
+      box.checked = status.enabled;
+    }, function (error) {
+      box.checked = !box.checked;
+      text("crash-upload-status", String(error));
+    }).then(function () { switching = false; box.disabled = false; });
+  });
 
   $("copy").addEventListener("click", function () {
     hudson.invoke("diagnostics_text").then(function (report) {

@@ -3,8 +3,8 @@
 // backend's origin is granted none (capabilities/local-pages.json).
 var hudson = {
   params: new URLSearchParams(window.location.hash.slice(1)),
-  invoke: function (command) {
-    return window.__TAURI_INTERNALS__.invoke(command, {});
+  invoke: function (command, args) {
+    return window.__TAURI_INTERNALS__.invoke(command, args || {});
   },
   // Wires a button to a command; shows the command's answer or error in
   // the element `#<output>` when given.

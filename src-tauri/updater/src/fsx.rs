@@ -17,7 +17,7 @@ use crate::error::{IoContext, Result};
 
 /// Writes `bytes` to `path` atomically and durably: a temporary file in the
 /// same folder, fsync, rename over `path`, fsync the folder.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent(path);
     let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).at("creating a temporary file in", dir)?;
     temp.write_all(bytes).at("writing", temp.path().to_path_buf())?;

@@ -62,6 +62,9 @@ use time::OffsetDateTime;
 pub use check::{CheckOutcome, Refusal, Update};
 pub use download::{Downloaded, Progress};
 pub use error::{Result, UpdateError};
+/// Atomic, durable writes of small state files (the shell's crash uploader
+/// uses it too).
+pub use fsx::write_atomic;
 pub use http::Endpoint;
 pub use install::{InstallContext, InstallKind, Installed, Next, PackageCommand, PackageRunner, Step, SystemRunner};
 pub use recovery::{Probation, RolledBack, Startup, Verdict, dismiss_notice, probation_verdict, startup};

@@ -42,6 +42,8 @@ struct Raw {
     channels: RawChannels,
     #[serde(default)]
     updates: Option<UpdatesConfig>,
+    #[serde(default)]
+    crash_report_dsn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -127,6 +129,9 @@ pub struct Config {
     pub log_max_bytes: u64,
     /// Rotated log files kept besides the live one.
     pub log_keep: u32,
+    /// Sentry DSN for opt-in crash upload (`crash-report-dsn`); none: the
+    /// app can never send a crash report.
+    pub crash_report_dsn: Option<String>,
     pub backend_dir: PathBuf,
     pub release: String,
     pub packaging: Packaging,
@@ -221,6 +226,14 @@ impl Config {
         }
         let expires_in = parse_expires_in(&raw.channels.expires_in)
             .with_context(|| format!("{} {SECTION}.channels.expires-in", manifest.display()))?;
+        if let Some(dsn) = &raw.crash_report_dsn
+            && let Err(why) = signing::policy::check_crash_report_dsn(dsn)
+        {
+            bail!(
+                "{} {SECTION}.crash-report-dsn is refused: {why}; it must be a Sentry DSN, https://<public key>@<host>/<project id>",
+                manifest.display()
+            );
+        }
         if !raw.settings_route.starts_with('/') {
             bail!("{} {SECTION}.settings-route must start with `/` (it is a path on the backend)", manifest.display());
         }
@@ -281,6 +294,7 @@ impl Config {
             updates: raw.updates,
             log_max_bytes: raw.log_max_bytes,
             log_keep: raw.log_keep,
+            crash_report_dsn: raw.crash_report_dsn,
             backend_dir: root.join(&raw.backend.path),
             release: raw.backend.release,
             packaging: raw.backend.packaging,
@@ -390,6 +404,7 @@ impl Config {
             updates: self.updates.clone(),
             log_max_bytes: self.log_max_bytes,
             log_keep: self.log_keep,
+            crash_report_dsn: self.crash_report_dsn.clone(),
             ..ShellConfig::new(self.packaging, &self.release, &self.sidecar)
         }
     }
@@ -605,6 +620,19 @@ mod tests {
             assert_eq!(runtime.install_kind, Some(kind), "{triple}");
             assert_eq!(runtime.updates, config.updates, "{triple}");
         }
+    }
+
+    #[test]
+    fn a_crash_report_dsn_is_checked_and_reaches_the_runtime_config() {
+        let mut bad = base();
+        bad["crash-report-dsn"] = serde_json::json!("http://key@sentry.example/1");
+        let e = error(bad);
+        assert!(e.contains("crash-report-dsn") && e.contains("loopback"), "{e}");
+        let mut config = Config::load().unwrap();
+        assert_eq!(config.crash_report_dsn, None, "the reference build sends nothing");
+        config.crash_report_dsn = Some("https://key@o1.ingest.example/7".into());
+        let runtime = config.shell_runtime_config(Target::parse("x86_64-unknown-linux-gnu").unwrap());
+        assert_eq!(runtime.crash_report_dsn, config.crash_report_dsn);
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!   page after 4 boots, not in a loop; the page's local CSP blocks inline
 //!   script.
 //! - **damaged / update required**: the pages that say so.
+//! - **diagnostics**: the Diagnostics window, its checks and crash records.
+//! - **crash upload**: off, nothing reaches the (test double) envelope
+//!   endpoint; switched on, each crash record arrives once, redacted.
 //! - **logs**: rotated at the configured size, no secret in them.
 //! - **burrito sidecar**: with `packaging = "burrito"`, the shell starts the
 //!   sidecar next to its executable (built by the real backend and sidecar
@@ -353,7 +356,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         Ok(())
     };
     type Check<'a> = (&'static str, &'a dyn Fn(&Lab) -> Result<String>);
-    let all: [Check<'_>; 10] = [
+    let all: [Check<'_>; 11] = [
         ("page, navigation lock, SIGKILL", &page_and_sigkill),
         ("single instance", &single_instance),
         ("quit paths", &quit_paths),
@@ -362,6 +365,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         ("damaged install", &damaged_install),
         ("update required", &update_required),
         ("diagnostics", &diagnostics),
+        ("crash upload", &crash_upload),
         ("logs", &logs_rotate_and_redact),
         ("burrito sidecar", &burrito_sidecar),
     ];
@@ -743,6 +747,177 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     Ok(format!(
         "Diagnostics window: {seen}; checks nif ok, remote_api down; {crashes}; 1 restart ({last}); Copy as text gives {} lines",
         report.lines().count()
+    ))
+}
+
+/// A **test double of Sentry's envelope endpoint** (no machine here can
+/// reach Sentry): Python's `http.server` on a loopback port, storing each
+/// POST's `X-Sentry-Auth` header and body as `<n>.auth` and `<n>.envelope`
+/// in `inbox`, answering 200 as Sentry does.
+struct EnvelopeDouble {
+    child: Child,
+    port: u16,
+    inbox: PathBuf,
+}
+
+const ENVELOPE_DOUBLE: &str = r#"
+import http.server, os, sys
+inbox, port = sys.argv[1], int(sys.argv[2])
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        n = len([f for f in os.listdir(inbox) if f.endswith(".envelope")])
+        with open(os.path.join(inbox, "%d.auth" % n), "w") as f:
+            f.write("%s %s\n" % (self.path, self.headers.get("X-Sentry-Auth", "")))
+        with open(os.path.join(inbox, "%d.part" % n), "wb") as f:
+            f.write(body)
+        os.rename(os.path.join(inbox, "%d.part" % n), os.path.join(inbox, "%d.envelope" % n))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"id": "00000000000000000000000000000000"}')
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"#;
+
+impl EnvelopeDouble {
+    fn start(inbox: &Path) -> Result<EnvelopeDouble> {
+        let port = crate::drive::gui::free_port()?;
+        let child = Command::new("python3")
+            .args(["-c", ENVELOPE_DOUBLE])
+            .arg(inbox)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the envelope endpoint double (python3)")?;
+        let double = EnvelopeDouble { child, port, inbox: inbox.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(Instant::now() < deadline, "the envelope endpoint double did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(double)
+    }
+
+    /// Every envelope received so far: (path and auth header, body).
+    fn received(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for n in 0.. {
+            let Ok(body) = std::fs::read(self.inbox.join(format!("{n}.envelope"))) else { break };
+            let auth = std::fs::read_to_string(self.inbox.join(format!("{n}.auth"))).unwrap_or_default();
+            found.push((auth, String::from_utf8_lossy(&body).into_owned()));
+        }
+        found
+    }
+}
+
+impl Drop for EnvelopeDouble {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the Diagnostics window shows about crash records and the switch.
+#[derive(Debug)]
+struct UploadView {
+    crashes: String,
+    status: String,
+    checked: bool,
+    disabled: bool,
+}
+
+/// Opt-in crash upload, against the envelope endpoint's test double: off
+/// by default, a crash sends nothing; switched on in the Diagnostics window,
+/// each crash record (the forced panic's, and one whose fields quote three
+/// secrets) arrives as one envelope with none of the secrets; switched off
+/// and on again, nothing is sent twice.
+fn crash_upload(lab: &Lab) -> Result<String> {
+    let inbox = tempfile::Builder::new().prefix("hudson-envelopes-").tempdir()?;
+    let double = EnvelopeDouble::start(inbox.path())?;
+    let dsn = format!("http://e2epublickey@127.0.0.1:{}/42", double.port);
+    let install = lab.install(Backend::Real, |config| config.crash_report_dsn = Some(dsn.clone()))?;
+    let secrets = [
+        "postgres://hudson:pa55word@db.internal:5432/prod",
+        "sk-proj-A1b2C3d4E5f6G7h8I9j0",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0",
+    ];
+    let logs = install.log_dir();
+    std::fs::create_dir_all(&logs)?;
+    let planted = serde_json::json!({
+        "kind": "shell-panic",
+        "time": "2026-12-01T00:00:00Z",
+        "shell_version": "0.0.0",
+        "message": format!("could not connect to {}", secrets[0]),
+        "backtrace": format!("0: request with {} and {}", secrets[1], secrets[2]),
+    });
+    std::fs::write(logs.join("crash-1000-1.json"), serde_json::to_vec(&planted)?)?;
+    let driver = lab.driver(&install, &[(hooks::ENV_TEST_PANIC, "1")])?;
+    let session = driver.session(&lab.build.shell, &["--diagnostics".to_owned()])?;
+    session.wait_for_title("Hudson", Duration::from_secs(60))?;
+    session.switch_to_window("Hudson — Diagnostics", Duration::from_secs(30))?;
+    let state = |session: &Session<'_>| -> Result<UploadView> {
+        Ok(UploadView {
+            crashes: session.text("#crashes").unwrap_or_default(),
+            status: session.text("#crash-upload-status").unwrap_or_default(),
+            checked: session.execute("return document.getElementById('crash-upload').checked")? == true,
+            disabled: session.execute("return document.getElementById('crash-upload').disabled")? == true,
+        })
+    };
+    let wait = |what: &str, done: &dyn Fn(&UploadView, usize) -> bool| -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = state(&session)?;
+            let sent = double.received().len();
+            if done(&now, sent) {
+                return Ok(());
+            }
+            ensure!(Instant::now() < deadline, "{what}: the window shows {now:?}, the double has {sent} envelopes");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait("two crash records, upload off", &|v, _| {
+        v.crashes.starts_with("2: ") && v.status.starts_with("Off") && !v.checked && !v.disabled
+    })?;
+    // Off: the uploader was woken by the panic and by its start; give it the
+    // time a send would take, then the double must still be empty.
+    std::thread::sleep(Duration::from_secs(3));
+    ensure!(double.received().is_empty(), "with crash upload off, the double received {:?}", double.received());
+
+    session.click("#crash-upload")?;
+    wait("both records sent", &|v, sent| v.checked && v.status.starts_with("On") && sent >= 2)?;
+    let consent = install.home.path().join("data").join(install.identifier()).join("crash-reports.json");
+    ensure!(consent.exists(), "the switch was not saved in {}", consent.display());
+    // Off and on again: what was sent is not sent again.
+    session.click("#crash-upload")?;
+    wait("switched off", &|v, _| !v.checked && !v.disabled && v.status.starts_with("Off"))?;
+    session.click("#crash-upload")?;
+    wait("switched on", &|v, _| v.checked && !v.disabled && v.status.starts_with("On"))?;
+    std::thread::sleep(Duration::from_secs(2));
+    session.close()?;
+
+    let received = double.received();
+    ensure!(received.len() == 2, "expected one envelope per crash record (2), the double has {}", received.len());
+    let all: String = received.iter().map(|(auth, body)| format!("{auth}\n{body}\n")).collect();
+    for (auth, _) in &received {
+        ensure!(
+            auth.starts_with("/api/42/envelope/") && auth.contains("sentry_key=e2epublickey"),
+            "an envelope reached {auth:?}"
+        );
+    }
+    ensure!(all.contains("forced panic") && all.contains("could not connect to"), "the envelopes: {all}");
+    ensure!(all.contains("[REDACTED]"), "nothing was redacted in the envelopes: {all}");
+    for needle in ["pa55word", "db.internal", "A1b2C3d4", "eyJhbGci"] {
+        ensure!(!all.contains(needle), "{needle} reached the crash-report endpoint:\n{all}");
+    }
+    let log = install.log_text();
+    ensure!(log.matches("crash upload: sent crash-").count() == 2, "the log does not say what was sent");
+    Ok(format!(
+        "off: 0 envelopes after a panic; on: {} envelopes (one per crash record), none of the {} secrets; off and on again: none resent",
+        received.len(),
+        secrets.len()
     ))
 }
 

@@ -19,6 +19,12 @@ pub const SHELL_CONFIG_FILE: &str = "hudson-shell.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ShellConfig {
+    /// A Sentry DSN for opt-in crash upload
+    /// (`[workspace.metadata.hudson] crash-report-dsn`); none: nothing can
+    /// ever be sent. Even with one, nothing is sent until the user turns it
+    /// on in the Diagnostics window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_report_dsn: Option<String>,
     /// How an update replaces this install. `dist` writes it for each
     /// artifact, so the shell never guesses; none: updates cannot be
     /// installed (a development run).
@@ -127,6 +133,7 @@ impl ShellConfig {
             startup_timeout_secs: default_startup_timeout_secs(),
             updates: None,
             install_kind: None,
+            crash_report_dsn: None,
         }
     }
 
