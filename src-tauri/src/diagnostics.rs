@@ -192,7 +192,13 @@ pub(crate) fn report(app: &AppHandle) -> Report {
         update_status: updates.message,
         last_check: updates.last_check,
         next_check: updates.next_check,
-        clock_skew: "not measured: the update check does not record the server's clock yet".into(),
+        clock_skew: updates.clock.unwrap_or_else(|| {
+            if updates.endpoint.is_some() {
+                "not measured yet: no update check has been answered".into()
+            } else {
+                "not measured: no update endpoint is configured".into()
+            }
+        }),
         log_folder: folder(log_dir),
         data_folder: folder(data_dir),
         secure_storage,

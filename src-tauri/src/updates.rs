@@ -56,6 +56,9 @@ pub struct View {
     pub progress: Option<(u64, u64)>,
     pub last_check: Option<String>,
     pub next_check: Option<String>,
+    /// The update server's clock against ours at the last check that got
+    /// an answer with a `Date` header, in plain words.
+    pub clock: Option<String>,
     /// An update that was rolled back, and why (until dismissed).
     pub notice: Option<String>,
     /// Where the previous version is kept after a folder swap.
@@ -474,7 +477,13 @@ fn check_once(app: &AppHandle, live: &Live) {
         v.message = "Checking for updates…".into();
     });
     let outcome = live.updater.check();
-    updates.set(|v| v.last_check = Some(rfc3339(OffsetDateTime::now_utc())));
+    let clock = live.updater.server_clock();
+    updates.set(|v| {
+        v.last_check = Some(rfc3339(OffsetDateTime::now_utc()));
+        if let Some(clock) = clock {
+            v.clock = Some(format!("{} (measured {})", clock.describe(), rfc3339(clock.measured_at)));
+        }
+    });
     let installed = &live.updater.config().installed;
     let (phase, message, offer) = match outcome {
         Ok(CheckOutcome::UpToDate { version }) => ("up-to-date", format!("Hudson {version} is up to date."), None),

@@ -14,10 +14,12 @@
 
 use std::io::Read;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::blocking::{Client, Response};
+use time::OffsetDateTime;
 
 use crate::error::{Result, UpdateError};
 
@@ -71,10 +73,56 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The update server's clock against this computer's, from the `Date`
+/// header of its latest answer (RFC 9110's IMF-fixdate; one-second
+/// resolution, plus the request's latency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerClock {
+    /// The server's time minus this computer's, in seconds: positive when
+    /// this computer's clock is behind.
+    pub offset_secs: i64,
+    /// When it was measured, by this computer's clock.
+    pub measured_at: OffsetDateTime,
+}
+
+impl ServerClock {
+    /// Closer than this is "in sync": the header has whole seconds and the
+    /// answer took some time to arrive.
+    pub const IN_SYNC_SECS: i64 = 2;
+
+    /// Plain words for the Diagnostics window.
+    pub fn describe(&self) -> String {
+        let off = self.offset_secs.unsigned_abs();
+        if off <= Self::IN_SYNC_SECS.unsigned_abs() {
+            return format!("in sync with the update server (within {} s)", Self::IN_SYNC_SECS);
+        }
+        let amount = match off {
+            0..120 => format!("{off} s"),
+            120..7200 => format!("{} min", off / 60),
+            7200..172_800 => format!("{} h", off / 3600),
+            _ => format!("{} days", off / 86_400),
+        };
+        let side = if self.offset_secs > 0 { "behind" } else { "ahead of" };
+        format!("this computer's clock is {amount} {side} the update server's")
+    }
+}
+
+/// An HTTP-date in its only current form, `Sun, 06 Nov 1994 08:49:37 GMT`
+/// (the obsolete forms are not measured).
+pub(crate) fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
+    let format = time::format_description::parse_borrowed::<1>(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+    )
+    .ok()?;
+    time::PrimitiveDateTime::parse(text.trim(), &format).ok().map(time::PrimitiveDateTime::assume_utc)
+}
+
 /// One HTTP client for the updater's requests.
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
     client: Client,
+    /// From the latest answer that had a `Date` header.
+    server_clock: Arc<Mutex<Option<ServerClock>>>,
 }
 
 impl Http {
@@ -97,7 +145,12 @@ impl Http {
             builder = builder.no_proxy();
         }
         let client = builder.build().map_err(|e| UpdateError::Tls { detail: e.to_string() })?;
-        Ok(Http { client })
+        Ok(Http { client, server_clock: Arc::default() })
+    }
+
+    /// The server's clock as its latest answer gave it.
+    pub(crate) fn server_clock(&self) -> Option<ServerClock> {
+        *self.server_clock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// GETs `url` and returns at most `cap + 1` bytes of the body: a caller
@@ -130,7 +183,15 @@ impl Http {
         if let Some(from) = from {
             request = request.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
-        request.send().map_err(|e| fetch_error(url, describe(&e)))
+        let response = request.send().map_err(|e| fetch_error(url, describe(&e)))?;
+        let now = OffsetDateTime::now_utc();
+        if let Some(server) =
+            response.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok()).and_then(parse_http_date)
+        {
+            let reading = ServerClock { offset_secs: (server - now).whole_seconds(), measured_at: now };
+            *self.server_clock.lock().unwrap_or_else(PoisonError::into_inner) = Some(reading);
+        }
+        Ok(response)
     }
 }
 
@@ -154,6 +215,21 @@ pub(crate) fn describe(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_are_read_and_skew_is_said_in_plain_words() {
+        let date = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(date.unix_timestamp(), 784_111_777);
+        for bad in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "", "Sun, 06 Nov 1994 08:49:37 CET"] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+        let at = |offset_secs| ServerClock { offset_secs, measured_at: OffsetDateTime::UNIX_EPOCH }.describe();
+        assert!(at(0).starts_with("in sync"), "{}", at(0));
+        assert!(at(-2).starts_with("in sync"));
+        assert_eq!(at(45), "this computer's clock is 45 s behind the update server's");
+        assert_eq!(at(-600), "this computer's clock is 10 min ahead of the update server's");
+        assert_eq!(at(3 * 86_400), "this computer's clock is 3 days behind the update server's");
+    }
 
     #[test]
     fn https_everywhere_except_loopback() {

@@ -65,7 +65,7 @@ pub use error::{Result, UpdateError};
 /// Atomic, durable writes of small state files (the shell's crash uploader
 /// uses it too).
 pub use fsx::write_atomic;
-pub use http::Endpoint;
+pub use http::{Endpoint, ServerClock};
 pub use install::{InstallContext, InstallKind, Installed, Next, PackageCommand, PackageRunner, Step, SystemRunner};
 pub use recovery::{Probation, RolledBack, Startup, Verdict, dismiss_notice, probation_verdict, startup};
 pub use state::{BadVersion, Notice, PackageKind, State};
@@ -144,6 +144,12 @@ impl Updater {
 
     pub fn config(&self) -> &UpdaterConfig {
         &self.config
+    }
+
+    /// The update server's clock against this computer's, from the `Date`
+    /// header of its latest answer; none before one arrived.
+    pub fn server_clock(&self) -> Option<ServerClock> {
+        self.http.server_clock()
     }
 
     /// The stored state, for the window (install id, channel, bad versions, notice).

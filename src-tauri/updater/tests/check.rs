@@ -253,3 +253,28 @@ fn an_app_follows_its_channel_to_a_new_key_and_refuses_the_retired_one() {
     assert_eq!(refusal.kind, RefusalKind::KeyChain, "{}", refusal.detail);
     assert!(refusal.detail.contains("now there is none"), "{}", refusal.detail);
 }
+
+#[test]
+fn the_server_clock_is_read_from_the_date_header() {
+    let f = fixture();
+    publish(
+        &f.server,
+        &manifest(ManifestKind::Release, "0.2.0", 5, &[("linux-x86_64-deb", &f.deb)]),
+        &release_key().secret,
+    );
+    let updater = updater(&f.server, f.dir.path(), "0.1.0", "linux-x86_64-deb");
+    // No Date header yet: not measured.
+    updater.check().unwrap();
+    assert_eq!(updater.server_clock(), None);
+    // The server says it is an hour earlier than this computer thinks.
+    let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let format = time::format_description::parse_borrowed::<1>(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+    )
+    .unwrap();
+    f.server.state.lock().unwrap().date = Some(hour_ago.format(&format).unwrap());
+    updater.check().unwrap();
+    let clock = updater.server_clock().expect("measured from the Date header");
+    assert!((-3605..=-3595).contains(&clock.offset_secs), "{clock:?}");
+    assert!(clock.describe().ends_with("min ahead of the update server's"), "{}", clock.describe());
+}

@@ -721,6 +721,8 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     ensure!(down.contains("down") && down.contains("HUDSON_CHECK_DOWN"), "the down check's row: {down:?}");
     let nif = session.text("#check-nif")?;
     ensure!(nif.contains("ok"), "the NIF check's row: {nif:?}");
+    let clock = session.text("#clock")?;
+    ensure!(clock.contains("no update endpoint is configured"), "without an endpoint the clock row says {clock:?}");
     // The forced shell panic and the forced backend crash: a crash record,
     // the BEAM's dump in the log folder, a restart with its reason.
     let crashes = session.text("#crashes")?;

@@ -31,6 +31,8 @@ pub struct ServerState {
     pub ignore_range: bool,
     /// (path, Range header) of every request.
     pub log: Vec<(String, Option<String>)>,
+    /// A `Date` header for every answer (none: no header).
+    pub date: Option<String>,
 }
 
 pub struct Server {
@@ -86,8 +88,9 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
             range = Some(value.trim().to_owned());
         }
     }
-    let (body, status, extra, cut) = {
+    let (body, status, mut extra, cut, date) = {
         let mut s = state.lock().unwrap();
+        let date = s.date.clone();
         s.log.push((path.clone(), range.clone()));
         let cut = match &s.cut {
             Some((p, n)) if *p == path => {
@@ -98,7 +101,7 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
             _ => None,
         };
         match s.files.get(&path) {
-            None => (b"not found".to_vec(), "404 Not Found", String::new(), None),
+            None => (b"not found".to_vec(), "404 Not Found", String::new(), None, date),
             Some(file) => {
                 let from = range
                     .as_deref()
@@ -107,18 +110,24 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
                     .and_then(|r| r.strip_suffix('-'))
                     .and_then(|n| n.parse::<usize>().ok());
                 match from {
-                    Some(from) if from >= file.len() => (Vec::new(), "416 Range Not Satisfiable", String::new(), None),
+                    Some(from) if from >= file.len() => {
+                        (Vec::new(), "416 Range Not Satisfiable", String::new(), None, date)
+                    }
                     Some(from) => (
                         file[from..].to_vec(),
                         "206 Partial Content",
                         format!("Content-Range: bytes {from}-{}/{}\r\n", file.len() - 1, file.len()),
                         cut,
+                        date,
                     ),
-                    None => (file.clone(), "200 OK", String::new(), cut),
+                    None => (file.clone(), "200 OK", String::new(), cut, date),
                 }
             }
         }
     };
+    if let Some(date) = date {
+        extra.push_str(&format!("Date: {date}\r\n"));
+    }
     let mut out = stream;
     let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n", body.len());
     let _ = out.write_all(head.as_bytes());
