@@ -226,6 +226,40 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
+/// A test server process listening on a free loopback port, killed when
+/// dropped: `command` builds its command line for the port.
+pub struct LoopbackServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl LoopbackServer {
+    /// Starts it and waits (up to 10 s) until the port accepts connections;
+    /// `what` names it in errors.
+    pub fn start(what: &str, command: impl FnOnce(u16) -> Command) -> Result<LoopbackServer> {
+        let port = free_port()?;
+        let child = command(port)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {what}"))?;
+        let server = LoopbackServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(Instant::now() < deadline, "{what} did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Driver {
     /// Starts tauri-driver on `display`. `env` is what the app will see (it
     /// inherits the driver's environment).

@@ -757,8 +757,7 @@ fn diagnostics(lab: &Lab) -> Result<String> {
 /// POST's `X-Sentry-Auth` header and body as `<n>.auth` and `<n>.envelope`
 /// in `inbox`, answering 200 as Sentry does.
 struct EnvelopeDouble {
-    child: Child,
-    port: u16,
+    server: crate::drive::gui::LoopbackServer,
     inbox: PathBuf,
 }
 
@@ -785,22 +784,12 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 impl EnvelopeDouble {
     fn start(inbox: &Path) -> Result<EnvelopeDouble> {
-        let port = crate::drive::gui::free_port()?;
-        let child = Command::new("python3")
-            .args(["-c", ENVELOPE_DOUBLE])
-            .arg(inbox)
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the envelope endpoint double (python3)")?;
-        let double = EnvelopeDouble { child, port, inbox: inbox.to_path_buf() };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(Instant::now() < deadline, "the envelope endpoint double did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(double)
+        let server = crate::drive::gui::LoopbackServer::start("the envelope endpoint double (python3)", |port| {
+            let mut command = Command::new("python3");
+            command.args(["-c", ENVELOPE_DOUBLE]).arg(inbox).arg(port.to_string());
+            command
+        })?;
+        Ok(EnvelopeDouble { server, inbox: inbox.to_path_buf() })
     }
 
     /// Every envelope received so far: (path and auth header, body).
@@ -812,13 +801,6 @@ impl EnvelopeDouble {
             found.push((auth, String::from_utf8_lossy(&body).into_owned()));
         }
         found
-    }
-}
-
-impl Drop for EnvelopeDouble {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -839,7 +821,7 @@ struct UploadView {
 fn crash_upload(lab: &Lab) -> Result<String> {
     let inbox = tempfile::Builder::new().prefix("hudson-envelopes-").tempdir()?;
     let double = EnvelopeDouble::start(inbox.path())?;
-    let dsn = format!("http://e2epublickey@127.0.0.1:{}/42", double.port);
+    let dsn = format!("http://e2epublickey@127.0.0.1:{}/42", double.server.port);
     let install = lab.install(Backend::Real, |config| config.crash_report_dsn = Some(dsn.clone()))?;
     let secrets = [
         "postgres://hudson:pa55word@db.internal:5432/prod",

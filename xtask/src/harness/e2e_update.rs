@@ -198,7 +198,7 @@ impl UpdateLab {
         std::fs::create_dir_all(&root)?;
         let server = Server::start(&root)?;
         let updates = UpdatesConfig {
-            endpoint: format!("http://127.0.0.1:{}/channels/", server.port),
+            endpoint: format!("http://127.0.0.1:{}/channels/", server.port()),
             channel: CHANNEL.to_owned(),
             interval_hours: 0,
             snapshot_files: vec![DATA_FILE.to_owned()],
@@ -251,7 +251,7 @@ impl UpdateLab {
     }
 
     fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/artifacts/{{version}}/", self.server.port)
+        format!("http://127.0.0.1:{}/artifacts/{{version}}/", self.server.port())
     }
 
     fn channels(&self) -> PathBuf {
@@ -1219,36 +1219,22 @@ pub fn bench(ui: &Ui, runs: usize) -> Result<()> {
 
 /// Python's `http.server` serving `root` on a free loopback port.
 struct Server {
-    child: Child,
-    port: u16,
+    process: crate::drive::gui::LoopbackServer,
     root: PathBuf,
 }
 
 impl Server {
     fn start(root: &Path) -> Result<Server> {
-        let port = crate::drive::gui::free_port()?;
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(root)
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting python3 -m http.server")?;
-        let server = Server { child, port, root: root.to_path_buf() };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(Instant::now() < deadline, "the HTTP server did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
+        let process = crate::drive::gui::LoopbackServer::start("python3 -m http.server", |port| {
+            let mut command = Command::new("python3");
+            command.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"]).arg(root).arg(port.to_string());
+            command.stderr(Stdio::null());
+            command
+        })?;
+        Ok(Server { process, root: root.to_path_buf() })
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn port(&self) -> u16 {
+        self.process.port
     }
 }
