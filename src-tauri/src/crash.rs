@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::redact::Redactor;
 use serde::Serialize;
 
@@ -32,7 +33,11 @@ pub(crate) struct Record {
 /// Makes every later panic of this process write a record into `dir`,
 /// tell `written` (the opt-in uploader), then do what the previous hook did
 /// (print to stderr).
-pub(crate) fn install(dir: PathBuf, shell_version: String, written: std::sync::mpsc::SyncSender<()>) {
+///
+/// The record is redacted with `log`'s redactor, which knows every secret
+/// this run handed out (the next run's would not); the patterns alone when
+/// the log stays busy.
+pub(crate) fn install(dir: PathBuf, shell_version: String, log: Log, written: std::sync::mpsc::SyncSender<()>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -52,7 +57,8 @@ pub(crate) fn install(dir: PathBuf, shell_version: String, written: std::sync::m
             location: info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
             backtrace: std::backtrace::Backtrace::force_capture().to_string(),
         };
-        match write(&dir, &record, &Redactor::new()) {
+        let redactor = log.try_redactor().unwrap_or_default();
+        match write(&dir, &record, &redactor) {
             Ok(_) => {
                 let _ = written.try_send(());
             }
@@ -74,7 +80,7 @@ pub(crate) fn now() -> String {
 pub(crate) fn write(dir: &Path, record: &Record, redactor: &Redactor) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
-    let json = redactor.redact(&json).into_owned();
+    let json = redactor.redact_output(&json).into_owned();
     let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let name = format!("{PREFIX}{millis}-{}.json", std::process::id());
     let path = dir.join(&name);

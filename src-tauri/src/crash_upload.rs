@@ -112,38 +112,62 @@ struct Envelopes {
     client: reqwest::blocking::Client,
     url: String,
     auth: String,
-    outcome: Mutex<Option<Result<(), String>>>,
+    outcome: Mutex<Option<Result<(), NotSent>>>,
+}
+
+/// Why an envelope did not arrive, and whether trying later may help.
+#[derive(Debug)]
+struct NotSent {
+    why: String,
+    /// Network errors, 429 and 5xx: later. Other answers (400, 413…) refuse
+    /// this record for good: it is given up, so newer ones still go out.
+    retry: bool,
 }
 
 impl sentry::Transport for Envelopes {
     fn send_envelope(&self, envelope: sentry::Envelope) {
         let mut body = Vec::new();
-        let outcome = envelope.to_writer(&mut body).map_err(|e| e.to_string()).and_then(|()| {
-            let response = self
+        let outcome = match envelope.to_writer(&mut body) {
+            Err(e) => Err(NotSent { why: e.to_string(), retry: false }),
+            Ok(()) => self
                 .client
                 .post(&self.url)
                 .header("X-Sentry-Auth", &self.auth)
                 .header("Content-Type", "application/x-sentry-envelope")
                 .body(body)
                 .send()
-                .map_err(|e| e.without_url().to_string())?;
-            match response.status() {
-                status if status.is_success() => Ok(()),
-                status => Err(format!("the crash-report endpoint answered HTTP {status}")),
-            }
-        });
+                .map_err(|e| NotSent { why: e.without_url().to_string(), retry: true })
+                .and_then(|response| match response.status() {
+                    status if status.is_success() => Ok(()),
+                    status => Err(NotSent {
+                        why: format!("the crash-report endpoint answered HTTP {status}"),
+                        retry: status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+                    }),
+                }),
+        };
         *self.outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
     }
 }
 
 impl Envelopes {
-    fn take_outcome(&self) -> Result<(), String> {
+    fn take_outcome(&self) -> Result<(), NotSent> {
         self.outcome
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
-            .unwrap_or_else(|| Err("the event was dropped before sending".to_owned()))
+            .unwrap_or_else(|| Err(NotSent { why: "the event was dropped before sending".to_owned(), retry: false }))
     }
+}
+
+/// A loopback host (127.0.0.0/8, ::1, `localhost`): no proxy may see the
+/// requests (plain HTTP is allowed there).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &str, woken: &Receiver<()>) {
@@ -160,7 +184,7 @@ fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &st
         .timeout(SEND_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("hudson-desktop/", env!("CARGO_PKG_VERSION")));
-    if matches!(parsed.host(), "127.0.0.1" | "localhost" | "::1" | "[::1]") {
+    if is_loopback(parsed.host()) {
         builder = builder.no_proxy();
     }
     let client = match builder.build() {
@@ -178,17 +202,19 @@ fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &st
     });
     // Our redactor over every text field, the last step before the envelope
     // leaves: the log's, so it knows every secret this run handed out (the
-    // handshake token, the secure store's values) besides the patterns.
+    // handshake token, the secure store's values) besides the patterns, and
+    // any run of 32+ hex digits (a token nobody told it about).
     let before = log.clone();
     let mut options = sentry::ClientOptions::default();
     options.dsn = Some(parsed);
     options.release = Some(release.to_owned().into());
     options.transport = Some(Arc::new(transport.clone()));
     options.before_send = Some(Arc::new(move |mut event| {
-        event.message = event.message.map(|m| before.redact(&m));
+        let redactor = before.redactor();
+        event.message = event.message.map(|m| redactor.redact_output(&m).into_owned());
         for value in event.extra.values_mut() {
             if let Some(text) = value.as_str() {
-                *value = before.redact(text).into();
+                *value = redactor.redact_output(text).into_owned().into();
             }
         }
         Some(event)
@@ -199,7 +225,14 @@ fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &st
             continue;
         }
         let mut sent = sent_names(data_dir);
-        for record in crate::crash::records(&log_dir) {
+        let records = crate::crash::records(&log_dir);
+        // Only names still in the folder: the list stays as short as it.
+        let known = sent.len();
+        sent.retain(|n| records.iter().any(|r| r.file_name().is_some_and(|f| f.to_string_lossy() == n.as_str())));
+        if sent.len() != known {
+            remember(data_dir, &sent, log);
+        }
+        for record in records {
             let Some(name) = record.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
             if sent.contains(&name) || !enabled.load(Ordering::SeqCst) {
                 continue;
@@ -207,33 +240,34 @@ fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &st
             let Some(event) = event(&record, log) else {
                 log.shell(&format!("crash upload: {name} is not a crash record; skipped"));
                 sent.push(name);
+                remember(data_dir, &sent, log);
                 continue;
             };
             client.capture_event(event, None);
             match transport.take_outcome() {
-                Ok(()) => {
-                    log.shell(&format!("crash upload: sent {name}"));
-                    sent.push(name);
-                }
-                Err(why) => {
+                Ok(()) => log.shell(&format!("crash upload: sent {name}")),
+                Err(NotSent { why, retry: true }) => {
                     // Tried again at the next crash, switch or launch.
-                    log.shell(&format!("crash upload: {name} not sent: {why}"));
+                    log.shell(&format!("crash upload: {name} not sent, will try again: {why}"));
                     break;
                 }
+                Err(NotSent { why, retry: false }) => log.shell(&format!("crash upload: {name} given up: {why}")),
             }
+            // Saved after each record, so a crash right after a send does
+            // not send it twice.
+            sent.push(name);
+            remember(data_dir, &sent, log);
         }
-        // Only names still in the folder: the list stays as short as it.
-        let present: Vec<String> = crate::crash::records(&log_dir)
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        sent.retain(|n| present.contains(n));
-        if let Err(e) = serde_json::to_vec(&sent)
-            .map_err(|e| e.to_string())
-            .and_then(|json| write_atomic(&data_dir.join(SENT_FILE), &json))
-        {
-            log.shell(&format!("crash upload: cannot remember what was sent: {e}"));
-        }
+    }
+}
+
+/// Saves the names of the records sent (or given up).
+fn remember(data_dir: &Path, sent: &[String], log: &Log) {
+    if let Err(e) = serde_json::to_vec(sent)
+        .map_err(|e| e.to_string())
+        .and_then(|json| write_atomic(&data_dir.join(SENT_FILE), &json))
+    {
+        log.shell(&format!("crash upload: cannot remember what was sent: {e}"));
     }
 }
 
@@ -250,7 +284,8 @@ fn sent_names(data_dir: &Path) -> Vec<String> {
 fn event(record: &Path, log: &Log) -> Option<sentry::protocol::Event<'static>> {
     let bytes = untrusted::read(record, MAX_RECORD_BYTES).ok()?;
     let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
-    let text = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(|s| log.redact(s));
+    let redactor = log.redactor();
+    let text = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(|s| redactor.redact_output(s).into_owned());
     let mut event =
         sentry::protocol::Event { level: sentry::Level::Fatal, message: text("message"), ..Default::default() };
     for key in ["kind", "time", "shell_version", "os", "arch", "thread", "location", "backtrace"] {
@@ -285,7 +320,7 @@ mod tests {
         let fields = serde_json::json!({
             "kind": "shell-panic",
             "message": "no connection to postgres://u:pa55word@db.internal/prod",
-            "backtrace": "0: with held-by-the-store-42",
+            "backtrace": "0: with held-by-the-store-42 and 0123456789abcdef0123456789abcdef0123",
             "thread": "main",
         });
         std::fs::write(&record, fields.to_string()).unwrap();
@@ -293,8 +328,18 @@ mod tests {
         assert_eq!(event.level, sentry::Level::Fatal);
         let text = serde_json::to_string(&event).unwrap();
         assert!(text.contains("no connection to") && text.contains("\"thread\":\"main\""), "{text}");
-        for secret in ["pa55word", "db.internal", "held-by-the-store-42"] {
+        for secret in ["pa55word", "db.internal", "held-by-the-store-42", "0123456789abcdef0123"] {
             assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    #[test]
+    fn loopback_is_told_by_address_not_by_spelling() {
+        for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "LocalHost"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["sentry.example", "127.0.0.1.evil.example", "10.0.0.1", ""] {
+            assert!(!is_loopback(host), "{host}");
         }
     }
 

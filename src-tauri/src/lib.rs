@@ -201,7 +201,7 @@ pub fn run() {
             if let (Some(log_dir), Ok(data_dir)) = (shell.log.dir(), app.path().app_data_dir()) {
                 let dsn = shell.config.as_ref().ok().and_then(|c| c.crash_report_dsn.clone());
                 let uploader = crash_upload::Uploader::start(dsn, data_dir, shell.log.clone(), version.clone());
-                crash::install(log_dir.to_path_buf(), version, uploader.waker());
+                crash::install(log_dir.to_path_buf(), version, shell.log.clone(), uploader.waker());
                 app.manage(uploader);
             }
             shell.log.shell(&format!(

@@ -12,7 +12,13 @@
   }
   var words = { green: "Everything answers.", amber: "Something is slow or starting.", red: "Something is down." };
 
-  function render(r) {
+  // The crash-report switch: `switching` while the shell saves a change;
+  // `generation` counts finished changes, so a report asked for before one
+  // finished cannot put the old state back; `switchError` stays shown until
+  // the next change.
+  var switching = false, generation = 0, switchError = "";
+
+  function render(r, asked) {
     $("indicator").className = "light " + r.indicator;
     $("indicator").setAttribute("aria-label", r.indicator);
     text("summary", words[r.indicator] + (r.health_error ? " " + r.health_error : ""));
@@ -32,13 +38,14 @@
     text("crashes", r.crash_records.length + (r.crash_records.length ? ": " + r.crash_records.join(", ") : "") +
       (r.crash_dump_bytes !== null ? "; BEAM crash dump " + size(r.crash_dump_bytes) : ""));
     var upload = $("crash-upload");
-    if (!switching) {
+    if (!switching && asked === generation) {
       upload.checked = r.crash_upload.enabled;
       upload.disabled = !r.crash_upload.configured;
+      text("crash-upload-status", switchError || (!r.crash_upload.configured ?
+        "Not available in this build: nothing is ever sent." :
+        r.crash_upload.enabled ? "On: each crash record is sent once, with secrets masked." :
+        "Off: nothing leaves this computer."));
     }
-    text("crash-upload-status", !r.crash_upload.configured ? "Not available in this build: nothing is ever sent." :
-      r.crash_upload.enabled ? "On: each crash record is sent once, with secrets masked." :
-      "Off: nothing leaves this computer.");
     var table = $("checks");
     table.textContent = "";
     r.checks.forEach(function (c) {
@@ -56,22 +63,29 @@
   }
 
   function poll() {
-    hudson.invoke("diagnostics").then(render, function (error) { text("summary", String(error)); });
+    var asked = generation;
+    hudson.invoke("diagnostics").then(function (r) { render(r, asked); },
+      function (error) { text("summary", String(error)); });
   }
 
   // The opt-in switch: the shell saves the choice; turning it on sends the
   // crash records not sent yet.
-  var switching = false;
   $("crash-upload").addEventListener("change", function (e) {
     var box = e.target;
     switching = true;
     box.disabled = true;
+    switchError = "";
     hudson.invoke("set_crash_upload", { enabled: box.checked }).then(function (status) {
       box.checked = status.enabled;
     }, function (error) {
       box.checked = !box.checked;
-      text("crash-upload-status", String(error));
-    }).then(function () { switching = false; box.disabled = false; });
+      switchError = String(error);
+    }).then(function () {
+      switching = false;
+      generation += 1;
+      box.disabled = false;
+      poll();
+    });
   });
 
   $("copy").addEventListener("click", function () {

@@ -199,6 +199,27 @@ impl Log {
         self.lock().redactor.redact(text).into_owned()
     }
 
+    /// A copy of this log's redactor (its secrets so far and the patterns).
+    pub fn redactor(&self) -> Redactor {
+        self.lock().redactor.clone()
+    }
+
+    /// [`Log::redactor`] without waiting longer than about 50 ms: none when
+    /// the log stays busy (a panic on a thread that holds it must not wait
+    /// for itself).
+    pub fn try_redactor(&self) -> Option<Redactor> {
+        for _ in 0..10 {
+            match self.inner.try_lock() {
+                Ok(inner) => return Some(inner.redactor.clone()),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return Some(poisoned.into_inner().redactor.clone());
+                }
+                Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+        None
+    }
+
     pub fn shell(&self, message: &str) {
         self.write(Source::Shell, message);
     }
@@ -317,6 +338,22 @@ mod tests {
         RotatingFile::open(dir.path(), "a.log", rotation).unwrap().write_line(&"b".repeat(200)).unwrap();
         assert_eq!(fs::read_to_string(dir.path().join("a.log.1")).unwrap().trim(), "a".repeat(200));
         assert_eq!(fs::read_to_string(dir.path().join("a.log")).unwrap().trim(), "b".repeat(200));
+    }
+
+    #[test]
+    fn a_copy_of_the_redactor_knows_the_secrets_and_never_waits_for_a_held_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), "t.log", Rotation::default(), false);
+        log.add_secret("handed-out-value-7");
+        let copy = log.try_redactor().unwrap();
+        assert_eq!(copy.redact("x handed-out-value-7 y"), log.redact("x handed-out-value-7 y"));
+        assert!(!log.redactor().redact("handed-out-value-7").contains("handed-out"));
+        // Held (as by a thread that panics while writing a line): none, at once.
+        let held = log.lock();
+        let started = std::time::Instant::now();
+        assert!(log.try_redactor().is_none());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(held);
     }
 
     #[test]

@@ -243,9 +243,12 @@ impl LoopbackServer {
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {what}"))?;
-        let server = LoopbackServer { child, port };
+        let mut server = LoopbackServer { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{what} exited before it listened on port {port} ({status})");
+            }
             ensure!(Instant::now() < deadline, "{what} did not listen on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
