@@ -143,6 +143,35 @@ impl SessionBus {
     pub fn has_owner(&self, name: &str) -> Result<bool> {
         name_has_owner(std::ffi::OsStr::new(&self.address), name)
     }
+
+    /// Who owns `name` (for error messages).
+    pub fn owner_process(&self, name: &str) -> String {
+        name_owner_process(std::ffi::OsStr::new(&self.address), name)
+    }
+}
+
+/// The process that owns `name` on the session bus at `address`, as
+/// "pid <n>: <command line>" (for error messages).
+pub fn name_owner_process(address: &std::ffi::OsStr, name: &str) -> String {
+    let out = Command::new("dbus-send")
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            &format!("string:{name}"),
+        ])
+        .output();
+    let Ok(out) = out else { return "unknown".into() };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(pid) = text.split_whitespace().last().and_then(|p| p.parse::<u32>().ok()) else {
+        return format!("unknown ({})", String::from_utf8_lossy(&out.stderr).trim());
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    format!("pid {pid}: {} [{}]", String::from_utf8_lossy(&cmdline).replace('\0', " "), stat.trim())
 }
 
 /// Whether a connection owns `name` now on the session bus at `address`.

@@ -204,7 +204,11 @@ impl Lab {
         let name = format!("{}.SingleInstance", install.identifier());
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.bus.has_owner(&name)? {
-            ensure!(Instant::now() < deadline, "an earlier shell still owns {name} on the session bus 10 s later");
+            ensure!(
+                Instant::now() < deadline,
+                "an earlier shell still owns {name} on the session bus 10 s later (owner {})",
+                self.bus.owner_process(&name)
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
@@ -213,6 +217,12 @@ impl Lab {
     /// Starts the shell directly (no WebDriver), as a user's launcher does.
     pub fn spawn_shell(&self, install: &Install, extra_env: &[(&str, &OsString)]) -> Result<Child> {
         self.wait_single_instance_free(install)?;
+        self.spawn_second_shell(install, extra_env)
+    }
+
+    /// Starts the shell directly without waiting for an earlier one to be
+    /// gone: the single-instance scenario's second launch.
+    pub fn spawn_second_shell(&self, install: &Install, extra_env: &[(&str, &OsString)]) -> Result<Child> {
         let mut command = Command::new(&self.build.shell);
         command
             .env("DISPLAY", self.display.display())
@@ -497,7 +507,7 @@ fn single_instance(lab: &Lab) -> Result<String> {
     ensure!(!first.is_empty(), "no backend running");
 
     let started = Instant::now();
-    let mut second = lab.spawn_shell(&install, &[])?;
+    let mut second = lab.spawn_second_shell(&install, &[])?;
     let Some(status) = wait_exit(&mut second, Duration::from_secs(15))? else {
         bail!("the second launch is still running after 15 s: single instance does not work");
     };
