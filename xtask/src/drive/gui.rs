@@ -150,24 +150,34 @@ impl SessionBus {
     }
 }
 
-/// The process that owns `name` on the session bus at `address`, as
-/// "pid <n>: <command line>" (for error messages).
-pub fn name_owner_process(address: &std::ffi::OsStr, name: &str) -> String {
-    let out = Command::new("dbus-send")
+/// Calls `org.freedesktop.DBus.<method>(name)` on the session bus at
+/// `address` with `dbus-send`; its printed reply.
+fn bus_call(address: &std::ffi::OsStr, method: &str, name: &str) -> Result<String> {
+    let out = Command::new(require("dbus-send")?)
         .env("DBUS_SESSION_BUS_ADDRESS", address)
         .args([
             "--session",
             "--print-reply",
             "--dest=org.freedesktop.DBus",
             "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            &format!("org.freedesktop.DBus.{method}"),
             &format!("string:{name}"),
         ])
-        .output();
-    let Ok(out) = out else { return "unknown".into() };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let Some(pid) = text.split_whitespace().last().and_then(|p| p.parse::<u32>().ok()) else {
-        return format!("unknown ({})", String::from_utf8_lossy(&out.stderr).trim());
+        .output()
+        .context("running dbus-send (package dbus-bin)")?;
+    ensure!(out.status.success(), "dbus-send {method} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The process that owns `name` on the session bus at `address`, as
+/// "pid <n>: <command line> [<stat>]" (for error messages).
+pub fn name_owner_process(address: &std::ffi::OsStr, name: &str) -> String {
+    let reply = match bus_call(address, "GetConnectionUnixProcessID", name) {
+        Ok(reply) => reply,
+        Err(e) => return format!("unknown ({e:#})"),
+    };
+    let Some(pid) = reply.split_whitespace().last().and_then(|p| p.parse::<u32>().ok()) else {
+        return format!("unknown ({})", reply.trim());
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -176,20 +186,7 @@ pub fn name_owner_process(address: &std::ffi::OsStr, name: &str) -> String {
 
 /// Whether a connection owns `name` now on the session bus at `address`.
 pub fn name_has_owner(address: &std::ffi::OsStr, name: &str) -> Result<bool> {
-    let out = Command::new(require("dbus-send")?)
-        .env("DBUS_SESSION_BUS_ADDRESS", address)
-        .args([
-            "--session",
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.NameHasOwner",
-            &format!("string:{name}"),
-        ])
-        .output()
-        .context("running dbus-send (package dbus-bin)")?;
-    ensure!(out.status.success(), "dbus-send NameHasOwner failed: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8_lossy(&out.stdout).contains("boolean true"))
+    Ok(bus_call(address, "NameHasOwner", name)?.contains("boolean true"))
 }
 
 /// A real Secret Service on a [`SessionBus`]: `gnome-keyring-daemon`,
