@@ -497,6 +497,18 @@ fn list<T: std::fmt::Display>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
+/// Whether `url`'s host is loopback: 127.0.0.0/8, `::1` or `localhost`,
+/// told by address, not by spelling. Where plain HTTP is allowed, and what
+/// no proxy may see.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// The one transport rule for every URL the updater fetches (the endpoint,
 /// artifact URLs, redirects) and every URL `publish` writes or the build
 /// configures: `https://`, or plain `http://` to a loopback host only
@@ -506,15 +518,12 @@ pub fn check_transport(url: &url::Url) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("it carries a user name or password (user info is never published)".to_owned());
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => return Err("it has no host".to_owned()),
-    };
+    if url.host().is_none() {
+        return Err("it has no host".to_owned());
+    }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
         "http" => Err("plain http:// is allowed only for a loopback host; use https://".to_owned()),
         other => Err(format!("scheme {other}:// is not https://")),
     }
@@ -564,6 +573,18 @@ mod transport_tests {
             let e = check(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn loopback_is_told_by_address_not_by_spelling() {
+        let loopback = |u: &str| super::is_loopback(&url::Url::parse(u).unwrap());
+        for host in ["127.0.0.1", "127.0.0.2", "[::1]", "LocalHost"] {
+            assert!(loopback(&format!("http://{host}/")), "{host}");
+        }
+        for host in ["sentry.example", "127.0.0.1.evil.example", "10.0.0.1"] {
+            assert!(!loopback(&format!("http://{host}/")), "{host}");
+        }
+        assert!(!loopback("file:///etc/passwd"));
     }
 
     #[test]

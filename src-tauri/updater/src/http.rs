@@ -13,7 +13,6 @@
 //! server ends a download without capping how long a large one may take.
 
 use std::io::Read;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -49,7 +48,7 @@ impl Endpoint {
     }
 
     pub fn is_loopback(&self) -> bool {
-        is_loopback(&self.0)
+        signing::policy::is_loopback(&self.0)
     }
 
     pub fn as_str(&self) -> &str {
@@ -62,15 +61,6 @@ pub(crate) fn check_url(url: &Url) -> Result<(), String> {
     // The one copy of the rule, shared with `publish` and the build's
     // configuration.
     signing::policy::check_transport(url)
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// The update server's clock against this computer's, from the `Date`
