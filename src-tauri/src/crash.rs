@@ -30,14 +30,16 @@ pub(crate) struct Record {
     pub backtrace: String,
 }
 
-/// Makes every later panic of this process write a record into `dir`,
+/// Makes every later panic of this process write a record into the log
+/// folder of `log` (none: nothing to install),
 /// tell `written` (the opt-in uploader), then do what the previous hook did
 /// (print to stderr).
 ///
 /// The record is redacted with `log`'s redactor, which knows every secret
 /// this run handed out (the next run's would not); the patterns alone when
 /// the log stays busy.
-pub(crate) fn install(dir: PathBuf, shell_version: String, log: Log, written: std::sync::mpsc::SyncSender<()>) {
+pub(crate) fn install(log: Log, shell_version: String, written: std::sync::mpsc::SyncSender<()>) {
+    let Some(dir) = log.dir().map(Path::to_path_buf) else { return };
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();

@@ -26,8 +26,8 @@ struct Consent {
     upload: bool,
 }
 
-/// What the Diagnostics window shows and sets.
-#[derive(Debug, Clone, Serialize)]
+/// What the Diagnostics window shows and sets (default: no uploader).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct UploadStatus {
     /// The build has an endpoint.
     pub configured: bool,

@@ -204,9 +204,7 @@ pub(crate) fn report(app: &AppHandle) -> Report {
         secure_storage,
         crash_records: records,
         crash_dump_bytes: dump,
-        crash_upload: app
-            .try_state::<crate::crash_upload::Uploader>()
-            .map_or(crate::crash_upload::UploadStatus { configured: false, enabled: false }, |u| u.status()),
+        crash_upload: app.try_state::<crate::crash_upload::Uploader>().map(|u| u.status()).unwrap_or_default(),
     }
 }
 

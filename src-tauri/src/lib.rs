@@ -198,10 +198,10 @@ pub fn run() {
         .setup(move |app| {
             let shell = Shell::new(app.handle(), allowed, trace);
             let version = app.package_info().version.to_string();
-            if let (Some(log_dir), Ok(data_dir)) = (shell.log.dir(), app.path().app_data_dir()) {
+            if let (Some(_), Ok(data_dir)) = (shell.log.dir(), app.path().app_data_dir()) {
                 let dsn = shell.config.as_ref().ok().and_then(|c| c.crash_report_dsn.clone());
                 let uploader = crash_upload::Uploader::start(dsn, data_dir, shell.log.clone(), version.clone());
-                crash::install(log_dir.to_path_buf(), version, shell.log.clone(), uploader.waker());
+                crash::install(shell.log.clone(), version, uploader.waker());
                 app.manage(uploader);
             }
             shell.log.shell(&format!(

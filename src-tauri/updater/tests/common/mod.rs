@@ -88,9 +88,8 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
             range = Some(value.trim().to_owned());
         }
     }
-    let (body, status, mut extra, cut, date) = {
+    let (body, status, mut extra, cut) = {
         let mut s = state.lock().unwrap();
-        let date = s.date.clone();
         s.log.push((path.clone(), range.clone()));
         let cut = match &s.cut {
             Some((p, n)) if *p == path => {
@@ -101,7 +100,7 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
             _ => None,
         };
         match s.files.get(&path) {
-            None => (b"not found".to_vec(), "404 Not Found", String::new(), None, date),
+            None => (b"not found".to_vec(), "404 Not Found", String::new(), None),
             Some(file) => {
                 let from = range
                     .as_deref()
@@ -110,22 +109,19 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
                     .and_then(|r| r.strip_suffix('-'))
                     .and_then(|n| n.parse::<usize>().ok());
                 match from {
-                    Some(from) if from >= file.len() => {
-                        (Vec::new(), "416 Range Not Satisfiable", String::new(), None, date)
-                    }
+                    Some(from) if from >= file.len() => (Vec::new(), "416 Range Not Satisfiable", String::new(), None),
                     Some(from) => (
                         file[from..].to_vec(),
                         "206 Partial Content",
                         format!("Content-Range: bytes {from}-{}/{}\r\n", file.len() - 1, file.len()),
                         cut,
-                        date,
                     ),
-                    None => (file.clone(), "200 OK", String::new(), cut, date),
+                    None => (file.clone(), "200 OK", String::new(), cut),
                 }
             }
         }
     };
-    if let Some(date) = date {
+    if let Some(date) = &state.lock().unwrap().date {
         extra.push_str(&format!("Date: {date}\r\n"));
     }
     let mut out = stream;
