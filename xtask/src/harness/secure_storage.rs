@@ -23,7 +23,7 @@ pub fn smoke_with_keyring(sh: &Shell) -> Result<()> {
     let _keyring = SecretService::start(&bus, home.path())?;
     let (key, value) = bus.env();
     let _bus = sh.push_env(key, value);
-    let xtask = std::env::current_exe()?;
+    let xtask = crate::harness::release_checks::xtask_binary()?;
     Ok(cmd!(sh, "{xtask} smoke --shell --require-secure-storage").run()?)
 }
 
