@@ -194,6 +194,7 @@ pub fn name_has_owner(address: &std::ffi::OsStr, name: &str) -> Result<bool> {
 /// keyring-rs's own CI runs it). Stopped when dropped.
 pub struct SecretService {
     child: Child,
+    bus: (OsString, OsString),
 }
 
 impl SecretService {
@@ -215,13 +216,33 @@ impl SecretService {
         std::fs::create_dir_all(home.join("run"))?;
         // The login keyring's password, on stdin: a test keyring's only.
         child.stdin.take().context("gnome-keyring stdin")?.write_all(b"hudson-test-keyring")?;
-        let service = SecretService { child };
+        let service = SecretService { child, bus: bus.env() };
         let deadline = Instant::now() + Duration::from_secs(15);
         while !bus.has_owner("org.freedesktop.secrets")? {
             ensure!(Instant::now() < deadline, "gnome-keyring-daemon did not claim org.freedesktop.secrets in 15 s");
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(service)
+    }
+}
+
+impl SecretService {
+    /// Stores `value` under `key` for the app `service` with `secret-tool`,
+    /// the independent client, as the shell's store names its entries.
+    pub fn store(&self, service: &str, key: &str, value: &str) -> Result<()> {
+        use std::io::Write;
+        let mut child = Command::new(require("secret-tool")?)
+            .args(["store", "--label=Hudson e2e", "service", service, "username", key])
+            .env(&self.bus.0, &self.bus.1)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running secret-tool (package libsecret-tools)")?;
+        child.stdin.take().context("secret-tool stdin")?.write_all(value.as_bytes())?;
+        let out = child.wait_with_output()?;
+        ensure!(out.status.success(), "secret-tool store {key} failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
     }
 }
 

@@ -19,7 +19,9 @@
 //! - **diagnostics**: the Diagnostics window, its checks and crash records.
 //! - **crash upload**: off, nothing reaches the (test double) envelope
 //!   endpoint; switched on, each crash record arrives once, redacted.
-//! - **logs**: rotated at the configured size, no secret in them.
+//! - **logs**: rotated at the configured size, no secret in them; the
+//!   support bundle of that run, with secrets also in its environment and a
+//!   real gnome-keyring holding a value no pattern matches, holds none.
 //! - **burrito sidecar**: with `packaging = "burrito"`, the shell starts the
 //!   sidecar next to its executable (built by the real backend and sidecar
 //!   steps with the Burrito test double) and shows its page.
@@ -41,7 +43,7 @@ use serde_json::Value;
 use crate::core::config::{Config, Packaging, ShellConfig};
 use crate::core::target::Target;
 use crate::core::ui::{Ui, seconds};
-use crate::drive::gui::{Driver, Session, SessionBus, Xvfb};
+use crate::drive::gui::{Driver, SecretService, Session, SessionBus, Xvfb};
 use crate::drive::procs;
 
 /// How the end-to-end run is shaped.
@@ -971,26 +973,40 @@ fn logs_rotate_and_redact(lab: &Lab) -> Result<String> {
 
 /// `hudson-desktop --support-bundle` from a terminal, for the install whose
 /// logs the scenario above wrote, with a crash record and a BEAM crash dump
-/// holding `secrets` planted beside them: the zip holds the logs, both
-/// crash files and a manifest, and none of the secrets.
+/// holding `secrets` planted beside them, the same secrets in its
+/// environment and a secure store holding a value no pattern matches: the
+/// zip holds the logs, both crash files and a manifest naming every entry,
+/// and none of the secrets.
 fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<String> {
+    // The app's secure store (a real gnome-keyring on a bus of its own)
+    // holds a value that no pattern matches; an earlier run wrote it into
+    // the crash files before it was stored. Only the shell's asking the
+    // store for its values can mask it.
+    let keyring_home = tempfile::tempdir()?;
+    let bus = SessionBus::start()?;
+    let keyring = SecretService::start(&bus, keyring_home.path())?;
+    let stored = format!("horse-battery-staple-{}", std::process::id());
+    keyring.store(install.identifier(), "e2e_unpatterned", &stored)?;
     let dir = install.log_dir();
-    std::fs::write(dir.join("crash-1-1.json"), format!("{{\"message\": \"{}\"}}", secrets[2]))?;
-    std::fs::write(dir.join("erl_crash.dump"), format!("Slogan: boom\n{}\n", secrets[1]))?;
+    std::fs::write(dir.join("crash-1-1.json"), format!("{{\"message\": \"{} {stored}\"}}", secrets[2]))?;
+    std::fs::write(dir.join("erl_crash.dump"), format!("Slogan: boom\n{}\n{stored}\n", secrets[1]))?;
     let out = install.home.path().join("support.zip");
+    let (bus_key, bus_address) = bus.env();
     let run = Command::new(&lab.build.shell)
         .envs(install.env.iter().map(|(k, v)| (k, v)))
+        .env(bus_key, bus_address)
+        // The environment holds secrets too; none of it reaches the bundle.
+        .env("DATABASE_URL", secrets[1])
+        .env("OPENAI_API_KEY", secrets[2])
+        .env("SHOPIFY_ACCESS_TOKEN", secrets[3])
         .arg("--support-bundle")
         .arg(&out)
         .output()
         .context("running the shell with --support-bundle")?;
     ensure!(run.status.success(), "--support-bundle failed: {}", String::from_utf8_lossy(&run.stderr));
     // Python's zipfile as the independent reader.
-    let listing = Command::new("python3")
-        .args(["-c", "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): print('== ' + n); print(z.read(n).decode('utf-8', 'replace'))"])
-        .arg(&out)
-        .output()
-        .context("python3 reading the bundle")?;
+    let listing =
+        Command::new("python3").args(["-c", BUNDLE_READER]).arg(&out).output().context("python3 reading the bundle")?;
     ensure!(listing.status.success(), "python3 cannot read the bundle: {}", String::from_utf8_lossy(&listing.stderr));
     let text = String::from_utf8_lossy(&listing.stdout);
     for entry in
@@ -1001,10 +1017,31 @@ fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<Stri
     for needle in ["pa55word", "db.internal", "A1b2C3d4", "0123456789abcdef0123", "eyJhbGci"] {
         ensure!(!text.contains(needle), "{needle} reached the support bundle");
     }
+    ensure!(!text.contains(&stored), "the secure store's value {stored} reached the support bundle");
+    ensure!(
+        text.contains("## manifest: lists every entry"),
+        "the bundle's manifest.json does not list every entry:\n{text}"
+    );
     ensure!(text.contains("Slogan: boom"), "the crash dump's content is missing from the bundle");
     let entries = text.lines().filter(|l| l.starts_with("== ")).count();
-    Ok(format!("--support-bundle wrote {entries} entries (logs, a crash record, the BEAM dump), none of the secrets"))
+    Ok(format!(
+        "--support-bundle wrote {entries} entries (logs, a crash record, the BEAM dump), none of the secrets from the \
+         logs, the environment or the secure store"
+    ))
 }
+
+/// Python's zipfile, the independent reader of a support bundle: every
+/// entry's text after a `== <name>` line, then whether `manifest.json`
+/// names every other entry.
+const BUNDLE_READER: &str = r#"import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for n in z.namelist():
+    print('== ' + n)
+    print(z.read(n).decode('utf-8', 'replace'))
+listed = sorted(e['name'] for e in json.loads(z.read('manifest.json')))
+others = sorted(n for n in z.namelist() if n != 'manifest.json')
+print('## manifest: ' + ('lists every entry' if listed == others else 'lists %r, the zip holds %r' % (listed, others)))
+"#;
 
 /// A small deterministic generator for the kill moments (xorshift64*),
 /// replayable from the printed seed.
