@@ -157,6 +157,12 @@ const PREREQS: &[Prereq] = &[
         probe: || on_path("WebKitWebDriver"),
     },
     Prereq {
+        name: "libXtst",
+        needed_for: "tests (keys typed into the shell's menus through XTEST)",
+        install: Install::Apt("libxtst-dev"),
+        probe: || pkg_config("xtst"),
+    },
+    Prereq {
         name: "dbus-daemon",
         needed_for: "tests (single instance, tray), bench",
         install: Install::Apt("dbus"),

@@ -506,11 +506,15 @@ impl Drop for Session<'_> {
     }
 }
 
-/// Asks the top-level window of process `pid` titled `title` on `display`
-/// to close, the way a window manager's close button does: a
-/// `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message (WebDriver cannot close
-/// a window the app made itself).
-pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> {
+/// Runs `work` with Xlib, an open connection to `display` and the top-level
+/// window of process `pid` titled `title` (found by `_NET_WM_PID` and its
+/// name); the connection is closed afterwards.
+fn with_window<T>(
+    display: &str,
+    pid: u32,
+    title: &str,
+    work: impl FnOnce(&x11_dl::xlib::Xlib, *mut x11_dl::xlib::Display, x11_dl::xlib::Window) -> Result<T>,
+) -> Result<T> {
     use std::ffi::{CStr, CString};
     use std::os::raw::{c_int, c_uchar, c_uint, c_ulong};
 
@@ -526,12 +530,10 @@ pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> 
         if dpy.is_null() {
             bail!("cannot open X display {display}");
         }
-        let atom = |n: &str| {
-            let n = CString::new(n).expect("atom names have no NUL");
+        let net_wm_pid = {
+            let n = CString::new("_NET_WM_PID").expect("no NUL");
             (x.XInternAtom)(dpy, n.as_ptr(), xlib::False)
         };
-        let (wm_protocols, wm_delete, net_wm_pid) =
-            (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"), atom("_NET_WM_PID"));
         let root = (x.XDefaultRootWindow)(dpy);
         let (mut root_ret, mut parent_ret) = (0, 0);
         let mut children: *mut xlib::Window = std::ptr::null_mut();
@@ -578,22 +580,73 @@ pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> 
                 }
             }
         }
-        let Some(window) = target else {
-            (x.XCloseDisplay)(dpy);
-            bail!("no window titled {title:?} of pid {pid} on {display}");
+        let result = match target {
+            Some(window) => work(&x, dpy, window),
+            None => Err(anyhow::anyhow!("no window titled {title:?} of pid {pid} on {display}")),
         };
-        let mut event: xlib::XEvent = std::mem::zeroed();
-        event.client_message.type_ = xlib::ClientMessage;
-        event.client_message.window = window;
-        event.client_message.message_type = wm_protocols;
-        event.client_message.format = 32;
-        event.client_message.data.set_long(0, wm_delete as std::os::raw::c_long);
-        event.client_message.data.set_long(1, xlib::CurrentTime as std::os::raw::c_long);
-        (x.XSendEvent)(dpy, window, xlib::False, xlib::NoEventMask, &mut event);
-        (x.XFlush)(dpy);
         (x.XCloseDisplay)(dpy);
+        result
     }
-    Ok(())
+}
+
+/// Asks the top-level window of process `pid` titled `title` on `display`
+/// to close, the way a window manager's close button does: a
+/// `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message (WebDriver cannot close
+/// a window the app made itself).
+pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> {
+    use x11_dl::xlib;
+    with_window(display, pid, title, |x, dpy, window| {
+        // SAFETY: Xlib calls on the open connection `with_window` holds.
+        unsafe {
+            let atom = |n: &str| {
+                let n = std::ffi::CString::new(n).expect("atom names have no NUL");
+                (x.XInternAtom)(dpy, n.as_ptr(), xlib::False)
+            };
+            let mut event: xlib::XEvent = std::mem::zeroed();
+            event.client_message.type_ = xlib::ClientMessage;
+            event.client_message.window = window;
+            event.client_message.message_type = atom("WM_PROTOCOLS");
+            event.client_message.format = 32;
+            event.client_message.data.set_long(0, atom("WM_DELETE_WINDOW") as std::os::raw::c_long);
+            event.client_message.data.set_long(1, xlib::CurrentTime as std::os::raw::c_long);
+            (x.XSendEvent)(dpy, window, xlib::False, xlib::NoEventMask, &mut event);
+            (x.XFlush)(dpy);
+        }
+        Ok(())
+    })
+}
+
+/// Gives the top-level window of process `pid` titled `title` the keyboard
+/// focus and types `keys` (X keysym names, e.g. `F10`, `Up`, `Return`) into
+/// it through the XTEST extension, as a user's keyboard would: real key
+/// events that GTK handles like any other (its menu bar, its menus). A
+/// short pause after each key lets menus open.
+pub fn type_keys(display: &str, pid: u32, title: &str, keys: &[&str]) -> Result<()> {
+    use x11_dl::xlib;
+    // x11-dl names its XTEST binding after a neighbouring extension.
+    let xtest = x11_dl::xtest::Xf86vmode::open().context("cannot load libXtst (package libxtst6)")?;
+    with_window(display, pid, title, |x, dpy, window| {
+        // SAFETY: Xlib and XTEST calls on the open connection `with_window`
+        // holds; the keysym names are NUL-free CStrings alive for the call.
+        unsafe {
+            (x.XRaiseWindow)(dpy, window);
+            (x.XSetInputFocus)(dpy, window, xlib::RevertToParent, xlib::CurrentTime);
+            (x.XSync)(dpy, xlib::False);
+            std::thread::sleep(Duration::from_millis(300));
+            for key in keys {
+                let name = std::ffi::CString::new(*key)?;
+                let keysym = (x.XStringToKeysym)(name.as_ptr());
+                ensure!(keysym != 0, "{key:?} is not an X keysym name");
+                let code = (x.XKeysymToKeycode)(dpy, keysym);
+                ensure!(code != 0, "the X server has no key for {key:?}");
+                (xtest.XTestFakeKeyEvent)(dpy, code.into(), xlib::True, xlib::CurrentTime);
+                (xtest.XTestFakeKeyEvent)(dpy, code.into(), xlib::False, xlib::CurrentTime);
+                (x.XSync)(dpy, xlib::False);
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Port of `http://127.0.0.1:<port>/…`, or an error naming the URL.
