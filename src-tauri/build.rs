@@ -12,6 +12,7 @@ fn main() {
         "diagnostics",
         "diagnostics_text",
         "set_crash_upload",
+        "export_support_bundle",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri-build runs");
 }

@@ -63,6 +63,16 @@ pub async fn diagnostics_text(app: AppHandle) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The Diagnostics window's "Export support bundle…": the zip's path.
+#[tauri::command]
+pub async fn export_support_bundle(app: AppHandle) -> Result<String, String> {
+    tauri::async_runtime::spawn_blocking(move || {
+        crate::support::export_from_window(&app).map(|path| path.display().to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// The Diagnostics window's "Send crash reports" switch.
 #[tauri::command]
 pub fn set_crash_upload(app: AppHandle, enabled: bool) -> Result<crate::crash_upload::UploadStatus, String> {

@@ -192,7 +192,8 @@ pub fn run() {
             commands::dismiss_update_notice,
             commands::diagnostics,
             commands::diagnostics_text,
-            commands::set_crash_upload
+            commands::set_crash_upload,
+            commands::export_support_bundle
         ])
         .on_menu_event(menu::on_event)
         .setup(move |app| {

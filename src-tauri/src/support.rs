@@ -1,9 +1,10 @@
-//! `hudson-desktop --support-bundle <file.zip>`: one zip a user can send to
-//! support when Hudson "doesn't work", made from a terminal without opening
-//! a window (no display, Tauri or backend needed):
+//! One zip a user can send to support when Hudson "doesn't work": from the
+//! Diagnostics window's "Export support bundle…" (into the Downloads folder),
+//! or `hudson-desktop --support-bundle <file.zip>` from a terminal without
+//! opening a window (no display, Tauri or backend needed):
 //!
 //! - `diagnostics.json` — versions, OS, the log folder and its size, what
-//!   crash evidence there is;
+//!   crash evidence there is, and from the window its whole report;
 //! - `logs/…` — the shell's logs (`hudson-desktop.log*`), the crash records
 //!   (`crash-*.json`) and the backend's `erl_crash.dump`, each read as a
 //!   regular file of bounded size and passed line by line through the log's
@@ -61,6 +62,9 @@ struct Diagnostics<'a> {
     log_dir_bytes: u64,
     crash_records: usize,
     backend_crash_dump: bool,
+    /// The Diagnostics window's report, when the window exported the bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<&'a serde_json::Value>,
 }
 
 /// The log folder's files a bundle takes, by name.
@@ -71,7 +75,12 @@ fn wanted(name: &str) -> bool {
 }
 
 /// Writes the bundle to `out`; returns what is inside.
-pub(crate) fn write(out: &Path, sources: &Sources, redactor: &Redactor) -> Result<Vec<Entry>, String> {
+pub(crate) fn write(
+    out: &Path,
+    sources: &Sources,
+    redactor: &Redactor,
+    window: Option<&serde_json::Value>,
+) -> Result<Vec<Entry>, String> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if out.is_dir() {
         return Err(format!("{} is a folder; name the .zip file to write", out.display()));
@@ -110,6 +119,7 @@ pub(crate) fn write(out: &Path, sources: &Sources, redactor: &Redactor) -> Resul
             log_dir_bytes: names.iter().map(|(_, _, len)| len).sum(),
             crash_records: names.iter().filter(|(n, _, _)| crate::crash::is_record(n)).count(),
             backend_crash_dump: names.iter().any(|(n, _, _)| n == hudson_lifecycle::contract::CRASH_DUMP_FILE),
+            window,
         };
         let json = serde_json::to_vec_pretty(&diagnostics).map_err(|e| e.to_string())?;
         let json = redactor.redact(&String::from_utf8_lossy(&json)).into_owned();
@@ -167,6 +177,45 @@ fn add(
     Ok(())
 }
 
+/// `redactor` that also masks every value the secure store holds for this
+/// app, even where no pattern would match it.
+fn with_store_values(identifier: &str, mut redactor: Redactor) -> Redactor {
+    for value in hudson_secrets::SecureStore::native(identifier).values() {
+        redactor.add_secret(&value);
+    }
+    redactor
+}
+
+/// The Diagnostics window's "Export support bundle…": the bundle, with the
+/// window's whole report, redacted with the live log's secrets and the
+/// store's values, written as `hudson-support-<unix time>.zip` into the
+/// user's Downloads folder (the home folder where there is none); its path.
+/// Blocking (it asks `/healthz` and the secure store).
+pub(crate) fn export_from_window(app: &tauri::AppHandle) -> Result<PathBuf, String> {
+    use tauri::Manager;
+    let report = crate::diagnostics::report(app);
+    let identifier = app.config().identifier.clone();
+    let folder = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| format!("there is no Downloads or home folder to save the bundle in ({e})"))?;
+    std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let out = folder.join(format!("hudson-support-{stamp}.zip"));
+    let shell = app.state::<crate::Shell>();
+    let redactor = with_store_values(&identifier, shell.log.redactor());
+    let window = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    let sources = Sources {
+        identifier,
+        shell_version: report.shell_version.clone(),
+        log_dir: PathBuf::from(&report.log_folder.path),
+    };
+    let entries = write(&out, &sources, &redactor, Some(&window))?;
+    shell.log.shell(&format!("support bundle: wrote {} ({} entries)", out.display(), entries.len()));
+    Ok(out)
+}
+
 /// `--support-bundle <path>` on the command line: writes the bundle and
 /// says where, or why not; `Some(exit code)` when the flag was given.
 pub(crate) fn from_command_line(identifier: &str, shell_version: &str) -> Option<i32> {
@@ -185,13 +234,8 @@ pub(crate) fn from_command_line(identifier: &str, shell_version: &str) -> Option
             eprintln!("cannot find Hudson's log folder: no home folder is known for this user");
             return Some(1);
         };
-        // Every value the secure store holds for this app is masked too,
-        // even where no pattern would match it.
-        let mut redactor = Redactor::new();
-        for value in hudson_secrets::SecureStore::native(identifier).values() {
-            redactor.add_secret(&value);
-        }
-        return Some(match write(Path::new(&out), &sources, &redactor) {
+        let redactor = with_store_values(identifier, Redactor::new());
+        return Some(match write(Path::new(&out), &sources, &redactor, None) {
             Ok(entries) => {
                 println!(
                     "wrote {} ({} entries, from {})",
@@ -230,7 +274,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", log_dir.join("hudson-desktop.log.1")).unwrap();
         let sources = Sources { identifier: "dev.hudson.desktop".into(), shell_version: "0.1.0".into(), log_dir };
         let out = home.path().join("bundle.zip");
-        let entries = write(&out, &sources, &Redactor::new()).unwrap();
+        let entries = write(&out, &sources, &Redactor::new(), None).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,

@@ -98,6 +98,18 @@
       text("copied", copied ? "Copied." : "Select the text below and copy it.");
     }, function (error) { text("copied", String(error)); });
   });
+  // One zip for support (logs, crash records, crash dump, this report, all
+  // redacted) in the Downloads folder; says where, or why not.
+  $("export").addEventListener("click", function () {
+    var button = $("export");
+    button.disabled = true;
+    text("exported", "Writing the support bundle…");
+    hudson.invoke("export_support_bundle").then(function (path) {
+      text("exported", "Saved to " + path);
+    }, function (error) {
+      text("exported", "Could not write the support bundle: " + String(error));
+    }).then(function () { button.disabled = false; });
+  });
   poll();
   setInterval(poll, 2000);
 })();

@@ -16,7 +16,8 @@
 //!   page after 4 boots, not in a loop; the page's local CSP blocks inline
 //!   script.
 //! - **damaged / update required**: the pages that say so.
-//! - **diagnostics**: the Diagnostics window, its checks and crash records.
+//! - **diagnostics**: the Diagnostics window from the menu, its checks, crash
+//!   records and its support bundle export.
 //! - **crash upload**: off, nothing reaches the (test double) envelope
 //!   endpoint; switched on, each crash record arrives once, redacted.
 //! - **logs**: rotated at the configured size, no secret in them; the
@@ -704,8 +705,9 @@ fn update_required(lab: &Lab) -> Result<String> {
 /// would (F10 opens the menu bar; the item is the second above the last),
 /// opens the Diagnostics window: it shows the backend's version, its named
 /// checks and a red light for the check the test hook forces down, with its
-/// detail; "Copy as text" gives the plain report. (The crash upload
-/// scenario opens it with `--diagnostics`.)
+/// detail; "Copy as text" gives the plain report; "Export support bundle…"
+/// writes a zip with the report, the log and the crash evidence. (The crash
+/// upload scenario opens the window with `--diagnostics`.)
 fn diagnostics(lab: &Lab) -> Result<String> {
     let install = lab.install(Backend::Real, |_| {})?;
     let hooks = [
@@ -768,10 +770,35 @@ fn diagnostics(lab: &Lab) -> Result<String> {
         std::thread::sleep(Duration::from_millis(100));
     }
     ensure!(report.contains("Health: red") && report.contains("remote_api: down"), "Copy as text gave: {report}");
+    // "Export support bundle…": a zip in the user's folders with this
+    // window's report, the log, the crash record and the BEAM dump.
+    session.click("#export")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut exported = String::new();
+    while !exported.starts_with("Saved to ") && Instant::now() < deadline {
+        exported = session.text("#exported")?;
+        ensure!(!exported.starts_with("Could not"), "Export support bundle… said: {exported}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bundle =
+        PathBuf::from(exported.strip_prefix("Saved to ").with_context(|| format!("the window says {exported:?}"))?);
+    ensure!(
+        bundle.starts_with(install.home.path()),
+        "the bundle went to {}, outside the user's folders",
+        bundle.display()
+    );
+    let text = read_bundle(&bundle)?;
+    for needle in
+        ["== logs/hudson-desktop.log\n", "== logs/erl_crash.dump\n", "\"window\": {", "remote_api", "== logs/crash-"]
+    {
+        ensure!(text.contains(needle), "the exported bundle has no {needle:?}:\n{text}");
+    }
+    ensure!(text.contains("## manifest: lists every entry"), "the exported bundle's manifest:\n{text}");
     session.close()?;
     Ok(format!(
-        "Diagnostics… in the window menu opened the Diagnostics window: {seen}; checks nif ok, remote_api down; {crashes}; 1 restart ({last}); Copy as text gives {} lines",
-        report.lines().count()
+        "Diagnostics… in the window menu opened the Diagnostics window: {seen}; checks nif ok, remote_api down; {crashes}; 1 restart ({last}); Copy as text gives {} lines; Export support bundle… wrote {} entries",
+        report.lines().count(),
+        text.lines().filter(|l| l.starts_with("== ")).count()
     ))
 }
 
@@ -1015,11 +1042,7 @@ fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<Stri
         .output()
         .context("running the shell with --support-bundle")?;
     ensure!(run.status.success(), "--support-bundle failed: {}", String::from_utf8_lossy(&run.stderr));
-    // Python's zipfile as the independent reader.
-    let listing =
-        Command::new("python3").args(["-c", BUNDLE_READER]).arg(&out).output().context("python3 reading the bundle")?;
-    ensure!(listing.status.success(), "python3 cannot read the bundle: {}", String::from_utf8_lossy(&listing.stderr));
-    let text = String::from_utf8_lossy(&listing.stdout);
+    let text = read_bundle(&out)?;
     for entry in
         ["diagnostics.json", "manifest.json", "logs/hudson-desktop.log", "logs/crash-1-1.json", "logs/erl_crash.dump"]
     {
@@ -1039,6 +1062,15 @@ fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<Stri
         "--support-bundle wrote {entries} entries (logs, a crash record, the BEAM dump), none of the secrets from the \
          logs, the environment or the secure store"
     ))
+}
+
+/// The text of the support bundle at `path`, read by Python's zipfile (the
+/// independent reader, [`BUNDLE_READER`]).
+fn read_bundle(path: &Path) -> Result<String> {
+    let listing =
+        Command::new("python3").args(["-c", BUNDLE_READER]).arg(path).output().context("python3 reading the bundle")?;
+    ensure!(listing.status.success(), "python3 cannot read the bundle: {}", String::from_utf8_lossy(&listing.stderr));
+    Ok(String::from_utf8_lossy(&listing.stdout).into_owned())
 }
 
 /// Python's zipfile, the independent reader of a support bundle: every
