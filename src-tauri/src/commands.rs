@@ -63,11 +63,25 @@ pub async fn diagnostics_text(app: AppHandle) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
-/// The Diagnostics window's "Export support bundle…": the zip's path.
+/// The Diagnostics window's "Export support bundle…": asks where to save
+/// (a native save dialog over the window, opening in Downloads), writes the
+/// zip there; its path, or `None` when the user cancelled.
 #[tauri::command]
-pub async fn export_support_bundle(app: AppHandle) -> Result<String, String> {
+pub async fn export_support_bundle(app: AppHandle, window: tauri::WebviewWindow) -> Result<Option<String>, String> {
     tauri::async_runtime::spawn_blocking(move || {
-        crate::support::export_from_window(&app).map(|path| path.display().to_string())
+        let (folder, name) = crate::support::suggested_location(&app)?;
+        let request = crate::save_dialog::SaveAs {
+            title: "Export support bundle",
+            folder: &folder,
+            name: &name,
+            filter: ("Zip archive", "zip"),
+        };
+        let Some(out) = crate::save_dialog::ask(&window, request)? else {
+            app.state::<Shell>().log.shell("support bundle: export cancelled in the save dialog");
+            return Ok(None);
+        };
+        crate::support::export_from_window(&app, &out)?;
+        Ok(Some(out.display().to_string()))
     })
     .await
     .map_err(|e| e.to_string())?

@@ -21,6 +21,7 @@ mod crash_upload;
 mod diagnostics;
 mod menu;
 mod pages;
+mod save_dialog;
 mod signals;
 mod support;
 mod updates;

@@ -186,23 +186,28 @@ fn with_store_values(identifier: &str, mut redactor: Redactor) -> Redactor {
     redactor
 }
 
-/// The Diagnostics window's "Export support bundle…": the bundle, with the
-/// window's whole report, redacted with the live log's secrets and the
-/// store's values, written as `hudson-support-<unix time>.zip` into the
-/// user's Downloads folder (the home folder where there is none); its path.
-/// Blocking (it asks `/healthz` and the secure store).
-pub(crate) fn export_from_window(app: &tauri::AppHandle) -> Result<PathBuf, String> {
+/// Where "Export support bundle…"'s save dialog opens, and the name it
+/// suggests: the user's Downloads folder (the home folder where there is
+/// none) and `hudson-support-<unix time>.zip`.
+pub(crate) fn suggested_location(app: &tauri::AppHandle) -> Result<(PathBuf, String), String> {
     use tauri::Manager;
-    let report = crate::diagnostics::report(app);
-    let identifier = app.config().identifier.clone();
     let folder = app
         .path()
         .download_dir()
         .or_else(|_| app.path().home_dir())
         .map_err(|e| format!("there is no Downloads or home folder to save the bundle in ({e})"))?;
-    std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let out = folder.join(format!("hudson-support-{stamp}.zip"));
+    Ok((folder, format!("hudson-support-{stamp}.zip")))
+}
+
+/// The Diagnostics window's "Export support bundle…", once the user picked
+/// `out`: the bundle, with the window's whole report, redacted with the
+/// live log's secrets and the store's values. Blocking (it asks `/healthz`
+/// and the secure store).
+pub(crate) fn export_from_window(app: &tauri::AppHandle, out: &Path) -> Result<(), String> {
+    use tauri::Manager;
+    let report = crate::diagnostics::report(app);
+    let identifier = app.config().identifier.clone();
     let shell = app.state::<crate::Shell>();
     let redactor = with_store_values(&identifier, shell.log.redactor());
     let window = serde_json::to_value(&report).map_err(|e| e.to_string())?;
@@ -211,9 +216,9 @@ pub(crate) fn export_from_window(app: &tauri::AppHandle) -> Result<PathBuf, Stri
         shell_version: report.shell_version.clone(),
         log_dir: PathBuf::from(&report.log_folder.path),
     };
-    let entries = write(&out, &sources, &redactor, Some(&window))?;
+    let entries = write(out, &sources, &redactor, Some(&window))?;
     shell.log.shell(&format!("support bundle: wrote {} ({} entries)", out.display(), entries.len()));
-    Ok(out)
+    Ok(())
 }
 
 /// `--support-bundle <path>` on the command line: writes the bundle and

@@ -99,13 +99,13 @@
     }, function (error) { text("copied", String(error)); });
   });
   // One zip for support (logs, crash records, crash dump, this report, all
-  // redacted) in the Downloads folder; says where, or why not.
+  // redacted), saved where the user picks; says where, or why not.
   $("export").addEventListener("click", function () {
     var button = $("export");
     button.disabled = true;
-    text("exported", "Writing the support bundle…");
+    text("exported", "Choose where to save the support bundle…");
     hudson.invoke("export_support_bundle").then(function (path) {
-      text("exported", "Saved to " + path);
+      text("exported", path ? "Saved to " + path : "Not saved: the save dialog was cancelled.");
     }, function (error) {
       text("exported", "Could not write the support bundle: " + String(error));
     }).then(function () { button.disabled = false; });

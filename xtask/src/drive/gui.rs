@@ -617,11 +617,13 @@ pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> 
 }
 
 /// Gives the top-level window of process `pid` titled `title` the keyboard
-/// focus and types `keys` (X keysym names, e.g. `F10`, `Up`, `Return`) into
-/// it through the XTEST extension, as a user's keyboard would: real key
-/// events that GTK handles like any other (its menu bar, its menus). A
-/// short pause after each key lets menus open.
-pub fn type_keys(display: &str, pid: u32, title: &str, keys: &[&str]) -> Result<()> {
+/// focus and types `keys` into it through the XTEST extension, as a user's
+/// keyboard would: real key events that GTK handles like any other (its
+/// menu bar, its menus, its dialogs). A key is an X keysym name (`F10`,
+/// `Up`, `Return`, `a`, `slash`), optionally after modifiers joined by `+`
+/// (`Control_L+a`); a keysym on a key's shifted level (`A`, `underscore`)
+/// is typed with Shift held. A short pause after each key lets menus open.
+pub fn type_keys<K: AsRef<str>>(display: &str, pid: u32, title: &str, keys: &[K]) -> Result<()> {
     use x11_dl::xlib;
     // x11-dl names its XTEST binding after a neighbouring extension.
     let xtest = x11_dl::xtest::Xf86vmode::open().context("cannot load libXtst (package libxtst6)")?;
@@ -629,24 +631,74 @@ pub fn type_keys(display: &str, pid: u32, title: &str, keys: &[&str]) -> Result<
         // SAFETY: Xlib and XTEST calls on the open connection `with_window`
         // holds; the keysym names are NUL-free CStrings alive for the call.
         unsafe {
+            let code_of = |name: &str| -> Result<(u8, bool)> {
+                let cname = std::ffi::CString::new(name)?;
+                let keysym = (x.XStringToKeysym)(cname.as_ptr());
+                ensure!(keysym != 0, "{name:?} is not an X keysym name");
+                let code = (x.XKeysymToKeycode)(dpy, keysym);
+                ensure!(code != 0, "the X server has no key for {name:?}");
+                let shifted = (x.XKeycodeToKeysym)(dpy, code, 0) != keysym;
+                Ok((code, shifted))
+            };
+            let press = |code: u8, down: bool| {
+                (xtest.XTestFakeKeyEvent)(
+                    dpy,
+                    code.into(),
+                    if down { xlib::True } else { xlib::False },
+                    xlib::CurrentTime,
+                );
+            };
+            let shift = code_of("Shift_L")?.0;
             (x.XRaiseWindow)(dpy, window);
             (x.XSetInputFocus)(dpy, window, xlib::RevertToParent, xlib::CurrentTime);
             (x.XSync)(dpy, xlib::False);
             std::thread::sleep(Duration::from_millis(300));
             for key in keys {
-                let name = std::ffi::CString::new(*key)?;
-                let keysym = (x.XStringToKeysym)(name.as_ptr());
-                ensure!(keysym != 0, "{key:?} is not an X keysym name");
-                let code = (x.XKeysymToKeycode)(dpy, keysym);
-                ensure!(code != 0, "the X server has no key for {key:?}");
-                (xtest.XTestFakeKeyEvent)(dpy, code.into(), xlib::True, xlib::CurrentTime);
-                (xtest.XTestFakeKeyEvent)(dpy, code.into(), xlib::False, xlib::CurrentTime);
+                let key = key.as_ref();
+                let mut parts: Vec<&str> = key.split('+').collect();
+                let last = parts.pop().filter(|k| !k.is_empty()).unwrap_or("plus");
+                let modifiers = parts.iter().map(|m| code_of(m).map(|c| c.0)).collect::<Result<Vec<_>>>()?;
+                let (code, shifted) = code_of(last)?;
+                let held: Vec<u8> = modifiers.into_iter().chain(shifted.then_some(shift)).collect();
+                held.iter().for_each(|&m| press(m, true));
+                press(code, true);
+                press(code, false);
+                held.iter().rev().for_each(|&m| press(m, false));
                 (x.XSync)(dpy, xlib::False);
-                std::thread::sleep(Duration::from_millis(400));
+                std::thread::sleep(Duration::from_millis(if key.len() == 1 { 40 } else { 400 }));
             }
         }
         Ok(())
     })
+}
+
+/// The keysym names that type `text` (letters, digits and `/._-`), for
+/// [`type_keys`].
+pub fn keys_for_text(text: &str) -> Result<Vec<String>> {
+    const NAMES: &[(char, &str)] = &[('/', "slash"), ('.', "period"), ('-', "minus"), ('_', "underscore")];
+    text.chars()
+        .map(|c| match NAMES.iter().find(|(n, _)| *n == c) {
+            // A letter's or digit's keysym name is the character itself.
+            _ if c.is_ascii_alphanumeric() => Ok(c.to_string()),
+            Some((_, name)) => Ok((*name).to_owned()),
+            None => bail!("cannot type {c:?} into a window"),
+        })
+        .collect()
+}
+
+/// Waits up to `timeout` for a top-level window of process `pid` titled
+/// `title` on `display` (a dialog the app opens on its own).
+pub fn wait_for_window(display: &str, pid: u32, title: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match with_window(display, pid, title, |_, _, _| Ok(())) {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() >= deadline => {
+                return Err(error.context(format!("no window {title:?} after {timeout:?}")));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// Port of `http://127.0.0.1:<port>/…`, or an error naming the URL.

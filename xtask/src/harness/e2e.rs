@@ -17,7 +17,8 @@
 //!   script.
 //! - **damaged / update required**: the pages that say so.
 //! - **diagnostics**: the Diagnostics window from the menu, its checks, crash
-//!   records and its support bundle export.
+//!   records and its support bundle export through the real GTK save dialog
+//!   (cancelled with Escape, then a typed folder and name).
 //! - **crash upload**: off, nothing reaches the (test double) envelope
 //!   endpoint; switched on, each crash record arrives once, redacted.
 //! - **logs**: rotated at the configured size, no secret in them; the
@@ -706,8 +707,9 @@ fn update_required(lab: &Lab) -> Result<String> {
 /// opens the Diagnostics window: it shows the backend's version, its named
 /// checks and a red light for the check the test hook forces down, with its
 /// detail; "Copy as text" gives the plain report; "Export support bundle…"
-/// writes a zip with the report, the log and the crash evidence. (The crash
-/// upload scenario opens the window with `--diagnostics`.)
+/// asks where in GTK's save dialog (driven with the keyboard through XTEST)
+/// and writes a zip with the report, the log and the crash evidence there.
+/// (The crash upload scenario opens the window with `--diagnostics`.)
 fn diagnostics(lab: &Lab) -> Result<String> {
     let install = lab.install(Backend::Real, |_| {})?;
     let hooks = [
@@ -770,23 +772,32 @@ fn diagnostics(lab: &Lab) -> Result<String> {
         std::thread::sleep(Duration::from_millis(100));
     }
     ensure!(report.contains("Health: red") && report.contains("remote_api: down"), "Copy as text gave: {report}");
-    // "Export support bundle…": a zip in the user's folders with this
-    // window's report, the log, the crash record and the BEAM dump.
+    // "Export support bundle…" asks where with a native save dialog. Escape
+    // cancels it: the window says so and nothing is written.
+    let display = lab.display.display();
+    let dialog = "Export support bundle";
     session.click("#export")?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut exported = String::new();
-    while !exported.starts_with("Saved to ") && Instant::now() < deadline {
-        exported = session.text("#exported")?;
-        ensure!(!exported.starts_with("Could not"), "Export support bundle… said: {exported}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let bundle =
-        PathBuf::from(exported.strip_prefix("Saved to ").with_context(|| format!("the window says {exported:?}"))?);
-    ensure!(
-        bundle.starts_with(install.home.path()),
-        "the bundle went to {}, outside the user's folders",
-        bundle.display()
-    );
+    crate::drive::gui::wait_for_window(display, shell, dialog, Duration::from_secs(20))?;
+    crate::drive::gui::type_keys(display, shell, dialog, &["Escape"])?;
+    let cancelled = wait_for_text(&session, "#exported", "Not saved", Duration::from_secs(10))?;
+    let stray = zips_under(install.home.path())?;
+    ensure!(stray.is_empty(), "a cancelled export wrote {stray:?}");
+    // Then the user picks a folder of their own and a name, typed into the
+    // dialog's name field as a path: a zip with this window's report, the
+    // log, the crash record and the BEAM dump lands exactly there.
+    let folder = install.home.path().join("support-cases");
+    std::fs::create_dir_all(&folder)?;
+    let picked = folder.join("case-1234.zip");
+    session.click("#export")?;
+    crate::drive::gui::wait_for_window(display, shell, dialog, Duration::from_secs(20))?;
+    let mut keys = vec!["Control_L+a".to_owned()];
+    keys.extend(crate::drive::gui::keys_for_text(&picked.display().to_string())?);
+    keys.push("Return".to_owned());
+    crate::drive::gui::type_keys(display, shell, dialog, &keys)?;
+    let exported = wait_for_text(&session, "#exported", "Saved to ", Duration::from_secs(20))?;
+    let bundle = PathBuf::from(exported.trim_start_matches("Saved to "));
+    ensure!(bundle == picked, "the bundle went to {}, not the picked {}", bundle.display(), picked.display());
+    ensure!(zips_under(install.home.path())? == vec![picked.clone()], "other zips beside the picked one");
     let text = read_bundle(&bundle)?;
     for needle in
         ["== logs/hudson-desktop.log\n", "== logs/erl_crash.dump\n", "\"window\": {", "remote_api", "== logs/crash-"]
@@ -796,7 +807,7 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     ensure!(text.contains("## manifest: lists every entry"), "the exported bundle's manifest:\n{text}");
     session.close()?;
     Ok(format!(
-        "Diagnostics… in the window menu opened the Diagnostics window: {seen}; checks nif ok, remote_api down; {crashes}; 1 restart ({last}); Copy as text gives {} lines; Export support bundle… wrote {} entries",
+        "Diagnostics… in the window menu opened the Diagnostics window: {seen}; checks nif ok, remote_api down; {crashes}; 1 restart ({last}); Copy as text gives {} lines; Export support bundle…: Escape in the save dialog → {cancelled:?}; a typed path → {} entries there",
         report.lines().count(),
         text.lines().filter(|l| l.starts_with("== ")).count()
     ))
@@ -1066,6 +1077,34 @@ fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<Stri
 
 /// The text of the support bundle at `path`, read by Python's zipfile (the
 /// independent reader, [`BUNDLE_READER`]).
+/// Waits up to `timeout` for the element `css` to say something starting
+/// with `prefix`; what it says, or an error with its last words (at once
+/// when it says "Could not…").
+fn wait_for_text(session: &Session<'_>, css: &str, prefix: &str, timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let said = session.text(css)?;
+        ensure!(!said.starts_with("Could not"), "{css} says: {said}");
+        if said.starts_with(prefix) {
+            return Ok(said);
+        }
+        ensure!(Instant::now() < deadline, "{css} says {said:?}, not {prefix:?}…, after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every `.zip` under `root` (symbolic links not followed), sorted.
+fn zips_under(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot list {}", root.display()))?;
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "zip") {
+            found.push(entry.into_path());
+        }
+    }
+    Ok(found)
+}
+
 fn read_bundle(path: &Path) -> Result<String> {
     let listing =
         Command::new("python3").args(["-c", BUNDLE_READER]).arg(path).output().context("python3 reading the bundle")?;
