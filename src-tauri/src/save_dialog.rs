@@ -54,10 +54,15 @@ pub(crate) fn ask(window: &tauri::WebviewWindow, request: SaveAs<'_>) -> Result<
             filter.set_name(Some(&kind));
             filter.add_pattern(&format!("*.{extension}"));
             dialog.add_filter(filter);
+            // Closing emits one more response (a delete event): only the
+            // first answers, and closes.
+            let answer = std::cell::Cell::new(Some(tx));
             dialog.connect_response(move |dialog, response| {
-                let chosen = if response == gtk::ResponseType::Accept { dialog.filename() } else { None };
-                let _ = tx.send(chosen);
-                dialog.close();
+                if let Some(tx) = answer.take() {
+                    let chosen = if response == gtk::ResponseType::Accept { dialog.filename() } else { None };
+                    let _ = tx.send(chosen);
+                    dialog.close();
+                }
             });
             dialog.show_all();
         }
