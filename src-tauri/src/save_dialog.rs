@@ -25,10 +25,12 @@ pub(crate) struct SaveAs<'a> {
 }
 
 /// Opens the dialog over `window` and waits for the user: the chosen path,
-/// `None` when they cancel, or why the dialog could not open. Blocking:
+/// `None` when they cancel, or why the dialog could not open or the
+/// chosen place cannot take the file. Blocking:
 /// never call it on the main thread (the dialog runs there).
 pub(crate) fn ask(window: &tauri::WebviewWindow, request: SaveAs<'_>) -> Result<Option<PathBuf>, String> {
-    let (tx, rx) = channel();
+    // The path, `None` on cancel, or why the place cannot take the file.
+    let (tx, rx) = channel::<Result<Option<PathBuf>, &'static str>>();
     let title = request.title.to_owned();
     let folder = request.folder.to_owned();
     let name = request.name.to_owned();
@@ -59,7 +61,13 @@ pub(crate) fn ask(window: &tauri::WebviewWindow, request: SaveAs<'_>) -> Result<
             let answer = std::cell::Cell::new(Some(tx));
             dialog.connect_response(move |dialog, response| {
                 if let Some(tx) = answer.take() {
-                    let chosen = if response == gtk::ResponseType::Accept { dialog.filename() } else { None };
+                    // A place with no local path (a remote mount) cannot
+                    // take the file: an error, not a silent cancel.
+                    let chosen = match (response == gtk::ResponseType::Accept, dialog.filename()) {
+                        (false, _) => Ok(None),
+                        (true, Some(path)) => Ok(Some(path)),
+                        (true, None) => Err("the chosen place is not a local folder: pick a folder on this computer"),
+                    };
                     let _ = tx.send(chosen);
                     dialog.close();
                 }
@@ -77,7 +85,7 @@ pub(crate) fn ask(window: &tauri::WebviewWindow, request: SaveAs<'_>) -> Result<
                 .save_file();
             std::thread::spawn(move || {
                 let chosen = tauri::async_runtime::block_on(pending);
-                let _ = tx.send(chosen.map(|file| file.path().to_owned()));
+                let _ = tx.send(Ok(chosen.map(|file| file.path().to_owned())));
             });
         }
         #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
@@ -87,5 +95,6 @@ pub(crate) fn ask(window: &tauri::WebviewWindow, request: SaveAs<'_>) -> Result<
         }
     });
     opened.map_err(|e| format!("cannot open the save dialog: {e}"))?;
-    rx.recv().map_err(|_| "the save dialog closed without an answer".to_owned())
+    let answer = rx.recv().map_err(|_| "the save dialog closed without an answer".to_owned())?;
+    answer.map_err(str::to_owned)
 }

@@ -191,11 +191,14 @@ fn with_store_values(identifier: &str, mut redactor: Redactor) -> Redactor {
 /// none) and `hudson-support-<unix time>.zip`.
 pub(crate) fn suggested_location(app: &tauri::AppHandle) -> Result<(PathBuf, String), String> {
     use tauri::Manager;
-    let folder = app
-        .path()
-        .download_dir()
-        .or_else(|_| app.path().home_dir())
-        .map_err(|e| format!("there is no Downloads or home folder to save the bundle in ({e})"))?;
+    // A Downloads folder that is configured but absent does not count.
+    let folder = match app.path().download_dir() {
+        Ok(downloads) if downloads.is_dir() => downloads,
+        _ => app
+            .path()
+            .home_dir()
+            .map_err(|e| format!("there is no Downloads or home folder to save the bundle in ({e})"))?,
+    };
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     Ok((folder, format!("hudson-support-{stamp}.zip")))
 }

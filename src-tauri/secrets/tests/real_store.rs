@@ -168,19 +168,32 @@ fn sha256(text: &str) -> String {
 }
 
 /// Every file under `dir` (symlinks not followed, files over 64 MiB and
-/// unreadable ones skipped) that holds one of `needles`.
+/// unreadable ones skipped) that holds one of `needles`. The checkout and
+/// its build folder are not walked: no run writes there, and a checkout
+/// under `/tmp` would make the scan read gigabytes of build output. The
+/// backend's release, inside the build folder, is scanned by the callers.
 fn files_holding(dir: &Path, needles: &[&str], found: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else { continue };
-        let path = entry.path();
-        if kind.is_dir() {
-            files_holding(&path, needles, found);
-        } else if kind.is_file() && entry.metadata().is_ok_and(|m| m.len() <= 64 << 20) {
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            for needle in needles {
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(format!("{} holds {needle}", path.display()));
+    let finders: Vec<_> = needles.iter().map(|n| (*n, memchr::memmem::Finder::new(n.as_bytes()))).collect();
+    let exe = std::env::current_exe().unwrap();
+    // <build folder>/debug/deps/real_store-<hash>
+    let build = exe.ancestors().nth(3).unwrap().to_path_buf();
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            if kind.is_dir() {
+                if path != build && path != checkout {
+                    pending.push(path);
+                }
+            } else if kind.is_file() && entry.metadata().is_ok_and(|m| m.len() <= 64 << 20) {
+                let Ok(bytes) = std::fs::read(&path) else { continue };
+                for (needle, finder) in &finders {
+                    if finder.find(&bytes).is_some() {
+                        found.push(format!("{} holds {needle}", path.display()));
+                    }
                 }
             }
         }
@@ -274,7 +287,8 @@ fn with_gnome_keyring() {
     assert!(in_processes.is_empty(), "{in_processes:#?}");
     let log = run.stop();
     let mut in_files = Vec::new();
-    for dir in [root.path().to_path_buf(), std::env::temp_dir(), PathBuf::from(std::env::var_os("HOME").unwrap())] {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    for dir in [root.path().to_path_buf(), std::env::temp_dir(), home, release()] {
         files_holding(&dir, &needles, &mut in_files);
     }
     in_files.sort();
@@ -325,6 +339,7 @@ fn without_secret_service() {
     let mut in_files = Vec::new();
     files_holding(root.path(), &[typed.as_str()], &mut in_files);
     files_holding(&std::env::temp_dir(), &[typed.as_str()], &mut in_files);
+    files_holding(&release(), &[typed.as_str()], &mut in_files);
     assert!(in_files.is_empty(), "{in_files:#?}");
     let text = std::fs::read_to_string(root.path().join("logs").join(LOG_FILE)).unwrap();
     assert!(text.contains("stays in place until a secure store works"), "{text}");

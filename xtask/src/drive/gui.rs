@@ -691,7 +691,20 @@ pub fn keys_for_text(text: &str) -> Result<Vec<String>> {
 pub fn wait_for_window(display: &str, pid: u32, title: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        match with_window(display, pid, title, |_, _, _| Ok(())) {
+        // Shown, not only created: GTK names a window before it maps it,
+        // and focusing an unmapped window is an X error.
+        let shown = |x: &x11_dl::xlib::Xlib, dpy, window| {
+            // SAFETY: `dpy` and `window` come from `with_window`, open for
+            // this call; the attributes are written into a local.
+            let state = unsafe {
+                let mut attributes: x11_dl::xlib::XWindowAttributes = std::mem::zeroed();
+                (x.XGetWindowAttributes)(dpy, window, &mut attributes);
+                attributes.map_state
+            };
+            ensure!(state == x11_dl::xlib::IsViewable, "window {title:?} is not shown yet");
+            Ok(())
+        };
+        match with_window(display, pid, title, shown) {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() >= deadline => {
                 return Err(error.context(format!("no window {title:?} after {timeout:?}")));

@@ -1075,8 +1075,6 @@ fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<Stri
     ))
 }
 
-/// The text of the support bundle at `path`, read by Python's zipfile (the
-/// independent reader, [`BUNDLE_READER`]).
 /// Waits up to `timeout` for the element `css` to say something starting
 /// with `prefix`; what it says, or an error with its last words (at once
 /// when it says "Could not…").
@@ -1105,6 +1103,8 @@ fn zips_under(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// The text of the support bundle at `path`, read by Python's zipfile (the
+/// independent reader, [`BUNDLE_READER`]).
 fn read_bundle(path: &Path) -> Result<String> {
     let listing =
         Command::new("python3").args(["-c", BUNDLE_READER]).arg(path).output().context("python3 reading the bundle")?;
