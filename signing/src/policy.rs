@@ -312,6 +312,11 @@ fn decide(policy: &Policy, manifest: &ChannelManifest) -> Result<Decision, Manif
         platform: policy.platform,
         available: manifest.platforms.keys().copied().collect(),
     })?;
+    // An offer the client could never download is refused here, not found
+    // out after the user was told of an update.
+    let refused_url = |why: String| ManifestRefused::ArtifactUrl { url: artifact.url.clone(), why };
+    let url = url::Url::parse(&artifact.url).map_err(|e| refused_url(format!("it is not a URL ({e})")))?;
+    check_transport(&url).map_err(refused_url)?;
     if let Some(minimum) = &manifest.minimum_version
         && installed.cmp_precedence(minimum).is_lt()
     {
@@ -424,6 +429,8 @@ pub enum ManifestRefused {
         "the manifest (sequence {sequence}) is signed by key {key_id}, but the channel's key chain has handed the channel to key {current}"
     )]
     RetiredKey { key_id: KeyId, sequence: u64, current: KeyId },
+    #[error("the manifest's download address {url:?} for this platform is not allowed: {why}")]
+    ArtifactUrl { url: String, why: String },
 }
 
 /// The rule a [`ManifestRefused`] reports, without its details.
@@ -444,6 +451,7 @@ pub enum RefusalKind {
     VersionNotNewer,
     KeyChain,
     RetiredKey,
+    ArtifactUrl,
 }
 
 impl ManifestRefused {
@@ -464,6 +472,7 @@ impl ManifestRefused {
             ManifestRefused::VersionNotNewer { .. } => RefusalKind::VersionNotNewer,
             ManifestRefused::KeyChain { .. } => RefusalKind::KeyChain,
             ManifestRefused::RetiredKey { .. } => RefusalKind::RetiredKey,
+            ManifestRefused::ArtifactUrl { .. } => RefusalKind::ArtifactUrl,
         }
     }
 }

@@ -291,6 +291,31 @@ fn channel_and_platform_mismatches_are_refused() {
 }
 
 #[test]
+fn an_offer_whose_download_address_breaks_the_transport_rule_is_refused() {
+    let platform_key = platform("linux-x86_64-deb");
+    for (url, why) in [
+        ("http://updates.hudson.example/a.deb", "plain http://"),
+        ("ftp://updates.hudson.example/a.deb", "scheme ftp://"),
+        ("https://user:pw@updates.hudson.example/a.deb", "user name or password"),
+        ("not a url", "not a URL"),
+    ] {
+        let (mut manifest, _) = release_manifest("1.2.3", 7);
+        manifest.platforms.get_mut(&platform_key).unwrap().url = url.to_owned();
+        match check(&client("1.2.2"), &sign(&manifest)) {
+            Err(ManifestRefused::ArtifactUrl { url: refused, why: said }) => {
+                assert_eq!(refused, url);
+                assert!(said.contains(why), "{url}: {said}");
+            }
+            other => panic!("{url}: expected ArtifactUrl, got {other:?}"),
+        }
+    }
+    // Loopback may be plain HTTP (tests, a local mirror).
+    let (mut manifest, _) = release_manifest("1.2.3", 7);
+    manifest.platforms.get_mut(&platform_key).unwrap().url = "http://127.0.0.1:8080/a.deb".to_owned();
+    assert!(matches!(check(&client("1.2.2"), &sign(&manifest)).unwrap().decision, Decision::Install(_)));
+}
+
+#[test]
 fn versions_not_newer_are_up_to_date_or_refused() {
     let (manifest, _) = release_manifest("1.2.3", 7);
     let signed = sign(&manifest);

@@ -23,8 +23,8 @@ use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::supervisor::Status;
 use hudson_updater::{
-    CheckOutcome, Downloaded, Endpoint, InstallContext, InstallKind, Installed, Next, PackageKind, Probation, Startup,
-    SystemRunner, TrustedKeys, UnpackLimits, Update, Updater, UpdaterConfig,
+    CheckOutcome, Downloaded, Endpoint, InstallContext, InstallKind, Installed, Layout, Next, PackageKind, Probation,
+    Startup, SystemRunner, TrustedKeys, UnpackLimits, Update, Updater, UpdaterConfig,
 };
 use serde::Serialize;
 use signing::platform::{Arch, Installer, Os, PlatformKey};
@@ -77,12 +77,9 @@ pub struct OfferView {
 /// Everything an install needs that the check does not.
 struct Live {
     updater: Updater,
-    kind: InstallKind,
-    data_dir: PathBuf,
-    snapshot_files: Vec<PathBuf>,
+    /// Where this install and its data are: every path an update touches.
+    layout: Layout,
     interval: Option<Duration>,
-    /// The folder swapped as a whole (folder-swap installs).
-    install_root: Option<PathBuf>,
     /// The install kind `dist` recorded.
     configured: Option<Configured>,
 }
@@ -140,19 +137,28 @@ impl Updates {
                 v.endpoint = Some(settings.endpoint.clone());
             });
         }
+        let exe = exe.map_err(|e| format!("cannot find Hudson's own program ({e})"));
+        // Where this install is and where its data lives: recovery acts on
+        // these paths only, never on paths read back from the journal.
+        let kind = exe.clone().and_then(|exe| install_kind(config, &exe, resources));
+        let layout = app_data.clone().and_then(|app_data| {
+            let files: Vec<PathBuf> =
+                config.updates.iter().flat_map(|u| u.snapshot_files.iter().map(PathBuf::from)).collect();
+            // The backend's data folder is the app-data folder (HUDSON_DATA_DIR).
+            Layout::new(&app_data, &app_data, &files, kind.as_ref().ok().map(|(kind, _)| kind.clone()))
+                .map_err(|e| e.to_string())
+        });
         // Recovery first, whether or not this build checks for updates: the
         // version that was running before may have started this update.
-        match (&app_data, &version) {
-            (Ok(app_data), Ok(version)) => updates.recover(app_data, version, log),
+        match (&layout, &version) {
+            (Ok(layout), Ok(version)) => updates.recover(layout, version, log),
             (Err(e), _) => log.shell(&format!("updates: {e}; no update recovery")),
             (_, Err(e)) => log.shell(&format!("updates: {e}")),
         }
-        let exe = exe.map_err(|e| format!("cannot find Hudson's own program ({e})"));
-        match live(config, resources, app_data, version, exe) {
+        match live(config, layout, kind, app_data, version) {
             Ok(live) => {
                 let live = Arc::new(live);
-                if let Some(root) = &live.install_root {
-                    let copy = hudson_updater::install::rollback_copy_of(root);
+                if let Some(copy) = live.layout.rollback_copy() {
                     updates.set(|v| v.rollback_copy = copy.exists().then(|| copy.display().to_string()));
                 }
                 updates.live = Some(live);
@@ -181,8 +187,8 @@ impl Updates {
     }
 
     /// The journal: finish or undo what a crash interrupted.
-    fn recover(&self, app_data: &Path, installed: &semver::Version, log: &Log) {
-        match hudson_updater::startup(app_data, installed, &SystemRunner) {
+    fn recover(&self, layout: &Layout, installed: &semver::Version, log: &Log) {
+        match hudson_updater::startup(layout, installed, &SystemRunner) {
             Ok(Startup::Normal { notice, warning }) => {
                 if let Some(warning) = warning {
                     log.shell(&format!("updates: {warning}"));
@@ -192,6 +198,12 @@ impl Updates {
                     log.shell(&format!("updates: {text}"));
                     self.set(|v| v.notice = Some(text));
                 }
+            }
+            Ok(Startup::Probation(probation)) if probation.stuck().is_some() => {
+                let text = probation.stuck().unwrap_or_default();
+                log.shell(&format!("updates: {text}"));
+                self.set(|v| v.message = text);
+                *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(*probation);
             }
             Ok(Startup::Probation(probation)) => {
                 log.shell(&format!(
@@ -203,7 +215,7 @@ impl Updates {
                 self.set(|v| {
                     v.message = format!("Hudson {} was just installed: checking that it starts…", probation.version())
                 });
-                *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(probation);
+                *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(*probation);
             }
             Err(error) => {
                 log.shell(&format!("updates: the last update could not be finished: {error}"));
@@ -239,7 +251,15 @@ impl Updates {
                 if version.parse::<semver::Version>().is_ok_and(|v| v.cmp_precedence(probation.version()).is_eq()) {
                     let shell = app.state::<Shell>();
                     let confirmed = probation.version().clone();
+                    let stuck = probation.stuck().is_some();
                     match probation.confirm() {
+                        Ok(()) if stuck => {
+                            shell.log.shell(&format!(
+                                "updates: Hudson {confirmed} started and passed its health check: the record of the \
+                                 unfinished update was cleared and updates resume"
+                            ));
+                            self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
+                        }
                         Ok(()) => {
                             shell.log.shell(&format!("updates: Hudson {confirmed} passed probation"));
                             self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
@@ -336,10 +356,10 @@ impl Updates {
 /// Builds the updater, or says in plain words why this install has none.
 fn live(
     config: &ShellConfig,
-    resources: Option<&Path>,
+    layout: Result<Layout, String>,
+    kind: Result<(InstallKind, Installer), String>,
     app_data: Result<PathBuf, String>,
     installed: Result<semver::Version, String>,
-    exe: Result<PathBuf, String>,
 ) -> Result<Live, String> {
     let settings: &UpdatesConfig = config.updates.as_ref().ok_or_else(|| {
         "Updates are not set up for this build (no update endpoint is configured). \
@@ -347,8 +367,8 @@ fn live(
             .to_owned()
     })?;
     let installed = installed?;
-    let exe = exe?;
-    let (kind, installer, install_root) = install_kind(config, &exe, resources)?;
+    let (_, installer) = kind?;
+    let layout = layout?;
     let platform = PlatformKey::new(host_os()?, host_arch()?, Some(installer));
     let texts = EMBEDDED_KEYS.ok_or_else(|| {
         "This copy of Hudson was not built by the release toolchain: it trusts no update key, \
@@ -366,15 +386,7 @@ fn live(
     .map_err(|e| e.to_string())?;
     let interval =
         (settings.interval_hours > 0).then(|| Duration::from_secs(u64::from(settings.interval_hours) * 3600));
-    Ok(Live {
-        updater,
-        kind,
-        data_dir: app_data,
-        snapshot_files: settings.snapshot_files.iter().map(PathBuf::from).collect(),
-        interval,
-        install_root,
-        configured: config.install_kind,
-    })
+    Ok(Live { updater, layout, interval, configured: config.install_kind })
 }
 
 /// How this install is replaced, from what `dist` recorded.
@@ -382,7 +394,7 @@ fn install_kind(
     config: &ShellConfig,
     exe: &Path,
     resources: Option<&Path>,
-) -> Result<(InstallKind, Installer, Option<PathBuf>), String> {
+) -> Result<(InstallKind, Installer), String> {
     let not_installed = || {
         "This copy of Hudson does not say how it was installed (a development run): \
          it cannot install updates."
@@ -399,8 +411,7 @@ fn install_kind(
                 .find(|dir| resources.starts_with(dir))
                 .filter(|dir| dir.parent().is_some())
                 .ok_or_else(|| format!("cannot find the folder holding {} and its resources", exe.display()))?;
-            let root = root.to_path_buf();
-            Ok((InstallKind::FolderSwap { install: root.clone() }, Installer::Portable, Some(root)))
+            Ok((InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::Portable))
         }
         Configured::App => {
             // <Name>.app/Contents/MacOS/<program>
@@ -410,7 +421,7 @@ fn install_kind(
                 .filter(|dir| dir.extension().is_some_and(|e| e == "app"))
                 .ok_or_else(|| format!("{} is not inside an .app bundle", exe.display()))?
                 .to_path_buf();
-            Ok((InstallKind::FolderSwap { install: root.clone() }, Installer::App, Some(root)))
+            Ok((InstallKind::FolderSwap { install: root }, Installer::App))
         }
         Configured::Package => {
             use tauri::utils::config::BundleType;
@@ -426,7 +437,7 @@ fn install_kind(
                     ));
                 }
             };
-            Ok((InstallKind::Package(kind), installer, None))
+            Ok((InstallKind::Package(kind), installer))
         }
     }
 }
@@ -583,13 +594,11 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         stopped.store(true, Ordering::SeqCst);
         Ok(())
     };
-    let check_staged = |staged: &Path| match (&live.install_root, live.configured) {
+    let check_staged = |staged: &Path| match (live.layout.install_root(), live.configured) {
         (Some(root), Some(kind)) => check_staged_tree(staged, root, &updates.program, kind),
         _ => Ok(()),
     };
     let ctx = InstallContext {
-        data_dir: &live.data_dir,
-        snapshot_files: &live.snapshot_files,
         check_staged: &check_staged,
         stop_backend: &mut stop_backend,
         runner: &SystemRunner,
@@ -597,7 +606,7 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         crash_hook: None,
     };
     shell.log.shell(&format!("updates: installing Hudson {version}"));
-    match live.updater.install(downloaded, &live.kind, ctx) {
+    match live.updater.install(downloaded, &live.layout, ctx) {
         Ok(Installed { next: Next::Relaunch, .. }) => {
             shell.log.shell(&format!("updates: Hudson {version} installed; relaunching {}", updates.program.display()));
             relaunch(app, &updates.program);
@@ -740,16 +749,15 @@ mod tests {
         let root = dir.path().canonicalize().unwrap().join("Hudson");
         let exe = portable_tree(&root, "portable");
         let resources = root.join("lib/Hudson");
-        let (kind, installer, found) =
-            install_kind(&config(Some(Configured::Portable)), &exe, Some(&resources)).unwrap();
+        let (kind, installer) = install_kind(&config(Some(Configured::Portable)), &exe, Some(&resources)).unwrap();
         assert_eq!(kind, InstallKind::FolderSwap { install: root.clone() });
-        assert_eq!((installer, found), (Installer::Portable, Some(root)));
+        assert_eq!(installer, Installer::Portable);
     }
 
     #[test]
     fn an_app_install_is_the_bundle_and_an_unrecorded_kind_cannot_update() {
         let exe = Path::new("/Applications/Hudson.app/Contents/MacOS/hudson-desktop");
-        let (kind, _, _) = install_kind(&config(Some(Configured::App)), exe, None).unwrap();
+        let (kind, _) = install_kind(&config(Some(Configured::App)), exe, None).unwrap();
         assert_eq!(kind, InstallKind::FolderSwap { install: PathBuf::from("/Applications/Hudson.app") });
         let e = install_kind(&config(Some(Configured::App)), Path::new("/opt/x/bin/hudson-desktop"), None).unwrap_err();
         assert!(e.contains("not inside an .app"), "{e}");

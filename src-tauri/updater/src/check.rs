@@ -14,6 +14,7 @@ use signing::rotation::{KEY_CHAIN_FILE, MAX_KEY_CHAIN_BYTES};
 
 use crate::Updater;
 use crate::error::Result;
+use crate::http::Deadline;
 
 /// A signature file is a few hundred bytes; anything past this is not one.
 const MAX_SIGNATURE_BYTES: usize = 16 << 10;
@@ -90,12 +91,30 @@ impl Updater {
         let same_channel = state.channel.as_deref() == Some(channel);
         policy.last_seen = if same_channel { state.last_seen.clone() } else { None };
         policy.last_chain = if same_channel { state.key_chain.clone() } else { None };
-        // Past the cap the policy refuses by size, so it still decides.
-        let manifest = self.http.get_capped(&manifest_url, policy.max_manifest_bytes)?;
-        let signature = self.http.get_capped(&signature_url, MAX_SIGNATURE_BYTES)?;
+        // One deadline for the whole check, however slowly a server answers.
+        let deadline = Deadline::after(self.limits.check_deadline);
+        let manifest = self.http.get_capped(&manifest_url, policy.max_manifest_bytes, deadline)?;
+        if manifest.body.len() > policy.max_manifest_bytes {
+            // Refused unread past the cap; the size said is the server's own
+            // when it declared one.
+            let refused = ManifestRefused::TooLarge {
+                size: manifest.declared.map_or(manifest.body.len(), |n| n as usize),
+                limit: policy.max_manifest_bytes,
+            };
+            let mut refusal = refusal(&refused);
+            if manifest.declared.is_none() {
+                refusal.reason = format!(
+                    "the server sent an oversized channel file (more than {} bytes): ignored",
+                    policy.max_manifest_bytes
+                );
+            }
+            return Ok(CheckOutcome::Refused(refusal));
+        }
+        let signature = self.http.get_capped(&signature_url, MAX_SIGNATURE_BYTES, deadline)?.body;
         // A channel that rotated its key has a key chain; most have none (404).
         let chain_url = self.config.endpoint.file(channel, KEY_CHAIN_FILE);
-        let chain = self.http.get_optional_capped(&chain_url, MAX_KEY_CHAIN_BYTES)?;
+        let chain = self.http.get_optional_capped(&chain_url, MAX_KEY_CHAIN_BYTES, deadline)?.map(|c| c.body);
+        let manifest = manifest.body;
 
         let chained = match policy::check_manifest_chained(&policy, &manifest, &signature, chain.as_deref()) {
             Ok(chained) => chained,
@@ -183,6 +202,12 @@ pub fn refusal(refused: &ManifestRefused) -> Refusal {
         }
         ManifestRefused::RetiredKey { key_id, .. } => {
             format!("the channel file is signed by a key the channel has retired ({key_id}): ignored")
+        }
+        ManifestRefused::ArtifactUrl { url, why } => {
+            format!(
+                "the update's download address {} is not one this app may use ({why}): ignored",
+                crate::http::shown_url(url)
+            )
         }
     };
     Refusal { kind: refused.kind(), reason, detail: refused.to_string() }

@@ -12,10 +12,20 @@
 //!   endless body ends as a size refusal, never a full disk.
 //! - Only a verified file is renamed to its final name. A verification
 //!   failure deletes the `.part`; a network failure keeps it for the resume.
+//! - Before a byte is written, the volume must have room for what is still
+//!   to come plus a margin (`space`); a server that declares another size
+//!   than the signed manifest is refused before its body is read; a disk
+//!   that fills up anyway gets its `.part` removed, so the app's own state
+//!   can still be written.
+//! - A download whose throughput stays under the floor of [`NetLimits`]
+//!   for its window is stopped, its `.part` kept for a resume.
+//!
+//! [`NetLimits`]: crate::NetLimits
 
 use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use signing::policy::{self, DownloadRefused};
@@ -24,6 +34,8 @@ use crate::Updater;
 use crate::check::Update;
 use crate::error::{IoContext, Result, UpdateError};
 use crate::fsx;
+use crate::http::NetLimits;
+use crate::space::{self, Need};
 
 /// Bytes done of the total, for the progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +99,8 @@ impl Updater {
             let file = fsx::open_regular(&part).at("opening", &part)?;
             policy::verify_download(file, &update.offer, &update.keys)
         } else {
-            let response = self.http.send(&url, (have > 0).then_some(have))?;
+            space::ensure(&[Need { dir: &dir, bytes: total - have }])?;
+            let response = self.http.send(&url, (have > 0).then_some(have), None)?;
             let resumed = response.status() == StatusCode::PARTIAL_CONTENT
                 && have > 0
                 && content_range_start(&response) == Some(have);
@@ -107,6 +120,13 @@ impl Updater {
                     return Err(UpdateError::Fetch { url, detail: format!("the server answered HTTP {status}") });
                 }
             }
+            let offset = if response.status() == StatusCode::OK { 0 } else { have };
+            if let Some(declared) = response.content_length().map(|length| offset + length)
+                && declared != total
+            {
+                fsx::remove_any(&part)?;
+                return Err(UpdateError::WrongSize { url, declared, expected: total });
+            }
             let mut writer = fsx::open_append(&part).at("opening", &part)?;
             if have == 0 {
                 writer.set_len(0).at("emptying", &part)?;
@@ -114,10 +134,22 @@ impl Updater {
             writer.seek(io::SeekFrom::End(0)).at("seeking in", &part)?;
             progress(Progress { done: have, total });
             let earlier = fsx::open_regular(&part).at("opening", &part)?.take(have);
-            let tee = Tee { body: response.take(total - have + 1), out: &mut writer, done: have, total, progress };
+            let body = Floor::new(response, self.limits).take(total - have + 1);
+            let tee = Tee { body, out: &mut writer, done: have, total, progress };
             let outcome = policy::verify_download(earlier.chain(tee), &update.offer, &update.keys);
+            let synced = writer.sync_all();
+            if let Err(DownloadRefused::Read(error)) = &outcome
+                && space::is_full(error)
+            {
+                // Keeping it would keep the disk full: the next check could
+                // not even write its state.
+                let done = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                drop(writer);
+                fsx::remove_any(&part)?;
+                return Err(UpdateError::DiskFull { url, dir, done, total });
+            }
             // What arrived stays durable for a resume, whatever happened.
-            writer.sync_all().at("flushing", &part)?;
+            synced.at("flushing", &part)?;
             outcome
         };
 
@@ -136,6 +168,46 @@ impl Updater {
                 Err(UpdateError::DownloadRefused { url, source: refused })
             }
         }
+    }
+}
+
+/// Passes the body on, and fails once a whole window brought fewer bytes
+/// than the floor allows.
+struct Floor<R> {
+    inner: R,
+    limits: NetLimits,
+    window_started: Instant,
+    in_window: u64,
+}
+
+impl<R> Floor<R> {
+    fn new(inner: R, limits: NetLimits) -> Floor<R> {
+        Floor { inner, limits, window_started: Instant::now(), in_window: 0 }
+    }
+}
+
+impl<R: Read> Read for Floor<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.in_window += n as u64;
+        let window = self.limits.stall_window;
+        if self.window_started.elapsed() >= window {
+            let floor = self.limits.min_bytes_per_sec.saturating_mul(window.as_secs().max(1));
+            if self.in_window < floor {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the server sent only {} bytes in the last {} s, under the {} bytes/s this app waits for",
+                        self.in_window,
+                        window.as_secs(),
+                        self.limits.min_bytes_per_sec
+                    ),
+                ));
+            }
+            self.window_started = Instant::now();
+            self.in_window = 0;
+        }
+        Ok(n)
     }
 }
 

@@ -28,6 +28,11 @@ pub enum UpdateError {
     #[error("cannot fetch {url}: {detail}; check the network connection and try again")]
     Fetch { url: String, detail: String },
     #[error(
+        "{url} cannot be fetched: {detail}; the update server is misconfigured or its answers are being \
+         tampered with: tell the publisher"
+    )]
+    Redirect { url: String, detail: String },
+    #[error(
         "the download of {url} stopped at {done} of {total} bytes ({detail}); try again: it resumes where it stopped"
     )]
     Interrupted { url: String, done: u64, total: u64, detail: String },
@@ -37,6 +42,11 @@ pub enum UpdateError {
         #[source]
         source: DownloadRefused,
     },
+    #[error(
+        "the server offers {url} as {declared} bytes, but the signed channel manifest says {expected}: refused \
+         before downloading (the server holds another file than the one published)"
+    )]
+    WrongSize { url: String, declared: u64, expected: u64 },
     #[error(
         "the artifact URL {url:?} does not end in a usable file name; the channel manifest is wrong: tell the publisher"
     )]
@@ -62,8 +72,29 @@ pub enum UpdateError {
     Command { command: String, detail: String },
     #[error("an update step is already recorded in {} ({step}); restart the app so it can finish or undo it first", path.display())]
     Busy { path: PathBuf, step: &'static str },
-    #[error("the install at {} is neither the old nor the new version recorded in the journal; reinstall the app", install.display())]
+    #[error("the install at {} is neither the old nor the new version recorded in the update journal", install.display())]
     UnknownTree { install: PathBuf },
+    #[error(
+        "{update} could be neither finished nor undone: {reason}. Hudson starts whatever is installed {place}; \
+         this record is cleared, and updates resume, as soon as that copy starts and passes its health check \
+         (if it does not start, reinstall Hudson {place} from its installer)"
+    )]
+    Stuck { update: String, reason: String, place: String },
+    #[error(
+        "the update needs {} MB free on the disk holding {}, {} MB are free: free some space and try again (nothing was changed)",
+        crate::space::megabytes(*needed),
+        dir.display(),
+        crate::space::megabytes(*free)
+    )]
+    NoSpace { dir: PathBuf, needed: u64, free: u64 },
+    #[error(
+        "the disk holding {} filled up during the download of {url} ({done} of {total} bytes); the partial download \
+         was removed: free some space and try again",
+        dir.display()
+    )]
+    DiskFull { url: String, dir: PathBuf, done: u64, total: u64 },
+    #[error("checking for updates took longer than {secs} s ({url} answers too slowly); try again later")]
+    CheckDeadline { url: String, secs: u64 },
 }
 
 pub type Result<T, E = UpdateError> = std::result::Result<T, E>;

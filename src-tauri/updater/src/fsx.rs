@@ -101,6 +101,23 @@ pub(crate) fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
+/// Refuses when any folder or file on the way from `root` down to
+/// `root/relative` is a symlink: a planted link must not send a read or a
+/// write outside `root`. Missing components are fine.
+pub(crate) fn check_no_symlink_below(root: &Path, relative: &Path) -> Result<()> {
+    let mut at = root.to_path_buf();
+    for component in relative.components() {
+        at.push(component);
+        if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(crate::error::UpdateError::State {
+                path: at,
+                detail: "a symlink where the updater keeps its own files; it was not followed".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Copies a regular file durably to `to` (replacing it atomically).
 pub(crate) fn copy_durable(from: &Path, to: &Path) -> Result<()> {
     let mut source = open_regular(from).at("opening", from)?;

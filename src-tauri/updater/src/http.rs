@@ -8,13 +8,19 @@
 //! TLS is rustls with the `ring` provider and the OS trust store (see
 //! Cargo.toml for why reqwest 0.12).
 //!
-//! Timeouts: 15 s to connect; 30 s for the response head and for each read of
-//! the body (reqwest's blocking `timeout` applies per read), so a stalled
-//! server ends a download without capping how long a large one may take.
+//! Timeouts ([`NetLimits`]): 15 s to connect; 30 s for the response head and
+//! for each read of the body (reqwest's blocking `timeout` applies per
+//! read). On top of that a whole check has a deadline, so a server that
+//! drips one byte every few seconds cannot keep it going for days; and a
+//! download — which may rightly take long — is aborted when its throughput
+//! stays under a floor for a while (`download`), keeping what arrived.
+//!
+//! A redirect is followed only to a URL the transport rule allows, at most
+//! five times; a refused one is reported with where it pointed and why.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use reqwest::blocking::{Client, Response};
@@ -25,6 +31,32 @@ use crate::error::{Result, UpdateError};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_REDIRECTS: usize = 5;
+/// Longest URL a message shows.
+const SHOWN_URL_CHARS: usize = 200;
+
+/// The deadlines and throughput floor of the updater's network use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetLimits {
+    /// A whole check (manifest, signature, key chain) ends by then.
+    pub check_deadline: Duration,
+    /// A download whose last `stall_window` brought fewer than
+    /// `min_bytes_per_sec × stall_window` bytes is aborted (and resumable).
+    pub stall_window: Duration,
+    pub min_bytes_per_sec: u64,
+}
+
+impl Default for NetLimits {
+    /// 45 s per check; a download slower than 4 KiB/s for a whole minute
+    /// stops (a real connection, however poor, does better; a server that
+    /// drips bytes to hold the app does not).
+    fn default() -> Self {
+        NetLimits {
+            check_deadline: Duration::from_secs(45),
+            stall_window: Duration::from_secs(60),
+            min_bytes_per_sec: 4096,
+        }
+    }
+}
 
 /// The base URL of the channel tree (`<endpoint>/<channel>/manifest.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,10 +151,19 @@ impl Http {
     /// `loopback`: the endpoint is local, so no proxy may see the requests.
     pub(crate) fn new(loopback: bool) -> Result<Http> {
         let redirect = reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS || check_url(attempt.url()).is_err() {
-                attempt.stop()
-            } else {
-                attempt.follow()
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                let error = format!("the server redirected more than {MAX_REDIRECTS} times");
+                return attempt.error(error);
+            }
+            match check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(why) => {
+                    let error = format!(
+                        "the server redirected to {}, which is refused: {why}",
+                        shown_url(attempt.url().as_str())
+                    );
+                    attempt.error(error)
+                }
             }
         });
         let mut builder = Client::builder()
@@ -145,35 +186,51 @@ impl Http {
 
     /// GETs `url` and returns at most `cap + 1` bytes of the body: a caller
     /// that sees more than `cap` knows the body was too long, without this
-    /// function ever holding more than that in memory.
-    pub(crate) fn get_capped(&self, url: &str, cap: usize) -> Result<Vec<u8>> {
-        self.get_optional_capped(url, cap)?
+    /// function ever holding more than that in memory. Ends by `deadline`.
+    pub(crate) fn get_capped(&self, url: &str, cap: usize, deadline: Deadline) -> Result<Capped> {
+        self.get_optional_capped(url, cap, deadline)?
             .ok_or_else(|| fetch_error(url, format!("the server answered HTTP {}", reqwest::StatusCode::NOT_FOUND)))
     }
 
     /// `get_capped`, but a 404 is `None`: the file is optional.
-    pub(crate) fn get_optional_capped(&self, url: &str, cap: usize) -> Result<Option<Vec<u8>>> {
-        let response = self.send(url, None)?;
+    pub(crate) fn get_optional_capped(&self, url: &str, cap: usize, deadline: Deadline) -> Result<Option<Capped>> {
+        let response = self.send(url, None, Some(deadline))?;
         match response.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
             reqwest::StatusCode::OK => {
+                let declared = response.content_length();
                 let mut body = Vec::new();
-                response.take(cap as u64 + 1).read_to_end(&mut body).map_err(|e| fetch_error(url, e.to_string()))?;
-                Ok(Some(body))
+                let mut reader = DeadlineReader { inner: response, deadline: deadline.at };
+                match (&mut reader).take(cap as u64 + 1).read_to_end(&mut body) {
+                    Ok(_) => Ok(Some(Capped { body, declared })),
+                    Err(_) if deadline.passed() => Err(deadline.error(url)),
+                    Err(e) => Err(fetch_error(url, e.to_string())),
+                }
             }
             status => Err(fetch_error(url, format!("the server answered HTTP {status}"))),
         }
     }
 
-    /// GETs `url`, from byte `from` on when it is above 0.
-    pub(crate) fn send(&self, url: &str, from: Option<u64>) -> Result<Response> {
+    /// GETs `url`, from byte `from` on when it is above 0; the whole
+    /// request (head and body) ends by `deadline` when one is given.
+    pub(crate) fn send(&self, url: &str, from: Option<u64>, deadline: Option<Deadline>) -> Result<Response> {
         let parsed = Url::parse(url).map_err(|e| fetch_error(url, format!("not a URL ({e})")))?;
         check_url(&parsed).map_err(|why| fetch_error(url, why))?;
         let mut request = self.client.get(parsed);
         if let Some(from) = from {
             request = request.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
-        let response = request.send().map_err(|e| fetch_error(url, describe(&e)))?;
+        if let Some(deadline) = deadline {
+            let left = deadline.left().ok_or_else(|| deadline.error(url))?;
+            // reqwest's per-request timeout covers connect to the end of
+            // the body; its blocking reads are also bounded by it.
+            request = request.timeout(left.min(READ_TIMEOUT));
+        }
+        let response = request.send().map_err(|e| match deadline {
+            Some(deadline) if deadline.passed() => deadline.error(url),
+            _ if e.is_redirect() => UpdateError::Redirect { url: shown_url(url), detail: innermost(&e) },
+            _ => fetch_error(url, describe(&e.without_url())),
+        })?;
         let now = OffsetDateTime::now_utc();
         if let Some(server) =
             response.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok()).and_then(parse_http_date)
@@ -185,8 +242,77 @@ impl Http {
     }
 }
 
+/// A body read up to a cap, and the size the server declared for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Capped {
+    pub body: Vec<u8>,
+    /// `Content-Length`, when the server sent one.
+    pub declared: Option<u64>,
+}
+
+/// When a check must be over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn after(total: Duration) -> Deadline {
+        Deadline { at: Instant::now() + total, total }
+    }
+
+    fn left(&self) -> Option<Duration> {
+        self.at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    fn passed(&self) -> bool {
+        self.left().is_none()
+    }
+
+    fn error(&self, url: &str) -> UpdateError {
+        UpdateError::CheckDeadline { url: shown_url(url), secs: self.total.as_secs() }
+    }
+}
+
+/// A body that fails once its deadline has passed, however slowly bytes
+/// keep arriving.
+struct DeadlineReader<R> {
+    inner: R,
+    deadline: Instant,
+}
+
+impl<R: Read> Read for DeadlineReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the deadline passed"));
+        }
+        self.inner.read(buffer)
+    }
+}
+
+/// A URL as messages show it: at most [`SHOWN_URL_CHARS`] characters.
+pub(crate) fn shown_url(url: &str) -> String {
+    if url.chars().count() <= SHOWN_URL_CHARS {
+        return url.to_owned();
+    }
+    let head: String = url.chars().take(SHOWN_URL_CHARS).collect();
+    format!("{head}… ({} characters)", url.chars().count())
+}
+
 fn fetch_error(url: &str, detail: String) -> UpdateError {
-    UpdateError::Fetch { url: url.to_owned(), detail }
+    UpdateError::Fetch { url: shown_url(url), detail }
+}
+
+/// The deepest cause: for a refused redirect, the policy's own words.
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut last = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        last = cause.to_string();
+        source = cause.source();
+    }
+    last
 }
 
 /// reqwest's top-level message hides the cause ("error sending request");

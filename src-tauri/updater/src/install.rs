@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use crate::Updater;
 use crate::download::Downloaded;
 use crate::error::{IoContext, Result, UpdateError};
+use crate::layout::Layout;
+use crate::space::{self, Need};
 use crate::state::{Journal, PackageKind, Store, TreeId};
 use crate::unpack::{self, UnpackLimits};
 use crate::{fsx, snapshot, swap};
@@ -54,13 +56,9 @@ pub enum Step {
     BadTreeRemoved,
 }
 
-/// What the install needs from the shell.
+/// What the install needs from the shell. Where things go is the
+/// [`Layout`]'s, never the caller's to say per call.
 pub struct InstallContext<'a> {
-    /// The per-user data folder the backend writes (`HUDSON_DATA_DIR`).
-    pub data_dir: &'a Path,
-    /// Files to snapshot before the new version's first boot, relative to
-    /// `data_dir` (from `[workspace.metadata.hudson.updates]`).
-    pub snapshot_files: &'a [PathBuf],
     /// Checks the unpacked tree (say, that its `hudson-shell.json` names the
     /// offered version). Folder swaps only.
     pub check_staged: &'a dyn Fn(&Path) -> std::result::Result<(), String>,
@@ -90,28 +88,42 @@ pub enum Next {
 }
 
 impl Updater {
-    /// Installs a verified download. Refused while another update's journal
-    /// is open (the shell runs [`crate::startup`] first).
-    pub fn install(
-        &self,
-        downloaded: Downloaded,
-        kind: &InstallKind,
-        mut ctx: InstallContext<'_>,
-    ) -> Result<Installed> {
-        let store = self.store();
+    /// Installs a verified download into the install `layout` describes.
+    /// Refused while another update's journal is open (the shell runs
+    /// [`crate::startup`] first), and for a development run (no install).
+    pub fn install(&self, downloaded: Downloaded, layout: &Layout, mut ctx: InstallContext<'_>) -> Result<Installed> {
+        if layout.app_data() != self.config.app_data {
+            return Err(UpdateError::Unsupported {
+                detail: format!(
+                    "the install's layout keeps its state in {}, the updater in {}: the app is misconfigured",
+                    layout.app_data().display(),
+                    self.config.app_data.display()
+                ),
+            });
+        }
+        let store = layout.store();
         if let Some(journal) = store.load()?.state.journal {
-            return Err(UpdateError::Busy { path: store.path(), step: journal.step() });
+            return Err(match journal {
+                Journal::Stuck { during, version, reason } => {
+                    crate::recovery::stuck_error(layout, &during, version.as_ref(), &reason)
+                }
+                other => UpdateError::Busy { path: store.path(), step: other.step() },
+            });
         }
         let job = Job {
             store: &store,
+            layout,
             version: downloaded.update.version.clone(),
             previous: self.config.installed.clone(),
             sequence: downloaded.update.sequence,
             artifact: downloaded.path.clone(),
         };
-        match kind {
-            InstallKind::FolderSwap { install } => job.folder_swap(install, &mut ctx),
-            InstallKind::Package(kind) => job.package(*kind, &mut ctx),
+        match layout.kind() {
+            Some(InstallKind::FolderSwap { install }) => job.folder_swap(install, &mut ctx),
+            Some(InstallKind::Package(kind)) => job.package(*kind, &mut ctx),
+            None => Err(UpdateError::Unsupported {
+                detail: "this is a development run, not an installed app: it installs no updates".to_owned(),
+            }),
         }
     }
 }
@@ -119,6 +131,7 @@ impl Updater {
 /// One install in progress.
 struct Job<'a> {
     store: &'a Store,
+    layout: &'a Layout,
     version: semver::Version,
     previous: semver::Version,
     sequence: u64,
@@ -131,58 +144,37 @@ fn hook(ctx: &InstallContext<'_>, step: Step) {
     }
 }
 
-/// Where a folder-swap install keeps the previous version after an update
-/// (`.<name>.rollback` beside it), for the window to show.
-pub fn rollback_copy_of(install: &Path) -> PathBuf {
-    Siblings::of(install).map(|s| s.rollback).unwrap_or_else(|_| install.with_extension("rollback"))
-}
-
-/// The sibling folders a folder swap uses, on the install's filesystem.
-#[derive(Debug, Clone)]
-pub(crate) struct Siblings {
-    pub(crate) staging: PathBuf,
-    pub(crate) rollback: PathBuf,
-}
-
-impl Siblings {
-    pub(crate) fn of(install: &Path) -> Result<Siblings> {
-        let name = install.file_name().ok_or_else(|| UpdateError::Unsupported {
-            detail: format!("the install path {} has no folder name", install.display()),
-        })?;
-        let sibling = |suffix: &str| {
-            let mut n = OsString::from(".");
-            n.push(name);
-            n.push(suffix);
-            fsx::parent(install).join(n)
-        };
-        Ok(Siblings { staging: sibling(".staging"), rollback: sibling(".rollback") })
-    }
-}
-
 impl Job<'_> {
-    fn snapshot_dir(&self) -> PathBuf {
-        self.store.dir().join("snapshot")
-    }
-
     fn folder_swap(&self, install: &Path, ctx: &mut InstallContext<'_>) -> Result<Installed> {
         if !cfg!(any(target_os = "linux", target_vendor = "apple")) {
             return Err(UpdateError::Unsupported { detail: "folder swaps run only on Linux and macOS".to_owned() });
         }
-        let siblings = Siblings::of(install)?;
+        let staging = self.layout.staging().expect("a folder swap has a staging folder");
+        let rollback = self.layout.rollback_copy().expect("a folder swap has a rollback copy");
+        let snapshot_dir = self.layout.snapshot_dir();
         let old_tree = TreeId::of(install)?;
 
-        self.unpack(install, &siblings, ctx.limits)?;
+        // Every header read and the space checked before anything is
+        // written: an archive that cannot be unpacked, or does not fit,
+        // leaves the disk as it was.
+        let survey = unpack::survey(&self.artifact, ctx.limits)?;
+        space::ensure(&[
+            Need { dir: fsx::parent(install), bytes: survey.disk_bytes() },
+            Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) },
+        ])?;
+
+        self.unpack(install, &staging, ctx.limits)?;
         hook(ctx, Step::Unpacked);
-        if let Err(detail) = (ctx.check_staged)(&siblings.staging) {
-            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
-            return Err(UpdateError::StagedCheck { staging: siblings.staging, detail });
+        if let Err(detail) = (ctx.check_staged)(&staging) {
+            undo_unpacking(self.store, &staging, &snapshot_dir)?;
+            return Err(UpdateError::StagedCheck { staging, detail });
         }
         if let Err(detail) = (ctx.stop_backend)() {
-            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+            undo_unpacking(self.store, &staging, &snapshot_dir)?;
             return Err(UpdateError::StopBackend { detail });
         }
-        if let Err(error) = snapshot::take(ctx.data_dir, ctx.snapshot_files, &self.snapshot_dir()) {
-            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+        if let Err(error) = snapshot::take(self.layout) {
+            undo_unpacking(self.store, &staging, &snapshot_dir)?;
             return Err(error);
         }
         hook(ctx, Step::SnapshotTaken);
@@ -192,11 +184,11 @@ impl Job<'_> {
             previous: self.previous.clone(),
             sequence: self.sequence,
             install: install.to_path_buf(),
-            staging: siblings.staging.clone(),
-            rollback: siblings.rollback.clone(),
+            staging: staging.clone(),
+            rollback,
             old_tree,
-            new_tree: TreeId::of(&siblings.staging)?,
-            snapshot: self.snapshot_dir(),
+            new_tree: TreeId::of(&staging)?,
+            snapshot: snapshot_dir,
         };
         swap_in(self.store, &journal, ctx)?;
         fsx::remove_any(&self.artifact)?;
@@ -204,18 +196,18 @@ impl Job<'_> {
     }
 
     /// Journal `unpacking`, then unpack into the staging folder.
-    fn unpack(&self, install: &Path, siblings: &Siblings, limits: UnpackLimits) -> Result<()> {
+    fn unpack(&self, install: &Path, staging: &Path, limits: UnpackLimits) -> Result<()> {
         // Leftovers of an update whose journal was lost (a corrupt state).
-        fsx::remove_any(&siblings.staging)?;
+        fsx::remove_any(staging)?;
         self.store.update(|s| {
             s.journal = Some(Journal::Unpacking {
                 version: self.version.clone(),
                 install: install.to_path_buf(),
-                staging: siblings.staging.clone(),
+                staging: staging.to_path_buf(),
             })
         })?;
-        if let Err(error) = unpack::unpack_tar_gz(&self.artifact, &siblings.staging, limits) {
-            undo_unpacking(self.store, &siblings.staging, &self.snapshot_dir())?;
+        if let Err(error) = unpack::unpack_tar_gz(&self.artifact, staging, limits) {
+            undo_unpacking(self.store, staging, &self.layout.snapshot_dir())?;
             return Err(error);
         }
         fsx::sync_dir(fsx::parent(install))
@@ -223,7 +215,7 @@ impl Job<'_> {
 }
 
 /// Undo of `unpacking` (and of a `swapping` that did not swap): the install
-/// was never touched; remove what was staged.
+/// was never touched; remove what was staged. The paths are the layout's.
 pub(crate) fn undo_unpacking(store: &Store, staging: &Path, snapshot: &Path) -> Result<()> {
     fsx::remove_any(staging)?;
     fsx::remove_any(snapshot)?;
@@ -246,7 +238,8 @@ fn swap_in(store: &Store, journal: &Journal, ctx: &InstallContext<'_>) -> Result
 }
 
 /// Finish of `swapping` once the exchange happened: move the old tree to
-/// the rollback name and journal probation. Safe to run again.
+/// the rollback name and journal probation. Safe to run again. The
+/// journal's paths were checked against the layout by the caller.
 pub(crate) fn finish_swapping(store: &Store, journal: &Journal, ctx: Option<&InstallContext<'_>>) -> Result<()> {
     let Journal::Swapping { version, previous, sequence, install, staging, rollback, old_tree, new_tree, snapshot } =
         journal
@@ -283,7 +276,8 @@ pub(crate) fn finish_swapping(store: &Store, journal: &Journal, ctx: Option<&Ins
 /// Rolls a folder swap back: exchange again so the old tree is at the
 /// install path, restore the data snapshot, remove the bad tree. Journaled
 /// as `rolling_back` by the caller first; safe to run again after a crash.
-pub(crate) fn finish_rolling_back(journal: &Journal, hook_at: &dyn Fn(Step)) -> Result<()> {
+/// The journal's paths were checked against the layout by the caller.
+pub(crate) fn finish_rolling_back(journal: &Journal, layout: &Layout, hook_at: &dyn Fn(Step)) -> Result<()> {
     let Journal::RollingBack { install, rollback, old_tree, new_tree, snapshot, .. } = journal else {
         unreachable!("finish_rolling_back takes rolling_back")
     };
@@ -296,7 +290,7 @@ pub(crate) fn finish_rolling_back(journal: &Journal, hook_at: &dyn Fn(Step)) -> 
         _ => return Err(UpdateError::UnknownTree { install: install.clone() }),
     }
     hook_at(Step::SwappedBack);
-    snapshot::restore(snapshot)?;
+    snapshot::restore(layout)?;
     hook_at(Step::DataRestored);
     fsx::remove_any(rollback)?;
     fsx::remove_any(snapshot)?;
@@ -381,15 +375,9 @@ pub(crate) fn running_as_root() -> bool {
     }
 }
 
-/// Where kept package files live: the one of the running version is the
-/// rollback target of the next update.
-pub(crate) fn packages_dir(store: &Store) -> PathBuf {
-    store.dir().join("packages")
-}
-
 impl Job<'_> {
     fn package(&self, kind: PackageKind, ctx: &mut InstallContext<'_>) -> Result<Installed> {
-        let dir = packages_dir(self.store);
+        let dir = self.layout.packages_dir();
         fs::create_dir_all(&dir).at("creating the folder", &dir)?;
         let name = self.artifact.file_name().expect("a download has a file name").to_os_string();
         let mut kept = OsString::from(format!("{}--", self.version));
@@ -399,8 +387,9 @@ impl Job<'_> {
         fs::rename(&self.artifact, &package).at("keeping the package as", &package)?;
         fsx::sync_dir(&dir)?;
 
+        space::ensure(&[Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) }])?;
         (ctx.stop_backend)().map_err(|detail| UpdateError::StopBackend { detail })?;
-        snapshot::take(ctx.data_dir, ctx.snapshot_files, &self.snapshot_dir())?;
+        snapshot::take(self.layout)?;
         self.store.update(|s| {
             s.journal = Some(Journal::Package {
                 kind,
@@ -409,7 +398,7 @@ impl Job<'_> {
                 sequence: self.sequence,
                 package: package.clone(),
                 previous_package,
-                snapshot: self.snapshot_dir(),
+                snapshot: self.layout.snapshot_dir(),
                 launches: 0,
             })
         })?;
@@ -420,7 +409,7 @@ impl Job<'_> {
                 if let Err(detail) = ctx.runner.run(&command) {
                     // The package manager refused: the old version is still
                     // installed (dpkg/rpm keep their own consistency).
-                    fsx::remove_any(&self.snapshot_dir())?;
+                    fsx::remove_any(&self.layout.snapshot_dir())?;
                     fsx::remove_any(&package)?;
                     self.store.update(|s| s.journal = None)?;
                     return Err(UpdateError::Command { command: command.to_string(), detail });
@@ -523,12 +512,5 @@ mod tests {
             format!("pkexec rpm -U --oldpackage {}", file.display())
         );
         assert!(package_command(PackageKind::Msi, file, true, false).is_none());
-    }
-
-    #[test]
-    fn siblings_are_hidden_folders_next_to_the_install() {
-        let s = Siblings::of(Path::new("/Applications/Hudson.app")).unwrap();
-        assert_eq!(s.staging, Path::new("/Applications/.Hudson.app.staging"));
-        assert_eq!(s.rollback, Path::new("/Applications/.Hudson.app.rollback"));
     }
 }

@@ -12,6 +12,7 @@
 //! | [`download`] | resumable download, verified in the same pass |
 //! | [`install`] | folder swap, package manager, Windows installer — each step journaled first |
 //! | [`recovery`] | what the shell calls at startup: finish or undo, probation, rollback |
+//! | [`layout`] | every path the updater writes, derived from the install and data folders |
 //!
 //! # Trust
 //!
@@ -38,6 +39,13 @@
 //! filesystem, so the exchange is atomic both ways); it is kept after a
 //! confirmed update and replaced by the next one.
 //!
+//! Every path above is derived by [`Layout`] from the install's location and
+//! the app-data folder on every start; the journal's recorded paths are only
+//! compared with them. A journal that disagrees, or whose step can be neither
+//! finished nor undone, becomes a `stuck` record: nothing it names is
+//! touched, the tree at the install path starts, and the record is cleared
+//! once that install passes its health check.
+//!
 //! [`check_manifest`]: signing::policy::check_manifest
 //! [`verify_download`]: signing::policy::verify_download
 
@@ -47,8 +55,10 @@ mod error;
 mod fsx;
 mod http;
 pub mod install;
+pub mod layout;
 pub mod recovery;
 mod snapshot;
+mod space;
 pub mod state;
 mod swap;
 mod unpack;
@@ -65,8 +75,9 @@ pub use error::{Result, UpdateError};
 /// Atomic, durable writes of small state files (the shell's crash uploader
 /// uses it too).
 pub use fsx::write_atomic;
-pub use http::{Endpoint, ServerClock};
+pub use http::{Endpoint, NetLimits, ServerClock};
 pub use install::{InstallContext, InstallKind, Installed, Next, PackageCommand, PackageRunner, Step, SystemRunner};
+pub use layout::Layout;
 pub use recovery::{Probation, RolledBack, Startup, Verdict, dismiss_notice, probation_verdict, startup};
 pub use state::{BadVersion, Notice, PackageKind, State};
 pub use unpack::UnpackLimits;
@@ -125,6 +136,7 @@ pub struct Updater {
     keys: TrustedKeys,
     http: http::Http,
     clock: fn() -> OffsetDateTime,
+    limits: NetLimits,
 }
 
 impl Updater {
@@ -133,7 +145,14 @@ impl Updater {
             return Err(UpdateError::Channel { channel: config.channel });
         }
         let http = http::Http::new(config.endpoint.is_loopback())?;
-        Ok(Updater { config, keys, http, clock: OffsetDateTime::now_utc })
+        Ok(Updater { config, keys, http, clock: OffsetDateTime::now_utc, limits: NetLimits::default() })
+    }
+
+    /// Replaces the check deadline and the download's throughput floor
+    /// (tests use seconds where the defaults use minutes).
+    pub fn with_net_limits(mut self, limits: NetLimits) -> Updater {
+        self.limits = limits;
+        self
     }
 
     /// Replaces the clock manifests' expiry is judged by (tests).

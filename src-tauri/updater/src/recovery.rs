@@ -11,13 +11,14 @@
 //!   launch; past [`MAX_PROBATION_LAUNCHES`] (a crash loop that never reached
 //!   `fail`), `startup` rolls back by itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hudson_lifecycle::contract::HealthDoc;
 use time::OffsetDateTime;
 
 use crate::error::{Result, UpdateError};
-use crate::install::{self, PackageRunner, Step};
+use crate::install::{self, InstallKind, PackageRunner, Step};
+use crate::layout::Layout;
 use crate::state::{Journal, Notice, PackageKind, State, Store, TreeId};
 use crate::{fsx, snapshot};
 
@@ -30,17 +31,23 @@ pub enum Startup {
     Normal {
         /// An update was rolled back: tell the user (until [`dismiss_notice`]).
         notice: Option<Notice>,
-        /// The state file was unreadable and was reset: log it.
+        /// The state file was unreadable and was reset, or a journal was
+        /// left alone: log it.
         warning: Option<String>,
     },
-    Probation(Probation),
+    Probation(Box<Probation>),
 }
 
-/// The new version's probation; consumed by `confirm` or `fail`.
+/// The new version's probation; consumed by `confirm` or `fail`. Also the
+/// way out of a [`Journal::Stuck`] record: the install that starts must
+/// pass its health check, and `confirm` then clears the record.
 #[derive(Debug)]
 pub struct Probation {
     store: Store,
+    layout: Layout,
     journal: Journal,
+    /// The running shell's version.
+    installed: semver::Version,
 }
 
 /// The outcome of a rollback.
@@ -77,47 +84,70 @@ pub fn probation_verdict(doc: &HealthDoc, expected: &semver::Version) -> Verdict
 }
 
 /// Reads the journal, finishes or undoes an interrupted step, and says how
-/// to start. `installed` is the version of the running shell.
-pub fn startup(app_data: &Path, installed: &semver::Version, runner: &dyn PackageRunner) -> Result<Startup> {
-    startup_with_hook(app_data, installed, runner, &|_| {})
+/// to start. `installed` is the version of the running shell. Every path
+/// acted on is `layout`'s; a journal naming others is not acted on.
+pub fn startup(layout: &Layout, installed: &semver::Version, runner: &dyn PackageRunner) -> Result<Startup> {
+    startup_with_hook(layout, installed, runner, &|_| {})
 }
 
 #[doc(hidden)]
 pub fn startup_with_hook(
-    app_data: &Path,
+    layout: &Layout,
     installed: &semver::Version,
     runner: &dyn PackageRunner,
     hook: &dyn Fn(Step),
 ) -> Result<Startup> {
-    let store = Store::new(app_data);
+    let store = layout.store();
     let loaded = store.load()?;
     let warning = loaded.warning;
-    let normal = |store: &Store| -> Result<Startup> {
-        Ok(Startup::Normal { notice: store.load()?.state.notice, warning: warning.clone() })
+    let normal = |store: &Store, warning: Option<String>| -> Result<Startup> {
+        Ok(Startup::Normal { notice: store.load()?.state.notice, warning })
     };
-    let Some(journal) = loaded.state.journal else { return normal(&store) };
+    let Some(journal) = loaded.state.journal else { return normal(&store, warning) };
+    if layout.kind().is_none() {
+        // A development run shares the installed app's data folder: the
+        // update in progress belongs to the installed copy.
+        let note = format!(
+            "an update ({} of {}) is in progress for the installed copy of this app; this development run leaves it alone",
+            journal.step(),
+            journal_version(&journal).map_or("an unknown version".to_owned(), |v| v.to_string())
+        );
+        return normal(&store, Some(note));
+    }
+    if let Err(why) = recorded_paths_match(&journal, layout) {
+        return stuck(&store, layout, &journal, installed, &why);
+    }
+    let probation = |store: Store, journal: Journal| Probation {
+        store,
+        layout: layout.clone(),
+        journal,
+        installed: installed.clone(),
+    };
     match journal {
         Journal::Unpacking { ref staging, .. } => {
-            install::undo_unpacking(&store, staging, &store.dir().join("snapshot"))?;
-            normal(&store)
+            install::undo_unpacking(&store, staging, &layout.snapshot_dir())?;
+            normal(&store, warning)
         }
         Journal::Swapping { ref install, ref staging, ref snapshot, new_tree, old_tree, .. } => {
             match TreeId::at(install)? {
                 Some(id) if id == new_tree => {
                     install::finish_swapping(&store, &journal, None)?;
-                    count_probation_launch(store, installed, runner, hook, warning)
+                    count_probation_launch(probation(store, journal), runner, hook, warning)
                 }
                 Some(id) if id == old_tree => {
                     install::undo_unpacking(&store, staging, snapshot)?;
-                    normal(&store)
+                    normal(&store, warning)
                 }
-                _ => Err(UpdateError::UnknownTree { install: install.clone() }),
+                _ => {
+                    let why = UpdateError::UnknownTree { install: install.clone() }.to_string();
+                    stuck(&store, layout, &journal, installed, &why)
+                }
             }
         }
-        Journal::Probation { .. } => count_probation_launch(store, installed, runner, hook, warning),
+        Journal::Probation { .. } => count_probation_launch(probation(store, journal), runner, hook, warning),
         Journal::Package { ref version, ref previous, ref package, ref snapshot, .. } => {
             if installed.cmp_precedence(version).is_eq() {
-                return count_probation_launch(store, installed, runner, hook, warning);
+                return count_probation_launch(probation(store, journal), runner, hook, warning);
             }
             // The installer never completed: the previous version still runs.
             fsx::remove_any(snapshot)?;
@@ -127,22 +157,124 @@ pub fn startup_with_hook(
                 s.journal = None;
                 s.notice = Some(notice(version, previous, &reason));
             })?;
-            normal(&store)
+            normal(&store, warning)
         }
-        Journal::RollingBack { .. } => {
-            finish_rollback(&store, &journal, runner, hook)?;
-            normal(&store)
+        Journal::RollingBack { .. } => match finish_rollback(&store, layout, &journal, runner, hook) {
+            Ok(_) => normal(&store, warning),
+            Err(UpdateError::UnknownTree { install }) => {
+                let why = UpdateError::UnknownTree { install }.to_string();
+                stuck(&store, layout, &journal, installed, &why)
+            }
+            Err(other) => Err(other),
+        },
+        Journal::Stuck { .. } => Ok(Startup::Probation(Box::new(probation(store, journal)))),
+    }
+}
+
+/// The version a journal was installing.
+fn journal_version(journal: &Journal) -> Option<&semver::Version> {
+    match journal {
+        Journal::Unpacking { version, .. }
+        | Journal::Swapping { version, .. }
+        | Journal::Probation { version, .. }
+        | Journal::RollingBack { version, .. }
+        | Journal::Package { version, .. } => Some(version),
+        Journal::Stuck { version, .. } => version.as_ref(),
+    }
+}
+
+/// `Err(why)` when the journal names a path other than the one `layout`
+/// derives, or was written for another kind of install.
+fn recorded_paths_match(journal: &Journal, layout: &Layout) -> std::result::Result<(), String> {
+    let same = |what: &str, recorded: &Path, derived: Option<PathBuf>| match derived {
+        Some(derived) if derived == recorded => Ok(()),
+        Some(derived) => Err(format!(
+            "the update journal names {} as the {what}, but this install's {what} is {}",
+            recorded.display(),
+            derived.display()
+        )),
+        None => Err(format!(
+            "the update journal is for a folder-swap install (its {what} {}), but this app is not one",
+            recorded.display()
+        )),
+    };
+    let install_root = || layout.install_root().map(Path::to_path_buf);
+    let snapshot = |recorded: &Path| same("data snapshot", recorded, Some(layout.snapshot_dir()));
+    match journal {
+        Journal::Unpacking { install, staging, .. } => {
+            same("install", install, install_root())?;
+            same("staging folder", staging, layout.staging())
         }
+        Journal::Swapping { install, staging, rollback, snapshot: snap, .. } => {
+            same("install", install, install_root())?;
+            same("staging folder", staging, layout.staging())?;
+            same("rollback copy", rollback, layout.rollback_copy())?;
+            snapshot(snap)
+        }
+        Journal::Probation { install, rollback, snapshot: snap, .. }
+        | Journal::RollingBack { install, rollback, snapshot: snap, .. } => {
+            same("install", install, install_root())?;
+            same("rollback copy", rollback, layout.rollback_copy())?;
+            snapshot(snap)
+        }
+        Journal::Package { kind, package, previous_package, snapshot: snap, .. } => {
+            if layout.kind() != Some(&InstallKind::Package(*kind)) {
+                return Err(format!("the update journal is for a {kind:?} package install, but this app is not one"));
+            }
+            let kept = |recorded: &Path| {
+                let derived = recorded.file_name().map(|name| layout.packages_dir().join(name));
+                same("kept package", recorded, derived)
+            };
+            kept(package)?;
+            if let Some(previous) = previous_package {
+                kept(previous)?;
+            }
+            snapshot(snap)
+        }
+        Journal::Stuck { .. } => Ok(()),
+    }
+}
+
+/// Records that the journal can be neither finished nor undone. Nothing it
+/// names is touched; the tree at the install path starts on a health check.
+fn stuck(store: &Store, layout: &Layout, journal: &Journal, installed: &semver::Version, why: &str) -> Result<Startup> {
+    let record = Journal::Stuck {
+        during: journal.step().to_owned(),
+        version: journal_version(journal).cloned(),
+        reason: why.to_owned(),
+    };
+    store.update(|s| s.journal = Some(record.clone()))?;
+    Ok(Startup::Probation(Box::new(Probation {
+        store: store.clone(),
+        layout: layout.clone(),
+        journal: record,
+        installed: installed.clone(),
+    })))
+}
+
+/// What a stuck record means for the user, and the way out.
+pub(crate) fn stuck_error(layout: &Layout, step: &str, version: Option<&semver::Version>, reason: &str) -> UpdateError {
+    let place = match layout.install_root() {
+        Some(root) => format!("from {}", root.display()),
+        None => "as installed".to_owned(),
+    };
+    UpdateError::Stuck {
+        update: match version {
+            Some(version) => format!("the update to {version} ({step})"),
+            None => format!("an update ({step})"),
+        },
+        reason: reason.to_owned(),
+        place,
     }
 }
 
 fn count_probation_launch(
-    store: Store,
-    installed: &semver::Version,
+    probation: Probation,
     runner: &dyn PackageRunner,
     hook: &dyn Fn(Step),
     warning: Option<String>,
 ) -> Result<Startup> {
+    let Probation { store, layout, installed, .. } = probation;
     let journal = store.update(|s| {
         if let Some(Journal::Probation { launches, .. } | Journal::Package { launches, .. }) = &mut s.journal {
             *launches += 1;
@@ -155,21 +287,21 @@ fn count_probation_launch(
     };
     if *launches > MAX_PROBATION_LAUNCHES {
         let reason = format!("{version} did not start successfully in {MAX_PROBATION_LAUNCHES} attempts");
-        let probation = Probation { store: store.clone(), journal: journal.clone() };
+        let probation = Probation { store: store.clone(), layout, journal: journal.clone(), installed };
         probation.roll_back(&reason, runner, hook)?;
         let notice = store.load()?.state.notice;
         return Ok(Startup::Normal { notice, warning });
     }
-    let _ = installed;
-    Ok(Startup::Probation(Probation { store, journal }))
+    Ok(Startup::Probation(Box::new(Probation { store, layout, journal, installed })))
 }
 
 impl Probation {
-    /// The version on probation.
+    /// The version that must pass: the new one on probation; after a
+    /// stuck update, whatever version this shell is.
     pub fn version(&self) -> &semver::Version {
         match &self.journal {
             Journal::Probation { version, .. } | Journal::Package { version, .. } => version,
-            _ => unreachable!("a Probation holds a probation journal"),
+            _ => &self.installed,
         }
     }
 
@@ -181,8 +313,22 @@ impl Probation {
         }
     }
 
+    /// `Some(what happened and the way out)` when this is not a new
+    /// version's probation but the health check that clears an update that
+    /// could be neither finished nor undone.
+    pub fn stuck(&self) -> Option<String> {
+        match &self.journal {
+            Journal::Stuck { during, version, reason } => {
+                Some(stuck_error(&self.layout, during, version.as_ref(), reason).to_string())
+            }
+            _ => None,
+        }
+    }
+
     /// The new version is healthy: close the journal. The rollback copy
     /// (folder swap) or the new package file is kept for the next update.
+    /// After a stuck update: the install at this path works, so the record
+    /// is cleared (and only the layout's own snapshot folder removed).
     pub fn confirm(self) -> Result<()> {
         match &self.journal {
             Journal::Probation { snapshot, .. } => fsx::remove_any(snapshot)?,
@@ -192,6 +338,7 @@ impl Probation {
                     fsx::remove_any(previous)?;
                 }
             }
+            Journal::Stuck { .. } => fsx::remove_any(&self.layout.snapshot_dir())?,
             _ => {}
         }
         self.store.update(|s| s.journal = None)
@@ -200,6 +347,8 @@ impl Probation {
     /// The new version failed (`reason` in plain words): stop its backend,
     /// put the previous version and its data back, mark the version bad.
     /// The shell then relaunches (the previous version is at the same path).
+    /// After a stuck update there is nothing to go back to: the error says
+    /// what to do, and the record stays until a working install starts.
     pub fn fail(
         self,
         reason: &str,
@@ -217,6 +366,10 @@ impl Probation {
         runner: &dyn PackageRunner,
         hook: &dyn Fn(Step),
     ) -> Result<RolledBack> {
+        if let Journal::Stuck { during, version, reason: why } = &self.journal {
+            let why = format!("{why}; and the install did not start either: {reason}");
+            return Err(stuck_error(&self.layout, during, version.as_ref(), &why));
+        }
         stop_backend().map_err(|detail| UpdateError::StopBackend { detail })?;
         self.roll_back(reason, runner, hook)
     }
@@ -236,19 +389,30 @@ impl Probation {
                 snapshot,
                 reason: reason.to_owned(),
             },
-            Journal::Package { .. } => return roll_back_package(&self.store, &self.journal, reason, runner),
+            Journal::Package { .. } => {
+                return roll_back_package(&self.store, &self.layout, &self.journal, reason, runner);
+            }
             other => unreachable!("cannot roll back from {}", other.step()),
         };
         self.store.update(|s| s.journal = Some(rolling.clone()))?;
         hook(Step::RollbackJournaled);
-        let notice = finish_rollback(&self.store, &rolling, runner, hook)?;
-        Ok(RolledBack { notice, restored: true })
+        match finish_rollback(&self.store, &self.layout, &rolling, runner, hook) {
+            Ok(notice) => Ok(RolledBack { notice, restored: true }),
+            Err(UpdateError::UnknownTree { install }) => {
+                let why = UpdateError::UnknownTree { install }.to_string();
+                stuck(&self.store, &self.layout, &rolling, &self.installed, &why)?;
+                let Journal::RollingBack { version, .. } = &rolling else { unreachable!() };
+                Err(stuck_error(&self.layout, "rolling_back", Some(version), &why))
+            }
+            Err(other) => Err(other),
+        }
     }
 }
 
 /// Finish of `rolling_back`: idempotent, so recovery runs it again after a crash.
 fn finish_rollback(
     store: &Store,
+    layout: &Layout,
     journal: &Journal,
     _runner: &dyn PackageRunner,
     hook: &dyn Fn(Step),
@@ -256,7 +420,7 @@ fn finish_rollback(
     let Journal::RollingBack { version, previous, sequence, reason, .. } = journal else {
         unreachable!("finish_rollback takes rolling_back")
     };
-    install::finish_rolling_back(journal, hook)?;
+    install::finish_rolling_back(journal, layout, hook)?;
     let notice = notice(version, previous, reason);
     store.update(|s: &mut State| {
         s.journal = None;
@@ -271,7 +435,13 @@ fn finish_rollback(
 /// Windows, the previous version cannot come back by itself: the version is
 /// marked bad and the notice says what to do; the data is left as the new
 /// version has it, since restoring it under the new program would be worse.
-fn roll_back_package(store: &Store, journal: &Journal, reason: &str, runner: &dyn PackageRunner) -> Result<RolledBack> {
+fn roll_back_package(
+    store: &Store,
+    layout: &Layout,
+    journal: &Journal,
+    reason: &str,
+    runner: &dyn PackageRunner,
+) -> Result<RolledBack> {
     let Journal::Package { kind, version, previous, sequence, package, previous_package, snapshot, .. } = journal
     else {
         unreachable!("roll_back_package takes package")
@@ -280,7 +450,7 @@ fn roll_back_package(store: &Store, journal: &Journal, reason: &str, runner: &dy
         (PackageKind::Deb | PackageKind::Rpm, Some(file)) => {
             let command = install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
             runner.run(&command).map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
-            snapshot::restore(snapshot)?;
+            snapshot::restore(layout)?;
             true
         }
         _ => false,

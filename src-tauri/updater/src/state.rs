@@ -96,7 +96,7 @@ pub struct TreeId {
 }
 
 impl TreeId {
-    pub(crate) fn of(path: &Path) -> Result<TreeId> {
+    pub fn of(path: &Path) -> Result<TreeId> {
         let meta = fs::symlink_metadata(path).at("inspecting", path)?;
         #[cfg(unix)]
         {
@@ -126,8 +126,9 @@ pub enum PackageKind {
     Msi,
 }
 
-/// The update in progress. Each variant is written (durably) *before* the
-/// irreversible step it names, and [`crate::recovery`] knows, for each, how to
+/// The update in progress. Paths are recorded for diagnosis and compared
+/// with the [`crate::Layout`]'s on recovery, never used as they are. Each
+/// variant is written (durably) *before* the irreversible step it names, and [`crate::recovery`] knows, for each, how to
 /// finish or undo it. See the crate docs for the sequence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -188,11 +189,27 @@ pub enum Journal {
         snapshot: PathBuf,
         launches: u32,
     },
+    /// Recovery could neither finish nor undo the step recorded before (the
+    /// tree at the install path is neither version, or the journal named
+    /// paths this install does not derive). Nothing it named is touched;
+    /// whatever complete tree is at the install path starts, and once it
+    /// passes its health check ([`crate::Probation::confirm`]) this record
+    /// is cleared and updates resume.
+    Stuck {
+        /// The step that could not be finished or undone.
+        during: String,
+        /// The version that update was installing, when it was known.
+        #[serde(default)]
+        version: Option<semver::Version>,
+        /// Why, in plain words.
+        reason: String,
+    },
 }
 
 impl Journal {
     pub fn step(&self) -> &'static str {
         match self {
+            Journal::Stuck { .. } => "stuck",
             Journal::Unpacking { .. } => "unpacking",
             Journal::Swapping { .. } => "swapping",
             Journal::Probation { .. } => "probation",

@@ -6,12 +6,30 @@
 //! — and that folder's content becomes the staging folder.
 //!
 //! The artifact is verified before it gets here, but unpacking is still
-//! bounded, so a signing mistake cannot write outside the staging folder or
-//! fill the disk: no absolute paths or `..`; no writing through a symlink (a
-//! parent that is a symlink is refused, files are created new); symlinks must
-//! point inside the tree; no hard links, devices or FIFOs; and a cap on the
-//! bytes written, counted as they are written, and on the number of entries.
+//! bounded, so a signing mistake (or a stolen key) cannot write outside the
+//! staging folder, fill the disk or exhaust memory:
+//!
+//! - **Headers before data.** Entries are read raw: GNU long names and long
+//!   links and PAX records are extension headers whose declared size is
+//!   checked against [`MAX_NAME_BYTES`] / [`MAX_PAX_BYTES`] before a byte of
+//!   them is read, so a small archive declaring a multi-gigabyte name is
+//!   refused at once. PAX records that would change how the stream is read
+//!   (`size`, sparse files) are refused.
+//! - **Paths.** No absolute paths or `..`; one top-level folder; nothing is
+//!   written through a symlink (a parent that is a symlink is refused, files
+//!   are created new).
+//! - **Symlinks** are resolved against the staged tree once it is complete,
+//!   following chains of links inside it (a `..` after a link climbs from the
+//!   link's target, not its text), and any that leaves the tree is refused.
+//! - **Kinds.** Only files, folders and symlinks: no hard links, devices,
+//!   FIFOs or sparse files.
+//! - **Sizes.** A cap on the bytes written, counted as they are written, and
+//!   on the number of entries. [`survey`] reads every header first so the
+//!   caller can check free space before anything is written.
+//! - Entry names in messages are shortened ([`shown`]).
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -20,6 +38,15 @@ use flate2::read::GzDecoder;
 
 use crate::error::{IoContext, Result, UpdateError};
 use crate::fsx;
+
+/// The longest path or link target an entry may have: Linux's `PATH_MAX`.
+pub const MAX_NAME_BYTES: u64 = 4096;
+/// The largest PAX extension record set for one entry.
+pub const MAX_PAX_BYTES: u64 = 64 << 10;
+/// Links followed while resolving one symlink (Linux's `MAXSYMLINKS`).
+const MAX_LINK_HOPS: usize = 40;
+/// Longest entry name shown in a message.
+const SHOWN_CHARS: usize = 120;
 
 /// Caps on what an archive may unpack to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,86 +63,268 @@ impl Default for UnpackLimits {
     }
 }
 
+/// What an archive unpacks to, from its headers alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Survey {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+impl Survey {
+    /// Disk space the tree takes: each file rounded up to 4 KiB blocks,
+    /// plus a block per entry for folders, links and inodes.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.bytes + self.entries * 8192
+    }
+}
+
+/// One entry of the tree, its extension headers applied.
+enum Kind {
+    Dir,
+    File { mode: u32, size: u64 },
+    Symlink(PathBuf),
+}
+
+/// Reads every header of `archive` (within `limits`), writing nothing: the
+/// tree's size for the free-space check, and any refusal before the
+/// install is touched.
+pub(crate) fn survey(archive: &Path, limits: UnpackLimits) -> Result<Survey> {
+    let mut survey = Survey::default();
+    let mut declared = 0u64;
+    walk(archive, limits, |_, _, kind, _| {
+        survey.entries += 1;
+        if let Kind::File { size, .. } = kind {
+            declared = declared.saturating_add(*size);
+            if declared > limits.max_bytes {
+                return Err(format!("it unpacks to more than {} bytes", limits.max_bytes));
+            }
+            survey.bytes += size.div_ceil(4096) * 4096;
+        }
+        Ok(())
+    })?;
+    Ok(survey)
+}
+
 /// Unpacks `archive` into `staging`, which must not exist yet.
 pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits) -> Result<()> {
     let fail = |detail: String| UpdateError::Unpack { archive: archive.to_path_buf(), detail };
-    let file = fsx::open_regular(archive).at("opening", archive)?;
     fs::create_dir(staging).at("creating the staging folder", staging)?;
-    let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::new(file)));
-    let mut top: Option<PathBuf> = None;
-    let (mut written, mut entries) = (0u64, 0u64);
-    for entry in tar.entries().map_err(|e| fail(e.to_string()))? {
-        let mut entry = entry.map_err(|e| fail(e.to_string()))?;
-        entries += 1;
-        if entries > limits.max_entries {
-            return Err(fail(format!("it has more than {} entries", limits.max_entries)));
-        }
-        let kind = entry.header().entry_type();
-        if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
-            continue;
-        }
-        let raw = entry.path().map_err(|e| fail(e.to_string()))?.into_owned();
-        let relative = split_top(&raw, &mut top).map_err(|why| fail(format!("entry {}: {why}", raw.display())))?;
-        let Some(relative) = relative else { continue };
-        let target = staging.join(&relative);
-        let parent = fsx::parent(&target).to_path_buf();
-        ensure_dirs(staging, &parent).map_err(|why| fail(format!("entry {}: {why}", raw.display())))?;
+    let mut written = 0u64;
+    walk(archive, limits, |relative, name, kind, data| {
+        let target = staging.join(relative);
+        ensure_dirs(staging, fsx::parent(&target)).map_err(|why| format!("entry {name}: {why}"))?;
         match kind {
-            tar::EntryType::Directory => {
-                ensure_dirs(staging, &target).map_err(|why| fail(format!("entry {}: {why}", raw.display())))?;
-            }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
+            Kind::Dir => ensure_dirs(staging, &target).map_err(|why| format!("entry {name}: {why}")),
+            Kind::File { mode, .. } => {
                 let mut options = OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::OpenOptionsExt as _;
                     // Executable bits survive; set-id and world-write never do.
-                    let mode = entry.header().mode().unwrap_or(0o644);
                     options.mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 });
                 }
-                let mut out = options.open(&target).map_err(|e| {
-                    fail(format!("entry {}: cannot create it ({e}); a duplicate entry?", raw.display()))
-                })?;
+                #[cfg(not(unix))]
+                let _ = mode;
+                let mut out = options
+                    .open(&target)
+                    .map_err(|e| format!("entry {name}: cannot create it ({e}); a duplicate entry?"))?;
                 let mut buffer = vec![0u8; 64 << 10];
                 loop {
-                    let n = entry.read(&mut buffer).map_err(|e| fail(e.to_string()))?;
+                    let n = data.read(&mut buffer).map_err(|e| format!("entry {name}: {e}"))?;
                     if n == 0 {
                         break;
                     }
                     written += n as u64;
                     if written > limits.max_bytes {
-                        return Err(fail(format!("it unpacks to more than {} bytes", limits.max_bytes)));
+                        return Err(format!("it unpacks to more than {} bytes", limits.max_bytes));
                     }
-                    out.write_all(&buffer[..n]).at("writing", &target)?;
+                    out.write_all(&buffer[..n]).map_err(|e| Written(target.clone(), e).to_string())?;
                 }
-                out.sync_all().at("flushing", &target)?;
+                out.sync_all().map_err(|e| Written(target.clone(), e).to_string())
+            }
+            Kind::Symlink(link) => {
+                check_link_text(relative, link).map_err(|why| format!("entry {name}: {why}"))?;
+                make_symlink(link, &target).map_err(|e| format!("entry {name}: cannot create the symlink ({e})"))
+            }
+        }
+    })?;
+    check_tree_links(staging).map_err(fail)?;
+    fsx::sync_dir(staging)
+}
+
+/// An I/O error while writing a staged file, in words.
+struct Written(PathBuf, io::Error);
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if crate::space::is_full(&self.1) {
+            write!(f, "the disk filled up writing {}", self.0.display())
+        } else {
+            write!(f, "writing {}: {}", self.0.display(), self.1)
+        }
+    }
+}
+
+/// Extension headers seen for the next entry.
+#[derive(Default)]
+struct Pending {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax_path: Option<Vec<u8>>,
+    pax_link: Option<Vec<u8>>,
+}
+
+/// Calls `each(relative path, shown name, kind, data)` for every entry but
+/// the top folder, in archive order, with extension headers applied and
+/// every bound checked before anything is read or allocated.
+fn walk(
+    archive: &Path,
+    limits: UnpackLimits,
+    mut each: impl FnMut(&Path, &str, &Kind, &mut dyn Read) -> Result<(), String>,
+) -> Result<()> {
+    let fail = |detail: String| UpdateError::Unpack { archive: archive.to_path_buf(), detail };
+    let file = fsx::open_regular(archive).at("opening", archive)?;
+    let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::new(file)));
+    let mut top: Option<OsString> = None;
+    let mut entries = 0u64;
+    let mut pending = Pending::default();
+    for entry in tar.entries().map_err(|e| fail(e.to_string()))?.raw(true) {
+        let mut entry = entry.map_err(|e| fail(e.to_string()))?;
+        entries += 1;
+        if entries > limits.max_entries {
+            return Err(fail(format!("it has more than {} entries", limits.max_entries)));
+        }
+        let header = entry.header().clone();
+        let kind = header.entry_type();
+        let declared = header.entry_size().map_err(|e| fail(format!("a header's size is unreadable: {e}")))?;
+        match kind {
+            tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
+                let what = if kind == tar::EntryType::GNULongName { "long name" } else { "long link" };
+                let bytes = read_bounded(&mut entry, declared, MAX_NAME_BYTES, what).map_err(fail)?;
+                let slot =
+                    if kind == tar::EntryType::GNULongName { &mut pending.long_name } else { &mut pending.long_link };
+                if slot.replace(trim_nuls(bytes)).is_some() {
+                    return Err(fail(format!("two {what} headers for one entry")));
+                }
+                continue;
+            }
+            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => {
+                let bytes = read_bounded(&mut entry, declared, MAX_PAX_BYTES, "PAX record").map_err(fail)?;
+                let global = kind == tar::EntryType::XGlobalHeader;
+                apply_pax(&bytes, global, &mut pending).map_err(fail)?;
+                continue;
+            }
+            _ => {}
+        }
+        let pending = std::mem::take(&mut pending);
+        let raw_name = pending.pax_path.or(pending.long_name).unwrap_or_else(|| header.path_bytes().into_owned());
+        let name = shown(&raw_name);
+        let relative =
+            split_top(&bytes_to_path(&raw_name), &mut top).map_err(|why| fail(format!("entry {name}: {why}")))?;
+        let Some(relative) = relative else { continue };
+        let kind = match kind {
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                Kind::File { mode: header.mode().unwrap_or(0o644), size: declared }
             }
             tar::EntryType::Symlink => {
-                let link = entry
-                    .link_name()
-                    .map_err(|e| fail(e.to_string()))?
-                    .ok_or_else(|| fail(format!("entry {}: a symlink without a target", raw.display())))?;
-                check_link(&relative, &link).map_err(|why| fail(format!("entry {}: {why}", raw.display())))?;
-                make_symlink(&link, &target).at("creating the symlink", &target)?;
+                let link = pending
+                    .pax_link
+                    .or(pending.long_link)
+                    .or_else(|| header.link_name_bytes().map(|b| b.into_owned()))
+                    .filter(|l| !l.is_empty())
+                    .ok_or_else(|| fail(format!("entry {name}: a symlink without a target")))?;
+                Kind::Symlink(bytes_to_path(&link))
             }
             other => {
                 return Err(fail(format!(
-                    "entry {} is a {other:?}: only files, folders and symlinks inside the tree are allowed",
-                    raw.display()
+                    "entry {name} is a {other:?}: only files, folders and symlinks inside the tree are allowed"
                 )));
             }
-        }
+        };
+        each(&relative, &name, &kind, &mut entry).map_err(fail)?;
+    }
+    if pending.long_name.is_some() || pending.long_link.is_some() || pending.pax_path.is_some() {
+        return Err(fail("it ends with an extension header that describes no entry".to_owned()));
     }
     if top.is_none() {
         return Err(fail("it is empty".to_owned()));
     }
-    fsx::sync_dir(staging)
+    Ok(())
+}
+
+/// The data of an extension header, refused unread past `cap`.
+fn read_bounded(entry: &mut impl Read, declared: u64, cap: u64, what: &str) -> Result<Vec<u8>, String> {
+    if declared > cap {
+        return Err(format!("a {what} header declares {declared} bytes, over the {cap}-byte limit"));
+    }
+    let mut bytes = Vec::with_capacity(declared as usize);
+    entry.take(declared).read_to_end(&mut bytes).map_err(|e| format!("reading a {what} header: {e}"))?;
+    if bytes.len() as u64 != declared {
+        return Err(format!("a {what} header is cut short"));
+    }
+    Ok(bytes)
+}
+
+fn trim_nuls(mut bytes: Vec<u8>) -> Vec<u8> {
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    bytes
+}
+
+/// Applies a PAX record set: `path` and `linkpath` name the next entry;
+/// keys that change how the stream is read are refused; the rest (times,
+/// owners, comments) do not matter to an unpack that sets its own.
+fn apply_pax(bytes: &[u8], global: bool, pending: &mut Pending) -> Result<(), String> {
+    for record in tar::PaxExtensions::new(bytes) {
+        let record = record.map_err(|e| format!("a malformed PAX record: {e}"))?;
+        let key = record.key_bytes();
+        let value = record.value_bytes().to_vec();
+        match key {
+            b"path" | b"linkpath" if global => {
+                return Err("a global PAX header that names paths".to_owned());
+            }
+            b"path" => pending.pax_path = Some(value),
+            b"linkpath" => pending.pax_link = Some(value),
+            b"size" => return Err("a PAX record that overrides an entry's size".to_owned()),
+            key if key.starts_with(b"GNU.sparse") => return Err("a sparse file".to_owned()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn bytes_to_path(bytes: &[u8]) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// An entry name as a message shows it: printable, at most
+/// [`SHOWN_CHARS`] characters (the start and the end of a longer one).
+pub(crate) fn shown(raw: &[u8]) -> String {
+    let text: String =
+        String::from_utf8_lossy(raw).chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect();
+    let count = text.chars().count();
+    if count <= SHOWN_CHARS {
+        return text;
+    }
+    let head: String = text.chars().take(SHOWN_CHARS / 2).collect();
+    let tail: String = text.chars().skip(count - SHOWN_CHARS / 2 + 10).collect();
+    format!("{head}…({} characters)…{tail}", count)
 }
 
 /// Strips the archive's single top-level folder; `Ok(None)` for the top
 /// folder itself.
-fn split_top(raw: &Path, top: &mut Option<PathBuf>) -> Result<Option<PathBuf>, String> {
+fn split_top(raw: &Path, top: &mut Option<OsString>) -> Result<Option<PathBuf>, String> {
     let mut parts = Vec::new();
     for component in raw.components() {
         match component {
@@ -128,10 +337,10 @@ fn split_top(raw: &Path, top: &mut Option<PathBuf>) -> Result<Option<PathBuf>, S
     let Some((first, rest)) = parts.split_first() else { return Err("an empty path".to_owned()) };
     match top {
         Some(top) if top.as_os_str() != *first => {
-            return Err(format!("a second top-level folder (the first was {})", top.display()));
+            return Err(format!("a second top-level folder (the first was {})", shown(top.as_encoded_bytes())));
         }
         Some(_) => {}
-        None => *top = Some(PathBuf::from(first)),
+        None => *top = Some(first.to_os_string()),
     }
     if rest.is_empty() {
         return Ok(None);
@@ -149,20 +358,19 @@ fn ensure_dirs(root: &Path, dir: &Path) -> Result<(), String> {
         match fs::symlink_metadata(&at) {
             Ok(meta) if meta.file_type().is_symlink() => return Err("it would be written through a symlink".to_owned()),
             Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(format!("{} is a file, not a folder", at.display())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&at).map_err(|e| format!("cannot create {}: {e}", at.display()))?
-            }
-            Err(e) => return Err(format!("cannot inspect {}: {e}", at.display())),
+            Ok(_) => return Err(format!("{} is a file, not a folder", shown(at.as_os_str().as_encoded_bytes()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&at)
+                .map_err(|e| format!("cannot create {}: {e}", shown(at.as_os_str().as_encoded_bytes())))?,
+            Err(e) => return Err(format!("cannot inspect {}: {e}", shown(at.as_os_str().as_encoded_bytes()))),
         }
     }
     Ok(())
 }
 
-/// A symlink at `entry` (relative to the tree) may only point inside the
-/// tree, judged by its text: every other symlink is checked the same way, so
-/// no chain of them leaves the tree either.
-fn check_link(entry: &Path, link: &Path) -> Result<(), String> {
+/// A first filter on a symlink's text, before it is created: never
+/// absolute, never above the tree from where it sits. Chains are judged by
+/// [`check_tree_links`] once the tree is complete.
+fn check_link_text(entry: &Path, link: &Path) -> Result<(), String> {
     let mut depth = entry.components().count() as i64 - 1;
     for component in link.components() {
         match component {
@@ -171,13 +379,91 @@ fn check_link(entry: &Path, link: &Path) -> Result<(), String> {
             Component::ParentDir => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(format!("symlink to {} leaves the tree", link.display()));
+                    return Err(format!("symlink to {} leaves the tree", shown(link.as_os_str().as_encoded_bytes())));
                 }
             }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("symlink to the absolute path {}", link.display()));
+                return Err(format!("symlink to the absolute path {}", shown(link.as_os_str().as_encoded_bytes())));
             }
         }
+    }
+    Ok(())
+}
+
+/// Resolves every symlink of the tree at `root` against the tree itself,
+/// following links inside it as the kernel would, and refuses any whose
+/// resolution leaves the tree (or loops).
+pub(crate) fn check_tree_links(root: &Path) -> Result<(), String> {
+    let mut folders = vec![PathBuf::new()];
+    while let Some(relative) = folders.pop() {
+        let dir = root.join(&relative);
+        let entries = fs::read_dir(&dir).map_err(|e| format!("listing {}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("listing {}: {e}", dir.display()))?;
+            let path = relative.join(entry.file_name());
+            let kind = entry.file_type().map_err(|e| format!("inspecting {}: {e}", path.display()))?;
+            if kind.is_dir() {
+                folders.push(path);
+            } else if kind.is_symlink() {
+                resolve_inside(root, &path)
+                    .map_err(|why| format!("symlink {}: {why}", shown(path.as_os_str().as_encoded_bytes())))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Follows the symlink at `root/link` component by component within
+/// `root`: `Err` when a step climbs above `root`, is absolute, or the chain
+/// runs past [`MAX_LINK_HOPS`].
+fn resolve_inside(root: &Path, link: &Path) -> Result<(), String> {
+    let mut at: Vec<OsString> =
+        fsx::parent(link).components().map(|c| c.as_os_str().to_os_string()).filter(|c| c != ".").collect();
+    let first = fs::read_link(root.join(link)).map_err(|e| e.to_string())?;
+    let mut rest: VecDeque<OsString> = VecDeque::new();
+    push_front(&mut rest, &first)?;
+    let mut hops = 1;
+    while let Some(part) = rest.pop_front() {
+        if part == ".." {
+            if at.pop().is_none() {
+                return Err("it resolves to a place outside the tree".to_owned());
+            }
+            continue;
+        }
+        at.push(part);
+        let here: PathBuf = root.join(at.iter().collect::<PathBuf>());
+        match fs::symlink_metadata(&here) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                hops += 1;
+                if hops > MAX_LINK_HOPS {
+                    return Err(format!("more than {MAX_LINK_HOPS} links in a chain (a loop?)"));
+                }
+                let target = fs::read_link(&here).map_err(|e| e.to_string())?;
+                at.pop();
+                push_front(&mut rest, &target)?;
+            }
+            // A folder, a file, or nothing yet: plain, lexical from here.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Puts a link's components in front of what is left to resolve.
+fn push_front(rest: &mut VecDeque<OsString>, link: &Path) -> Result<(), String> {
+    let mut parts = Vec::new();
+    for component in link.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_os_string()),
+            Component::ParentDir => parts.push(OsString::from("..")),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!("a link in its chain points to the absolute path {}", link.display()));
+            }
+        }
+    }
+    for part in parts.into_iter().rev() {
+        rest.push_front(part);
     }
     Ok(())
 }
@@ -197,12 +483,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_stay_inside_the_tree() {
-        assert!(check_link(Path::new("Contents/Frameworks/A/Current"), Path::new("../B")).is_ok());
-        assert!(check_link(Path::new("a"), Path::new("b/c")).is_ok());
-        assert!(check_link(Path::new("a"), Path::new("../x")).is_err());
-        assert!(check_link(Path::new("a/b"), Path::new("../../x")).is_err());
-        assert!(check_link(Path::new("a"), Path::new("/etc/passwd")).is_err());
+    fn link_text_stays_inside_the_tree() {
+        assert!(check_link_text(Path::new("Contents/Frameworks/A/Current"), Path::new("../B")).is_ok());
+        assert!(check_link_text(Path::new("a"), Path::new("b/c")).is_ok());
+        assert!(check_link_text(Path::new("a"), Path::new("../x")).is_err());
+        assert!(check_link_text(Path::new("a/b"), Path::new("../../x")).is_err());
+        assert!(check_link_text(Path::new("a"), Path::new("/etc/passwd")).is_err());
     }
 
     #[test]
@@ -216,5 +502,44 @@ mod tests {
         assert!(split_top(Path::new("Other/x"), &mut top).is_err());
         assert!(split_top(Path::new("Hudson.app/../x"), &mut top).is_err());
         assert!(split_top(Path::new("/Hudson.app/x"), &mut top).is_err());
+    }
+
+    #[test]
+    fn long_names_are_shortened_in_messages() {
+        let long = "a/".repeat(3000);
+        let text = shown(long.as_bytes());
+        assert!(text.chars().count() < 160, "{text}");
+        assert!(text.contains("(6000 characters)"), "{text}");
+        assert_eq!(shown(b"bin/\x1b[31mred"), "bin/\u{FFFD}[31mred");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn chains_of_links_are_resolved_against_the_tree() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/b/file"), "x").unwrap();
+        // Fine: relative links, a chain, a dangling link inside.
+        symlink("a/b", root.join("ab")).unwrap();
+        symlink("ab/file", root.join("via")).unwrap();
+        symlink("../../ab", root.join("a/b/up")).unwrap();
+        symlink("missing/..", root.join("dangling")).unwrap();
+        check_tree_links(&root).unwrap();
+        // Each text alone stays inside; the chain does not: `u` is the
+        // tree's root, so `u/..` is its parent.
+        fs::create_dir_all(root.join("a/b/c")).unwrap();
+        symlink("../../..", root.join("a/b/c/u")).unwrap();
+        symlink("u/..", root.join("a/b/c/esc")).unwrap();
+        assert!(check_link_text(Path::new("a/b/c/u"), Path::new("../../..")).is_ok());
+        assert!(check_link_text(Path::new("a/b/c/esc"), Path::new("u/..")).is_ok());
+        let error = check_tree_links(&root).unwrap_err();
+        assert!(error.contains("a/b/c/esc") && error.contains("outside the tree"), "{error}");
+        fs::remove_file(root.join("a/b/c/esc")).unwrap();
+        check_tree_links(&root).unwrap();
+        symlink("loop2", root.join("loop1")).unwrap();
+        symlink("loop1", root.join("loop2")).unwrap();
+        assert!(check_tree_links(&root).unwrap_err().contains("loop"));
     }
 }

@@ -113,6 +113,15 @@ fn a_truncated_or_overlong_artifact_is_refused() {
     let f = fixture();
     let u = updater(&f.server, f.dir.path(), "0.1.0", "linux-x86_64-deb");
     f.server.put(&format!("files/{NAME}"), f.art.bytes[..SIZE - 10].to_vec());
+    // The server says how long its file is: refused before its body is read.
+    let error = u.download(&f.update, &mut |_| {}).unwrap_err();
+    let UpdateError::WrongSize { declared, expected, .. } = error else { panic!("expected WrongSize, got {error}") };
+    assert_eq!((declared, expected), (SIZE as u64 - 10, SIZE as u64));
+    assert!(error_text(&u, &f).contains(&format!("as {} bytes", SIZE - 10)));
+    assert!(!updates(&f).join(format!("{NAME}.part")).exists());
+
+    // Without a Content-Length the body itself is measured.
+    f.server.state.lock().unwrap().no_length = true;
     let error = u.download(&f.update, &mut |_| {}).unwrap_err();
     assert!(
         matches!(
@@ -134,6 +143,10 @@ fn a_truncated_or_overlong_artifact_is_refused() {
     };
     assert_eq!(actual, SIZE as u64 + 1, "reading stops one byte past the offer");
     assert!(!updates(&f).join(format!("{NAME}.part")).exists());
+}
+
+fn error_text(u: &hudson_updater::Updater, f: &Fixture) -> String {
+    u.download(&f.update, &mut |_| {}).unwrap_err().to_string()
 }
 
 #[test]

@@ -5,133 +5,19 @@
 
 mod common;
 
-use std::cell::RefCell;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::swap::*;
 use common::*;
 use hudson_updater::install::Step;
 use hudson_updater::recovery::startup_with_hook;
 use hudson_updater::state::{Journal, Store};
-use hudson_updater::{
-    CheckOutcome, Downloaded, InstallContext, InstallKind, Installed, PackageCommand, PackageRunner, Startup,
-    UnpackLimits, UpdateError, startup,
-};
+use hudson_updater::{CheckOutcome, InstallContext, Startup, UnpackLimits, UpdateError};
 use signing::manifest::ManifestKind;
 
 const ARCHIVE: &str = "Hudson-0.2.0-x86_64-unknown-linux-gnu.tar.gz";
-const DB: &str = "db/app.sqlite";
-
-#[derive(Default)]
-struct Recorder(RefCell<Vec<String>>);
-
-impl PackageRunner for Recorder {
-    fn run(&self, command: &PackageCommand) -> Result<(), String> {
-        self.0.borrow_mut().push(command.to_string());
-        Ok(())
-    }
-}
-
-struct Env {
-    server: Server,
-    _dir: tempfile::TempDir,
-    app_data: PathBuf,
-    data_dir: PathBuf,
-    install: PathBuf,
-    old_hash: String,
-    new_hash: String,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let install = dir.path().join("apps/Hudson");
-        write_tree(&install, "0.1.0");
-        let scratch = dir.path().join("scratch/Hudson");
-        write_tree(&scratch, "0.2.0");
-        let new_hash = tree_hash(&scratch);
-        let data_dir = dir.path().join("data");
-        fs::create_dir_all(data_dir.join("db")).unwrap();
-        fs::write(data_dir.join(DB), "schema 1").unwrap();
-        let env = Env {
-            server: Server::start(),
-            app_data: dir.path().join("app-data"),
-            old_hash: tree_hash(&install),
-            new_hash,
-            _dir: dir,
-            data_dir,
-            install,
-        };
-        assert_ne!(env.old_hash, env.new_hash);
-        env
-    }
-
-    fn publish_tree(&self, version: &str, sequence: u64, archive: Vec<u8>) {
-        let name = format!("Hudson-{version}-x86_64-unknown-linux-gnu.tar.gz");
-        let art = artifact(&self.server, &name, version, archive, &release_key().secret);
-        publish(
-            &self.server,
-            &manifest(ManifestKind::Release, version, sequence, &[(PLATFORM, &art)]),
-            &release_key().secret,
-        );
-    }
-
-    fn download(&self, installed: &str) -> Downloaded {
-        let u = updater(&self.server, &self.app_data, installed, PLATFORM);
-        let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer") };
-        u.download(&update, &mut |_| {}).unwrap()
-    }
-
-    fn install(&self, downloaded: Downloaded, hook: Option<&dyn Fn(Step)>) -> hudson_updater::Result<Installed> {
-        let expected = downloaded.update().version.to_string();
-        let check = move |staging: &Path| -> Result<(), String> {
-            let text = fs::read_to_string(staging.join("hudson-shell.json")).map_err(|e| e.to_string())?;
-            if text.contains(&expected) { Ok(()) } else { Err(format!("staged tree is not {expected}: {text}")) }
-        };
-        let mut stop = || Ok(());
-        let files = [PathBuf::from(DB), PathBuf::from("db/app.sqlite-wal")];
-        let runner = Recorder::default();
-        let ctx = InstallContext {
-            data_dir: &self.data_dir,
-            snapshot_files: &files,
-            check_staged: &check,
-            stop_backend: &mut stop,
-            runner: &runner,
-            limits: UnpackLimits::default(),
-            crash_hook: hook,
-        };
-        updater(&self.server, &self.app_data, "0.1.0", PLATFORM).install(
-            downloaded,
-            &InstallKind::FolderSwap { install: self.install.clone() },
-            ctx,
-        )
-    }
-
-    fn sibling(&self, suffix: &str) -> PathBuf {
-        self.install.parent().unwrap().join(format!(".Hudson.{suffix}"))
-    }
-
-    fn journal(&self) -> Option<Journal> {
-        Store::new(&self.app_data).load().unwrap().state.journal
-    }
-
-    fn startup(&self, installed: &str) -> Startup {
-        startup(&self.app_data, &v(installed), &Recorder::default()).unwrap()
-    }
-
-    fn data(&self) -> String {
-        fs::read_to_string(self.data_dir.join(DB)).unwrap()
-    }
-}
-
-fn crash_at(step: Step) -> impl Fn(Step) {
-    move |at| {
-        if at == step {
-            panic!("simulated crash at {at:?}");
-        }
-    }
-}
 
 #[test]
 fn an_update_swaps_in_the_new_tree_and_keeps_the_old_as_rollback_copy() {
@@ -309,7 +195,7 @@ fn a_crash_mid_unpack_or_a_recovery_crash_leaves_the_old_tree() {
     }
     let hook = crash_at(Step::SwappedBack);
     let crashed =
-        catch_unwind(AssertUnwindSafe(|| startup_with_hook(&env.app_data, &v("0.2.0"), &Recorder::default(), &hook)));
+        catch_unwind(AssertUnwindSafe(|| startup_with_hook(&env.layout(), &v("0.2.0"), &Recorder::default(), &hook)));
     assert!(crashed.is_err());
     assert_eq!(tree_hash(&env.install), env.old_hash);
     assert!(matches!(env.startup("0.1.0"), Startup::Normal { notice: Some(_), .. }));
@@ -348,38 +234,11 @@ fn refused_manifests_and_artifacts_never_touch_the_install() {
     env.server.put(&format!("files/{ARCHIVE}"), flipped);
     assert!(matches!(u.download(&update, &mut |_| {}), Err(UpdateError::DownloadRefused { .. })));
     env.server.put(&format!("files/{ARCHIVE}"), good[..good.len() - 1].to_vec());
-    assert!(matches!(u.download(&update, &mut |_| {}), Err(UpdateError::DownloadRefused { .. })));
+    assert!(matches!(u.download(&update, &mut |_| {}), Err(UpdateError::WrongSize { .. })));
 
     assert_eq!(tree_hash(&env.install), env.old_hash);
     assert_eq!(env.journal(), None);
     assert!(!env.sibling("staging").exists() && !env.sibling("rollback").exists());
-}
-
-fn raw_entry(builder: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut header = tar::Header::new_gnu();
-    {
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
-        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
-    }
-    header.set_entry_type(kind);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder.append(&header, data).unwrap();
-}
-
-fn hostile(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    raw_entry(&mut builder, "Hudson/", tar::EntryType::Directory, "", b"");
-    raw_entry(&mut builder, "Hudson/hudson-shell.json", tar::EntryType::Regular, "", b"{\"version\":\"0.2.0\"}");
-    for (name, kind, link, data) in entries {
-        raw_entry(&mut builder, name, *kind, link, data);
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &tar).unwrap();
-    gz.finish().unwrap()
 }
 
 #[test]
@@ -419,8 +278,6 @@ fn the_size_cap_counts_bytes_as_written_and_the_staged_check_gates_the_swap() {
         Ok(())
     };
     let ctx = InstallContext {
-        data_dir: &env.data_dir,
-        snapshot_files: &[],
         check_staged: &check,
         stop_backend: &mut stop,
         runner: &Recorder::default(),
@@ -428,8 +285,7 @@ fn the_size_cap_counts_bytes_as_written_and_the_staged_check_gates_the_swap() {
         crash_hook: None,
     };
     let u = updater(&env.server, &env.app_data, "0.1.0", PLATFORM);
-    let kind = InstallKind::FolderSwap { install: env.install.clone() };
-    let error = u.install(downloaded.clone(), &kind, ctx).unwrap_err();
+    let error = u.install(downloaded.clone(), &env.layout(), ctx).unwrap_err();
     assert!(error.to_string().contains("more than 40000 bytes"), "{error}");
     assert!(!stopped, "the backend is stopped only once the update is staged and checked");
     assert_eq!(tree_hash(&env.install), env.old_hash);

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use common::*;
 use hudson_updater::state::{Journal, Store};
 use hudson_updater::{
-    CheckOutcome, InstallContext, InstallKind, PackageCommand, PackageKind, PackageRunner, Startup, UnpackLimits,
-    UpdateError, startup,
+    CheckOutcome, InstallContext, InstallKind, Layout, PackageCommand, PackageKind, PackageRunner, Startup,
+    UnpackLimits, UpdateError, startup,
 };
 use signing::manifest::ManifestKind;
 
@@ -61,17 +61,19 @@ impl Env {
         let u = updater(&self.server, &self.app_data, from, "linux-x86_64-deb");
         let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer of {to}") };
         let downloaded = u.download(&update, &mut |_| {}).unwrap();
-        let files = [PathBuf::from("app.sqlite")];
         let ctx = InstallContext {
-            data_dir: &self.data_dir,
-            snapshot_files: &files,
             check_staged: &|_| Ok(()),
             stop_backend: &mut || Ok(()),
             runner,
             limits: UnpackLimits::default(),
             crash_hook: None,
         };
-        u.install(downloaded, &InstallKind::Package(PackageKind::Deb), ctx).map(drop)
+        u.install(downloaded, &self.layout(), ctx).map(drop)
+    }
+
+    fn layout(&self) -> Layout {
+        let kind = Some(InstallKind::Package(PackageKind::Deb));
+        Layout::new(&self.app_data, &self.data_dir, &[PathBuf::from("app.sqlite")], kind).unwrap()
     }
 
     fn kept(&self, version: &str) -> PathBuf {
@@ -87,13 +89,13 @@ fn a_deb_update_runs_dpkg_and_a_failed_probation_reinstalls_the_kept_package() {
     assert_eq!(*runner.commands.borrow(), [format!("{}{}", expected_prefix(), env.kept("0.2.0").display())]);
     assert!(matches!(Store::new(&env.app_data).load().unwrap().state.journal, Some(Journal::Package { .. })));
 
-    let Startup::Probation(p) = startup(&env.app_data, &v("0.2.0"), &runner).unwrap() else { panic!() };
+    let Startup::Probation(p) = startup(&env.layout(), &v("0.2.0"), &runner).unwrap() else { panic!() };
     p.confirm().unwrap();
     assert!(env.kept("0.2.0").is_file(), "the installed package is kept for the next rollback");
 
     env.update("0.2.0", "0.3.0", 2, &runner).unwrap();
     fs::write(env.data_dir.join("app.sqlite"), "schema 3").unwrap();
-    let Startup::Probation(p) = startup(&env.app_data, &v("0.3.0"), &runner).unwrap() else { panic!() };
+    let Startup::Probation(p) = startup(&env.layout(), &v("0.3.0"), &runner).unwrap() else { panic!() };
     let rolled = p.fail("healthz never answered", &mut || Ok(()), &runner).unwrap();
     assert!(rolled.restored);
     assert_eq!(
@@ -111,7 +113,7 @@ fn without_a_kept_package_the_user_is_told_to_reinstall() {
     let env = Env::new();
     let runner = Recorder::default();
     env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
-    let Startup::Probation(p) = startup(&env.app_data, &v("0.2.0"), &runner).unwrap() else { panic!() };
+    let Startup::Probation(p) = startup(&env.layout(), &v("0.2.0"), &runner).unwrap() else { panic!() };
     let rolled = p.fail("crash loop", &mut || Ok(()), &runner).unwrap();
     assert!(!rolled.restored);
     assert!(rolled.notice.reason.contains("0.1.0 could not be reinstalled automatically"), "{}", rolled.notice.reason);
@@ -130,7 +132,7 @@ fn a_refused_package_or_an_installer_that_never_completed_leaves_the_old_version
     let env = Env::new();
     env.update("0.1.0", "0.2.0", 1, &Recorder::default()).unwrap();
     let Startup::Normal { notice: Some(notice), .. } =
-        startup(&env.app_data, &v("0.1.0"), &Recorder::default()).unwrap()
+        startup(&env.layout(), &v("0.1.0"), &Recorder::default()).unwrap()
     else {
         panic!("expected a notice")
     };

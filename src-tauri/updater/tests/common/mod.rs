@@ -4,6 +4,9 @@
 //! trees and their hashes.
 #![allow(dead_code)]
 
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub mod swap;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
+use std::time::Duration;
 
 use hudson_updater::{Endpoint, TrustedKeys, Updater, UpdaterConfig};
 use sha2::{Digest as _, Sha256};
@@ -20,6 +24,9 @@ use signing::platform::PlatformKey;
 use time::OffsetDateTime;
 
 // ---------------------------------------------------------------- server
+
+/// Called with each request's path before it is answered.
+pub type RequestHook = Box<dyn Fn(&str) + Send>;
 
 #[derive(Default)]
 pub struct ServerState {
@@ -33,6 +40,14 @@ pub struct ServerState {
     pub log: Vec<(String, Option<String>)>,
     /// A `Date` header for every answer (none: no header).
     pub date: Option<String>,
+    /// path → (bytes per write, pause between writes): a slow drip.
+    pub drip: BTreeMap<String, (usize, Duration)>,
+    /// path → `Location` of a `302 Found`.
+    pub redirect: BTreeMap<String, String>,
+    /// No `Content-Length`: the body ends when the connection closes.
+    pub no_length: bool,
+    /// Called with each request's path before it is answered.
+    pub on_request: Option<RequestHook>,
 }
 
 pub struct Server {
@@ -88,6 +103,17 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
             range = Some(value.trim().to_owned());
         }
     }
+    if let Some(hook) = &state.lock().unwrap().on_request {
+        hook(&path);
+    }
+    if let Some(location) = state.lock().unwrap().redirect.get(&path).cloned() {
+        let head =
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let mut out = stream;
+        let _ = out.write_all(head.as_bytes());
+        let _ = out.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     let (body, status, mut extra, cut) = {
         let mut s = state.lock().unwrap();
         s.log.push((path.clone(), range.clone()));
@@ -124,11 +150,28 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
     if let Some(date) = &state.lock().unwrap().date {
         extra.push_str(&format!("Date: {date}\r\n"));
     }
+    let (no_length, drip) = {
+        let s = state.lock().unwrap();
+        (s.no_length, s.drip.get(&path).copied())
+    };
     let mut out = stream;
-    let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n", body.len());
+    let length = if no_length { String::new() } else { format!("Content-Length: {}\r\n", body.len()) };
+    let head = format!("HTTP/1.1 {status}\r\n{length}{extra}Connection: close\r\n\r\n");
     let _ = out.write_all(head.as_bytes());
     let send = cut.map_or(body.len(), |n| n.min(body.len()));
-    let _ = out.write_all(&body[..send]);
+    match drip {
+        Some((chunk, pause)) => {
+            for piece in body[..send].chunks(chunk.max(1)) {
+                if out.write_all(piece).and_then(|()| out.flush()).is_err() {
+                    return;
+                }
+                thread::sleep(pause);
+            }
+        }
+        None => {
+            let _ = out.write_all(&body[..send]);
+        }
+    }
     let _ = out.flush();
     let _ = out.shutdown(std::net::Shutdown::Both);
 }
