@@ -48,6 +48,19 @@ defmodule Hudson.Desktop.ConfigTest do
     end
   end
 
+  test "the database file lives in the data folder; the writer test hook is an interval" do
+    assert %{database_file: nil, db_writer_ms: nil} = Config.from_env(%{})
+
+    assert %{database_file: "/data/db/hudson.sqlite3", db_writer_ms: 100} =
+             Config.from_env(%{"HUDSON_DATA_DIR" => "/data", "HUDSON_TEST_DB_WRITER" => "100"})
+
+    for bad <- ["9", "60001", "fast", "100ms"] do
+      assert_raise ArgumentError, ~r/HUDSON_TEST_DB_WRITER .*10 to 60000/, fn ->
+        Config.from_env(%{"HUDSON_TEST_DB_WRITER" => bad})
+      end
+    end
+  end
+
   test "inspect never shows the token" do
     config = Config.from_env(%{"HUDSON_HANDSHAKE_TOKEN" => "secret0123456789"})
     refute inspect(config) =~ "secret0123456789"

@@ -62,18 +62,66 @@ defmodule Hudson.LifecycleTest do
     assert_stopped(backend, pid)
   end
 
+  test "with a data folder: migrates at boot, writes, and closes the database on stop",
+       %{tmp_dir: dir} do
+    data = Path.join(dir, "data")
+    env = [{"HUDSON_DATA_DIR", data}, {"HUDSON_TEST_DB_WRITER", "50"}]
+    {backend, %{"port" => port, "pid" => pid}} = start!(dir, env: env)
+    file = Path.join(data, "db/hudson.sqlite3")
+    latest = Hudson.Database.Migrations.latest()
+
+    detail = fn ->
+      %{"checks" => %{"database" => %{"status" => "ok", "detail" => detail}}} =
+        Hudson.Test.JSON.decode!(get(port, "/healthz").body)
+
+      detail
+    end
+
+    assert detail.() =~
+             ~r/\Aschema #{latest}; \d+ cache entr(y|ies); db\/hudson.sqlite3 \(WAL\)\z/
+
+    # The test writer: entries keep coming.
+    Process.sleep(500)
+    [_, written] = Regex.run(~r/; (\d+) cache/, detail.())
+    assert String.to_integer(written) >= 3
+    assert File.exists?(file <> "-wal")
+
+    Backend.close_stdin(backend)
+    assert_stopped(backend, pid)
+    refute File.exists?(file <> "-wal"), "a graceful stop left the -wal"
+    stderr = File.read!(backend.stderr)
+    assert stderr =~ "database: migrated #{file} from schema 0 to 1 (create the cache table)"
+    assert stderr =~ "database: opened #{file}, migrated to schema #{latest}"
+
+    {:ok, conn} = Hudson.Native.db_open(file)
+
+    {:ok, [[ticks, versions]]} =
+      Hudson.Native.db_query(
+        conn,
+        "SELECT count(*), group_concat(DISTINCT written_by) FROM cache WHERE key LIKE 'tick-%'",
+        []
+      )
+
+    :ok = Hudson.Native.db_close(conn)
+    assert ticks >= String.to_integer(written)
+    assert versions == "0.1.0"
+  end
+
   test "a missing NIF leaves a running backend that reports it", %{tmp_dir: dir} do
     # The app's code without its priv/native: what a damaged installation looks like.
     ebin = Path.join([dir, "lib", "hudson", "ebin"])
     File.mkdir_p!(ebin)
     File.cp_r!(Application.app_dir(:hudson, "ebin"), ebin)
 
-    {backend, %{"port" => port, "pid" => pid, "token" => token}} = start!(dir, ebin: ebin)
+    {backend, %{"port" => port, "pid" => pid, "token" => token}} =
+      start!(dir, ebin: ebin, env: [{"HUDSON_DATA_DIR", Path.join(dir, "data")}])
 
-    %{"status" => "ok", "nifs" => %{"hudson_nif" => error}} =
+    %{"status" => "ok", "nifs" => %{"hudson_nif" => error}, "checks" => checks} =
       Hudson.Test.JSON.decode!(get(port, "/healthz").body)
 
     assert error =~ "libhudson_nif"
+    assert %{"status" => "down", "detail" => detail} = checks["database"]
+    assert detail =~ "the hudson_nif library did not load"
 
     entered = get(port, "/desktop/enter?token=#{token}")
     assert entered.status == 500

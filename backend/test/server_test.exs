@@ -19,8 +19,16 @@ defmodule Hudson.Web.ServerTest do
       |> Config.from_env()
 
     name = :"hudson_server_#{System.unique_integer([:positive])}"
+    database = :"#{name}_database"
     {:ok, device} = StringIO.open("")
-    children = Hudson.Desktop.children(config, name: name, device: device, watch_stdin: false)
+
+    children =
+      Hudson.Desktop.children(config,
+        name: name,
+        database: database,
+        device: device,
+        watch_stdin: false
+      )
 
     start_supervised!(%{
       id: name,
@@ -29,7 +37,7 @@ defmodule Hudson.Web.ServerTest do
     })
 
     port = Hudson.Web.Server.port(name)
-    %{port: port, token: token, file: file, device: device}
+    %{port: port, token: token, file: file, device: device, database: database}
   end
 
   defp enter(port, token) do
@@ -95,7 +103,14 @@ defmodule Hudson.Web.ServerTest do
     test "refuses foreign hosts, wrong ports and a missing Host on every route", %{tmp_dir: dir} do
       %{port: port, token: token} = start_backend(dir)
 
-      for path <- ["/healthz", "/desktop/enter?token=#{token}", "/", "/settings", "/nope"],
+      for path <- [
+            "/healthz",
+            "/desktop/enter?token=#{token}",
+            "/",
+            "/settings",
+            "/cache",
+            "/nope"
+          ],
           host <- ["evil.example:#{port}", "127.0.0.1:#{port + 1}", "localhost", "127.0.0.1", nil] do
         response = get(port, path, host: host)
         assert response.status == 421, "#{path} with Host #{inspect(host)}: #{response.status}"
@@ -203,6 +218,152 @@ defmodule Hudson.Web.ServerTest do
       for ip <- others do
         assert {:error, _} = :gen_tcp.connect(ip, port, [:binary], 1_000)
       end
+    end
+  end
+
+  describe "the database: /healthz check and the cache page" do
+    defp checks(port) do
+      doc = Hudson.Test.JSON.decode!(get(port, "/healthz").body)
+      doc["checks"]
+    end
+
+    test "/healthz reports the database migrated, with its schema", %{tmp_dir: dir} do
+      %{port: port} = start_backend(dir, %{"HUDSON_DATA_DIR" => dir})
+      check = checks(port)["database"]
+      assert check["status"] == "ok"
+      latest = Hudson.Database.Migrations.latest()
+      assert check["detail"] == "schema #{latest}; 0 cache entries; db/hudson.sqlite3 (WAL)"
+      assert Regex.run(~r/schema (\d+)/, check["detail"]) |> List.last() == "#{latest}"
+      assert File.exists?(Path.join(dir, "db/hudson.sqlite3-wal"))
+    end
+
+    test "/healthz reports the database down, with why, without a data folder", %{tmp_dir: dir} do
+      %{port: port} = start_backend(dir)
+
+      assert %{"status" => "down", "detail" => "HUDSON_DATA_DIR is not set: no database"} =
+               checks(port)["database"]
+
+      # Informational: the backend itself is fine.
+      assert get(port, "/healthz").status == 200
+    end
+
+    test "GET /cache needs the session and shows the schema and a form", %{tmp_dir: dir} do
+      %{port: port, token: token} = start_backend(dir, %{"HUDSON_DATA_DIR" => dir})
+      assert get(port, "/cache").status == 403
+      assert get(port, "/cache", host: "evil.example:#{port}").status == 421
+
+      cookie = enter(port, token)
+      home = get(port, "/", headers: [{"Cookie", cookie}])
+      assert home.body =~ ~s(<a id="cache-link" href="/cache">)
+
+      page = get(port, "/cache", headers: [{"Cookie", cookie}])
+      assert page.status == 200
+      assert page.body =~ "<title>Hudson — Cache</title>"
+      latest = Hudson.Database.Migrations.latest()
+      assert page.body =~ ~s(<span id="schema-version">#{latest}</span>)
+      assert page.body =~ ~s(<table id="cache-entries">)
+
+      for id <- ["cache-key", "cache-value", "cache-save"] do
+        assert page.body =~ ~s(id="#{id}"), "no ##{id}"
+      end
+
+      assert header(page, "content-security-policy") == [@csp]
+      refute page.body =~ "<script"
+      refute page.body =~ "<style"
+      refute page.body =~ "style="
+    end
+
+    test "POST /cache stores an entry that GET /cache shows, escaped", %{tmp_dir: dir} do
+      %{port: port, token: token, database: database} =
+        start_backend(dir, %{"HUDSON_DATA_DIR" => dir})
+
+      cookie = enter(port, token)
+      origin = {"Origin", "http://127.0.0.1:#{port}"}
+      value = ~s(<b>"fish" & 'chips'</b>)
+
+      saved =
+        post_form(port, "/cache", [{"key", "k<1>"}, {"value", value}],
+          headers: [{"Cookie", cookie}, origin]
+        )
+
+      assert saved.status == 303
+      assert header(saved, "location") == ["/cache?saved"]
+      assert Hudson.Database.get("k<1>", database) == {:ok, value}
+
+      page = get(port, "/cache?saved", headers: [{"Cookie", cookie}])
+      assert page.body =~ ~s(<p id="cache-notice">Saved.</p>)
+
+      assert page.body =~
+               "<tr><td>k&lt;1&gt;</td><td>&lt;b&gt;&quot;fish&quot; &amp; &#39;chips&#39;&lt;/b&gt;</td><td>0.1.0</td></tr>"
+
+      refute page.body =~ value
+
+      assert %{"status" => "ok", "detail" => "schema 1; 1 cache entry; " <> _} =
+               checks(port)["database"]
+    end
+
+    test "POST /cache refusals: no session, another origin, too large, missing fields", %{
+      tmp_dir: dir
+    } do
+      %{port: port, token: token, database: database} =
+        start_backend(dir, %{"HUDSON_DATA_DIR" => dir})
+
+      cookie = enter(port, token)
+      origin = {"Origin", "http://localhost:#{port}"}
+      form = [{"key", "k"}, {"value", "v"}]
+
+      assert post_form(port, "/cache", form, headers: [origin]).status == 403
+
+      assert post_form(port, "/cache", form,
+               headers: [{"Cookie", cookie}, {"Origin", "http://evil.example"}]
+             ).status == 403
+
+      assert post_form(port, "/cache", form, headers: [{"Cookie", cookie}]).status == 403
+      assert Hudson.Database.list(database) == {:ok, []}
+
+      big =
+        post_form(port, "/cache", [{"key", "k"}, {"value", String.duplicate("x", 65_537)}],
+          headers: [{"Cookie", cookie}, origin]
+        )
+
+      assert big.status == 303
+      ["/cache?error=" <> reason] = header(big, "location")
+
+      assert URI.decode_www_form(reason) ==
+               "the value is 65537 bytes; at most 65536 bytes are stored"
+
+      shown = get(port, "/cache?error=" <> reason, headers: [{"Cookie", cookie}])
+      assert shown.body =~ "Not saved: the value is 65537 bytes"
+
+      missing = post_form(port, "/cache", [{"key", "k"}], headers: [{"Cookie", cookie}, origin])
+
+      assert ["/cache?error=the+form+needs+the+fields+key+and+value"] =
+               header(missing, "location")
+
+      assert Hudson.Database.list(database) == {:ok, []}
+    end
+
+    test "other methods on /cache are 405", %{tmp_dir: dir} do
+      %{port: port} = start_backend(dir, %{"HUDSON_DATA_DIR" => dir})
+      response = request(port, "/cache", method: "DELETE")
+      assert response.status == 405
+      assert header(response, "allow") == ["GET, POST"]
+    end
+
+    test "without a database the page says why and saving fails", %{tmp_dir: dir} do
+      %{port: port, token: token} = start_backend(dir)
+      cookie = enter(port, token)
+      page = get(port, "/cache", headers: [{"Cookie", cookie}])
+      assert page.status == 200
+      assert page.body =~ ~s(<span id="schema-version">unknown</span>)
+      assert page.body =~ "HUDSON_DATA_DIR is not set: no database"
+
+      saved =
+        post_form(port, "/cache", [{"key", "k"}, {"value", "v"}],
+          headers: [{"Cookie", cookie}, {"Origin", "http://127.0.0.1:#{port}"}]
+        )
+
+      assert ["/cache?error=" <> _] = header(saved, "location")
     end
   end
 end

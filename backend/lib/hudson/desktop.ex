@@ -1,7 +1,8 @@
 defmodule Hudson.Desktop do
   @moduledoc """
-  Wires the backend contract into a supervision tree: the HTTP server, then
-  the handshake (written once the server listens), then the stdin watcher.
+  Wires the backend contract into a supervision tree: the local database
+  (`Hudson.Database`, which the pages use), the HTTP server, then the
+  handshake (written once the server listens), then the stdin watcher.
   Start the children under a `:rest_for_one` supervisor, so a server that
   restarts on a new port is announced again.
   """
@@ -9,13 +10,15 @@ defmodule Hudson.Desktop do
 
   @doc """
   The children for `config`. Options (tests use them to run several backends
-  in one VM): `:name` of the server (default `Hudson.Web.Server`), `:device`
+  in one VM): `:name` of the server (default `Hudson.Web.Server`), `:database`,
+  the name of its `Hudson.Database` (default `Hudson.Database`), `:device`
   for the `PORT:` line (default `:stdio`), `:watch_stdin` (default: app env
   `:stdin_watcher` unless `HUDSON_IGNORE_STDIN=1`).
   """
   @spec children(Config.t(), keyword) :: [Supervisor.child_spec() | {module, term} | module]
   def children(%Config{} = config, opts \\ []) do
     name = Keyword.get(opts, :name, Hudson.Web.Server)
+    database_name = Keyword.get(opts, :database, Hudson.Database)
 
     # Funs, not values: child start arguments are printed in supervisor reports.
     token = config.token
@@ -30,8 +33,11 @@ defmodule Hudson.Desktop do
       storage_selftest: config.storage_selftest?,
       check_down: config.check_down,
       data_dir: config.data_dir,
-      log_dir: config.log_dir
+      log_dir: config.log_dir,
+      database: database_name
     ]
+
+    database = [name: database_name, data_dir: config.data_dir, writer_ms: config.db_writer_ms]
 
     handshake = [
       port_fun: fn -> Hudson.Web.Server.port(name) end,
@@ -47,7 +53,7 @@ defmodule Hudson.Desktop do
         Application.get_env(:hudson, :stdin_watcher, false) and not config.ignore_stdin?
       end)
 
-    [{Hudson.Web.Server, server}, {Handshake, handshake}] ++
+    [{Hudson.Database, database}, {Hudson.Web.Server, server}, {Handshake, handshake}] ++
       if(watch_stdin?, do: [StdinWatcher], else: [])
   end
 end

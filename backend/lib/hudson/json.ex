@@ -160,11 +160,11 @@ defmodule Hudson.JSON do
 
   defp chars(<<c, _::binary>>, _acc) when c < 0x20 or c == ?\\, do: :error
 
+  defp chars(<<c, rest::binary>>, acc), do: chars(rest, [c | acc])
+  defp chars(<<>>, _acc), do: :error
+
   # Exactly four hex digits (Integer.parse alone would take "-001").
   defp hex4(text) do
     if text =~ ~r/\A[0-9A-Fa-f]{4}\z/, do: Integer.parse(text, 16), else: :error
   end
-
-  defp chars(<<c, rest::binary>>, acc), do: chars(rest, [c | acc])
-  defp chars(<<>>, _acc), do: :error
 end

@@ -3,11 +3,15 @@ defmodule Hudson.Test.HTTP do
 
   @doc """
   Options: `:host` (default `127.0.0.1:<port>`; `nil` sends none), `:headers`
-  (extra `{name, value}`), `:method` (default "GET").
+  (extra `{name, value}`), `:method` (default "GET"), `:body` (sent with its
+  `Content-Length`; default none).
   """
   def request(port, path, opts \\ []) do
     host = Keyword.get(opts, :host, "127.0.0.1:#{port}")
+    body = Keyword.get(opts, :body)
+    length = if body, do: [{"Content-Length", byte_size(body)}], else: []
     headers = if(host, do: [{"Host", host}], else: []) ++ Keyword.get(opts, :headers, [])
+    headers = headers ++ length
     method = Keyword.get(opts, :method, "GET")
 
     {:ok, socket} = :gen_tcp.connect({127, 0, 0, 1}, port, [:binary, active: false], 5_000)
@@ -16,7 +20,8 @@ defmodule Hudson.Test.HTTP do
       :gen_tcp.send(socket, [
         "#{method} #{path} HTTP/1.1\r\n",
         for({k, v} <- headers, do: "#{k}: #{v}\r\n"),
-        "\r\n"
+        "\r\n",
+        body || ""
       ])
 
     raw = recv_all(socket, "")
@@ -25,6 +30,19 @@ defmodule Hudson.Test.HTTP do
   end
 
   def get(port, path, opts \\ []), do: request(port, path, opts)
+
+  @doc "POSTs `form` (`[{name, value}]`) URL-encoded, with `:headers` and `:host` as `request/3`."
+  def post_form(port, path, form, opts \\ []) do
+    headers = [
+      {"Content-Type", "application/x-www-form-urlencoded"} | Keyword.get(opts, :headers, [])
+    ]
+
+    request(
+      port,
+      path,
+      Keyword.merge(opts, method: "POST", body: URI.encode_query(form), headers: headers)
+    )
+  end
 
   @doc "All values of a header (name in lower case)."
   def header(response, name), do: for({^name, v} <- response.headers, do: v)

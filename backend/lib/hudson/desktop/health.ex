@@ -13,7 +13,7 @@ defmodule Hudson.Desktop.Health do
   Named checks (optional in the contract) feed the shell's Diagnostics window:
   `"checks": {"<name>": {"status": "ok" | "degraded" | "down", "detail": "…",
   "latency_ms": N}}`. The reference backend reports what it really has: its
-  data folder (writable?), its NIF and its uptime. A Phoenix app passes its own
+  data folder (writable?), its NIF, its local database and its uptime. A Phoenix app passes its own
   in `:checks`, each run through `run_check/1` (database, Shopify, OpenAI
   reachability), and keeps them fast: the window asks every two seconds.
 
@@ -65,18 +65,38 @@ defmodule Hudson.Desktop.Health do
     [{"status", status}, {"detail", detail}, {"latency_ms", latency}]
   end
 
-  @doc "The reference backend's checks: its data folder, its NIF, its uptime."
-  def reference_checks(data_dir) do
+  @doc """
+  The reference backend's checks: its data folder, its NIF, its local
+  database (`database`: `schema N; M cache entries; db/hudson.sqlite3 (WAL)`
+  when open and migrated, else down with the reason; the update tests read
+  the schema from that detail) and its uptime.
+  """
+  def reference_checks(data_dir, database \\ Hudson.Database) do
     [
       {"data_folder", fn -> data_folder(data_dir) end},
       {"nif",
        fn -> with(:ok <- Hudson.Native.status(), do: {:ok, "hudson_nif loaded"}) |> nif() end},
+      {"database", fn -> database(database) end},
       {"uptime", fn -> {:ok, "up #{div(elem(:erlang.statistics(:wall_clock), 0), 1000)} s"} end}
     ]
   end
 
   defp nif({:ok, _} = ok), do: ok
   defp nif(error), do: {:down, "hudson_nif did not load: #{error}"}
+
+  # The window asks every two seconds: a database busy for longer is down.
+  defp database(server) do
+    case Hudson.Database.status(server, 2_000) do
+      {:ok, %{schema: schema, entries: entries}} ->
+        noun = if entries == 1, do: "entry", else: "entries"
+
+        {:ok,
+         "schema #{schema}; #{entries} cache #{noun}; #{Hudson.Database.relative_path()} (WAL)"}
+
+      {:error, reason} ->
+        {:down, reason}
+    end
+  end
 
   defp data_folder(nil), do: {:degraded, "HUDSON_DATA_DIR is not set"}
 

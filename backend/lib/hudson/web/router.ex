@@ -33,7 +33,9 @@ defmodule Hudson.Web.Router do
         server_schema: ctx[:server_schema],
         version: Hudson.version(),
         nifs: [Hudson.Native],
-        checks: Health.reference_checks(ctx[:data_dir]) ++ forced_down(ctx[:check_down])
+        checks:
+          Health.reference_checks(ctx[:data_dir], database(ctx)) ++
+            forced_down(ctx[:check_down])
       )
 
     {200, [{"content-type", "application/json"}], Hudson.JSON.encode!(health)}
@@ -84,6 +86,45 @@ defmodule Hudson.Web.Router do
     end
   end
 
+  # The local database's cache: its schema version and entries, and a form.
+  defp route("GET", "/cache", request, ctx) do
+    with :ok <- nif_ready(),
+         true <- session?(request, ctx),
+         {:ok, notice} <- cache_notice(request) do
+      db = database(ctx)
+      html(200, Pages.cache(Hudson.Database.status(db), Hudson.Database.list(db), notice))
+    else
+      {:error, response} -> response
+      false -> html(403, Pages.forbidden())
+    end
+  end
+
+  # Stores one entry (form fields `key` and `value`); same-origin only, as
+  # /settings/credential.
+  defp route("POST", "/cache", request, ctx) do
+    with :ok <- nif_ready(),
+         true <- session?(request, ctx),
+         true <- origin?(request, ctx),
+         {:ok, form} <- form(request) do
+      result =
+        case form do
+          %{"key" => key, "value" => value} -> Hudson.Database.put(key, value, database(ctx))
+          _ -> {:error, "the form needs the fields key and value"}
+        end
+
+      query =
+        case result do
+          :ok -> "saved"
+          {:error, reason} -> URI.encode_query(%{"error" => reason})
+        end
+
+      {303, [{"location", "/cache?" <> query}], ""}
+    else
+      {:error, response} -> response
+      _ -> html(403, Pages.forbidden())
+    end
+  end
+
   # Test hook (HUDSON_STORAGE_SELFTEST=1, never set by the shell): storage
   # calls driven from outside, answering digests, never values.
   defp route("GET", "/desktop/selftest/storage", request, %{storage_selftest: true} = ctx) do
@@ -98,6 +139,11 @@ defmodule Hudson.Web.Router do
     end
   end
 
+  defp route(_method, "/cache", _request, _ctx) do
+    {405, [{"allow", "GET, POST"}, {"content-type", "text/plain; charset=utf-8"}],
+     "method not allowed\n"}
+  end
+
   defp route(_method, "/settings/credential", _request, _ctx) do
     {405, [{"allow", "POST"}, {"content-type", "text/plain; charset=utf-8"}],
      "method not allowed\n"}
@@ -110,6 +156,19 @@ defmodule Hudson.Web.Router do
   end
 
   defp route(_method, _path, _request, _ctx), do: text(404, "not found\n")
+
+  defp database(ctx), do: ctx[:database] || Hudson.Database
+
+  # What the last POST /cache said, from the query it redirected to.
+  defp cache_notice(request) do
+    case URI.decode_query(request.query) do
+      %{"error" => reason} -> {:ok, {:error, reason}}
+      %{"saved" => _} -> {:ok, :saved}
+      _ -> {:ok, nil}
+    end
+  rescue
+    ArgumentError -> {:error, text(400, "bad query string\n")}
+  end
 
   # Test hook (HUDSON_CHECK_DOWN=<name>): one more check, reported down.
   defp forced_down(nil), do: []

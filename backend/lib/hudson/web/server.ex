@@ -7,7 +7,8 @@ defmodule Hudson.Web.Server do
   Options: `:port` (0 = OS-chosen), `:name`, and the router context:
   `:secrets` (a zero-arity fun returning `%{token: _, session_id: _}`, so the
   secrets never appear in crash reports or logged start arguments),
-  `:server_schema`, `:data_dir`, `:log_dir`.
+  `:server_schema`, `:data_dir`, `:log_dir`, `:database` (the `Hudson.Database`
+  the pages and `/healthz` use).
   """
   use GenServer
   require Logger

@@ -1,9 +1,13 @@
 //! The reference backend's NIF, loaded by `Hudson.Native` (backend/lib/hudson/native.ex)
 //! from `priv/native/`. It exists so the release toolchain has a real native library
 //! to build, place, sign and smoke-test; the backend also really uses it to check the
-//! desktop enter token and the session cookie.
+//! desktop enter token and the session cookie, and (feature `sqlite`, on by default)
+//! to keep its local SQLite database (`db`, used by `Hudson.Database`).
 
 use rustler::Binary;
+
+#[cfg(feature = "sqlite")]
+mod db;
 
 /// Compares two binaries in time that depends only on their lengths, so a caller
 /// probing `/desktop/enter` cannot learn the token one byte at a time.
