@@ -50,6 +50,10 @@ pub enum Command {
         /// Run every step even when its inputs did not change.
         #[arg(long)]
         force: bool,
+        /// Write `<version>/<triple>/` here instead of `target/dist/` (for
+        /// test builds that must not sit beside a release).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
     },
     /// Run the built shell under Xvfb through tauri-driver: the window must
     /// show the backend's page, and SIGKILL of the shell must leave no
@@ -118,6 +122,10 @@ pub enum Command {
         /// store (by default it is skipped, with the reason).
         #[arg(long)]
         require_secure_storage: bool,
+        /// Fail the sqlite steps when the backend reports no `database`
+        /// check (by default they are skipped, with the reason).
+        #[arg(long)]
+        require_database: bool,
     },
     /// Run every test: `mix test`, `cargo test --workspace`, the
     /// cross-target check, then `dist` and the packaged-app checks.
@@ -221,7 +229,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
     match command {
         Command::Doctor { install } => core::doctor::run(ui, install),
         Command::Plan { target, all } => release::plan::run(ui, target.as_deref(), all),
-        Command::Dist { target, force } => release::run(ui, target.as_deref(), force),
+        Command::Dist { target, force, out_dir } => release::run(ui, target.as_deref(), force, out_dir.as_deref()),
         #[cfg(unix)]
         Command::E2e { kill_launches, seed, kill_loop_only, scenarios } => {
             harness::e2e::run(ui, &harness::e2e::Options { kill_launches, seed, kill_loop_only, only: scenarios })
@@ -236,10 +244,20 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         #[cfg(unix)]
         Command::Bench { what: Bench::Update { runs } } => harness::e2e_update::bench(ui, runs),
         #[cfg(unix)]
-        Command::Smoke { target, dist_dir, report_dir, shell, timeout, require_secure_storage } => smoke::run(
-            ui,
-            smoke::Options { target, dist_dir, report_dir, shell, timeout_secs: timeout, require_secure_storage },
-        ),
+        Command::Smoke { target, dist_dir, report_dir, shell, timeout, require_secure_storage, require_database } => {
+            smoke::run(
+                ui,
+                smoke::Options {
+                    target,
+                    dist_dir,
+                    report_dir,
+                    shell,
+                    timeout_secs: timeout,
+                    require_secure_storage,
+                    require_database,
+                },
+            )
+        }
         #[cfg(unix)]
         Command::Test => harness::test::run(ui),
         // The test harness drives processes, /proc and Xvfb: Unix only.

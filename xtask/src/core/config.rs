@@ -106,6 +106,10 @@ struct RawBackend {
 pub struct Config {
     pub workspace_root: PathBuf,
     pub target_dir: PathBuf,
+    /// Where `dist` writes what a release ships: `target/dist/` unless
+    /// `dist --out-dir` says otherwise (test builds of other versions go to
+    /// folders of their own, never beside the release).
+    pub dist_root: PathBuf,
     /// `[workspace.package] version`.
     pub version: String,
     pub product_name: String,
@@ -281,6 +285,7 @@ impl Config {
 
         Ok(Config {
             target_dir: metadata.target_directory.clone().into(),
+            dist_root: PathBuf::from(metadata.target_directory.as_std_path()).join("dist"),
             version,
             product_name: raw.product_name,
             identifier: raw.identifier,
@@ -323,7 +328,7 @@ impl Config {
 
     /// `target/dist/<version>/<triple>/`: what a release ships.
     pub fn dist_dir(&self, target: &Target) -> PathBuf {
-        self.target_dir.join("dist").join(&self.version).join(target.triple)
+        self.dist_root.join(&self.version).join(target.triple)
     }
 
     /// `target/dist-work/<triple>/`: intermediate files and fingerprints.
@@ -439,6 +444,15 @@ fn check_updates(updates: &UpdatesConfig) -> Result<()> {
         let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
         if file.is_empty() || !plain {
             bail!("snapshot-files: {file:?} must be a plain path relative to the data folder (no `..`, not absolute)");
+        }
+        // The updater takes every listed file with its SQLite companions
+        // (hudson_updater::layout::SQLITE_COMPANIONS), present or absent.
+        if let Some(suffix) = ["-wal", "-shm", "-journal"].iter().find(|s| file.ends_with(*s)) {
+            let database = &file[..file.len() - suffix.len()];
+            bail!(
+                "snapshot-files: {file:?} is covered already: every listed file is snapshotted and restored with its \
+                 SQLite `-wal`, `-shm` and `-journal` files (present or absent, as they were); list {database:?} only"
+            );
         }
     }
     Ok(())
@@ -598,6 +612,11 @@ mod tests {
             bad["updates"] = serde_json::json!({ "endpoint": "https://u.example/", "snapshot-files": [file] });
             assert!(error(bad).contains("snapshot-files"), "{file}");
         }
+        let mut bad = base();
+        bad["updates"] =
+            serde_json::json!({ "endpoint": "https://u.example/", "snapshot-files": ["db/h.sqlite3-wal"] });
+        let e = error(bad);
+        assert!(e.contains("is covered already") && e.contains("list \"db/h.sqlite3\" only"), "{e}");
         let mut bad = base();
         bad["updates"] = serde_json::json!({ "endpoint": "https://u.example/", "interval": 6 });
         assert!(error(bad).contains("interval"));

@@ -181,6 +181,12 @@ const PREREQS: &[Prereq] = &[
         probe: || on_path("secret-tool"),
     },
     Prereq {
+        name: "sqlite3",
+        needed_for: "smoke (optional: reads the database independently), tests (integrity of the app's database across updates)",
+        install: Install::Apt("sqlite3"),
+        probe: || probe("sqlite3", &["--version"]),
+    },
+    Prereq {
         name: "tauri-driver",
         needed_for: "smoke --shell, tests",
         install: Install::Cargo("tauri-driver", TAURI_DRIVER_VERSION),

@@ -30,7 +30,7 @@
 //! and kept for the Updates window, and the broken version is not offered
 //! again.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,13 +47,19 @@ use crate::core::target::Target;
 use crate::core::ui::{Ui, seconds};
 use crate::drive::gui::{SessionBus, Xvfb};
 use crate::drive::procs;
+use crate::harness::database::Facts;
 use crate::harness::e2e::{Install, Moments, wait_exit};
 
 /// The channel the scenarios publish to.
 const CHANNEL: &str = "e2e";
-/// A data file the updates configuration snapshots before a new version's
-/// first boot.
-const DATA_FILE: &str = "e2e-data.txt";
+/// The backend's SQLite database (in its data folder), which the updates
+/// configuration snapshots before a new version's first boot: listed alone,
+/// its `-wal`, `-shm` and `-journal` come with it.
+const DATABASE: &str = "db/hudson.sqlite3";
+/// Every launch's backend writes a cache entry this often (its
+/// `HUDSON_TEST_DB_WRITER` test hook), so updates happen, and are killed,
+/// while the database is being written.
+const WRITER_MS: &str = "100";
 /// How long one launch may take to show its page (2 cores, cold caches).
 const PAGE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -108,7 +114,16 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     lab.serve_artifact(&lab.v1)?;
     let a = lab.install(&lab.v1)?;
     let result = a.expect_check("is up to date")?;
-    done("up to date", started, result);
+    // The checkout's backend migrated its empty database; the scratch
+    // builds each add one migration.
+    let first = a.facts()?;
+    ensure!(
+        first.integrity == "ok" && first.schema >= 1,
+        "install A's database after its first launch: {}",
+        first.summary()
+    );
+    let schemas = Schemas { v1: first.schema, v2: first.schema + 1, v3: first.schema + 2 };
+    done("up to date", started, format!("{result}; database {}", first.summary()));
 
     let started = Instant::now();
     let refusals = refusals(ui, &lab, &a)?;
@@ -117,11 +132,11 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     // The refusals left the next release published and halted: resume it.
     let started = Instant::now();
     lab.xtask(&["rollout", CHANNEL, "100"], &[])?;
-    let (result, update_time) = update_to_next(&lab, &a)?;
+    let (result, update_time) = update_to_next(&lab, &a, &schemas)?;
     done("update", started, result);
 
     let started = Instant::now();
-    let kill_loop = kill_loop(&lab, options, update_time)?;
+    let kill_loop = kill_loop(&lab, options, update_time, &schemas)?;
     done(
         "kill loop",
         started,
@@ -148,7 +163,7 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     done("yank", started, result);
 
     let started = Instant::now();
-    let result = broken_update(&lab)?;
+    let result = broken_update(&lab, &schemas)?;
     done("broken update rolled back", started, result);
 
     ui.emit(&Report {
@@ -157,6 +172,13 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         kill_loop,
     });
     Ok(())
+}
+
+/// The schema (`PRAGMA user_version`) each version's migrations reach.
+struct Schemas {
+    v1: u64,
+    v2: u64,
+    v3: u64,
 }
 
 /// One release of the scenarios: its dist folder and portable artifact.
@@ -201,7 +223,7 @@ impl UpdateLab {
             endpoint: format!("http://127.0.0.1:{}/channels/", server.port()),
             channel: CHANNEL.to_owned(),
             interval_hours: 0,
-            snapshot_files: vec![DATA_FILE.to_owned()],
+            snapshot_files: vec![DATABASE.to_owned()],
         };
         let v1_version: semver::Version = config.version.parse().context("the workspace version")?;
         let v2_version = semver::Version::new(v1_version.major, v1_version.minor + 1, 0);
@@ -392,9 +414,13 @@ fn scratch_dist(
         if broken { " (broken)" } else { "" },
         src.display()
     ));
-    xtask_in(&src, config, &["dist"], &[], None)?;
+    // Its own output folder: a scratch version never sits beside the
+    // release in target/dist/, where a script or an upload glob could take
+    // it for the real build.
+    let out = dir.join("dist");
+    xtask_in(&src, config, &["dist", "--out-dir", &out.display().to_string()], &[], None)?;
     ui.info(format!("e2e-update: {new} built in {}", seconds(started.elapsed())));
-    Ok(config.target_dir.join("dist").join(&new).join(Target::host()?.triple))
+    Ok(out.join(&new).join(Target::host()?.triple))
 }
 
 /// The scratch copy's version of a checkout file: the version bumped in
@@ -422,22 +448,78 @@ fn scratch_edit(
             );
             write!(
                 bytes,
-                "\n[workspace.metadata.hudson.updates]\nendpoint = \"{}\"\nchannel = \"{}\"\ninterval-hours = 0\nsnapshot-files = [\"{DATA_FILE}\"]\n",
+                "\n[workspace.metadata.hudson.updates]\nendpoint = \"{}\"\nchannel = \"{}\"\ninterval-hours = 0\nsnapshot-files = [\"{DATABASE}\"]\n",
                 updates.endpoint, updates.channel
             )?;
             Ok(bytes)
         }
         "backend/mix.exs" => replace(bytes, format!("version: \"{old}\""), format!("version: \"{new}\"")),
-        "src-tauri/tauri.conf.json" => replace(bytes, format!("\"version\": \"{old}\""), format!("\"version\": \"{new}\"")),
-        "backend/lib/hudson/application.ex" if broken => replace(
-            bytes,
-            "  def start(_type, _args) do\n".to_owned(),
-            "  def start(_type, _args) do\n    raise \"this build is broken on purpose: its backend cannot boot (e2e-update)\"\n"
-                .to_owned(),
-        ),
+        "src-tauri/tauri.conf.json" => {
+            replace(bytes, format!("\"version\": \"{old}\""), format!("\"version\": \"{new}\""))
+        }
+        MIGRATIONS => {
+            let text = String::from_utf8(bytes).with_context(|| format!("{MIGRATIONS} is not UTF-8"))?;
+            Ok(with_migrations(&text, broken)?.into_bytes())
+        }
+        "backend/lib/hudson/application.ex" if broken => replace(bytes, BOOT_LINE.to_owned(), BROKEN_BOOT.to_owned()),
         _ => Ok(bytes),
     }
 }
+
+/// The backend's migration list (`Hudson.Database.Migrations`).
+const MIGRATIONS: &str = "backend/lib/hudson/database/migrations.ex";
+
+/// The next version's migration, and the broken version's on top of it.
+const NEXT_MIGRATION: &str = "ALTER TABLE cache ADD COLUMN note TEXT;";
+const BROKEN_MIGRATION: &str = "CREATE TABLE broken_rows (id INTEGER PRIMARY KEY, written_by TEXT NOT NULL); ALTER TABLE cache ADD COLUMN broken TEXT;";
+
+/// The migration list with one more migration (the next version), or two
+/// (the broken one): the list is one literal closed by a line `  ]`, its
+/// last entry ending in `"""}`.
+fn with_migrations(text: &str, broken: bool) -> Result<String> {
+    let latest = text
+        .match_indices("{")
+        .filter_map(|(at, _)| {
+            let digits: String = text[at + 1..].chars().take_while(char::is_ascii_digit).collect();
+            text[at + 1 + digits.len()..].starts_with(", \"").then(|| digits.parse::<u64>().ok()).flatten()
+        })
+        .max()
+        .with_context(|| format!("{MIGRATIONS} lists no migration `{{N, \"name\", …}}`"))?;
+    let mut added = format!(",\n    {{{}, \"e2e-update: a column for notes\", \"{NEXT_MIGRATION}\"}}", latest + 1);
+    if broken {
+        added.push_str(&format!(
+            ",\n    {{{}, \"e2e-update: the broken build's table\", \"{BROKEN_MIGRATION}\"}}",
+            latest + 2
+        ));
+    }
+    let close = "\"\"\"}\n  ]\n";
+    ensure!(text.contains(close), "{MIGRATIONS}: the migration list does not end in `\"\"\"}}` and a line `  ]`");
+    Ok(text.replacen(close, &format!("\"\"\"}}{added}\n  ]\n"), 1))
+}
+
+/// The line that starts the backend's supervision tree.
+const BOOT_LINE: &str = "    Supervisor.start_link(children, strategy: :rest_for_one, name: Hudson.Supervisor)\n";
+/// The broken version's boot: its database opens and migrates as usual,
+/// then, before the backend can pass a health check, it writes rows and
+/// halts the VM without closing the database (its `-wal` stays).
+const BROKEN_BOOT: &str = r#"    # e2e-update: this build is broken on purpose. Its database opens and
+    # migrates as usual; then, before the backend could pass a health check,
+    # it writes rows and halts the VM without closing the database.
+    if Application.get_env(:hudson, :server, false) do
+      config = Config.from_env(System.get_env())
+      {:ok, _} = Hudson.Database.start_link(data_dir: config.data_dir)
+      {:ok, _} = Hudson.Database.status()
+
+      for n <- 1..5,
+          do: :ok = Hudson.Database.put("broken-#{n}", "written by the broken build")
+
+      Logger.error("this build is broken on purpose: halting without closing its database")
+      Process.sleep(300)
+      :erlang.halt(1)
+    end
+
+    Supervisor.start_link(children, strategy: :rest_for_one, name: Hudson.Supervisor)
+"#;
 
 /// Writes `transform(from's bytes)` to `to` unless `to` already holds them.
 fn sync_file(from: &Path, to: &Path, transform: impl FnOnce(Vec<u8>) -> Result<Vec<u8>>) -> Result<()> {
@@ -524,6 +606,7 @@ impl UpdateInstall {
         if restart_when_ready {
             command.env(hooks::ENV_UPDATE_RESTART_WHEN_READY, "1");
         }
+        command.env("HUDSON_TEST_DB_WRITER", WRITER_MS);
         // The shell echoes its log to stderr; a panic or an exit before the
         // log file opens shows only there.
         let output = std::fs::OpenOptions::new()
@@ -699,6 +782,29 @@ impl UpdateInstall {
     fn state(&self) -> Result<serde_json::Value> {
         let path = self.data.join("updates/state.json");
         Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?)
+    }
+
+    /// The database as `sqlite3` reads it (the app must be stopped).
+    fn facts(&self) -> Result<Facts> {
+        crate::harness::database::read(&self.data.join(DATABASE))
+    }
+
+    /// The `database` check of `/healthz` from the backend the log (since
+    /// `from`) last said was ready: `(status, detail)`.
+    fn database_check(&self, from: usize) -> Result<(String, String)> {
+        let text = self.log_since(from);
+        let origin = text
+            .lines()
+            .filter_map(|l| l.split(" ready at ").nth(1))
+            .next_back()
+            .context("the log names no ready backend")?
+            .trim()
+            .to_owned();
+        let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build()?;
+        let answer = client.get(format!("{origin}/healthz")).send()?.error_for_status()?;
+        let doc: hudson_lifecycle::contract::HealthDoc = serde_json::from_reader(answer.take(1 << 20))?;
+        let check = doc.checks.get("database").context("/healthz has no database check")?;
+        Ok((format!("{:?}", check.status).to_lowercase(), check.detail.clone()))
     }
 
     fn rollback_copy(&self) -> PathBuf {
@@ -890,8 +996,10 @@ fn publish_elsewhere(lab: &UpdateLab, tree: &Path, manifest: &Path) -> Result<()
 /// The next release published: the running shell updates itself.
 /// Returns the scenario's result, and when (after the launch) the first page
 /// loaded and the new version passed probation.
-fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, (Duration, Duration))> {
-    std::fs::write(a.data.join(DATA_FILE), "written by the previous version\n")?;
+fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Result<(String, (Duration, Duration))> {
+    // What the previous version wrote must all be there afterwards.
+    let before = a.facts()?;
+    ensure!(!before.rows.is_empty(), "the previous version wrote no rows: {}", before.summary());
     let from = a.log_len();
     let started = Instant::now();
     let shell = a.launch(true)?;
@@ -918,13 +1026,25 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, (Durati
     ensure!(tree_hash(&copy)? == lab.v1.tree, "the rollback copy {} is not the previous tree", copy.display());
     let state = a.state()?;
     ensure!(state["journal"].is_null(), "the journal is still open after probation: {state}");
+    let after = a.facts()?;
+    ensure!(
+        after.integrity == "ok" && after.schema == schemas.v2,
+        "after the update the database is {}, not schema {} and intact",
+        after.summary(),
+        schemas.v2
+    );
+    let lost: Vec<&(String, String)> = before.rows.difference(&after.rows).collect();
+    ensure!(lost.is_empty(), "the update lost {} rows the previous version wrote: {lost:?}", lost.len());
     Ok((
         format!(
-            "{} → {v2} in {} (launch to probation passed); shell and backend report {v2}; rollback copy {} is the {} tree",
+            "{} → {v2} in {} (launch to probation passed); shell and backend report {v2}; rollback copy {} is the {} tree; database migrated to schema {} with all {} earlier rows ({})",
             lab.v1.version,
             seconds(took),
             copy.display(),
-            lab.v1.version
+            lab.v1.version,
+            after.schema,
+            before.rows.len(),
+            after.summary()
         ),
         (page, took),
     ))
@@ -933,7 +1053,12 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall) -> Result<(String, (Durati
 /// `update_time`: when the first page loaded and when the new version
 /// passed probation, in the measured update; kills land between the two
 /// (plus 300 ms), where download, unpack, swap and probation happen.
-fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duration)) -> Result<KillLoop> {
+fn kill_loop(
+    lab: &UpdateLab,
+    options: &Options,
+    update_time: (Duration, Duration),
+    schemas: &Schemas,
+) -> Result<KillLoop> {
     let (mut moments, seed) = Moments::seeded(options.seed);
     let mut report = KillLoop { seed, updates: options.kill_updates, ..KillLoop::default() };
     let start = update_time.0.as_millis() as u64;
@@ -968,11 +1093,15 @@ fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duratio
         let versions = user.versions_since(from);
         user.stop(shell)?;
         let hash = tree_hash(&user.root)?;
+        // The database the backend kept writing: intact, and at the schema
+        // of the version that came back.
+        let facts = user.facts();
+        let data_ok = |schema: u64| facts.as_ref().is_ok_and(|f| f.integrity == "ok" && f.schema == schema);
         let verdict = match (&page, &versions) {
-            (Ok(_), (Some(s), Some(b))) if s == b && *s == old && hash == lab.v1.tree => {
+            (Ok(_), (Some(s), Some(b))) if s == b && *s == old && hash == lab.v1.tree && data_ok(schemas.v1) => {
                 Some(&mut report.came_back_old)
             }
-            (Ok(_), (Some(s), Some(b))) if s == b && *s == new && hash == lab.v2.tree => {
+            (Ok(_), (Some(s), Some(b))) if s == b && *s == new && hash == lab.v2.tree && data_ok(schemas.v2) => {
                 Some(&mut report.came_back_new)
             }
             _ => None,
@@ -982,8 +1111,9 @@ fn kill_loop(lab: &UpdateLab, options: &Options, update_time: (Duration, Duratio
             None => {
                 report.broken += 1;
                 report.failures.push(format!(
-                    "update {round}, killed {delay} ms after launch ({phase}): page {:?}, versions {versions:?}, tree {}; {}",
+                    "update {round}, killed {delay} ms after launch ({phase}): page {:?}, versions {versions:?}, database {}, tree {}; {}",
                     page.as_ref().map(|_| "loaded").map_err(|e| e.to_string()),
+                    facts.as_ref().map_or_else(|e| format!("unreadable: {e:#}"), Facts::summary),
                     if hash == lab.v1.tree {
                         "old"
                     } else if hash == lab.v2.tree {
@@ -1063,34 +1193,68 @@ fn yank(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     Ok(format!("{v2} yanked: the install went back to {v1} (shell and backend report {v1})"))
 }
 
-/// Install B on the next version takes the broken one and comes back.
-fn broken_update(lab: &UpdateLab) -> Result<String> {
+/// Install B on the next version takes the broken one and comes back with
+/// its data: the broken version migrates the database to its own schema,
+/// writes rows and crashes without closing it (its `-wal` left behind);
+/// after the automatic rollback the previous version serves exactly the
+/// database it left — its schema and its rows, none of the broken one's.
+fn broken_update(lab: &UpdateLab, schemas: &Schemas) -> Result<String> {
     let (v2, v3) = (lab.v2.version.to_string(), lab.v3.version.to_string());
+    let b = lab.install(&lab.v2)?;
+    // The previous version runs once and writes its rows.
+    let from = b.log_len();
+    let shell = b.launch(false)?;
+    let ran = b.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT).map(|_| {
+        std::thread::sleep(Duration::from_millis(1500));
+    });
+    b.stop(shell)?;
+    ran?;
+    let before = b.facts()?;
+    ensure!(
+        before.integrity == "ok" && before.schema == schemas.v2 && !before.rows.is_empty(),
+        "{v2}'s database before the update: {}",
+        before.summary()
+    );
+
     lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v3.manifest])?;
     lab.serve_artifact(&lab.v3)?;
-    let b = lab.install(&lab.v2)?;
-    let data = b.data.join(DATA_FILE);
-    std::fs::write(&data, format!("written by {v2}\n"))?;
     let from = b.log_len();
     let shell = b.launch(true)?;
-    let result = (|| -> Result<String> {
+    let result = (|| -> Result<(String, (String, String))> {
         b.wait_since(from, &format!("Hudson {v3} starts on probation"), PAGE_TIMEOUT)?;
-        // What a migration by the new version would do to the data.
-        std::fs::write(&data, format!("migrated by {v3}\n"))?;
+        // The broken version really changed the database before it died.
+        b.wait_since(from, &format!("to schema {}", schemas.v3), PAGE_TIMEOUT)?;
         let why = b.wait_since(from, &format!("Hudson {v3} failed probation"), Duration::from_secs(120))?;
         let back = b.log_since(from).rfind("relaunching").map(|i| from + i).unwrap_or(from);
         b.wait_since(back, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
         b.wait_since(back, &format!("Hudson {v3} did not work on this computer before"), Duration::from_secs(30))?;
-        Ok(why)
+        // What the restored version itself reports of its database.
+        let check = b.database_check(back)?;
+        Ok((why, check))
     })();
     let back = b.log_since(from).rfind("relaunching").map(|i| from + i).unwrap_or(from);
     let versions = b.versions_since(back);
     b.stop(shell)?;
-    let why = result?;
+    let (why, (status, detail)) = result?;
     ensure!(versions == (Some(v2.clone()), Some(v2.clone())), "after the rollback the install reports {versions:?}");
     ensure!(tree_hash(&b.root)? == lab.v2.tree, "the install is not the {v2} tree after the rollback");
-    let restored = std::fs::read_to_string(&data)?;
-    ensure!(restored == format!("written by {v2}\n"), "the data snapshot was not restored: {restored:?}");
+    ensure!(
+        status == "ok" && detail.starts_with(&format!("schema {};", schemas.v2)),
+        "after the rollback {v2}'s backend reports its database as {status}: {detail}"
+    );
+    let after = b.facts()?;
+    ensure!(after.integrity == "ok", "the database after the rollback: {}", after.summary());
+    ensure!(
+        after.schema == schemas.v2,
+        "after the rollback the database has schema {}, not {v2}'s {}: {v3}'s migration survived",
+        after.schema,
+        schemas.v2
+    );
+    ensure!(after.tables == before.tables, "tables {:?} after the rollback, {:?} before", after.tables, before.tables);
+    let foreign: Vec<&(String, String)> = after.rows.iter().filter(|(_, by)| *by != v2).collect();
+    ensure!(foreign.is_empty(), "rows not written by {v2} after the rollback: {foreign:?}");
+    let lost: Vec<&(String, String)> = before.rows.difference(&after.rows).collect();
+    ensure!(lost.is_empty(), "the rollback lost {} of {v2}'s rows: {lost:?}", lost.len());
     let state = b.state()?;
     ensure!(
         state["bad_versions"].as_array().is_some_and(|bad| bad.iter().any(|v| v["version"] == v3.as_str())),
@@ -1100,7 +1264,10 @@ fn broken_update(lab: &UpdateLab) -> Result<String> {
     // Launched again, it still is not offered.
     let line = b.expect_check("did not work on this computer before")?;
     Ok(format!(
-        "{v2} → {v3} → back to {v2} with its data; reason logged: {}; next check: {line}",
+        "{v2} → {v3} (migrated to schema {}, wrote, crashed) → back to {v2}: its backend reports \"{detail}\"; sqlite3 reads {} — all {} earlier rows, none of {v3}'s; reason logged: {}; next check: {line}",
+        schemas.v3,
+        after.summary(),
+        before.rows.len(),
         why.split("failed probation: ").nth(1).unwrap_or(&why)
     ))
 }
@@ -1236,5 +1403,28 @@ impl Server {
 
     fn port(&self) -> u16 {
         self.process.port
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkout(file: &str) -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+        std::fs::read_to_string(root.join(file)).unwrap()
+    }
+
+    /// The scratch builds edit the backend's real files by text: the
+    /// shapes they rely on must stay.
+    #[test]
+    fn scratch_versions_add_migrations_and_break_the_boot_of_the_real_backend() {
+        let list = checkout(MIGRATIONS);
+        let next = with_migrations(&list, false).unwrap();
+        assert!(next.contains(NEXT_MIGRATION) && !next.contains(BROKEN_MIGRATION), "{next}");
+        let broken = with_migrations(&list, true).unwrap();
+        assert!(broken.contains(NEXT_MIGRATION) && broken.contains(BROKEN_MIGRATION), "{broken}");
+        assert!(with_migrations("@migrations []\n", false).is_err());
+        assert!(checkout("backend/lib/hudson/application.ex").contains(BOOT_LINE));
     }
 }

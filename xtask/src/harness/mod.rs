@@ -13,6 +13,8 @@ pub mod burrito_double;
 mod burrito_fixture;
 pub mod check_targets;
 #[cfg(unix)]
+pub mod database;
+#[cfg(unix)]
 pub mod e2e;
 #[cfg(unix)]
 pub mod e2e_update;

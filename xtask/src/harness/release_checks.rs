@@ -95,12 +95,39 @@ fn host_dist_dir(config: &Config) -> Result<PathBuf> {
     Ok(config.dist_dir(Target::host()?))
 }
 
+/// After every test has run, `target/dist/` holds the workspace's version
+/// and nothing else: a scratch build of another version there (the update
+/// tests build two) is what a script picking the newest folder, or an
+/// upload glob, would ship.
+pub fn dist_holds_only_this_version(ui: &Ui) -> Result<()> {
+    let config = Config::load()?;
+    let root = &config.dist_root;
+    let mut others: Vec<String> = std::fs::read_dir(root)
+        .with_context(|| format!("reading {}", root.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| *name != config.version)
+        .collect();
+    others.sort();
+    ensure!(
+        others.is_empty(),
+        "{} holds {} beside the release {}: a test wrote a build into the release output; \
+         test builds go to their own folders (`dist --out-dir`). Remove them (`rm -rf {}/<version>`) and find the writer",
+        root.display(),
+        others.join(", "),
+        config.version,
+        root.display()
+    );
+    ui.info(format!("{} holds only {}", root.display(), config.version));
+    Ok(())
+}
+
 pub fn reproducible(ui: &Ui) -> Result<()> {
     let config = Config::load()?;
     let dir = host_dist_dir(&config)?;
     let before = snapshot(&dir)?;
     ensure!(before.keys().any(|name| name.ends_with(".sig")), "{} has no signed updater artifact", dir.display());
-    dist::run(ui, None, true).context("the second, forced dist")?;
+    dist::run(ui, None, true, None).context("the second, forced dist")?;
     let after = snapshot(&dir)?;
     let names = |files: &BTreeMap<String, Vec<u8>>| files.keys().cloned().collect::<Vec<_>>();
     ensure!(

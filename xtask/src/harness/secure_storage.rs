@@ -12,7 +12,8 @@ use xshell::{Shell, cmd};
 
 use crate::drive::gui::{SecretService, SessionBus};
 
-/// `cargo xtask smoke --shell --require-secure-storage` on a session bus
+/// `cargo xtask smoke --shell --require-secure-storage --require-database`
+/// (the reference backend has a database) on a session bus
 /// with an unlocked gnome-keyring: the packaged backend and shell reach a
 /// real store. A child process, so that the bus address is its own
 /// environment (the store reads it from there).
@@ -24,7 +25,7 @@ pub fn smoke_with_keyring(sh: &Shell) -> Result<()> {
     let (key, value) = bus.env();
     let _bus = sh.push_env(key, value);
     let xtask = crate::harness::release_checks::xtask_binary()?;
-    Ok(cmd!(sh, "{xtask} smoke --shell --require-secure-storage").run()?)
+    Ok(cmd!(sh, "{xtask} smoke --shell --require-secure-storage --require-database").run()?)
 }
 
 pub fn run(sh: &Shell, cargo: &str, release: &Path) -> Result<()> {

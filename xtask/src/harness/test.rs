@@ -34,7 +34,7 @@ pub fn run(ui: &Ui) -> Result<()> {
     stage(ui, "cargo xtask check-targets (macOS and Windows type-check and clippy)", || {
         crate::harness::check_targets::run(ui, crate::harness::check_targets::Args { targets: Vec::new() })
     })?;
-    stage(ui, "cargo xtask dist (host)", || crate::release::run(ui, None, false))?;
+    stage(ui, "cargo xtask dist (host)", || crate::release::run(ui, None, false, None))?;
     stage(ui, "each step's declared outputs are what dist wrote", || crate::harness::release_checks::plan_outputs(ui))?;
     stage(ui, "dist --force reproduces the updater artifacts", || crate::harness::release_checks::reproducible(ui))?;
     stage(ui, "minisign and Tauri's verifier accept the .sig files", || {
@@ -69,6 +69,9 @@ pub fn run(ui: &Ui) -> Result<()> {
     // folders the stages above read stay as they are).
     stage(ui, "cargo xtask e2e-update (the installed app updates itself)", || {
         crate::harness::e2e_update::run(ui, &crate::harness::e2e_update::Options::default())
+    })?;
+    stage(ui, "target/dist holds only this version (test builds stay out of the release output)", || {
+        crate::harness::release_checks::dist_holds_only_this_version(ui)
     })?;
     ui.info(format!("all tests passed in {}", seconds(started.elapsed())));
     Ok(())

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::core::config::Config;
@@ -109,9 +109,13 @@ struct StepReport {
     seconds: f64,
 }
 
-pub fn run(ui: &Ui, target: Option<&str>, force: bool) -> Result<()> {
+pub fn run(ui: &Ui, target: Option<&str>, force: bool, out_dir: Option<&std::path::Path>) -> Result<()> {
     let started = Instant::now();
-    let config = Config::load()?;
+    let mut config = Config::load()?;
+    if let Some(dir) = out_dir {
+        config.dist_root = std::path::absolute(dir)
+            .with_context(|| format!("--out-dir {}: cannot make it an absolute path", dir.display()))?;
+    }
     let target = Target::given_or_host(target)?;
     if !target.is_host() {
         bail!(

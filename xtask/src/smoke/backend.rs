@@ -38,6 +38,8 @@ pub struct Expect<'a> {
     pub storage_service: String,
     /// No secure store fails the step instead of skipping it.
     pub require_storage: bool,
+    /// No `database` check fails the sqlite steps instead of skipping them.
+    pub require_database: bool,
 }
 
 /// Every backend step, in order, for one unpacked package.
@@ -57,8 +59,16 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     let first = start(layout, &home, expect.timeout, steps);
     let Some(mut run) = first.run else {
         let why = "not run: the backend did not start";
-        let skipped: &[&'static str] =
-            &["healthz", "nifs", "host-guard", "session-guard", "secure-storage", "loopback-only", "stop-sigterm"];
+        let skipped: &[&'static str] = &[
+            "healthz",
+            "nifs",
+            "host-guard",
+            "session-guard",
+            "secure-storage",
+            "sqlite",
+            "loopback-only",
+            "stop-sigterm",
+        ];
         steps.skip(if first.health_recorded { &skipped[1..] } else { skipped }, why);
         match first.leader {
             Some(leader) => {
@@ -66,7 +76,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
             }
             None => steps.skip(&["cleanup-sigterm"], "not run: no backend process was started"),
         }
-        steps.skip(&["restart", "stop-stdin", "cleanup-stdin"], "not run: the first start failed");
+        steps.skip(&["restart", "sqlite-reopen", "stop-stdin", "cleanup-stdin"], "not run: the first start failed");
         return;
     };
     let port = run.backend().port();
@@ -82,6 +92,12 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
         Duration::ZERO,
         if expect.require_storage { Outcome::fail(NO_STORES) } else { Outcome::skipped(NO_STORES) },
     );
+    let mut written = None;
+    steps.time("sqlite", |_| {
+        let (outcome, seen) = super::database::first(&http, run.backend(), &home.data, expect.require_database);
+        written = seen;
+        outcome.with_output(run.tail())
+    });
     steps.time("loopback-only", |_| procfs::loopback_only(run.leader, port).with_output(run.tail()));
     let forced = stop(steps, "stop-sigterm", &mut run, Stop::Sigterm);
     let note = if forced { "after smoke killed the process group" } else { "after the backend exited" };
@@ -91,9 +107,13 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     // Run 2: the same package again; closing stdin alone must stop it.
     let second = start_again(layout, &home, expect.timeout, steps);
     let Some(mut run) = second else {
-        steps.skip(&["stop-stdin", "cleanup-stdin"], "not run: the second start failed");
+        steps.skip(&["sqlite-reopen", "stop-stdin", "cleanup-stdin"], "not run: the second start failed");
         return;
     };
+    steps.time("sqlite-reopen", |_| match &written {
+        Some(written) => super::database::reopen(&http, run.backend(), written).with_output(run.tail()),
+        None => Outcome::skipped("not run: step sqlite did not pass"),
+    });
     let port = run.backend().port();
     let forced = stop(steps, "stop-stdin", &mut run, Stop::CloseStdin);
     let note = if forced { "after smoke killed the process group" } else { "after the backend exited" };

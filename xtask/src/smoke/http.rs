@@ -39,8 +39,26 @@ impl Http {
         if let Some(cookie) = cookie {
             request = request.header(reqwest::header::COOKIE, cookie);
         }
+        self.finish("GET", path, request)
+    }
+
+    /// `POST http://127.0.0.1:<port><path>` of a form, with the page's own
+    /// origin (as a browser sends it) and the session cookie.
+    pub fn post_form(&self, port: u16, path: &str, form: &[(&str, &str)], cookie: &str) -> Result<Answer, String> {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let request = self
+            .client
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .header(reqwest::header::ORIGIN, format!("http://127.0.0.1:{port}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(reqwest::header::COOKIE, cookie)
+            .body(body);
+        self.finish("POST", path, request)
+    }
+
+    fn finish(&self, method: &str, path: &str, request: reqwest::blocking::RequestBuilder) -> Result<Answer, String> {
         let shown = path.split('?').next().unwrap_or_default();
-        let response = request.send().map_err(|e| format!("GET {shown}: {}", e.without_url()))?;
+        let response = request.send().map_err(|e| format!("{method} {shown}: {}", e.without_url()))?;
         let header = |name| {
             response
                 .headers()
@@ -54,7 +72,10 @@ impl Http {
         let set_cookie = header(reqwest::header::SET_COOKIE);
         let mut body = Vec::new();
         use std::io::Read;
-        response.take(1 << 20).read_to_end(&mut body).map_err(|e| format!("GET {shown}: reading the body: {e}"))?;
+        response
+            .take(1 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| format!("{method} {shown}: reading the body: {e}"))?;
         Ok(Answer {
             status,
             content_type: content_type.into_iter().next().unwrap_or_default(),

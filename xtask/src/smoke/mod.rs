@@ -14,6 +14,7 @@
 //! step makes the command exit non-zero.
 
 mod backend;
+mod database;
 mod http;
 mod layout;
 mod procfs;
@@ -48,6 +49,9 @@ pub struct Options {
     /// Fail the secure-storage step, instead of skipping it, when this
     /// machine has no secure store.
     pub require_secure_storage: bool,
+    /// Fail the sqlite steps, instead of skipping them, when the backend
+    /// reports no `database` check.
+    pub require_database: bool,
 }
 
 /// Everything one smoke run needs, resolved.
@@ -67,6 +71,7 @@ pub struct Plan {
     /// `<identifier>.smoke` as its service, never the app's own entries.
     pub identifier: String,
     pub require_secure_storage: bool,
+    pub require_database: bool,
 }
 
 /// The steps every package goes through, in order.
@@ -77,10 +82,12 @@ const BACKEND_STEPS: &[&str] = &[
     "host-guard",
     "session-guard",
     "secure-storage",
+    "sqlite",
     "loopback-only",
     "stop-sigterm",
     "cleanup-sigterm",
     "restart",
+    "sqlite-reopen",
     "stop-stdin",
     "cleanup-stdin",
 ];
@@ -109,6 +116,7 @@ pub fn run(ui: &Ui, options: Options) -> Result<()> {
         shell: options.shell,
         identifier: config.identifier.clone(),
         require_secure_storage: options.require_secure_storage,
+        require_database: options.require_database,
     };
     let report = smoke(&plan, &mut |line| ui.info(line))?;
     ui.emit(&report);
@@ -258,6 +266,7 @@ fn package(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, print: &mu
         timeout: plan.timeout,
         storage_service: format!("{}.smoke", plan.identifier),
         require_storage: plan.require_secure_storage,
+        require_database: plan.require_database,
     };
     backend::check(&layout, &expect, &mut steps);
     if plan.shell {

@@ -32,6 +32,7 @@ fn plan(dist_dir: &Path, report_dir: &Path, timeout: Duration) -> Plan {
         shell: false,
         identifier: "dev.hudson.smoke-tests".into(),
         require_secure_storage: false,
+        require_database: false,
     }
 }
 
@@ -99,10 +100,12 @@ fn the_contract_double_passes_every_step() {
             "host-guard",
             "session-guard",
             "secure-storage",
+            "sqlite",
             "loopback-only",
             "stop-sigterm",
             "cleanup-sigterm",
             "restart",
+            "sqlite-reopen",
             "stop-stdin",
             "cleanup-stdin"
         ]
@@ -119,6 +122,9 @@ fn the_contract_double_passes_every_step() {
     // passed (without the OS stores compiled in, skipped for that).
     let reason = if cfg!(feature = "secure-storage") { "no storage test hook" } else { "without the OS stores" };
     assert!(text.lines().any(|l| l.starts_with("SKIP  deb  secure-storage") && l.contains(reason)), "{text}");
+    // Nor a local database: skipped with the reason, and so is the reopen.
+    assert!(text.lines().any(|l| l.starts_with("SKIP  deb  sqlite ") && l.contains("no `database` check")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("SKIP  deb  sqlite-reopen")), "{text}");
 }
 
 /// Every key of `value`, nested ones too.
@@ -211,7 +217,7 @@ fn a_portable_tree_is_unpacked_found_and_started_like_a_package() {
     assert_eq!(package.kind, "portable");
     assert_eq!(package.install_kind.as_deref(), Some("portable"));
     assert_eq!(package.backend.as_deref(), Some("/Hudson/lib/Hudson/backend/bin/hudson"));
-    assert_eq!(package.steps.len(), 13, "{text}");
+    assert_eq!(package.steps.len(), 15, "{text}");
     assert_no_double_left(&state);
 
     // The same tree saying it is a package is refused at the first step.
@@ -525,12 +531,11 @@ fn real_package(kind: ArtifactKind) -> (std::path::PathBuf, signing::dist::DistM
     (dist, manifest, path)
 }
 
-#[test]
-#[ignore = "needs `cargo xtask dist` first; `cargo xtask test` runs it after dist"]
-fn real_package_test_double_without_its_nif_fails_at_nifs() {
+/// TEST DOUBLE: the real deb, unpacked, its one NIF library handed to
+/// `edit`, packed again; then smoked. Returns the report and its text.
+fn smoke_real_deb_with_nif(edit: impl FnOnce(&Path)) -> (Report, String) {
     let (dist, manifest, deb) = real_package(ArtifactKind::Deb);
     let work = tempfile::tempdir().unwrap();
-    // TEST DOUBLE: the real package, unpacked, minus its NIF library, packed again.
     let tree = work.path().join("tree");
     fs::create_dir(&tree).unwrap();
     unpack::unpack(ArtifactKind::Deb, &dist.join(&deb), &tree).unwrap();
@@ -541,19 +546,28 @@ fn real_package_test_double_without_its_nif_fails_at_nifs() {
         .map(|e| e.into_path())
         .collect();
     assert_eq!(nifs.len(), 1, "expected the one NIF library under priv/native: {nifs:?}");
-    fs::remove_file(&nifs[0]).unwrap();
+    edit(&nifs[0]);
     let broken = work.path().join("dist");
     fs::create_dir(&broken).unwrap();
     doubles::deb_from_tree(&tree, &broken.join(&deb));
     doubles::dist_manifest(&broken, ArtifactKind::Deb, &deb, &manifest.product, &manifest.version, &manifest.packaging);
 
     let mut text = String::new();
-    let report = smoke(&plan(&broken, &work.path().join("report"), Duration::from_secs(30)), &mut |line| {
+    let mut plan = plan(&broken, &work.path().join("report"), Duration::from_secs(30));
+    plan.require_database = true;
+    let report = smoke(&plan, &mut |line| {
         text.push_str(line);
         text.push('\n');
     })
     .unwrap();
     eprintln!("{text}");
+    (report, text)
+}
+
+#[test]
+#[ignore = "needs `cargo xtask dist` first; `cargo xtask test` runs it after dist"]
+fn real_package_test_double_without_its_nif_fails_at_nifs() {
+    let (report, text) = smoke_real_deb_with_nif(|nif| fs::remove_file(nif).unwrap());
     assert_eq!(first_failure(&report), "deb/nifs", "{text}");
     assert_eq!(status(&report, "handshake"), Status::Pass, "{text}");
     assert_eq!(status(&report, "healthz"), Status::Pass, "{text}");
@@ -562,6 +576,42 @@ fn real_package_test_double_without_its_nif_fails_at_nifs() {
     assert!(step.seen.as_deref().is_some_and(|s| s.starts_with("hudson_nif: ") && s != "hudson_nif: ok"), "{text}");
     // The stop and cleanup checks still run: a damaged backend must stop too.
     assert_eq!(status(&report, "stop-sigterm"), Status::Pass, "{text}");
+    assert_eq!(status(&report, "cleanup-stdin"), Status::Pass, "{text}");
+}
+
+/// The NIF built without its `sqlite` feature, in a target folder of its
+/// own (kept between runs), for the host.
+fn nif_without_sqlite() -> std::path::PathBuf {
+    let config = crate::core::config::Config::load().unwrap();
+    let target_dir = config.target_dir.join("smoke-nif-without-sqlite");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&config.workspace_root)
+        .args(["build", "--release", "--quiet", "-p", "hudson_nif", "--no-default-features", "--target-dir"])
+        .arg(&target_dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building hudson_nif without its sqlite feature failed");
+    let name = if cfg!(target_os = "macos") { "libhudson_nif.dylib" } else { "libhudson_nif.so" };
+    target_dir.join("release").join(name)
+}
+
+#[test]
+#[ignore = "needs `cargo xtask dist` first; `cargo xtask test` runs it after dist"]
+fn real_package_test_double_with_a_nif_without_sqlite_fails_at_sqlite() {
+    let without = nif_without_sqlite();
+    let (report, text) = smoke_real_deb_with_nif(|nif| {
+        fs::copy(&without, nif).unwrap();
+    });
+    // The library loads (its other functions work), so the NIF step passes
+    // and the failure is the database's, with the reason.
+    assert_eq!(status(&report, "nifs"), Status::Pass, "{text}");
+    assert_eq!(status(&report, "session-guard"), Status::Pass, "{text}");
+    assert_eq!(first_failure(&report), "deb/sqlite", "{text}");
+    let step = report.packages[0].steps.iter().find(|s| s.name == "sqlite").unwrap();
+    assert_eq!(step.detail, "the database did not open or migrate", "{text}");
+    assert!(step.seen.as_deref().is_some_and(|s| s.contains("no SQLite")), "{text}");
+    assert_eq!(status(&report, "sqlite-reopen"), Status::Skipped, "{text}");
     assert_eq!(status(&report, "cleanup-stdin"), Status::Pass, "{text}");
 }
 
