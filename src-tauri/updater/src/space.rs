@@ -66,13 +66,10 @@ fn existing_ancestor(dir: &Path) -> PathBuf {
     }
 }
 
-/// Which volume a folder is on: its device on Unix; elsewhere each folder
-/// counts as its own volume (needs are then checked one by one).
+/// Which volume a folder is on: its device on Unix; elsewhere the drive
+/// or share its path starts with (`C:`, `\\server\share`), else the folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Volume {
-    Device(u64),
-    Path(PathBuf),
-}
+struct Volume(String);
 
 impl Volume {
     fn of(dir: &Path) -> Volume {
@@ -80,10 +77,13 @@ impl Volume {
         {
             use std::os::unix::fs::MetadataExt as _;
             if let Ok(meta) = std::fs::metadata(dir) {
-                return Volume::Device(meta.dev());
+                return Volume(format!("device {}", meta.dev()));
             }
         }
-        Volume::Path(dir.to_path_buf())
+        match dir.components().next() {
+            Some(std::path::Component::Prefix(prefix)) => Volume(prefix.as_os_str().to_string_lossy().to_uppercase()),
+            _ => Volume(dir.display().to_string()),
+        }
     }
 }
 
