@@ -430,20 +430,27 @@ impl Drop for Tmpfs {
     }
 }
 
-#[test]
-fn an_update_that_cannot_fit_is_refused_with_the_numbers_and_writes_nothing() {
-    let Some(disk) = Tmpfs::mount(24) else { return };
+const DEB: &str = "hudson_0.2.0_amd64.deb";
+
+/// A deb of 0.2.0 of `size` bytes, published and offered to 0.1.0.
+fn offered_deb(app_data: &Path, size: usize) -> (Server, hudson_updater::Updater, hudson_updater::Update) {
     let server = Server::start();
-    let app_data = disk.path().join("app-data");
-    let name = "hudson_0.2.0_amd64.deb";
-    let art = artifact(&server, name, "0.2.0", noise(30 << 20, 5), &release_key().secret);
+    let art = artifact(&server, DEB, "0.2.0", noise(size, size as u64), &release_key().secret);
     publish(
         &server,
         &manifest(ManifestKind::Release, "0.2.0", 1, &[("linux-x86_64-deb", &art)]),
         &release_key().secret,
     );
-    let u = updater(&server, &app_data, "0.1.0", "linux-x86_64-deb");
-    let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!() };
+    let u = updater(&server, app_data, "0.1.0", "linux-x86_64-deb");
+    let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer") };
+    (server, u, update)
+}
+
+#[test]
+fn an_update_that_cannot_fit_is_refused_with_the_numbers_and_writes_nothing() {
+    let Some(disk) = Tmpfs::mount(24) else { return };
+    let app_data = disk.path().join("app-data");
+    let (server, u, update) = offered_deb(&app_data, 30 << 20);
     let error = u.download(&update, &mut |_| {}).unwrap_err();
     let text = error.to_string();
     assert!(matches!(error, UpdateError::NoSpace { .. }), "{text}");
@@ -451,7 +458,7 @@ fn an_update_that_cannot_fit_is_refused_with_the_numbers_and_writes_nothing() {
     assert!(text.contains("MB are free"), "{text}");
     let left: Vec<_> = fs::read_dir(app_data.join("updates")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["state.json"], "nothing but the state was written");
-    assert!(server.requests(&format!("files/{name}")).is_empty(), "not even a request");
+    assert!(server.requests(&format!("files/{DEB}")).is_empty(), "not even a request");
 }
 
 #[test]
@@ -498,21 +505,12 @@ fn an_archive_that_unpacks_past_the_free_space_is_refused_before_the_install_is_
 #[test]
 fn a_part_that_hit_a_full_disk_is_removed_and_the_state_can_still_be_written() {
     let Some(disk) = Tmpfs::mount(32) else { return };
-    let server = Server::start();
     let app_data = disk.path().join("app-data");
-    let name = "hudson_0.2.0_amd64.deb";
-    let art = artifact(&server, name, "0.2.0", noise(4 << 20, 6), &release_key().secret);
-    publish(
-        &server,
-        &manifest(ManifestKind::Release, "0.2.0", 1, &[("linux-x86_64-deb", &art)]),
-        &release_key().secret,
-    );
-    let u = updater(&server, &app_data, "0.1.0", "linux-x86_64-deb");
-    let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!() };
+    let (server, u, update) = offered_deb(&app_data, 4 << 20);
     // Something else fills the disk between the space check and the body,
     // leaving 256 KiB.
     let filler = disk.path().join("filler");
-    let wanted = format!("files/{name}");
+    let wanted = format!("files/{DEB}");
     let at = filler.clone();
     server.state.lock().unwrap().on_request = Some(Box::new(move |path| {
         if path == wanted {
@@ -536,7 +534,7 @@ fn a_part_that_hit_a_full_disk_is_removed_and_the_state_can_still_be_written() {
     let text = error.to_string();
     assert!(matches!(error, UpdateError::DiskFull { .. }), "{text}");
     assert!(text.contains("filled up") && text.contains("was removed"), "{text}");
-    assert!(!app_data.join(format!("updates/{name}.part")).exists(), "the .part is gone");
+    assert!(!app_data.join(format!("updates/{DEB}.part")).exists(), "the .part is gone");
     // The disk is still nearly full, yet the app's state can be written.
     server.state.lock().unwrap().on_request = None;
     assert!(matches!(u.check().unwrap(), CheckOutcome::Offered(_)));
