@@ -220,6 +220,7 @@ pub fn run() {
                 &shell.log,
             );
             let notice = updates.has_notice();
+            let hold_backend = updates.holds_backend();
             app.manage(shell);
             app.manage(updates);
             app.manage(diagnostics::Seen::default());
@@ -228,7 +229,7 @@ pub fn run() {
             // the BEAM boots while the window, its WebView and the tray are
             // made. The benchmark's baseline starts it last, as a naive
             // shell does.
-            let backend_first = readiness() == Readiness::Handshake;
+            let backend_first = readiness() == Readiness::Handshake && !hold_backend;
             if backend_first {
                 start_backend(app.handle());
             }
@@ -237,7 +238,11 @@ pub fn run() {
             if let Err(e) = menu::install(app.handle()) {
                 app.state::<Shell>().log.shell(&format!("no tray icon or menu: {e}"));
             }
-            if !backend_first {
+            if hold_backend {
+                app.state::<Shell>()
+                    .log
+                    .shell("backend not started: an unfinished rollback holds the data (see Updates)");
+            } else if !backend_first {
                 start_backend(app.handle());
             }
             if notice {

@@ -92,6 +92,9 @@ pub struct Updates {
     downloaded: Arc<Mutex<Option<Downloaded>>>,
     wake: Mutex<Option<Sender<()>>>,
     installing: AtomicBool,
+    /// A rollback could not put the data back: no backend may start on
+    /// data the failed version changed (the next start retries).
+    hold_backend: AtomicBool,
     /// The path this shell was started from (`argv[0]` resolved at start,
     /// before any swap): what a relaunch starts.
     program: PathBuf,
@@ -122,6 +125,7 @@ impl Updates {
             downloaded: Arc::new(Mutex::new(None)),
             wake: Mutex::new(None),
             installing: AtomicBool::new(false),
+            hold_backend: AtomicBool::new(false),
             program: exe.as_ref().cloned().unwrap_or_default(),
         };
         let config = match config {
@@ -141,6 +145,14 @@ impl Updates {
         // Where this install is and where its data lives: recovery acts on
         // these paths only, never on paths read back from the journal.
         let kind = exe.clone().and_then(|exe| install_kind(config, &exe, resources));
+        if let (Some(recorded), Err(why)) = (config.install_kind, &kind) {
+            // An installed app that cannot find itself: recovery leaves any
+            // update in progress alone rather than guess.
+            log.shell(&format!(
+                "updates: this {} install cannot tell where it is ({why}); an update in progress is left as it is",
+                recorded.as_str()
+            ));
+        }
         let layout = app_data.clone().and_then(|app_data| {
             let files: Vec<PathBuf> =
                 config.updates.iter().flat_map(|u| u.snapshot_files.iter().map(PathBuf::from)).collect();
@@ -202,7 +214,11 @@ impl Updates {
             Ok(Startup::Probation(probation)) if probation.stuck().is_some() => {
                 let text = probation.stuck().unwrap_or_default();
                 log.shell(&format!("updates: {text}"));
-                self.set(|v| v.message = text);
+                self.set(|v| {
+                    v.phase = "error";
+                    v.message = text.clone();
+                    v.notice = Some(text);
+                });
                 *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(*probation);
             }
             Ok(Startup::Probation(probation)) => {
@@ -218,13 +234,24 @@ impl Updates {
                 *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(*probation);
             }
             Err(error) => {
+                if matches!(error, hudson_updater::UpdateError::RollbackUnfinished { .. }) {
+                    self.hold_backend.store(true, Ordering::SeqCst);
+                }
                 log.shell(&format!("updates: the last update could not be finished: {error}"));
+                let text = format!("The last update could not be finished: {error}");
                 self.set(|v| {
                     v.phase = "error";
-                    v.message = format!("The last update could not be finished: {error}");
+                    v.message = text.clone();
+                    v.notice = Some(text);
                 });
             }
         }
+    }
+
+    /// True when the backend must not start (see `hold_backend`); the
+    /// Updates window says why.
+    pub fn holds_backend(&self) -> bool {
+        self.hold_backend.load(Ordering::SeqCst)
     }
 
     /// True when an earlier update was rolled back and the user should hear why.

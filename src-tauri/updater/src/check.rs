@@ -134,6 +134,16 @@ impl Updater {
         let manifest = checked.manifest;
         Ok(match checked.decision {
             Decision::Install(offer) => {
+                // The download needs a plain file name from the URL: an offer
+                // without one could never be downloaded, so it is not offered.
+                if let Err(error) = crate::download::file_name(&offer.artifact.url) {
+                    let reason = format!("{error}: ignored");
+                    return Ok(CheckOutcome::Refused(Refusal {
+                        kind: RefusalKind::ArtifactUrl,
+                        detail: reason.clone(),
+                        reason,
+                    }));
+                }
                 if let Some(reason) = bad {
                     return Ok(CheckOutcome::BadVersion { version: offer.version, reason });
                 }

@@ -107,13 +107,16 @@ impl Updater {
             match response.status() {
                 StatusCode::OK => have = 0,
                 StatusCode::PARTIAL_CONTENT if resumed => {}
-                StatusCode::RANGE_NOT_SATISFIABLE => {
+                StatusCode::RANGE_NOT_SATISFIABLE | StatusCode::PARTIAL_CONTENT => {
+                    // Refused, or resumed somewhere else than asked: the
+                    // partial file cannot be continued.
                     fsx::remove_any(&part)?;
                     return Err(UpdateError::Interrupted {
                         url,
                         done: 0,
                         total,
-                        detail: "the server refused to resume; the partial file was discarded".to_owned(),
+                        detail: "the server did not resume where the download stopped; the partial file was discarded"
+                            .to_owned(),
                     });
                 }
                 status => {
@@ -138,9 +141,11 @@ impl Updater {
             let tee = Tee { body, out: &mut writer, done: have, total, progress };
             let outcome = policy::verify_download(earlier.chain(tee), &update.offer, &update.keys);
             let synced = writer.sync_all();
-            if let Err(DownloadRefused::Read(error)) = &outcome
-                && space::is_full(error)
-            {
+            let full = match (&outcome, &synced) {
+                (Err(DownloadRefused::Read(error)), _) | (_, Err(error)) => space::is_full(error),
+                _ => false,
+            };
+            if full {
                 // Keeping it would keep the disk full: the next check could
                 // not even write its state.
                 let done = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -240,7 +245,7 @@ fn content_range_start(response: &reqwest::blocking::Response) -> Option<u64> {
 
 /// The artifact's file name: the URL's last path segment, which must be a
 /// plain name (it becomes a path under `updates/`).
-fn file_name(url: &str) -> Result<String> {
+pub(crate) fn file_name(url: &str) -> Result<String> {
     let bad = || UpdateError::ArtifactName { url: url.to_owned() };
     let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
     let last = parsed.path_segments().and_then(|mut s| s.next_back()).ok_or_else(bad)?;

@@ -81,6 +81,12 @@ pub enum UpdateError {
     )]
     Stuck { update: String, reason: String, place: String },
     #[error(
+        "the rollback of {version} could not put your data back ({detail}); so that no version runs on data {version} \
+         changed, Hudson does not start its backend: fix the cause and start Hudson again — the rollback resumes \
+         where it stopped (your data from before the update is kept in the update folder's snapshot)"
+    )]
+    RollbackUnfinished { version: semver::Version, detail: String },
+    #[error(
         "the update needs {} MB free on the disk holding {}, {} MB are free: free some space and try again (nothing was changed)",
         crate::space::megabytes(*needed),
         dir.display(),

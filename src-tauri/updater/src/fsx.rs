@@ -92,6 +92,10 @@ pub(crate) fn remove_any(path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).at("inspecting", path),
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(path).at("removing the folder", path),
+        // A folder symlink or junction on Windows is removed as a folder.
+        Ok(meta) if cfg!(windows) && meta.file_type().is_symlink() => {
+            fs::remove_dir(path).or_else(|_| fs::remove_file(path)).at("removing", path)
+        }
         Ok(_) => fs::remove_file(path).at("removing", path),
     }
 }
@@ -120,13 +124,19 @@ pub(crate) fn check_no_symlink_below(root: &Path, relative: &Path) -> Result<()>
 
 /// Copies a regular file durably to `to` (replacing it atomically).
 pub(crate) fn copy_durable(from: &Path, to: &Path) -> Result<()> {
+    let temp = stage_copy(from, parent(to))?;
+    temp.persist(to).map_err(|e| e.error).at("renaming a temporary file to", to)?;
+    sync_dir(parent(to))
+}
+
+/// A durable copy of the regular file `from` as a temporary file in `dir`
+/// (removed unless persisted): the first half of an atomic replace.
+pub(crate) fn stage_copy(from: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
     let mut source = open_regular(from).at("opening", from)?;
-    let dir = parent(to);
     let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).at("creating a temporary file in", dir)?;
     io::copy(&mut source, temp.as_file_mut()).at("copying", from)?;
     temp.as_file().sync_all().at("flushing", temp.path().to_path_buf())?;
-    temp.persist(to).map_err(|e| e.error).at("renaming a temporary file to", to)?;
-    sync_dir(dir)
+    Ok(temp)
 }
 
 #[cfg(test)]

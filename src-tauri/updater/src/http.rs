@@ -155,6 +155,17 @@ impl Http {
                 let error = format!("the server redirected more than {MAX_REDIRECTS} times");
                 return attempt.error(error);
             }
+            // A server on the network may not point the app at this
+            // computer's own services.
+            let from_afar = attempt.previous().first().is_some_and(|first| !signing::policy::is_loopback(first));
+            if from_afar && signing::policy::is_loopback(attempt.url()) {
+                let error = format!(
+                    "the server redirected to {}, which is refused: a server on the network may not send the app to \
+                     this computer's own addresses",
+                    shown_url(attempt.url().as_str())
+                );
+                return attempt.error(error);
+            }
             match check_url(attempt.url()) {
                 Ok(()) => attempt.follow(),
                 Err(why) => {

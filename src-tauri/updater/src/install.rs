@@ -113,6 +113,7 @@ impl Updater {
         let job = Job {
             store: &store,
             layout,
+            offer: downloaded.update.offer.clone(),
             version: downloaded.update.version.clone(),
             previous: self.config.installed.clone(),
             sequence: downloaded.update.sequence,
@@ -132,6 +133,9 @@ impl Updater {
 struct Job<'a> {
     store: &'a Store,
     layout: &'a Layout,
+    /// What the download was verified against (kept with a package, so a
+    /// rollback can verify it again before running it as root).
+    offer: signing::policy::Offer,
     version: semver::Version,
     previous: semver::Version,
     sequence: u64,
@@ -384,6 +388,7 @@ impl Job<'_> {
         kept.push(&name);
         let package = dir.join(kept);
         let previous_package = find_kept(&dir, &self.previous)?;
+        kept::write_offer(&package, &self.offer)?;
         fs::rename(&self.artifact, &package).at("keeping the package as", &package)?;
         fsx::sync_dir(&dir)?;
 
@@ -410,7 +415,7 @@ impl Job<'_> {
                     // The package manager refused: the old version is still
                     // installed (dpkg/rpm keep their own consistency).
                     fsx::remove_any(&self.layout.snapshot_dir())?;
-                    fsx::remove_any(&package)?;
+                    kept::remove(&package)?;
                     self.store.update(|s| s.journal = None)?;
                     return Err(UpdateError::Command { command: command.to_string(), detail });
                 }
@@ -424,17 +429,93 @@ impl Job<'_> {
     }
 }
 
-/// The kept package of `version`, if any.
+/// The kept package of `version`, if any: a regular file named
+/// `<version>--…` that has its offer beside it.
 pub(crate) fn find_kept(dir: &Path, version: &semver::Version) -> Result<Option<PathBuf>> {
     let prefix = format!("{version}--");
     let Ok(entries) = fs::read_dir(dir) else { return Ok(None) };
     for entry in entries {
         let entry = entry.at("listing", dir)?;
-        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type().is_ok_and(|t| t.is_file()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix)
+            && !name.ends_with(kept::OFFER_SUFFIX)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && fsx::exists(&kept::offer_path(&entry.path()))
+        {
             return Ok(Some(entry.path()));
         }
     }
     Ok(None)
+}
+
+/// Kept packages carry the offer they were verified against
+/// (`<package>.offer.json`): before a rollback runs one through the
+/// package manager — as root — it is verified again against this build's
+/// embedded keys, so a file planted in the updates folder is never run.
+pub(crate) mod kept {
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Serialize};
+    use signing::manifest::PlatformEntry;
+    use signing::platform::PlatformKey;
+    use signing::policy::{Offer, OfferReason};
+
+    use crate::TrustedKeys;
+    use crate::error::{Result, UpdateError};
+    use crate::fsx;
+
+    pub(crate) const OFFER_SUFFIX: &str = ".offer.json";
+    const MAX_OFFER_BYTES: u64 = 64 << 10;
+
+    #[derive(Serialize, Deserialize)]
+    struct KeptOffer {
+        version: semver::Version,
+        platform: PlatformKey,
+        artifact: PlatformEntry,
+    }
+
+    pub(crate) fn offer_path(package: &Path) -> PathBuf {
+        let mut name = package.as_os_str().to_owned();
+        name.push(OFFER_SUFFIX);
+        PathBuf::from(name)
+    }
+
+    pub(crate) fn write_offer(package: &Path, offer: &Offer) -> Result<()> {
+        let kept =
+            KeptOffer { version: offer.version.clone(), platform: offer.platform, artifact: offer.artifact.clone() };
+        fsx::write_atomic(&offer_path(package), &serde_json::to_vec_pretty(&kept).expect("an offer serialises"))
+    }
+
+    /// The package and its offer.
+    pub(crate) fn remove(package: &Path) -> Result<()> {
+        fsx::remove_any(&offer_path(package))?;
+        fsx::remove_any(package)
+    }
+
+    /// `Ok` when `package` is, byte for byte, the artifact its offer names,
+    /// signed by one of `keys` for that version; else why not.
+    pub(crate) fn verify(package: &Path, keys: Option<&TrustedKeys>) -> std::result::Result<(), String> {
+        let keys = keys.ok_or("this build has no trusted key to verify it with")?;
+        let path = offer_path(package);
+        let bytes = fsx::read_capped(&path, MAX_OFFER_BYTES).map_err(|e| e.to_string())?;
+        let kept: KeptOffer =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{} is damaged ({e})", path.display()))?;
+        let offer = Offer {
+            version: kept.version,
+            reason: OfferReason::Release,
+            platform: kept.platform,
+            artifact: kept.artifact,
+        };
+        let file = fsx::open_regular(package).map_err(|e| format!("{}: {e}", package.display()))?;
+        signing::policy::verify_download(file, &offer, keys).map_err(|e| e.to_string())
+    }
+
+    /// The error a rollback reports when the kept package does not verify.
+    pub(crate) fn refused(package: &Path, why: &str) -> UpdateError {
+        UpdateError::Unsupported {
+            detail: format!("the kept package {} does not verify ({why}), so it was not installed", package.display()),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+use crate::TrustedKeys;
 use crate::error::{Result, UpdateError};
 use crate::fsx;
 use crate::install::InstallKind;
@@ -32,12 +33,15 @@ use crate::state::{Store, UPDATES_DIR};
 pub const SQLITE_COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 /// Where this install's update files live. See the module docs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Layout {
     app_data: PathBuf,
     data_dir: PathBuf,
     snapshot_files: Vec<PathBuf>,
     kind: Option<InstallKind>,
+    /// The build's embedded keys: a kept package is verified with them
+    /// again before a rollback installs it (none: it is not installed).
+    trusted: Option<TrustedKeys>,
 }
 
 impl Layout {
@@ -62,12 +66,32 @@ impl Layout {
                 detail: format!("the install path {} is not an absolute folder path", install.display()),
             });
         }
-        Ok(Layout {
-            app_data: app_data.into(),
-            data_dir: data_dir.into(),
-            snapshot_files: snapshot_files.to_vec(),
-            kind,
-        })
+        let (app_data, data_dir) = (app_data.into(), data_dir.into());
+        if let Some(InstallKind::FolderSwap { install }) = &kind
+            && [&app_data, &data_dir].iter().any(|dir| dir.starts_with(install))
+        {
+            // A swap would move the user's data away with the program, and
+            // the next update would delete it with the rollback copy.
+            return Err(UpdateError::Unsupported {
+                detail: format!(
+                    "the install folder {} holds the app's data folder {}: updates would swap the data away with \
+                     the program; install Hudson in a folder of its own",
+                    install.display(),
+                    app_data.display()
+                ),
+            });
+        }
+        Ok(Layout { app_data, data_dir, snapshot_files: snapshot_files.to_vec(), kind, trusted: None })
+    }
+
+    /// The keys kept packages are verified with before a rollback.
+    pub fn with_trusted_keys(mut self, keys: TrustedKeys) -> Layout {
+        self.trusted = Some(keys);
+        self
+    }
+
+    pub(crate) fn trusted_keys(&self) -> Option<&TrustedKeys> {
+        self.trusted.as_ref()
     }
 
     pub fn app_data(&self) -> &Path {
@@ -201,5 +225,13 @@ mod tests {
         }
         let relative = InstallKind::FolderSwap { install: PathBuf::from("Hudson") };
         assert!(Layout::new("/a", "/a", &[], Some(relative)).is_err());
+        // An install folder that holds the data folder (a tree unpacked
+        // into ~/.local) would swap the data away.
+        let around = InstallKind::FolderSwap { install: PathBuf::from("/home/u/.local") };
+        let error =
+            Layout::new("/home/u/.local/share/dev.hudson", "/home/u/.local/share/dev.hudson", &[], Some(around))
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("holds the app's data folder"), "{error}");
     }
 }

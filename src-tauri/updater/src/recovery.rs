@@ -11,12 +11,13 @@
 //!   launch; past [`MAX_PROBATION_LAUNCHES`] (a crash loop that never reached
 //!   `fail`), `startup` rolls back by itself.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use hudson_lifecycle::contract::HealthDoc;
 use time::OffsetDateTime;
 
-use crate::error::{Result, UpdateError};
+use crate::error::{IoContext, Result, UpdateError};
 use crate::install::{self, InstallKind, PackageRunner, Step};
 use crate::layout::Layout;
 use crate::state::{Journal, Notice, PackageKind, State, Store, TreeId};
@@ -101,20 +102,37 @@ pub fn startup_with_hook(
     let loaded = store.load()?;
     let warning = loaded.warning;
     let normal = |store: &Store, warning: Option<String>| -> Result<Startup> {
-        Ok(Startup::Normal { notice: store.load()?.state.notice, warning })
+        let notice = store.load()?.state.notice.map(|mut notice| {
+            // Read back from a file anyone may edit: shown short and printable.
+            notice.reason = crate::unpack::shown_long(notice.reason.as_bytes());
+            notice
+        });
+        Ok(Startup::Normal { notice, warning })
     };
     let Some(journal) = loaded.state.journal else { return normal(&store, warning) };
     if layout.kind().is_none() {
-        // A development run shares the installed app's data folder: the
-        // update in progress belongs to the installed copy.
+        // This run does not know where it is installed (a development run,
+        // which shares the installed app's data folder): the update in
+        // progress belongs to an installed copy.
         let note = format!(
-            "an update ({} of {}) is in progress for the installed copy of this app; this development run leaves it alone",
+            "an update ({} of {}) is in progress, and this run does not know where the app is installed (a development run?): it leaves it alone",
             journal.step(),
             journal_version(&journal).map_or("an unknown version".to_owned(), |v| v.to_string())
         );
         return normal(&store, Some(note));
     }
     if let Err(why) = recorded_paths_match(&journal, layout) {
+        return stuck(&store, layout, &journal, installed, &why);
+    }
+    // A new tree on probation is judged only by the program it installed:
+    // any other version running means the journal is not this install's
+    // story (planted, or the app replaced by hand), and acting on it could
+    // roll a good version back.
+    let running_new = |version: &semver::Version| installed.cmp_precedence(version).is_eq();
+    if let Journal::Probation { version, .. } = &journal
+        && !running_new(version)
+    {
+        let why = format!("the update journal has {version} on probation, but this is Hudson {installed}");
         return stuck(&store, layout, &journal, installed, &why);
     }
     let probation = |store: Store, journal: Journal| Probation {
@@ -130,6 +148,13 @@ pub fn startup_with_hook(
         }
         Journal::Swapping { ref install, ref staging, ref snapshot, new_tree, old_tree, .. } => {
             match TreeId::at(install)? {
+                Some(id) if id == new_tree && !running_new(journal_version(&journal).expect("swapping has one")) => {
+                    let why = format!(
+                        "the update journal swapped in {}, but this is Hudson {installed}",
+                        journal_version(&journal).expect("swapping has one")
+                    );
+                    stuck(&store, layout, &journal, installed, &why)
+                }
                 Some(id) if id == new_tree => {
                     install::finish_swapping(&store, &journal, None)?;
                     count_probation_launch(probation(store, journal), runner, hook, warning)
@@ -151,7 +176,7 @@ pub fn startup_with_hook(
             }
             // The installer never completed: the previous version still runs.
             fsx::remove_any(snapshot)?;
-            fsx::remove_any(package)?;
+            install::kept::remove(package)?;
             let reason = format!("the installer for {version} did not complete; {previous} is still installed");
             store.update(|s| {
                 s.journal = None;
@@ -159,13 +184,15 @@ pub fn startup_with_hook(
             })?;
             normal(&store, warning)
         }
-        Journal::RollingBack { .. } => match finish_rollback(&store, layout, &journal, runner, hook) {
+        Journal::RollingBack { ref version, .. } => match finish_rollback(&store, layout, &journal, runner, hook) {
             Ok(_) => normal(&store, warning),
             Err(UpdateError::UnknownTree { install }) => {
                 let why = UpdateError::UnknownTree { install }.to_string();
                 stuck(&store, layout, &journal, installed, &why)
             }
-            Err(other) => Err(other),
+            // The journal stays: the next start tries again, and until then
+            // no backend may run on the data the failed version changed.
+            Err(other) => Err(UpdateError::RollbackUnfinished { version: version.clone(), detail: other.to_string() }),
         },
         Journal::Stuck { .. } => Ok(Startup::Probation(Box::new(probation(store, journal)))),
     }
@@ -190,12 +217,12 @@ fn recorded_paths_match(journal: &Journal, layout: &Layout) -> std::result::Resu
         Some(derived) if derived == recorded => Ok(()),
         Some(derived) => Err(format!(
             "the update journal names {} as the {what}, but this install's {what} is {}",
-            recorded.display(),
+            shown_path(recorded),
             derived.display()
         )),
         None => Err(format!(
             "the update journal is for a folder-swap install (its {what} {}), but this app is not one",
-            recorded.display()
+            shown_path(recorded)
         )),
     };
     let install_root = || layout.install_root().map(Path::to_path_buf);
@@ -235,6 +262,11 @@ fn recorded_paths_match(journal: &Journal, layout: &Layout) -> std::result::Resu
     }
 }
 
+/// A path read from the journal as a message shows it: short and printable.
+fn shown_path(path: &Path) -> String {
+    crate::unpack::shown(path.as_os_str().as_encoded_bytes())
+}
+
 /// Records that the journal can be neither finished nor undone. Nothing it
 /// names is touched; the tree at the install path starts on a health check.
 fn stuck(store: &Store, layout: &Layout, journal: &Journal, installed: &semver::Version, why: &str) -> Result<Startup> {
@@ -258,12 +290,16 @@ pub(crate) fn stuck_error(layout: &Layout, step: &str, version: Option<&semver::
         Some(root) => format!("from {}", root.display()),
         None => "as installed".to_owned(),
     };
+    // The record is read back from a file the user (or anyone) may edit:
+    // what it says is shown short and printable.
+    let step = crate::unpack::shown(step.as_bytes());
+    let reason = crate::unpack::shown_long(reason.as_bytes());
     UpdateError::Stuck {
         update: match version {
             Some(version) => format!("the update to {version} ({step})"),
             None => format!("an update ({step})"),
         },
-        reason: reason.to_owned(),
+        reason,
         place,
     }
 }
@@ -277,7 +313,7 @@ fn count_probation_launch(
     let Probation { store, layout, installed, .. } = probation;
     let journal = store.update(|s| {
         if let Some(Journal::Probation { launches, .. } | Journal::Package { launches, .. }) = &mut s.journal {
-            *launches += 1;
+            *launches = launches.saturating_add(1);
         }
         s.journal.clone()
     })?;
@@ -335,10 +371,11 @@ impl Probation {
             Journal::Package { snapshot, previous_package, .. } => {
                 fsx::remove_any(snapshot)?;
                 if let Some(previous) = previous_package {
-                    fsx::remove_any(previous)?;
+                    install::kept::remove(previous)?;
                 }
             }
-            Journal::Stuck { .. } => fsx::remove_any(&self.layout.snapshot_dir())?,
+            // The snapshot stays: a rollback that could not finish may not
+            // have restored it (the next update's snapshot replaces it).
             _ => {}
         }
         self.store.update(|s| s.journal = None)
@@ -446,22 +483,44 @@ fn roll_back_package(
     else {
         unreachable!("roll_back_package takes package")
     };
-    let restored = match (kind, previous_package) {
-        (PackageKind::Deb | PackageKind::Rpm, Some(file)) => {
-            let command = install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
-            runner.run(&command).map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
-            snapshot::restore(layout)?;
-            true
-        }
-        _ => false,
+    // A kept package is run as root: only one that verifies against this
+    // build's own keys, as the download did.
+    let (restored, unverified) = match (kind, previous_package) {
+        (PackageKind::Deb | PackageKind::Rpm, Some(file)) => match install::kept::verify(file, layout.trusted_keys()) {
+            Ok(()) => {
+                let command = install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
+                runner.run(&command).map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
+                snapshot::restore(layout)?;
+                (true, None)
+            }
+            Err(why) => (false, Some(install::kept::refused(file, &why).to_string())),
+        },
+        _ => (false, None),
     };
+    let reason = match unverified {
+        Some(refused) => format!("{reason}; {refused}"),
+        None => reason.to_owned(),
+    };
+    let reason = reason.as_str();
     let reason = if restored {
+        fsx::remove_any(snapshot)?;
         reason.to_owned()
     } else {
-        format!("{reason}; {previous} could not be reinstalled automatically: install it from its installer")
+        // The data stays as the new version has it (restoring it under
+        // the new program would be worse), and the copy from before the
+        // update is kept for the previous version, under a name the next
+        // update does not reuse.
+        let kept = layout.updates_dir().join(format!("snapshot-before-{version}"));
+        let kept_note = if fsx::exists(snapshot) {
+            fsx::remove_any(&kept)?;
+            fs::rename(snapshot, &kept).at("keeping the data snapshot as", &kept)?;
+            format!(" (your data from before the update is kept in {})", kept.display())
+        } else {
+            String::new()
+        };
+        format!("{reason}; {previous} could not be reinstalled automatically: install it from its installer{kept_note}")
     };
-    fsx::remove_any(snapshot)?;
-    fsx::remove_any(package)?;
+    install::kept::remove(package)?;
     let notice = notice(version, previous, &reason);
     store.update(|s| {
         s.journal = None;

@@ -17,13 +17,14 @@
 //! derives ([`Layout`]), never a folder named in the index.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, Result, UpdateError};
-use crate::fsx;
+use crate::fsx::{self, Refused};
 use crate::layout::{Layout, check_relative};
+use crate::space::{self, Need};
 
 const INDEX: &str = "index.json";
 /// An index lists a few files; anything larger is not ours.
@@ -75,35 +76,62 @@ pub(crate) fn take(layout: &Layout) -> Result<()> {
 }
 
 /// Puts the layout's snapshot back into its data folder. Idempotent:
-/// recovery may run it again after a crash half-way through. Companions
-/// are removed before their database is written back, so no SQLite opener
-/// could ever pair the old database with a newer `-wal`.
+/// recovery may run it again after a crash half-way through.
+///
+/// Only the configured files (and their companions) are restored: an
+/// index entry for anything else is ignored, and a configured file the
+/// index does not list was not snapshotted and is left as it is. Every
+/// file to put back is first copied beside its target (after a free-space
+/// check), so a failure before the renames changes nothing; then the
+/// files recorded absent (a newer `-wal`, `-shm`, `-journal`) are removed
+/// and the copies renamed into place. No process has the database open
+/// meanwhile: the backend is stopped.
 pub(crate) fn restore(layout: &Layout) -> Result<()> {
     let from = layout.snapshot_dir();
     let index_path = from.join(INDEX);
-    let Ok(bytes) = fsx::read_capped(&index_path, MAX_INDEX_BYTES) else {
+    fsx::check_no_symlink_below(&layout.updates_dir(), Path::new("snapshot/files"))?;
+    let bytes = match fsx::read_capped(&index_path, MAX_INDEX_BYTES) {
+        Ok(bytes) => bytes,
         // No complete snapshot was taken, so the new version never booted on it.
-        return Ok(());
+        Err(Refused::NotFound(_)) => return Ok(()),
+        Err(other) => {
+            return Err(UpdateError::State {
+                path: index_path,
+                detail: format!("the data snapshot's index cannot be read ({other}); the snapshot is kept"),
+            });
+        }
     };
     let index: Index = serde_json::from_slice(&bytes).map_err(|e| UpdateError::State {
         path: index_path.clone(),
-        detail: format!("unreadable snapshot index: {e}"),
+        detail: format!("the data snapshot's index is damaged ({e}); the snapshot is kept"),
     })?;
-    for entry in &index.files {
+    let configured = layout.snapshot_files();
+    let entries: Vec<&Entry> = index.files.iter().filter(|e| configured.contains(&e.path)).collect();
+    for entry in &entries {
         check_relative(&entry.path)?;
         fsx::check_no_symlink_below(&from.join("files"), &entry.path)?;
     }
-    // Absent files first (a newer `-wal`, `-shm`, `-journal`), then the
-    // present ones.
-    for entry in index.files.iter().filter(|e| !e.present) {
-        let target = layout.data_dir().join(&entry.path);
-        fsx::remove_any(&target)?;
-        fsx::sync_dir(fsx::parent(&target)).ok();
-    }
-    for entry in index.files.iter().filter(|e| e.present) {
+    let present: Vec<&&Entry> = entries.iter().filter(|e| e.present).collect();
+    let bytes: u64 = present
+        .iter()
+        .filter_map(|e| fs::symlink_metadata(from.join("files").join(&e.path)).ok())
+        .map(|m| m.len())
+        .sum();
+    space::ensure(&[Need { dir: layout.data_dir(), bytes }])?;
+    let mut staged = Vec::new();
+    for entry in present {
         let target = layout.data_dir().join(&entry.path);
         fs::create_dir_all(fsx::parent(&target)).at("creating the folder", fsx::parent(&target))?;
-        fsx::copy_durable(&from.join("files").join(&entry.path), &target)?;
+        staged.push((fsx::stage_copy(&from.join("files").join(&entry.path), fsx::parent(&target))?, target));
+    }
+    for entry in entries.iter().filter(|e| !e.present) {
+        let target = layout.data_dir().join(&entry.path);
+        fsx::remove_any(&target)?;
+        fsx::sync_dir(fsx::parent(&target))?;
+    }
+    for (copy, target) in staged {
+        copy.persist(&target).map_err(|e| e.error).at("putting back the data file", &target)?;
+        fsx::sync_dir(fsx::parent(&target))?;
     }
     Ok(())
 }
@@ -111,7 +139,6 @@ pub(crate) fn restore(layout: &Layout) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn layout(dir: &Path, files: &[&str]) -> Layout {
         let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
@@ -154,9 +181,44 @@ mod tests {
         fs::write(layout.snapshot_dir().join(INDEX), &index).unwrap();
         restore(&layout).unwrap();
         assert_eq!(fs::read(outside.join("keep")).unwrap(), b"precious", "the index's data_dir is never used");
-        fs::write(layout.snapshot_dir().join(INDEX), r#"{"files":[{"path":"../outside/keep","present":false}]}"#)
-            .unwrap();
-        assert!(restore(&layout).is_err());
+        // Entries for files that are not configured are ignored, whatever they name.
+        fs::write(layout.data_dir().join("other"), b"the user's").unwrap();
+        let planted = r#"{"files":[{"path":"../outside/keep","present":false},{"path":"other","present":false}]}"#;
+        fs::write(layout.snapshot_dir().join(INDEX), planted).unwrap();
+        restore(&layout).unwrap();
         assert_eq!(fs::read(outside.join("keep")).unwrap(), b"precious");
+        assert_eq!(fs::read(layout.data_dir().join("other")).unwrap(), b"the user's");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_damaged_snapshot_fails_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path(), &["db/app.sqlite"]);
+        let data = layout.data_dir().join("db");
+        fs::create_dir_all(&data).unwrap();
+        fs::write(data.join("app.sqlite"), b"schema 1").unwrap();
+        fs::write(data.join("app.sqlite-wal"), b"old frames").unwrap();
+        take(&layout).unwrap();
+        fs::write(data.join("app.sqlite"), b"schema 2").unwrap();
+        fs::write(data.join("app.sqlite-wal"), b"new frames").unwrap();
+        // A copy gone from the snapshot: nothing is removed or replaced.
+        let copy = layout.snapshot_dir().join("files/db/app.sqlite-wal");
+        fs::remove_file(&copy).unwrap();
+        assert!(restore(&layout).is_err());
+        assert_eq!(fs::read(data.join("app.sqlite")).unwrap(), b"schema 2");
+        assert_eq!(fs::read(data.join("app.sqlite-wal")).unwrap(), b"new frames");
+        // An index that is not a regular file is an error, not "no snapshot".
+        let index = layout.snapshot_dir().join(INDEX);
+        fs::remove_file(&index).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &index).unwrap();
+        let error = restore(&layout).unwrap_err().to_string();
+        assert!(error.contains("cannot be read") && error.contains("the snapshot is kept"), "{error}");
+        assert_eq!(fs::read(data.join("app.sqlite")).unwrap(), b"schema 2");
+        // The snapshot's own folders are never reached through a symlink.
+        fs::remove_file(&index).unwrap();
+        fs::rename(layout.snapshot_dir().join("files"), dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("moved"), layout.snapshot_dir().join("files")).unwrap();
+        assert!(restore(&layout).unwrap_err().to_string().contains("symlink"));
     }
 }

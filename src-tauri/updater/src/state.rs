@@ -306,6 +306,8 @@ impl Store {
         let corrupt = self.dir.join(format!("{STATE_FILE}.corrupt"));
         // Keep the evidence; a symlink or FIFO is removed rather than kept.
         if fs::symlink_metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
+            // Whatever holds the name (even a folder) makes way.
+            fsx::remove_any(&corrupt)?;
             fs::rename(&path, &corrupt).at("moving aside", &path)?;
         } else {
             fsx::remove_any(&path)?;

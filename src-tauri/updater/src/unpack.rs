@@ -45,6 +45,11 @@ pub const MAX_NAME_BYTES: u64 = 4096;
 pub const MAX_PAX_BYTES: u64 = 64 << 10;
 /// Links followed while resolving one symlink (Linux's `MAXSYMLINKS`).
 const MAX_LINK_HOPS: usize = 40;
+/// Folders deep an entry may sit (a real tree is a dozen deep).
+const MAX_DEPTH: usize = 128;
+/// Path steps all symlink resolutions of one tree may take together: a
+/// few per link in a real tree, so chains cannot make checking quadratic.
+const LINK_STEP_BUDGET: usize = 4_000_000;
 /// Longest entry name shown in a message.
 const SHOWN_CHARS: usize = 120;
 
@@ -110,11 +115,12 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
     let fail = |detail: String| UpdateError::Unpack { archive: archive.to_path_buf(), detail };
     fs::create_dir(staging).at("creating the staging folder", staging)?;
     let mut written = 0u64;
+    let mut known = std::collections::HashSet::new();
     walk(archive, limits, |relative, name, kind, data| {
         let target = staging.join(relative);
-        ensure_dirs(staging, fsx::parent(&target)).map_err(|why| format!("entry {name}: {why}"))?;
+        ensure_dirs(staging, fsx::parent(&target), &mut known).map_err(|why| format!("entry {name}: {why}"))?;
         match kind {
-            Kind::Dir => ensure_dirs(staging, &target).map_err(|why| format!("entry {name}: {why}")),
+            Kind::Dir => ensure_dirs(staging, &target, &mut known).map_err(|why| format!("entry {name}: {why}")),
             Kind::File { mode, .. } => {
                 let mut options = OpenOptions::new();
                 options.write(true).create_new(true);
@@ -139,9 +145,9 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
                     if written > limits.max_bytes {
                         return Err(format!("it unpacks to more than {} bytes", limits.max_bytes));
                     }
-                    out.write_all(&buffer[..n]).map_err(|e| Written(target.clone(), e).to_string())?;
+                    out.write_all(&buffer[..n]).map_err(|e| Written(relative.to_path_buf(), e).to_string())?;
                 }
-                out.sync_all().map_err(|e| Written(target.clone(), e).to_string())
+                out.sync_all().map_err(|e| Written(relative.to_path_buf(), e).to_string())
             }
             Kind::Symlink(link) => {
                 check_link_text(relative, link).map_err(|why| format!("entry {name}: {why}"))?;
@@ -158,10 +164,11 @@ struct Written(PathBuf, io::Error);
 
 impl std::fmt::Display for Written {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = shown(self.0.as_os_str().as_encoded_bytes());
         if crate::space::is_full(&self.1) {
-            write!(f, "the disk filled up writing {}", self.0.display())
+            write!(f, "the disk filled up writing {name}")
         } else {
-            write!(f, "writing {}: {}", self.0.display(), self.1)
+            write!(f, "writing {name}: {}", self.1)
         }
     }
 }
@@ -223,6 +230,12 @@ fn walk(
         let relative =
             split_top(&bytes_to_path(&raw_name), &mut top).map_err(|why| fail(format!("entry {name}: {why}")))?;
         let Some(relative) = relative else { continue };
+        if relative.components().count() > MAX_DEPTH {
+            return Err(fail(format!("entry {name} is more than {MAX_DEPTH} folders deep")));
+        }
+        if declared > 0 && !matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
+            return Err(fail(format!("entry {name} is a {kind:?} that declares {declared} bytes of data")));
+        }
         let kind = match kind {
             tar::EntryType::Directory => Kind::Dir,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -308,18 +321,37 @@ fn bytes_to_path(bytes: &[u8]) -> PathBuf {
     }
 }
 
-/// An entry name as a message shows it: printable, at most
-/// [`SHOWN_CHARS`] characters (the start and the end of a longer one).
+/// An entry name as a message shows it: printable (control characters and
+/// bidirectional overrides replaced), at most [`SHOWN_CHARS`] characters
+/// (the start and the end of a longer one).
 pub(crate) fn shown(raw: &[u8]) -> String {
-    let text: String =
-        String::from_utf8_lossy(raw).chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect();
+    shorten(raw, SHOWN_CHARS)
+}
+
+/// Longer text read from a file the app does not control (a reason in
+/// `state.json`), as a message shows it: printable, at most 600 characters.
+pub(crate) fn shown_long(raw: &[u8]) -> String {
+    shorten(raw, 600)
+}
+
+fn shorten(raw: &[u8], max: usize) -> String {
+    let text: String = String::from_utf8_lossy(raw)
+        .chars()
+        .map(|c| if c.is_control() || is_bidi_control(c) { '\u{FFFD}' } else { c })
+        .collect();
     let count = text.chars().count();
-    if count <= SHOWN_CHARS {
+    if count <= max {
         return text;
     }
-    let head: String = text.chars().take(SHOWN_CHARS / 2).collect();
-    let tail: String = text.chars().skip(count - SHOWN_CHARS / 2 + 10).collect();
-    format!("{head}…({} characters)…{tail}", count)
+    let head: String = text.chars().take(max / 2).collect();
+    let tail: String = text.chars().skip(count - max / 2 + 10).collect();
+    format!("{head}…({count} characters)…{tail}")
+}
+
+/// The characters that reorder how text is displayed (a name that reads
+/// as `exe.txt` but is `txt.exe`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Strips the archive's single top-level folder; `Ok(None)` for the top
@@ -350,11 +382,19 @@ fn split_top(raw: &Path, top: &mut Option<OsString>) -> Result<Option<PathBuf>, 
 
 /// Creates the folders from `root` down to `dir`, refusing any component that
 /// is a symlink or a file: nothing is ever written through a symlink.
-fn ensure_dirs(root: &Path, dir: &Path) -> Result<(), String> {
+/// `known` holds the folders this unpack already made or checked (a
+/// symlink can never replace one: creating it would find the name taken).
+fn ensure_dirs(root: &Path, dir: &Path, known: &mut std::collections::HashSet<PathBuf>) -> Result<(), String> {
+    if known.contains(dir) {
+        return Ok(());
+    }
     let relative = dir.strip_prefix(root).map_err(|_| "outside the staging folder".to_owned())?;
     let mut at = root.to_path_buf();
     for component in relative.components() {
         at.push(component);
+        if known.contains(&at) {
+            continue;
+        }
         match fs::symlink_metadata(&at) {
             Ok(meta) if meta.file_type().is_symlink() => return Err("it would be written through a symlink".to_owned()),
             Ok(meta) if meta.is_dir() => {}
@@ -363,6 +403,7 @@ fn ensure_dirs(root: &Path, dir: &Path) -> Result<(), String> {
                 .map_err(|e| format!("cannot create {}: {e}", shown(at.as_os_str().as_encoded_bytes())))?,
             Err(e) => return Err(format!("cannot inspect {}: {e}", shown(at.as_os_str().as_encoded_bytes()))),
         }
+        known.insert(at.clone());
     }
     Ok(())
 }
@@ -394,18 +435,22 @@ fn check_link_text(entry: &Path, link: &Path) -> Result<(), String> {
 /// following links inside it as the kernel would, and refuses any whose
 /// resolution leaves the tree (or loops).
 pub(crate) fn check_tree_links(root: &Path) -> Result<(), String> {
+    let mut budget = LINK_STEP_BUDGET;
     let mut folders = vec![PathBuf::new()];
     while let Some(relative) = folders.pop() {
         let dir = root.join(&relative);
-        let entries = fs::read_dir(&dir).map_err(|e| format!("listing {}: {e}", dir.display()))?;
+        let listed = || shown(relative.as_os_str().as_encoded_bytes());
+        let entries = fs::read_dir(&dir).map_err(|e| format!("listing {}: {e}", listed()))?;
         for entry in entries {
-            let entry = entry.map_err(|e| format!("listing {}: {e}", dir.display()))?;
+            let entry = entry.map_err(|e| format!("listing {}: {e}", listed()))?;
             let path = relative.join(entry.file_name());
-            let kind = entry.file_type().map_err(|e| format!("inspecting {}: {e}", path.display()))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("inspecting {}: {e}", shown(path.as_os_str().as_encoded_bytes())))?;
             if kind.is_dir() {
                 folders.push(path);
             } else if kind.is_symlink() {
-                resolve_inside(root, &path)
+                resolve_inside(root, &path, &mut budget)
                     .map_err(|why| format!("symlink {}: {why}", shown(path.as_os_str().as_encoded_bytes())))?;
             }
         }
@@ -415,8 +460,8 @@ pub(crate) fn check_tree_links(root: &Path) -> Result<(), String> {
 
 /// Follows the symlink at `root/link` component by component within
 /// `root`: `Err` when a step climbs above `root`, is absolute, or the chain
-/// runs past [`MAX_LINK_HOPS`].
-fn resolve_inside(root: &Path, link: &Path) -> Result<(), String> {
+/// runs past [`MAX_LINK_HOPS`]; every step spends one of `budget`.
+fn resolve_inside(root: &Path, link: &Path, budget: &mut usize) -> Result<(), String> {
     let mut at: Vec<OsString> =
         fsx::parent(link).components().map(|c| c.as_os_str().to_os_string()).filter(|c| c != ".").collect();
     let first = fs::read_link(root.join(link)).map_err(|e| e.to_string())?;
@@ -424,6 +469,9 @@ fn resolve_inside(root: &Path, link: &Path) -> Result<(), String> {
     push_front(&mut rest, &first)?;
     let mut hops = 1;
     while let Some(part) = rest.pop_front() {
+        *budget = budget.checked_sub(1).ok_or_else(|| {
+            format!("its links take more than {LINK_STEP_BUDGET} steps to resolve, with the tree's other links")
+        })?;
         if part == ".." {
             if at.pop().is_none() {
                 return Err("it resolves to a place outside the tree".to_owned());
@@ -458,7 +506,10 @@ fn push_front(rest: &mut VecDeque<OsString>, link: &Path) -> Result<(), String> 
             Component::ParentDir => parts.push(OsString::from("..")),
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("a link in its chain points to the absolute path {}", link.display()));
+                return Err(format!(
+                    "a link in its chain points to the absolute path {}",
+                    shown(link.as_os_str().as_encoded_bytes())
+                ));
             }
         }
     }
@@ -511,6 +562,7 @@ mod tests {
         assert!(text.chars().count() < 160, "{text}");
         assert!(text.contains("(6000 characters)"), "{text}");
         assert_eq!(shown(b"bin/\x1b[31mred"), "bin/\u{FFFD}[31mred");
+        assert_eq!(shown("a\u{202E}txt.exe".as_bytes()), "a\u{FFFD}txt.exe");
     }
 
     #[cfg(unix)]

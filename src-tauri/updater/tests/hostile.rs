@@ -540,3 +540,99 @@ fn a_part_that_hit_a_full_disk_is_removed_and_the_state_can_still_be_written() {
     assert!(matches!(u.check().unwrap(), CheckOutcome::Offered(_)));
     fs::remove_file(&filler).unwrap();
 }
+
+// ------------------------------------------------- a journal that lies
+
+#[test]
+fn a_planted_probation_for_another_version_cannot_roll_a_good_version_back() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    env.install(env.download("0.1.0"), None).unwrap();
+    let Startup::Probation(p) = env.startup("0.2.0") else { panic!() };
+    p.confirm().unwrap();
+    // 0.2.0 runs, confirmed; its rollback copy holds 0.1.0. A planted
+    // probation, past its launches, for a version that is not running.
+    let rollback = env.sibling("rollback");
+    for (version, launches) in [("0.3.0", 3), ("0.2.0", u32::MAX)] {
+        plant(
+            &env.app_data,
+            Journal::Probation {
+                version: v(version),
+                previous: v("0.1.0"),
+                sequence: 9,
+                install: env.install.clone(),
+                rollback: rollback.clone(),
+                old_tree: TreeId::of(&rollback).unwrap(),
+                new_tree: TreeId::of(&env.install).unwrap(),
+                snapshot: env.app_data.join("updates/snapshot"),
+                launches,
+            },
+        );
+        let started = startup(&env.layout(), &v("0.2.0"), &Recorder::default()).unwrap();
+        match (version, started) {
+            ("0.3.0", Startup::Probation(p)) => {
+                assert!(p.stuck().unwrap().contains("has 0.3.0 on probation, but this is Hudson 0.2.0"));
+                p.confirm().unwrap();
+            }
+            // The running version's own probation, its counter at the
+            // top: counted without overflowing, then rolled back as any
+            // crash loop is (the rollback copy is genuine).
+            ("0.2.0", Startup::Normal { notice: Some(notice), .. }) => {
+                assert!(notice.reason.contains("did not start successfully"), "{}", notice.reason);
+            }
+            (_, other) => panic!("{version}: {other:?}"),
+        }
+        if version == "0.3.0" {
+            assert_eq!(tree_hash(&env.install), env.new_hash, "nothing was rolled back");
+            let state = Store::new(&env.app_data).load().unwrap().state;
+            assert!(state.is_bad(&v("0.2.0")).is_none(), "the good version is not marked bad");
+        }
+    }
+}
+
+#[test]
+fn a_rollback_that_cannot_restore_the_data_keeps_its_journal_and_says_so() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    env.install(env.download("0.1.0"), None).unwrap();
+    let Startup::Probation(p) = env.startup("0.2.0") else { panic!() };
+    fs::write(env.data_dir.join(DB), "schema 2").unwrap();
+    // The snapshot's copy of the database is lost: the rollback must not
+    // pretend it restored anything.
+    let copy = env.app_data.join("updates/snapshot/files").join(DB);
+    let saved = fs::read(&copy).unwrap();
+    fs::remove_file(&copy).unwrap();
+    assert!(p.fail("healthz timed out", &mut || Ok(()), &Recorder::default()).is_err());
+    let error = startup(&env.layout(), &v("0.1.0"), &Recorder::default()).unwrap_err();
+    assert!(matches!(error, UpdateError::RollbackUnfinished { .. }), "{error}");
+    assert!(error.to_string().contains("does not start its backend"), "{error}");
+    assert!(matches!(env.journal(), Some(Journal::RollingBack { .. })), "the journal stays for the next start");
+    assert_eq!(fs::read_to_string(env.data_dir.join(DB)).unwrap(), "schema 2", "nothing half-restored");
+    // The cause fixed, the next start finishes the rollback.
+    fs::write(&copy, saved).unwrap();
+    assert!(matches!(env.startup("0.1.0"), Startup::Normal { notice: Some(_), .. }));
+    assert_eq!(env.data(), "schema 1");
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+}
+
+#[test]
+fn deep_trees_and_folders_with_data_are_refused_while_unpacking() {
+    use tar::EntryType::{Directory, Regular};
+    let deep = format!("Hudson/{}f", "d/".repeat(200));
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(&mut builder, "Hudson/", Directory, "", b"");
+    raw_entry(&mut builder, "././@LongLink", tar::EntryType::GNULongName, "", deep.as_bytes());
+    raw_entry(&mut builder, "placeholder", Regular, "", b"x");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    for (what, archive, said) in [
+        ("deep", gz.finish().unwrap(), "more than 128 folders deep"),
+        ("folder with data", hostile(&[("Hudson/dir/", Directory, "", &[0u8; 4096])]), "declares 4096 bytes"),
+    ] {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, archive);
+        let text = env.install(env.download("0.1.0"), None).unwrap_err().to_string();
+        assert!(text.contains(said), "{what}: {text}");
+        assert_eq!(tree_hash(&env.install), env.old_hash, "{what}");
+    }
+}

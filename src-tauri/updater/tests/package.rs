@@ -73,7 +73,9 @@ impl Env {
 
     fn layout(&self) -> Layout {
         let kind = Some(InstallKind::Package(PackageKind::Deb));
-        Layout::new(&self.app_data, &self.data_dir, &[PathBuf::from("app.sqlite")], kind).unwrap()
+        Layout::new(&self.app_data, &self.data_dir, &[PathBuf::from("app.sqlite")], kind)
+            .unwrap()
+            .with_trusted_keys(trusted())
     }
 
     fn kept(&self, version: &str) -> PathBuf {
@@ -106,6 +108,32 @@ fn a_deb_update_runs_dpkg_and_a_failed_probation_reinstalls_the_kept_package() {
     let state = Store::new(&env.app_data).load().unwrap().state;
     assert!(state.is_bad(&v("0.3.0")).is_some());
     assert_eq!(state.journal, None);
+}
+
+/// A rollback runs the kept package through the package manager as root:
+/// one changed (or planted) in the updates folder is never run.
+#[test]
+fn a_kept_package_that_does_not_verify_is_not_reinstalled() {
+    let env = Env::new();
+    let runner = Recorder::default();
+    env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
+    let Startup::Probation(p) = startup(&env.layout(), &v("0.2.0"), &runner).unwrap() else { panic!() };
+    p.confirm().unwrap();
+    env.update("0.2.0", "0.3.0", 2, &runner).unwrap();
+    // Someone swaps the kept 0.2.0 package for their own.
+    fs::write(env.kept("0.2.0"), b"not the package that was verified").unwrap();
+    let ran = runner.commands.borrow().len();
+    fs::write(env.data_dir.join("app.sqlite"), "schema 3").unwrap();
+    let Startup::Probation(p) = startup(&env.layout(), &v("0.3.0"), &runner).unwrap() else { panic!() };
+    let rolled = p.fail("healthz never answered", &mut || Ok(()), &runner).unwrap();
+    assert!(!rolled.restored);
+    assert!(rolled.notice.reason.contains("does not verify"), "{}", rolled.notice.reason);
+    assert!(rolled.notice.reason.contains("your data from before the update is kept in"), "{}", rolled.notice.reason);
+    assert_eq!(runner.commands.borrow().len(), ran, "nothing was run");
+    // The data stays as the failed version left it, its earlier copy kept aside.
+    assert_eq!(fs::read_to_string(env.data_dir.join("app.sqlite")).unwrap(), "schema 3");
+    let kept = env.app_data.join("updates/snapshot-before-0.3.0/files/app.sqlite");
+    assert_eq!(fs::read_to_string(kept).unwrap(), "schema 1");
 }
 
 #[test]
