@@ -67,23 +67,11 @@ defmodule Hudson.Web.Router do
   # The settings form: stores or deletes the one credential. Same-origin
   # only (the Origin header), on top of the SameSite=Strict session cookie.
   defp route("POST", "/settings/credential", request, ctx) do
-    with :ok <- nif_ready(),
-         true <- session?(request, ctx),
-         true <- origin?(request, ctx),
-         {:ok, form} <- form(request) do
-      result =
-        case form do
-          %{"delete" => _} -> Hudson.SecureStorage.delete(@credential)
-          %{"value" => value} when value != "" -> Hudson.SecureStorage.put(@credential, value)
-          _ -> {:error, :empty}
-        end
-
-      query = if result == :ok, do: "saved", else: "error=#{elem(result, 1)}"
-      {303, [{"location", "/settings?" <> query}], ""}
-    else
-      {:error, response} -> response
-      _ -> html(403, Pages.forbidden())
-    end
+    form_post(request, ctx, "/settings", fn
+      %{"delete" => _} -> Hudson.SecureStorage.delete(@credential)
+      %{"value" => value} when value != "" -> Hudson.SecureStorage.put(@credential, value)
+      _ -> {:error, :empty}
+    end)
   end
 
   # The local database's cache: its schema version and entries, and a form.
@@ -102,27 +90,10 @@ defmodule Hudson.Web.Router do
   # Stores one entry (form fields `key` and `value`); same-origin only, as
   # /settings/credential.
   defp route("POST", "/cache", request, ctx) do
-    with :ok <- nif_ready(),
-         true <- session?(request, ctx),
-         true <- origin?(request, ctx),
-         {:ok, form} <- form(request) do
-      result =
-        case form do
-          %{"key" => key, "value" => value} -> Hudson.Database.put(key, value, database(ctx))
-          _ -> {:error, "the form needs the fields key and value"}
-        end
-
-      query =
-        case result do
-          :ok -> "saved"
-          {:error, reason} -> URI.encode_query(%{"error" => reason})
-        end
-
-      {303, [{"location", "/cache?" <> query}], ""}
-    else
-      {:error, response} -> response
-      _ -> html(403, Pages.forbidden())
-    end
+    form_post(request, ctx, "/cache", fn
+      %{"key" => key, "value" => value} -> Hudson.Database.put(key, value, database(ctx))
+      _ -> {:error, "the form needs the fields key and value"}
+    end)
   end
 
   # Test hook (HUDSON_STORAGE_SELFTEST=1, never set by the shell): storage
@@ -158,6 +129,27 @@ defmodule Hudson.Web.Router do
   defp route(_method, _path, _request, _ctx), do: text(404, "not found\n")
 
   defp database(ctx), do: ctx[:database] || Hudson.Database
+
+  # A form POST from the app's own pages: NIF loaded, a session, the same
+  # Origin; `store` gets the decoded form and answers `:ok` or
+  # `{:error, reason}`, and the page at `back` is told which.
+  defp form_post(request, ctx, back, store) do
+    with :ok <- nif_ready(),
+         true <- session?(request, ctx),
+         true <- origin?(request, ctx),
+         {:ok, form} <- form(request) do
+      query =
+        case store.(form) do
+          :ok -> "saved"
+          {:error, reason} -> URI.encode_query(%{"error" => reason})
+        end
+
+      {303, [{"location", back <> "?" <> query}], ""}
+    else
+      {:error, response} -> response
+      _ -> html(403, Pages.forbidden())
+    end
+  end
 
   # What the last POST /cache said, from the query it redirected to.
   defp cache_notice(request) do
