@@ -42,6 +42,15 @@ pub struct Expect<'a> {
     pub require_database: bool,
 }
 
+/// The backend steps from `first` to `last`, both included, in their order
+/// (`super::BACKEND_STEPS`, the one list of them).
+fn steps_between(first: &str, last: &str) -> &'static [&'static str] {
+    let at = |name: &str| {
+        super::BACKEND_STEPS.iter().position(|s| *s == name).unwrap_or_else(|| panic!("no backend step {name}"))
+    };
+    &super::BACKEND_STEPS[at(first)..=at(last)]
+}
+
 /// Every backend step, in order, for one unpacked package.
 pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     let home = match Home::new(&expect.storage_service) {
@@ -59,16 +68,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     let first = start(layout, &home, expect.timeout, steps);
     let Some(mut run) = first.run else {
         let why = "not run: the backend did not start";
-        let skipped: &[&'static str] = &[
-            "healthz",
-            "nifs",
-            "host-guard",
-            "session-guard",
-            "secure-storage",
-            "sqlite",
-            "loopback-only",
-            "stop-sigterm",
-        ];
+        let skipped = steps_between("healthz", "stop-sigterm");
         steps.skip(if first.health_recorded { &skipped[1..] } else { skipped }, why);
         match first.leader {
             Some(leader) => {
@@ -76,7 +76,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
             }
             None => steps.skip(&["cleanup-sigterm"], "not run: no backend process was started"),
         }
-        steps.skip(&["restart", "sqlite-reopen", "stop-stdin", "cleanup-stdin"], "not run: the first start failed");
+        steps.skip(steps_between("restart", "cleanup-stdin"), "not run: the first start failed");
         return;
     };
     let port = run.backend().port();
@@ -107,7 +107,7 @@ pub fn check(layout: &Layout, expect: &Expect<'_>, steps: &mut Steps<'_>) {
     // Run 2: the same package again; closing stdin alone must stop it.
     let second = start_again(layout, &home, expect.timeout, steps);
     let Some(mut run) = second else {
-        steps.skip(&["sqlite-reopen", "stop-stdin", "cleanup-stdin"], "not run: the second start failed");
+        steps.skip(steps_between("sqlite-reopen", "cleanup-stdin"), "not run: the second start failed");
         return;
     };
     steps.time("sqlite-reopen", |_| match &written {
