@@ -146,13 +146,10 @@ pub fn startup_with_hook(
             install::undo_unpacking(&store, staging, &layout.snapshot_dir())?;
             normal(&store, warning)
         }
-        Journal::Swapping { ref install, ref staging, ref snapshot, new_tree, old_tree, .. } => {
+        Journal::Swapping { ref version, ref install, ref staging, ref snapshot, new_tree, old_tree, .. } => {
             match TreeId::at(install)? {
-                Some(id) if id == new_tree && !running_new(journal_version(&journal).expect("swapping has one")) => {
-                    let why = format!(
-                        "the update journal swapped in {}, but this is Hudson {installed}",
-                        journal_version(&journal).expect("swapping has one")
-                    );
+                Some(id) if id == new_tree && !running_new(version) => {
+                    let why = format!("the update journal swapped in {version}, but this is Hudson {installed}");
                     stuck(&store, layout, &journal, installed, &why)
                 }
                 Some(id) if id == new_tree => {
@@ -485,26 +482,24 @@ fn roll_back_package(
     };
     // A kept package is run as root: only one that verifies against this
     // build's own keys, as the download did.
-    let (restored, unverified) = match (kind, previous_package) {
+    let mut reason = reason.to_owned();
+    let restored = match (kind, previous_package) {
         (PackageKind::Deb | PackageKind::Rpm, Some(file)) => match install::kept::verify(file, layout.trusted_keys()) {
             Ok(()) => {
                 let command = install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
                 runner.run(&command).map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
                 snapshot::restore(layout)?;
-                (true, None)
+                true
             }
-            Err(why) => (false, Some(install::kept::refused(file, &why).to_string())),
+            Err(why) => {
+                reason.push_str(&format!("; {}", install::kept::refused(file, &why)));
+                false
+            }
         },
-        _ => (false, None),
+        _ => false,
     };
-    let reason = match unverified {
-        Some(refused) => format!("{reason}; {refused}"),
-        None => reason.to_owned(),
-    };
-    let reason = reason.as_str();
-    let reason = if restored {
+    if restored {
         fsx::remove_any(snapshot)?;
-        reason.to_owned()
     } else {
         // The data stays as the new version has it (restoring it under
         // the new program would be worse), and the copy from before the
@@ -518,8 +513,10 @@ fn roll_back_package(
         } else {
             String::new()
         };
-        format!("{reason}; {previous} could not be reinstalled automatically: install it from its installer{kept_note}")
-    };
+        reason.push_str(&format!(
+            "; {previous} could not be reinstalled automatically: install it from its installer{kept_note}"
+        ));
+    }
     install::kept::remove(package)?;
     let notice = notice(version, previous, &reason);
     store.update(|s| {
