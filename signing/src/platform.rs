@@ -86,6 +86,17 @@ impl Os {
         }
     }
 
+    /// The operating system this program was compiled for; `None` for one
+    /// the updater has no key for.
+    pub fn host() -> Option<Os> {
+        match std::env::consts::OS {
+            "linux" => Some(Os::Linux),
+            "macos" => Some(Os::Darwin),
+            "windows" => Some(Os::Windows),
+            _ => None,
+        }
+    }
+
     /// The installer whose artifact also goes under the bare `{os}-{arch}` key.
     pub fn default_installer(self) -> Installer {
         match self {
@@ -117,6 +128,18 @@ impl Arch {
             "aarch64" => Some(Arch::Aarch64),
             "i686" | "i586" => Some(Arch::I686),
             cpu if cpu.starts_with("armv7") => Some(Arch::Armv7),
+            _ => None,
+        }
+    }
+
+    /// The architecture this program was compiled for (Rust's names for
+    /// it, `x86` and `arm`, differ from the triples' and the keys').
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Aarch64),
+            "x86" => Some(Arch::I686),
+            "arm" => Some(Arch::Armv7),
             _ => None,
         }
     }
@@ -189,6 +212,19 @@ pub struct PlatformKey {
 impl PlatformKey {
     pub fn new(os: Os, arch: Arch, installer: Option<Installer>) -> Self {
         PlatformKey { os, arch, installer }
+    }
+
+    /// The key a running app installed with `installer` asks its channel
+    /// for: this program's OS and architecture. An error names what has no
+    /// key (an unknown OS or processor), or an installer of another OS.
+    pub fn host(installer: Installer) -> Result<PlatformKey, String> {
+        let os = Os::host().ok_or_else(|| format!("updates are not offered for {}", std::env::consts::OS))?;
+        let arch =
+            Arch::host().ok_or_else(|| format!("updates are not offered for {} processors", std::env::consts::ARCH))?;
+        if installer.os() != os {
+            return Err(format!("a {} install cannot run on {}", installer.as_str(), os.as_str()));
+        }
+        Ok(PlatformKey::new(os, arch, Some(installer)))
     }
 
     /// The updater keys under which an artifact of `kind`, built for
@@ -332,6 +368,20 @@ pub enum PlatformError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The host's key is the key of the triple this test was built for,
+    /// so the running app asks for what `dist` published for its target.
+    #[test]
+    fn the_host_key_matches_the_key_of_the_build_target() {
+        let key = PlatformKey::host(Os::host().unwrap().default_installer()).unwrap();
+        let triple = [std::env::consts::ARCH, std::env::consts::OS].join("-");
+        let triple = triple.replace("x86-", "i686-").replace("arm-", "armv7-").replace("macos", "apple-darwin");
+        assert_eq!(Some(key.os), Os::of_target(&triple), "{triple}");
+        assert_eq!(Some(key.arch), Arch::of_target(&triple), "{triple}");
+        let foreign = [Installer::Deb, Installer::App, Installer::Nsis].into_iter().find(|i| i.os() != key.os).unwrap();
+        let e = PlatformKey::host(foreign).unwrap_err();
+        assert!(e.contains("cannot run on"), "{e}");
+    }
 
     #[test]
     fn keys_round_trip_and_sort_as_text() {

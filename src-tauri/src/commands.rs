@@ -24,7 +24,7 @@ pub fn open_logs_folder(app: AppHandle, shell: State<'_, Shell>) -> Result<Strin
 pub fn check_for_updates(app: AppHandle, updates: State<'_, Updates>) -> String {
     updates.check_now(&app);
     let view = updates.view();
-    if view.phase == "unavailable" { view.message } else { "Checking for updates…".into() }
+    if view.phase == crate::updates::Phase::Unavailable { view.message } else { "Checking for updates…".into() }
 }
 
 /// What the Updates window shows (it asks every half second).

@@ -18,16 +18,15 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hudson_lifecycle::contract::{InstallKind as Configured, ShellConfig, UpdatesConfig};
+use hudson_lifecycle::contract::ShellConfig;
 use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::supervisor::Status;
 use hudson_updater::{
-    CheckOutcome, Downloaded, Endpoint, InstallContext, InstallKind, Installed, Layout, Next, PackageKind, Probation,
-    Startup, SystemRunner, TrustedKeys, UnpackLimits, Update, Updater, UpdaterConfig,
+    CheckOutcome, Downloaded, Install, InstallContext, Installed, Layout, Next, PackageKind, Probation, Setup, Startup,
+    SystemRunner, UnpackLimits, Update, Updater, Verdict,
 };
 use serde::Serialize;
-use signing::platform::{Arch, Installer, Os, PlatformKey};
 use tauri::{AppHandle, Manager};
 use time::OffsetDateTime;
 
@@ -39,16 +38,34 @@ use crate::Shell;
 /// time (environment, app-data folder, command line) can add one.
 const EMBEDDED_KEYS: Option<&str> = option_env!("HUDSON_UPDATER_TRUSTED_KEYS");
 
+/// Where the Updates window is; `ui/updates.js` compares these names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// This build cannot update (the message says why).
+    Unavailable,
+    #[default]
+    Idle,
+    Checking,
+    UpToDate,
+    Downloading,
+    /// Downloaded and verified: "Restart to update" is offered.
+    Ready,
+    Installing,
+    /// The server's answer was refused (bad signature, replay, …).
+    Refused,
+    /// Halted channel, not in the rollout, a bad version, installer required.
+    Waiting,
+    Error,
+}
+
 /// What the Updates window shows; `update_status` returns it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct View {
     pub installed: String,
     pub channel: Option<String>,
     pub endpoint: Option<String>,
-    /// `unavailable`, `idle`, `checking`, `up-to-date`, `downloading`,
-    /// `ready`, `installing`, `refused`, `waiting` (halted, rollout, bad
-    /// version, installer required) or `error`.
-    pub phase: &'static str,
+    pub phase: Phase,
     /// The current state in plain words.
     pub message: String,
     pub offer: Option<OfferView>,
@@ -80,8 +97,8 @@ struct Live {
     /// Where this install and its data are: every path an update touches.
     layout: Layout,
     interval: Option<Duration>,
-    /// The install kind `dist` recorded.
-    configured: Option<Configured>,
+    /// This install: what a staged tree must be.
+    install: Install,
 }
 
 /// The shell's update state, managed by Tauri.
@@ -95,8 +112,8 @@ pub struct Updates {
     /// A rollback could not put the data back: no backend may start on
     /// data the failed version changed (the next start retries).
     hold_backend: AtomicBool,
-    /// The path this shell was started from (`argv[0]` resolved at start,
-    /// before any swap): what a relaunch starts.
+    /// The path this shell was started from (resolved at start, before
+    /// any swap): what a relaunch starts.
     program: PathBuf,
 }
 
@@ -111,7 +128,7 @@ impl Updates {
         log: &Log,
     ) -> Updates {
         let installed = app.package_info().version.to_string();
-        let view = View { installed: installed.clone(), phase: "idle", ..View::default() };
+        let view = View { installed: installed.clone(), ..View::default() };
         // Looked up once, for recovery, the updater and relaunches alike.
         let exe = std::env::current_exe().and_then(|p| p.canonicalize());
         let app_data = app.path().app_data_dir().map_err(|e| format!("cannot find the app-data folder: {e}"));
@@ -141,11 +158,18 @@ impl Updates {
                 v.endpoint = Some(settings.endpoint.clone());
             });
         }
-        let exe = exe.map_err(|e| format!("cannot find Hudson's own program ({e})"));
         // Where this install is and where its data lives: recovery acts on
         // these paths only, never on paths read back from the journal.
-        let kind = exe.clone().and_then(|exe| install_kind(config, &exe, resources));
-        if let (Some(recorded), Err(why)) = (config.install_kind, &kind) {
+        let opened = hudson_updater::open(Setup {
+            config,
+            app_data,
+            program: exe.map_err(|e| format!("cannot find Hudson's own program ({e})")),
+            resources,
+            package: package_kind(),
+            installed: version.clone(),
+            embedded_keys: EMBEDDED_KEYS,
+        });
+        if let (Some(recorded), Err(why)) = (config.install_kind, &opened.install) {
             // An installed app that cannot find itself: recovery leaves any
             // update in progress alone rather than guess.
             log.shell(&format!(
@@ -153,27 +177,23 @@ impl Updates {
                 recorded.as_str()
             ));
         }
-        let layout = app_data.clone().and_then(|app_data| {
-            let files: Vec<PathBuf> =
-                config.updates.iter().flat_map(|u| u.snapshot_files.iter().map(PathBuf::from)).collect();
-            // The backend's data folder is the app-data folder (HUDSON_DATA_DIR).
-            Layout::new(&app_data, &app_data, &files, kind.as_ref().ok().map(|(kind, _)| kind.clone()))
-                .map_err(|e| e.to_string())
-        });
         // Recovery first, whether or not this build checks for updates: the
         // version that was running before may have started this update.
-        match (&layout, &version) {
+        match (&opened.layout, &version) {
             (Ok(layout), Ok(version)) => updates.recover(layout, version, log),
             (Err(e), _) => log.shell(&format!("updates: {e}; no update recovery")),
             (_, Err(e)) => log.shell(&format!("updates: {e}")),
         }
-        match live(config, layout, kind, app_data, version) {
+        let live = match (opened.updater, opened.layout, opened.install) {
+            (Ok(updater), Ok(layout), Ok(install)) => Ok(Live { updater, layout, interval: opened.interval, install }),
+            (Err(reason), _, _) | (_, Err(reason), _) | (_, _, Err(reason)) => Err(reason),
+        };
+        match live {
             Ok(live) => {
-                let live = Arc::new(live);
                 if let Some(copy) = live.layout.rollback_copy() {
                     updates.set(|v| v.rollback_copy = copy.exists().then(|| copy.display().to_string()));
                 }
-                updates.live = Some(live);
+                updates.live = Some(Arc::new(live));
             }
             Err(reason) => {
                 log.shell(&format!("updates: {reason}"));
@@ -185,7 +205,7 @@ impl Updates {
 
     fn unavailable(&mut self, reason: &str) {
         self.set(|v| {
-            v.phase = "unavailable";
+            v.phase = Phase::Unavailable;
             v.message = reason.to_owned();
         });
     }
@@ -215,7 +235,7 @@ impl Updates {
                 let text = probation.stuck().unwrap_or_default();
                 log.shell(&format!("updates: {text}"));
                 self.set(|v| {
-                    v.phase = "error";
+                    v.phase = Phase::Error;
                     v.message = text.clone();
                     v.notice = Some(text);
                 });
@@ -226,7 +246,7 @@ impl Updates {
                     "updates: Hudson {} starts on probation (launch {} of {})",
                     probation.version(),
                     probation.launches(),
-                    hudson_updater::recovery::MAX_PROBATION_LAUNCHES
+                    hudson_updater::MAX_PROBATION_LAUNCHES
                 ));
                 self.set(|v| {
                     v.message = format!("Hudson {} was just installed: checking that it starts…", probation.version())
@@ -240,7 +260,7 @@ impl Updates {
                 log.shell(&format!("updates: the last update could not be finished: {error}"));
                 let text = format!("The last update could not be finished: {error}");
                 self.set(|v| {
-                    v.phase = "error";
+                    v.phase = Phase::Error;
                     v.message = text.clone();
                     v.notice = Some(text);
                 });
@@ -271,45 +291,31 @@ impl Updates {
     /// thread, so a rollback (which stops the backend through the
     /// supervisor) runs on a thread of its own.
     pub fn on_backend_status(&self, app: &AppHandle, status: &Status) {
-        let failure = match status {
-            Status::Ready { version, .. } => {
-                let mut slot = self.probation.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.probation.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(verdict) = slot.as_ref().map(|probation| probation.judge(status)) else { return };
+        let reason = match verdict {
+            Verdict::Pending => return,
+            Verdict::Fail(reason) => reason,
+            Verdict::Pass => {
                 let Some(probation) = slot.take() else { return };
-                if version.parse::<semver::Version>().is_ok_and(|v| v.cmp_precedence(probation.version()).is_eq()) {
-                    let shell = app.state::<Shell>();
-                    let confirmed = probation.version().clone();
-                    let stuck = probation.stuck().is_some();
-                    match probation.confirm() {
-                        Ok(()) if stuck => {
-                            shell.log.shell(&format!(
-                                "updates: Hudson {confirmed} started and passed its health check: the record of the \
-                                 unfinished update was cleared and updates resume"
-                            ));
-                            self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
-                        }
-                        Ok(()) => {
-                            shell.log.shell(&format!("updates: Hudson {confirmed} passed probation"));
-                            self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
-                        }
-                        Err(e) => shell.log.shell(&format!("updates: cannot close probation: {e}")),
-                    }
-                    return;
+                let shell = app.state::<Shell>();
+                let confirmed = probation.version().clone();
+                let stuck = probation.stuck().is_some();
+                match probation.confirm() {
+                    Ok(()) if stuck => shell.log.shell(&format!(
+                        "updates: Hudson {confirmed} started and passed its health check: the record of the \
+                         unfinished update was cleared and updates resume"
+                    )),
+                    Ok(()) => shell.log.shell(&format!("updates: Hudson {confirmed} passed probation")),
+                    Err(e) => return shell.log.shell(&format!("updates: cannot close probation: {e}")),
                 }
-                let reason = format!("its backend reported version {version}, not {}", probation.version());
-                *slot = Some(probation);
-                reason
+                self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
+                return;
             }
-            Status::Failed { reason, .. } => format!("it did not start: {reason}"),
-            Status::Damaged { modules } => {
-                let list: Vec<String> = modules.iter().map(|(m, why)| format!("{m}: {why}")).collect();
-                format!("its installation is damaged ({})", list.join(", "))
-            }
-            Status::UpdateRequired { version } => format!("its backend refused to run against server schema {version}"),
-            _ => return,
         };
-        let Some(probation) = self.probation.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let Some(probation) = slot.take() else { return };
         let app = app.clone();
-        std::thread::spawn(move || roll_back(&app, probation, &failure));
+        std::thread::spawn(move || roll_back(&app, probation, &reason));
     }
 
     /// The first page has loaded: start checking (once).
@@ -371,7 +377,7 @@ impl Updates {
         }
         let version = downloaded.update().version.clone();
         self.set(|v| {
-            v.phase = "installing";
+            v.phase = Phase::Installing;
             v.message = format!("Installing Hudson {version}: Hudson restarts in a moment…");
         });
         let app = app.clone();
@@ -380,111 +386,16 @@ impl Updates {
     }
 }
 
-/// Builds the updater, or says in plain words why this install has none.
-fn live(
-    config: &ShellConfig,
-    layout: Result<Layout, String>,
-    kind: Result<(InstallKind, Installer), String>,
-    app_data: Result<PathBuf, String>,
-    installed: Result<semver::Version, String>,
-) -> Result<Live, String> {
-    let settings: &UpdatesConfig = config.updates.as_ref().ok_or_else(|| {
-        "Updates are not set up for this build (no update endpoint is configured). \
-         Ask whoever gave you Hudson for new versions."
-            .to_owned()
-    })?;
-    let installed = installed?;
-    let (_, installer) = kind?;
-    let layout = layout?;
-    let platform = PlatformKey::new(host_os()?, host_arch()?, Some(installer));
-    let texts = EMBEDDED_KEYS.ok_or_else(|| {
-        "This copy of Hudson was not built by the release toolchain: it trusts no update key, \
-         so it cannot install updates."
-            .to_owned()
-    })?;
-    let lines: Vec<&'static str> = texts.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let keys = TrustedKeys::embedded(&lines).map_err(|e| e.to_string())?;
-    let endpoint = Endpoint::parse(&settings.endpoint).map_err(|e| e.to_string())?;
-    let app_data = app_data?;
-    let updater = Updater::new(
-        UpdaterConfig { app_data: app_data.clone(), endpoint, channel: settings.channel.clone(), platform, installed },
-        keys,
-    )
-    .map_err(|e| e.to_string())?;
-    let interval =
-        (settings.interval_hours > 0).then(|| Duration::from_secs(u64::from(settings.interval_hours) * 3600));
-    Ok(Live { updater, layout, interval, configured: config.install_kind })
-}
-
-/// How this install is replaced, from what `dist` recorded.
-fn install_kind(
-    config: &ShellConfig,
-    exe: &Path,
-    resources: Option<&Path>,
-) -> Result<(InstallKind, Installer), String> {
-    let not_installed = || {
-        "This copy of Hudson does not say how it was installed (a development run): \
-         it cannot install updates."
-            .to_owned()
-    };
-    match config.install_kind.ok_or_else(not_installed)? {
-        Configured::Portable => {
-            // The tree holds the executable and the resources: their
-            // closest common folder is the install.
-            let resources = resources.and_then(|r| r.canonicalize().ok()).ok_or_else(not_installed)?;
-            let root = exe
-                .ancestors()
-                .skip(1)
-                .find(|dir| resources.starts_with(dir))
-                .filter(|dir| dir.parent().is_some())
-                .ok_or_else(|| format!("cannot find the folder holding {} and its resources", exe.display()))?;
-            Ok((InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::Portable))
-        }
-        Configured::App => {
-            // <Name>.app/Contents/MacOS/<program>
-            let root = exe
-                .ancestors()
-                .nth(3)
-                .filter(|dir| dir.extension().is_some_and(|e| e == "app"))
-                .ok_or_else(|| format!("{} is not inside an .app bundle", exe.display()))?
-                .to_path_buf();
-            Ok((InstallKind::FolderSwap { install: root }, Installer::App))
-        }
-        Configured::Package => {
-            use tauri::utils::config::BundleType;
-            use tauri::utils::platform::bundle_type;
-            let (kind, installer) = match bundle_type() {
-                Some(BundleType::Deb) => (PackageKind::Deb, Installer::Deb),
-                Some(BundleType::Rpm) => (PackageKind::Rpm, Installer::Rpm),
-                Some(BundleType::Nsis) => (PackageKind::Nsis, Installer::Nsis),
-                Some(BundleType::Msi) => (PackageKind::Msi, Installer::Msi),
-                other => {
-                    return Err(format!(
-                        "this package type ({other:?}) cannot be updated in place; install new versions from their installer"
-                    ));
-                }
-            };
-            Ok((InstallKind::Package(kind), installer))
-        }
-    }
-}
-
-fn host_os() -> Result<Os, String> {
-    match std::env::consts::OS {
-        "linux" => Ok(Os::Linux),
-        "macos" => Ok(Os::Darwin),
-        "windows" => Ok(Os::Windows),
-        other => Err(format!("updates are not offered for {other}")),
-    }
-}
-
-fn host_arch() -> Result<Arch, String> {
-    match std::env::consts::ARCH {
-        "x86_64" => Ok(Arch::X86_64),
-        "aarch64" => Ok(Arch::Aarch64),
-        "x86" => Ok(Arch::I686),
-        "arm" => Ok(Arch::Armv7),
-        other => Err(format!("updates are not offered for {other} processors")),
+/// The package type the bundler patched into this program, when the
+/// updater can install that type.
+fn package_kind() -> Option<PackageKind> {
+    use tauri::utils::config::BundleType;
+    match tauri::utils::platform::bundle_type()? {
+        BundleType::Deb => Some(PackageKind::Deb),
+        BundleType::Rpm => Some(PackageKind::Rpm),
+        BundleType::Nsis => Some(PackageKind::Nsis),
+        BundleType::Msi => Some(PackageKind::Msi),
+        _ => None,
     }
 }
 
@@ -511,7 +422,7 @@ fn check_once(app: &AppHandle, live: &Live) {
         return;
     }
     updates.set(|v| {
-        v.phase = "checking";
+        v.phase = Phase::Checking;
         v.message = "Checking for updates…".into();
     });
     let outcome = live.updater.check();
@@ -524,42 +435,42 @@ fn check_once(app: &AppHandle, live: &Live) {
     });
     let installed = &live.updater.config().installed;
     let (phase, message, offer) = match outcome {
-        Ok(CheckOutcome::UpToDate { version }) => ("up-to-date", format!("Hudson {version} is up to date."), None),
+        Ok(CheckOutcome::UpToDate { version }) => (Phase::UpToDate, format!("Hudson {version} is up to date."), None),
         Ok(CheckOutcome::Offered(update)) => {
-            ("downloading", format!("Downloading Hudson {}…", update.version), Some((update, false)))
+            (Phase::Downloading, format!("Downloading Hudson {}…", update.version), Some((update, false)))
         }
         Ok(CheckOutcome::Yank(update)) => (
-            "downloading",
+            Phase::Downloading,
             format!("Hudson {installed} was withdrawn by its publisher; going back to Hudson {}…", update.version),
             Some((update, true)),
         ),
         Ok(CheckOutcome::Halted) => (
-            "waiting",
+            Phase::Waiting,
             format!("Updates on this channel are paused by the publisher; staying on Hudson {installed}."),
             None,
         ),
         Ok(CheckOutcome::NotInRollout { version, percent }) => (
-            "waiting",
+            Phase::Waiting,
             format!("Hudson {version} is being rolled out to {percent}% of installs; this one is not included yet."),
             None,
         ),
         Ok(CheckOutcome::InstallerRequired { minimum_version }) => (
-            "waiting",
+            Phase::Waiting,
             format!(
                 "This version is too old to update in place: install Hudson {minimum_version} or later from its installer."
             ),
             None,
         ),
         Ok(CheckOutcome::BadVersion { version, reason }) => (
-            "waiting",
+            Phase::Waiting,
             format!("Hudson {version} did not work on this computer before ({reason}); waiting for a newer release."),
             None,
         ),
         Ok(CheckOutcome::Refused(refusal)) => {
             shell.log.shell(&format!("updates: refused: {}", refusal.detail));
-            ("refused", format!("The update server's answer was refused: {}", refusal.reason), None)
+            (Phase::Refused, format!("The update server's answer was refused: {}", refusal.reason), None)
         }
-        Err(error) => ("error", format!("Could not check for updates: {error}"), None),
+        Err(error) => (Phase::Error, format!("Could not check for updates: {error}"), None),
     };
     shell.log.shell(&format!("updates: {message}"));
     updates.set(|v| {
@@ -588,7 +499,7 @@ fn download(app: &AppHandle, live: &Live, update: &Update) {
             shell.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
             *updates.downloaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(downloaded);
             updates.set(|v| {
-                v.phase = "ready";
+                v.phase = Phase::Ready;
                 v.message = format!("Hudson {version} is ready. Restart Hudson to update.");
             });
             crate::menu::update_ready(app, &version.to_string());
@@ -603,7 +514,7 @@ fn download(app: &AppHandle, live: &Live, update: &Update) {
             let message = format!("The update could not be downloaded: {error}");
             shell.log.shell(&format!("updates: {message}"));
             updates.set(|v| {
-                v.phase = "error";
+                v.phase = Phase::Error;
                 v.message = message;
             });
         }
@@ -621,10 +532,7 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         stopped.store(true, Ordering::SeqCst);
         Ok(())
     };
-    let check_staged = |staged: &Path| match (live.layout.install_root(), live.configured) {
-        (Some(root), Some(kind)) => check_staged_tree(staged, root, &updates.program, kind),
-        _ => Ok(()),
-    };
+    let check_staged = |staged: &Path| live.install.check_staged(staged);
     let ctx = InstallContext {
         check_staged: &check_staged,
         stop_backend: &mut stop_backend,
@@ -646,7 +554,7 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
             shell.log.shell(&format!("updates: installing Hudson {version} failed: {error}"));
             updates.installing.store(false, Ordering::SeqCst);
             updates.set(|v| {
-                v.phase = "error";
+                v.phase = Phase::Error;
                 v.message = format!("Hudson {version} could not be installed, nothing was changed: {error}");
             });
             if stopped.load(Ordering::SeqCst) {
@@ -654,41 +562,6 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
             }
         }
     }
-}
-
-/// The staged tree must be a Hudson install of the same kind: its
-/// configuration reads and says so, and the program is where this one is.
-fn check_staged_tree(staged: &Path, root: &Path, relaunch: &Path, ours: Configured) -> Result<(), String> {
-    let program = relaunch.strip_prefix(root).map_err(|_| "the program is outside the install".to_owned())?;
-    let staged_program = staged.join(program);
-    if !staged_program.is_file() {
-        return Err(format!("the update has no program at {}", program.display()));
-    }
-    let found = walk_for(staged, hudson_lifecycle::contract::SHELL_CONFIG_FILE, 4)
-        .ok_or_else(|| format!("the update has no {}", hudson_lifecycle::contract::SHELL_CONFIG_FILE))?;
-    let bytes = std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))?;
-    let config = ShellConfig::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", found.display()))?;
-    if config.install_kind != Some(ours) {
-        return Err(format!("the update is not a {} install ({:?})", ours.as_str(), config.install_kind));
-    }
-    Ok(())
-}
-
-/// The first file named `name` at most `depth` folders down (no symlinks followed).
-fn walk_for(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
-    let candidate = dir.join(name);
-    if candidate.symlink_metadata().is_ok_and(|m| m.is_file()) {
-        return Some(candidate);
-    }
-    if depth == 0 {
-        return None;
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    entries
-        .into_iter()
-        .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
-        .find_map(|p| walk_for(&p, name, depth - 1))
 }
 
 /// The new version failed probation: put the previous one back, relaunch.
@@ -717,7 +590,7 @@ fn roll_back(app: &AppHandle, probation: Probation, reason: &str) {
         Err(error) => {
             shell.log.shell(&format!("updates: the rollback of Hudson {version} failed: {error}"));
             updates.set(|v| {
-                v.phase = "error";
+                v.phase = Phase::Error;
                 v.message = format!("Hudson {version} failed and could not be undone: {error}");
             });
             crate::open_updates_window(app);
@@ -756,61 +629,33 @@ fn relaunch(app: &AppHandle, program: &Path) {
 mod tests {
     use super::*;
 
-    fn config(kind: Option<Configured>) -> ShellConfig {
-        ShellConfig { install_kind: kind, ..ShellConfig::new(Default::default(), "hudson", "hudson-backend") }
-    }
-
-    /// `<root>/bin/hudson-desktop` and `<root>/lib/Hudson/hudson-shell.json`.
-    fn portable_tree(root: &Path, kind: &str) -> PathBuf {
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::create_dir_all(root.join("lib/Hudson")).unwrap();
-        std::fs::write(root.join("bin/hudson-desktop"), "program").unwrap();
-        let json = format!(r#"{{"install-kind":"{kind}","packaging":"release","release":"r","sidecar":"s"}}"#);
-        std::fs::write(root.join("lib/Hudson").join(hudson_lifecycle::contract::SHELL_CONFIG_FILE), json).unwrap();
-        root.join("bin/hudson-desktop")
-    }
-
+    /// The page shows and hides by these names: each one it compares with
+    /// must be a phase the shell sends.
     #[test]
-    fn a_portable_install_is_the_folder_holding_the_program_and_its_resources() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap().join("Hudson");
-        let exe = portable_tree(&root, "portable");
-        let resources = root.join("lib/Hudson");
-        let (kind, installer) = install_kind(&config(Some(Configured::Portable)), &exe, Some(&resources)).unwrap();
-        assert_eq!(kind, InstallKind::FolderSwap { install: root.clone() });
-        assert_eq!(installer, Installer::Portable);
-    }
-
-    #[test]
-    fn an_app_install_is_the_bundle_and_an_unrecorded_kind_cannot_update() {
-        let exe = Path::new("/Applications/Hudson.app/Contents/MacOS/hudson-desktop");
-        let (kind, _) = install_kind(&config(Some(Configured::App)), exe, None).unwrap();
-        assert_eq!(kind, InstallKind::FolderSwap { install: PathBuf::from("/Applications/Hudson.app") });
-        let e = install_kind(&config(Some(Configured::App)), Path::new("/opt/x/bin/hudson-desktop"), None).unwrap_err();
-        assert!(e.contains("not inside an .app"), "{e}");
-        let e = install_kind(&config(None), exe, None).unwrap_err();
-        assert!(e.contains("development run"), "{e}");
-    }
-
-    #[test]
-    fn a_staged_tree_must_be_the_same_kind_of_install_with_the_program_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("Hudson");
-        let exe = portable_tree(&root, "portable");
-        let good = dir.path().join("good");
-        portable_tree(&good, "portable");
-        assert_eq!(check_staged_tree(&good, &root, &exe, Configured::Portable), Ok(()));
-
-        let other = dir.path().join("other-kind");
-        portable_tree(&other, "package");
-        let e = check_staged_tree(&other, &root, &exe, Configured::Portable).unwrap_err();
-        assert!(e.contains("not a portable install"), "{e}");
-
-        let empty = dir.path().join("no-program");
-        portable_tree(&empty, "portable");
-        std::fs::remove_file(empty.join("bin/hudson-desktop")).unwrap();
-        let e = check_staged_tree(&empty, &root, &exe, Configured::Portable).unwrap_err();
-        assert!(e.contains("no program at bin/hudson-desktop"), "{e}");
+    fn the_page_compares_only_phases_the_shell_sends() {
+        let page = include_str!("../ui/updates.js");
+        let compared: Vec<&str> =
+            page.split("v.phase === \"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+        assert!(compared.len() >= 4, "the page no longer compares phases like this test expects: {compared:?}");
+        for name in compared {
+            assert!(
+                [
+                    Phase::Unavailable,
+                    Phase::Idle,
+                    Phase::Checking,
+                    Phase::UpToDate,
+                    Phase::Downloading,
+                    Phase::Ready,
+                    Phase::Installing,
+                    Phase::Refused,
+                    Phase::Waiting,
+                    Phase::Error
+                ]
+                .iter()
+                .any(|p| serde_json::to_value(p).unwrap() == name),
+                "ui/updates.js compares the phase with {name:?}, which the shell never sends"
+            );
+        }
     }
 
     /// `option_env!` needs a literal: it must stay the name `dist` sets.

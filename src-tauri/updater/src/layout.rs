@@ -90,7 +90,9 @@ impl Layout {
         self
     }
 
-    pub(crate) fn trusted_keys(&self) -> Option<&TrustedKeys> {
+    /// The keys a kept package is verified with (none: a rollback does not
+    /// reinstall it).
+    pub fn trusted_keys(&self) -> Option<&TrustedKeys> {
         self.trusted.as_ref()
     }
 

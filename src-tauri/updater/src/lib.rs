@@ -13,6 +13,7 @@
 //! | [`install`] | folder swap, package manager, Windows installer — each step journaled first |
 //! | [`recovery`] | what the shell calls at startup: finish or undo, probation, rollback |
 //! | [`layout`] | every path the updater writes, derived from the install and data folders |
+//! | `policy` | what this install is ([`Install`]: where, which key, what a staged tree must be) and the probation [`Verdict`] |
 //!
 //! # Trust
 //!
@@ -56,6 +57,7 @@ mod fsx;
 mod http;
 pub mod install;
 pub mod layout;
+mod policy;
 pub mod recovery;
 mod snapshot;
 mod space;
@@ -78,7 +80,8 @@ pub use fsx::write_atomic;
 pub use http::{Endpoint, NetLimits, ServerClock};
 pub use install::{InstallContext, InstallKind, Installed, Next, PackageCommand, PackageRunner, Step, SystemRunner};
 pub use layout::Layout;
-pub use recovery::{Probation, RolledBack, Startup, Verdict, dismiss_notice, probation_verdict, startup};
+pub use policy::{Install, Opened, Setup, Verdict, open};
+pub use recovery::{MAX_PROBATION_LAUNCHES, Probation, RolledBack, Startup, dismiss_notice, startup};
 pub use state::{BadVersion, Notice, PackageKind, State};
 pub use unpack::UnpackLimits;
 
@@ -103,6 +106,14 @@ impl TrustedKeys {
             return Err(UpdateError::NoTrustedKey);
         }
         Ok(TrustedKeys(keys))
+    }
+
+    /// The keys of the text `dist` compiles in (one key per line; `None`:
+    /// a build made another way, which trusts nothing).
+    pub fn embedded_text(text: Option<&'static str>) -> Result<TrustedKeys> {
+        let lines: Vec<&'static str> =
+            text.unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        TrustedKeys::embedded(&lines)
     }
 
     pub(crate) fn to_vec(&self) -> Vec<PublicKey> {

@@ -5,16 +5,16 @@
 //! - [`Startup::Normal`]: start as usual (with a [`Notice`] to show if an
 //!   update was rolled back).
 //! - [`Startup::Probation`]: the new version's first launches. Start it, then
-//!   call [`Probation::confirm`] once `/healthz` passes
-//!   ([`probation_verdict`]), or [`Probation::fail`] on a crash loop, a
-//!   timeout or a NIF that is not `ok`. Each startup on probation counts a
+//!   call [`Probation::confirm`] or [`Probation::fail`] as
+//!   [`Probation::judge`] decides from the backend's status (ready with the
+//!   new version passes; a failed start, NIFs that did not load or a refused
+//!   schema fail). Each startup on probation counts a
 //!   launch; past [`MAX_PROBATION_LAUNCHES`] (a crash loop that never reached
 //!   `fail`), `startup` rolls back by itself.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use hudson_lifecycle::contract::HealthDoc;
 use time::OffsetDateTime;
 
 use crate::error::{IoContext, Result, UpdateError};
@@ -59,29 +59,6 @@ pub struct RolledBack {
     /// it; false when it could not be restored automatically (the notice says
     /// what to do).
     pub restored: bool,
-}
-
-/// Whether a `/healthz` answer lets the new version pass probation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail(String),
-}
-
-/// Decides probation from the new backend's `/healthz` document.
-pub fn probation_verdict(doc: &HealthDoc, expected: &semver::Version) -> Verdict {
-    let damaged = doc.damaged_nifs();
-    if !damaged.is_empty() {
-        let list: Vec<String> = damaged.iter().map(|(m, why)| format!("{m}: {why}")).collect();
-        return Verdict::Fail(format!("a native module of {expected} did not load ({})", list.join(", ")));
-    }
-    if doc.status != "ok" {
-        return Verdict::Fail(format!("the backend of {expected} reported status {:?}", doc.status));
-    }
-    match doc.version.parse::<semver::Version>() {
-        Ok(v) if v.cmp_precedence(expected).is_eq() && doc.is_ok() => Verdict::Pass,
-        _ => Verdict::Fail(format!("the backend reported version {:?}, not {expected}", doc.version)),
-    }
 }
 
 /// Reads the journal, finishes or undoes an interrupted step, and says how
@@ -544,31 +521,59 @@ pub fn dismiss_notice(app_data: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::policy::Verdict;
+    use hudson_lifecycle::supervisor::Status;
 
-    fn doc(status: &str, version: &str, nifs: &[(&str, &str)]) -> HealthDoc {
-        HealthDoc {
-            status: status.to_owned(),
-            version: version.to_owned(),
-            pid: 1,
-            nifs: nifs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<_, _>>(),
-            checks: BTreeMap::new(),
-            erts: None,
+    fn on_probation(version: &str) -> Probation {
+        let dir = std::env::temp_dir();
+        let version: semver::Version = version.parse().unwrap();
+        Probation {
+            store: Store::new(&dir),
+            layout: Layout::new(&dir, &dir, &[], None).unwrap(),
+            journal: Journal::Package {
+                kind: crate::state::PackageKind::Deb,
+                version: version.clone(),
+                previous: "0.1.0".parse().unwrap(),
+                sequence: 2,
+                package: dir.join("p.deb"),
+                previous_package: None,
+                snapshot: dir.join("snapshot"),
+                launches: 1,
+            },
+            installed: version,
+        }
+    }
+
+    fn ready(version: &str) -> Status {
+        let now = std::time::Instant::now();
+        Status::Ready {
+            origin: "http://127.0.0.1:1".into(),
+            enter_url: "http://127.0.0.1:1/".into(),
+            version: version.into(),
+            timings: hudson_lifecycle::StartTimings {
+                spawned: now,
+                handshake: now,
+                backend_ready: now,
+                healthy: now,
+                source: hudson_lifecycle::HandshakeSource::File,
+            },
         }
     }
 
     #[test]
-    fn probation_passes_only_on_an_ok_backend_of_the_new_version() {
-        let v: semver::Version = "0.2.0".parse().unwrap();
-        assert_eq!(probation_verdict(&doc("ok", "0.2.0", &[("hudson_nif", "ok")]), &v), Verdict::Pass);
-        let Verdict::Fail(why) = probation_verdict(&doc("ok", "0.2.0", &[("hudson_nif", "enoent")]), &v) else {
+    fn probation_passes_only_on_a_ready_backend_of_the_new_version() {
+        let probation = on_probation("0.2.0");
+        assert_eq!(probation.judge(&ready("0.2.0")), Verdict::Pass);
+        let Verdict::Fail(why) =
+            probation.judge(&Status::Damaged { modules: vec![("hudson_nif".into(), "enoent".into())] })
+        else {
             panic!("a broken NIF must fail probation")
         };
         assert!(why.contains("hudson_nif: enoent"), "{why}");
-        assert!(
-            matches!(probation_verdict(&doc("ok", "0.1.0", &[]), &v), Verdict::Fail(_)),
-            "old backend still answering"
-        );
-        assert!(matches!(probation_verdict(&doc("update_required", "0.2.0", &[]), &v), Verdict::Fail(_)));
+        assert!(matches!(probation.judge(&ready("0.1.0")), Verdict::Fail(_)), "old backend still answering");
+        assert!(matches!(probation.judge(&ready("not a version")), Verdict::Fail(_)));
+        assert!(matches!(probation.judge(&Status::UpdateRequired { version: "9".into() }), Verdict::Fail(_)));
+        assert!(matches!(probation.judge(&Status::Failed { reason: "exit 1".into(), tail: vec![] }), Verdict::Fail(_)));
+        assert_eq!(probation.judge(&Status::Starting { attempt: 1 }), Verdict::Pending);
     }
 }

@@ -167,3 +167,44 @@ fn a_refused_package_or_an_installer_that_never_completed_leaves_the_old_version
     assert!(notice.reason.contains("did not complete"), "{}", notice.reason);
     assert_eq!(Store::new(&env.app_data).load().unwrap().state.journal, None);
 }
+
+/// The shell's one call for its setup: a package install's layout carries
+/// the embedded keys (a rollback verifies the kept package with them, and
+/// reinstalls nothing without), and a build without keys still recovers.
+#[test]
+fn the_shells_setup_gives_a_package_rollback_the_embedded_keys() {
+    use hudson_lifecycle::contract::{InstallKind as Recorded, Packaging, ShellConfig, UpdatesConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ShellConfig::new(Packaging::Release, "hudson", "hudson-backend");
+    config.install_kind = Some(Recorded::Package);
+    config.updates = Some(UpdatesConfig {
+        endpoint: "http://127.0.0.1:9/channels".into(),
+        channel: CHANNEL.into(),
+        interval_hours: 0,
+        snapshot_files: vec!["app.sqlite".into()],
+    });
+    let setup = |keys: Option<&'static str>| hudson_updater::Setup {
+        config: &config,
+        app_data: Ok(dir.path().to_path_buf()),
+        program: Ok(PathBuf::from("/usr/bin/hudson-desktop")),
+        resources: None,
+        package: Some(PackageKind::Deb),
+        installed: Ok("0.1.0".parse().unwrap()),
+        embedded_keys: keys,
+    };
+    // `dist` compiles in one key line per key.
+    let key_line = release_key().public_text.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+    let opened = hudson_updater::open(setup(Some(key_line)));
+    let layout = opened.layout.unwrap();
+    assert_eq!(layout.kind(), Some(&InstallKind::Package(PackageKind::Deb)));
+    assert_eq!(layout.trusted_keys().map(|k| k.len()), Some(1), "a package rollback needs the embedded keys");
+    let updater = opened.updater.unwrap();
+    assert_eq!(updater.config().platform.to_string(), format!("linux-{}-deb", std::env::consts::ARCH));
+    assert_eq!(opened.interval, None, "interval-hours 0: checks only on request");
+
+    let opened = hudson_updater::open(setup(None));
+    let e = opened.updater.err().unwrap();
+    assert!(e.contains("not built by the release toolchain"), "{e}");
+    let layout = opened.layout.expect("recovery still runs in a build without keys");
+    assert!(layout.trusted_keys().is_none());
+}
