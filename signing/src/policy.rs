@@ -433,8 +433,10 @@ pub enum ManifestRefused {
     ArtifactUrl { url: String, why: String },
 }
 
-/// The rule a [`ManifestRefused`] reports, without its details.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The rule a [`ManifestRefused`] reports, without its details. Serialised
+/// in snake_case (`unknown_key`, `replay`, …): the shell's events name it so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RefusalKind {
     TooLarge,
     MalformedSignature,

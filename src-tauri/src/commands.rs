@@ -4,7 +4,8 @@
 use tauri::{AppHandle, Manager, State};
 
 use crate::Shell;
-use crate::updates::{Updates, View};
+use crate::updates::Updates;
+use hudson_updater::View;
 
 /// The error page's Restart button.
 #[tauri::command]
@@ -24,7 +25,7 @@ pub fn open_logs_folder(app: AppHandle, shell: State<'_, Shell>) -> Result<Strin
 pub fn check_for_updates(app: AppHandle, updates: State<'_, Updates>) -> String {
     updates.check_now(&app);
     let view = updates.view();
-    if view.phase == crate::updates::Phase::Unavailable { view.message } else { "Checking for updates…".into() }
+    if view.phase == hudson_updater::Phase::Unavailable { view.message } else { "Checking for updates…".into() }
 }
 
 /// What the Updates window shows (it asks every half second).

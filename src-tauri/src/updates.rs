@@ -21,12 +21,12 @@ use std::time::Duration;
 use hudson_lifecycle::contract::ShellConfig;
 use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
+use hudson_lifecycle::shell_event::ShellEvent;
 use hudson_lifecycle::supervisor::Status;
 use hudson_updater::{
-    CheckOutcome, Downloaded, Install, InstallContext, Installed, Layout, Next, PackageKind, Probation, Setup, Startup,
-    SystemRunner, UnpackLimits, Update, Updater, Verdict,
+    CheckOutcome, Downloaded, Install, Installed, Layout, Next, OfferView, PackageKind, Phase, Probation, Setup,
+    Startup, SystemRunner, Update, Updater, Verdict, View,
 };
-use serde::Serialize;
 use tauri::{AppHandle, Manager};
 use time::OffsetDateTime;
 
@@ -37,59 +37,6 @@ use crate::Shell;
 /// made any other way has none and cannot accept an update. Nothing at run
 /// time (environment, app-data folder, command line) can add one.
 const EMBEDDED_KEYS: Option<&str> = option_env!("HUDSON_UPDATER_TRUSTED_KEYS");
-
-/// Where the Updates window is; `ui/updates.js` compares these names.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// This build cannot update (the message says why).
-    Unavailable,
-    #[default]
-    Idle,
-    Checking,
-    UpToDate,
-    Downloading,
-    /// Downloaded and verified: "Restart to update" is offered.
-    Ready,
-    Installing,
-    /// The server's answer was refused (bad signature, replay, …).
-    Refused,
-    /// Halted channel, not in the rollout, a bad version, installer required.
-    Waiting,
-    Error,
-}
-
-/// What the Updates window shows; `update_status` returns it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct View {
-    pub installed: String,
-    pub channel: Option<String>,
-    pub endpoint: Option<String>,
-    pub phase: Phase,
-    /// The current state in plain words.
-    pub message: String,
-    pub offer: Option<OfferView>,
-    /// Bytes downloaded and expected.
-    pub progress: Option<(u64, u64)>,
-    pub last_check: Option<String>,
-    pub next_check: Option<String>,
-    /// The update server's clock against ours at the last check that got
-    /// an answer with a `Date` header, in plain words.
-    pub clock: Option<String>,
-    /// An update that was rolled back, and why (until dismissed).
-    pub notice: Option<String>,
-    /// Where the previous version is kept after a folder swap.
-    pub rollback_copy: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OfferView {
-    pub version: String,
-    pub notes: Option<String>,
-    pub size: u64,
-    /// A signed yank: this "update" goes back to an earlier release.
-    pub downgrade: bool,
-}
 
 /// Everything an install needs that the check does not.
 struct Live {
@@ -226,7 +173,7 @@ impl Updates {
                     log.shell(&format!("updates: {warning}"));
                 }
                 if let Some(notice) = notice {
-                    let text = notice_text(&notice);
+                    let text = notice.describe();
                     log.shell(&format!("updates: {text}"));
                     self.set(|v| v.notice = Some(text));
                 }
@@ -248,13 +195,17 @@ impl Updates {
                     probation.launches(),
                     hudson_updater::MAX_PROBATION_LAUNCHES
                 ));
+                log.event(&ShellEvent::ProbationStarted {
+                    version: probation.version().to_string(),
+                    launch: probation.launches(),
+                });
                 self.set(|v| {
                     v.message = format!("Hudson {} was just installed: checking that it starts…", probation.version())
                 });
                 *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = Some(*probation);
             }
             Err(error) => {
-                if matches!(error, hudson_updater::UpdateError::RollbackUnfinished { .. }) {
+                if error.holds_backend() {
                     self.hold_backend.store(true, Ordering::SeqCst);
                 }
                 log.shell(&format!("updates: the last update could not be finished: {error}"));
@@ -306,7 +257,10 @@ impl Updates {
                         "updates: Hudson {confirmed} started and passed its health check: the record of the \
                          unfinished update was cleared and updates resume"
                     )),
-                    Ok(()) => shell.log.shell(&format!("updates: Hudson {confirmed} passed probation")),
+                    Ok(()) => {
+                        shell.log.shell(&format!("updates: Hudson {confirmed} passed probation"));
+                        shell.log.event(&ShellEvent::ProbationPassed { version: confirmed.to_string() });
+                    }
                     Err(e) => return shell.log.shell(&format!("updates: cannot close probation: {e}")),
                 }
                 self.set(|v| v.message = format!("Hudson {confirmed} is installed and running."));
@@ -403,13 +357,6 @@ fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-fn notice_text(notice: &hudson_updater::Notice) -> String {
-    format!(
-        "Hudson {} was installed but did not work on this computer, so Hudson {} was put back: {}.",
-        notice.version, notice.restored, notice.reason
-    )
-}
-
 /// One check, and the download of what it offers.
 fn check_once(app: &AppHandle, live: &Live) {
     let updates = app.state::<Updates>();
@@ -426,6 +373,10 @@ fn check_once(app: &AppHandle, live: &Live) {
         v.message = "Checking for updates…".into();
     });
     let outcome = live.updater.check();
+    shell.log.event(&match &outcome {
+        Ok(outcome) => outcome.event(),
+        Err(_) => ShellEvent::UpdateChecked { outcome: "error".into(), version: None, refused: None },
+    });
     let clock = live.updater.server_clock();
     updates.set(|v| {
         v.last_check = Some(rfc3339(OffsetDateTime::now_utc()));
@@ -433,56 +384,20 @@ fn check_once(app: &AppHandle, live: &Live) {
             v.clock = Some(format!("{} (measured {})", clock.describe(), rfc3339(clock.measured_at)));
         }
     });
-    let installed = &live.updater.config().installed;
-    let (phase, message, offer) = match outcome {
-        Ok(CheckOutcome::UpToDate { version }) => (Phase::UpToDate, format!("Hudson {version} is up to date."), None),
-        Ok(CheckOutcome::Offered(update)) => {
-            (Phase::Downloading, format!("Downloading Hudson {}…", update.version), Some((update, false)))
-        }
-        Ok(CheckOutcome::Yank(update)) => (
-            Phase::Downloading,
-            format!("Hudson {installed} was withdrawn by its publisher; going back to Hudson {}…", update.version),
-            Some((update, true)),
-        ),
-        Ok(CheckOutcome::Halted) => (
-            Phase::Waiting,
-            format!("Updates on this channel are paused by the publisher; staying on Hudson {installed}."),
-            None,
-        ),
-        Ok(CheckOutcome::NotInRollout { version, percent }) => (
-            Phase::Waiting,
-            format!("Hudson {version} is being rolled out to {percent}% of installs; this one is not included yet."),
-            None,
-        ),
-        Ok(CheckOutcome::InstallerRequired { minimum_version }) => (
-            Phase::Waiting,
-            format!(
-                "This version is too old to update in place: install Hudson {minimum_version} or later from its installer."
-            ),
-            None,
-        ),
-        Ok(CheckOutcome::BadVersion { version, reason }) => (
-            Phase::Waiting,
-            format!("Hudson {version} did not work on this computer before ({reason}); waiting for a newer release."),
-            None,
-        ),
-        Ok(CheckOutcome::Refused(refusal)) => {
-            shell.log.shell(&format!("updates: refused: {}", refusal.detail));
-            (Phase::Refused, format!("The update server's answer was refused: {}", refusal.reason), None)
-        }
-        Err(error) => (Phase::Error, format!("Could not check for updates: {error}"), None),
+    let (phase, message) = match &outcome {
+        Ok(outcome) => outcome.status(&live.updater.config().installed),
+        Err(error) => (Phase::Error, format!("Could not check for updates: {error}")),
     };
+    if let Ok(CheckOutcome::Refused(refusal)) = &outcome {
+        shell.log.shell(&format!("updates: refused: {}", refusal.detail));
+    }
+    let offer = outcome.ok().and_then(CheckOutcome::into_offer);
     shell.log.shell(&format!("updates: {message}"));
     updates.set(|v| {
         v.phase = phase;
         v.message = message;
         v.progress = None;
-        v.offer = offer.as_ref().map(|(u, downgrade)| OfferView {
-            version: u.version.to_string(),
-            notes: u.notes.clone(),
-            size: u.size,
-            downgrade: *downgrade,
-        });
+        v.offer = offer.as_ref().map(|(update, downgrade)| OfferView::of(update, *downgrade));
     });
     if let Some((update, _)) = offer {
         download(app, live, &update);
@@ -497,6 +412,7 @@ fn download(app: &AppHandle, live: &Live, update: &Update) {
         Ok(downloaded) => {
             let version = downloaded.update().version.clone();
             shell.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
+            shell.log.event(&ShellEvent::UpdateDownloaded { version: version.to_string() });
             *updates.downloaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(downloaded);
             updates.set(|v| {
                 v.phase = Phase::Ready;
@@ -513,6 +429,10 @@ fn download(app: &AppHandle, live: &Live, update: &Update) {
         Err(error) => {
             let message = format!("The update could not be downloaded: {error}");
             shell.log.shell(&format!("updates: {message}"));
+            shell.log.event(&ShellEvent::UpdateDownloadFailed {
+                version: update.version.to_string(),
+                refused: error.is_refused_download(),
+            });
             updates.set(|v| {
                 v.phase = Phase::Error;
                 v.message = message;
@@ -532,16 +452,9 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         stopped.store(true, Ordering::SeqCst);
         Ok(())
     };
-    let check_staged = |staged: &Path| live.install.check_staged(staged);
-    let ctx = InstallContext {
-        check_staged: &check_staged,
-        stop_backend: &mut stop_backend,
-        runner: &SystemRunner,
-        limits: UnpackLimits::default(),
-        crash_hook: None,
-    };
     shell.log.shell(&format!("updates: installing Hudson {version}"));
-    match live.updater.install(downloaded, &live.layout, ctx) {
+    shell.log.event(&ShellEvent::UpdateInstalling { version: version.to_string() });
+    match live.updater.install_into(downloaded, &live.layout, &live.install, &mut stop_backend) {
         Ok(Installed { next: Next::Relaunch, .. }) => {
             shell.log.shell(&format!("updates: Hudson {version} installed; relaunching {}", updates.program.display()));
             relaunch(app, &updates.program);
@@ -552,6 +465,7 @@ fn install(app: &AppHandle, live: &Live, downloaded: Downloaded) {
         }
         Err(error) => {
             shell.log.shell(&format!("updates: installing Hudson {version} failed: {error}"));
+            shell.log.event(&ShellEvent::UpdateInstallFailed { version: version.to_string() });
             updates.installing.store(false, Ordering::SeqCst);
             updates.set(|v| {
                 v.phase = Phase::Error;
@@ -570,20 +484,23 @@ fn roll_back(app: &AppHandle, probation: Probation, reason: &str) {
     let updates = app.state::<Updates>();
     let version = probation.version().clone();
     shell.log.shell(&format!("updates: Hudson {version} failed probation: {reason}; rolling back"));
+    shell.log.event(&ShellEvent::ProbationFailed { version: version.to_string(), reason: reason.to_owned() });
     let mut stop_backend = || {
         shell.stop_backend();
         Ok(())
     };
     match probation.fail(reason, &mut stop_backend, &SystemRunner) {
         Ok(rolled) if rolled.restored => {
-            shell.log.shell(&format!("updates: {}", notice_text(&rolled.notice)));
+            shell.log.shell(&format!("updates: {}", rolled.notice.describe()));
+            shell.log.event(&ShellEvent::RolledBack { version: version.to_string(), restored: true });
             // The path this process was started from holds the previous
             // version again.
             relaunch(app, &updates.program);
         }
         Ok(rolled) => {
-            let text = notice_text(&rolled.notice);
+            let text = rolled.notice.describe();
             shell.log.shell(&format!("updates: {text}"));
+            shell.log.event(&ShellEvent::RolledBack { version: version.to_string(), restored: false });
             updates.set(|v| v.notice = Some(text));
             crate::open_updates_window(app);
         }
@@ -605,6 +522,7 @@ fn relaunch(app: &AppHandle, program: &Path) {
     let shell = app.state::<Shell>();
     shell.stop_backend();
     shell.log.shell(&format!("relaunching {}", program.display()));
+    shell.log.event(&ShellEvent::Relaunching { program: program.display().to_string() });
     // No Tauri cleanup first: it would post tray work to the main loop from
     // this thread; `exec` ends every thread, and the tray item and the
     // single-instance name go with the D-Bus connection (close-on-exec).
@@ -639,20 +557,7 @@ mod tests {
         assert!(compared.len() >= 4, "the page no longer compares phases like this test expects: {compared:?}");
         for name in compared {
             assert!(
-                [
-                    Phase::Unavailable,
-                    Phase::Idle,
-                    Phase::Checking,
-                    Phase::UpToDate,
-                    Phase::Downloading,
-                    Phase::Ready,
-                    Phase::Installing,
-                    Phase::Refused,
-                    Phase::Waiting,
-                    Phase::Error
-                ]
-                .iter()
-                .any(|p| serde_json::to_value(p).unwrap() == name),
+                Phase::ALL.iter().any(|p| p.name() == name),
                 "ui/updates.js compares the phase with {name:?}, which the shell never sends"
             );
         }

@@ -41,6 +41,29 @@ pub enum CheckOutcome {
     Refused(Refusal),
 }
 
+impl CheckOutcome {
+    /// The machine-readable event of this outcome (the shell logs it).
+    pub fn event(&self) -> hudson_lifecycle::ShellEvent {
+        let (outcome, version, refused) = match self {
+            CheckOutcome::UpToDate { version } => ("up_to_date", Some(version), None),
+            CheckOutcome::Offered(update) => ("offered", Some(&update.version), None),
+            CheckOutcome::Yank(update) => ("yank", Some(&update.version), None),
+            CheckOutcome::Halted => ("halted", None, None),
+            CheckOutcome::NotInRollout { version, .. } => ("not_in_rollout", Some(version), None),
+            CheckOutcome::InstallerRequired { minimum_version } => ("installer_required", Some(minimum_version), None),
+            CheckOutcome::BadVersion { version, .. } => ("bad_version", Some(version), None),
+            CheckOutcome::Refused(refusal) => ("refused", None, Some(refusal.kind)),
+        };
+        hudson_lifecycle::ShellEvent::UpdateChecked {
+            outcome: outcome.to_owned(),
+            version: version.map(ToString::to_string),
+            refused: refused
+                .and_then(|kind| serde_json::to_value(kind).ok())
+                .and_then(|v| v.as_str().map(str::to_owned)),
+        }
+    }
+}
+
 /// An update this install may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {

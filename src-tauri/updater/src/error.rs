@@ -103,6 +103,20 @@ pub enum UpdateError {
     CheckDeadline { url: String, secs: u64 },
 }
 
+impl UpdateError {
+    /// The downloaded file itself was refused (its size, hash or
+    /// signature), as opposed to a download that failed or stopped.
+    pub fn is_refused_download(&self) -> bool {
+        matches!(self, UpdateError::DownloadRefused { .. } | UpdateError::WrongSize { .. })
+    }
+
+    /// A rollback could not put the data back: no backend may start on the
+    /// data the failed version changed until a later start finishes it.
+    pub fn holds_backend(&self) -> bool {
+        matches!(self, UpdateError::RollbackUnfinished { .. })
+    }
+}
+
 pub type Result<T, E = UpdateError> = std::result::Result<T, E>;
 
 /// Attaches the action and path to an I/O error.

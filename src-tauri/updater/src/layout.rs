@@ -162,7 +162,13 @@ impl Layout {
     /// `.<name>.rollback` beside the install: the previous version after an
     /// update, for the window to show.
     pub fn rollback_copy(&self) -> Option<PathBuf> {
-        self.install_root().map(|install| sibling(install, ".rollback"))
+        self.install_root().map(Layout::rollback_copy_of)
+    }
+
+    /// Where a folder swap of the install at `install` keeps the previous
+    /// version (the rule [`Layout::rollback_copy`] applies; tests ask it).
+    pub fn rollback_copy_of(install: &Path) -> PathBuf {
+        sibling(install, ".rollback")
     }
 }
 

@@ -13,6 +13,7 @@
 //! | [`install`] | folder swap, package manager, Windows installer — each step journaled first |
 //! | [`recovery`] | what the shell calls at startup: finish or undo, probation, rollback |
 //! | [`layout`] | every path the updater writes, derived from the install and data folders |
+//! | `status` | the Updates window's [`Phase`] and a plain sentence for each check outcome and notice |
 //! | `policy` | what this install is ([`Install`]: where, which key, what a staged tree must be) and the probation [`Verdict`] |
 //!
 //! # Trust
@@ -62,6 +63,7 @@ pub mod recovery;
 mod snapshot;
 mod space;
 pub mod state;
+mod status;
 mod swap;
 mod unpack;
 
@@ -83,6 +85,7 @@ pub use layout::Layout;
 pub use policy::{Install, Opened, Setup, Verdict, open};
 pub use recovery::{MAX_PROBATION_LAUNCHES, Probation, RolledBack, Startup, dismiss_notice, startup};
 pub use state::{BadVersion, Notice, PackageKind, State};
+pub use status::{OfferView, Phase, View};
 pub use unpack::UnpackLimits;
 
 /// The keys this build trusts. Made only from text compiled into the app.

@@ -129,6 +129,30 @@ impl Install {
     }
 }
 
+impl crate::Updater {
+    /// Installs `downloaded` into `install` the way the shell does: the
+    /// system's package manager, the default unpack limits, and
+    /// [`Install::check_staged`] on the staged tree. `stop_backend` returns
+    /// once the backend has exited.
+    pub fn install_into(
+        &self,
+        downloaded: crate::Downloaded,
+        layout: &Layout,
+        install: &Install,
+        stop_backend: &mut dyn FnMut() -> std::result::Result<(), String>,
+    ) -> crate::Result<crate::Installed> {
+        let check_staged = |staged: &Path| install.check_staged(staged);
+        let ctx = crate::InstallContext {
+            check_staged: &check_staged,
+            stop_backend,
+            runner: &crate::SystemRunner,
+            limits: crate::UnpackLimits::default(),
+            crash_hook: None,
+        };
+        self.install(downloaded, layout, ctx)
+    }
+}
+
 impl PackageKind {
     /// The installer key of this package type.
     pub fn installer(self) -> Installer {
