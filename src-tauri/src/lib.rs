@@ -33,6 +33,7 @@ use std::time::Duration;
 use hudson_lifecycle::handshake::default_runtime_base;
 use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
+use hudson_lifecycle::shell_event::{LOG_FILE, ShellEvent};
 use hudson_lifecycle::supervisor::{Options, Status, Supervisor};
 use hudson_lifecycle::trace::{Milestone, Trace};
 use hudson_lifecycle::{LaunchSpec, Readiness};
@@ -47,8 +48,6 @@ const DIAGNOSTICS_WINDOW: &str = "diagnostics";
 /// Opens the Diagnostics window (also in the running app, from a second
 /// launch).
 const DIAGNOSTICS_FLAG: &str = "--diagnostics";
-/// The log file's name in the per-user log folder.
-const LOG_FILE: &str = "hudson-desktop.log";
 
 /// The origin the WebView may show besides the shell's own pages.
 #[derive(Default, Clone)]
@@ -76,8 +75,6 @@ pub(crate) struct Shell {
     supervisor: Mutex<Option<Supervisor>>,
     allowed: AllowedOrigin,
     trace: Arc<Trace>,
-    /// A navigation to the backend was requested and has not started yet.
-    navigating: std::sync::atomic::AtomicBool,
     /// Whether the main window exists yet, and the page to show when it
     /// does: the backend starts before the window (its boot overlaps the
     /// WebView's creation) and may report before the window is there.
@@ -109,7 +106,6 @@ impl Shell {
             supervisor: Mutex::new(None),
             allowed,
             trace,
-            navigating: std::sync::atomic::AtomicBool::new(false),
             window: Mutex::new(MainWindow::default()),
             store: Arc::new(hudson_secrets::SecureStore::native(&app.config().identifier)),
         }
@@ -177,6 +173,7 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             if let Some(shell) = app.try_state::<Shell>() {
                 shell.log.shell("second launch: focusing the running window");
+                shell.log.event(&ShellEvent::SecondLaunch);
             }
             focus_main(app);
             if argv.iter().any(|a| a == DIAGNOSTICS_FLAG) {
@@ -211,6 +208,7 @@ pub fn run() {
                 app.package_info().version,
                 std::process::id()
             ));
+            shell.log.event(&ShellEvent::ShellStarted { version: app.package_info().version.to_string() });
             // Before the backend starts: finish or undo an interrupted
             // update, and learn whether this launch is on probation.
             let updates = updates::Updates::start(
@@ -251,11 +249,7 @@ pub fn run() {
             if std::env::args().any(|a| a == DIAGNOSTICS_FLAG) {
                 open_diagnostics_window(app.handle());
             }
-            if std::env::var(hooks::ENV_TEST_PANIC).as_deref() == Ok("1") {
-                let _ = std::thread::Builder::new()
-                    .name("test-panic".into())
-                    .spawn(|| panic!("forced panic ({} test hook)", hooks::ENV_TEST_PANIC));
-            }
+            forced_panic();
             Ok(())
         })
         .build(context)
@@ -268,6 +262,7 @@ pub fn run() {
             if let Some(shell) = app.try_state::<Shell>() {
                 shell.stop_backend();
                 shell.log.shell("shell exited");
+                shell.log.event(&ShellEvent::ShellExited);
             }
         }
         _ => {}
@@ -284,11 +279,15 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
         .on_navigation(move |url| {
             let shell = nav.state::<Shell>();
             let backend = shell.allowed.allows(url);
-            if backend && shell.navigating.load(std::sync::atomic::Ordering::SeqCst) {
+            if backend {
                 // The benchmark's breakdown of the WebView's part: it took
-                // the navigation, then the backend's redirect after the enter.
-                let entering = url.path() == hudson_lifecycle::contract::ENTER_PATH;
-                shell.trace.mark(if entering { Milestone::WebviewEnter } else { Milestone::WebviewRedirect });
+                // the navigation to the enter URL, then the backend's
+                // redirect after it (each marked once per launch).
+                if url.path() == hudson_lifecycle::contract::ENTER_PATH {
+                    shell.trace.mark(Milestone::WebviewEnter);
+                } else if shell.trace.has(Milestone::WebviewEnter) {
+                    shell.trace.mark(Milestone::WebviewRedirect);
+                }
             }
             if backend || pages::is_local(url) {
                 return true;
@@ -305,16 +304,19 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
             let url = payload.url();
             match payload.event() {
                 // WebKit may still report the previous page's URL when the
-                // load starts: the first start after a navigation to the
-                // backend is that navigation.
+                // load starts: the first start after the WebView took the
+                // enter URL is the backend's page (a late start of the local
+                // loading page before it cannot take its place).
                 PageLoadEvent::Started => {
-                    if shell.navigating.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    if shell.trace.has(Milestone::WebviewEnter) {
                         shell.trace.mark(Milestone::PageStarted);
                     }
                 }
                 PageLoadEvent::Finished if shell.allowed.allows(url) => {
                     shell.trace.mark(Milestone::PageFinished);
-                    shell.log.shell(&format!("page loaded: {}{}", url.origin().ascii_serialization(), url.path()));
+                    let origin = url.origin().ascii_serialization();
+                    shell.log.shell(&format!("page loaded: {origin}{}", url.path()));
+                    shell.log.event(&ShellEvent::PageLoaded { origin, path: url.path().to_owned() });
                     // Never before the first page: checks do not delay startup.
                     loads.state::<updates::Updates>().page_loaded(&loads);
                 }
@@ -335,6 +337,7 @@ fn open_externally(app: &AppHandle, url: &Url) {
         return;
     }
     shell.log.shell(&format!("opening {} in the system browser", shell.log.redact(url.as_str())));
+    shell.log.event(&ShellEvent::OpenedExternally { url: url.to_string() });
     if let Err(e) = app.opener().open_url(url.as_str(), None::<&str>) {
         shell.log.shell(&format!("could not open the system browser: {e}"));
     }
@@ -435,6 +438,7 @@ fn on_status(app: &AppHandle, status: Status) {
     let shell = app.state::<Shell>();
     if let Status::Ready { version, origin, .. } = &status {
         shell.log.shell(&format!("backend {version} ready at {origin}"));
+        shell.log.event(&ShellEvent::BackendReady { version: version.clone(), origin: origin.clone() });
     }
     app.state::<updates::Updates>().on_backend_status(app, &status);
     app.state::<diagnostics::Seen>().on_status(&status);
@@ -454,7 +458,6 @@ fn on_status(app: &AppHandle, status: Status) {
             match Url::parse(&enter_url) {
                 Ok(url) => {
                     trace.mark(Milestone::Navigate);
-                    shell.navigating.store(true, std::sync::atomic::Ordering::SeqCst);
                     show(app, url);
                 }
                 Err(e) => show(app, pages::error(&format!("bad backend URL: {e}"), &[])),
@@ -496,7 +499,7 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
     let runtime_base = default_runtime_base(&app.config().identifier, &data_dir);
     let program = config::backend_program(&config, &resources);
     // The backend's secrets: the OS store under the app's identifier,
-    // reached only through this shell (README.md, "Secrets").
+    // reached only through this shell (docs/shell.md, "Secrets").
     let store = shell.store.clone();
     let pilot = data_dir.join(hudson_secrets::pilot::PILOT_FILE);
     let storage = hudson_secrets::Server::new(store, shell.log.clone(), Some(pilot));
@@ -513,6 +516,18 @@ fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
         shell.log.shell(&format!("benchmark baseline: polling TCP connect every {} ms", interval.as_millis()));
     }
     Ok(spec)
+}
+
+/// Only the test build (feature `test-hooks`, which `dist` never enables)
+/// obeys [`hooks::ENV_TEST_PANIC`]: a shell that ships cannot be told to
+/// crash.
+fn forced_panic() {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var(hooks::ENV_TEST_PANIC).as_deref() == Ok("1") {
+        let _ = std::thread::Builder::new()
+            .name("test-panic".into())
+            .spawn(|| panic!("forced panic ({} test hook)", hooks::ENV_TEST_PANIC));
+    }
 }
 
 /// How the shell learns that the backend serves: the handshake. Only the

@@ -82,6 +82,7 @@ pub fn on_event(app: &AppHandle, event: MenuEvent) {
     let shell = app.state::<Shell>();
     let id = event.id().as_ref();
     shell.log.shell(&format!("menu: {id}"));
+    shell.log.event(&hudson_lifecycle::ShellEvent::Menu { item: id.to_owned() });
     match id {
         OPEN => crate::focus_main(app),
         SETTINGS => shell.open_settings(app),

@@ -36,6 +36,7 @@ pub fn install(app: &AppHandle) {
                 }
                 quitting = true;
                 shell.log.shell(&format!("{name} received: stopping the backend and quitting"));
+                shell.log.event(&hudson_lifecycle::ShellEvent::Signal { name: name.to_owned() });
                 // The event loop runs the Exit event, which stops the backend.
                 app.exit(0);
                 // Should the event loop be stuck, stop the backend from here.

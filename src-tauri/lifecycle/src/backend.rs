@@ -150,8 +150,8 @@ pub enum Notice<'a> {
     /// A handshake file was refused (planted, stale, symlink…).
     Refused(&'a HandshakeError),
     Accepted(HandshakeSource, u16),
-    /// Anything else worth a line (e.g. stale launch folders removed).
-    Info(&'a str),
+    /// Launch folders of earlier runs that did not exit were removed.
+    Swept(usize),
 }
 
 /// A backend that answered its health check.
@@ -194,9 +194,7 @@ impl Backend {
         let deadline = Instant::now() + spec.startup_timeout;
         let swept = sweep_stale(&spec.runtime_base);
         if swept > 0 {
-            notice(Notice::Info(&format!(
-                "removed {swept} launch folder(s) left by earlier runs that did not exit cleanly (their files were not read)"
-            )));
+            notice(Notice::Swept(swept));
         }
         let launch_dir = LaunchDir::create(&spec.runtime_base).map_err(StartError::LaunchDir)?;
         let handshake_path = launch_dir.handshake_file();

@@ -274,6 +274,25 @@ pub enum HandshakeError {
     Io(PathBuf, std::io::Error),
 }
 
+impl HandshakeError {
+    /// A stable name of the refusal, for [`crate::ShellEvent::HandshakeRefused`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HandshakeError::Missing(_) => "missing",
+            HandshakeError::Empty(_) => "empty",
+            HandshakeError::Symlink(_) => "symlink",
+            HandshakeError::NotRegular(_) => "not_regular",
+            HandshakeError::WrongOwner(_) => "wrong_owner",
+            HandshakeError::TooLarge(..) => "too_large",
+            HandshakeError::Malformed(..) => "malformed",
+            HandshakeError::WrongToken(_) => "wrong_token",
+            HandshakeError::WrongPid { .. } => "wrong_pid",
+            HandshakeError::UnsafeDirectory(_) => "unsafe_directory",
+            HandshakeError::Io(..) => "io",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,9 @@ pub const BENCH_READINESS_TCP_POLL: &str = "tcp-poll-200ms";
 pub const ENV_UPDATE_RESTART_WHEN_READY: &str = "HUDSON_UPDATE_RESTART_WHEN_READY";
 /// `1`: a thread of the shell panics once it has started (tests: the panic
 /// hook writes a crash record, which the Diagnostics window lists; the app
-/// keeps running, as it does after any panic off its main thread).
+/// keeps running, as it does after any panic off its main thread). Read
+/// only by the shell's test build (the `test-hooks` feature of
+/// `hudson-desktop`, which `dist` never enables); a shipping shell ignores it.
 pub const ENV_TEST_PANIC: &str = "HUDSON_TEST_PANIC";
 /// Test hook of the reference backend: `1` makes it halt with a crash dump
 /// once, shortly after its first start in a data folder (the shell then

@@ -115,6 +115,8 @@ fn open_append(path: &Path) -> io::Result<File> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Shell,
+    /// A machine-readable [`crate::shell_event::ShellEvent`].
+    Event,
     BackendStdout,
     BackendStderr,
 }
@@ -123,6 +125,7 @@ impl Source {
     fn label(self) -> &'static str {
         match self {
             Source::Shell => "shell",
+            Source::Event => crate::shell_event::EVENT_LABEL,
             Source::BackendStdout => "backend:stdout",
             Source::BackendStderr => "backend:stderr",
         }
@@ -222,6 +225,11 @@ impl Log {
 
     pub fn shell(&self, message: &str) {
         self.write(Source::Shell, message);
+    }
+
+    /// One machine-readable event line ([`crate::shell_event`]).
+    pub fn event(&self, event: &crate::shell_event::ShellEvent) {
+        self.write(Source::Event, &event.to_json());
     }
 
     pub fn write(&self, source: Source, message: &str) {

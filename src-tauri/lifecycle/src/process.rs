@@ -1,7 +1,10 @@
 //! Spawning the backend so that it cannot outlive the shell, and ending it.
 //!
 //! Three independent guards, because no single one covers every way a shell
-//! dies (REFERENCES.md, "Sidecar cleanup, measured"):
+//! dies (`cargo xtask e2e`'s random-SIGKILL loop checks that together they leave nothing;
+//! `PR_SET_PDEATHSIG`: prctl(2), https://man7.org/linux/man-pages/man2/prctl.2.html;
+//! `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`:
+//! https://learn.microsoft.com/en-us/windows/win32/api/winnt/ns-winnt-jobobject_basic_limit_information):
 //! - the backend's stdin is a pipe whose write end only the shell holds; the
 //!   contract makes the backend exit when it closes, which the kernel does
 //!   even when the shell is SIGKILLed;

@@ -15,6 +15,7 @@ use crate::event::{Event, Stream};
 use crate::handshake::Token;
 use crate::logs::{Log, Source};
 use crate::restart::{RestartPolicy, Restarts};
+use crate::shell_event::ShellEvent;
 
 /// What the supervisor tells the GUI.
 #[derive(Debug, Clone)]
@@ -95,9 +96,17 @@ pub fn log_notice(log: &Log, notice: Notice<'_>) {
         Notice::Output(Stream::Stdout, line) => log.write(Source::BackendStdout, line),
         Notice::Output(Stream::Stderr, line) => log.write(Source::BackendStderr, line),
         Notice::Spawned { pid, program } => log.shell(&format!("started backend pid {pid}: {}", program.display())),
-        Notice::Refused(e) => log.shell(&e.to_string()),
+        Notice::Refused(e) => {
+            log.shell(&e.to_string());
+            log.event(&ShellEvent::HandshakeRefused { kind: e.kind().to_owned() });
+        }
         Notice::Accepted(source, port) => log.shell(&format!("backend ready on port {port} ({source:?})")),
-        Notice::Info(text) => log.shell(text),
+        Notice::Swept(count) => {
+            log.shell(&format!(
+                "removed {count} launch folder(s) left by earlier runs that did not exit cleanly (their files were not read)"
+            ));
+            log.event(&ShellEvent::LaunchFoldersRemoved { count });
+        }
     }
 }
 
@@ -258,6 +267,11 @@ impl Run {
         };
         let forced = if report.forced { ", killed after the grace period" } else { "" };
         self.log.shell(&format!("backend stopped ({how}{forced}) in {:?}", report.took));
+        let exit_code = match report.exit {
+            Some(crate::event::Exit::Code(code)) => Some(code),
+            _ => None,
+        };
+        self.log.event(&ShellEvent::BackendStopped { exit_code, killed: report.forced });
     }
 
     /// Watches a running backend until it exits or a command arrives.

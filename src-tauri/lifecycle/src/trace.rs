@@ -1,7 +1,11 @@
 //! The startup trace the benchmark reads: with `HUDSON_STARTUP_TRACE=<file>`
 //! ([`crate::hooks::ENV_STARTUP_TRACE`]) the shell appends one JSON line per
 //! [`Milestone`], stamped on the machine's monotonic clock
-//! (`{"event":"healthy","ns":…}`). Without it, nothing is written. The shell
+//! (`{"event":"healthy","ns":…}`). Without it, nothing is written. Each
+//! milestone is written once per process, the first time it happens:
+//! later restarts and navigations do not move it, and nothing an earlier
+//! event did can make a later one go missing ([`Trace::has`] is how the
+//! shell orders them). The shell
 //! writes it with [`Trace`]; `cargo xtask bench` and `e2e` read it with
 //! [`first_stamps`], so the line format and the event names have this one
 //! home.
@@ -79,13 +83,20 @@ impl Milestone {
 #[derive(Default)]
 pub struct Trace {
     file: Option<Mutex<File>>,
+    /// The milestones marked so far (each is written once).
+    marked: Mutex<Vec<Milestone>>,
 }
 
 impl Trace {
     pub fn from_env() -> Trace {
         let file = std::env::var_os(ENV_STARTUP_TRACE)
             .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
-        Trace { file: file.map(Mutex::new) }
+        Trace { file: file.map(Mutex::new), marked: Mutex::default() }
+    }
+
+    /// True once `milestone` was marked (whether or not a file is written).
+    pub fn has(&self, milestone: Milestone) -> bool {
+        self.marked.lock().unwrap_or_else(|e| e.into_inner()).contains(&milestone)
     }
 
     pub fn mark(&self, milestone: Milestone) {
@@ -97,6 +108,13 @@ impl Trace {
     }
 
     fn write(&self, milestone: Milestone, ns: u64) {
+        {
+            let mut marked = self.marked.lock().unwrap_or_else(|e| e.into_inner());
+            if marked.contains(&milestone) {
+                return;
+            }
+            marked.push(milestone);
+        }
         if let Some(file) = &self.file {
             let line = format!("{{\"event\":\"{}\",\"ns\":{ns}}}\n", milestone.as_str());
             let _ = file.lock().unwrap_or_else(|e| e.into_inner()).write_all(line.as_bytes());
@@ -125,12 +143,15 @@ mod tests {
     fn what_the_shell_writes_is_what_the_benchmark_reads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trace");
-        let trace = Trace { file: Some(Mutex::new(File::create(&path).unwrap())) };
+        let trace = Trace { file: Some(Mutex::new(File::create(&path).unwrap())), marked: Mutex::default() };
+        assert!(!trace.has(Milestone::ShellStart));
         for milestone in Milestone::ALL {
             trace.mark(milestone);
         }
         trace.mark(Milestone::PageStarted);
+        assert!(trace.has(Milestone::PageStarted));
         let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), Milestone::ALL.len(), "each milestone once:\n{text}");
         let stamps = first_stamps(&format!("{text}{{\"event\":\"page_fin"));
         assert_eq!(stamps.len(), Milestone::ALL.len());
         assert!(stamps[&Milestone::ShellStart] <= stamps[&Milestone::PageFinished]);

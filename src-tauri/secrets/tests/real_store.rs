@@ -25,7 +25,7 @@ use hudson_secrets::{SecureStore, Server};
 
 /// Not the shipped app's identifier: test entries never mix with a user's.
 const SERVICE: &str = "dev.hudson.secrets-test";
-const LOG_FILE: &str = "hudson-desktop.log";
+use hudson_lifecycle::shell_event::LOG_FILE;
 
 fn release() -> PathBuf {
     let dir = PathBuf::from(std::env::var_os("HUDSON_RELEASE_DIR").expect("set HUDSON_RELEASE_DIR to the release"));
