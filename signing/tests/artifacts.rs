@@ -33,7 +33,7 @@ fn tauri_updater_verifies(bytes: &[u8], signature_base64: &str, pubkey_base64: &
 
 #[test]
 fn the_minisign_cli_and_the_tauri_verifier_accept_artifact_signatures() {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let dir = tempfile::tempdir().unwrap();
     let public_path = dir.path().join("hudson.pub");
     fs::write(&public_path, key.public_key().to_minisign_text()).unwrap();
@@ -63,7 +63,7 @@ fn the_minisign_cli_and_the_tauri_verifier_accept_artifact_signatures() {
 
 #[test]
 fn the_trusted_comment_has_tauri_fields_and_a_separate_version_field() {
-    let artifact = artifact("Hudson.app.tar.gz", "2.0.0-rc.1", 3, &release_key().key);
+    let artifact = artifact("Hudson.app.tar.gz", "2.0.0-rc.1", 3, &release_key().secret);
     let comment = artifact.signed.signature.trusted_comment();
     assert_eq!(comment, format!("timestamp:{TIMESTAMP}\tfile:Hudson.app.tar.gz\tversion:2.0.0-rc.1"));
     let fields: Vec<&str> = comment.split('\t').collect();
@@ -78,7 +78,7 @@ fn the_trusted_comment_has_tauri_fields_and_a_separate_version_field() {
 
 #[test]
 fn the_same_bytes_and_timestamp_give_a_byte_identical_signature() {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let bytes = pseudo_random_bytes(100_000, 9);
     let sign = |timestamp| artifact::sign_artifact(&bytes[..], "a.deb", &version("1.0.0"), timestamp, key).unwrap();
     let (first, second) = (sign(TIMESTAMP), sign(TIMESTAMP));
@@ -97,7 +97,7 @@ fn the_same_bytes_and_timestamp_give_a_byte_identical_signature() {
 
 #[test]
 fn tampered_artifacts_and_foreign_keys_are_refused() {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let artifact = artifact("a.deb", "1.0.0", 4, key);
     let mut tampered = artifact.bytes.clone();
     tampered[100] ^= 1;
@@ -110,7 +110,7 @@ fn tampered_artifacts_and_foreign_keys_are_refused() {
         artifact::verify_artifact_reader(&tampered[..], &signature, key.public_key()),
         Err(ArtifactError::BadSignature { .. })
     ));
-    let stranger = stranger_key().key.public_key();
+    let stranger = stranger_key().secret.public_key();
     match artifact::verify_artifact(&artifact.bytes, &signature, stranger) {
         Err(ArtifactError::KeyMismatch { signature_key, public_key }) => {
             assert_eq!(signature_key, key.key_id());
@@ -131,7 +131,7 @@ fn tampered_artifacts_and_foreign_keys_are_refused() {
 #[test]
 fn file_names_that_would_break_the_trusted_comment_are_refused() {
     for name in ["", "a\tb.deb", "a\nb.deb", "dir/a.deb"] {
-        let result = artifact::sign_artifact(&b"x"[..], name, &version("1.0.0"), TIMESTAMP, &release_key().key);
+        let result = artifact::sign_artifact(&b"x"[..], name, &version("1.0.0"), TIMESTAMP, &release_key().secret);
         assert!(matches!(result, Err(ArtifactError::FileName { .. })), "{name:?}: {result:?}");
     }
 }
@@ -140,7 +140,7 @@ fn file_names_that_would_break_the_trusted_comment_are_refused() {
 /// `sha2` pass over the file, and both verifiers accept the signature.
 #[test]
 fn a_64_mib_file_is_hashed_and_signed_in_one_streaming_read() {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.AppImage");
     let mut file = BufWriter::new(File::create(&path).unwrap());
@@ -173,7 +173,7 @@ fn a_64_mib_file_is_hashed_and_signed_in_one_streaming_read() {
 #[test]
 #[ignore = "measurement: writes and reads a 500 MB file"]
 fn measure_hashing_and_signing_500_mb() {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.bin");
     let mut file = BufWriter::new(File::create(&path).unwrap());

@@ -20,7 +20,7 @@ fn client(installed: &str) -> Policy {
 }
 
 fn sign(manifest: &ChannelManifest) -> SignedManifest {
-    manifest.sign(&release_key().key).unwrap()
+    manifest.sign(&release_key().secret).unwrap()
 }
 
 fn check(policy: &Policy, signed: &SignedManifest) -> Result<policy::UpdateCheck, ManifestRefused> {
@@ -49,7 +49,7 @@ fn the_minisign_cli_verifies_the_published_manifest() {
         (dir.path().join("manifest.json"), dir.path().join("manifest.json.minisig"), dir.path().join("key.pub"));
     fs::write(&json, &signed.json).unwrap();
     fs::write(&sig, signed.signature_text()).unwrap();
-    fs::write(&public, release_key().key.public_key().to_minisign_text()).unwrap();
+    fs::write(&public, release_key().secret.public_key().to_minisign_text()).unwrap();
     let output = minisign_verify(&json, &sig, &public).unwrap();
     assert!(
         output.contains("hudson-channel-manifest/1 channel:stable sequence:7 kind:release version:1.2.3"),
@@ -64,7 +64,7 @@ fn the_minisign_cli_verifies_the_published_manifest() {
     assert!(minisign_verify(&json, &sig, &public).is_err());
 
     // The Tauri verifier accepts it too (it is a plain prehashed signature).
-    let key = minisign_verify::PublicKey::decode(&release_key().key.public_key().to_minisign_text()).unwrap();
+    let key = minisign_verify::PublicKey::decode(&release_key().secret.public_key().to_minisign_text()).unwrap();
     let signature = minisign_verify::Signature::decode(&signed.signature_text()).unwrap();
     key.verify(&signed.json, &signature, true).unwrap();
 }
@@ -83,7 +83,7 @@ fn manifest_bytes_and_signature_are_deterministic_and_documented() {
     let signature = first.signature_text();
     assert!(signature.starts_with(&format!(
         "untrusted comment: signature from Hudson signing key {}\n",
-        release_key().key.key_id()
+        release_key().secret.key_id()
     )));
 }
 
@@ -160,17 +160,17 @@ fn a_manifest_over_the_size_cap_is_refused_before_parsing() {
 #[test]
 fn a_manifest_signed_by_an_unknown_key_is_refused() {
     let (manifest, _) = release_manifest("1.2.3", 7);
-    let signed = manifest.sign(&stranger_key().key).unwrap();
+    let signed = manifest.sign(&stranger_key().secret).unwrap();
     match check(&client("1.2.2"), &signed) {
         Err(ManifestRefused::UnknownKey { key_id, trusted }) => {
-            assert_eq!(key_id, stranger_key().key.key_id());
-            assert_eq!(trusted, [release_key().key.key_id()]);
+            assert_eq!(key_id, stranger_key().secret.key_id());
+            assert_eq!(trusted, [release_key().secret.key_id()]);
         }
         other => panic!("expected UnknownKey, got {other:?}"),
     }
     // Trusting both keys accepts it (key rotation).
     let mut policy = client("1.2.2");
-    policy.trusted_keys.push(stranger_key().key.public_key().clone());
+    policy.trusted_keys.push(stranger_key().secret.public_key().clone());
     assert!(check(&policy, &signed).is_ok());
 }
 
@@ -184,7 +184,7 @@ fn a_trusted_comment_that_does_not_match_the_body_is_refused() {
         "hudson-channel-manifest/1 channel:stable sequence:7 kind:release version:1.2.4",
         "timestamp:1777636800\tfile:manifest.json",
     ] {
-        let signature = sign_raw(&json, comment, &release_key().key);
+        let signature = sign_raw(&json, comment, &release_key().secret);
         match policy::check_manifest(&client("1.2.2"), &json, signature.as_bytes()) {
             Err(ManifestRefused::CommentMismatch { found, .. }) => assert_eq!(found, comment),
             other => panic!("{comment}: expected CommentMismatch, got {other:?}"),
@@ -194,7 +194,7 @@ fn a_trusted_comment_that_does_not_match_the_body_is_refused() {
 
 #[test]
 fn malformed_and_unknown_schema_manifests_are_refused_even_when_signed() {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let (manifest, _) = release_manifest("1.2.3", 7);
     let comment = manifest.trusted_comment();
 
@@ -427,13 +427,13 @@ fn downloads_that_do_not_match_the_offer_are_refused() {
     ));
 
     // Signed by a key the app does not trust.
-    let foreign = artifact("hudson_amd64.deb", "1.2.3", 1, &stranger_key().key);
+    let foreign = artifact("hudson_amd64.deb", "1.2.3", 1, &stranger_key().secret);
     let mut untrusted = offer.clone();
     untrusted.artifact.signature = foreign.signed.tauri_signature();
     assert!(matches!(policy::verify_download(&bytes[..], &untrusted, &keys), Err(DownloadRefused::UnknownKey { .. })));
 
     // A genuine signature of the same bytes for another version.
-    let old = artifact("hudson_amd64.deb", "1.2.2", 1, &release_key().key);
+    let old = artifact("hudson_amd64.deb", "1.2.2", 1, &release_key().secret);
     let mut replayed = offer.clone();
     replayed.artifact.signature = old.signed.tauri_signature();
     match policy::verify_download(&bytes[..], &replayed, &keys) {

@@ -183,7 +183,7 @@ fn a_minisign_cli_key_with_password_loads_and_its_signatures_verify_with_the_cli
 
 #[test]
 fn public_keys_export_and_import_in_every_form() {
-    let public = release_key().key.public_key();
+    let public = release_key().secret.public_key();
     let text = public.to_minisign_text();
     assert_eq!(&PublicKey::parse(&text).unwrap(), public);
     assert_eq!(&PublicKey::from_minisign_text(&text).unwrap(), public);

@@ -39,7 +39,8 @@ fn a_generated_latest_json_reads_as_tauri_reads_it_and_its_signatures_verify() {
     let target = release.platforms.get("linux-x86_64-deb").or_else(|| release.platforms.get("linux-x86_64")).unwrap();
     assert_eq!(target.url.scheme(), "https");
     let bytes = &artifacts["linux-x86_64-deb"].bytes;
-    let pubkey = String::from_utf8(BASE64.decode(release_key().key.public_key().to_tauri_base64()).unwrap()).unwrap();
+    let pubkey =
+        String::from_utf8(BASE64.decode(release_key().secret.public_key().to_tauri_base64()).unwrap()).unwrap();
     let public_key = minisign_verify::PublicKey::decode(&pubkey).unwrap();
     let signature = String::from_utf8(BASE64.decode(&target.signature).unwrap()).unwrap();
     let signature = minisign_verify::Signature::decode(&signature).unwrap();

@@ -14,10 +14,11 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use hudson_test_support::{KeyFixture, pseudo_random_bytes};
 use signing::dist::{
     Artifact, ArtifactKind, DIST_MANIFEST_FILE, DIST_MANIFEST_SCHEMA, DistManifest, SigningKeyInfo, UpdaterInfo,
 };
-use signing::keys::{KeyPair, KeyProtection, Password, PublicKey, SecretKey};
+use signing::keys::{PublicKey, SecretKey};
 use signing::latest::StockRelease;
 use signing::manifest::{ChannelManifest, ManifestKind};
 use signing::platform::PlatformKey;
@@ -32,18 +33,12 @@ const LINUX: &str = "x86_64-unknown-linux-gnu";
 const MAC: &str = "aarch64-apple-darwin";
 const BASE_URL: &str = "https://updates.hudson.example/{version}";
 
-struct Key {
-    /// What `tauri signer generate` writes to the key file.
-    secret_base64: String,
-    secret: SecretKey,
-    public: PublicKey,
-}
+/// A password-protected key; `secret_base64` is what `tauri signer generate`
+/// writes to the key file.
+type Key = KeyFixture;
 
 fn key(password: &str) -> Key {
-    let pair = KeyPair::generate(KeyProtection::Password(Password::new(password))).unwrap();
-    let secret_base64 = pair.secret_key_tauri_base64().expose_secret().to_owned();
-    let secret = SecretKey::from_env_value(&secret_base64, Some(password)).unwrap();
-    Key { secret_base64, public: pair.public_key().clone(), secret }
+    KeyFixture::generate(Some(password))
 }
 
 fn release_key() -> &'static Key {
@@ -70,21 +65,6 @@ fn version(text: &str) -> semver::Version {
 
 fn platform(text: &str) -> PlatformKey {
     text.parse().unwrap()
-}
-
-/// Deterministic bytes that look random (SplitMix64).
-fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// A temporary workspace for channel commands.
@@ -154,8 +134,8 @@ impl Fixture {
             packaging: "release".to_owned(),
             artifacts,
             signing_key: Some(SigningKeyInfo {
-                key_id: key.public.key_id().to_string(),
-                public_key: key.public.to_tauri_base64(),
+                key_id: key.public().key_id().to_string(),
+                public_key: key.public().to_tauri_base64(),
                 development,
             }),
         };
@@ -219,8 +199,8 @@ impl Fixture {
     }
 
     fn public_key_file(&self, key: &Key) -> PathBuf {
-        let path = self.dir.path().join(format!("{}.pub", key.public.key_id()));
-        std::fs::write(&path, key.public.to_minisign_text()).unwrap();
+        let path = self.dir.path().join(format!("{}.pub", key.public().key_id()));
+        std::fs::write(&path, key.public().to_minisign_text()).unwrap();
         path
     }
 
@@ -229,7 +209,7 @@ impl Fixture {
     fn client(&self, channel: &str, installed: &str, platform_key: &str) -> Result<Decision, policy::ManifestRefused> {
         let dir = self.channel(channel);
         let policy = Policy::new(
-            vec![release_key().public.clone()],
+            vec![release_key().public().clone()],
             channel,
             platform(platform_key),
             version(installed),
@@ -343,7 +323,7 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     match fixture.client("beta", "0.9.0", "linux-x86_64-portable").unwrap() {
         Decision::Install(offer) => {
             let tree = linux.parent().unwrap().join("Hudson-1.0.0-x86_64-unknown-linux-gnu.tar.gz");
-            policy::verify_download(std::fs::File::open(tree).unwrap(), &offer, std::slice::from_ref(&key.public))
+            policy::verify_download(std::fs::File::open(tree).unwrap(), &offer, std::slice::from_ref(key.public()))
                 .unwrap();
         }
         other => panic!("expected an update, got {other:?}"),
@@ -351,7 +331,7 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     match fixture.client("beta", "0.9.0", "linux-x86_64-deb").unwrap() {
         Decision::Install(offer) => {
             let bytes = std::fs::File::open(linux.parent().unwrap().join("Hudson_1.0.0_amd64.deb")).unwrap();
-            policy::verify_download(bytes, &offer, std::slice::from_ref(&key.public)).unwrap();
+            policy::verify_download(bytes, &offer, std::slice::from_ref(key.public())).unwrap();
         }
         other => panic!("expected an update, got {other:?}"),
     }
@@ -363,7 +343,7 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     let mut stock_keys: Vec<&str> = release.platforms.keys().map(String::as_str).collect();
     stock_keys.sort();
     assert_eq!(stock_keys, keys, "latest.json carries every platform of the manifest, the portable tree's too");
-    let pubkey = key.public.to_tauri_base64();
+    let pubkey = key.public().to_tauri_base64();
     for (platform, entry) in &release.platforms {
         assert_eq!(entry.url.scheme(), "https");
         let file_name = entry.url.path_segments().unwrap().next_back().unwrap();
@@ -448,7 +428,7 @@ fn a_release_goes_through_rollout_halt_resume_yank_and_promotion() {
     let decisions: Vec<bool> = (0..200)
         .map(|i| {
             let policy = Policy::new(
-                vec![key.public.clone()],
+                vec![key.public().clone()],
                 "beta",
                 platform("linux-x86_64-deb"),
                 version("1.0.0"),
@@ -1210,7 +1190,7 @@ fn run_with_key(fixture: &Fixture, key: &Key, password: &str, args: &[&str]) -> 
 fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     let fixture = Fixture::new();
     let (beta, old_pub) = fixture.published_beta();
-    let (old, new) = (release_key().public.key_id(), other_key().public.key_id());
+    let (old, new) = (release_key().public().key_id(), other_key().public().key_id());
     let new_pub = fixture.public_key_file(other_key());
     let verify_with = |public: &Path| fixture.run(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
 
@@ -1237,7 +1217,7 @@ fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     let said = fixture.ok(&["rotate-key", "beta", "--to", new_pub.to_str().unwrap()]);
     assert!(said.contains(&format!("beta is handed from key {old} to key {new} from sequence 2")), "{said}");
     let chain = signing::rotation::KeyChain::from_json(&std::fs::read(beta.join("keys.json")).unwrap()).unwrap();
-    let schedule = chain.follow("beta", std::slice::from_ref(&release_key().public), &release_key().public).unwrap();
+    let schedule = chain.follow("beta", std::slice::from_ref(release_key().public()), release_key().public()).unwrap();
     assert_eq!(schedule.key_for(1).key_id(), old);
     assert_eq!(schedule.key_for(2).key_id(), new);
     // Until the new key signs a change, apps (and verify) refuse the channel.
@@ -1261,7 +1241,7 @@ fn a_channel_changes_keys_only_through_a_rotation_signed_by_its_key() {
     // An edited chain (the statement handing the channel to a third key) is refused.
     let third = key("third");
     let original = std::fs::read_to_string(beta.join("keys.json")).unwrap();
-    let forged = original.replace(&other_key().public.to_tauri_base64(), &third.public.to_tauri_base64());
+    let forged = original.replace(&other_key().public().to_tauri_base64(), &third.public().to_tauri_base64());
     assert_ne!(forged, original);
     std::fs::write(beta.join("keys.json"), forged).unwrap();
     let error = assert_fails(&verify_with(&old_pub));

@@ -1,5 +1,5 @@
 //! Fixtures shared by the integration tests: the real `minisign` CLI, keys,
-//! and a small signed channel.
+//! and a small signed channel. Keys and bytes come from `hudson-test-support`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -8,8 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use hudson_test_support::KeyFixture;
+pub use hudson_test_support::pseudo_random_bytes;
 use signing::artifact::{self, SignedArtifact};
-use signing::keys::{KeyPair, KeyProtection, Password, PublicKey, SecretKey};
+use signing::keys::{PublicKey, SecretKey};
 use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use time::OffsetDateTime;
@@ -56,15 +58,10 @@ pub fn minisign_verify(file: &Path, signature: &Path, public_key: &Path) -> Resu
 }
 
 /// A password-protected key pair, as `tauri signer generate` would store it.
-pub struct Fixture {
-    pub pair: KeyPair,
-    pub key: SecretKey,
-}
+pub type Fixture = KeyFixture;
 
 fn make(password: &str) -> Fixture {
-    let pair = KeyPair::generate(KeyProtection::Password(Password::new(password))).unwrap();
-    let key = SecretKey::from_text_or_base64(pair.secret_key_tauri_base64().expose_secret(), Some(password)).unwrap();
-    Fixture { pair, key }
+    KeyFixture::generate(Some(password))
 }
 
 /// The release key, made once per test binary.
@@ -80,7 +77,7 @@ pub fn stranger_key() -> &'static Fixture {
 }
 
 pub fn trusted() -> Vec<PublicKey> {
-    vec![release_key().key.public_key().clone()]
+    vec![release_key().secret.public_key().clone()]
 }
 
 pub const ISSUED: OffsetDateTime = datetime!(2026-05-01 12:00 UTC);
@@ -95,21 +92,6 @@ pub fn version(text: &str) -> semver::Version {
 
 pub fn platform(text: &str) -> PlatformKey {
     text.parse().unwrap()
-}
-
-/// Deterministic bytes that look random (SplitMix64).
-pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// An artifact of a release: its bytes and signature.
@@ -135,7 +117,7 @@ pub fn entry(artifact: &Artifact) -> PlatformEntry {
 
 /// A release manifest for `release` on `stable` with a deb and an rpm.
 pub fn release_manifest(release: &str, sequence: u64) -> (ChannelManifest, BTreeMap<String, Artifact>) {
-    let key = &release_key().key;
+    let key = &release_key().secret;
     let mut artifacts = BTreeMap::new();
     artifacts.insert("linux-x86_64-deb".to_owned(), artifact("hudson_amd64.deb", release, 1, key));
     artifacts.insert("linux-x86_64-rpm".to_owned(), artifact("hudson.x86_64.rpm", release, 2, key));

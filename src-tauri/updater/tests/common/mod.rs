@@ -1,7 +1,8 @@
 //! Fixtures shared by the updater's integration tests: a real HTTP server on
 //! 127.0.0.1 (std::net, honours `Range`, can cut a response short or ignore
 //! ranges), keys and signed channels made with `signing`'s own API, install
-//! trees and their hashes.
+//! trees and their hashes. Keys, noise and tree hashes come from
+//! `hudson-test-support`.
 #![allow(dead_code)]
 
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -9,16 +10,17 @@ pub mod swap;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use hudson_test_support::KeyFixture;
+use hudson_test_support::tree::{Modes, tree_hash_with};
 use hudson_updater::{Endpoint, TrustedKeys, Updater, UpdaterConfig};
-use sha2::{Digest as _, Sha256};
-use signing::keys::{KeyPair, KeyProtection, SecretKey};
+use signing::keys::SecretKey;
 use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
 use signing::platform::PlatformKey;
 use time::OffsetDateTime;
@@ -178,17 +180,12 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) {
 
 // ---------------------------------------------------------------- keys and channels
 
-pub struct Key {
-    pub secret: SecretKey,
-    pub public_text: &'static str,
-}
+/// An unencrypted key (cheap to make); its `public_text` is `'static`, as an
+/// embedded key is in the app.
+pub type Key = KeyFixture;
 
 fn make_key() -> Key {
-    let pair = KeyPair::generate(KeyProtection::Unencrypted).unwrap();
-    let secret = SecretKey::from_text_or_base64(pair.secret_key_minisign_text().expose_secret(), None).unwrap();
-    // Embedded keys are 'static text in the app; a test leaks one to match.
-    let public_text: &'static str = Box::leak(pair.public_key().to_minisign_text().into_boxed_str());
-    Key { secret, public_text }
+    KeyFixture::generate(None)
 }
 
 pub fn release_key() -> &'static Key {
@@ -272,17 +269,7 @@ pub fn updater(server: &Server, app_data: &Path, installed: &str, platform: &str
 
 /// Deterministic bytes that look random (SplitMix64).
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    hudson_test_support::pseudo_random_bytes(len, seed)
 }
 
 // ---------------------------------------------------------------- trees
@@ -315,39 +302,13 @@ pub fn tree_tar_gz(version: &str, top: &str) -> Vec<u8> {
 }
 
 /// A hash of everything in a tree: paths, kinds, contents, link targets and
-/// the executable bit.
+/// the executable bit. Not the whole mode: the updater creates files 0644 or
+/// 0755 (less the umask) while `write_tree`'s are 0666 less the umask, so
+/// under a umask like 002 the same tree would hash apart. `<missing>` when
+/// there is no tree.
 pub fn tree_hash(dir: &Path) -> String {
-    fn walk(root: &Path, dir: &Path, hash: &mut Sha256) {
-        let mut entries: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for path in entries {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            hash.update(rel.as_bytes());
-            if meta.file_type().is_symlink() {
-                hash.update(b"L");
-                hash.update(fs::read_link(&path).unwrap().to_string_lossy().as_bytes());
-            } else if meta.is_dir() {
-                hash.update(b"D");
-                walk(root, &path, hash);
-            } else {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    hash.update([u8::from(meta.permissions().mode() & 0o111 != 0)]);
-                }
-                hash.update(b"F");
-                let mut bytes = Vec::new();
-                fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
-                hash.update((bytes.len() as u64).to_le_bytes());
-                hash.update(&bytes);
-            }
-        }
-    }
     if !dir.exists() {
         return "<missing>".to_owned();
     }
-    let mut hash = Sha256::new();
-    walk(dir, dir, &mut hash);
-    hex::encode(hash.finalize())
+    tree_hash_with(dir, Modes::ExecutableBit).unwrap()
 }
