@@ -86,6 +86,10 @@ pub enum Command {
         /// Seed for the kill moments (printed by every run).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run only this scenario (repeatable; e.g. `--scenario yank`): each
+        /// arranges its own channel and installs.
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
     },
     /// Benchmarks: `startup` launches the shell 20 times under Xvfb and
     /// prints the medians of each startup milestone, side by side with a
@@ -129,7 +133,17 @@ pub enum Command {
     },
     /// Run every test: `mix test`, `cargo test --workspace`, the
     /// cross-target check, then `dist` and the packaged-app checks.
-    Test,
+    Test {
+        /// Run only this stage (`--list` shows their ids).
+        #[arg(long, value_name = "ID", conflicts_with = "from")]
+        stage: Option<String>,
+        /// Run this stage and every later one.
+        #[arg(long, value_name = "ID")]
+        from: Option<String>,
+        /// Print every stage's id and title, in run order, and run nothing.
+        #[arg(long, conflicts_with_all = ["stage", "from"])]
+        list: bool,
+    },
     /// Type-check the whole workspace (all targets) for macOS and Windows
     /// and lint it with clippy for them (Debian's rustc-web with
     /// `-Zbuild-std`, Zig as the C cross-compiler). Proves it compiles, not
@@ -235,14 +249,14 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
             harness::e2e::run(ui, &harness::e2e::Options { kill_launches, seed, kill_loop_only, only: scenarios })
         }
         #[cfg(unix)]
-        Command::E2eUpdate { kill_updates, seed } => {
-            harness::e2e_update::run(ui, &harness::e2e_update::Options { kill_updates, seed })
+        Command::E2eUpdate { kill_updates, seed, scenarios } => {
+            harness::e2e_update::run(ui, &harness::e2e_update::Options { kill_updates, seed, only: scenarios })
         }
         #[cfg(unix)]
         Command::Bench { what: Bench::Startup { launches } } => harness::bench::startup(ui, launches),
         Command::Bench { what: Bench::Sign(args) } => harness::bench_sign::run(ui, args),
         #[cfg(unix)]
-        Command::Bench { what: Bench::Update { runs } } => harness::e2e_update::bench(ui, runs),
+        Command::Bench { what: Bench::Update { runs } } => harness::bench_update::run(ui, runs),
         #[cfg(unix)]
         Command::Smoke { target, dist_dir, report_dir, shell, timeout, require_secure_storage, require_database } => {
             smoke::run(
@@ -259,14 +273,16 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
             )
         }
         #[cfg(unix)]
-        Command::Test => harness::test::run(ui),
+        Command::Test { list: true, .. } => harness::test::list(ui),
+        #[cfg(unix)]
+        Command::Test { stage, from, list: false } => harness::test::run(ui, stage.as_deref(), from.as_deref()),
         // The test harness drives processes, /proc and Xvfb: Unix only.
         #[cfg(not(unix))]
         Command::E2e { .. }
         | Command::E2eUpdate { .. }
         | Command::Bench { what: Bench::Startup { .. } | Bench::Update { .. } }
         | Command::Smoke { .. }
-        | Command::Test => Err(anyhow::anyhow!(
+        | Command::Test { .. } => Err(anyhow::anyhow!(
             "this command runs on Linux and macOS only (it drives processes with Unix signals); \
                  Windows installers are checked by `cargo xtask dist` and `cargo xtask sign` here"
         )),
@@ -351,5 +367,16 @@ mod tests {
             assert!(error.contains("--expires-in") && error.contains("at least one hour"), "{args:?}: {error}");
         }
         assert_eq!(refused(&["halt", "beta", "--expires-in", "1h"]), None);
+    }
+
+    #[test]
+    fn test_takes_one_of_stage_from_and_list() {
+        for ok in [&["test"][..], &["test", "--stage", "smoke"], &["test", "--from", "dist"], &["test", "--list"]] {
+            assert_eq!(refused(ok), None, "{ok:?}");
+        }
+        for args in [&["test", "--stage", "fmt", "--from", "dist"][..], &["test", "--list", "--stage", "fmt"]] {
+            let error = refused(args).unwrap_or_else(|| panic!("{args:?} must be refused"));
+            assert!(error.contains("cannot be used with"), "{args:?}: {error}");
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! x86_64 macOS) laid out as a Hudson `.app` with a nested release directory
 //! and a NIF library, signed with a self-signed certificate made here, and
 //! checked with apple-codesign's own verifier and parsers.
+// Needs the release tools (apple-codesign, zip, ring): `xtask-light` builds without them.
+#![cfg(feature = "release-tools")]
 
 mod common;
 

@@ -14,6 +14,8 @@
 //!
 //! The binary under test is the real `cargo xtask`; the app is a real
 //! `.app` with a zig-built arm64 Mach-O, ad-hoc signed by `cargo xtask sign`.
+// Needs the release tools (apple-codesign, zip, ring): `xtask-light` builds without them.
+#![cfg(feature = "release-tools")]
 
 mod common;
 

@@ -184,7 +184,7 @@ impl Config {
         let root: PathBuf = metadata.workspace_root.clone().into();
         let manifest = root.join("Cargo.toml");
         let value = metadata.workspace_metadata.get("hudson").cloned().with_context(|| {
-            format!("{} has no {SECTION} section: add it (see README.md, \"Configuration\")", manifest.display())
+            format!("{} has no {SECTION} section: add it (see docs/xtask.md, \"Configuration\")", manifest.display())
         })?;
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();

@@ -286,8 +286,8 @@ fn burrito_zig() -> Option<Found> {
     if config.packaging != crate::core::config::Packaging::Burrito {
         return None;
     }
-    let burrito = crate::platform::burrito::locked_version(&config.backend_dir);
-    let wanted = crate::platform::burrito::zig_for(burrito.as_deref().unwrap_or("1.5.0"));
+    let burrito = burrito_locked_version(&config.backend_dir);
+    let wanted = zig_for(burrito.as_deref().unwrap_or("1.5.0"));
     let seen = probe("zig", &["version"]);
     let needed_for = format!(
         "burrito {} needs zig {wanted} as `zig` on PATH{}",
@@ -303,6 +303,28 @@ fn burrito_zig() -> Option<Found> {
         version: seen.filter(|v| v == wanted),
         install: Install::Pip("ziglang", wanted),
     })
+}
+
+/// The Zig a Burrito version needs (exactly that version: Burrito's build
+/// script refuses others). Burrito 1.5 → 0.15.2; earlier 1.x → 0.13.0.
+/// (A prerequisite, so here rather than with the rest of what the project
+/// relies on about Burrito in `platform/burrito.rs`: `core` uses no other
+/// folder.)
+pub fn zig_for(burrito_version: &str) -> &'static str {
+    let mut parts = burrito_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    match (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) {
+        (major, minor) if major > 1 || (major == 1 && minor >= 5) => "0.15.2",
+        _ => "0.13.0",
+    }
+}
+
+/// The Burrito version locked in the Mix project's `mix.lock`, if any.
+pub fn burrito_locked_version(backend_dir: &std::path::Path) -> Option<String> {
+    let lock = std::fs::read_to_string(backend_dir.join("mix.lock")).ok()?;
+    // "burrito": {:hex, :burrito, "1.5.0", "<hash>", …}
+    let entry = lock.lines().find(|l| l.trim_start().starts_with("\"burrito\":"))?;
+    let after = entry.split(":burrito,").nth(1)?;
+    Some(after.split('"').nth(1)?.to_owned())
 }
 
 pub fn run(ui: &Ui, install: bool) -> Result<()> {
@@ -377,7 +399,26 @@ fn install_missing(ui: &Ui, found: &[Found]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::rust_at_least;
+    use super::{ZIG_VERSION, burrito_locked_version, rust_at_least, zig_for};
+
+    #[test]
+    fn zig_versions() {
+        assert_eq!(zig_for("1.5.0"), "0.15.2");
+        assert_eq!(zig_for("1.5.0"), ZIG_VERSION);
+        assert_eq!(zig_for("1.4.0"), "0.13.0");
+        assert_eq!(zig_for("2.0.0"), "0.15.2");
+    }
+
+    #[test]
+    fn locked_burrito_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mix.lock"),
+            "%{\n  \"burrito\": {:hex, :burrito, \"1.5.0\", \"abc\", [:mix], [], \"hexpm\", \"def\"},\n}\n",
+        )
+        .unwrap();
+        assert_eq!(burrito_locked_version(dir.path()).as_deref(), Some("1.5.0"));
+    }
 
     #[test]
     fn only_a_recent_debian_rust_counts() {

@@ -12,3 +12,4 @@ pub mod keys;
 pub mod target;
 pub mod ui;
 pub mod version;
+pub mod wait;

@@ -1,6 +1,8 @@
 //! Driving the real shell in a real WebView: an `Xvfb` display, `tauri-driver`
 //! in front of `WebKitWebDriver`, and a plain WebDriver HTTP session. Used by
-//! `smoke --shell`, the end-to-end test and the startup benchmark.
+//! `smoke --shell`, the end-to-end test and the startup benchmark. What only
+//! tests need (a private session bus, a Secret Service, loopback servers,
+//! XTEST typing) is in `harness/doubles.rs` and `harness/xtest.rs`.
 //!
 //! The app inherits tauri-driver's environment, and ending a session kills
 //! the app without any exit event: callers check for leftover processes
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 use crate::core::doctor::on_path;
 
 /// Names the missing program and how to get it.
-fn require(program: &str) -> Result<PathBuf> {
+pub(crate) fn require(program: &str) -> Result<PathBuf> {
     on_path(program).map(PathBuf::from).with_context(|| {
         format!("`{program}` is not installed; it is needed to run the shell under test. Run `cargo xtask doctor --install`.")
     })
@@ -78,188 +80,6 @@ impl Drop for Xvfb {
     }
 }
 
-/// A private D-Bus session bus (what a desktop session provides): the
-/// single-instance plugin and the tray register on it. Stopped when dropped.
-///
-/// It starts no services on demand: with `gnome-keyring` installed, the
-/// stock session config would start an unlocked-nowhere keyring at the first
-/// secret request, whose "create a keyring" prompt nobody answers. A test
-/// that wants a Secret Service starts one itself ([`SecretService`]).
-pub struct SessionBus {
-    child: Child,
-    address: String,
-    _config: tempfile::TempDir,
-}
-
-/// The stock session bus policy, without `<standard_session_servicedirs/>`.
-const SESSION_BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <keep_umask/>
-  <listen>unix:tmpdir=/tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#;
-
-impl SessionBus {
-    pub fn start() -> Result<SessionBus> {
-        use std::io::BufRead;
-        let daemon = require("dbus-daemon")?;
-        let config = tempfile::tempdir()?;
-        let config_file = config.path().join("session.conf");
-        std::fs::write(&config_file, SESSION_BUS_CONFIG)?;
-        let mut child = Command::new(daemon)
-            .arg(format!("--config-file={}", config_file.display()))
-            .args(["--nofork", "--nopidfile", "--print-address=1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting dbus-daemon")?;
-        let mut line = String::new();
-        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
-        std::io::BufReader::new(stdout).read_line(&mut line).context("reading the bus address")?;
-        let address = line.trim().to_owned();
-        if address.is_empty() {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("dbus-daemon printed no address");
-        }
-        Ok(SessionBus { child, address, _config: config })
-    }
-
-    /// `DBUS_SESSION_BUS_ADDRESS` for the app.
-    pub fn env(&self) -> (OsString, OsString) {
-        ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone().into())
-    }
-
-    /// Whether a connection owns `name` on this bus now.
-    pub fn has_owner(&self, name: &str) -> Result<bool> {
-        name_has_owner(std::ffi::OsStr::new(&self.address), name)
-    }
-
-    /// Who owns `name` (for error messages).
-    pub fn owner_process(&self, name: &str) -> String {
-        name_owner_process(std::ffi::OsStr::new(&self.address), name)
-    }
-}
-
-/// Calls `org.freedesktop.DBus.<method>(name)` on the session bus at
-/// `address` with `dbus-send`; its printed reply.
-fn bus_call(address: &std::ffi::OsStr, method: &str, name: &str) -> Result<String> {
-    let out = Command::new(require("dbus-send")?)
-        .env("DBUS_SESSION_BUS_ADDRESS", address)
-        .args([
-            "--session",
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            &format!("org.freedesktop.DBus.{method}"),
-            &format!("string:{name}"),
-        ])
-        .output()
-        .context("running dbus-send (package dbus-bin)")?;
-    ensure!(out.status.success(), "dbus-send {method} failed: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The process that owns `name` on the session bus at `address`, as
-/// "pid <n>: <command line> [<stat>]" (for error messages).
-pub fn name_owner_process(address: &std::ffi::OsStr, name: &str) -> String {
-    let reply = match bus_call(address, "GetConnectionUnixProcessID", name) {
-        Ok(reply) => reply,
-        Err(e) => return format!("unknown ({e:#})"),
-    };
-    let Some(pid) = reply.split_whitespace().last().and_then(|p| p.parse::<u32>().ok()) else {
-        return format!("unknown ({})", reply.trim());
-    };
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    format!("pid {pid}: {} [{}]", String::from_utf8_lossy(&cmdline).replace('\0', " "), stat.trim())
-}
-
-/// Whether a connection owns `name` now on the session bus at `address`.
-pub fn name_has_owner(address: &std::ffi::OsStr, name: &str) -> Result<bool> {
-    Ok(bus_call(address, "NameHasOwner", name)?.contains("boolean true"))
-}
-
-/// A real Secret Service on a [`SessionBus`]: `gnome-keyring-daemon`,
-/// started with a fresh login keyring under `home` and unlocked (the way
-/// keyring-rs's own CI runs it). Stopped when dropped.
-pub struct SecretService {
-    child: Child,
-    bus: (OsString, OsString),
-}
-
-impl SecretService {
-    pub fn start(bus: &SessionBus, home: &Path) -> Result<SecretService> {
-        use std::io::Write;
-        let daemon = require("gnome-keyring-daemon")?;
-        let (key, value) = bus.env();
-        let mut child = Command::new(daemon)
-            .args(["--foreground", "--components=secrets", "--unlock"])
-            .env(key, value)
-            .env("HOME", home)
-            .env("XDG_DATA_HOME", home.join(".local/share"))
-            .env("XDG_RUNTIME_DIR", home.join("run"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting gnome-keyring-daemon (package gnome-keyring)")?;
-        std::fs::create_dir_all(home.join("run"))?;
-        // The login keyring's password, on stdin: a test keyring's only.
-        child.stdin.take().context("gnome-keyring stdin")?.write_all(b"hudson-test-keyring")?;
-        let service = SecretService { child, bus: bus.env() };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !bus.has_owner("org.freedesktop.secrets")? {
-            ensure!(Instant::now() < deadline, "gnome-keyring-daemon did not claim org.freedesktop.secrets in 15 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(service)
-    }
-}
-
-impl SecretService {
-    /// Stores `value` under `key` for the app `service` with `secret-tool`,
-    /// the independent client, as the shell's store names its entries.
-    pub fn store(&self, service: &str, key: &str, value: &str) -> Result<()> {
-        use std::io::Write;
-        let mut child = Command::new(require("secret-tool")?)
-            .args(["store", "--label=Hudson e2e", "service", service, "username", key])
-            .env(&self.bus.0, &self.bus.1)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running secret-tool (package libsecret-tools)")?;
-        child.stdin.take().context("secret-tool stdin")?.write_all(value.as_bytes())?;
-        let out = child.wait_with_output()?;
-        ensure!(out.status.success(), "secret-tool store {key} failed: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(())
-    }
-}
-
-impl Drop for SecretService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for SessionBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `tauri-driver` (and the `WebKitWebDriver` it starts), stopped when dropped.
 pub struct Driver {
     child: Child,
@@ -271,43 +91,6 @@ pub struct Driver {
 /// possible but harmless in tests).
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
-}
-
-/// A test server process listening on a free loopback port, killed when
-/// dropped: `command` builds its command line for the port.
-pub struct LoopbackServer {
-    child: Child,
-    pub port: u16,
-}
-
-impl LoopbackServer {
-    /// Starts it and waits (up to 10 s) until the port accepts connections;
-    /// `what` names it in errors.
-    pub fn start(what: &str, command: impl FnOnce(u16) -> Command) -> Result<LoopbackServer> {
-        let port = free_port()?;
-        let child = command(port)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {what}"))?;
-        let mut server = LoopbackServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("{what} exited before it listened on port {port} ({status})");
-            }
-            ensure!(Instant::now() < deadline, "{what} did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-}
-
-impl Drop for LoopbackServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Driver {
@@ -336,18 +119,13 @@ impl Driver {
         let http = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build()?;
         let driver = Driver { child, port, http };
         // Ready when the native driver behind it answers /status too.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
+        let ready = crate::core::wait::until(Duration::from_secs(15), Duration::from_millis(20), || {
+            let up = TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && driver.request(reqwest::Method::GET, "/status", None).is_ok_and(|v| v["value"]["ready"] == true);
-            if ready {
-                return Ok(driver);
-            }
-            if Instant::now() > deadline {
-                bail!("tauri-driver did not become ready on port {port} within 15 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            up.then_some(())
+        });
+        ensure!(ready.is_some(), "tauri-driver did not become ready on port {port} within 15 s");
+        Ok(driver)
     }
 
     fn url(&self, path: &str) -> String {
@@ -502,214 +280,6 @@ impl Drop for Session<'_> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.driver.request(reqwest::Method::DELETE, &format!("/session/{}", self.id), None);
-        }
-    }
-}
-
-/// Runs `work` with Xlib, an open connection to `display` and the top-level
-/// window of process `pid` titled `title` (found by `_NET_WM_PID` and its
-/// name); the connection is closed afterwards.
-fn with_window<T>(
-    display: &str,
-    pid: u32,
-    title: &str,
-    work: impl FnOnce(&x11_dl::xlib::Xlib, *mut x11_dl::xlib::Display, x11_dl::xlib::Window) -> Result<T>,
-) -> Result<T> {
-    use std::ffi::{CStr, CString};
-    use std::os::raw::{c_int, c_uchar, c_uint, c_ulong};
-
-    use x11_dl::xlib;
-
-    let x = xlib::Xlib::open().context("cannot load libX11")?;
-    let name = CString::new(display)?;
-    // SAFETY: plain Xlib calls on a display this function opens and closes;
-    // every pointer passed is valid for the call, every returned buffer is
-    // freed with XFree.
-    unsafe {
-        let dpy = (x.XOpenDisplay)(name.as_ptr());
-        if dpy.is_null() {
-            bail!("cannot open X display {display}");
-        }
-        let net_wm_pid = {
-            let n = CString::new("_NET_WM_PID").expect("no NUL");
-            (x.XInternAtom)(dpy, n.as_ptr(), xlib::False)
-        };
-        let root = (x.XDefaultRootWindow)(dpy);
-        let (mut root_ret, mut parent_ret) = (0, 0);
-        let mut children: *mut xlib::Window = std::ptr::null_mut();
-        let mut count: c_uint = 0;
-        (x.XQueryTree)(dpy, root, &mut root_ret, &mut parent_ret, &mut children, &mut count);
-        let windows: Vec<xlib::Window> =
-            if children.is_null() { Vec::new() } else { std::slice::from_raw_parts(children, count as usize).to_vec() };
-        if !children.is_null() {
-            (x.XFree)(children.cast());
-        }
-        let mut target = None;
-        for window in windows {
-            let (mut kind, mut format, mut items, mut after) = (0, 0 as c_int, 0 as c_ulong, 0 as c_ulong);
-            let mut data: *mut c_uchar = std::ptr::null_mut();
-            let ok = (x.XGetWindowProperty)(
-                dpy,
-                window,
-                net_wm_pid,
-                0,
-                1,
-                xlib::False,
-                xlib::XA_CARDINAL,
-                &mut kind,
-                &mut format,
-                &mut items,
-                &mut after,
-                &mut data,
-            );
-            let owner =
-                if ok == 0 && !data.is_null() && items == 1 { Some(*(data as *const c_ulong) as u32) } else { None };
-            if !data.is_null() {
-                (x.XFree)(data.cast());
-            }
-            if owner != Some(pid) {
-                continue;
-            }
-            let mut window_name: *mut std::os::raw::c_char = std::ptr::null_mut();
-            if (x.XFetchName)(dpy, window, &mut window_name) != 0 && !window_name.is_null() {
-                let matches = CStr::from_ptr(window_name).to_string_lossy() == title;
-                (x.XFree)(window_name.cast());
-                if matches {
-                    target = Some(window);
-                    break;
-                }
-            }
-        }
-        let result = match target {
-            Some(window) => work(&x, dpy, window),
-            None => Err(anyhow::anyhow!("no window titled {title:?} of pid {pid} on {display}")),
-        };
-        (x.XCloseDisplay)(dpy);
-        result
-    }
-}
-
-/// Asks the top-level window of process `pid` titled `title` on `display`
-/// to close, the way a window manager's close button does: a
-/// `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message (WebDriver cannot close
-/// a window the app made itself).
-pub fn request_window_close(display: &str, pid: u32, title: &str) -> Result<()> {
-    use x11_dl::xlib;
-    with_window(display, pid, title, |x, dpy, window| {
-        // SAFETY: Xlib calls on the open connection `with_window` holds.
-        unsafe {
-            let atom = |n: &str| {
-                let n = std::ffi::CString::new(n).expect("atom names have no NUL");
-                (x.XInternAtom)(dpy, n.as_ptr(), xlib::False)
-            };
-            let mut event: xlib::XEvent = std::mem::zeroed();
-            event.client_message.type_ = xlib::ClientMessage;
-            event.client_message.window = window;
-            event.client_message.message_type = atom("WM_PROTOCOLS");
-            event.client_message.format = 32;
-            event.client_message.data.set_long(0, atom("WM_DELETE_WINDOW") as std::os::raw::c_long);
-            event.client_message.data.set_long(1, xlib::CurrentTime as std::os::raw::c_long);
-            (x.XSendEvent)(dpy, window, xlib::False, xlib::NoEventMask, &mut event);
-            (x.XFlush)(dpy);
-        }
-        Ok(())
-    })
-}
-
-/// Gives the top-level window of process `pid` titled `title` the keyboard
-/// focus and types `keys` into it through the XTEST extension, as a user's
-/// keyboard would: real key events that GTK handles like any other (its
-/// menu bar, its menus, its dialogs). A key is an X keysym name (`F10`,
-/// `Up`, `Return`, `a`, `slash`), optionally after modifiers joined by `+`
-/// (`Control_L+a`); a keysym on a key's shifted level (`A`, `underscore`)
-/// is typed with Shift held. A short pause after each key lets menus open.
-pub fn type_keys<K: AsRef<str>>(display: &str, pid: u32, title: &str, keys: &[K]) -> Result<()> {
-    use x11_dl::xlib;
-    // x11-dl names its XTEST binding after a neighbouring extension.
-    let xtest = x11_dl::xtest::Xf86vmode::open().context("cannot load libXtst (package libxtst6)")?;
-    with_window(display, pid, title, |x, dpy, window| {
-        // SAFETY: Xlib and XTEST calls on the open connection `with_window`
-        // holds; the keysym names are NUL-free CStrings alive for the call.
-        unsafe {
-            let code_of = |name: &str| -> Result<(u8, bool)> {
-                let cname = std::ffi::CString::new(name)?;
-                let keysym = (x.XStringToKeysym)(cname.as_ptr());
-                ensure!(keysym != 0, "{name:?} is not an X keysym name");
-                let code = (x.XKeysymToKeycode)(dpy, keysym);
-                ensure!(code != 0, "the X server has no key for {name:?}");
-                let shifted = (x.XKeycodeToKeysym)(dpy, code, 0) != keysym;
-                Ok((code, shifted))
-            };
-            let press = |code: u8, down: bool| {
-                (xtest.XTestFakeKeyEvent)(
-                    dpy,
-                    code.into(),
-                    if down { xlib::True } else { xlib::False },
-                    xlib::CurrentTime,
-                );
-            };
-            let shift = code_of("Shift_L")?.0;
-            (x.XRaiseWindow)(dpy, window);
-            (x.XSetInputFocus)(dpy, window, xlib::RevertToParent, xlib::CurrentTime);
-            (x.XSync)(dpy, xlib::False);
-            std::thread::sleep(Duration::from_millis(300));
-            for key in keys {
-                let key = key.as_ref();
-                let mut parts: Vec<&str> = key.split('+').collect();
-                let last = parts.pop().filter(|k| !k.is_empty()).unwrap_or("plus");
-                let modifiers = parts.iter().map(|m| code_of(m).map(|c| c.0)).collect::<Result<Vec<_>>>()?;
-                let (code, shifted) = code_of(last)?;
-                let held: Vec<u8> = modifiers.into_iter().chain(shifted.then_some(shift)).collect();
-                held.iter().for_each(|&m| press(m, true));
-                press(code, true);
-                press(code, false);
-                held.iter().rev().for_each(|&m| press(m, false));
-                (x.XSync)(dpy, xlib::False);
-                std::thread::sleep(Duration::from_millis(if key.len() == 1 { 40 } else { 400 }));
-            }
-        }
-        Ok(())
-    })
-}
-
-/// The keysym names that type `text` (letters, digits and `/._-`), for
-/// [`type_keys`].
-pub fn keys_for_text(text: &str) -> Result<Vec<String>> {
-    const NAMES: &[(char, &str)] = &[('/', "slash"), ('.', "period"), ('-', "minus"), ('_', "underscore")];
-    text.chars()
-        .map(|c| match NAMES.iter().find(|(n, _)| *n == c) {
-            // A letter's or digit's keysym name is the character itself.
-            _ if c.is_ascii_alphanumeric() => Ok(c.to_string()),
-            Some((_, name)) => Ok((*name).to_owned()),
-            None => bail!("cannot type {c:?} into a window"),
-        })
-        .collect()
-}
-
-/// Waits up to `timeout` for a top-level window of process `pid` titled
-/// `title` on `display` (a dialog the app opens on its own).
-pub fn wait_for_window(display: &str, pid: u32, title: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        // Shown, not only created: GTK names a window before it maps it,
-        // and focusing an unmapped window is an X error.
-        let shown = |x: &x11_dl::xlib::Xlib, dpy, window| {
-            // SAFETY: `dpy` and `window` come from `with_window`, open for
-            // this call; the attributes are written into a local.
-            let state = unsafe {
-                let mut attributes: x11_dl::xlib::XWindowAttributes = std::mem::zeroed();
-                (x.XGetWindowAttributes)(dpy, window, &mut attributes);
-                attributes.map_state
-            };
-            ensure!(state == x11_dl::xlib::IsViewable, "window {title:?} is not shown yet");
-            Ok(())
-        };
-        match with_window(display, pid, title, shown) {
-            Ok(()) => return Ok(()),
-            Err(error) if Instant::now() >= deadline => {
-                return Err(error.context(format!("no window {title:?} after {timeout:?}")));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
 }

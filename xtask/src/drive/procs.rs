@@ -5,7 +5,7 @@
 //! as survivors.
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A live process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,13 +103,9 @@ pub fn backend_survivors(roots: &[impl AsRef<str>]) -> Vec<Process> {
 /// Asks `list` every `interval` until it comes back empty or `timeout`
 /// passes; returns what it listed last.
 pub fn wait_gone(timeout: Duration, interval: Duration, list: impl Fn() -> Vec<Process>) -> Vec<Process> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = list();
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(interval);
+    match crate::core::wait::until(timeout, interval, || list().is_empty().then_some(())) {
+        Some(()) => Vec::new(),
+        None => list(),
     }
 }
 
@@ -129,16 +125,7 @@ pub fn port_is_free(port: u16) -> bool {
 /// Waits up to `timeout` for `port` to become free: connections the dead
 /// backend had open pass through FIN-WAIT states for a moment.
 pub fn wait_port_free(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if port_is_free(port) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::core::wait::until(timeout, Duration::from_millis(50), || port_is_free(port).then_some(())).is_some()
 }
 
 #[cfg(all(test, target_os = "linux"))]

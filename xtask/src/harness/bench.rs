@@ -18,14 +18,12 @@
 //! slow moment of the machine hits both alike.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hudson_lifecycle::hooks;
 use hudson_lifecycle::trace::{Milestone, first_stamps};
 use serde::Serialize;
-use xshell::cmd;
 
 use crate::core::config::Config;
 use crate::core::target::Target;
@@ -98,17 +96,19 @@ pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
     }
     let config = Config::load()?;
     let mut lab = Lab::start(&config)?;
-    lab.build.shell = build_baseline(ui, &config, Target::host()?)?;
+    lab.build.shell = crate::harness::e2e::test_build(ui, &config, Target::host()?, "bench-baseline")?;
     let install = lab.install(Backend::Real, |_| {})?;
     let variants = [Variant::Handshake, Variant::TcpPoll200ms];
     let mut runs: Vec<(Variant, Vec<Launch>)> = variants.iter().map(|v| (*v, Vec::new())).collect();
     // One warm-up launch each: the first start reads the release from disk.
     for variant in variants {
-        launch(&lab, &install, variant, usize::MAX)?;
+        measure(ui, &lab, &install, variant, usize::MAX)?;
     }
+    let mut discarded = 0;
     for i in 0..launches {
         for (variant, results) in runs.iter_mut() {
-            let measured = launch(&lab, &install, *variant, i)?;
+            let (measured, retries) = measure(ui, &lab, &install, *variant, i)?;
+            discarded += retries;
             results.push(measured);
         }
         ui.info(format!("startup bench: {}/{launches} launches of each shell", i + 1));
@@ -118,30 +118,48 @@ pub fn startup(ui: &Ui, launches: usize) -> Result<()> {
         .map(|(variant, results)| Summary { variant: *variant, launches: results.len(), median: median(results) })
         .collect();
     print_table(ui, &summaries);
+    if discarded > 0 {
+        ui.info(format!("startup bench: {discarded} launch(es) discarded and run again (reasons above)"));
+    }
     ui.emit(&summaries);
     Ok(())
 }
 
-/// `cargo build` of the shell with its `bench-baseline` feature, the
-/// binary `hudson-desktop-bench-baseline`, with dist's profile, target and
-/// features otherwise, so the release build's dependencies are reused.
-fn build_baseline(ui: &Ui, config: &Config, target: &Target) -> Result<PathBuf> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&config.workspace_root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let (package, triple) = (&config.shell_package, target.triple);
-    let bin = format!("{}-bench-baseline", config.shell_binary);
-    ui.info(format!("building {bin}, the benchmark's build of the shell"));
-    cmd!(
-        sh,
-        "{cargo} build --release -p {package} --target {triple} --features custom-protocol,bench-baseline --bin {bin}"
-    )
-    .run()
-    .with_context(|| format!("building the benchmark's shell `{bin}`"))?;
-    Ok(config.shell_binary_path(target).with_file_name(format!("{bin}{}", target.exe_suffix())))
+/// Launches a discarded run may be retried before the benchmark gives up.
+const RETRIES: usize = 3;
+
+/// One measured launch; a launch whose trace lacks a milestone (or whose
+/// page never loaded) is reported with its index and reason and run again,
+/// up to [`RETRIES`] times. Returns the launch and how many were discarded.
+fn measure(ui: &Ui, lab: &Lab, install: &Install, variant: Variant, index: usize) -> Result<(Launch, usize)> {
+    let shown = if index == usize::MAX { "warm-up".to_owned() } else { format!("{}", index + 1) };
+    for attempt in 0..=RETRIES {
+        match launch(lab, install, variant, index) {
+            Ok(Measured::Launch(measured)) => return Ok((measured, attempt)),
+            Ok(Measured::Discarded(reason)) if attempt < RETRIES => {
+                ui.info(format!(
+                    "startup bench: {} launch {shown} discarded ({reason}); running it again",
+                    variant.label()
+                ));
+            }
+            Ok(Measured::Discarded(reason)) => {
+                bail!("{} launch {shown}: discarded {} times, last because {reason}", variant.label(), RETRIES + 1)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
-fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Result<Launch> {
+/// A launch's outcome: measured, or discarded with the reason.
+enum Measured {
+    Launch(Launch),
+    Discarded(String),
+}
+
+/// Starts the shell once and reads its trace. An error is a broken
+/// environment (a backend left behind, the shell not starting at all).
+fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Result<Measured> {
     let trace = install.home.path().join(format!("trace-{variant:?}-{index}"));
     let _ = std::fs::remove_file(&trace);
     let trace_env = OsString::from(&trace);
@@ -165,7 +183,13 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
         if Instant::now() > deadline || shell.try_wait()?.is_some() {
             let _ = shell.kill();
             let _ = shell.wait();
-            bail!("{}: the page did not load within 60 s; trace:\n{text}", variant.label());
+            install.wait_no_backend(Duration::from_secs(10));
+            let missing: Vec<&str> =
+                Milestone::ALL.iter().filter(|m| !first_stamps(&text).contains_key(m)).map(|m| m.as_str()).collect();
+            return Ok(Measured::Discarded(format!(
+                "the page did not load within 60 s; missing {}",
+                missing.join(", ")
+            )));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -176,7 +200,10 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
     if !left.is_empty() {
         bail!("backend processes left after a benchmark launch: {left:?}");
     }
-    milestones(&text, started_ns).with_context(|| format!("{}: trace {}", variant.label(), trace.display()))
+    Ok(match milestones(&text, started_ns) {
+        Ok(measured) => Measured::Launch(measured),
+        Err(e) => Measured::Discarded(format!("{e} ({})", trace.display())),
+    })
 }
 
 /// The first stamp of each event.

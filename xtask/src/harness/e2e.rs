@@ -38,15 +38,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use hudson_lifecycle::contract::SHELL_CONFIG_FILE;
 use hudson_lifecycle::trace::{Milestone, first_stamps};
-use hudson_lifecycle::{contract, hooks};
+use hudson_lifecycle::{ShellEvent, contract, hooks};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::core::config::{Config, Packaging, ShellConfig};
 use crate::core::target::Target;
 use crate::core::ui::{Ui, seconds};
-use crate::drive::gui::{Driver, SecretService, Session, SessionBus, Xvfb};
+use crate::core::wait::until;
+use crate::drive::gui::{Driver, Session, Xvfb};
 use crate::drive::procs;
+use crate::harness::doubles::{SecretService, SessionBus};
 
 /// How the end-to-end run is shaped.
 #[derive(Debug, Clone)]
@@ -97,6 +99,9 @@ pub struct KillLoop {
 pub struct Build {
     pub shell: PathBuf,
     pub resources: PathBuf,
+    /// The shell built with its `test-hooks` feature, beside `shell` (for
+    /// the scenarios that need a real shell panic; see [`test_build`]).
+    pub hooks_shell: Option<PathBuf>,
 }
 
 impl Build {
@@ -108,7 +113,12 @@ impl Build {
             "no built shell at {}: run `cargo xtask dist` first",
             shell.display()
         );
-        Ok(Build { shell, resources })
+        Ok(Build { shell, resources, hooks_shell: None })
+    }
+
+    /// The shell with its test hooks; built by `run` when a scenario needs it.
+    pub fn hooks_shell(&self) -> Result<&PathBuf> {
+        self.hooks_shell.as_ref().context("the shell with test hooks was not built (e2e::run builds it)")
     }
 
     /// The staged release, canonical (as it appears in process command
@@ -205,17 +215,16 @@ impl Lab {
     /// over to nobody and exit, and WebDriver would wait for a window that
     /// never comes.
     pub fn wait_single_instance_free(&self, install: &Install) -> Result<()> {
-        let name = format!("{}.SingleInstance", install.identifier());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.bus.has_owner(&name)? {
-            ensure!(
-                Instant::now() < deadline,
+        let name = hudson_lifecycle::shell_event::single_instance_name(install.identifier());
+        let free = until(Duration::from_secs(10), Duration::from_millis(20), || {
+            self.bus.has_owner(&name).map(|owned| (!owned).then_some(())).transpose()
+        });
+        free.with_context(|| {
+            format!(
                 "an earlier shell still owns {name} on the session bus 10 s later (owner {})",
                 self.bus.owner_process(&name)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+            )
+        })?
     }
 
     /// Starts the shell directly (no WebDriver), as a user's launcher does.
@@ -252,7 +261,7 @@ pub enum Backend<'a> {
 }
 
 /// The shell's log file in the per-user log folder.
-pub const SHELL_LOG: &str = "hudson-desktop.log";
+pub const SHELL_LOG: &str = hudson_lifecycle::shell_event::LOG_FILE;
 
 pub struct Install {
     pub home: tempfile::TempDir,
@@ -309,16 +318,18 @@ impl Install {
         procs::wait_gone(timeout, Duration::from_millis(25), || self.survivors())
     }
 
-    /// Waits until the log contains `needle`.
-    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log_text().contains(needle) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        bail!("the shell's log never said {needle:?} within {timeout:?}; it ends with:\n{}", self.log_tail(20))
+    /// The shell's events so far ([`ShellEvent`]), oldest first.
+    pub fn events(&self) -> Vec<ShellEvent> {
+        ShellEvent::parse_all(&self.log_text()).into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Waits until the shell has reported an event that `want` accepts
+    /// (`what` names it for the error).
+    pub fn wait_event(&self, what: &str, timeout: Duration, want: impl Fn(&ShellEvent) -> bool) -> Result<ShellEvent> {
+        crate::core::wait::until(timeout, Duration::from_millis(25), || self.events().into_iter().find(|e| want(e)))
+            .with_context(|| {
+                format!("the shell never reported {what} within {timeout:?}; its log ends with:\n{}", self.log_tail(20))
+            })
     }
 
     pub fn log_tail(&self, n: usize) -> String {
@@ -360,7 +371,14 @@ fn write_executable(path: &Path, text: &str) -> Result<()> {
 
 pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     let config = Config::load()?;
-    let lab = Lab::start(&config)?;
+    let mut lab = Lab::start(&config)?;
+    /// Scenarios that make the shell panic: they run the `test-hooks` build.
+    const NEED_HOOKS: [&str; 2] = ["diagnostics", "crash upload"];
+    if !options.kill_loop_only
+        && NEED_HOOKS.iter().any(|name| options.only.is_empty() || options.only.iter().any(|n| n == name))
+    {
+        lab.build.hooks_shell = Some(test_build(ui, &config, Target::host()?, "test-hooks")?);
+    }
     let mut scenarios = Vec::new();
     let mut scenario = |name: &'static str, work: &dyn Fn(&Lab) -> Result<String>| -> Result<()> {
         let started = Instant::now();
@@ -412,9 +430,39 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     Ok(())
 }
 
+/// `cargo build` of the shell with one test-only `feature` (`test-hooks`,
+/// `bench-baseline`): the binary `<shell>-<feature>` beside the release
+/// shell, built with dist's profile, target and features otherwise, so the
+/// release build's dependencies are reused and the `hudson-desktop` that
+/// ships is never replaced.
+pub fn test_build(ui: &Ui, config: &Config, target: &Target, feature: &str) -> Result<PathBuf> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&config.workspace_root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (package, triple) = (&config.shell_package, target.triple);
+    let bin = format!("{}-{feature}", config.shell_binary);
+    ui.info(format!("building {bin}, the shell with its `{feature}` feature (a test build; never shipped)"));
+    xshell::cmd!(
+        sh,
+        "{cargo} build --release -p {package} --target {triple} --features custom-protocol,{feature} --bin {bin}"
+    )
+    .run()
+    .with_context(|| format!("building the test build of the shell `{bin}`"))?;
+    Ok(config.shell_binary_path(target).with_file_name(format!("{bin}{}", target.exe_suffix())))
+}
+
+/// Running shells of this lab: the release build or its test build.
 fn shell_pids(lab: &Lab) -> Vec<u32> {
-    let shell = lab.build.shell.display().to_string();
-    procs::processes().into_iter().filter(|p| p.cmdline.starts_with(&shell)).map(|p| p.pid).collect()
+    let programs: Vec<String> = [Some(&lab.build.shell), lab.build.hooks_shell.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{} ", p.display()))
+        .collect();
+    procs::processes()
+        .into_iter()
+        .filter(|p| programs.iter().any(|program| format!("{} ", p.cmdline).starts_with(program)))
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Runs `script` in the page; promises are awaited by WebDriver.
@@ -475,9 +523,17 @@ fn page_and_sigkill(lab: &Lab) -> Result<String> {
 
     // Other origins leave for the system browser; the window stays.
     session.click("#external-link")?;
-    install.wait_log("opening https://hudson.example/ in the system browser", Duration::from_secs(5))?;
+    install.wait_event(
+        "https://hudson.example/ handed to the browser",
+        Duration::from_secs(5),
+        |e| matches!(e, ShellEvent::OpenedExternally { url } if url == "https://hudson.example/"),
+    )?;
     session.execute("window.location.href = 'https://hudson.example/nav'; return 1")?;
-    install.wait_log("opening https://hudson.example/nav in the system browser", Duration::from_secs(5))?;
+    install.wait_event(
+        "https://hudson.example/nav handed to the browser",
+        Duration::from_secs(5),
+        |e| matches!(e, ShellEvent::OpenedExternally { url } if url == "https://hudson.example/nav"),
+    )?;
     std::thread::sleep(Duration::from_millis(300));
     let after = session.url()?;
     ensure!(crate::drive::gui::backend_port(&after)? == port, "the window left the backend's origin: {after}");
@@ -515,7 +571,7 @@ fn single_instance(lab: &Lab) -> Result<String> {
     let Some(status) = wait_exit(&mut second, Duration::from_secs(15))? else {
         bail!("the second launch is still running after 15 s: single instance does not work");
     };
-    install.wait_log("second launch: focusing the running window", Duration::from_secs(5))?;
+    install.wait_event("the second launch handed over", Duration::from_secs(5), |e| *e == ShellEvent::SecondLaunch)?;
     let after: Vec<u32> = install.survivors().iter().map(|p| p.pid).collect();
     ensure!(
         after == first.iter().map(|p| p.pid).collect::<Vec<_>>(),
@@ -542,21 +598,26 @@ fn quit_paths(lab: &Lab) -> Result<String> {
         session.wait_for_title("Hudson", Duration::from_secs(60))?;
         let port = crate::drive::gui::backend_port(&session.url()?)?;
         let shell = *shell_pids(lab).first().context("the shell is not running")?;
-        crate::drive::gui::request_window_close(lab.display.display(), shell, "Hudson")?;
-        install.wait_log("shell exited", Duration::from_secs(15))?;
+        crate::harness::xtest::request_window_close(lab.display.display(), shell, "Hudson")?;
+        install.wait_event("the shell exiting", Duration::from_secs(15), |e| *e == ShellEvent::ShellExited)?;
         check_graceful(&install, port, "window close")?;
         results.push("window close");
     }
     for (name, sig) in [("SIGTERM", libc::SIGTERM), ("SIGINT", libc::SIGINT)] {
         let install = lab.install(Backend::Real, |_| {})?;
         let mut shell = lab.spawn_shell(&install, &[])?;
-        install.wait_log("page loaded: http://127.0.0.1:", Duration::from_secs(60))?;
+        install
+            .wait_event("the page loaded", Duration::from_secs(60), |e| matches!(e, ShellEvent::PageLoaded { .. }))?;
         let port = *install.handshake_ports_except(&[]).first().context("no handshake file while the backend runs")?;
         procs::signal(shell.id(), sig);
         let Some(status) = wait_exit(&mut shell, Duration::from_secs(15))? else {
             bail!("the shell did not exit within 15 s of {name}");
         };
-        install.wait_log(&format!("{name} received"), Duration::from_secs(1))?;
+        install.wait_event(
+            &format!("{name} received"),
+            Duration::from_secs(1),
+            |e| matches!(e, ShellEvent::Signal { name: got } if got == name),
+        )?;
         check_graceful(&install, port, name)?;
         ensure!(status.success(), "the shell exited with {status} after {name}");
         results.push(name);
@@ -567,25 +628,22 @@ fn quit_paths(lab: &Lab) -> Result<String> {
 /// The child's exit status once it exits within `within`; `None` when it
 /// did not, after killing and reaping it.
 pub(crate) fn wait_exit(child: &mut std::process::Child, within: Duration) -> Result<Option<std::process::ExitStatus>> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        if Instant::now() > deadline {
+    match until(within, Duration::from_millis(20), || child.try_wait().transpose()) {
+        Some(status) => Ok(Some(status?)),
+        None => {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(None);
+            Ok(None)
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn check_graceful(install: &Install, port: u16, how: &str) -> Result<()> {
-    let log = install.log_text();
+    let stops: Vec<ShellEvent> =
+        install.events().into_iter().filter(|e| matches!(e, ShellEvent::BackendStopped { .. })).collect();
     ensure!(
-        log.contains("backend stopped (exit code 0)") && !log.contains("killed after the grace period"),
-        "{how}: the backend was not stopped gracefully; log:\n{}",
+        stops == [ShellEvent::BackendStopped { exit_code: Some(0), killed: false }],
+        "{how}: the backend was not stopped once, gracefully ({stops:?}); log:\n{}",
         install.log_tail(20)
     );
     let left = install.wait_no_backend(Duration::from_secs(10));
@@ -606,11 +664,7 @@ printf '{"port":4000,"token":"%s","pid":%s,"version":"0.1.0"}' "$HUDSON_HANDSHAK
 ln -s "$HUDSON_DATA_DIR/elsewhere.json" "$HUDSON_HANDSHAKE_FILE""#
         .to_owned();
     let stale = format!("printf '%s' '{fake}' > \"$HUDSON_HANDSHAKE_FILE\"");
-    let cases = [
-        ("planted", planted, "does not carry this launch's token"),
-        ("symlink", symlink, "it is a symbolic link"),
-        ("stale", stale, "planted or stale file"),
-    ];
+    let cases = [("planted", planted, "wrong_token"), ("symlink", symlink, "symlink"), ("stale", stale, "wrong_token")];
     for (name, plant, refusal) in &cases {
         let install = lab.install(Backend::Wrapper(plant), |_| {})?;
         // A stale launch folder of an earlier, killed run, too.
@@ -625,11 +679,11 @@ ln -s "$HUDSON_DATA_DIR/elsewhere.json" "$HUDSON_HANDSHAKE_FILE""#
             .wait_for_title("Hudson", Duration::from_secs(60))
             .with_context(|| format!("{name}: the app did not start; log:\n{}", install.log_tail(20)))?;
         crate::drive::gui::backend_port(&session.url()?)?;
-        let log = install.log_text();
-        let line = log.lines().find(|l| l.contains("refused handshake") && l.contains(refusal));
-        ensure!(line.is_some(), "{name}: no refusal logged; log:\n{}", install.log_tail(20));
+        let events = install.events();
+        let refused = events.iter().any(|e| matches!(e, ShellEvent::HandshakeRefused { kind } if kind == refusal));
+        ensure!(refused, "{name}: no {refusal} refusal reported; log:\n{}", install.log_tail(20));
         ensure!(!earlier.exists(), "{name}: the earlier launch folder was not swept");
-        ensure!(log.contains("removed 1 launch folder"), "{name}: the sweep was not logged");
+        ensure!(events.contains(&ShellEvent::LaunchFoldersRemoved { count: 1 }), "{name}: the sweep was not reported");
         drop(session);
         ensure!(install.wait_no_backend(Duration::from_secs(10)).is_empty(), "{name}: backend left");
     }
@@ -663,10 +717,7 @@ fn crash_on_boot(lab: &Lab) -> Result<String> {
 
     // Restart from the page: a fresh budget of four boots.
     session.click("#restart")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while count() < 8 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until(Duration::from_secs(30), Duration::from_millis(50), || (count() >= 8).then_some(()));
     ensure!(count() == 8, "Restart did not start the backend again ({} boots)", count());
     session.wait_for_title("Hudson — Could not start", Duration::from_secs(30))?;
     Ok(format!(
@@ -692,12 +743,11 @@ fn update_required(lab: &Lab) -> Result<String> {
     let session = driver.session(&lab.build.shell, &[])?;
     session.wait_for_title("Hudson — Update required", Duration::from_secs(60))?;
     session.click("#check-updates")?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut answer = String::new();
-    while answer.is_empty() && Instant::now() < deadline {
-        answer = session.text("#answer")?;
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let answer = until(Duration::from_secs(5), Duration::from_millis(50), || {
+        session.text("#answer").map(|a| (!a.is_empty()).then_some(a)).transpose()
+    })
+    .transpose()?
+    .unwrap_or_default();
     ensure!(answer.contains("no update endpoint is configured"), "Check for updates answered: {answer:?}");
     Ok(format!("update page; Check for updates says: {answer}"))
 }
@@ -718,16 +768,20 @@ fn diagnostics(lab: &Lab) -> Result<String> {
         (hudson_lifecycle::hooks::ENV_TEST_CRASH_ONCE, "1"),
     ];
     let driver = lab.driver(&install, &hooks)?;
-    let session = driver.session(&lab.build.shell, &[])?;
+    let session = driver.session(lab.build.hooks_shell()?, &[])?;
     session.wait_for_title("Hudson", Duration::from_secs(60))?;
     let shell = *shell_pids(lab).first().context("the shell is not running")?;
-    crate::drive::gui::type_keys(
+    crate::harness::xtest::type_keys(
         lab.display.display(),
         shell,
         "Hudson",
         &["F10", "Down", "End", "Up", "Up", "Return"],
     )?;
-    install.wait_log("menu: diagnostics", Duration::from_secs(10)).context("the menu did not report Diagnostics…")?;
+    install.wait_event(
+        "the Diagnostics… menu item",
+        Duration::from_secs(10),
+        |e| matches!(e, ShellEvent::Menu { item } if item == "diagnostics"),
+    )?;
     session.switch_to_window("Hudson — Diagnostics", Duration::from_secs(30))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = String::new();
@@ -761,24 +815,23 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     let text = std::fs::read(&dump).with_context(|| format!("no crash dump at {}", dump.display()))?;
     ensure!(String::from_utf8_lossy(&text).contains("forced crash"), "the crash dump is not the forced one");
     session.click("#copy")?;
-    let deadline = Instant::now() + Duration::from_secs(10);
     let mut report = String::new();
-    while !report.contains("Health: red") && Instant::now() < deadline {
-        report = session
-            .execute("return document.getElementById('report-text').value")?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until(Duration::from_secs(10), Duration::from_millis(100), || {
+        match session.execute("return document.getElementById('report-text').value") {
+            Ok(value) => report = value.as_str().unwrap_or_default().to_owned(),
+            Err(e) => return Some(Err(e)),
+        }
+        report.contains("Health: red").then_some(Ok(()))
+    })
+    .transpose()?;
     ensure!(report.contains("Health: red") && report.contains("remote_api: down"), "Copy as text gave: {report}");
     // "Export support bundle…" asks where with a native save dialog. Escape
     // cancels it: the window says so and nothing is written.
     let display = lab.display.display();
     let dialog = "Export support bundle";
     session.click("#export")?;
-    crate::drive::gui::wait_for_window(display, shell, dialog, Duration::from_secs(20))?;
-    crate::drive::gui::type_keys(display, shell, dialog, &["Escape"])?;
+    crate::harness::xtest::wait_for_window(display, shell, dialog, Duration::from_secs(20))?;
+    crate::harness::xtest::type_keys(display, shell, dialog, &["Escape"])?;
     let cancelled = wait_for_text(&session, "#exported", "Not saved", Duration::from_secs(10))?;
     let stray = zips_under(install.home.path())?;
     ensure!(stray.is_empty(), "a cancelled export wrote {stray:?}");
@@ -789,11 +842,11 @@ fn diagnostics(lab: &Lab) -> Result<String> {
     std::fs::create_dir_all(&folder)?;
     let picked = folder.join("case-1234.zip");
     session.click("#export")?;
-    crate::drive::gui::wait_for_window(display, shell, dialog, Duration::from_secs(20))?;
+    crate::harness::xtest::wait_for_window(display, shell, dialog, Duration::from_secs(20))?;
     let mut keys = vec!["Control_L+a".to_owned()];
-    keys.extend(crate::drive::gui::keys_for_text(&picked.display().to_string())?);
+    keys.extend(crate::harness::xtest::keys_for_text(&picked.display().to_string())?);
     keys.push("Return".to_owned());
-    crate::drive::gui::type_keys(display, shell, dialog, &keys)?;
+    crate::harness::xtest::type_keys(display, shell, dialog, &keys)?;
     let exported = wait_for_text(&session, "#exported", "Saved to ", Duration::from_secs(20))?;
     let bundle = PathBuf::from(exported.trim_start_matches("Saved to "));
     ensure!(bundle == picked, "the bundle went to {}, not the picked {}", bundle.display(), picked.display());
@@ -818,7 +871,7 @@ fn diagnostics(lab: &Lab) -> Result<String> {
 /// POST's `X-Sentry-Auth` header and body as `<n>.auth` and `<n>.envelope`
 /// in `inbox`, answering 200 as Sentry does.
 struct EnvelopeDouble {
-    server: crate::drive::gui::LoopbackServer,
+    server: crate::harness::doubles::LoopbackServer,
     inbox: PathBuf,
 }
 
@@ -845,11 +898,12 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 impl EnvelopeDouble {
     fn start(inbox: &Path) -> Result<EnvelopeDouble> {
-        let server = crate::drive::gui::LoopbackServer::start("the envelope endpoint double (python3)", |port| {
-            let mut command = Command::new("python3");
-            command.args(["-c", ENVELOPE_DOUBLE]).arg(inbox).arg(port.to_string());
-            command
-        })?;
+        let server =
+            crate::harness::doubles::LoopbackServer::start("the envelope endpoint double (python3)", |port| {
+                let mut command = Command::new("python3");
+                command.args(["-c", ENVELOPE_DOUBLE]).arg(inbox).arg(port.to_string());
+                command
+            })?;
         Ok(EnvelopeDouble { server, inbox: inbox.to_path_buf() })
     }
 
@@ -900,7 +954,7 @@ fn crash_upload(lab: &Lab) -> Result<String> {
     });
     std::fs::write(logs.join("crash-1000-1.json"), serde_json::to_vec(&planted)?)?;
     let driver = lab.driver(&install, &[(hooks::ENV_TEST_PANIC, "1")])?;
-    let session = driver.session(&lab.build.shell, &["--diagnostics".to_owned()])?;
+    let session = driver.session(lab.build.hooks_shell()?, &["--diagnostics".to_owned()])?;
     session.wait_for_title("Hudson", Duration::from_secs(60))?;
     session.switch_to_window("Hudson — Diagnostics", Duration::from_secs(30))?;
     let state = |session: &Session<'_>| -> Result<UploadView> {
@@ -912,16 +966,17 @@ fn crash_upload(lab: &Lab) -> Result<String> {
         })
     };
     let wait = |what: &str, done: &dyn Fn(&UploadView, usize) -> bool| -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let now = state(&session)?;
+        let mut last = String::new();
+        let seen = until(Duration::from_secs(30), Duration::from_millis(200), || {
+            let now = match state(&session) {
+                Ok(now) => now,
+                Err(e) => return Some(Err(e)),
+            };
             let sent = double.received().len();
-            if done(&now, sent) {
-                return Ok(());
-            }
-            ensure!(Instant::now() < deadline, "{what}: the window shows {now:?}, the double has {sent} envelopes");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            last = format!("the window shows {now:?}, the double has {sent} envelopes");
+            done(&now, sent).then_some(Ok(()))
+        });
+        seen.with_context(|| format!("{what}: {last}"))?
     };
     wait("two crash records, upload off", &|v, _| {
         v.crashes.starts_with("2: ") && v.status.starts_with("Off") && !v.checked && !v.disabled
@@ -1079,16 +1134,18 @@ fn support_bundle(lab: &Lab, install: &Install, secrets: &[&str]) -> Result<Stri
 /// with `prefix`; what it says, or an error with its last words (at once
 /// when it says "Could not…").
 fn wait_for_text(session: &Session<'_>, css: &str, prefix: &str, timeout: Duration) -> Result<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let said = session.text(css)?;
-        ensure!(!said.starts_with("Could not"), "{css} says: {said}");
-        if said.starts_with(prefix) {
-            return Ok(said);
+    let mut said = String::new();
+    let found = until(timeout, Duration::from_millis(200), || {
+        said = match session.text(css) {
+            Ok(said) => said,
+            Err(e) => return Some(Err(e)),
+        };
+        if said.starts_with("Could not") {
+            return Some(Err(anyhow::anyhow!("{css} says: {said}")));
         }
-        ensure!(Instant::now() < deadline, "{css} says {said:?}, not {prefix:?}…, after {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        said.starts_with(prefix).then(|| Ok(said.clone()))
+    });
+    found.with_context(|| format!("{css} says {said:?}, not {prefix:?}…, after {timeout:?}"))?
 }
 
 /// Every `.zip` under `root` (symbolic links not followed), sorted.
@@ -1168,11 +1225,8 @@ fn kill_loop(lab: &Lab, options: &Options) -> Result<KillLoop> {
         let moment;
         let launched = Instant::now();
         if after_load {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !page_finished(&trace) {
-                ensure!(Instant::now() < deadline, "launch {launch}: the page never loaded");
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            until(Duration::from_secs(60), Duration::from_millis(10), || page_finished(&trace).then_some(()))
+                .with_context(|| format!("launch {launch}: the page never loaded"))?;
             startup_ms = startup_ms.max(launched.elapsed().as_millis() as u64);
             let extra = moments.below(500);
             std::thread::sleep(Duration::from_millis(extra));

@@ -7,6 +7,12 @@
 //! loopback by a real HTTP server (Python's `http.server`), and the real
 //! shell under Xvfb updating itself.
 //!
+//! The scenarios are a table ([`SCENARIOS`]); each arranges its own
+//! channel (a fresh channel tree, published by the real commands) and its
+//! own fresh installs, so `--scenario <name>` runs any one alone. The shell's
+//! state is read from its machine-readable events
+//! ([`hudson_lifecycle::ShellEvent`]), never from its sentences.
+//!
 //! Install A (the checkout's version, say 0.1.0):
 //! - up to date against its own release;
 //! - refusals, each with the install tree hashed before and after (no byte
@@ -36,18 +42,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use hudson_lifecycle::ShellEvent;
 use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
 use hudson_lifecycle::hooks;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use signing::manifest::ChannelManifest;
 
 use crate::core::config::Config;
 use crate::core::target::Target;
 use crate::core::ui::{Ui, seconds};
-use crate::drive::gui::{SessionBus, Xvfb};
+use crate::drive::gui::Xvfb;
 use crate::drive::procs;
 use crate::harness::database::Facts;
+use crate::harness::doubles::SessionBus;
 use crate::harness::e2e::{Install, Moments, wait_exit};
 
 /// The channel the scenarios publish to.
@@ -61,18 +68,20 @@ const DATABASE: &str = "db/hudson.sqlite3";
 /// while the database is being written.
 const WRITER_MS: &str = "100";
 /// How long one launch may take to show its page (2 cores, cold caches).
-const PAGE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const PAGE_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Updates in the random-SIGKILL loop.
     pub kill_updates: usize,
     pub seed: Option<u64>,
+    /// Scenario names to run (empty: all).
+    pub only: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kill_updates: 50, seed: None }
+        Options { kill_updates: 50, seed: None, only: Vec::new() }
     }
 }
 
@@ -98,83 +107,140 @@ pub struct KillLoop {
     pub failures: Vec<String>,
 }
 
+/// A scenario: arranges its own channel and installs (so any one runs
+/// alone), acts, and returns what it proved.
+type Scenario = fn(&Ui, &UpdateLab, &Options, &Shared) -> Result<String>;
+
+/// Every scenario, in the order a full run takes them.
+const SCENARIOS: [(&str, Scenario); 7] = [
+    ("up to date", up_to_date),
+    ("refusals", refusals),
+    ("update", update),
+    ("kill loop", kill_loop_scenario),
+    ("deb through dpkg", deb_as_root),
+    ("yank", yank),
+    ("broken update rolled back", broken_update),
+];
+
+/// Facts one scenario learns that another would otherwise measure again;
+/// never an ordering requirement (each is measured when missing).
+#[derive(Default)]
+struct Shared {
+    schemas: std::cell::Cell<Option<Schemas>>,
+    /// When the measured update's page loaded and its probation passed.
+    update_time: std::cell::Cell<Option<(Duration, Duration)>>,
+    kill_loop: std::cell::RefCell<KillLoop>,
+}
+
 pub fn run(ui: &Ui, options: &Options) -> Result<()> {
     let config = Config::load()?;
     let target = Target::host()?;
-    let lab = UpdateLab::start(ui, &config, target, true)?;
+    let known: Vec<&str> = SCENARIOS.iter().map(|(name, _)| *name).collect();
+    if let Some(unknown) = options.only.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!("no e2e-update scenario {unknown:?}; the scenarios: {}", known.join(", "));
+    }
+    let selected: Vec<&(&str, Scenario)> = SCENARIOS
+        .iter()
+        .filter(|(name, _)| options.only.is_empty() || options.only.iter().any(|n| n == name))
+        .collect();
+    let with_broken = selected.iter().any(|(name, _)| *name == "broken update rolled back");
+    let lab = UpdateLab::start(ui, &config, target, with_broken)?;
+    let shared = Shared::default();
     let mut scenarios: Vec<(String, String)> = Vec::new();
-    let mut done = |name: &str, started: Instant, result: String| {
+    for (name, scenario) in selected {
+        let started = Instant::now();
+        let result =
+            scenario(ui, &lab, options, &shared).with_context(|| format!("e2e-update scenario `{name}` failed"))?;
         ui.info(format!("✓ e2e-update {name} ({}): {result}", seconds(started.elapsed())));
-        scenarios.push((name.to_owned(), result));
-    };
+        scenarios.push(((*name).to_owned(), result));
+    }
+    ui.emit(&Report {
+        versions: [lab.v1.version.to_string(), lab.v2.version.to_string(), lab.v3.version.to_string()],
+        scenarios,
+        kill_loop: shared.kill_loop.take(),
+    });
+    Ok(())
+}
 
-    // Install A on the checkout's version, its own release published.
-    let started = Instant::now();
-    lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v1.manifest])?;
-    lab.serve_artifact(&lab.v1)?;
+/// Install A: a fresh install of the checkout's version on a fresh channel
+/// holding only its own release, launched once (up to date; its backend
+/// migrated and wrote rows). Learns the schemas on the way.
+fn install_a(lab: &UpdateLab, shared: &Shared) -> Result<(UpdateInstall, Facts)> {
+    lab.fresh_channel(&[&lab.v1])?;
     let a = lab.install(&lab.v1)?;
-    let result = a.expect_check("is up to date")?;
-    // The checkout's backend migrated its empty database; the scratch
-    // builds each add one migration.
+    let v1 = lab.v1.version.to_string();
+    a.expect_check(&format!("{v1} up to date"), |e| {
+        matches!(e, ShellEvent::UpdateChecked { outcome, version: Some(version), .. } if outcome == "up_to_date" && *version == v1)
+    })?;
+    // The checkout's backend migrated its empty database (the scratch
+    // builds each add one migration), and wrote rows an update must keep:
+    // the check can end before its writer's first tick.
+    if a.facts()?.rows.is_empty() {
+        a.run_a_moment()?;
+    }
     let first = a.facts()?;
     ensure!(
         first.integrity == "ok" && first.schema >= 1,
         "install A's database after its first launch: {}",
         first.summary()
     );
-    let schemas = Schemas { v1: first.schema, v2: first.schema + 1, v3: first.schema + 2 };
-    done("up to date", started, format!("{result}; database {}", first.summary()));
+    shared.schemas.set(Some(Schemas { v1: first.schema, v2: first.schema + 1, v3: first.schema + 2 }));
+    Ok((a, first))
+}
 
-    let started = Instant::now();
-    let refusals = refusals(ui, &lab, &a)?;
-    done("refusals", started, refusals);
+/// The schemas each version reaches, learnt from a first launch if no
+/// scenario has launched one yet.
+fn schemas(lab: &UpdateLab, shared: &Shared) -> Result<Schemas> {
+    if let Some(schemas) = shared.schemas.get() {
+        return Ok(schemas);
+    }
+    install_a(lab, shared)?;
+    shared.schemas.get().context("install A learnt no schemas")
+}
 
-    // The refusals left the next release published and halted: resume it.
-    let started = Instant::now();
-    lab.xtask(&["rollout", CHANNEL, "100"], &[])?;
-    let (result, update_time) = update_to_next(&lab, &a, &schemas)?;
-    done("update", started, result);
+fn up_to_date(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
+    let (_, first) = install_a(lab, shared)?;
+    Ok(format!("{} checked: up to date; database {}", lab.v1.version, first.summary()))
+}
 
-    let started = Instant::now();
-    let kill_loop = kill_loop(&lab, options, update_time, &schemas)?;
-    done(
-        "kill loop",
-        started,
-        format!(
-            "{} updates SIGKILLed (seed {}: {} downloading, {} installing, {} on probation, {} after): {} came back old, {} new, {} broken",
-            kill_loop.updates,
-            kill_loop.seed,
-            kill_loop.killed_downloading,
-            kill_loop.killed_installing,
-            kill_loop.killed_on_probation,
-            kill_loop.killed_after_probation,
-            kill_loop.came_back_old,
-            kill_loop.came_back_new,
-            kill_loop.broken
-        ),
+fn update(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
+    let (a, _) = install_a(lab, shared)?;
+    lab.publish(&lab.v2)?;
+    let (result, update_time) = update_to_next(lab, &a, &schemas(lab, shared)?)?;
+    shared.update_time.set(Some(update_time));
+    Ok(result)
+}
+
+fn kill_loop_scenario(_: &Ui, lab: &UpdateLab, options: &Options, shared: &Shared) -> Result<String> {
+    let update_time = match shared.update_time.get() {
+        Some(time) => time,
+        None => {
+            // Where to aim: one update measured first.
+            let (a, _) = install_a(lab, shared)?;
+            lab.publish(&lab.v2)?;
+            update_to_next(lab, &a, &schemas(lab, shared)?)?.1
+        }
+    };
+    lab.fresh_channel(&[&lab.v1, &lab.v2])?;
+    let kill_loop = kill_loop(lab, options, update_time, &schemas(lab, shared)?)?;
+    let result = format!(
+        "{} updates SIGKILLed (seed {}: {} downloading, {} installing, {} on probation, {} after): {} came back old, {} new, {} broken",
+        kill_loop.updates,
+        kill_loop.seed,
+        kill_loop.killed_downloading,
+        kill_loop.killed_installing,
+        kill_loop.killed_on_probation,
+        kill_loop.killed_after_probation,
+        kill_loop.came_back_old,
+        kill_loop.came_back_new,
+        kill_loop.broken
     );
-
-    let started = Instant::now();
-    let result = deb_as_root(&lab)?;
-    done("deb through dpkg", started, result);
-
-    let started = Instant::now();
-    let result = yank(&lab, &a)?;
-    done("yank", started, result);
-
-    let started = Instant::now();
-    let result = broken_update(&lab, &schemas)?;
-    done("broken update rolled back", started, result);
-
-    ui.emit(&Report {
-        versions: [lab.v1.version.to_string(), lab.v2.version.to_string(), lab.v3.version.to_string()],
-        scenarios,
-        kill_loop,
-    });
-    Ok(())
+    shared.kill_loop.replace(kill_loop);
+    Ok(result)
 }
 
 /// The schema (`PRAGMA user_version`) each version's migrations reach.
+#[derive(Debug, Clone, Copy)]
 struct Schemas {
     v1: u64,
     v2: u64,
@@ -182,29 +248,29 @@ struct Schemas {
 }
 
 /// One release of the scenarios: its dist folder and portable artifact.
-struct Release {
-    version: semver::Version,
+pub(crate) struct Release {
+    pub(crate) version: semver::Version,
     manifest: PathBuf,
-    portable: PathBuf,
+    pub(crate) portable: PathBuf,
     /// Hash of the tree an install of it has (its own configuration).
     tree: String,
 }
 
-struct UpdateLab {
+pub(crate) struct UpdateLab {
     config: Config,
     display: Xvfb,
     bus: SessionBus,
     server: Server,
     dir: PathBuf,
-    v1: Release,
-    v2: Release,
+    pub(crate) v1: Release,
+    pub(crate) v2: Release,
     v3: Release,
     updates: UpdatesConfig,
 }
 
 impl UpdateLab {
     /// `with_broken`: also build the broken version (the benchmark does not).
-    fn start(ui: &Ui, config: &Config, target: &'static Target, with_broken: bool) -> Result<UpdateLab> {
+    pub(crate) fn start(ui: &Ui, config: &Config, target: &'static Target, with_broken: bool) -> Result<UpdateLab> {
         // The installed version: this checkout's dist, signed with the key
         // the scratch builds and `publish` use (a child sees no
         // TAURI_SIGNING_PRIVATE_KEY: the development key). Nothing to do
@@ -301,6 +367,26 @@ impl UpdateLab {
         Ok(())
     }
 
+    /// Publishes `release` to the lab's channel (its artifacts served).
+    pub(crate) fn publish(&self, release: &Release) -> Result<()> {
+        self.xtask(&["publish", "--channel", CHANNEL, "--base-url", &self.base_url()], &[&release.manifest])?;
+        self.serve_artifact(release)
+    }
+
+    /// A new channel tree holding `releases`, published in that order (a
+    /// scenario's starting point; installs made before it have seen
+    /// another channel's sequence numbers).
+    fn fresh_channel(&self, releases: &[&Release]) -> Result<()> {
+        let channels = self.channels();
+        if channels.exists() {
+            std::fs::remove_dir_all(&channels).with_context(|| format!("clearing {}", channels.display()))?;
+        }
+        for release in releases {
+            self.publish(release)?;
+        }
+        Ok(())
+    }
+
     /// Runs this xtask (as a release manager runs it) on the lab's channel tree.
     fn xtask(&self, args: &[&str], files: &[&Path]) -> Result<String> {
         xtask_in(&self.config.workspace_root, &self.config, args, files, Some(&self.channels()))
@@ -317,11 +403,11 @@ impl UpdateLab {
 
     /// A fresh user with `release` unpacked as `~/Apps/Hudson` (the
     /// checkout's own version with the test endpoint added).
-    fn install(&self, release: &Release) -> Result<UpdateInstall> {
+    pub(crate) fn install(&self, release: &Release) -> Result<UpdateInstall> {
         self.install_as(release, true)
     }
 
-    fn install_as(&self, release: &Release, configure: bool) -> Result<UpdateInstall> {
+    pub(crate) fn install_as(&self, release: &Release, configure: bool) -> Result<UpdateInstall> {
         let (home, mut env) = crate::drive::home::private_home()?;
         let apps = home.path().join("Apps");
         std::fs::create_dir_all(&apps)?;
@@ -560,47 +646,21 @@ fn find_file(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
 /// SHA-256 over every entry of a tree: relative path, type, mode, and the
 /// content or link target. Equal hashes: the same tree, byte for byte.
 fn tree_hash(root: &Path) -> Result<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut entries = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
-            let meta = path.symlink_metadata()?;
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            entries.push((path, meta));
-        }
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut hash = Sha256::new();
-    for (path, meta) in entries {
-        let relative = path.strip_prefix(root).expect("inside the root");
-        hash.update(relative.as_os_str().as_encoded_bytes());
-        hash.update(format!("\0{:o}\0", meta.permissions().mode()).as_bytes());
-        if meta.file_type().is_symlink() {
-            hash.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
-        } else if meta.is_file() {
-            hash.update(std::fs::read(&path)?);
-        }
-        hash.update(b"\n");
-    }
-    Ok(hex::encode(hash.finalize()))
+    hudson_test_support::tree::tree_hash(root).with_context(|| format!("hashing the tree {}", root.display()))
 }
 
 /// A user's portable install and the shell started from it.
-struct UpdateInstall {
+pub(crate) struct UpdateInstall {
     install: Install,
     /// `~/Apps/Hudson`.
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     program: PathBuf,
     /// The backend's data folder (the app-data folder).
     data: PathBuf,
 }
 
 impl UpdateInstall {
-    fn launch(&self, restart_when_ready: bool) -> Result<Child> {
+    pub(crate) fn launch(&self, restart_when_ready: bool) -> Result<Child> {
         let mut command = Command::new(&self.program);
         command.envs(self.install.env.iter().map(|(k, v)| (k, v)));
         if restart_when_ready {
@@ -646,7 +706,7 @@ impl UpdateInstall {
         format!("log folder: [{}]; the shell's stdout and stderr:\n{}", files.join(", "), tail(&output, 25))
     }
 
-    fn log_len(&self) -> usize {
+    pub(crate) fn log_len(&self) -> usize {
         self.install.log_text().len()
     }
 
@@ -655,42 +715,64 @@ impl UpdateInstall {
         self.install.log_text().get(from..).unwrap_or_default().to_owned()
     }
 
-    /// When the log (since `from`) first says `needle`, polled every 5 ms,
-    /// and the offset just after that line.
-    fn seen_at(&self, from: usize, needle: &str, timeout: Duration) -> Result<(Instant, usize)> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = self.log_since(from);
-            if let Some(at) = text.find(needle) {
-                let end = text[at..].find('\n').map_or(text.len(), |n| at + n);
-                return Ok((Instant::now(), from + end));
-            }
-            if Instant::now() > deadline {
-                bail!("the shell's log never said {needle:?} within {timeout:?}:\n{}", tail(&text, 25));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+    /// The shell's events since `from` (a `log_len`), each with the offset
+    /// just past its line.
+    fn events_since(&self, from: usize) -> Vec<(usize, ShellEvent)> {
+        ShellEvent::parse_all(&self.log_since(from)).into_iter().map(|(end, e)| (from + end, e)).collect()
     }
 
-    fn wait_since(&self, from: usize, needle: &str, timeout: Duration) -> Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = self.log_since(from);
-            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-                return Ok(line.to_owned());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the shell's log never said {needle:?} within {timeout:?}; since the launch it says:\n{}",
-                    tail(&text, 25)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+    /// The first event since `from` that `want` accepts, polled every 5 ms:
+    /// when it was seen, the event, and the offset just past its line.
+    pub(crate) fn seen(
+        &self,
+        from: usize,
+        what: &str,
+        timeout: Duration,
+        want: impl Fn(&ShellEvent) -> bool,
+    ) -> Result<(Instant, ShellEvent, usize)> {
+        let found = crate::core::wait::until(timeout, Duration::from_millis(5), || {
+            self.events_since(from).into_iter().find(|(_, e)| want(e)).map(|(end, e)| (Instant::now(), e, end))
+        });
+        found.with_context(|| {
+            format!(
+                "the shell never reported {what} within {timeout:?}; its log since then:\n{}",
+                tail(&self.log_since(from), 25)
+            )
+        })
+    }
+
+    /// [`UpdateInstall::seen`], for what was seen only.
+    fn wait_event(
+        &self,
+        from: usize,
+        what: &str,
+        timeout: Duration,
+        want: impl Fn(&ShellEvent) -> bool,
+    ) -> Result<ShellEvent> {
+        self.seen(from, what, timeout, want).map(|(_, event, _)| event)
+    }
+
+    /// Waits until the log since `from` holds `needle` — for the backend's
+    /// own output only (its migration line); the shell's state comes from
+    /// its events.
+    fn seen_in_log(&self, from: usize, needle: &str, timeout: Duration) -> Result<()> {
+        let found = crate::core::wait::until(timeout, Duration::from_millis(25), || {
+            self.log_since(from).contains(needle).then_some(())
+        });
+        found.with_context(|| {
+            format!("the backend never logged {needle:?} within {timeout:?}:\n{}", tail(&self.log_since(from), 25))
+        })
+    }
+
+    /// The offset past the first (or, `last`, the last) relaunch since `from`.
+    fn relaunched(&self, from: usize, last: bool) -> usize {
+        let mut relaunches = self.events_since(from).into_iter().filter(|(_, e)| is_relaunch(e)).map(|(end, _)| end);
+        let at = if last { relaunches.next_back() } else { relaunches.next() };
+        at.unwrap_or(from)
     }
 
     /// SIGTERM, a graceful exit and nothing left behind.
-    fn stop(&self, mut shell: Child) -> Result<()> {
+    pub(crate) fn stop(&self, mut shell: Child) -> Result<()> {
         procs::signal(shell.id(), libc::SIGTERM);
         let status = wait_exit(&mut shell, Duration::from_secs(20))?;
         ensure!(status.is_some(), "the shell did not exit within 20 s of SIGTERM");
@@ -714,7 +796,7 @@ impl UpdateInstall {
     /// to nobody and exits, as a user's double-click would at that moment.
     /// The kill loop judges the install, not that race.
     fn wait_single_instance_released(&self) -> Result<()> {
-        let name = format!("{}.SingleInstance", self.install.identifier());
+        let name = hudson_lifecycle::shell_event::single_instance_name(self.install.identifier());
         let address = self
             .install
             .env
@@ -722,28 +804,38 @@ impl UpdateInstall {
             .find(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS")
             .map(|(_, v)| v.clone())
             .context("the install has no session bus")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if !crate::drive::gui::name_has_owner(&address, &name)? {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("the killed shell's single-instance name {name} was still on the session bus 10 s later")
+        let released = crate::core::wait::until(Duration::from_secs(10), Duration::from_millis(20), || {
+            crate::harness::doubles::name_has_owner(&address, &name).map(|owned| (!owned).then_some(())).transpose()
+        });
+        released.with_context(|| {
+            format!("the killed shell's single-instance name {name} was still on the session bus 10 s later")
+        })?
     }
 
-    /// Launches, waits for the page and the first check's outcome line
-    /// containing `expect`, stops; returns that line.
-    fn expect_check(&self, expect: &str) -> Result<String> {
+    /// Launches, lets the backend run a moment after its page loaded (its
+    /// writer adds a row every `WRITER_MS`), stops.
+    fn run_a_moment(&self) -> Result<()> {
+        let from = self.log_len();
+        let shell = self.launch(false)?;
+        let ran = self.wait_event(from, "the page loaded", PAGE_TIMEOUT, is_page).map(|_| {
+            std::thread::sleep(Duration::from_millis(1500));
+        });
+        self.stop(shell)?;
+        ran.map(|_| ())
+    }
+
+    /// Launches, waits for the page and the first event that `want`
+    /// accepts (what the check, or the download it started, ended with),
+    /// stops; returns that event.
+    fn expect_check(&self, what: &str, want: impl Fn(&ShellEvent) -> bool) -> Result<ShellEvent> {
         let from = self.log_len();
         let shell = self.launch(false)?;
         let result = (|| {
-            self.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-            self.wait_since(from, expect, Duration::from_secs(30))
+            self.wait_event(from, "the page loaded", PAGE_TIMEOUT, is_page)?;
+            self.wait_event(from, what, Duration::from_secs(30), want)
         })();
         self.stop(shell)?;
-        let line = result?;
-        Ok(line.split("updates: ").nth(1).unwrap_or(&line).to_owned())
+        result
     }
 
     /// Launches with Restart to update pressed for it, and waits until
@@ -753,12 +845,11 @@ impl UpdateInstall {
         let from = self.log_len();
         let shell = self.launch(true)?;
         let waited = (|| -> Result<()> {
-            self.wait_since(from, &format!("Hudson {version} downloaded and verified"), PAGE_TIMEOUT)?;
-            self.wait_since(from, &format!("Hudson {version} passed probation"), PAGE_TIMEOUT)?;
+            self.wait_event(from, &format!("{version} downloaded"), PAGE_TIMEOUT, |e| downloaded(e, version))?;
+            self.wait_event(from, &format!("{version} passed probation"), PAGE_TIMEOUT, |e| passed(e, version))?;
             Ok(())
         })();
-        let relaunched = from + self.log_since(from).find("relaunching").unwrap_or(0);
-        let versions = self.versions_since(relaunched);
+        let versions = self.versions_since(self.relaunched(from, false));
         self.stop(shell)?;
         waited?;
         let wanted = Some(version.to_owned());
@@ -768,14 +859,14 @@ impl UpdateInstall {
 
     /// The versions the last launch's shell and backend reported.
     fn versions_since(&self, from: usize) -> (Option<String>, Option<String>) {
-        let text = self.log_since(from);
-        let after = |marker: &str, line: &str| {
-            line.split(marker).nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
-        };
-        let shell =
-            text.lines().filter(|l| l.contains(" shell started")).filter_map(|l| after("Hudson ", l)).next_back();
-        let backend =
-            text.lines().filter(|l| l.contains(" ready at http")).filter_map(|l| after("backend ", l)).next_back();
+        let (mut shell, mut backend) = (None, None);
+        for (_, event) in self.events_since(from) {
+            match event {
+                ShellEvent::ShellStarted { version } => shell = Some(version),
+                ShellEvent::BackendReady { version, .. } => backend = Some(version),
+                _ => {}
+            }
+        }
         (shell, backend)
     }
 
@@ -792,14 +883,15 @@ impl UpdateInstall {
     /// The `database` check of `/healthz` from the backend the log (since
     /// `from`) last said was ready: `(status, detail)`.
     fn database_check(&self, from: usize) -> Result<(String, String)> {
-        let text = self.log_since(from);
-        let origin = text
-            .lines()
-            .filter_map(|l| l.split(" ready at ").nth(1))
+        let origin = self
+            .events_since(from)
+            .into_iter()
+            .filter_map(|(_, e)| match e {
+                ShellEvent::BackendReady { origin, .. } => Some(origin),
+                _ => None,
+            })
             .next_back()
-            .context("the log names no ready backend")?
-            .trim()
-            .to_owned();
+            .context("the shell reported no ready backend")?;
         let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build()?;
         let answer = client.get(format!("{origin}/healthz")).send()?.error_for_status()?;
         let doc: hudson_lifecycle::contract::HealthDoc = serde_json::from_reader(answer.take(1 << 20))?;
@@ -808,9 +900,43 @@ impl UpdateInstall {
     }
 
     fn rollback_copy(&self) -> PathBuf {
-        let name = self.root.file_name().expect("a folder name").to_string_lossy();
-        self.root.with_file_name(format!(".{name}.rollback"))
+        hudson_updater::Layout::rollback_copy_of(&self.root)
     }
+}
+
+/// The backend's page finished loading.
+pub(crate) fn is_page(event: &ShellEvent) -> bool {
+    matches!(event, ShellEvent::PageLoaded { .. })
+}
+
+pub(crate) fn is_relaunch(event: &ShellEvent) -> bool {
+    matches!(event, ShellEvent::Relaunching { .. })
+}
+
+pub(crate) fn is_stopped(event: &ShellEvent) -> bool {
+    matches!(event, ShellEvent::BackendStopped { .. })
+}
+
+pub(crate) fn ready(event: &ShellEvent, want: &str) -> bool {
+    matches!(event, ShellEvent::BackendReady { version, .. } if version == want)
+}
+
+fn downloaded(event: &ShellEvent, want: &str) -> bool {
+    matches!(event, ShellEvent::UpdateDownloaded { version } if version == want)
+}
+
+fn passed(event: &ShellEvent, want: &str) -> bool {
+    matches!(event, ShellEvent::ProbationPassed { version } if version == want)
+}
+
+/// A check that ended with `outcome` (`halted`, `refused`, `bad_version`, …).
+fn checked(event: &ShellEvent, want: &str) -> bool {
+    matches!(event, ShellEvent::UpdateChecked { outcome, .. } if outcome == want)
+}
+
+/// A check refused by the policy rule `kind` (`replay`, `unknown_key`, …).
+fn refused_for(event: &ShellEvent, kind: &str) -> bool {
+    matches!(event, ShellEvent::UpdateChecked { refused: Some(refused), .. } if refused == kind)
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -820,7 +946,9 @@ fn tail(text: &str, n: usize) -> String {
 
 /// Each refusal: the reason logged, the tree and the state's last-seen
 /// manifest untouched, nothing downloaded left behind.
-fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
+fn refusals(ui: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
+    let (a, _) = install_a(lab, shared)?;
+    let a = &a;
     let mut seen = Vec::new();
     let tree = tree_hash(&a.root)?;
     ensure!(tree == lab.v1.tree, "install A is not the {} tree before the refusals", lab.v1.version);
@@ -849,26 +977,29 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&served, &bytes)?;
-    let line = a.expect_check("could not be downloaded")?;
-    ensure!(line.contains("refused"), "a flipped byte was not refused: {line}");
+    let failed = a.expect_check("a failed download", |e| matches!(e, ShellEvent::UpdateDownloadFailed { .. }))?;
+    ensure!(
+        matches!(failed, ShellEvent::UpdateDownloadFailed { refused: true, .. }),
+        "a flipped byte was not refused: {failed:?}"
+    );
     unchanged("flipped byte")?;
     seen.push("flipped byte");
 
     std::fs::write(&served, &std::fs::read(&lab.v2.portable)?[..middle])?;
-    a.expect_check("could not be downloaded")?;
+    a.expect_check("a failed download", |e| matches!(e, ShellEvent::UpdateDownloadFailed { .. }))?;
     unchanged("cut short")?;
     seen.push("cut short");
 
     // 2. Rollout 0 %: this install is outside it (the artifact is fine now).
     lab.serve_artifact(&lab.v2)?;
     lab.xtask(&["rollout", CHANNEL, "0"], &[])?;
-    a.expect_check("this one is not included yet")?;
+    a.expect_check("a check outside the rollout", |e| checked(e, "not_in_rollout"))?;
     unchanged("rollout 0 %")?;
     seen.push("rollout 0 %");
 
     // 3. Halted.
     lab.xtask(&["halt", CHANNEL], &[])?;
-    a.expect_check("paused by the publisher")?;
+    a.expect_check("a check of a halted channel", |e| checked(e, "halted"))?;
     unchanged("halted")?;
     seen.push("halted");
 
@@ -876,8 +1007,8 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     let halted = lab.dir.join("halted-channel");
     copy(&channel, &halted)?;
     copy(&saved, &channel)?;
-    let line = a.expect_check("answer was refused")?;
-    ensure!(line.contains("older"), "a replayed manifest was refused for another reason: {line}");
+    let refused = a.expect_check("a refused check", |e| checked(e, "refused"))?;
+    ensure!(refused_for(&refused, "replay"), "a replayed manifest was refused for another reason: {refused:?}");
     unchanged("replayed")?;
     seen.push("replayed older manifest");
 
@@ -895,8 +1026,11 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     )?;
     let stranger = signing::keys::SecretKey::from_file(&stranger, None)?;
     resign(&channel, &stranger, |m| m.sequence += 1)?;
-    let line = a.expect_check("answer was refused")?;
-    ensure!(line.contains("key"), "a manifest signed by an unknown key was refused for another reason: {line}");
+    let refused = a.expect_check("a refused check", |e| checked(e, "refused"))?;
+    ensure!(
+        refused_for(&refused, "unknown_key"),
+        "a manifest signed by an unknown key was refused for another reason: {refused:?}"
+    );
     unchanged("unknown key")?;
     seen.push("unknown key");
     copy(&halted, &channel)?;
@@ -910,8 +1044,8 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
         m.issued_at = now - time::Duration::hours(2);
         m.expires_at = now - time::Duration::hours(1);
     })?;
-    let line = a.expect_check("answer was refused")?;
-    ensure!(line.contains("expired"), "an expired manifest was refused for another reason: {line}");
+    let refused = a.expect_check("a refused check", |e| checked(e, "refused"))?;
+    ensure!(refused_for(&refused, "expired"), "an expired manifest was refused for another reason: {refused:?}");
     unchanged("expired")?;
     seen.push("expired manifest");
     copy(&halted, &channel)?;
@@ -942,10 +1076,10 @@ fn refusals(ui: &Ui, lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
     publish_elsewhere(lab, &platformless, &stripped)?;
     let c = lab.install(&lab.v1)?;
     copy(&platformless.join(CHANNEL), &channel)?;
-    let line = c.expect_check("answer was refused")?;
+    let refused = c.expect_check("a refused check", |e| checked(e, "refused"))?;
     ensure!(
-        line.contains("no download for this system"),
-        "a platformless manifest was refused for another reason: {line}"
+        refused_for(&refused, "platform_missing"),
+        "a platformless manifest was refused for another reason: {refused:?}"
     );
     ensure!(tree_hash(&c.root)? == lab.v1.tree, "wrong platform: the install tree changed");
     copy(&halted, &channel)?;
@@ -1007,14 +1141,15 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Resu
     // When the first page appeared (the update starts after it) and when
     // the new version passed probation: the kill loop aims between them.
     let result = (|| -> Result<(Duration, Duration)> {
-        let (page, after_page) = a.seen_at(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-        a.wait_since(after_page, &format!("Hudson {v2} downloaded and verified"), PAGE_TIMEOUT)?;
-        let (_, relaunched) = a.seen_at(after_page, "relaunching", Duration::from_secs(60))?;
-        let (passed, _) = a.seen_at(relaunched, &format!("Hudson {v2} passed probation"), PAGE_TIMEOUT)?;
-        a.wait_since(relaunched, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
+        let (page, _, after_page) = a.seen(from, "the page loaded", PAGE_TIMEOUT, is_page)?;
+        a.wait_event(after_page, &format!("{v2} downloaded"), PAGE_TIMEOUT, |e| downloaded(e, &v2))?;
+        let (_, _, relaunched) = a.seen(after_page, "a relaunch", Duration::from_secs(60), is_relaunch)?;
+        let (passed, _, _) =
+            a.seen(relaunched, &format!("{v2} passed probation"), PAGE_TIMEOUT, |e| self::passed(e, &v2))?;
+        a.wait_event(relaunched, "the page loaded", PAGE_TIMEOUT, is_page)?;
         Ok((page - started, passed - started))
     })();
-    let versions = a.versions_since(from + a.log_since(from).find("relaunching").unwrap_or(0));
+    let versions = a.versions_since(a.relaunched(from, false));
     a.stop(shell)?;
     let (page, took) = result?;
     ensure!(
@@ -1070,14 +1205,15 @@ fn kill_loop(
         let shell = user.launch(true)?;
         let delay = start + moments.below(window);
         std::thread::sleep(Duration::from_millis(delay));
-        let before = user.log_since(from);
-        let phase = if before.contains("passed probation") {
+        let before: Vec<ShellEvent> = user.events_since(from).into_iter().map(|(_, e)| e).collect();
+        let any = |want: fn(&ShellEvent) -> bool| before.iter().any(want);
+        let phase = if any(|e| matches!(e, ShellEvent::ProbationPassed { .. })) {
             report.killed_after_probation += 1;
             "after probation"
-        } else if before.contains("relaunching") {
+        } else if any(is_relaunch) {
             report.killed_on_probation += 1;
             "on probation"
-        } else if before.contains("downloaded and verified") {
+        } else if any(|e| matches!(e, ShellEvent::UpdateDownloaded { .. })) {
             report.killed_installing += 1;
             "installing"
         } else {
@@ -1089,7 +1225,7 @@ fn kill_loop(
         let from = user.log_len();
         let output_from = user.output_len();
         let shell = user.launch(false)?;
-        let page = user.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT);
+        let page = user.wait_event(from, "the page loaded", PAGE_TIMEOUT, is_page);
         let versions = user.versions_since(from);
         user.stop(shell)?;
         let hash = tree_hash(&user.root)?;
@@ -1138,11 +1274,12 @@ fn kill_loop(
 
 /// As root: the checkout's deb installed with `dpkg -i`, updated by the
 /// app through `dpkg -i` of the next version's deb.
-fn deb_as_root(lab: &UpdateLab) -> Result<String> {
+fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Ok("not run: this scenario installs system packages and needs root".to_owned());
     }
+    lab.fresh_channel(&[&lab.v1, &lab.v2])?;
     let deb = |release: &Release| -> Result<PathBuf> {
         let dir = release.portable.parent().expect("a folder");
         crate::core::fsx::files_with_suffix(dir, ".deb")?
@@ -1185,8 +1322,12 @@ fn deb_as_root(lab: &UpdateLab) -> Result<String> {
 }
 
 /// A signed yank of the next version sends install A back.
-fn yank(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
+fn yank(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
     let (v1, v2) = (lab.v1.version.to_string(), lab.v2.version.to_string());
+    // Install A, updated to the next version.
+    let (a, _) = install_a(lab, shared)?;
+    lab.publish(&lab.v2)?;
+    a.update_to(&v2)?;
     lab.xtask(&["yank", CHANNEL], &[])?;
     a.update_to(&v1)?;
     ensure!(tree_hash(&a.root)? != lab.v2.tree, "the install is still the {v2} tree");
@@ -1198,17 +1339,13 @@ fn yank(lab: &UpdateLab, a: &UpdateInstall) -> Result<String> {
 /// writes rows and crashes without closing it (its `-wal` left behind);
 /// after the automatic rollback the previous version serves exactly the
 /// database it left — its schema and its rows, none of the broken one's.
-fn broken_update(lab: &UpdateLab, schemas: &Schemas) -> Result<String> {
+fn broken_update(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
+    let schemas = &schemas(lab, shared)?;
+    lab.fresh_channel(&[&lab.v1, &lab.v2])?;
     let (v2, v3) = (lab.v2.version.to_string(), lab.v3.version.to_string());
     let b = lab.install(&lab.v2)?;
     // The previous version runs once and writes its rows.
-    let from = b.log_len();
-    let shell = b.launch(false)?;
-    let ran = b.wait_since(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT).map(|_| {
-        std::thread::sleep(Duration::from_millis(1500));
-    });
-    b.stop(shell)?;
-    ran?;
+    b.run_a_moment()?;
     let before = b.facts()?;
     ensure!(
         before.integrity == "ok" && before.schema == schemas.v2 && !before.rows.is_empty(),
@@ -1221,18 +1358,32 @@ fn broken_update(lab: &UpdateLab, schemas: &Schemas) -> Result<String> {
     let from = b.log_len();
     let shell = b.launch(true)?;
     let result = (|| -> Result<(String, (String, String))> {
-        b.wait_since(from, &format!("Hudson {v3} starts on probation"), PAGE_TIMEOUT)?;
-        // The broken version really changed the database before it died.
-        b.wait_since(from, &format!("to schema {}", schemas.v3), PAGE_TIMEOUT)?;
-        let why = b.wait_since(from, &format!("Hudson {v3} failed probation"), Duration::from_secs(120))?;
-        let back = b.log_since(from).rfind("relaunching").map(|i| from + i).unwrap_or(from);
-        b.wait_since(back, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-        b.wait_since(back, &format!("Hudson {v3} did not work on this computer before"), Duration::from_secs(30))?;
+        b.wait_event(
+            from,
+            &format!("{v3} on probation"),
+            PAGE_TIMEOUT,
+            |e| matches!(e, ShellEvent::ProbationStarted { version, .. } if *version == v3),
+        )?;
+        // The broken version really changed the database before it died
+        // (the backend's own migration line).
+        b.seen_in_log(from, &format!("to schema {}", schemas.v3), PAGE_TIMEOUT)?;
+        let failed = b.wait_event(
+            from,
+            &format!("{v3} failing probation"),
+            Duration::from_secs(120),
+            |e| matches!(e, ShellEvent::ProbationFailed { version, .. } if *version == v3),
+        )?;
+        let ShellEvent::ProbationFailed { reason: why, .. } = failed else { unreachable!("matched above") };
+        let back = b.relaunched(from, true);
+        b.wait_event(back, "the page loaded", PAGE_TIMEOUT, is_page)?;
+        b.wait_event(back, &format!("{v3} refused as a bad version"), Duration::from_secs(30), |e| {
+            checked(e, "bad_version")
+        })?;
         // What the restored version itself reports of its database.
         let check = b.database_check(back)?;
         Ok((why, check))
     })();
-    let back = b.log_since(from).rfind("relaunching").map(|i| from + i).unwrap_or(from);
+    let back = b.relaunched(from, true);
     let versions = b.versions_since(back);
     b.stop(shell)?;
     let (why, (status, detail)) = result?;
@@ -1262,137 +1413,25 @@ fn broken_update(lab: &UpdateLab, schemas: &Schemas) -> Result<String> {
     );
     ensure!(state["notice"]["reason"].is_string(), "no notice for the Updates window: {state}");
     // Launched again, it still is not offered.
-    let line = b.expect_check("did not work on this computer before")?;
+    let next = b.expect_check("a check", |e| matches!(e, ShellEvent::UpdateChecked { .. }))?;
+    ensure!(checked(&next, "bad_version"), "launched again, {v3} is not held back as a bad version: {next:?}");
     Ok(format!(
-        "{v2} → {v3} (migrated to schema {}, wrote, crashed) → back to {v2}: its backend reports \"{detail}\"; sqlite3 reads {} — all {} earlier rows, none of {v3}'s; reason logged: {}; next check: {line}",
+        "{v2} → {v3} (migrated to schema {}, wrote, crashed) → back to {v2}: its backend reports \"{detail}\"; sqlite3 reads {} — all {} earlier rows, none of {v3}'s; reason logged: {why}; next check: {v3} held back as a bad version",
         schemas.v3,
         after.summary(),
         before.rows.len(),
-        why.split("failed probation: ").nth(1).unwrap_or(&why)
     ))
-}
-
-/// One update measured: from "Restart to update" (or, for the baseline,
-/// the quit) to the new version's page, and the time no backend served.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct UpdateTiming {
-    pub to_page_ms: f64,
-    pub backend_down_ms: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct BenchReport {
-    pub from: String,
-    pub to: String,
-    pub runs: usize,
-    pub bytes_downloaded: u64,
-    pub ours: Vec<UpdateTiming>,
-    pub baseline: Vec<UpdateTiming>,
-    pub ours_median: UpdateTiming,
-    pub baseline_median: UpdateTiming,
-}
-
-/// `cargo xtask bench update`: our in-app update against a plain
-/// reinstall (quit, unpack the new tree over the old one, start), both
-/// measured in the same run from the shell's log, polled every 5 ms.
-pub fn bench(ui: &Ui, runs: usize) -> Result<()> {
-    let config = Config::load()?;
-    let lab = UpdateLab::start(ui, &config, Target::host()?, false)?;
-    lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v2.manifest])?;
-    lab.serve_artifact(&lab.v2)?;
-    let v2 = lab.v2.version.to_string();
-    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
-    let (mut ours, mut baseline) = (Vec::new(), Vec::new());
-    for run in 0..runs {
-        // Ours: the running app updates itself.
-        let user = lab.install(&lab.v1)?;
-        let from = user.log_len();
-        let shell = user.launch(true)?;
-        let measured = (|| -> Result<UpdateTiming> {
-            let (restart, after) = user.seen_at(from, "restarting at once", PAGE_TIMEOUT)?;
-            let (stopped, _) = user.seen_at(after, "backend stopped", PAGE_TIMEOUT)?;
-            let (_, relaunched) = user.seen_at(after, "relaunching", PAGE_TIMEOUT)?;
-            let (ready, _) = user.seen_at(relaunched, &format!("backend {v2} ready"), PAGE_TIMEOUT)?;
-            let (page, _) = user.seen_at(relaunched, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-            Ok(UpdateTiming { to_page_ms: ms(restart, page), backend_down_ms: ms(stopped, ready) })
-        })();
-        user.stop(shell)?;
-        ours.push(measured?);
-
-        // Baseline: quit, unpack over, start again.
-        let user = lab.install_as(&lab.v1, false)?;
-        let from = user.log_len();
-        let shell = user.launch(false)?;
-        let (_, loaded) = user.seen_at(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-        let quit = Instant::now();
-        user.stop(shell)?;
-        let (stopped, _) = user.seen_at(loaded, "backend stopped", Duration::from_secs(5))?;
-        let status = Command::new("tar")
-            .arg("-xzf")
-            .arg(&lab.v2.portable)
-            .arg("--strip-components=1")
-            .arg("-C")
-            .arg(&user.root)
-            .status()?;
-        ensure!(status.success(), "unpacking {v2} over the install failed");
-        let from = user.log_len();
-        let shell = user.launch(false)?;
-        let measured = (|| -> Result<UpdateTiming> {
-            let (ready, _) = user.seen_at(from, &format!("backend {v2} ready"), PAGE_TIMEOUT)?;
-            let (page, _) = user.seen_at(from, "page loaded: http://127.0.0.1:", PAGE_TIMEOUT)?;
-            Ok(UpdateTiming { to_page_ms: ms(quit, page), backend_down_ms: ms(stopped, ready).max(ms(quit, ready)) })
-        })();
-        user.stop(shell)?;
-        baseline.push(measured?);
-        ui.info(format!(
-            "run {}: ours {:.0} ms to the page ({:.0} ms without a backend); baseline {:.0} ms ({:.0} ms)",
-            run + 1,
-            ours[run].to_page_ms,
-            ours[run].backend_down_ms,
-            baseline[run].to_page_ms,
-            baseline[run].backend_down_ms
-        ));
-    }
-    let median = |items: &[UpdateTiming]| {
-        let pick = |f: fn(&UpdateTiming) -> f64| {
-            let mut v: Vec<f64> = items.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or_default()
-        };
-        UpdateTiming { to_page_ms: pick(|t| t.to_page_ms), backend_down_ms: pick(|t| t.backend_down_ms) }
-    };
-    let report = BenchReport {
-        from: lab.v1.version.to_string(),
-        to: v2.clone(),
-        runs,
-        bytes_downloaded: std::fs::metadata(&lab.v2.portable)?.len(),
-        ours_median: median(&ours),
-        baseline_median: median(&baseline),
-        ours,
-        baseline,
-    };
-    ui.info(format!(
-        "update {} → {v2}, median of {runs}: in-app update {:.0} ms from Restart to update to the new page ({:.0} ms without a backend), {} bytes downloaded; quit + unpack over + start {:.0} ms ({:.0} ms without a backend)",
-        report.from,
-        report.ours_median.to_page_ms,
-        report.ours_median.backend_down_ms,
-        report.bytes_downloaded,
-        report.baseline_median.to_page_ms,
-        report.baseline_median.backend_down_ms
-    ));
-    ui.emit(&report);
-    Ok(())
 }
 
 /// Python's `http.server` serving `root` on a free loopback port.
 struct Server {
-    process: crate::drive::gui::LoopbackServer,
+    process: crate::harness::doubles::LoopbackServer,
     root: PathBuf,
 }
 
 impl Server {
     fn start(root: &Path) -> Result<Server> {
-        let process = crate::drive::gui::LoopbackServer::start("python3 -m http.server", |port| {
+        let process = crate::harness::doubles::LoopbackServer::start("python3 -m http.server", |port| {
             let mut command = Command::new("python3");
             command.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"]).arg(root).arg(port.to_string());
             command.stderr(Stdio::null());

@@ -8,12 +8,16 @@
 pub mod bench;
 pub mod bench_sign;
 #[cfg(unix)]
+pub mod bench_update;
+#[cfg(unix)]
 pub mod burrito_double;
 #[cfg(all(test, unix))]
 mod burrito_fixture;
 pub mod check_targets;
 #[cfg(unix)]
 pub mod database;
+#[cfg(unix)]
+pub mod doubles;
 #[cfg(unix)]
 pub mod e2e;
 #[cfg(unix)]
@@ -28,3 +32,5 @@ pub mod test;
 mod tidy;
 #[cfg(test)]
 mod workflow;
+#[cfg(unix)]
+pub mod xtest;

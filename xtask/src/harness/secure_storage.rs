@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::drive::gui::{SecretService, SessionBus};
+use crate::harness::doubles::{SecretService, SessionBus};
 
 /// `cargo xtask smoke --shell --require-secure-storage --require-database`
 /// (the reference backend has a database) on a session bus
@@ -42,9 +42,15 @@ pub fn run(sh: &Shell, cargo: &str, release: &Path) -> Result<()> {
         let _home = sh.push_env("HOME", home);
         let _runtime = sh.push_env("XDG_RUNTIME_DIR", home.join("run"));
         let _release = sh.push_env("HUDSON_RELEASE_DIR", release);
-        cmd!(sh, "{cargo} test -p hudson-secrets --test real_store -- --ignored --test-threads=1 --exact {name}")
-            .run()
-            .with_context(|| format!("secure storage test `{name}` failed"))
+        crate::harness::test::run_selected_tests(
+            sh,
+            cargo,
+            &["-p", "hudson-secrets", "--test", "real_store"],
+            &["--ignored", "--test-threads=1"],
+            crate::harness::test::Select::Exact(&[name]),
+        )
+        .map(drop)
+        .with_context(|| format!("secure storage test `{name}` failed"))
     };
     {
         let home = tempfile::tempdir()?;

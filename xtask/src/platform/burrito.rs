@@ -1,6 +1,7 @@
-//! What this project relies on about Burrito (burrito-elixir/burrito;
-//! REFERENCES.md, "Burrito"): the output file's name, the Zig version each
-//! Burrito release builds with, and where a built binary extracts itself.
+//! What this project relies on about Burrito (its README and `lib/burrito.ex`,
+//! https://github.com/burrito-elixir/burrito): the output file's name and where a built
+//! binary extracts itself. The Zig version each Burrito release builds with
+//! is a prerequisite, checked by `doctor` (`core::doctor::zig_for`).
 
 use std::path::{Path, PathBuf};
 
@@ -17,25 +18,6 @@ pub fn output(config: &Config, target: &Target) -> PathBuf {
         config.burrito_alias(target),
         target.exe_suffix()
     ))
-}
-
-/// The Zig a Burrito version needs (exactly that version: Burrito's build
-/// script refuses others). Burrito 1.5 → 0.15.2; earlier 1.x → 0.13.0.
-pub fn zig_for(burrito_version: &str) -> &'static str {
-    let mut parts = burrito_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    match (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) {
-        (major, minor) if major > 1 || (major == 1 && minor >= 5) => "0.15.2",
-        _ => "0.13.0",
-    }
-}
-
-/// The Burrito version locked in the Mix project's `mix.lock`, if any.
-pub fn locked_version(backend_dir: &Path) -> Option<String> {
-    let lock = std::fs::read_to_string(backend_dir.join("mix.lock")).ok()?;
-    // "burrito": {:hex, :burrito, "1.5.0", "<hash>", …}
-    let entry = lock.lines().find(|l| l.trim_start().starts_with("\"burrito\":"))?;
-    let after = entry.split(":burrito,").nth(1)?;
-    Some(after.split('"').nth(1)?.to_owned())
 }
 
 /// Where a Burrito binary of `release` extracts itself on this machine:
@@ -89,27 +71,4 @@ pub fn clear_extraction_cache_in(base: &Path, release: &str, version: &str) -> R
         }
     }
     Ok(removed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zig_versions() {
-        assert_eq!(zig_for("1.5.0"), "0.15.2");
-        assert_eq!(zig_for("1.4.0"), "0.13.0");
-        assert_eq!(zig_for("2.0.0"), "0.15.2");
-    }
-
-    #[test]
-    fn locked_burrito_version() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("mix.lock"),
-            "%{\n  \"burrito\": {:hex, :burrito, \"1.5.0\", \"abc\", [:mix], [], \"hexpm\", \"def\"},\n}\n",
-        )
-        .unwrap();
-        assert_eq!(locked_version(dir.path()).as_deref(), Some("1.5.0"));
-    }
 }

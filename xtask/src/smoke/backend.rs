@@ -369,7 +369,7 @@ fn launch(layout: &Layout, home: &Home, timeout: Duration) -> Attempt {
         }
         Notice::Accepted(..) => accepted = Some(spawned.elapsed()),
         Notice::Refused(e) => refusals.push(e.to_string()),
-        Notice::Output(..) | Notice::Info(_) => {}
+        Notice::Output(..) | Notice::Swept(_) => {}
     });
     Attempt { result, leader, leader_started, accepted, refusals }
 }

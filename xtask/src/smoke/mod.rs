@@ -9,7 +9,7 @@
 //!
 //! Every step is a PASS/FAIL line with its duration; a failure names what
 //! was expected, what was seen and the backend's last output lines. The
-//! JSON report (`report`, schema in the README) is written to the report
+//! JSON report (`report`, schema in docs/xtask.md) is written to the report
 //! folder every time and printed on stdout with `--format json`. Any failed
 //! step makes the command exit non-zero.
 

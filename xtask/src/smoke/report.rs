@@ -1,6 +1,6 @@
 //! The smoke report: one result per named step, printed as PASS/FAIL lines
 //! and written as JSON (schema `hudson-smoke-report/1`, documented in the
-//! README). Secrets are redacted before anything is stored.
+//! docs/xtask.md). Secrets are redacted before anything is stored.
 
 use std::time::Duration;
 

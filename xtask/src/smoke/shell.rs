@@ -122,18 +122,12 @@ pub fn check(layout: &Layout, title: &str, timeout: Duration, screenshot: &Path,
 /// painted it: the title changes on navigation, before the new page is
 /// drawn, and a screenshot taken then still shows the loading page.
 fn wait_painted(session: &Session<'_>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
+    crate::core::wait::until(Duration::from_secs(5), Duration::from_millis(25), || {
         let state =
             session.execute("return document.readyState + ':' + (document.body ? document.body.innerText.length : 0)");
-        if let Ok(serde_json::Value::String(state)) = state
-            && state.starts_with("complete:")
-            && state != "complete:0"
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+        matches!(state, Ok(serde_json::Value::String(state)) if state.starts_with("complete:") && state != "complete:0")
+            .then_some(())
+    });
 }
 
 /// The window's title and origin; the backend it shows must run from the
