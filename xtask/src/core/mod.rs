@@ -12,4 +12,7 @@ pub mod keys;
 pub mod target;
 pub mod ui;
 pub mod version;
+// Its users (`drive/`, `smoke/`, the end-to-end harness) are Unix-only, as
+// `main.rs` declares them.
+#[cfg(unix)]
 pub mod wait;
