@@ -103,10 +103,12 @@ pub fn backend_survivors(roots: &[impl AsRef<str>]) -> Vec<Process> {
 /// Asks `list` every `interval` until it comes back empty or `timeout`
 /// passes; returns what it listed last.
 pub fn wait_gone(timeout: Duration, interval: Duration, list: impl Fn() -> Vec<Process>) -> Vec<Process> {
-    match crate::core::wait::until(timeout, interval, || list().is_empty().then_some(())) {
-        Some(()) => Vec::new(),
-        None => list(),
-    }
+    let mut left = Vec::new();
+    crate::core::wait::until(timeout, interval, || {
+        left = list();
+        left.is_empty().then_some(())
+    });
+    left
 }
 
 /// Sends `signal` to `pid`.

@@ -184,8 +184,9 @@ fn launch(lab: &Lab, install: &Install, variant: Variant, index: usize) -> Resul
             let _ = shell.kill();
             let _ = shell.wait();
             install.wait_no_backend(Duration::from_secs(10));
+            let stamped = first_stamps(&text);
             let missing: Vec<&str> =
-                Milestone::ALL.iter().filter(|m| !first_stamps(&text).contains_key(m)).map(|m| m.as_str()).collect();
+                Milestone::ALL.iter().filter(|m| !stamped.contains_key(m)).map(|m| m.as_str()).collect();
             return Ok(Measured::Discarded(format!(
                 "the page did not load within 60 s; missing {}",
                 missing.join(", ")

@@ -318,24 +318,55 @@ impl Install {
         procs::wait_gone(timeout, Duration::from_millis(25), || self.survivors())
     }
 
-    /// The shell's events so far ([`ShellEvent`]), oldest first.
-    pub fn events(&self) -> Vec<ShellEvent> {
-        ShellEvent::parse_all(&self.log_text()).into_iter().map(|(_, e)| e).collect()
+    /// How long the log is now: where a wait for what comes next starts.
+    pub fn log_len(&self) -> usize {
+        self.log_text().len()
     }
 
-    /// Waits until the shell has reported an event that `want` accepts
-    /// (`what` names it for the error).
+    /// The log written since `from` (a [`Install::log_len`]).
+    pub fn log_since(&self, from: usize) -> String {
+        self.log_text().get(from..).unwrap_or_default().to_owned()
+    }
+
+    /// The shell's events ([`ShellEvent`]) since `from`, oldest first, each
+    /// with the offset just past its line.
+    pub fn events_since(&self, from: usize) -> Vec<(usize, ShellEvent)> {
+        ShellEvent::parse_all(&self.log_since(from)).into_iter().map(|(end, e)| (from + end, e)).collect()
+    }
+
+    /// The shell's events so far, oldest first.
+    pub fn events(&self) -> Vec<ShellEvent> {
+        self.events_since(0).into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// The first event since `from` that `want` accepts (`what` names it
+    /// for the error), polled every 5 ms: when it was seen, the event, and
+    /// the offset just past its line.
+    pub fn seen(
+        &self,
+        from: usize,
+        what: &str,
+        timeout: Duration,
+        want: impl Fn(&ShellEvent) -> bool,
+    ) -> Result<(Instant, ShellEvent, usize)> {
+        let found = crate::core::wait::until(timeout, Duration::from_millis(5), || {
+            self.events_since(from).into_iter().find(|(_, e)| want(e)).map(|(end, e)| (Instant::now(), e, end))
+        });
+        found.with_context(|| {
+            format!(
+                "the shell never reported {what} within {timeout:?}; its log since then ends with:\n{}",
+                tail(&self.log_since(from), 25)
+            )
+        })
+    }
+
+    /// Waits until the shell has reported an event that `want` accepts.
     pub fn wait_event(&self, what: &str, timeout: Duration, want: impl Fn(&ShellEvent) -> bool) -> Result<ShellEvent> {
-        crate::core::wait::until(timeout, Duration::from_millis(25), || self.events().into_iter().find(|e| want(e)))
-            .with_context(|| {
-                format!("the shell never reported {what} within {timeout:?}; its log ends with:\n{}", self.log_tail(20))
-            })
+        self.seen(0, what, timeout, want).map(|(_, event, _)| event)
     }
 
     pub fn log_tail(&self, n: usize) -> String {
-        let text = self.log_text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        tail(&self.log_text(), n)
     }
 
     /// The launch folders in the runtime base.
@@ -452,6 +483,12 @@ pub fn test_build(ui: &Ui, config: &Config, target: &Target, feature: &str) -> R
 }
 
 /// Running shells of this lab: the release build or its test build.
+/// The last `n` lines of `text`.
+pub(crate) fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 fn shell_pids(lab: &Lab) -> Vec<u32> {
     let programs: Vec<String> = [Some(&lab.build.shell), lab.build.hooks_shell.as_ref()]
         .into_iter()

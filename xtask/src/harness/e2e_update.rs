@@ -55,7 +55,7 @@ use crate::drive::gui::Xvfb;
 use crate::drive::procs;
 use crate::harness::database::Facts;
 use crate::harness::doubles::SessionBus;
-use crate::harness::e2e::{Install, Moments, wait_exit};
+use crate::harness::e2e::{Install, Moments, tail, wait_exit};
 
 /// The channel the scenarios publish to.
 const CHANNEL: &str = "e2e";
@@ -203,6 +203,8 @@ fn up_to_date(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<S
     Ok(format!("{} checked: up to date; database {}", lab.v1.version, first.summary()))
 }
 
+/// Install A updated to the next version, measured; the kill loop aims at
+/// the times it learns.
 fn update(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
     let (a, _) = install_a(lab, shared)?;
     lab.publish(&lab.v2)?;
@@ -211,16 +213,17 @@ fn update(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<Strin
     Ok(result)
 }
 
-fn kill_loop_scenario(_: &Ui, lab: &UpdateLab, options: &Options, shared: &Shared) -> Result<String> {
-    let update_time = match shared.update_time.get() {
-        Some(time) => time,
-        None => {
-            // Where to aim: one update measured first.
-            let (a, _) = install_a(lab, shared)?;
-            lab.publish(&lab.v2)?;
-            update_to_next(lab, &a, &schemas(lab, shared)?)?.1
-        }
-    };
+/// When the measured update's page loaded and its probation passed, from
+/// the `update` scenario or, run alone, one measured update first.
+fn update_time(ui: &Ui, lab: &UpdateLab, options: &Options, shared: &Shared) -> Result<(Duration, Duration)> {
+    if shared.update_time.get().is_none() {
+        update(ui, lab, options, shared)?;
+    }
+    shared.update_time.get().context("the measured update left no times")
+}
+
+fn kill_loop_scenario(ui: &Ui, lab: &UpdateLab, options: &Options, shared: &Shared) -> Result<String> {
+    let update_time = update_time(ui, lab, options, shared)?;
     lab.fresh_channel(&[&lab.v1, &lab.v2])?;
     let kill_loop = kill_loop(lab, options, update_time, &schemas(lab, shared)?)?;
     let result = format!(
@@ -707,22 +710,18 @@ impl UpdateInstall {
     }
 
     pub(crate) fn log_len(&self) -> usize {
-        self.install.log_text().len()
+        self.install.log_len()
     }
 
-    /// The log written since `from` (a `log_len`).
     fn log_since(&self, from: usize) -> String {
-        self.install.log_text().get(from..).unwrap_or_default().to_owned()
+        self.install.log_since(from)
     }
 
-    /// The shell's events since `from` (a `log_len`), each with the offset
-    /// just past its line.
     fn events_since(&self, from: usize) -> Vec<(usize, ShellEvent)> {
-        ShellEvent::parse_all(&self.log_since(from)).into_iter().map(|(end, e)| (from + end, e)).collect()
+        self.install.events_since(from)
     }
 
-    /// The first event since `from` that `want` accepts, polled every 5 ms:
-    /// when it was seen, the event, and the offset just past its line.
+    /// [`Install::seen`] on this install's log.
     pub(crate) fn seen(
         &self,
         from: usize,
@@ -730,15 +729,7 @@ impl UpdateInstall {
         timeout: Duration,
         want: impl Fn(&ShellEvent) -> bool,
     ) -> Result<(Instant, ShellEvent, usize)> {
-        let found = crate::core::wait::until(timeout, Duration::from_millis(5), || {
-            self.events_since(from).into_iter().find(|(_, e)| want(e)).map(|(end, e)| (Instant::now(), e, end))
-        });
-        found.with_context(|| {
-            format!(
-                "the shell never reported {what} within {timeout:?}; its log since then:\n{}",
-                tail(&self.log_since(from), 25)
-            )
-        })
+        self.install.seen(from, what, timeout, want)
     }
 
     /// [`UpdateInstall::seen`], for what was seen only.
@@ -937,11 +928,6 @@ fn checked(event: &ShellEvent, want: &str) -> bool {
 /// A check refused by the policy rule `kind` (`replay`, `unknown_key`, …).
 fn refused_for(event: &ShellEvent, kind: &str) -> bool {
     matches!(event, ShellEvent::UpdateChecked { refused: Some(refused), .. } if refused == kind)
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Each refusal: the reason logged, the tree and the state's last-seen
