@@ -22,8 +22,8 @@ pub fn open_logs_folder(app: AppHandle, shell: State<'_, Shell>) -> Result<Strin
 
 /// The Check for updates buttons: check now; the Updates window follows.
 #[tauri::command]
-pub fn check_for_updates(app: AppHandle, updates: State<'_, Updates>) -> String {
-    updates.check_now(&app);
+pub fn check_for_updates(updates: State<'_, Updates>) -> String {
+    updates.check_now();
     let view = updates.view();
     if view.phase == hudson_updater::Phase::Unavailable { view.message } else { "Checking for updates…".into() }
 }
@@ -36,8 +36,8 @@ pub fn update_status(updates: State<'_, Updates>) -> View {
 
 /// The Updates window's "Restart to update" button.
 #[tauri::command]
-pub fn restart_to_update(app: AppHandle, updates: State<'_, Updates>) -> Result<String, String> {
-    updates.restart_to_update(&app)
+pub fn restart_to_update(updates: State<'_, Updates>) -> Result<String, String> {
+    updates.restart_to_update()
 }
 
 /// The Updates window has shown why an update was rolled back.

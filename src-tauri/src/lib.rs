@@ -318,7 +318,7 @@ fn open_main_window(app: &AppHandle) -> tauri::Result<()> {
                     shell.log.shell(&format!("page loaded: {origin}{}", url.path()));
                     shell.log.event(&ShellEvent::PageLoaded { origin, path: url.path().to_owned() });
                     // Never before the first page: checks do not delay startup.
-                    loads.state::<updates::Updates>().page_loaded(&loads);
+                    loads.state::<updates::Updates>().page_loaded();
                 }
                 PageLoadEvent::Finished => {}
             }
@@ -440,7 +440,7 @@ fn on_status(app: &AppHandle, status: Status) {
         shell.log.shell(&format!("backend {version} ready at {origin}"));
         shell.log.event(&ShellEvent::BackendReady { version: version.clone(), origin: origin.clone() });
     }
-    app.state::<updates::Updates>().on_backend_status(app, &status);
+    app.state::<updates::Updates>().on_backend_status(&status);
     app.state::<diagnostics::Seen>().on_status(&status);
     match status {
         Status::Starting { attempt: 1 } => {}

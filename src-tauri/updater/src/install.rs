@@ -24,7 +24,7 @@ use crate::download::Downloaded;
 use crate::error::{IoContext, Result, UpdateError};
 use crate::layout::Layout;
 use crate::space::{self, Need};
-use crate::state::{Journal, PackageKind, Store, TreeId};
+use crate::state::{Journal, PackageKind, Store, SwapRecord, TreeId};
 use crate::unpack::{self, UnpackLimits};
 use crate::{fsx, snapshot, swap};
 
@@ -184,15 +184,17 @@ impl Job<'_> {
         hook(ctx, Step::SnapshotTaken);
 
         let journal = Journal::Swapping {
-            version: self.version.clone(),
-            previous: self.previous.clone(),
-            sequence: self.sequence,
-            install: install.to_path_buf(),
+            swap: SwapRecord {
+                version: self.version.clone(),
+                previous: self.previous.clone(),
+                sequence: self.sequence,
+                install: install.to_path_buf(),
+                rollback,
+                old_tree,
+                new_tree: TreeId::of(&staging)?,
+                snapshot: snapshot_dir,
+            },
             staging: staging.clone(),
-            rollback,
-            old_tree,
-            new_tree: TreeId::of(&staging)?,
-            snapshot: snapshot_dir,
         };
         swap_in(self.store, &journal, ctx)?;
         fsx::remove_any(&self.artifact)?;
@@ -229,7 +231,9 @@ pub(crate) fn undo_unpacking(store: &Store, staging: &Path, snapshot: &Path) -> 
 
 /// Journal `swapping`, then the one atomic exchange, then on to probation.
 fn swap_in(store: &Store, journal: &Journal, ctx: &InstallContext<'_>) -> Result<()> {
-    let Journal::Swapping { install, staging, rollback, .. } = journal else { unreachable!("swap_in takes swapping") };
+    let Journal::Swapping { swap: SwapRecord { install, rollback, .. }, staging } = journal else {
+        unreachable!("swap_in takes swapping")
+    };
     // The previous update's rollback copy: the running version is confirmed,
     // so it is no longer needed, and its name is about to be reused.
     fsx::remove_any(rollback)?;
@@ -245,11 +249,8 @@ fn swap_in(store: &Store, journal: &Journal, ctx: &InstallContext<'_>) -> Result
 /// the rollback name and journal probation. Safe to run again. The
 /// journal's paths were checked against the layout by the caller.
 pub(crate) fn finish_swapping(store: &Store, journal: &Journal, ctx: Option<&InstallContext<'_>>) -> Result<()> {
-    let Journal::Swapping { version, previous, sequence, install, staging, rollback, old_tree, new_tree, snapshot } =
-        journal
-    else {
-        unreachable!("finish_swapping takes swapping")
-    };
+    let Journal::Swapping { swap, staging } = journal else { unreachable!("finish_swapping takes swapping") };
+    let SwapRecord { install, rollback, old_tree, .. } = swap;
     if TreeId::at(staging)? == Some(*old_tree) {
         fsx::remove_any(rollback)?;
         fs::rename(staging, rollback).at("keeping the previous version as", rollback)?;
@@ -258,19 +259,7 @@ pub(crate) fn finish_swapping(store: &Store, journal: &Journal, ctx: Option<&Ins
     if let Some(ctx) = ctx {
         hook(ctx, Step::RollbackMoved);
     }
-    store.update(|s| {
-        s.journal = Some(Journal::Probation {
-            version: version.clone(),
-            previous: previous.clone(),
-            sequence: *sequence,
-            install: install.clone(),
-            rollback: rollback.clone(),
-            old_tree: *old_tree,
-            new_tree: *new_tree,
-            snapshot: snapshot.clone(),
-            launches: 0,
-        })
-    })?;
+    store.update(|s| s.journal = Some(Journal::Probation { swap: swap.clone(), launches: 0 }))?;
     if let Some(ctx) = ctx {
         hook(ctx, Step::ProbationJournaled);
     }
@@ -282,7 +271,8 @@ pub(crate) fn finish_swapping(store: &Store, journal: &Journal, ctx: Option<&Ins
 /// as `rolling_back` by the caller first; safe to run again after a crash.
 /// The journal's paths were checked against the layout by the caller.
 pub(crate) fn finish_rolling_back(journal: &Journal, layout: &Layout, hook_at: &dyn Fn(Step)) -> Result<()> {
-    let Journal::RollingBack { install, rollback, old_tree, new_tree, snapshot, .. } = journal else {
+    let Journal::RollingBack { swap: SwapRecord { install, rollback, old_tree, new_tree, snapshot, .. }, .. } = journal
+    else {
         unreachable!("finish_rolling_back takes rolling_back")
     };
     match TreeId::at(install)? {

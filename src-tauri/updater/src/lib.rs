@@ -14,6 +14,7 @@
 //! | [`recovery`] | what the shell calls at startup: finish or undo, probation, rollback |
 //! | [`layout`] | every path the updater writes, derived from the install and data folders |
 //! | `status` | the Updates window's [`Phase`] and a plain sentence for each check outcome and notice |
+//! | `session` | one running app's updates: the [`Session`] the shell drives (checker thread, probation, install and rollback order) through its [`Host`] |
 //! | `policy` | what this install is ([`Install`]: where, which key, what a staged tree must be) and the probation [`Verdict`] |
 //!
 //! # Trust
@@ -60,6 +61,7 @@ pub mod install;
 pub mod layout;
 mod policy;
 pub mod recovery;
+mod session;
 mod snapshot;
 mod space;
 pub mod state;
@@ -84,6 +86,7 @@ pub use install::{InstallContext, InstallKind, Installed, Next, PackageCommand, 
 pub use layout::Layout;
 pub use policy::{Install, Opened, Setup, Verdict, open};
 pub use recovery::{MAX_PROBATION_LAUNCHES, Probation, RolledBack, Startup, dismiss_notice, startup};
+pub use session::{Host, Session};
 pub use state::{BadVersion, Notice, PackageKind, State};
 pub use status::{OfferView, Phase, View};
 pub use unpack::UnpackLimits;

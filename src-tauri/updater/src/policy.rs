@@ -198,8 +198,8 @@ pub struct Setup<'a> {
     /// The package type the bundler patched into the program, if the
     /// updater installs that type.
     pub package: Option<PackageKind>,
-    /// The running version.
-    pub installed: std::result::Result<semver::Version, String>,
+    /// The running version, as the app's package info says it.
+    pub installed: &'a str,
     /// The public keys `dist` compiled in (`option_env!` in the shell).
     pub embedded_keys: Option<&'static str>,
 }
@@ -217,12 +217,17 @@ pub struct Opened {
     pub updater: std::result::Result<Updater, String>,
     /// How often to check in the background (`None`: only on request).
     pub interval: Option<Duration>,
+    /// The running version, or why the build's version is not one.
+    pub installed: std::result::Result<semver::Version, String>,
 }
 
 /// Locates the install, derives its [`Layout`], reads the embedded keys and
 /// makes the [`Updater`] for the configured channel.
 pub fn open(setup: Setup<'_>) -> Opened {
     let Setup { config, app_data, program, resources, package, installed, embedded_keys } = setup;
+    let installed = installed
+        .parse::<semver::Version>()
+        .map_err(|e| format!("this build's version {installed:?} is not a version ({e})"));
     let install = program.and_then(|program| Install::locate(config.install_kind, &program, resources, package));
     let keys = TrustedKeys::embedded_text(embedded_keys);
     let layout = app_data.clone().and_then(|app_data| {
@@ -246,7 +251,7 @@ pub fn open(setup: Setup<'_>) -> Opened {
              Ask whoever gave you Hudson for new versions."
                 .to_owned()
         })?;
-        let installed = installed?;
+        let installed = installed.clone()?;
         let platform = install.as_ref().map_err(Clone::clone)?.platform()?;
         if embedded_keys.is_none() {
             return Err("This copy of Hudson was not built by the release toolchain: it trusts no update key, \
@@ -259,7 +264,7 @@ pub fn open(setup: Setup<'_>) -> Opened {
         let config = UpdaterConfig { app_data, endpoint, channel: settings.channel.clone(), platform, installed };
         Updater::new(config, keys).map_err(|e| e.to_string())
     })();
-    Opened { layout, install, updater, interval }
+    Opened { layout, install, updater, interval, installed }
 }
 
 /// What a backend status means for a version on probation.

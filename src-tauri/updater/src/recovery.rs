@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use crate::error::{IoContext, Result, UpdateError};
 use crate::install::{self, InstallKind, PackageRunner, Step};
 use crate::layout::Layout;
-use crate::state::{Journal, Notice, PackageKind, State, Store, TreeId};
+use crate::state::{Journal, Notice, PackageKind, State, Store, SwapRecord, TreeId};
 use crate::{fsx, snapshot};
 
 /// Launches on probation before `startup` gives up on the new version.
@@ -94,7 +94,7 @@ pub fn startup_with_hook(
         let note = format!(
             "an update ({} of {}) is in progress, and this run does not know where the app is installed (a development run?): it leaves it alone",
             journal.step(),
-            journal_version(&journal).map_or("an unknown version".to_owned(), |v| v.to_string())
+            journal.version().map_or("an unknown version".to_owned(), |v| v.to_string())
         );
         return normal(&store, Some(note));
     }
@@ -106,7 +106,7 @@ pub fn startup_with_hook(
     // story (planted, or the app replaced by hand), and acting on it could
     // roll a good version back.
     let running_new = |version: &semver::Version| installed.cmp_precedence(version).is_eq();
-    if let Journal::Probation { version, .. } = &journal
+    if let Journal::Probation { swap: SwapRecord { version, .. }, .. } = &journal
         && !running_new(version)
     {
         let why = format!("the update journal has {version} on probation, but this is Hudson {installed}");
@@ -123,26 +123,27 @@ pub fn startup_with_hook(
             install::undo_unpacking(&store, staging, &layout.snapshot_dir())?;
             normal(&store, warning)
         }
-        Journal::Swapping { ref version, ref install, ref staging, ref snapshot, new_tree, old_tree, .. } => {
-            match TreeId::at(install)? {
-                Some(id) if id == new_tree && !running_new(version) => {
-                    let why = format!("the update journal swapped in {version}, but this is Hudson {installed}");
-                    stuck(&store, layout, &journal, installed, &why)
-                }
-                Some(id) if id == new_tree => {
-                    install::finish_swapping(&store, &journal, None)?;
-                    count_probation_launch(probation(store, journal), runner, hook, warning)
-                }
-                Some(id) if id == old_tree => {
-                    install::undo_unpacking(&store, staging, snapshot)?;
-                    normal(&store, warning)
-                }
-                _ => {
-                    let why = UpdateError::UnknownTree { install: install.clone() }.to_string();
-                    stuck(&store, layout, &journal, installed, &why)
-                }
+        Journal::Swapping {
+            swap: SwapRecord { ref version, ref install, ref snapshot, new_tree, old_tree, .. },
+            ref staging,
+        } => match TreeId::at(install)? {
+            Some(id) if id == new_tree && !running_new(version) => {
+                let why = format!("the update journal swapped in {version}, but this is Hudson {installed}");
+                stuck(&store, layout, &journal, installed, &why)
             }
-        }
+            Some(id) if id == new_tree => {
+                install::finish_swapping(&store, &journal, None)?;
+                count_probation_launch(probation(store, journal), runner, hook, warning)
+            }
+            Some(id) if id == old_tree => {
+                install::undo_unpacking(&store, staging, snapshot)?;
+                normal(&store, warning)
+            }
+            _ => {
+                let why = UpdateError::UnknownTree { install: install.clone() }.to_string();
+                stuck(&store, layout, &journal, installed, &why)
+            }
+        },
         Journal::Probation { .. } => count_probation_launch(probation(store, journal), runner, hook, warning),
         Journal::Package { ref version, ref previous, ref package, ref snapshot, .. } => {
             if installed.cmp_precedence(version).is_eq() {
@@ -158,29 +159,21 @@ pub fn startup_with_hook(
             })?;
             normal(&store, warning)
         }
-        Journal::RollingBack { ref version, .. } => match finish_rollback(&store, layout, &journal, runner, hook) {
-            Ok(_) => normal(&store, warning),
-            Err(UpdateError::UnknownTree { install }) => {
-                let why = UpdateError::UnknownTree { install }.to_string();
-                stuck(&store, layout, &journal, installed, &why)
+        Journal::RollingBack { swap: SwapRecord { ref version, .. }, .. } => {
+            match finish_rollback(&store, layout, &journal, runner, hook) {
+                Ok(_) => normal(&store, warning),
+                Err(UpdateError::UnknownTree { install }) => {
+                    let why = UpdateError::UnknownTree { install }.to_string();
+                    stuck(&store, layout, &journal, installed, &why)
+                }
+                // The journal stays: the next start tries again, and until then
+                // no backend may run on the data the failed version changed.
+                Err(other) => {
+                    Err(UpdateError::RollbackUnfinished { version: version.clone(), detail: other.to_string() })
+                }
             }
-            // The journal stays: the next start tries again, and until then
-            // no backend may run on the data the failed version changed.
-            Err(other) => Err(UpdateError::RollbackUnfinished { version: version.clone(), detail: other.to_string() }),
-        },
+        }
         Journal::Stuck { .. } => Ok(Startup::Probation(Box::new(probation(store, journal)))),
-    }
-}
-
-/// The version a journal was installing.
-fn journal_version(journal: &Journal) -> Option<&semver::Version> {
-    match journal {
-        Journal::Unpacking { version, .. }
-        | Journal::Swapping { version, .. }
-        | Journal::Probation { version, .. }
-        | Journal::RollingBack { version, .. }
-        | Journal::Package { version, .. } => Some(version),
-        Journal::Stuck { version, .. } => version.as_ref(),
     }
 }
 
@@ -206,17 +199,13 @@ fn recorded_paths_match(journal: &Journal, layout: &Layout) -> std::result::Resu
             same("install", install, install_root())?;
             same("staging folder", staging, layout.staging())
         }
-        Journal::Swapping { install, staging, rollback, snapshot: snap, .. } => {
-            same("install", install, install_root())?;
-            same("staging folder", staging, layout.staging())?;
-            same("rollback copy", rollback, layout.rollback_copy())?;
-            snapshot(snap)
-        }
-        Journal::Probation { install, rollback, snapshot: snap, .. }
-        | Journal::RollingBack { install, rollback, snapshot: snap, .. } => {
-            same("install", install, install_root())?;
-            same("rollback copy", rollback, layout.rollback_copy())?;
-            snapshot(snap)
+        Journal::Swapping { swap, .. } | Journal::Probation { swap, .. } | Journal::RollingBack { swap, .. } => {
+            same("install", &swap.install, install_root())?;
+            if let Journal::Swapping { staging, .. } = journal {
+                same("staging folder", staging, layout.staging())?;
+            }
+            same("rollback copy", &swap.rollback, layout.rollback_copy())?;
+            snapshot(&swap.snapshot)
         }
         Journal::Package { kind, package, previous_package, snapshot: snap, .. } => {
             if layout.kind() != Some(&InstallKind::Package(*kind)) {
@@ -246,7 +235,7 @@ fn shown_path(path: &Path) -> String {
 fn stuck(store: &Store, layout: &Layout, journal: &Journal, installed: &semver::Version, why: &str) -> Result<Startup> {
     let record = Journal::Stuck {
         during: journal.step().to_owned(),
-        version: journal_version(journal).cloned(),
+        version: journal.version().cloned(),
         reason: why.to_owned(),
     };
     store.update(|s| s.journal = Some(record.clone()))?;
@@ -292,7 +281,9 @@ fn count_probation_launch(
         s.journal.clone()
     })?;
     let Some(journal) = journal else { unreachable!("probation was just journaled") };
-    let (Journal::Probation { launches, version, .. } | Journal::Package { launches, version, .. }) = &journal else {
+    let (Journal::Probation { launches, swap: SwapRecord { version, .. } }
+    | Journal::Package { launches, version, .. }) = &journal
+    else {
         unreachable!("only probation journals count launches")
     };
     if *launches > MAX_PROBATION_LAUNCHES {
@@ -310,7 +301,7 @@ impl Probation {
     /// stuck update, whatever version this shell is.
     pub fn version(&self) -> &semver::Version {
         match &self.journal {
-            Journal::Probation { version, .. } | Journal::Package { version, .. } => version,
+            Journal::Probation { swap: SwapRecord { version, .. }, .. } | Journal::Package { version, .. } => version,
             _ => &self.installed,
         }
     }
@@ -341,7 +332,7 @@ impl Probation {
     /// is cleared (and only the layout's own snapshot folder removed).
     pub fn confirm(self) -> Result<()> {
         match &self.journal {
-            Journal::Probation { snapshot, .. } => fsx::remove_any(snapshot)?,
+            Journal::Probation { swap, .. } => fsx::remove_any(&swap.snapshot)?,
             Journal::Package { snapshot, previous_package, .. } => {
                 fsx::remove_any(snapshot)?;
                 if let Some(previous) = previous_package {
@@ -387,19 +378,7 @@ impl Probation {
 
     fn roll_back(self, reason: &str, runner: &dyn PackageRunner, hook: &dyn Fn(Step)) -> Result<RolledBack> {
         let rolling = match self.journal.clone() {
-            Journal::Probation {
-                version, previous, sequence, install, rollback, old_tree, new_tree, snapshot, ..
-            } => Journal::RollingBack {
-                version,
-                previous,
-                sequence,
-                install,
-                rollback,
-                old_tree,
-                new_tree,
-                snapshot,
-                reason: reason.to_owned(),
-            },
+            Journal::Probation { swap, .. } => Journal::RollingBack { swap, reason: reason.to_owned() },
             Journal::Package { .. } => {
                 return roll_back_package(&self.store, &self.layout, &self.journal, reason, runner);
             }
@@ -412,8 +391,7 @@ impl Probation {
             Err(UpdateError::UnknownTree { install }) => {
                 let why = UpdateError::UnknownTree { install }.to_string();
                 stuck(&self.store, &self.layout, &rolling, &self.installed, &why)?;
-                let Journal::RollingBack { version, .. } = &rolling else { unreachable!() };
-                Err(stuck_error(&self.layout, "rolling_back", Some(version), &why))
+                Err(stuck_error(&self.layout, "rolling_back", rolling.version(), &why))
             }
             Err(other) => Err(other),
         }
@@ -428,7 +406,7 @@ fn finish_rollback(
     _runner: &dyn PackageRunner,
     hook: &dyn Fn(Step),
 ) -> Result<Notice> {
-    let Journal::RollingBack { version, previous, sequence, reason, .. } = journal else {
+    let Journal::RollingBack { swap: SwapRecord { version, previous, sequence, .. }, reason } = journal else {
         unreachable!("finish_rollback takes rolling_back")
     };
     install::finish_rolling_back(journal, layout, hook)?;

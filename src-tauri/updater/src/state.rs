@@ -126,6 +126,22 @@ pub enum PackageKind {
     Msi,
 }
 
+/// What every step of a folder swap records, from the exchange to the end of
+/// probation or rollback: the update, where each tree is, and which tree is
+/// which. Written flat into each step's record (the file's fields are the
+/// same as when each step spelled them out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwapRecord {
+    pub version: semver::Version,
+    pub previous: semver::Version,
+    pub sequence: u64,
+    pub install: PathBuf,
+    pub rollback: PathBuf,
+    pub old_tree: TreeId,
+    pub new_tree: TreeId,
+    pub snapshot: PathBuf,
+}
+
 /// The update in progress. Paths are recorded for diagnosis and compared
 /// with the [`crate::Layout`]'s on recovery, never used as they are. Each
 /// variant is written (durably) *before* the irreversible step it names, and [`crate::recovery`] knows, for each, how to
@@ -139,39 +155,21 @@ pub enum Journal {
     /// Recovery asks which tree sits at `install`: the staged one → go on to
     /// probation; the old one → undo (remove staging and snapshot).
     Swapping {
-        version: semver::Version,
-        previous: semver::Version,
-        sequence: u64,
-        install: PathBuf,
+        #[serde(flatten)]
+        swap: SwapRecord,
         staging: PathBuf,
-        rollback: PathBuf,
-        old_tree: TreeId,
-        new_tree: TreeId,
-        snapshot: PathBuf,
     },
     /// The new tree is installed; the old one is at `rollback`. The new
     /// version must pass `/healthz` before `launches` exceeds the limit.
     Probation {
-        version: semver::Version,
-        previous: semver::Version,
-        sequence: u64,
-        install: PathBuf,
-        rollback: PathBuf,
-        old_tree: TreeId,
-        new_tree: TreeId,
-        snapshot: PathBuf,
+        #[serde(flatten)]
+        swap: SwapRecord,
         launches: u32,
     },
     /// Probation failed: the old tree is being put back. Recovery finishes it.
     RollingBack {
-        version: semver::Version,
-        previous: semver::Version,
-        sequence: u64,
-        install: PathBuf,
-        rollback: PathBuf,
-        old_tree: TreeId,
-        new_tree: TreeId,
-        snapshot: PathBuf,
+        #[serde(flatten)]
+        swap: SwapRecord,
         reason: String,
     },
     /// A package manager or Windows installer is (about to be) run with
@@ -207,6 +205,25 @@ pub enum Journal {
 }
 
 impl Journal {
+    /// The folder swap this step belongs to, for the steps that have one.
+    pub fn swap(&self) -> Option<&SwapRecord> {
+        match self {
+            Journal::Swapping { swap, .. } | Journal::Probation { swap, .. } | Journal::RollingBack { swap, .. } => {
+                Some(swap)
+            }
+            _ => None,
+        }
+    }
+
+    /// The version this update was installing, when it is known.
+    pub fn version(&self) -> Option<&semver::Version> {
+        match self {
+            Journal::Unpacking { version, .. } | Journal::Package { version, .. } => Some(version),
+            Journal::Stuck { version, .. } => version.as_ref(),
+            _ => self.swap().map(|swap| &swap.version),
+        }
+    }
+
     pub fn step(&self) -> &'static str {
         match self {
             Journal::Stuck { .. } => "stuck",
@@ -363,6 +380,27 @@ fn salvage_install_id(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A journal is read by the next version, which may be built from newer
+    /// code: the shared swap fields stay flat in each step's record, exactly
+    /// as releases that spelled them out per step wrote them.
+    #[test]
+    fn a_swap_step_is_written_flat_and_reads_what_earlier_releases_wrote() {
+        let written_by_0_1 = r#"{"step":"probation","version":"0.2.0","previous":"0.1.0","sequence":7,
+            "install":"/opt/Hudson","rollback":"/opt/.Hudson.rollback","old_tree":{"dev":1,"ino":2},
+            "new_tree":{"dev":1,"ino":3},"snapshot":"/data/updates/snapshot","launches":2}"#;
+        let journal: Journal = serde_json::from_str(written_by_0_1).unwrap();
+        let Journal::Probation { swap, launches: 2 } = &journal else { panic!("{journal:?}") };
+        assert_eq!((swap.sequence, swap.old_tree.ino, swap.new_tree.ino), (7, 2, 3));
+        assert_eq!(swap.rollback, PathBuf::from("/opt/.Hudson.rollback"));
+        let again: serde_json::Value = serde_json::to_value(&journal).unwrap();
+        let before: serde_json::Value = serde_json::from_str(written_by_0_1).unwrap();
+        assert_eq!(again, before, "the same fields, none nested");
+        let rolling = Journal::RollingBack { swap: swap.clone(), reason: "r".into() };
+        let text = serde_json::to_string(&rolling).unwrap();
+        assert!(!text.contains("\"swap\""), "{text}");
+        assert_eq!(serde_json::from_str::<Journal>(&text).unwrap(), rolling);
+    }
 
     #[test]
     fn first_load_makes_and_keeps_one_install_id() {

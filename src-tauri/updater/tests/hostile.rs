@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::swap::*;
 use common::*;
-use hudson_updater::state::{Journal, PackageKind, Store, TreeId};
+use hudson_updater::state::{Journal, PackageKind, Store, SwapRecord, TreeId};
 use hudson_updater::{
     CheckOutcome, InstallContext, InstallKind, Layout, NetLimits, Startup, UnpackLimits, UpdateError, startup,
 };
@@ -59,56 +59,64 @@ fn a_planted_journal_naming_folders_outside_the_install_touches_nothing() {
         (
             "swapping with it as the staging folder",
             Journal::Swapping {
-                version: v("0.2.0"),
-                previous: v("0.1.0"),
-                sequence: 1,
-                install: env.install.clone(),
+                swap: SwapRecord {
+                    version: v("0.2.0"),
+                    previous: v("0.1.0"),
+                    sequence: 1,
+                    install: env.install.clone(),
+                    rollback: real("rollback"),
+                    old_tree: tree,
+                    new_tree: bogus_tree(),
+                    snapshot: snapshot.clone(),
+                },
                 staging: outside.clone(),
-                rollback: real("rollback"),
-                old_tree: tree,
-                new_tree: bogus_tree(),
-                snapshot: snapshot.clone(),
             },
         ),
         (
             "probation with it as the rollback copy",
             Journal::Probation {
-                version: v("0.2.0"),
-                previous: v("0.1.0"),
-                sequence: 1,
-                install: env.install.clone(),
-                rollback: outside.clone(),
-                old_tree: bogus_tree(),
-                new_tree: tree,
-                snapshot: snapshot.clone(),
+                swap: SwapRecord {
+                    version: v("0.2.0"),
+                    previous: v("0.1.0"),
+                    sequence: 1,
+                    install: env.install.clone(),
+                    rollback: outside.clone(),
+                    old_tree: bogus_tree(),
+                    new_tree: tree,
+                    snapshot: snapshot.clone(),
+                },
                 launches: 3,
             },
         ),
         (
             "rolling back into it as the install",
             Journal::RollingBack {
-                version: v("0.2.0"),
-                previous: v("0.1.0"),
-                sequence: 1,
-                install: outside.clone(),
-                rollback: real("rollback"),
-                old_tree: bogus_tree(),
-                new_tree: TreeId::of(&outside).unwrap(),
-                snapshot: snapshot.clone(),
+                swap: SwapRecord {
+                    version: v("0.2.0"),
+                    previous: v("0.1.0"),
+                    sequence: 1,
+                    install: outside.clone(),
+                    rollback: real("rollback"),
+                    old_tree: bogus_tree(),
+                    new_tree: TreeId::of(&outside).unwrap(),
+                    snapshot: snapshot.clone(),
+                },
                 reason: "planted".to_owned(),
             },
         ),
         (
             "rolling back with it as the data snapshot",
             Journal::RollingBack {
-                version: v("0.2.0"),
-                previous: v("0.1.0"),
-                sequence: 1,
-                install: env.install.clone(),
-                rollback: real("rollback"),
-                old_tree: tree,
-                new_tree: bogus_tree(),
-                snapshot: outside.clone(),
+                swap: SwapRecord {
+                    version: v("0.2.0"),
+                    previous: v("0.1.0"),
+                    sequence: 1,
+                    install: env.install.clone(),
+                    rollback: real("rollback"),
+                    old_tree: tree,
+                    new_tree: bogus_tree(),
+                    snapshot: outside.clone(),
+                },
                 reason: "planted".to_owned(),
             },
         ),
@@ -178,15 +186,17 @@ fn a_journal_that_can_neither_finish_nor_undo_is_cleared_once_the_install_passes
     plant(
         &env.app_data,
         Journal::Swapping {
-            version: v("0.2.0"),
-            previous: v("0.1.0"),
-            sequence: 1,
-            install: env.install.clone(),
+            swap: SwapRecord {
+                version: v("0.2.0"),
+                previous: v("0.1.0"),
+                sequence: 1,
+                install: env.install.clone(),
+                rollback: stage("rollback"),
+                old_tree: bogus_tree(),
+                new_tree: TreeId { dev: 3, ino: 4 },
+                snapshot: env.app_data.join("updates/snapshot"),
+            },
             staging: stage("staging"),
-            rollback: stage("rollback"),
-            old_tree: bogus_tree(),
-            new_tree: TreeId { dev: 3, ino: 4 },
-            snapshot: env.app_data.join("updates/snapshot"),
         },
     );
     let Startup::Probation(probation) = startup(&layout, &v("0.1.0"), &Recorder::default()).unwrap() else {
@@ -557,14 +567,16 @@ fn a_planted_probation_for_another_version_cannot_roll_a_good_version_back() {
         plant(
             &env.app_data,
             Journal::Probation {
-                version: v(version),
-                previous: v("0.1.0"),
-                sequence: 9,
-                install: env.install.clone(),
-                rollback: rollback.clone(),
-                old_tree: TreeId::of(&rollback).unwrap(),
-                new_tree: TreeId::of(&env.install).unwrap(),
-                snapshot: env.app_data.join("updates/snapshot"),
+                swap: SwapRecord {
+                    version: v(version),
+                    previous: v("0.1.0"),
+                    sequence: 9,
+                    install: env.install.clone(),
+                    rollback: rollback.clone(),
+                    old_tree: TreeId::of(&rollback).unwrap(),
+                    new_tree: TreeId::of(&env.install).unwrap(),
+                    snapshot: env.app_data.join("updates/snapshot"),
+                },
                 launches,
             },
         );

@@ -189,7 +189,7 @@ fn the_shells_setup_gives_a_package_rollback_the_embedded_keys() {
         program: Ok(PathBuf::from("/usr/bin/hudson-desktop")),
         resources: None,
         package: Some(PackageKind::Deb),
-        installed: Ok("0.1.0".parse().unwrap()),
+        installed: "0.1.0",
         embedded_keys: keys,
     };
     // `dist` compiles in one key line per key.

@@ -1,0 +1,245 @@
+//! The shell's whole update flow without a window: a [`Session`] over a
+//! portable install checks a loopback channel, downloads, installs when
+//! "Restart to update" is pressed (stopping the backend first), relaunches,
+//! and the relaunched version's backend status decides its probation. The
+//! [`Host`] here records what the shell would do; everything else (the
+//! tree, the journal, the server, the signatures, the log) is real.
+#![cfg(any(target_os = "linux", target_os = "macos"))]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hudson_lifecycle::contract::{InstallKind as Recorded, Packaging, ShellConfig, UpdatesConfig};
+use hudson_lifecycle::logs::Log;
+use hudson_lifecycle::supervisor::Status;
+use hudson_updater::{Host, Phase, Session, Setup};
+use signing::manifest::ManifestKind;
+use signing::platform::{Installer, PlatformKey};
+
+/// What the shell would have done, in order.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Recorder {
+    fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    fn push(&self, call: String) {
+        self.0.lock().unwrap().push(call);
+    }
+}
+
+impl Host for Recorder {
+    fn stop_backend(&self) {
+        self.push("stop_backend".into());
+    }
+    fn start_backend(&self) {
+        self.push("start_backend".into());
+    }
+    fn update_ready(&self, version: &semver::Version) {
+        self.push(format!("update_ready {version}"));
+    }
+    fn show_updates(&self) {
+        self.push("show_updates".into());
+    }
+    fn relaunch(&self, program: &Path) {
+        self.push(format!("relaunch {}", program.display()));
+    }
+    fn exit_for_installer(&self) {
+        self.push("exit_for_installer".into());
+    }
+}
+
+/// A portable tree as `dist` lays it out: the program, and the resource
+/// folder with the `hudson-shell.json` that says how it was installed.
+fn portable_tree(root: &Path, version: &str) {
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join("lib/Hudson")).unwrap();
+    fs::write(root.join("bin/hudson-desktop"), format!("shell {version}")).unwrap();
+    fs::write(root.join("lib/Hudson/VERSION"), version).unwrap();
+    let mut config = ShellConfig::new(Packaging::Release, "hudson", "hudson-backend");
+    config.install_kind = Some(Recorded::Portable);
+    fs::write(root.join("lib/Hudson/hudson-shell.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+}
+
+struct Lab {
+    /// Serves the channel for as long as the lab lives.
+    _server: Server,
+    dir: tempfile::TempDir,
+    install: PathBuf,
+    config: ShellConfig,
+}
+
+impl Lab {
+    /// 0.1.0 installed; 0.2.0 published on the channel.
+    fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let install = dir.path().join("apps/Hudson");
+        portable_tree(&install, "0.1.0");
+        let server = Server::start();
+        let scratch = tempfile::tempdir().unwrap();
+        portable_tree(&scratch.path().join("Hudson"), "0.2.0");
+        let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        archive.append_dir_all("Hudson", scratch.path().join("Hudson")).unwrap();
+        let archive = archive.into_inner().unwrap().finish().unwrap();
+        let name = "Hudson-0.2.0-x86_64-unknown-linux-gnu.tar.gz";
+        let platform = PlatformKey::host(Installer::Portable).unwrap().to_string();
+        let art = artifact(&server, name, "0.2.0", archive, &release_key().secret);
+        let secret = &release_key().secret;
+        publish(&server, &manifest(ManifestKind::Release, "0.2.0", 2, &[(&platform, &art)]), secret);
+        let mut config = ShellConfig::new(Packaging::Release, "hudson", "hudson-backend");
+        config.install_kind = Some(Recorded::Portable);
+        config.updates = Some(UpdatesConfig {
+            endpoint: server.url(""),
+            channel: CHANNEL.into(),
+            interval_hours: 0,
+            snapshot_files: Vec::new(),
+        });
+        Lab { _server: server, dir, install, config }
+    }
+
+    /// What the shell does at startup, as the version at the install path.
+    fn start(&self, installed: &str, host: &Arc<Recorder>) -> Arc<Session> {
+        let key_line = release_key().public_text.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+        let resources = self.install.join("lib/Hudson");
+        let setup = Setup {
+            config: &self.config,
+            app_data: Ok(self.dir.path().join("app-data")),
+            program: Ok(self.install.join("bin/hudson-desktop").canonicalize().unwrap()),
+            resources: Some(&resources),
+            package: None,
+            installed,
+            embedded_keys: Some(key_line),
+        };
+        let host: Arc<dyn Host> = host.clone();
+        Session::start(setup, self.log(), host).with_updater(|u| u.with_clock(now))
+    }
+
+    fn log(&self) -> Log {
+        Log::open(&self.dir.path().join("logs"), "hudson.log", Default::default(), false)
+    }
+
+    fn events(&self) -> String {
+        let text = fs::read_to_string(self.dir.path().join("logs/hudson.log")).unwrap_or_default();
+        text.lines().filter(|l| l.contains("[event]")).collect::<Vec<_>>().join("\n")
+    }
+
+    fn installed_version(&self) -> String {
+        fs::read_to_string(self.install.join("lib/Hudson/VERSION")).unwrap()
+    }
+
+    fn relaunch_call(&self) -> String {
+        format!("relaunch {}", self.install.join("bin/hudson-desktop").canonicalize().unwrap().display())
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ready(version: &str) -> Status {
+    let now = Instant::now();
+    Status::Ready {
+        origin: "http://127.0.0.1:4000".into(),
+        enter_url: "http://127.0.0.1:4000/".into(),
+        version: version.into(),
+        timings: hudson_lifecycle::backend::StartTimings {
+            spawned: now,
+            handshake: now,
+            backend_ready: now,
+            healthy: now,
+            source: hudson_lifecycle::backend::HandshakeSource::TcpPoll,
+        },
+    }
+}
+
+/// 0.1.0 offers, downloads and (on the button) installs 0.2.0; returns
+/// the host of the process that pressed it.
+fn update_to_0_2_0(lab: &Lab) -> Arc<Recorder> {
+    let host = Arc::new(Recorder::default());
+    let session = lab.start("0.1.0", &host);
+    assert_eq!(session.view().phase, Phase::Idle, "{:?}", session.view());
+    assert_eq!(session.restart_to_update().unwrap_err(), "No update is ready to install yet.");
+    session.check_now();
+    wait_for("the download", || session.view().phase == Phase::Ready);
+    assert_eq!(session.view().offer.map(|o| o.version), Some("0.2.0".to_owned()));
+    assert_eq!(host.calls(), ["update_ready 0.2.0"], "the tray hears of it; nothing stopped yet");
+    assert_eq!(lab.installed_version(), "0.1.0", "nothing installs before the button");
+
+    assert_eq!(session.restart_to_update().unwrap(), "Installing Hudson 0.2.0…");
+    assert!(session.restart_to_update().is_err(), "a second press installs nothing twice");
+    wait_for("the relaunch", || host.calls().len() == 3);
+    assert_eq!(host.calls(), ["update_ready 0.2.0".to_owned(), "stop_backend".to_owned(), lab.relaunch_call()]);
+    assert_eq!(lab.installed_version(), "0.2.0");
+    let events = lab.events();
+    for event in [r#""outcome":"offered""#, r#""update_downloaded""#, r#""update_installing""#] {
+        assert!(events.contains(event), "no {event} in the events:\n{events}");
+    }
+    host
+}
+
+#[test]
+fn a_session_installs_on_the_button_and_the_relaunched_version_passes_probation() {
+    let lab = Lab::new();
+    update_to_0_2_0(&lab);
+
+    let host = Arc::new(Recorder::default());
+    let session = lab.start("0.2.0", &host);
+    assert!(session.view().message.contains("checking that it starts"), "{:?}", session.view());
+    session.on_backend_status(&Status::Starting { attempt: 1 });
+    session.on_backend_status(&ready("0.2.0"));
+    assert!(lab.events().contains("\"probation_passed\""), "{}", lab.events());
+    assert_eq!(session.view().message, "Hudson 0.2.0 is installed and running.");
+    assert!(host.calls().is_empty(), "passing probation stops and relaunches nothing: {:?}", host.calls());
+
+    // The next launch is an ordinary one, and the channel has nothing newer.
+    let session = lab.start("0.2.0", &Arc::new(Recorder::default()));
+    session.check_now();
+    wait_for("the check", || session.view().phase == Phase::UpToDate);
+    assert!(!session.has_notice());
+}
+
+#[test]
+fn a_relaunched_version_whose_backend_fails_is_rolled_back_and_refused_next_time() {
+    let lab = Lab::new();
+    update_to_0_2_0(&lab);
+
+    let host = Arc::new(Recorder::default());
+    let session = lab.start("0.2.0", &host);
+    session.on_backend_status(&Status::Failed { reason: "exit status 1".into(), tail: Vec::new() });
+    wait_for("the rollback's relaunch", || host.calls().len() == 2);
+    assert_eq!(host.calls(), ["stop_backend".to_owned(), lab.relaunch_call()]);
+    assert_eq!(lab.installed_version(), "0.1.0", "the previous version is back at the same path");
+    assert!(lab.events().contains("\"rolled_back\""), "{}", lab.events());
+
+    // The previous version says why, and is not offered the bad one again.
+    let host = Arc::new(Recorder::default());
+    let session = lab.start("0.1.0", &host);
+    assert!(session.has_notice(), "{:?}", session.view());
+    assert!(session.view().notice.unwrap().contains("0.2.0"));
+    session.check_now();
+    wait_for("the check", || session.view().phase == Phase::Waiting);
+    assert!(host.calls().is_empty(), "{:?}", host.calls());
+}
+
+#[test]
+fn a_build_whose_configuration_is_unreadable_offers_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), "hudson.log", Default::default(), false);
+    let host: Arc<dyn Host> = Arc::new(Recorder::default());
+    let session = Session::unavailable("0.1.0", "hudson-shell.json is not valid", log, host);
+    session.check_now();
+    session.page_loaded();
+    let view = session.view();
+    assert_eq!((view.phase, view.message.as_str()), (Phase::Unavailable, "hudson-shell.json is not valid"));
+    assert_eq!(session.restart_to_update().unwrap_err(), "hudson-shell.json is not valid");
+}
