@@ -185,6 +185,14 @@ impl Installer {
         }
     }
 
+    /// True for the installers the updater hands the new version to — a
+    /// package manager (deb, rpm) or the Windows installer (msi, nsis) —
+    /// rather than swapping a folder (app, portable) or leaving the update
+    /// to another updater (appimage).
+    pub fn is_package(self) -> bool {
+        matches!(self, Installer::Deb | Installer::Rpm | Installer::Msi | Installer::Nsis)
+    }
+
     fn parse(text: &str) -> Option<Installer> {
         [
             Installer::Appimage,
@@ -333,6 +341,21 @@ impl Ord for PlatformKey {
 impl PartialOrd for PlatformKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// Written as its key suffix (`deb`, `nsis`, …): the updater's journal
+/// records which installer runs.
+impl Serialize for Installer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Installer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Installer::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown installer {text:?}")))
     }
 }
 

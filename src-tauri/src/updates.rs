@@ -18,7 +18,7 @@ use std::sync::Arc;
 use hudson_lifecycle::contract::ShellConfig;
 use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::shell_event::ShellEvent;
-use hudson_updater::{Host, PackageKind, Session, Setup};
+use hudson_updater::{Host, Installer, Session, Setup};
 use tauri::{AppHandle, Manager};
 
 use crate::Shell;
@@ -103,13 +103,13 @@ impl Host for TauriHost {
 
 /// The package type the bundler patched into this program, when the
 /// updater can install that type.
-fn package_kind() -> Option<PackageKind> {
+fn package_kind() -> Option<Installer> {
     use tauri::utils::config::BundleType;
     match tauri::utils::platform::bundle_type()? {
-        BundleType::Deb => Some(PackageKind::Deb),
-        BundleType::Rpm => Some(PackageKind::Rpm),
-        BundleType::Nsis => Some(PackageKind::Nsis),
-        BundleType::Msi => Some(PackageKind::Msi),
+        BundleType::Deb => Some(Installer::Deb),
+        BundleType::Rpm => Some(Installer::Rpm),
+        BundleType::Nsis => Some(Installer::Nsis),
+        BundleType::Msi => Some(Installer::Msi),
         _ => None,
     }
 }

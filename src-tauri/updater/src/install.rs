@@ -24,9 +24,10 @@ use crate::download::Downloaded;
 use crate::error::{IoContext, Result, UpdateError};
 use crate::layout::Layout;
 use crate::space::{self, Need};
-use crate::state::{Journal, PackageKind, Store, SwapRecord, TreeId};
+use crate::state::{Journal, Store, SwapRecord, TreeId};
 use crate::unpack::{self, UnpackLimits};
 use crate::{fsx, snapshot, swap};
+use signing::platform::Installer;
 
 /// How this install is replaced (recorded by `dist` in `hudson-shell.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub enum InstallKind {
     FolderSwap {
         install: PathBuf,
     },
-    Package(PackageKind),
+    Package(Installer),
 }
 
 /// A point between two steps, where tests simulate a crash.
@@ -341,12 +342,12 @@ impl PackageRunner for SystemRunner {
 
 /// `dpkg -i FILE` / `rpm -U FILE` (`--oldpackage` to go back), through
 /// `pkexec` unless already root.
-pub fn package_command(kind: PackageKind, file: &Path, as_root: bool, rollback: bool) -> Option<PackageCommand> {
+pub fn package_command(kind: Installer, file: &Path, as_root: bool, rollback: bool) -> Option<PackageCommand> {
     let mut line: Vec<OsString> = match kind {
-        PackageKind::Deb => vec!["dpkg".into(), "-i".into()],
-        PackageKind::Rpm if rollback => vec!["rpm".into(), "-U".into(), "--oldpackage".into()],
-        PackageKind::Rpm => vec!["rpm".into(), "-U".into()],
-        PackageKind::Nsis | PackageKind::Msi => return None,
+        Installer::Deb => vec!["dpkg".into(), "-i".into()],
+        Installer::Rpm if rollback => vec!["rpm".into(), "-U".into(), "--oldpackage".into()],
+        Installer::Rpm => vec!["rpm".into(), "-U".into()],
+        _ => return None,
     };
     line.push(file.as_os_str().to_owned());
     if !as_root {
@@ -370,7 +371,11 @@ pub(crate) fn running_as_root() -> bool {
 }
 
 impl Job<'_> {
-    fn package(&self, kind: PackageKind, ctx: &mut InstallContext<'_>) -> Result<Installed> {
+    fn package(&self, kind: Installer, ctx: &mut InstallContext<'_>) -> Result<Installed> {
+        if !kind.is_package() {
+            let detail = format!("{} is not a package the updater can install", kind.as_str());
+            return Err(UpdateError::Unsupported { detail });
+        }
         let dir = self.layout.packages_dir();
         fs::create_dir_all(&dir).at("creating the folder", &dir)?;
         let name = self.artifact.file_name().expect("a download has a file name").to_os_string();
@@ -399,7 +404,7 @@ impl Job<'_> {
         })?;
         hook(ctx, Step::PackageJournaled);
         match kind {
-            PackageKind::Deb | PackageKind::Rpm => {
+            Installer::Deb | Installer::Rpm => {
                 let command = package_command(kind, &package, running_as_root(), false).expect("deb/rpm");
                 if let Err(detail) = ctx.runner.run(&command) {
                     // The package manager refused: the old version is still
@@ -411,7 +416,7 @@ impl Job<'_> {
                 }
                 Ok(Installed { version: self.version.clone(), next: Next::Relaunch })
             }
-            PackageKind::Nsis | PackageKind::Msi => {
+            _ => {
                 windows::start_installer(kind, &package)?;
                 Ok(Installed { version: self.version.clone(), next: Next::ExitForInstaller })
             }
@@ -522,23 +527,23 @@ mod windows {
     use std::process::Command;
 
     use crate::error::{Result, UpdateError};
-    use crate::state::PackageKind;
+    use signing::platform::Installer;
 
-    pub(super) fn start_installer(kind: PackageKind, file: &Path) -> Result<()> {
+    pub(super) fn start_installer(kind: Installer, file: &Path) -> Result<()> {
         let mut command = match kind {
-            PackageKind::Nsis => {
+            Installer::Nsis => {
                 let mut c = Command::new(file);
                 c.args(["/P", "/R"]);
                 c
             }
-            PackageKind::Msi => {
+            Installer::Msi => {
                 let mut c = Command::new("msiexec.exe");
                 c.arg("/i").arg(file).arg("/passive");
                 c
             }
-            PackageKind::Deb | PackageKind::Rpm => {
+            other => {
                 return Err(UpdateError::Unsupported {
-                    detail: "deb/rpm packages do not install on Windows".to_owned(),
+                    detail: format!("{} is not a Windows installer", other.as_str()),
                 });
             }
         };
@@ -554,10 +559,10 @@ mod windows {
     use std::path::Path;
 
     use crate::error::{Result, UpdateError};
-    use crate::state::PackageKind;
+    use signing::platform::Installer;
 
-    pub(super) fn start_installer(kind: PackageKind, _file: &Path) -> Result<()> {
-        Err(UpdateError::Unsupported { detail: format!("{kind:?} installers run only on Windows") })
+    pub(super) fn start_installer(kind: Installer, _file: &Path) -> Result<()> {
+        Err(UpdateError::Unsupported { detail: format!("{} installers run only on Windows", kind.as_str()) })
     }
 }
 
@@ -568,20 +573,20 @@ mod tests {
     #[test]
     fn package_commands_use_pkexec_unless_root() {
         let file = Path::new("/data/updates/packages/0.2.0--hudson_0.2.0_amd64.deb");
-        let deb = package_command(PackageKind::Deb, file, false, false).unwrap();
+        let deb = package_command(Installer::Deb, file, false, false).unwrap();
         assert_eq!(deb.to_string(), "pkexec dpkg -i /data/updates/packages/0.2.0--hudson_0.2.0_amd64.deb");
         assert_eq!(
-            package_command(PackageKind::Deb, file, true, false).unwrap().to_string(),
+            package_command(Installer::Deb, file, true, false).unwrap().to_string(),
             format!("dpkg -i {}", file.display())
         );
         assert_eq!(
-            package_command(PackageKind::Rpm, file, true, false).unwrap().to_string(),
+            package_command(Installer::Rpm, file, true, false).unwrap().to_string(),
             format!("rpm -U {}", file.display())
         );
         assert_eq!(
-            package_command(PackageKind::Rpm, file, false, true).unwrap().to_string(),
+            package_command(Installer::Rpm, file, false, true).unwrap().to_string(),
             format!("pkexec rpm -U --oldpackage {}", file.display())
         );
-        assert!(package_command(PackageKind::Msi, file, true, false).is_none());
+        assert!(package_command(Installer::Msi, file, true, false).is_none());
     }
 }

@@ -87,7 +87,8 @@ pub use layout::Layout;
 pub use policy::{Install, Opened, Setup, Verdict, open};
 pub use recovery::{MAX_PROBATION_LAUNCHES, Probation, RolledBack, Startup, dismiss_notice, startup};
 pub use session::{Host, Session};
-pub use state::{BadVersion, Notice, PackageKind, State};
+pub use signing::platform::Installer;
+pub use state::{BadVersion, Notice, State};
 pub use status::{OfferView, Phase, View};
 pub use unpack::UnpackLimits;
 

@@ -22,7 +22,6 @@ use signing::platform::{Installer, PlatformKey};
 
 use crate::install::InstallKind;
 use crate::recovery::Probation;
-use crate::state::PackageKind;
 use crate::{Endpoint, Layout, TrustedKeys, Updater, UpdaterConfig};
 
 /// How deep under a staged tree its `hudson-shell.json` may sit
@@ -49,7 +48,7 @@ impl Install {
         recorded: Option<Recorded>,
         program: &Path,
         resources: Option<&Path>,
-        package: Option<PackageKind>,
+        package: Option<Installer>,
     ) -> Result<Install, String> {
         let not_installed = || {
             "This copy of Hudson does not say how it was installed (a development run): \
@@ -80,10 +79,10 @@ impl Install {
                 (InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::App)
             }
             Recorded::Package => {
-                let kind = package.ok_or_else(|| {
+                let kind = package.filter(|p| p.is_package()).ok_or_else(|| {
                     "this package type cannot be updated in place; install new versions from their installer".to_owned()
                 })?;
-                (InstallKind::Package(kind), kind.installer())
+                (InstallKind::Package(kind), kind)
             }
         };
         Ok(Install { kind, installer, recorded, program: program.to_path_buf() })
@@ -153,18 +152,6 @@ impl crate::Updater {
     }
 }
 
-impl PackageKind {
-    /// The installer key of this package type.
-    pub fn installer(self) -> Installer {
-        match self {
-            PackageKind::Deb => Installer::Deb,
-            PackageKind::Rpm => Installer::Rpm,
-            PackageKind::Nsis => Installer::Nsis,
-            PackageKind::Msi => Installer::Msi,
-        }
-    }
-}
-
 /// The first regular file named `name` at most `depth` folders down, in
 /// name order; symlinks are not followed.
 fn find_file(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
@@ -197,7 +184,7 @@ pub struct Setup<'a> {
     pub resources: Option<&'a Path>,
     /// The package type the bundler patched into the program, if the
     /// updater installs that type.
-    pub package: Option<PackageKind>,
+    pub package: Option<Installer>,
     /// The running version, as the app's package info says it.
     pub installed: &'a str,
     /// The public keys `dist` compiled in (`option_env!` in the shell).
@@ -349,11 +336,16 @@ mod tests {
     #[test]
     fn a_package_install_is_its_package_type_and_an_unknown_type_cannot_update() {
         let exe = Path::new("/usr/bin/hudson-desktop");
-        let install = Install::locate(Some(Recorded::Package), exe, None, Some(PackageKind::Rpm)).unwrap();
-        assert_eq!(install.kind(), &InstallKind::Package(PackageKind::Rpm));
+        let install = Install::locate(Some(Recorded::Package), exe, None, Some(Installer::Rpm)).unwrap();
+        assert_eq!(install.kind(), &InstallKind::Package(Installer::Rpm));
         assert_eq!(install.installer(), Installer::Rpm);
         let e = Install::locate(Some(Recorded::Package), exe, None, None).unwrap_err();
         assert!(e.contains("cannot be updated in place"), "{e}");
+        // Only a package manager's or installer's type makes a package install.
+        for not_a_package in [Installer::Appimage, Installer::App, Installer::Portable] {
+            let e = Install::locate(Some(Recorded::Package), exe, None, Some(not_a_package)).unwrap_err();
+            assert!(e.contains("cannot be updated in place"), "{not_a_package:?}: {e}");
+        }
         // A package install checks no staged tree: the package manager does.
         assert_eq!(install.check_staged(Path::new("/nonexistent")), Ok(()));
     }

@@ -20,8 +20,9 @@ use time::OffsetDateTime;
 use crate::error::{IoContext, Result, UpdateError};
 use crate::install::{self, InstallKind, PackageRunner, Step};
 use crate::layout::Layout;
-use crate::state::{Journal, Notice, PackageKind, State, Store, SwapRecord, TreeId};
+use crate::state::{Journal, Notice, State, Store, SwapRecord, TreeId};
 use crate::{fsx, snapshot};
+use signing::platform::Installer;
 
 /// Launches on probation before `startup` gives up on the new version.
 pub const MAX_PROBATION_LAUNCHES: u32 = 3;
@@ -439,7 +440,7 @@ fn roll_back_package(
     // build's own keys, as the download did.
     let mut reason = reason.to_owned();
     let restored = match (kind, previous_package) {
-        (PackageKind::Deb | PackageKind::Rpm, Some(file)) => match install::kept::verify(file, layout.trusted_keys()) {
+        (Installer::Deb | Installer::Rpm, Some(file)) => match install::kept::verify(file, layout.trusted_keys()) {
             Ok(()) => {
                 let command = install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
                 runner.run(&command).map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
@@ -509,7 +510,7 @@ mod tests {
             store: Store::new(&dir),
             layout: Layout::new(&dir, &dir, &[], None).unwrap(),
             journal: Journal::Package {
-                kind: crate::state::PackageKind::Deb,
+                kind: Installer::Deb,
                 version: version.clone(),
                 previous: "0.1.0".parse().unwrap(),
                 sequence: 2,

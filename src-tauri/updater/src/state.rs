@@ -28,6 +28,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use signing::platform::Installer;
 use signing::policy::SeenManifest;
 use time::OffsetDateTime;
 
@@ -116,16 +117,6 @@ impl TreeId {
     }
 }
 
-/// How an installed package is replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageKind {
-    Deb,
-    Rpm,
-    Nsis,
-    Msi,
-}
-
 /// What every step of a folder swap records, from the exchange to the end of
 /// probation or rollback: the update, where each tree is, and which tree is
 /// which. Written flat into each step's record (the file's fields are the
@@ -176,7 +167,8 @@ pub enum Journal {
     /// `package`. The next launch of `version` is on probation; a launch of
     /// any other version means the installer did not complete.
     Package {
-        kind: PackageKind,
+        /// The package manager or installer that runs (deb, rpm, msi, nsis).
+        kind: Installer,
         version: semver::Version,
         previous: semver::Version,
         sequence: u64,
@@ -400,6 +392,21 @@ mod tests {
         let text = serde_json::to_string(&rolling).unwrap();
         assert!(!text.contains("\"swap\""), "{text}");
         assert_eq!(serde_json::from_str::<Journal>(&text).unwrap(), rolling);
+    }
+
+    /// The package step names its installer as earlier releases did.
+    #[test]
+    fn a_package_step_reads_and_writes_the_installer_by_its_key_name() {
+        let written_by_0_1 = r#"{"step":"package","kind":"rpm","version":"0.2.0","previous":"0.1.0",
+            "sequence":3,"package":"/d/updates/packages/0.2.0--h.rpm","previous_package":null,
+            "snapshot":"/d/updates/snapshot","launches":0}"#;
+        let journal: Journal = serde_json::from_str(written_by_0_1).unwrap();
+        assert!(matches!(journal, Journal::Package { kind: Installer::Rpm, .. }), "{journal:?}");
+        let before: serde_json::Value = serde_json::from_str(written_by_0_1).unwrap();
+        assert_eq!(serde_json::to_value(&journal).unwrap(), before);
+        let unknown = written_by_0_1.replace(r#""rpm""#, r#""snap""#);
+        let e = serde_json::from_str::<Journal>(&unknown).unwrap_err().to_string();
+        assert!(e.contains("unknown installer \"snap\""), "{e}");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::swap::*;
 use common::*;
-use hudson_updater::state::{Journal, PackageKind, Store, SwapRecord, TreeId};
+use hudson_updater::Installer;
+use hudson_updater::state::{Journal, Store, SwapRecord, TreeId};
 use hudson_updater::{
     CheckOutcome, InstallContext, InstallKind, Layout, NetLimits, Startup, UnpackLimits, UpdateError, startup,
 };
@@ -149,12 +150,12 @@ fn a_planted_package_journal_cannot_name_files_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let (outside, hash) = precious(dir.path());
     let app_data = dir.path().join("app-data");
-    let kind = Some(InstallKind::Package(PackageKind::Deb));
+    let kind = Some(InstallKind::Package(Installer::Deb));
     let layout = Layout::new(&app_data, &app_data, &[PathBuf::from("db/app.sqlite")], kind).unwrap();
     plant(
         &app_data,
         Journal::Package {
-            kind: PackageKind::Deb,
+            kind: Installer::Deb,
             version: v("0.2.0"),
             previous: v("0.1.0"),
             sequence: 1,

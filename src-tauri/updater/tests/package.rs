@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use common::*;
 use hudson_updater::state::{Journal, Store};
 use hudson_updater::{
-    CheckOutcome, InstallContext, InstallKind, Layout, PackageCommand, PackageKind, PackageRunner, Startup,
-    UnpackLimits, UpdateError, startup,
+    CheckOutcome, InstallContext, InstallKind, Installer, Layout, PackageCommand, PackageRunner, Startup, UnpackLimits,
+    UpdateError, startup,
 };
 use signing::manifest::ManifestKind;
 
@@ -72,7 +72,7 @@ impl Env {
     }
 
     fn layout(&self) -> Layout {
-        let kind = Some(InstallKind::Package(PackageKind::Deb));
+        let kind = Some(InstallKind::Package(Installer::Deb));
         Layout::new(&self.app_data, &self.data_dir, &[PathBuf::from("app.sqlite")], kind)
             .unwrap()
             .with_trusted_keys(trusted())
@@ -188,7 +188,7 @@ fn the_shells_setup_gives_a_package_rollback_the_embedded_keys() {
         app_data: Ok(dir.path().to_path_buf()),
         program: Ok(PathBuf::from("/usr/bin/hudson-desktop")),
         resources: None,
-        package: Some(PackageKind::Deb),
+        package: Some(Installer::Deb),
         installed: "0.1.0",
         embedded_keys: keys,
     };
@@ -196,7 +196,7 @@ fn the_shells_setup_gives_a_package_rollback_the_embedded_keys() {
     let key_line = release_key().public_text.lines().rfind(|l| !l.trim().is_empty()).unwrap();
     let opened = hudson_updater::open(setup(Some(key_line)));
     let layout = opened.layout.unwrap();
-    assert_eq!(layout.kind(), Some(&InstallKind::Package(PackageKind::Deb)));
+    assert_eq!(layout.kind(), Some(&InstallKind::Package(Installer::Deb)));
     assert_eq!(layout.trusted_keys().map(|k| k.len()), Some(1), "a package rollback needs the embedded keys");
     let updater = opened.updater.unwrap();
     assert_eq!(updater.config().platform.to_string(), format!("linux-{}-deb", std::env::consts::ARCH));
