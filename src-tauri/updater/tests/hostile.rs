@@ -52,6 +52,18 @@ fn a_planted_journal_naming_folders_outside_the_install_touches_nothing() {
     let tree = TreeId::of(&env.install).unwrap();
     let real = |name: &str| env.install.parent().unwrap().join(format!(".Hudson.{name}"));
     let snapshot = env.app_data.join("updates/snapshot");
+    // What the journal of a genuine update would say; each planted one
+    // changes one path to the folder outside.
+    let genuine = SwapRecord {
+        version: v("0.2.0"),
+        previous: v("0.1.0"),
+        sequence: 1,
+        install: env.install.clone(),
+        rollback: real("rollback"),
+        old_tree: tree,
+        new_tree: bogus_tree(),
+        snapshot: snapshot.clone(),
+    };
     let planted: Vec<(&str, Journal)> = vec![
         (
             "unpacking into the folder",
@@ -59,32 +71,16 @@ fn a_planted_journal_naming_folders_outside_the_install_touches_nothing() {
         ),
         (
             "swapping with it as the staging folder",
-            Journal::Swapping {
-                swap: SwapRecord {
-                    version: v("0.2.0"),
-                    previous: v("0.1.0"),
-                    sequence: 1,
-                    install: env.install.clone(),
-                    rollback: real("rollback"),
-                    old_tree: tree,
-                    new_tree: bogus_tree(),
-                    snapshot: snapshot.clone(),
-                },
-                staging: outside.clone(),
-            },
+            Journal::Swapping { swap: genuine.clone(), staging: outside.clone() },
         ),
         (
             "probation with it as the rollback copy",
             Journal::Probation {
                 swap: SwapRecord {
-                    version: v("0.2.0"),
-                    previous: v("0.1.0"),
-                    sequence: 1,
-                    install: env.install.clone(),
                     rollback: outside.clone(),
                     old_tree: bogus_tree(),
                     new_tree: tree,
-                    snapshot: snapshot.clone(),
+                    ..genuine.clone()
                 },
                 launches: 3,
             },
@@ -93,14 +89,10 @@ fn a_planted_journal_naming_folders_outside_the_install_touches_nothing() {
             "rolling back into it as the install",
             Journal::RollingBack {
                 swap: SwapRecord {
-                    version: v("0.2.0"),
-                    previous: v("0.1.0"),
-                    sequence: 1,
                     install: outside.clone(),
-                    rollback: real("rollback"),
                     old_tree: bogus_tree(),
                     new_tree: TreeId::of(&outside).unwrap(),
-                    snapshot: snapshot.clone(),
+                    ..genuine.clone()
                 },
                 reason: "planted".to_owned(),
             },
@@ -108,16 +100,7 @@ fn a_planted_journal_naming_folders_outside_the_install_touches_nothing() {
         (
             "rolling back with it as the data snapshot",
             Journal::RollingBack {
-                swap: SwapRecord {
-                    version: v("0.2.0"),
-                    previous: v("0.1.0"),
-                    sequence: 1,
-                    install: env.install.clone(),
-                    rollback: real("rollback"),
-                    old_tree: tree,
-                    new_tree: bogus_tree(),
-                    snapshot: outside.clone(),
-                },
+                swap: SwapRecord { snapshot: outside.clone(), ..genuine.clone() },
                 reason: "planted".to_owned(),
             },
         ),

@@ -168,14 +168,14 @@ fn update_to_0_2_0(lab: &Lab) -> Arc<Recorder> {
     let host = Arc::new(Recorder::default());
     let session = lab.start("0.1.0", &host);
     assert_eq!(session.view().phase, Phase::Idle, "{:?}", session.view());
-    assert_eq!(session.restart_to_update().unwrap_err(), "No update is ready to install yet.");
+    assert!(session.restart_to_update().is_err(), "nothing is downloaded yet");
     session.check_now();
     wait_for("the download", || session.view().phase == Phase::Ready);
     assert_eq!(session.view().offer.map(|o| o.version), Some("0.2.0".to_owned()));
     assert_eq!(host.calls(), ["update_ready 0.2.0"], "the tray hears of it; nothing stopped yet");
     assert_eq!(lab.installed_version(), "0.1.0", "nothing installs before the button");
 
-    assert_eq!(session.restart_to_update().unwrap(), "Installing Hudson 0.2.0…");
+    session.restart_to_update().unwrap();
     assert!(session.restart_to_update().is_err(), "a second press installs nothing twice");
     wait_for("the relaunch", || host.calls().len() == 3);
     assert_eq!(host.calls(), ["update_ready 0.2.0".to_owned(), "stop_backend".to_owned(), lab.relaunch_call()]);
@@ -194,11 +194,10 @@ fn a_session_installs_on_the_button_and_the_relaunched_version_passes_probation(
 
     let host = Arc::new(Recorder::default());
     let session = lab.start("0.2.0", &host);
-    assert!(session.view().message.contains("checking that it starts"), "{:?}", session.view());
+    assert!(lab.events().contains(r#""event":"probation_started","version":"0.2.0","launch":1"#), "{}", lab.events());
     session.on_backend_status(&Status::Starting { attempt: 1 });
     session.on_backend_status(&ready("0.2.0"));
     assert!(lab.events().contains("\"probation_passed\""), "{}", lab.events());
-    assert_eq!(session.view().message, "Hudson 0.2.0 is installed and running.");
     assert!(host.calls().is_empty(), "passing probation stops and relaunches nothing: {:?}", host.calls());
 
     // The next launch is an ordinary one, and the channel has nothing newer.
