@@ -149,6 +149,18 @@ pub enum Command {
     /// `-Zbuild-std`, Zig as the C cross-compiler). Proves it compiles, not
     /// that it links.
     CheckTargets(harness::check_targets::Args),
+    /// Build the GUI-free crates' tests (signing, hudson-lifecycle,
+    /// hudson-updater, hudson-secrets) for x86_64-pc-windows-gnu and run
+    /// them under Wine in a throwaway prefix: Windows semantics as Wine
+    /// implements them, on the GNU target (the release's MSVC build is
+    /// tested on the Windows runner). Reports, per crate, the tests run and
+    /// the Unix-only ones by name.
+    TestWindows {
+        /// Run only this crate's tests (repeatable; default: signing,
+        /// hudson-lifecycle, hudson-updater and hudson-secrets).
+        #[arg(long = "crate", value_name = "NAME")]
+        crates: Vec<String>,
+    },
     /// Sign an app bundle, disk image or Mach-O (Apple triples) or .exe/.msi
     /// (Windows) in place: nested code first, then the bundle.
     Sign {
@@ -273,6 +285,8 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
             )
         }
         #[cfg(unix)]
+        Command::TestWindows { crates } => harness::wine::run(ui, &crates),
+        #[cfg(unix)]
         Command::Test { list: true, .. } => harness::test::list(ui),
         #[cfg(unix)]
         Command::Test { stage, from, list: false } => harness::test::run(ui, stage.as_deref(), from.as_deref()),
@@ -282,6 +296,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         | Command::E2eUpdate { .. }
         | Command::Bench { what: Bench::Startup { .. } | Bench::Update { .. } }
         | Command::Smoke { .. }
+        | Command::TestWindows { .. }
         | Command::Test { .. } => Err(anyhow::anyhow!(
             "this command runs on Linux and macOS only (it drives processes with Unix signals); \
                  Windows installers are checked by `cargo xtask dist` and `cargo xtask sign` here"

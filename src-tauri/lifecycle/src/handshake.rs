@@ -126,10 +126,30 @@ fn process_alive(pid: u32) -> bool {
         let rc = unsafe { libc::kill(pid, 0) };
         rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        // Without a cheap liveness check, keep the folder: it is swept once
-        // the pid is gone on a platform that can tell.
+        use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ACCESS_DENIED, GetLastError, WAIT_TIMEOUT};
+        use windows_sys::Win32::System::Threading::{
+            OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, WaitForSingleObject,
+        };
+        // A pid stays openable while anyone holds a handle to the process,
+        // after it exited too: alive means opened *and* not yet signalled.
+        // SAFETY: plain Win32 calls on a pid; the handle is closed below.
+        unsafe {
+            let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE, 0, pid);
+            if handle.is_null() {
+                // Another user's live process cannot be opened; a gone pid
+                // is an invalid parameter.
+                return GetLastError() == ERROR_ACCESS_DENIED;
+            }
+            let running = WaitForSingleObject(handle, 0) == WAIT_TIMEOUT;
+            CloseHandle(handle);
+            running
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        // Without a liveness check, keep the folder.
         let _ = pid;
         true
     }
@@ -335,7 +355,13 @@ mod tests {
     fn sweeps_folders_of_dead_shells_only() {
         let base = tempfile::tempdir().unwrap();
         let ours = LaunchDir::create(base.path()).unwrap();
-        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        // A process that has exited, on every OS: this test binary, listing
+        // its tests and leaving.
+        let mut dead = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let dead_pid = dead.id();
         dead.wait().unwrap();
         let stale = base.path().join("launch-old");
@@ -344,13 +370,31 @@ mod tests {
         fs::write(stale.join(HANDSHAKE_FILE_NAME), "{\"token\":\"old\"}").unwrap();
         let alive = base.path().join("launch-alive");
         fs::create_dir(&alive).unwrap();
-        fs::write(alive.join(OWNER_FILE_NAME), "1").unwrap();
+        // Another live shell's folder: a process that lives until its stdin
+        // closes.
+        let mut living = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "handshake::tests::helper_lives_until_its_stdin_closes"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        fs::write(alive.join(OWNER_FILE_NAME), living.id().to_string()).unwrap();
         let unrelated = base.path().join("notes");
         fs::create_dir(&unrelated).unwrap();
 
         assert_eq!(sweep_stale(base.path()), 1);
+        drop(living.stdin.take());
+        living.wait().unwrap();
         assert!(!stale.exists());
         assert!(ours.path().exists() && alive.exists() && unrelated.exists());
+    }
+
+    /// Not a test: the live process `sweeps_folders_of_dead_shells_only`
+    /// needs on every OS (this binary, run with `--ignored --exact`).
+    #[test]
+    #[ignore = "a helper process of sweeps_folders_of_dead_shells_only"]
+    fn helper_lives_until_its_stdin_closes() {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
     }
 
     #[test]

@@ -209,37 +209,46 @@ pub(crate) fn check_relative(path: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// An absolute path on this OS (`C:` in front on Windows).
+    fn abs(path: &str) -> PathBuf {
+        if cfg!(windows) { PathBuf::from(format!("C:{path}")) } else { PathBuf::from(path) }
+    }
+
     #[test]
     fn siblings_are_hidden_folders_next_to_the_install() {
-        let kind = InstallKind::FolderSwap { install: PathBuf::from("/Applications/Hudson.app") };
-        let layout = Layout::new("/u/data", "/u/data", &[], Some(kind)).unwrap();
-        assert_eq!(layout.staging().unwrap(), Path::new("/Applications/.Hudson.app.staging"));
-        assert_eq!(layout.rollback_copy().unwrap(), Path::new("/Applications/.Hudson.app.rollback"));
-        assert_eq!(layout.snapshot_dir(), Path::new("/u/data/updates/snapshot"));
-        assert_eq!(layout.packages_dir(), Path::new("/u/data/updates/packages"));
+        let kind = InstallKind::FolderSwap { install: abs("/Applications/Hudson.app") };
+        let layout = Layout::new(abs("/u/data"), abs("/u/data"), &[], Some(kind)).unwrap();
+        assert_eq!(layout.staging().unwrap(), abs("/Applications/.Hudson.app.staging"));
+        assert_eq!(layout.rollback_copy().unwrap(), abs("/Applications/.Hudson.app.rollback"));
+        assert_eq!(layout.snapshot_dir(), abs("/u/data/updates/snapshot"));
+        assert_eq!(layout.packages_dir(), abs("/u/data/updates/packages"));
     }
 
     #[test]
     fn a_database_brings_its_companions_once() {
         let files = [PathBuf::from("db/hudson.sqlite3"), PathBuf::from("db/hudson.sqlite3-wal")];
-        let layout = Layout::new("/a", "/a", &files, None).unwrap();
+        let layout = Layout::new(abs("/a"), abs("/a"), &files, None).unwrap();
         let all: Vec<String> = layout.snapshot_files().iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             all,
             ["db/hudson.sqlite3", "db/hudson.sqlite3-wal", "db/hudson.sqlite3-shm", "db/hudson.sqlite3-journal"]
         );
         for bad in ["../x", "/etc/passwd", "", "a/../../b"] {
-            assert!(Layout::new("/a", "/a", &[PathBuf::from(bad)], None).is_err(), "{bad}");
+            assert!(Layout::new(abs("/a"), abs("/a"), &[PathBuf::from(bad)], None).is_err(), "{bad}");
         }
         let relative = InstallKind::FolderSwap { install: PathBuf::from("Hudson") };
-        assert!(Layout::new("/a", "/a", &[], Some(relative)).is_err());
+        assert!(Layout::new(abs("/a"), abs("/a"), &[], Some(relative)).is_err());
         // An install folder that holds the data folder (a tree unpacked
         // into ~/.local) would swap the data away.
-        let around = InstallKind::FolderSwap { install: PathBuf::from("/home/u/.local") };
-        let error =
-            Layout::new("/home/u/.local/share/dev.hudson", "/home/u/.local/share/dev.hudson", &[], Some(around))
-                .unwrap_err()
-                .to_string();
+        let around = InstallKind::FolderSwap { install: abs("/home/u/.local") };
+        let error = Layout::new(
+            abs("/home/u/.local/share/dev.hudson"),
+            abs("/home/u/.local/share/dev.hudson"),
+            &[],
+            Some(around),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("holds the app's data folder"), "{error}");
     }
 }

@@ -177,7 +177,7 @@ mod tests {
         fs::create_dir_all(&outside).unwrap();
         fs::write(outside.join("keep"), b"precious").unwrap();
         // A planted index: another data folder, an escaping path.
-        let index = format!(r#"{{"data_dir":"{}","files":[{{"path":"keep","present":false}}]}}"#, outside.display());
+        let index = serde_json::json!({"data_dir": outside, "files": [{"path": "keep", "present": false}]}).to_string();
         fs::write(layout.snapshot_dir().join(INDEX), &index).unwrap();
         restore(&layout).unwrap();
         assert_eq!(fs::read(outside.join("keep")).unwrap(), b"precious", "the index's data_dir is never used");

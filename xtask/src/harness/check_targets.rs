@@ -122,14 +122,14 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
 
 /// Debian's compiler, cargo and clippy (a Rust with the standard library's
 /// source, which `-Zbuild-std` needs).
-struct Toolchain {
-    cargo: PathBuf,
-    rustc: PathBuf,
+pub(crate) struct Toolchain {
+    pub(crate) cargo: PathBuf,
+    pub(crate) rustc: PathBuf,
     cargo_clippy: PathBuf,
 }
 
 impl Toolchain {
-    fn find() -> Result<Toolchain> {
+    pub(crate) fn find() -> Result<Toolchain> {
         let bin = Path::new(CROSS_BIN);
         let toolchain =
             Toolchain { cargo: bin.join("cargo"), rustc: bin.join("rustc"), cargo_clippy: bin.join("cargo-clippy") };

@@ -30,6 +30,8 @@ pub mod secure_storage;
 pub mod test;
 #[cfg(test)]
 mod tidy;
+#[cfg(unix)]
+pub mod wine;
 #[cfg(test)]
 mod workflow;
 #[cfg(unix)]

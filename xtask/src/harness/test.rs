@@ -62,6 +62,12 @@ pub const STAGES: &[Stage] = &[
         needs_dist: false,
         run: check_targets,
     },
+    Stage {
+        id: "windows",
+        title: "cargo xtask test-windows (GUI-free crates' tests under Wine)",
+        needs_dist: false,
+        run: |cx| crate::harness::wine::run(cx.ui, &[]),
+    },
     Stage { id: "dist", title: "cargo xtask dist (host)", needs_dist: false, run: dist },
     Stage {
         id: "plan-outputs",
