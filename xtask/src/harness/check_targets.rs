@@ -151,23 +151,13 @@ impl Toolchain {
         Ok(toolchain)
     }
 
-    fn clippy(
-        &self,
-        root: &Path,
-        cross_dir: &Path,
-        target: &Target,
-        wrappers: &Wrappers,
-        step: &crate::core::ui::Step,
-    ) -> Result<Outcome> {
-        let env_key = target.triple.replace('-', "_");
-        let mut command = Command::new(&self.cargo_clippy);
+    /// `program` (Debian's `cargo` or `cargo-clippy`) in `root`, set to
+    /// use Debian's compiler throughout, with `-Zbuild-std` allowed. The
+    /// caller adds the subcommand, the target and its C tools.
+    pub(crate) fn command(&self, program: &Path, root: &Path) -> Command {
+        let mut command = Command::new(program);
         command
             .current_dir(root)
-            .args(["clippy", "--workspace", "--all-targets", "--locked", "--keep-going", "--target", target.triple])
-            .arg("-Zbuild-std=std,panic_abort")
-            .arg("--target-dir")
-            .arg(cross_dir)
-            .args(["--message-format", "json", "--", "-D", "warnings"])
             // The wrappers rustup and an outer `cargo run` leave behind
             // would pick rustup's compiler again.
             .env_remove("RUSTUP_TOOLCHAIN")
@@ -179,7 +169,26 @@ impl Toolchain {
             .env("RUSTC", &self.rustc)
             .env("RUSTDOC", Path::new(CROSS_BIN).join("rustdoc"))
             .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_TERM_COLOR", "never");
+        command
+    }
+
+    fn clippy(
+        &self,
+        root: &Path,
+        cross_dir: &Path,
+        target: &Target,
+        wrappers: &Wrappers,
+        step: &crate::core::ui::Step,
+    ) -> Result<Outcome> {
+        let env_key = target.triple.replace('-', "_");
+        let mut command = self.command(&self.cargo_clippy, root);
+        command
+            .args(["clippy", "--workspace", "--all-targets", "--locked", "--keep-going", "--target", target.triple])
+            .arg("-Zbuild-std=std,panic_abort")
+            .arg("--target-dir")
+            .arg(cross_dir)
+            .args(["--message-format", "json", "--", "-D", "warnings"])
             .env(format!("CC_{env_key}"), &wrappers.cc)
             .env(format!("CXX_{env_key}"), &wrappers.cc)
             .env(format!("AR_{env_key}"), &wrappers.ar)
@@ -257,7 +266,8 @@ struct Diagnostic {
     rendered: String,
 }
 
-fn tail_of(pipe: impl Read, lines: usize) -> String {
+/// The last `lines` lines read from `pipe`, indented for an error message.
+pub(crate) fn tail_of(pipe: impl Read, lines: usize) -> String {
     let mut tail = std::collections::VecDeque::with_capacity(lines);
     for line in BufReader::new(pipe).lines().map_while(Result::ok) {
         if tail.len() == lines {

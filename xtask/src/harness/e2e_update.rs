@@ -662,6 +662,15 @@ pub(crate) struct UpdateInstall {
     data: PathBuf,
 }
 
+/// An update install is an e2e [`Install`] (its home, environment, log and
+/// events) with a tree at `root`: what it does not add, it asks the install.
+impl std::ops::Deref for UpdateInstall {
+    type Target = Install;
+    fn deref(&self) -> &Install {
+        &self.install
+    }
+}
+
 impl UpdateInstall {
     pub(crate) fn launch(&self, restart_when_ready: bool) -> Result<Child> {
         let mut command = Command::new(&self.program);
@@ -709,30 +718,7 @@ impl UpdateInstall {
         format!("log folder: [{}]; the shell's stdout and stderr:\n{}", files.join(", "), tail(&output, 25))
     }
 
-    pub(crate) fn log_len(&self) -> usize {
-        self.install.log_len()
-    }
-
-    fn log_since(&self, from: usize) -> String {
-        self.install.log_since(from)
-    }
-
-    fn events_since(&self, from: usize) -> Vec<(usize, ShellEvent)> {
-        self.install.events_since(from)
-    }
-
-    /// [`Install::seen`] on this install's log.
-    pub(crate) fn seen(
-        &self,
-        from: usize,
-        what: &str,
-        timeout: Duration,
-        want: impl Fn(&ShellEvent) -> bool,
-    ) -> Result<(Instant, ShellEvent, usize)> {
-        self.install.seen(from, what, timeout, want)
-    }
-
-    /// [`UpdateInstall::seen`], for what was seen only.
+    /// [`Install::seen`], for what was seen only.
     fn wait_event(
         &self,
         from: usize,

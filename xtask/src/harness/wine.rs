@@ -30,8 +30,9 @@ use anyhow::{Context, Result, bail, ensure};
 use serde::Serialize;
 
 use crate::core::config::Config;
+use crate::core::doctor::WINE64;
 use crate::core::ui::{Ui, seconds};
-use crate::harness::check_targets::Toolchain;
+use crate::harness::check_targets::{Toolchain, tail_of};
 
 /// The Windows target whose tests run under Wine (the GNU one: MinGW links
 /// it here; MSVC's linker and libraries exist only on Windows).
@@ -234,9 +235,6 @@ struct Tools {
     wine_version: String,
 }
 
-/// Where Debian 12's `wine64` package installs its programs (not on PATH).
-const DEBIAN_WINE_DIR: &str = "/usr/lib/wine";
-
 impl Tools {
     fn find() -> Result<Tools> {
         let toolchain = Toolchain::find()?;
@@ -266,23 +264,13 @@ impl Tools {
         step: &crate::core::ui::Step,
     ) -> Result<Vec<Binary>> {
         let env_key = TRIPLE.replace('-', "_");
-        let mut command = Command::new(&self.toolchain.cargo);
+        let mut command = self.toolchain.command(&self.toolchain.cargo, root);
         command
-            .current_dir(root)
             .args(["test", "--no-run", "--locked", "--target", TRIPLE, "-Zbuild-std=std,panic_abort"])
             .args(crates.iter().flat_map(|c| ["-p", c]))
             .arg("--target-dir")
             .arg(dir)
             .args(["--message-format", "json-render-diagnostics"])
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .env_remove("RUSTC_WRAPPER")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env("CARGO", &self.toolchain.cargo)
-            .env("RUSTC", &self.toolchain.rustc)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_TERM_COLOR", "never")
             // Line tables only: backtraces keep their lines, and the build
             // and link of debug info it does not need take minutes less.
             .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
@@ -294,7 +282,7 @@ impl Tools {
             .stderr(Stdio::piped());
         let mut child = command.spawn().with_context(|| format!("starting {}", self.toolchain.cargo.display()))?;
         let stderr = child.stderr.take().expect("piped");
-        let tail = std::thread::spawn(move || last_lines(stderr, 40));
+        let tail = std::thread::spawn(move || tail_of(stderr, 40));
         let started = Instant::now();
         let mut binaries = Vec::new();
         for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
@@ -322,19 +310,9 @@ impl Tools {
     }
 }
 
+/// `name` on PATH, else beside Debian 12's `wine64` (which is not on PATH).
 fn find_wine(name: &str) -> Option<PathBuf> {
-    which::which(name).ok().or_else(|| Some(Path::new(DEBIAN_WINE_DIR).join(name)).filter(|p| p.is_file()))
-}
-
-fn last_lines(reader: impl Read, keep: usize) -> String {
-    let mut lines = std::collections::VecDeque::new();
-    for line in BufReader::new(reader).lines().map_while(std::result::Result::ok) {
-        if lines.len() == keep {
-            lines.pop_front();
-        }
-        lines.push_back(line);
-    }
-    Vec::from(lines).join("\n")
+    which::which(name).ok().or_else(|| Some(Path::new(WINE64).with_file_name(name)).filter(|p| p.is_file()))
 }
 
 /// One test executable cargo built.
@@ -468,7 +446,7 @@ impl Prefix {
             let _ = BufReader::new(stdout).read_to_string(&mut text);
             text
         });
-        let err = std::thread::spawn(move || last_lines(stderr, 40));
+        let err = std::thread::spawn(move || tail_of(stderr, 40));
         let status =
             crate::core::wait::until(BINARY_TIMEOUT, Duration::from_millis(100), || child.try_wait().ok().flatten());
         if status.is_none() {
