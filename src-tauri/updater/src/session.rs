@@ -242,13 +242,16 @@ impl Session {
     /// supervisor) runs on a thread of its own.
     pub fn on_backend_status(self: &Arc<Self>, status: &Status) {
         let mut slot = lock(&self.probation);
-        let Some(verdict) = slot.as_ref().map(|probation| probation.judge(status)) else { return };
-        let Some(probation) = (verdict != Verdict::Pending).then(|| slot.take()).flatten() else { return };
+        let failure = match slot.as_ref().map(|probation| probation.judge(status)) {
+            None | Some(Verdict::Pending) => return,
+            Some(Verdict::Pass) => None,
+            Some(Verdict::Fail(reason)) => Some(reason),
+        };
+        let Some(probation) = slot.take() else { return };
         drop(slot);
-        match verdict {
-            Verdict::Pending => {}
-            Verdict::Pass => self.pass(probation),
-            Verdict::Fail(reason) => {
+        match failure {
+            None => self.pass(probation),
+            Some(reason) => {
                 let session = Arc::clone(self);
                 std::thread::spawn(move || session.roll_back(probation, &reason));
             }

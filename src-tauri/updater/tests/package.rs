@@ -192,9 +192,7 @@ fn the_shells_setup_gives_a_package_rollback_the_embedded_keys() {
         installed: "0.1.0",
         embedded_keys: keys,
     };
-    // `dist` compiles in one key line per key.
-    let key_line = release_key().public_text.lines().rfind(|l| !l.trim().is_empty()).unwrap();
-    let opened = hudson_updater::open(setup(Some(key_line)));
+    let opened = hudson_updater::open(setup(Some(embedded_key_line())));
     let layout = opened.layout.unwrap();
     assert_eq!(layout.kind(), Some(&InstallKind::Package(Installer::Deb)));
     assert_eq!(layout.trusted_keys().map(|k| k.len()), Some(1), "a package rollback needs the embedded keys");

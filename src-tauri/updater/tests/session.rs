@@ -105,7 +105,6 @@ impl Lab {
 
     /// What the shell does at startup, as the version at the install path.
     fn start(&self, installed: &str, host: &Arc<Recorder>) -> Arc<Session> {
-        let key_line = release_key().public_text.lines().rfind(|l| !l.trim().is_empty()).unwrap();
         let resources = self.install.join("lib/Hudson");
         let setup = Setup {
             config: &self.config,
@@ -114,7 +113,7 @@ impl Lab {
             resources: Some(&resources),
             package: None,
             installed,
-            embedded_keys: Some(key_line),
+            embedded_keys: Some(embedded_key_line()),
         };
         let host: Arc<dyn Host> = host.clone();
         Session::start(setup, self.log(), host).with_updater(|u| u.with_clock(now))

@@ -198,6 +198,11 @@ pub fn stranger_key() -> &'static Key {
     KEY.get_or_init(make_key)
 }
 
+/// The release key as `dist` compiles it into the app: one key line.
+pub fn embedded_key_line() -> &'static str {
+    release_key().public_text.lines().rfind(|l| !l.trim().is_empty()).unwrap()
+}
+
 pub fn trusted() -> TrustedKeys {
     TrustedKeys::embedded(&[release_key().public_text]).unwrap()
 }
