@@ -118,7 +118,9 @@ pub fn sweep_stale(base: &Path) -> usize {
     removed
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether a process with `pid` is running (Windows: opened and not yet
+/// signalled; a process of another user counts as running).
+pub fn process_alive(pid: u32) -> bool {
     #[cfg(unix)]
     {
         let Ok(pid) = libc::pid_t::try_from(pid) else { return false };

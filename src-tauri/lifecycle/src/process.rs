@@ -16,7 +16,9 @@
 //!   `cargo xtask e2e` found such orphans). A backend whose shell is gone
 //!   has nobody left to serve, so the hard stop costs nothing;
 //! - Windows: a job object with `KILL_ON_JOB_CLOSE` ends the whole tree when
-//!   the shell's last handle to it closes.
+//!   the shell's last handle to it closes. The backend is created suspended
+//!   and joins the job before it runs, so no process it starts escapes
+//!   (`tests/portable.rs`, under Wine).
 //!
 //! The child leads its own process group, so shutdown can reach grandchildren
 //! (such as `erl_child_setup`) too.
@@ -87,7 +89,9 @@ impl Process {
         #[cfg(windows)]
         let job = {
             let job = job::Job::new()?;
-            if let Err(e) = job.assign(&child) {
+            // It was created suspended: it joins the job before it runs, so
+            // nothing it starts can be outside the job.
+            if let Err(e) = job.assign(&child).and_then(|()| job::resume(child.id())) {
                 let _ = child.kill();
                 return Err(e);
             }
@@ -181,7 +185,10 @@ fn platform_setup(cmd: &mut Command) {
     use std::os::windows::process::CommandExt;
     // No console window flashes up for the backend.
     const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-    cmd.creation_flags(CREATE_NO_WINDOW);
+    // Not a single instruction runs before `spawn` put it in the job: a
+    // child it started at once would otherwise escape the job's kill.
+    const CREATE_SUSPENDED: u32 = 0x0000_0004;
+    cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED);
 }
 
 /// Forwards `pipe`'s lines as output events; with `frames`, lines that
@@ -346,6 +353,48 @@ mod job {
                 TerminateJobObject(self.0, 1);
             }
         }
+    }
+
+    /// Lets a process created suspended run: resumes its threads (a new
+    /// process has one). std's `Child` keeps no thread handle, so the thread
+    /// is found by a snapshot of the system's threads.
+    pub fn resume(pid: u32) -> io::Result<()> {
+        use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+        use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+            CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+        };
+        use windows_sys::Win32::System::Threading::{OpenThread, ResumeThread, THREAD_SUSPEND_RESUME};
+        // SAFETY: plain Win32 calls; `entry` is sized as the API requires and
+        // every handle opened here is closed here.
+        unsafe {
+            let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+            if snapshot == INVALID_HANDLE_VALUE {
+                return Err(io::Error::last_os_error());
+            }
+            let mut entry: THREADENTRY32 = std::mem::zeroed();
+            entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
+            let mut resumed = 0;
+            let mut more = Thread32First(snapshot, &mut entry);
+            while more != 0 {
+                if entry.th32OwnerProcessID == pid {
+                    let thread = OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID);
+                    if !thread.is_null() {
+                        if ResumeThread(thread) != u32::MAX {
+                            resumed += 1;
+                        }
+                        CloseHandle(thread);
+                    }
+                }
+                more = Thread32Next(snapshot, &mut entry);
+            }
+            CloseHandle(snapshot);
+            if resumed == 0 {
+                return Err(io::Error::other(format!(
+                    "could not resume the backend (pid {pid}) after it joined its job"
+                )));
+            }
+        }
+        Ok(())
     }
 
     impl Drop for Job {

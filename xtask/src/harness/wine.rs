@@ -60,6 +60,9 @@ pub const NOT_UNDER_WINE: &[(&str, &str)] = &[
 /// the stage fails (a hang must not hold CI until its own timeout).
 const BINARY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a test binary's output may stay open after it exited.
+const LEFTOVER_WAIT: Duration = Duration::from_secs(5);
+
 /// One crate's result.
 #[derive(Debug, Default, Serialize)]
 struct CrateReport {
@@ -173,7 +176,7 @@ pub fn run(ui: &Ui, asked: &[String]) -> Result<()> {
     }
     let failed: Vec<&String> = report.crates.iter().flat_map(|c| &c.failed).collect();
     let empty: Vec<&str> = report.crates.iter().filter(|c| c.ran == 0).map(|c| c.name.as_str()).collect();
-    ensure!(failed.is_empty(), "{} test(s) failed under Wine: {}", failed.len(), join(&failed));
+    ensure!(failed.is_empty(), "{} failure(s) under Wine: {}", failed.len(), join(&failed));
     ensure!(
         empty.is_empty(),
         "no test of {} ran under Wine (did a rename or a cfg remove them all?)",
@@ -454,10 +457,28 @@ impl Prefix {
             let _ = self.command(&self.wineserver).arg("-k").status();
             let _ = child.wait();
         }
+        // Wine hands a process's Unix pipes down to what it starts: output
+        // still open after the binary exited means a process it started (a
+        // backend double its job object should have ended) still runs. End
+        // everything in the prefix rather than wait for it forever.
+        let left_running = status.is_some()
+            && crate::core::wait::until(LEFTOVER_WAIT, Duration::from_millis(50), || {
+                (out.is_finished() && err.is_finished()).then_some(())
+            })
+            .is_none();
+        if left_running {
+            let _ = self.command(&self.wineserver).arg("-k").status();
+        }
         let text = out.join().unwrap_or_default();
         let err = err.join().unwrap_or_default();
         let mut outcome = Outcome::parse(&text);
         outcome.output_tail = format!("{}\n{err}", failures_section(&text));
+        if left_running {
+            outcome.failed.push(format!(
+                "(processes the test binary started still ran {} after it exited; the stage ended them)",
+                seconds(LEFTOVER_WAIT)
+            ));
+        }
         match status {
             None => bail!(
                 "{} did not finish under Wine in {}; last output:\n{}",
