@@ -47,7 +47,7 @@ impl Server {
     fn run(&self, request: Request) -> Result<Option<String>, Error> {
         if let Some(value) = &request.value {
             if value.len() > MAX_VALUE_BYTES {
-                return Err(Error::TooLarge(value.len()));
+                return Err(Error::too_large(value.len()));
             }
             // Before the store sees it: a line that echoes it is masked.
             self.log.add_secret(value);

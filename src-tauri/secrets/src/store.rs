@@ -21,20 +21,27 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     InvalidKey(String),
-    #[error("the value is {0} bytes; at most {MAX_VALUE_BYTES} bytes fit")]
-    TooLarge(usize),
+    /// Over the protocol's limit, or over what this OS store holds
+    /// (Credential Manager: 2560 bytes of UTF-16, so 1280 plain letters).
+    #[error("the value is {bytes} bytes; {fits}")]
+    TooLarge { bytes: usize, fits: String },
     #[error("the secure store refused: {0}")]
     Failed(String),
 }
 
 impl Error {
+    /// A value over the protocol's limit.
+    pub fn too_large(bytes: usize) -> Error {
+        Error::TooLarge { bytes, fits: format!("at most {MAX_VALUE_BYTES} bytes fit") }
+    }
+
     /// The protocol's code for it.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::InvalidKey(_) => ErrorCode::InvalidKey,
-            Error::TooLarge(_) => ErrorCode::TooLarge,
+            Error::TooLarge { .. } => ErrorCode::TooLarge,
             Error::Failed(_) => ErrorCode::Failed,
         }
     }
@@ -91,10 +98,16 @@ impl SecureStore {
 
     pub fn put(&self, key: &str, value: &str) -> Result<(), Error> {
         if value.len() > MAX_VALUE_BYTES {
-            return Err(Error::TooLarge(value.len()));
+            return Err(Error::too_large(value.len()));
         }
         let entry = self.entry(key)?;
-        entry.set_password(value).map_err(|e| self.error(key, e))
+        entry.set_password(value).map_err(|e| match e {
+            keyring_core::Error::TooLong(what, max) => Error::TooLarge {
+                bytes: value.len(),
+                fits: format!("the {} holds at most {max} bytes ({what}) per value", self.kind),
+            },
+            other => self.error(key, other),
+        })
     }
 
     pub fn delete(&self, key: &str) -> Result<(), Error> {
@@ -247,7 +260,7 @@ pub(crate) mod tests {
         assert_eq!(store.get("openai_api_key"), Err(Error::NotFound("openai_api_key".into())));
         assert_eq!(store.delete("openai_api_key").unwrap_err().code(), ErrorCode::NotFound);
         let big = "x".repeat(MAX_VALUE_BYTES + 1);
-        assert_eq!(store.put("k", &big), Err(Error::TooLarge(MAX_VALUE_BYTES + 1)));
+        assert_eq!(store.put("k", &big), Err(Error::too_large(MAX_VALUE_BYTES + 1)));
         store.put("k", &big[1..]).unwrap();
         for bad in ["", "a b", "../etc"] {
             assert_eq!(store.put(bad, "v").unwrap_err().code(), ErrorCode::InvalidKey, "{bad:?}");
