@@ -390,6 +390,7 @@ impl Job<'_> {
         space::ensure(&[Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) }])?;
         (ctx.stop_backend)().map_err(|detail| UpdateError::StopBackend { detail })?;
         snapshot::take(self.layout)?;
+        hook(ctx, Step::SnapshotTaken);
         self.store.update(|s| {
             s.journal = Some(Journal::Package {
                 kind,

@@ -1,0 +1,84 @@
+//! Test double of a Windows installer (an NSIS `-setup.exe`) and of the
+//! backend it must not race, in Rust so that `tests/windows_installer.rs`
+//! runs it as a Windows program (under Wine in `cargo xtask test-windows`).
+//! Never shipped: no package bundles it.
+//!
+//! The test serves this program's own bytes as the signed NSIS artifact, so
+//! the updater downloads, verifies, keeps and starts exactly this file. Its
+//! roles:
+//!
+//! - `--backend STATE`: the running app's backend. Writes its pid to
+//!   `STATE/backend.pid`, and when its stdin closes takes 500 ms to finish
+//!   (so a stop that does not wait for the exit is caught), then exits.
+//! - anything else (the updater passes `/P /R`): the installer. Its folders
+//!   follow from where the updater kept it,
+//!   `ROOT/app-data/updates/packages/<file>`: the test's state is
+//!   `ROOT/state`, the installed app `ROOT/Programs/Hudson Désktop`. What it
+//!   does is read from `STATE/mode`: `succeed` (replace the app's backend
+//!   program and its `version` file), `fail` (change nothing, exit 1), or
+//!   `hang` (write `STATE/installer.pid` and wait to be killed). It first
+//!   records in `STATE/installer.json` the arguments it got and whether the
+//!   backend was still running when it started.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, state] = args.as_slice()
+        && flag == "--backend"
+    {
+        backend(Path::new(state));
+    }
+    installer(&args);
+}
+
+fn backend(state: &Path) -> ! {
+    write_atomic(&state.join("backend.pid"), std::process::id().to_string().as_bytes());
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut sink);
+    std::thread::sleep(Duration::from_millis(500));
+    std::process::exit(0)
+}
+
+fn installer(args: &[String]) -> ! {
+    let exe = std::env::current_exe().unwrap_or_else(|e| fail(&format!("current_exe: {e}")));
+    let root: PathBuf = exe.ancestors().nth(4).unwrap_or_else(|| fail("not run from updates/packages")).into();
+    let state = root.join("state");
+    let app = root.join("Programs").join("Hudson Désktop");
+    let backend_pid: Option<u32> =
+        std::fs::read_to_string(state.join("backend.pid")).ok().and_then(|text| text.trim().parse().ok());
+    let backend_alive = backend_pid.is_some_and(hudson_lifecycle::handshake::process_alive);
+    let mode = std::fs::read_to_string(state.join("mode")).unwrap_or_default();
+    let record = serde_json::json!({ "args": args, "backend_alive": backend_alive, "mode": mode.trim() });
+    write_atomic(&state.join("installer.json"), record.to_string().as_bytes());
+    match mode.trim() {
+        "succeed" => {
+            // What NSIS does: overwrite the program files in place. A backend
+            // still running from them would make this fail on Windows.
+            std::fs::copy(&exe, app.join("hudson-backend.exe"))
+                .unwrap_or_else(|e| fail(&format!("replacing the backend program: {e}")));
+            write_atomic(&app.join("version"), b"0.2.0");
+            std::process::exit(0)
+        }
+        "hang" => {
+            write_atomic(&state.join("installer.pid"), std::process::id().to_string().as_bytes());
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        _ => fail("the installation failed (as the test asked)"),
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, bytes).unwrap_or_else(|e| fail(&format!("writing {temporary:?}: {e}")));
+    std::fs::rename(&temporary, path).unwrap_or_else(|e| fail(&format!("renaming to {}: {e}", path.display())));
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("hudson-installer-double: {message}");
+    std::process::exit(1)
+}
