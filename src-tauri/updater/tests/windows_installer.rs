@@ -126,6 +126,15 @@ impl Machine {
         fs::read_to_string(self.app.join("version")).unwrap()
     }
 
+    /// Waits for the installer to finish putting `version` in place.
+    fn wait_until_installed(&self, version: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.installed_version() != version {
+            assert!(Instant::now() < deadline, "the installer did not install {version} within 60 s");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     fn journal(&self) -> Option<Journal> {
         Store::new(&self.app_data).load().unwrap().state.journal
     }
@@ -179,11 +188,7 @@ fn the_backend_has_exited_before_the_installer_starts_and_the_new_version_starts
     // The verified download is what ran, kept for the journal.
     assert_eq!(fs::read(machine.kept()).unwrap(), fs::read(DOUBLE).unwrap());
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while machine.installed_version() != "0.2.0" {
-        assert!(Instant::now() < deadline, "the installer did not finish");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    machine.wait_until_installed("0.2.0");
     let Startup::Probation(probation) = machine.relaunch() else { panic!("0.2.0 starts on probation") };
     probation.confirm().unwrap();
     assert_eq!(machine.journal(), None);
@@ -244,11 +249,7 @@ fn a_kill_at_each_step_before_the_installer_leaves_the_old_version_and_the_updat
 
         let backend = machine.start_backend();
         machine.install("succeed", backend, None).unwrap_or_else(|e| panic!("{step:?}: the retry: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while machine.installed_version() != "0.2.0" {
-            assert!(Instant::now() < deadline, "{step:?}: the retried installer did not finish");
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        machine.wait_until_installed("0.2.0");
         let Startup::Probation(probation) = machine.relaunch() else { panic!("{step:?}: 0.2.0 on probation") };
         probation.confirm().unwrap();
     }
