@@ -16,9 +16,10 @@
 //!   `cargo xtask e2e` found such orphans). A backend whose shell is gone
 //!   has nobody left to serve, so the hard stop costs nothing;
 //! - Windows: a job object with `KILL_ON_JOB_CLOSE` ends the whole tree when
-//!   the shell's last handle to it closes. The backend is created suspended
-//!   and joins the job before it runs, so no process it starts escapes
-//!   (`tests/portable.rs`, under Wine).
+//!   the shell's last handle to it closes (`tests/portable.rs`, under
+//!   Wine). The backend is created suspended and joins the job before it
+//!   runs, so no process it starts escapes (an ordering no test observes: a
+//!   process takes far longer to start a child than the shell to assign it).
 //!
 //! The child leads its own process group, so shutdown can reach grandchildren
 //! (such as `erl_child_setup`) too.
@@ -85,18 +86,18 @@ impl Process {
         }
         platform_setup(&mut cmd);
 
-        let mut child = cmd.spawn()?;
+        // Made before the spawn: a backend created suspended must never be
+        // left so because the job could not be made.
         #[cfg(windows)]
-        let job = {
-            let job = job::Job::new()?;
-            // It was created suspended: it joins the job before it runs, so
-            // nothing it starts can be outside the job.
-            if let Err(e) = job.assign(&child).and_then(|()| job::resume(child.id())) {
-                let _ = child.kill();
-                return Err(e);
-            }
-            job
-        };
+        let job = job::Job::new()?;
+        let mut child = cmd.spawn()?;
+        // It was created suspended: it joins the job before it runs, so
+        // nothing it starts can be outside the job.
+        #[cfg(windows)]
+        if let Err(e) = job.assign(&child).and_then(|()| job::resume(child.id())) {
+            let _ = child.kill();
+            return Err(e);
+        }
         let pid = child.id();
         let stdin = Stdin::new(child.stdin.take());
         let frames = spec.storage.clone().map(|storage| {

@@ -102,8 +102,9 @@ impl SecureStore {
         }
         let entry = self.entry(key)?;
         entry.set_password(value).map_err(|e| match e {
+            // Measured as the store measures it (Credential Manager: UTF-16).
             keyring_core::Error::TooLong(what, max) => Error::TooLarge {
-                bytes: value.len(),
+                bytes: value.encode_utf16().count() * 2,
                 fits: format!("the {} holds at most {max} bytes ({what}) per value", self.kind),
             },
             other => self.error(key, other),

@@ -152,7 +152,14 @@ pub fn startup_with_hook(
             }
             // The installer never completed: the previous version still runs.
             fsx::remove_any(snapshot)?;
-            install::kept::remove(package)?;
+            // A Windows installer may still be running (its error dialog
+            // open) and cannot be deleted then: that must not keep the
+            // previous version from starting. The next download of that
+            // version replaces the file.
+            let warning = match install::kept::remove(package) {
+                Ok(()) => warning,
+                Err(e) => Some(format!("the installer that did not complete is left in place: {e}")),
+            };
             let reason = format!("the installer for {version} did not complete; {previous} is still installed");
             store.update(|s| {
                 s.journal = None;

@@ -60,8 +60,13 @@ pub const NOT_UNDER_WINE: &[(&str, &str)] = &[
 /// the stage fails (a hang must not hold CI until its own timeout).
 const BINARY_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How long a test binary's output may stay open after it exited.
-const LEFTOVER_WAIT: Duration = Duration::from_secs(5);
+/// How long a test binary's output may stay open after it exited before
+/// the prefix is asked to settle.
+const PIPE_DRAIN: Duration = Duration::from_secs(5);
+
+/// How long the prefix may take to settle after a binary exited before what
+/// still runs counts as left behind.
+const PREFIX_SETTLE: Duration = Duration::from_secs(60);
 
 /// One crate's result.
 #[derive(Debug, Default, Serialize)]
@@ -140,12 +145,12 @@ pub fn run(ui: &Ui, asked: &[String]) -> Result<()> {
         report.ran += outcome.passed.len() + outcome.failed.len();
         report.passed += outcome.passed.len();
         report.ignored += outcome.ignored;
-        report.failed.extend(outcome.failed.iter().map(|t| format!("{}::{t}", binary.label)));
+        report.failed.extend(outcome.failed.iter().chain(&outcome.problems).map(|t| format!("{}::{t}", binary.label)));
         let listed_here: BTreeSet<String> = outcome.listed.iter().cloned().collect();
         let listed_host = host.get(&(binary.package.clone(), binary.label.clone())).cloned().unwrap_or_default();
         report.unix_only.extend(listed_host.difference(&listed_here).map(|t| format!("{}::{t}", binary.label)));
         report.windows_only.extend(listed_here.difference(&listed_host).map(|t| format!("{}::{t}", binary.label)));
-        if outcome.failed.is_empty() && outcome.complete {
+        if outcome.failed.is_empty() && outcome.problems.is_empty() {
             step.done(&format!("{} passed, {} ignored", outcome.passed.len(), outcome.ignored));
         } else {
             step.failed();
@@ -457,15 +462,19 @@ impl Prefix {
             let _ = self.command(&self.wineserver).arg("-k").status();
             let _ = child.wait();
         }
-        // Wine hands a process's Unix pipes down to what it starts: output
-        // still open after the binary exited means a process it started (a
-        // backend double its job object should have ended) still runs. End
-        // everything in the prefix rather than wait for it forever.
-        let left_running = status.is_some()
-            && crate::core::wait::until(LEFTOVER_WAIT, Duration::from_millis(50), || {
+        // Output still open after the binary exited: something in the
+        // prefix holds its pipes — a process it started (a backend double
+        // its job object should have ended), or Wine's own server and
+        // services, which inherit them and exit a few seconds after the last
+        // program. Only a prefix that does not settle means a leftover; it
+        // is ended rather than waited for forever.
+        let drained = |within| {
+            crate::core::wait::until(within, Duration::from_millis(50), || {
                 (out.is_finished() && err.is_finished()).then_some(())
             })
-            .is_none();
+            .is_some()
+        };
+        let left_running = status.is_some() && !drained(PIPE_DRAIN) && !self.settles(PREFIX_SETTLE);
         if left_running {
             let _ = self.command(&self.wineserver).arg("-k").status();
         }
@@ -473,27 +482,40 @@ impl Prefix {
         let err = err.join().unwrap_or_default();
         let mut outcome = Outcome::parse(&text);
         outcome.output_tail = format!("{}\n{err}", failures_section(&text));
-        if left_running {
-            outcome.failed.push(format!(
-                "(processes the test binary started still ran {} after it exited; the stage ended them)",
-                seconds(LEFTOVER_WAIT)
-            ));
-        }
-        match status {
-            None => bail!(
+        let Some(status) = status else {
+            bail!(
                 "{} did not finish under Wine in {}; last output:\n{}",
                 binary.display(),
                 seconds(BINARY_TIMEOUT),
                 outcome.output_tail
-            ),
-            Some(status) => {
-                outcome.complete = status.success() || !outcome.failed.is_empty();
-                if !outcome.complete {
-                    outcome.failed.push(format!("(the test binary itself: {status})"));
-                }
-            }
+            )
+        };
+        if !status.success() && outcome.failed.is_empty() {
+            outcome.problems.push(format!("(the test binary itself: {status})"));
+        }
+        if left_running {
+            outcome.problems.push(format!(
+                "(processes the test binary started still ran {} after it exited; the stage ended them)",
+                seconds(PREFIX_SETTLE)
+            ));
         }
         Ok(outcome)
+    }
+}
+
+impl Prefix {
+    /// Whether every process in the prefix ends, and Wine's server with
+    /// them, within `within` (`wineserver -w`, bounded).
+    fn settles(&self, within: Duration) -> bool {
+        let Ok(mut wait) = self.command(&self.wineserver).arg("-w").stdin(Stdio::null()).spawn() else {
+            return false;
+        };
+        let ended = crate::core::wait::until(within, Duration::from_millis(100), || wait.try_wait().ok().flatten());
+        if ended.is_none() {
+            let _ = wait.kill();
+            let _ = wait.wait();
+        }
+        ended.is_some()
     }
 }
 
@@ -544,8 +566,9 @@ struct Outcome {
     ignored: usize,
     /// Every test the run named (ignored ones included).
     listed: BTreeSet<String>,
-    /// The binary ended by itself, with every failure named.
-    complete: bool,
+    /// What went wrong besides a test: the binary's own crash, processes
+    /// it left running.
+    problems: Vec<String>,
     output_tail: String,
 }
 
