@@ -78,11 +78,10 @@ fn installer(args: &[String]) -> ! {
     }
 }
 
+/// The updater's own atomic write (temporary file, rename), so the test
+/// never sees a file half-written.
 fn write_atomic(path: &Path, bytes: &[u8]) {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    std::fs::write(&temporary, bytes).unwrap_or_else(|e| fail(&format!("writing {temporary:?}: {e}")));
-    std::fs::rename(&temporary, path).unwrap_or_else(|e| fail(&format!("renaming to {}: {e}", path.display())));
+    hudson_updater::write_atomic(path, bytes).unwrap_or_else(|e| fail(&e.to_string()));
 }
 
 fn fail(message: &str) -> ! {
