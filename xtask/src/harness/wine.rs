@@ -501,9 +501,7 @@ impl Prefix {
         }
         Ok(outcome)
     }
-}
 
-impl Prefix {
     /// Whether every process in the prefix ends, and Wine's server with
     /// them, within `within` (`wineserver -w`, bounded).
     fn settles(&self, within: Duration) -> bool {
