@@ -61,12 +61,10 @@ pub const NOT_UNDER_WINE: &[(&str, &str)] = &[
 const BINARY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long a test binary's output may stay open after it exited before
-/// the prefix is asked to settle.
+/// what holds it counts as left behind. Wine's own server and services
+/// run from before the first binary (see [`Prefix::start`]), so they never
+/// hold a binary's pipes: only processes the binary started can.
 const PIPE_DRAIN: Duration = Duration::from_secs(5);
-
-/// How long the prefix may take to settle after a binary exited before what
-/// still runs counts as left behind.
-const PREFIX_SETTLE: Duration = Duration::from_secs(60);
 
 /// One crate's result.
 #[derive(Debug, Default, Serialize)]
@@ -421,7 +419,26 @@ impl Prefix {
         ensure!(system32.is_dir(), "wineboot made no {}", system32.display());
         std::fs::copy(&shim, system32.join("bcryptprimitives.dll"))
             .with_context(|| format!("copying {} into {}", shim.display(), system32.display()))?;
+        prefix.keep_running()?;
         Ok(prefix)
+    }
+
+    /// Starts Wine's server for good (`wineserver -p`) and its services
+    /// with no pipes of ours. Otherwise every binary starts them, they
+    /// inherit its output, and each run waits about 2 s for them to exit.
+    fn keep_running(&self) -> Result<()> {
+        let server = self.command(&self.wineserver).arg("-p").status().context("starting wineserver -p")?;
+        ensure!(server.success(), "wineserver -p failed ({server})");
+        let warm = self
+            .command(&self.wine)
+            .args(["cmd", "/c", "exit"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("starting Wine's services")?;
+        ensure!(warm.success(), "Wine's services did not start ({warm})");
+        Ok(())
     }
 
     /// A Wine command in this prefix: no display (nothing here opens a
@@ -462,21 +479,18 @@ impl Prefix {
             let _ = self.command(&self.wineserver).arg("-k").status();
             let _ = child.wait();
         }
-        // Output still open after the binary exited: something in the
-        // prefix holds its pipes — a process it started (a backend double
-        // its job object should have ended), or Wine's own server and
-        // services, which inherit them and exit a few seconds after the last
-        // program. Only a prefix that does not settle means a leftover; it
-        // is ended rather than waited for forever.
-        let drained = |within| {
-            crate::core::wait::until(within, Duration::from_millis(50), || {
-                (out.is_finished() && err.is_finished()).then_some(())
-            })
-            .is_some()
-        };
-        let left_running = status.is_some() && !drained(PIPE_DRAIN) && !self.settles(PREFIX_SETTLE);
+        // Output still open after the binary exited: a process it started
+        // (a backend double its job object should have ended) holds it.
+        // Everything in the prefix is ended, and the server started again
+        // for the next binary.
+        let drained = crate::core::wait::until(PIPE_DRAIN, Duration::from_millis(20), || {
+            (out.is_finished() && err.is_finished()).then_some(())
+        })
+        .is_some();
+        let left_running = status.is_some() && !drained;
         if left_running {
             let _ = self.command(&self.wineserver).arg("-k").status();
+            self.keep_running()?;
         }
         let text = out.join().unwrap_or_default();
         let err = err.join().unwrap_or_default();
@@ -496,24 +510,10 @@ impl Prefix {
         if left_running {
             outcome.problems.push(format!(
                 "(processes the test binary started still ran {} after it exited; the stage ended them)",
-                seconds(PREFIX_SETTLE)
+                seconds(PIPE_DRAIN)
             ));
         }
         Ok(outcome)
-    }
-
-    /// Whether every process in the prefix ends, and Wine's server with
-    /// them, within `within` (`wineserver -w`, bounded).
-    fn settles(&self, within: Duration) -> bool {
-        let Ok(mut wait) = self.command(&self.wineserver).arg("-w").stdin(Stdio::null()).spawn() else {
-            return false;
-        };
-        let ended = crate::core::wait::until(within, Duration::from_millis(100), || wait.try_wait().ok().flatten());
-        if ended.is_none() {
-            let _ = wait.kill();
-            let _ = wait.wait();
-        }
-        ended.is_some()
     }
 }
 
