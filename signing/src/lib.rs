@@ -28,3 +28,4 @@ pub mod policy;
 pub mod rollout;
 pub mod rotation;
 pub mod signature;
+pub mod tree;

@@ -27,6 +27,13 @@
 //!       "size": 48213504,
 //!       "sha256": "<64 lower-case hex digits>",
 //!       "signature": "<Tauri signature: base64 of the minisign signature text>"
+//!     },
+//!     "linux-x86_64": {
+//!       "url": "https://updates.example/Hudson-1.2.3-x86_64-unknown-linux-gnu.tar.gz",
+//!       "size": 61234567,
+//!       "sha256": "<64 lower-case hex digits>",
+//!       "signature": "<Tauri signature>",
+//!       "tree": { "sha256": "<64 lower-case hex digits>", "size": 912345 }
 //!     }
 //!   }
 //! }
@@ -44,7 +51,7 @@
 //! | `minimum_version` | Optional semver. Installs older than it must not update in place from this manifest: the client tells the user to install the full installer instead (use it when an update needs a migration step an old version cannot run). |
 //! | `notes` | Optional release notes for the user. |
 //! | `yanked` | Only for `yank`, and then non-empty: the versions being pulled. Must not contain `version`. Omitted otherwise. |
-//! | `platforms` | Updater platform key (`{os}-{arch}` or `{os}-{arch}-{installer}`, see [`crate::platform`]) → `url`, `size` (bytes), `sha256` (lower-case hex) and `signature` (the artifact's Tauri signature; its trusted comment carries `version:<version>`). Non-empty for `release` and `yank`; may be empty for `halt`. |
+//! | `platforms` | Updater platform key (`{os}-{arch}` or `{os}-{arch}-{installer}`, see [`crate::platform`]) → `url`, `size` (bytes), `sha256` (lower-case hex) and `signature` (the artifact's Tauri signature; its trusted comment carries `version:<version>`); optional `tree`, the SHA-256 and size of the release's tree manifest in the file store (see [`crate::tree`]), for the folder-swap kinds a client can assemble from the files it has. Non-empty for `release` and `yank`; may be empty for `halt`. |
 //!
 //! Unknown fields are ignored, so a later `/1` writer may add optional ones.
 //!
@@ -76,6 +83,7 @@ use crate::hex;
 use crate::keys::SecretKey;
 use crate::platform::PlatformKey;
 use crate::signature::{self, MinisignSignature};
+use crate::tree::TreeRef;
 
 /// The schema identifier of this format.
 pub const CHANNEL_MANIFEST_SCHEMA: &str = "hudson-channel-manifest/1";
@@ -139,6 +147,10 @@ pub struct PlatformEntry {
     pub sha256: String,
     /// The artifact's Tauri signature (base64 of the minisign signature text).
     pub signature: String,
+    /// The release's tree manifest in the file store, for platforms a
+    /// client can assemble file by file (see [`crate::tree`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeRef>,
 }
 
 /// A manifest and its signature, as published.
@@ -212,6 +224,11 @@ impl ChannelManifest {
             }
             if entry.signature.trim().is_empty() {
                 return invalid("platforms", format!("{key}: signature is empty"));
+            }
+            if let Some(tree) = &entry.tree
+                && let Err(e) = tree.validate()
+            {
+                return invalid("platforms", format!("{key}: {e}"));
             }
         }
         Ok(())

@@ -105,7 +105,13 @@ impl Fixture {
         for (i, (kind, name)) in files.iter().enumerate() {
             let seed = release.bytes().map(u64::from).sum::<u64>() * 31 + i as u64 + target.len() as u64;
             let path = dir.join(name);
-            std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap();
+            match kind {
+                // A tree the updater swaps in: a real archive, as `dist` makes it.
+                ArtifactKind::Portable | ArtifactKind::App => {
+                    std::fs::write(&path, tree_archive(release, &release_tree(release))).unwrap()
+                }
+                _ => std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap(),
+            }
             let signed =
                 signing::artifact::sign_artifact_file(&path, &version(release), TIMESTAMP, &key.secret).unwrap();
             let keys = PlatformKey::keys_for_artifact(target, *kind).unwrap();
@@ -220,6 +226,59 @@ impl Fixture {
         let signature = std::fs::read(dir.join("manifest.json.minisig")).unwrap();
         policy::check_manifest(&policy, &json, &signature).map(|check| check.decision)
     }
+}
+
+/// One entry of a fixture release tree.
+enum Item {
+    File { mode: u32, bytes: Vec<u8> },
+    Link(&'static str),
+}
+
+/// A release tree: most files the same in every release, as between two
+/// real releases; `shell` and `lib/hudson-<release>/app.beam` change.
+fn release_tree(release: &str) -> Vec<(String, Item)> {
+    let same = |n: usize, seed: u64| pseudo_random_bytes(n, seed);
+    vec![
+        ("bin/hudson".into(), Item::File { mode: 0o755, bytes: format!("shell {release}").into_bytes() }),
+        ("erts/bin/beam.smp".into(), Item::File { mode: 0o755, bytes: same(40_000, 1) }),
+        ("erts/lib/libz.so".into(), Item::File { mode: 0o644, bytes: same(9_000, 2) }),
+        // The same bytes at a second path.
+        ("erts/lib/libz.so.1".into(), Item::File { mode: 0o644, bytes: same(9_000, 2) }),
+        ("erts/lib/libz-link.so".into(), Item::Link("libz.so")),
+        (
+            format!("lib/hudson-{release}/app.beam"),
+            Item::File { mode: 0o644, bytes: format!("app {release}").into_bytes() },
+        ),
+        ("lib/phoenix/phoenix.beam".into(), Item::File { mode: 0o644, bytes: same(20_000, 3) }),
+        ("releases/empty".into(), Item::File { mode: 0o644, bytes: Vec::new() }),
+    ]
+}
+
+/// `tree` as a `.tar.gz` under one top-level folder, as `dist` writes it.
+fn tree_archive(release: &str, tree: &[(String, Item)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let top = format!("Hudson-{release}");
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    builder.append_data(&mut dir, format!("{top}/"), std::io::empty()).unwrap();
+    for (path, item) in tree {
+        let mut header = tar::Header::new_gnu();
+        match item {
+            Item::File { mode, bytes } => {
+                header.set_mode(*mode);
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, format!("{top}/{path}"), bytes.as_slice()).unwrap();
+            }
+            Item::Link(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, format!("{top}/{path}"), target).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap().finish().unwrap()
 }
 
 fn assert_ok(out: &Output) -> String {
@@ -387,6 +446,31 @@ fn publish_merges_the_targets_and_every_verifier_accepts_the_result() {
     assert_eq!(rows[0]["platforms"].as_array().unwrap().len(), 5);
 }
 
+/// The files of a manifests folder outside its file store, and those in it.
+fn channels_and_store(dir: &Path) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>) {
+    channels_and_store_of(&walk(dir))
+}
+
+fn channels_and_store_of(files: &BTreeMap<String, Vec<u8>>) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>) {
+    let (store, channels) = files.clone().into_iter().partition(|(path, _)| path.starts_with("store/"));
+    (channels, store)
+}
+
+/// A file of the store holds what its name promises (a leftover
+/// temporary file, which no reader ever opens by name, is allowed).
+fn assert_store_file_sound(path: &str, bytes: &[u8]) {
+    let name = path.rsplit('/').next().unwrap();
+    if name.starts_with(".tmp-") {
+        return;
+    }
+    let sha256 = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
+    if let Some(hash) = name.strip_suffix(".zst") {
+        assert_eq!(sha256(&zstd::decode_all(bytes).unwrap()), hash, "{path}");
+    } else {
+        assert_eq!(sha256(bytes), name.strip_suffix(".json").unwrap(), "{path}");
+    }
+}
+
 /// Every file under `dir`, by `/`-separated relative path.
 fn walk(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
@@ -520,7 +604,7 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
     const POINTS: &[&str] =
-        &["locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
+        &["stored", "locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
     let fixture = Fixture::new();
     let key = release_key();
     let v1 = fixture.dist("1.0.0", LINUX, key, false);
@@ -551,6 +635,10 @@ fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
         assert_ne!(before, after);
 
         for point in POINTS {
+            // Only `publish` adds to the file store.
+            if *point == "stored" && *command != "publish" {
+                continue;
+            }
             reset();
             let manifests = fixture.manifests();
             let mut all = args.clone();
@@ -562,8 +650,16 @@ fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             );
-            let state = walk(&fixture.manifests());
+            let (state, store) = channels_and_store(&fixture.manifests());
+            let (before, before_store) = channels_and_store_of(&before);
+            let (after, _) = channels_and_store_of(&after);
             assert!(state == before || state == after, "{command}:{point} left a mix of old and new files");
+            // The store only gains objects, each whole under its name
+            // (a temporary file is removed by the next command's lock).
+            assert!(before_store.iter().all(|(path, bytes)| store.get(path) == Some(bytes)), "{command}:{point}");
+            for (path, bytes) in &store {
+                assert_store_file_sound(path, bytes);
+            }
             // Until the swap the old channel stands; from the swap on, the new one.
             let expected = if ["swapped", "done"].contains(point) { &after } else { &before };
             assert!(
@@ -1275,4 +1371,105 @@ fn verify_names_files_no_manifest_accounts_for() {
     std::fs::remove_file(beta.join("latest.json.bak")).unwrap();
     std::fs::remove_file(beta.join("history/00000009.json.minisig")).unwrap();
     assert_ok(&verify());
+}
+
+#[test]
+fn publish_stores_each_file_once_by_content_and_verify_names_each_damaged_object() {
+    let fixture = Fixture::new();
+    let key = release_key();
+    let v1 = fixture.dist("1.0.0", LINUX, key, false);
+    let v2 = fixture.dist("2.0.0", LINUX, key, false);
+    let first = assert_ok(&fixture.publish("beta", &[&v1], &[]));
+    // 7 files, 6 distinct non-empty contents (libz.so twice, one empty file).
+    assert!(first.contains("7 files (0 MB) in the store, 5 new object(s), 0 already there"), "{first}");
+    let second = assert_ok(&fixture.publish("beta", &[&v2], &[]));
+    // Only the shell and the renamed, changed module are new.
+    assert!(second.contains("7 files (0 MB) in the store, 2 new object(s), 3 already there"), "{second}");
+
+    // The signed manifest names the tree manifest, which lists the tree
+    // exactly as the archive unpacks it.
+    let manifest = fixture.manifest("beta");
+    let reference = manifest.platforms[&platform("linux-x86_64-portable")].tree.clone().expect("a portable tree");
+    for (key, entry) in &manifest.platforms {
+        assert_eq!(entry.tree.is_some(), key.to_string() == "linux-x86_64-portable", "{key}");
+    }
+    let bytes = std::fs::read(fixture.manifests().join(signing::tree::tree_path(&reference.sha256))).unwrap();
+    let tree = signing::tree::TreeManifest::from_json_bound(&bytes, &reference).unwrap();
+    assert_eq!(tree.version, version("2.0.0"));
+    let listed: Vec<String> = tree
+        .entries
+        .iter()
+        .map(|e| match &e.node {
+            signing::tree::Node::Dir { mode } => format!("{} dir {mode:o}", e.path),
+            signing::tree::Node::File { mode, size, .. } => format!("{} file {mode:o} {size}", e.path),
+            signing::tree::Node::Symlink { target } => format!("{} -> {target}", e.path),
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "bin dir 755",
+            "bin/hudson file 755 11",
+            "erts dir 755",
+            "erts/bin dir 755",
+            "erts/bin/beam.smp file 755 40000",
+            "erts/lib dir 755",
+            "erts/lib/libz-link.so -> libz.so",
+            "erts/lib/libz.so file 644 9000",
+            "erts/lib/libz.so.1 file 644 9000",
+            "lib dir 755",
+            "lib/hudson-2.0.0 dir 755",
+            "lib/hudson-2.0.0/app.beam file 644 9",
+            "lib/phoenix dir 755",
+            "lib/phoenix/phoenix.beam file 644 20000",
+            "releases dir 755",
+            "releases/empty file 644 0",
+        ]
+    );
+    // latest.json, what a stock updater reads, does not change shape.
+    assert!(!std::fs::read_to_string(fixture.channel("beta").join("latest.json")).unwrap().contains("tree"));
+
+    let public = fixture.public_key_file(key);
+    let public = public.to_str().unwrap();
+    let ok = fixture.ok(&["verify", "beta", "--pubkey", public]);
+    assert!(ok.contains("file store: 2 tree manifest(s), 7 object(s)"), "{ok}");
+
+    // One object gone, one with a flipped byte: both named, with the
+    // release and file they belong to.
+    let objects: Vec<_> = tree.objects();
+    let gone = objects.iter().find(|o| o.size == 40_000).unwrap();
+    let flipped = objects.iter().find(|o| o.size == 20_000).unwrap();
+    let gone_path = fixture.manifests().join(signing::tree::object_path(&gone.sha256));
+    std::fs::remove_file(&gone_path).unwrap();
+    let flipped_path = fixture.manifests().join(signing::tree::object_path(&flipped.sha256));
+    let mut raw = zstd::decode_all(std::fs::read(&flipped_path).unwrap().as_slice()).unwrap();
+    raw[100] ^= 1;
+    std::fs::write(&flipped_path, zstd::encode_all(raw.as_slice(), 3).unwrap()).unwrap();
+    let error = fixture.fails(&["verify", "beta", "--pubkey", public]);
+    assert!(
+        error.contains(&format!("{} (a file of 1.0.0 for linux-x86_64-portable, 40000 bytes", gone_path.display())),
+        "{error}"
+    );
+    assert!(error.contains(") is missing"), "{error}");
+    assert!(
+        error.contains(&format!("{} (a file of 1.0.0 for linux-x86_64-portable, 20000 bytes", flipped_path.display())),
+        "{error}"
+    );
+    assert!(error.contains(") holds other bytes (20000 bytes with SHA-256"), "{error}");
+
+    // A damaged tree manifest is named too.
+    let tree_path = fixture.manifests().join(signing::tree::tree_path(&reference.sha256));
+    std::fs::write(&tree_path, b"{}").unwrap();
+    let error = fixture.fails(&["verify", "beta", "--pubkey", public]);
+    assert!(error.contains("the tree manifest of 2.0.0 for linux-x86_64-portable"), "{error}");
+    assert!(error.contains("not the one the signed channel manifest names"), "{error}");
+
+    // The next publish puts back what it needs, and no channel may take
+    // the store's name.
+    let v3 = fixture.dist("3.0.0", LINUX, key, false);
+    let third = assert_ok(&fixture.publish("beta", &[&v3], &[]));
+    assert!(third.contains("1 damaged object(s) replaced"), "{third}");
+    assert!(gone_path.is_file());
+    let refused = assert_fails(&fixture.publish("store", &[&v3], &[]));
+    assert!(refused.contains("is the file store's folder beside the channels"), "{refused}");
 }

@@ -112,6 +112,7 @@ pub fn entry(artifact: &Artifact) -> PlatformEntry {
         size: artifact.signed.size,
         sha256: artifact.signed.sha256.clone(),
         signature: artifact.signed.tauri_signature(),
+        tree: None,
     }
 }
 

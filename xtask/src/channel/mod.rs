@@ -28,6 +28,7 @@ pub mod publish;
 pub mod rollout;
 pub mod rotate;
 pub mod status;
+pub mod store;
 pub mod tree;
 pub mod verify;
 pub mod yank;
@@ -406,6 +407,9 @@ pub fn check_channel_name(channel: &str) -> Result<()> {
         bail!(
             "{channel:?} is not a channel name: use lower-case letters, digits and `-` (e.g. `stable`, `beta`), at most 64 characters"
         );
+    }
+    if channel == signing::tree::STORE_DIR {
+        bail!("{channel:?} is the file store's folder beside the channels: name the channel otherwise");
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
 use signing::platform::{self, PlatformKey};
 use signing::policy::{self, Offer, OfferReason};
 
-use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, parse_percent, rollout_salt};
+use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, parse_percent, rollout_salt, store};
 use crate::core::fsx;
 use crate::core::ui::Ui;
 
@@ -173,11 +173,12 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
                     named.as_str()
                 );
             }
-            let entry = PlatformEntry {
+            let mut entry = PlatformEntry {
                 url: artifact_url(base_url, &this_version, &file_name)?,
                 size: artifact.size,
                 sha256: artifact.sha256.clone(),
                 signature: updater.signature.clone(),
+                tree: None,
             };
             let keys = updater
                 .platform_keys
@@ -215,6 +216,27 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
             let reader = fsx::open_untrusted(&file)?;
             policy::verify_download(reader, &offer, std::slice::from_ref(public_key))
                 .with_context(|| format!("{} does not match what {} says about it", file.display(), path.display()))?;
+            // A tree a client swaps in as a whole can also be assembled
+            // from the files it already has: its files go to the store.
+            if matches!(artifact.kind, ArtifactKind::Portable | ArtifactKind::App) {
+                let (tree, added) = store::add_tree(&session.root, &file, &this_version, *first_key)
+                    .with_context(|| format!("adding {} to the file store", file.display()))?;
+                session.ui.info(format!(
+                    "publish: {}: {} files ({} MB) in the store, {} new object(s), {} already there{}",
+                    file_name,
+                    added.files,
+                    added.tree_bytes / 1_000_000,
+                    added.written - added.repaired.len(),
+                    added.present,
+                    if added.repaired.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} damaged object(s) replaced: {}", added.repaired.len(), added.repaired.join(", "))
+                    }
+                ));
+                entry.tree = Some(tree);
+                super::tree::failpoint("publish", "stored");
+            }
             for key in keys {
                 if let Some((_, other)) = platforms.get(&key) {
                     bail!("platform {key} is offered by both {} and {}", other.display(), path.display());

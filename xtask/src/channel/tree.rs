@@ -39,7 +39,7 @@ pub const FAILPOINT_VAR: &str = "HUDSON_FAILPOINT";
 
 /// Every write point of a channel change, in order.
 pub const FAILPOINTS: &[&str] =
-    &["locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
+    &["stored", "locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
 
 /// The folder of the history inside a channel folder.
 pub const HISTORY_DIR: &str = "history";
@@ -91,6 +91,7 @@ pub fn lock(root: &Path) -> Result<Lock> {
         }
     }
     remove_stale_staging(root)?;
+    super::store::remove_stale_temporaries(root)?;
     Ok(Lock { _dir: dir })
 }
 

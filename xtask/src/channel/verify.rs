@@ -10,7 +10,11 @@
 //! 3. `latest.json` is exactly what the history implies for stock updaters;
 //! 4. every artifact signature is by a trusted key and names the version;
 //! 5. with `--artifacts`, every artifact file (named by its URL) matches its
-//!    size, SHA-256 and signature, streamed as a client downloads it.
+//!    size, SHA-256 and signature, streamed as a client downloads it;
+//! 6. every tree manifest a release in the history names is in the file
+//!    store with the SHA-256 and size the signed manifest gives, and every
+//!    object it names is there, decompresses to its size and has its
+//!    SHA-256 (each problem is named, not only the first).
 //!
 //! The default key is the configured release key
 //! (`[workspace.metadata.hudson.signing] public-key`), else the development
@@ -31,7 +35,7 @@ use signing::rotation::{KEY_CHAIN_FILE, KeyChain, MAX_KEY_CHAIN_BYTES};
 
 use super::history::History;
 use super::promote::signature_key_id;
-use super::{TreeArgs, manifests_dir, now, rfc3339, url_file_name};
+use super::{TreeArgs, manifests_dir, now, rfc3339, store, url_file_name};
 use crate::core::config::Config;
 use crate::core::ui::Ui;
 use crate::core::{fsx, keys};
@@ -65,6 +69,72 @@ struct Report {
     latest_json_version: String,
     artifact_signatures: usize,
     artifacts_verified: Vec<String>,
+    store: StoreReport,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct StoreReport {
+    trees: usize,
+    objects: usize,
+    bytes: u64,
+    stored_bytes: u64,
+}
+
+/// Every tree manifest the history's releases name, and every object in
+/// them, checked in the store beside the channel folder.
+fn check_store(dir: &Path, manifests: &[signing::manifest::ChannelManifest]) -> Result<StoreReport> {
+    let root = std::path::absolute(dir)?.parent().map(Path::to_path_buf).context("the channel folder has no parent")?;
+    let mut report = StoreReport::default();
+    let mut trees = BTreeMap::new();
+    for manifest in manifests {
+        for (platform, entry) in &manifest.platforms {
+            if let Some(tree) = &entry.tree {
+                trees.entry(tree.sha256.clone()).or_insert((tree.clone(), manifest.version.clone(), *platform));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    let mut objects = BTreeMap::new();
+    for (tree, version, platform) in trees.values() {
+        match store::read_tree(&root, tree) {
+            Ok(manifest) => {
+                report.trees += 1;
+                for object in manifest.objects() {
+                    objects.entry(object.sha256.clone()).or_insert((object, version.clone(), *platform));
+                }
+            }
+            Err(e) => problems.push(format!("the tree manifest of {version} for {platform}: {e:#}")),
+        }
+    }
+    for (object, version, platform) in objects.values() {
+        let path = store::object_file(&root, &object.sha256);
+        match store::check_object(&path, &object.sha256, object.size) {
+            Ok(stored) if stored == object.stored => {
+                report.objects += 1;
+                report.bytes += object.size;
+                report.stored_bytes += stored;
+            }
+            Ok(stored) => problems.push(format!(
+                "{} is {stored} bytes, the tree manifest of {version} for {platform} says {}",
+                path.display(),
+                object.stored
+            )),
+            Err(problem) => problems.push(format!(
+                "{} (a file of {version} for {platform}, {} bytes with SHA-256 {}) {problem}",
+                path.display(),
+                object.size,
+                object.sha256
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the file store beside {} is not what the channel's releases name; clients fall back to full downloads for them:\n  {}\nRepair it with `cargo xtask publish` of the same dist manifests to a scratch folder and copying its store/ over, or restore it from backup",
+            dir.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(report)
 }
 
 pub fn run(ui: &Ui, args: Args) -> Result<()> {
@@ -190,6 +260,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         }
     }
 
+    // 6. The file store.
+    let store = check_store(&dir, &manifests)?;
+
     let signer = history.keys.as_ref().map_or(key.key_id(), |keys| keys.key_for(manifest.sequence).key_id());
     let rotations = history.chain.as_ref().map_or(0, |chain| chain.links.len());
     if rotations > 0 {
@@ -216,6 +289,15 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     if !args.artifacts.is_empty() {
         ui.info(format!("  artifacts match size, SHA-256 and signature: {}", verified.join(", ")));
     }
+    if store.trees > 0 {
+        ui.info(format!(
+            "  file store: {} tree manifest(s), {} object(s) ({} MB stored for {} MB of files) present with the right content",
+            store.trees,
+            store.objects,
+            store.stored_bytes / 1_000_000,
+            store.bytes / 1_000_000
+        ));
+    }
     ui.emit(&Report {
         channel,
         dir: dir.display().to_string(),
@@ -228,6 +310,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         latest_json_version: latest.version.to_string(),
         artifact_signatures: manifest.platforms.len(),
         artifacts_verified: verified,
+        store,
     });
     Ok(())
 }

@@ -380,9 +380,18 @@ impl UpdateLab {
     /// scenario's starting point; installs made before it have seen
     /// another channel's sequence numbers).
     fn fresh_channel(&self, releases: &[&Release]) -> Result<()> {
+        // The file store stays: content-addressed, it holds the same
+        // objects for every scenario, and `publish` checks each before use.
         let channels = self.channels();
         if channels.exists() {
-            std::fs::remove_dir_all(&channels).with_context(|| format!("clearing {}", channels.display()))?;
+            for entry in std::fs::read_dir(&channels).with_context(|| format!("reading {}", channels.display()))? {
+                let path = entry?.path();
+                if path.file_name() == Some(std::ffi::OsStr::new(signing::tree::STORE_DIR)) {
+                    continue;
+                }
+                if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) }
+                    .with_context(|| format!("clearing {}", path.display()))?;
+            }
         }
         for release in releases {
             self.publish(release)?;

@@ -232,6 +232,7 @@ pub fn artifact(server: &Server, name: &str, version: &str, bytes: Vec<u8>, key:
         size: signed.size,
         sha256: signed.sha256.clone(),
         signature: signed.tauri_signature(),
+        tree: None,
     };
     server.put(&format!("files/{name}"), bytes.clone());
     Artifact { name: name.to_owned(), bytes, entry }
