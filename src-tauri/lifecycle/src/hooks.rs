@@ -22,6 +22,10 @@ pub const BENCH_READINESS_TCP_POLL: &str = "tcp-poll-200ms";
 /// `cargo xtask e2e`). It cannot make the shell accept anything it would not
 /// accept otherwise: the check and the download are verified the same way.
 pub const ENV_UPDATE_RESTART_WHEN_READY: &str = "HUDSON_UPDATE_RESTART_WHEN_READY";
+/// `1`: download an update's full artifact even when its release is in the
+/// file store (a network that blocks the store, and the benchmark's "full"
+/// side). It only ever makes the shell download more.
+pub const ENV_UPDATE_FULL_DOWNLOAD: &str = "HUDSON_UPDATE_FULL_DOWNLOAD";
 /// `1`: a thread of the shell panics once it has started (tests: the panic
 /// hook writes a crash record, which the Diagnostics window lists; the app
 /// keeps running, as it does after any panic off its main thread). Read

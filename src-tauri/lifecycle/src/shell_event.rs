@@ -74,6 +74,13 @@ pub enum ShellEvent {
     /// The download failed; `refused` when the file itself was refused
     /// (wrong size, hash or signature), not merely interrupted.
     UpdateDownloadFailed { version: String, refused: bool },
+    /// The update's tree was fetched from the file store instead of the
+    /// full artifact: `downloaded` bytes (tree manifest and objects) where
+    /// the artifact is `full` bytes; `reused` files came from the install.
+    UpdateDelta { version: String, downloaded: u64, full: u64, fetched: u64, reused: u64 },
+    /// The file store could not be used (`reason`); the full artifact is
+    /// downloaded instead.
+    UpdateDeltaFailed { version: String, reason: String },
     /// The install of a downloaded update starts (the user pressed
     /// "Restart to update", or the unattended hook did).
     UpdateInstalling { version: String },

@@ -48,8 +48,12 @@ pub struct Progress {
 /// makes one, so holding it means the file was verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Downloaded {
+    /// The artifact; for a tree from the file store, its tree manifest.
     pub(crate) path: PathBuf,
     pub(crate) update: Update,
+    /// The tree to assemble from `updates/objects/` and the install's own
+    /// files, instead of an artifact ([`Updater::fetch_tree`]).
+    pub(crate) tree: Option<std::sync::Arc<signing::tree::TreeManifest>>,
 }
 
 impl Downloaded {
@@ -59,6 +63,11 @@ impl Downloaded {
 
     pub fn update(&self) -> &Update {
         &self.update
+    }
+
+    /// True when the install assembles the tree from the file store.
+    pub fn is_tree(&self) -> bool {
+        self.tree.is_some()
     }
 }
 
@@ -81,7 +90,7 @@ impl Updater {
                 && policy::verify_download(file, &update.offer, &update.keys).is_ok()
             {
                 progress(Progress { done: total, total });
-                return Ok(Downloaded { path: final_path, update: update.clone() });
+                return Ok(Downloaded { path: final_path, update: update.clone(), tree: None });
             }
             fsx::remove_any(&final_path)?;
         }
@@ -162,7 +171,7 @@ impl Updater {
             Ok(()) => {
                 fs::rename(&part, &final_path).at("renaming the verified download to", &final_path)?;
                 fsx::sync_dir(&dir)?;
-                Ok(Downloaded { path: final_path, update: update.clone() })
+                Ok(Downloaded { path: final_path, update: update.clone(), tree: None })
             }
             Err(DownloadRefused::Read(error)) => {
                 let done = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -178,7 +187,7 @@ impl Updater {
 
 /// Passes the body on, and fails once a whole window brought fewer bytes
 /// than the floor allows.
-struct Floor<R> {
+pub(crate) struct Floor<R> {
     inner: R,
     limits: NetLimits,
     window_started: Instant,
@@ -186,7 +195,7 @@ struct Floor<R> {
 }
 
 impl<R> Floor<R> {
-    fn new(inner: R, limits: NetLimits) -> Floor<R> {
+    pub(crate) fn new(inner: R, limits: NetLimits) -> Floor<R> {
         Floor { inner, limits, window_started: Instant::now(), in_window: 0 }
     }
 }

@@ -62,6 +62,8 @@ pub enum UpdateError {
     State { path: PathBuf, detail: String },
     #[error("the update archive {} cannot be unpacked: {detail}; nothing was installed", archive.display())]
     Unpack { archive: PathBuf, detail: String },
+    #[error("the update could not be assembled from the file store: {detail}")]
+    Delta { detail: String },
     #[error("the unpacked update in {} failed its check: {detail}; nothing was installed", staging.display())]
     StagedCheck { staging: PathBuf, detail: String },
     #[error("the backend did not stop ({detail}); nothing was installed: restart the app and try again")]

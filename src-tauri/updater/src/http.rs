@@ -79,6 +79,11 @@ impl Endpoint {
         format!("{}/{channel}/{file}", self.0.as_str().trim_end_matches('/'))
     }
 
+    /// `<endpoint>/<relative>`, for a file of the store beside the channels.
+    pub(crate) fn store_file(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.0.as_str().trim_end_matches('/'))
+    }
+
     pub fn is_loopback(&self) -> bool {
         signing::policy::is_loopback(&self.0)
     }

@@ -119,6 +119,8 @@ impl Updater {
             previous: self.config.installed.clone(),
             sequence: downloaded.update.sequence,
             artifact: downloaded.path.clone(),
+            tree: downloaded.tree.clone(),
+            objects: crate::delta::objects_dir(self),
         };
         match layout.kind() {
             Some(InstallKind::FolderSwap { install }) => job.folder_swap(install, &mut ctx),
@@ -140,7 +142,11 @@ struct Job<'a> {
     version: semver::Version,
     previous: semver::Version,
     sequence: u64,
+    /// The artifact, or the kept tree manifest of `tree`.
     artifact: PathBuf,
+    /// A tree to assemble from `objects` and the install's own files.
+    tree: Option<std::sync::Arc<signing::tree::TreeManifest>>,
+    objects: PathBuf,
 }
 
 fn hook(ctx: &InstallContext<'_>, step: Step) {
@@ -162,7 +168,10 @@ impl Job<'_> {
         // Every header read and the space checked before anything is
         // written: an archive that cannot be unpacked, or does not fit,
         // leaves the disk as it was.
-        let survey = unpack::survey(&self.artifact, ctx.limits)?;
+        let survey = match &self.tree {
+            Some(tree) => crate::delta::survey(tree),
+            None => unpack::survey(&self.artifact, ctx.limits)?,
+        };
         space::ensure(&[
             Need { dir: fsx::parent(install), bytes: survey.disk_bytes() },
             Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) },
@@ -199,10 +208,13 @@ impl Job<'_> {
         };
         swap_in(self.store, &journal, ctx)?;
         fsx::remove_any(&self.artifact)?;
+        if self.tree.is_some() {
+            crate::delta::forget(&self.artifact, &self.objects)?;
+        }
         Ok(Installed { version: self.version.clone(), next: Next::Relaunch })
     }
 
-    /// Journal `unpacking`, then unpack into the staging folder.
+    /// Journal `unpacking`, then unpack (or assemble) into the staging folder.
     fn unpack(&self, install: &Path, staging: &Path, limits: UnpackLimits) -> Result<()> {
         // Leftovers of an update whose journal was lost (a corrupt state).
         fsx::remove_any(staging)?;
@@ -213,7 +225,11 @@ impl Job<'_> {
                 staging: staging.to_path_buf(),
             })
         })?;
-        if let Err(error) = unpack::unpack_tar_gz(&self.artifact, staging, limits) {
+        let staged = match &self.tree {
+            Some(tree) => crate::delta::assemble_from(tree, install, &self.objects, staging, limits),
+            None => unpack::unpack_tar_gz(&self.artifact, staging, limits),
+        };
+        if let Err(error) = staged {
             undo_unpacking(self.store, staging, &self.layout.snapshot_dir())?;
             return Err(error);
         }
@@ -372,6 +388,10 @@ pub(crate) fn running_as_root() -> bool {
 
 impl Job<'_> {
     fn package(&self, kind: Installer, ctx: &mut InstallContext<'_>) -> Result<Installed> {
+        if self.tree.is_some() {
+            let detail = "a tree from the file store is installed by a folder swap, not a package manager".to_owned();
+            return Err(UpdateError::Unsupported { detail });
+        }
         if !kind.is_package() {
             let detail = format!("{} is not a package the updater can install", kind.as_str());
             return Err(UpdateError::Unsupported { detail });

@@ -53,6 +53,7 @@
 //! [`verify_download`]: signing::policy::verify_download
 
 pub mod check;
+mod delta;
 pub mod download;
 mod error;
 mod fsx;
@@ -76,6 +77,7 @@ use signing::platform::PlatformKey;
 use time::OffsetDateTime;
 
 pub use check::{CheckOutcome, Refusal, Update};
+pub use delta::Assembled;
 pub use download::{Downloaded, Progress};
 pub use error::{Result, UpdateError};
 /// Atomic, durable writes of small state files (the shell's crash uploader

@@ -24,7 +24,9 @@ use time::OffsetDateTime;
 use crate::policy::{Install, Setup, Verdict};
 use crate::recovery::{MAX_PROBATION_LAUNCHES, Probation, Startup};
 use crate::status::{OfferView, Phase, View};
-use crate::{CheckOutcome, Downloaded, Installed, Layout, Next, SystemRunner, Update, Updater};
+use crate::{
+    CheckOutcome, Downloaded, InstallKind, Installed, Layout, Next, SystemRunner, UnpackLimits, Update, Updater,
+};
 
 /// What only the shell can do. Called from the session's own threads.
 pub trait Host: Send + Sync + 'static {
@@ -369,6 +371,43 @@ impl Session {
 
     fn download(&self, live: &Live, update: &Update) {
         let mut on_progress = |p: crate::Progress| self.set(|v| v.progress = Some((p.done, p.total)));
+        // A folder swap whose release is in the file store fetches only the
+        // files it lacks; anything wrong there falls back to the artifact.
+        if let (Some(InstallKind::FolderSwap { install }), Some(_)) = (live.layout.kind(), &update.offer.artifact.tree)
+            && std::env::var_os(hooks::ENV_UPDATE_FULL_DOWNLOAD).is_none_or(|v| v != "1")
+        {
+            match live.updater.fetch_tree(update, install, UnpackLimits::default(), &mut on_progress) {
+                Ok((downloaded, report)) => {
+                    self.log.shell(&format!(
+                        "updates: Hudson {} fetched from the file store: {} bytes ({} object(s), {} resumed) instead of the {}-byte download; {} of {} files from this install",
+                        update.version,
+                        report.downloaded,
+                        report.fetched,
+                        report.resumed,
+                        report.full_size,
+                        report.reused,
+                        report.files
+                    ));
+                    self.log.event(&ShellEvent::UpdateDelta {
+                        version: update.version.to_string(),
+                        downloaded: report.downloaded,
+                        full: report.full_size,
+                        fetched: report.fetched as u64,
+                        reused: report.reused as u64,
+                    });
+                    return self.ready(downloaded);
+                }
+                Err(error) => {
+                    self.log.shell(&format!(
+                        "updates: the file store could not be used ({error}); downloading the full update instead"
+                    ));
+                    self.log.event(&ShellEvent::UpdateDeltaFailed {
+                        version: update.version.to_string(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
         let downloaded = match live.updater.download(update, &mut on_progress) {
             Ok(downloaded) => downloaded,
             Err(error) => {
@@ -384,6 +423,11 @@ impl Session {
                 });
             }
         };
+        self.ready(downloaded);
+    }
+
+    /// A verified download (or fetched tree) waits for "Restart to update".
+    fn ready(&self, downloaded: Downloaded) {
         let version = downloaded.update().version.clone();
         self.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
         self.log.event(&ShellEvent::UpdateDownloaded { version: version.to_string() });

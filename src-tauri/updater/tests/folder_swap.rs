@@ -141,6 +141,82 @@ fn a_crash_at_any_install_step_recovers_to_exactly_old_or_new() {
     }
 }
 
+/// A tree assembled from the file store goes through the same journal as
+/// an unpacked one: a crash at any step ends exactly old or exactly new,
+/// and an update that completes leaves no fetched object behind.
+#[test]
+fn a_tree_from_the_file_store_installs_through_the_same_steps_and_recovery() {
+    let env = Env::new();
+    env.publish_store_tree("0.2.0", 1);
+    let (downloaded, fetched) = env.fetch_tree("0.1.0");
+    assert!(downloaded.is_tree());
+    // hudson-shell.json, bin/hudson and beam.smp differ between the trees.
+    assert_eq!((fetched.fetched, fetched.reused), (3, 0), "{fetched:?}");
+    env.install(downloaded, None).unwrap();
+    assert_eq!(tree_hash(&env.install), env.new_hash);
+    assert_eq!(tree_hash(&env.sibling("rollback")), env.old_hash);
+    assert!(!env.app_data.join("updates/objects").exists());
+    assert!(!env.app_data.join("updates/0.2.0--tree.json").exists());
+
+    for (step, becomes_new) in [(Step::Unpacked, false), (Step::SnapshotTaken, false), (Step::Swapped, true)] {
+        let env = Env::new();
+        env.publish_store_tree("0.2.0", 1);
+        let (downloaded, _) = env.fetch_tree("0.1.0");
+        let hook = crash_at(step);
+        let crashed = catch_unwind(AssertUnwindSafe(|| env.install(downloaded, Some(&hook))));
+        assert!(crashed.is_err(), "{step:?}");
+        let running = if becomes_new { "0.2.0" } else { "0.1.0" };
+        match env.startup(running) {
+            Startup::Probation(p) => {
+                assert!(becomes_new, "{step:?}");
+                assert_eq!(tree_hash(&env.install), env.new_hash, "{step:?}");
+                p.confirm().unwrap();
+            }
+            Startup::Normal { .. } => {
+                assert!(!becomes_new, "{step:?}");
+                assert_eq!(tree_hash(&env.install), env.old_hash, "{step:?}");
+                assert!(!env.sibling("staging").exists(), "{step:?}: staging left behind");
+                // The fetched objects stay for the retry, which succeeds.
+                let (again, fetched) = env.fetch_tree("0.1.0");
+                assert_eq!((fetched.fetched, fetched.resumed), (0, 3), "{step:?}: {fetched:?}");
+                env.install(again, None).unwrap();
+                assert_eq!(tree_hash(&env.install), env.new_hash, "{step:?}");
+            }
+        }
+        assert_eq!(tree_hash(&env.sibling("rollback")), env.old_hash, "{step:?}");
+    }
+}
+
+/// A file of the install changed after the fetch is not copied: the
+/// assembly refuses it and the install stays as it was.
+#[test]
+fn a_local_file_changed_between_fetch_and_install_is_not_used() {
+    let env = Env::new();
+    // 0.2.0's beam.smp is 0.1.0's: a tree that reuses a local file.
+    env.publish_store_tree("0.2.0", 1);
+    let same_beam = fs::read(env.install.join("lib/erts/beam.smp")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    write_tree(&scratch.path().join("Hudson"), "0.2.0");
+    fs::write(scratch.path().join("Hudson/lib/erts/beam.smp"), &same_beam).unwrap();
+    let tree = common::store::store_dir(&env.server, &scratch.path().join("Hudson"), "0.2.0");
+    let bound = common::store::serve_tree(&env.server, &tree.to_json());
+    let mut art = artifact(&env.server, ARCHIVE, "0.2.0", tree_tar_gz("0.2.0", "Hudson"), &release_key().secret);
+    art.entry.tree = Some(bound);
+    publish(&env.server, &manifest(ManifestKind::Release, "0.2.0", 2, &[(PLATFORM, &art)]), &release_key().secret);
+    let (downloaded, fetched) = env.fetch_tree("0.1.0");
+    assert_eq!(fetched.reused, 1, "{fetched:?}");
+    // The live file changes before the user restarts.
+    let mut changed = same_beam.clone();
+    changed[10] ^= 1;
+    fs::write(env.install.join("lib/erts/beam.smp"), &changed).unwrap();
+    let before = tree_hash(&env.install);
+    let error = env.install(downloaded, None).unwrap_err().to_string();
+    assert!(error.contains("could not be assembled from the file store"), "{error}");
+    assert_eq!(tree_hash(&env.install), before);
+    assert!(!env.sibling("staging").exists());
+    assert_eq!(env.journal(), None);
+}
+
 /// A crash at each step of a rollback, then recovery at the next startup.
 #[test]
 fn a_crash_at_any_rollback_step_recovers_to_the_old_version_and_data() {

@@ -67,6 +67,15 @@ fn portable_tree(root: &Path, version: &str) {
     fs::write(root.join("lib/Hudson/hudson-shell.json"), serde_json::to_vec(&config).unwrap()).unwrap();
 }
 
+/// Whether 0.2.0's tree is in the file store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileStore {
+    None,
+    Complete,
+    /// Named by the signed entry, one object gone from the server.
+    MissingObject,
+}
+
 struct Lab {
     /// Serves the channel for as long as the lab lives.
     _server: Server,
@@ -78,6 +87,11 @@ struct Lab {
 impl Lab {
     /// 0.1.0 installed; 0.2.0 published on the channel.
     fn new() -> Lab {
+        Lab::published(FileStore::None)
+    }
+
+    /// `Lab::new`, with 0.2.0's tree in the file store as `store` says.
+    fn published(store: FileStore) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let install = dir.path().join("apps/Hudson");
         portable_tree(&install, "0.1.0");
@@ -89,7 +103,16 @@ impl Lab {
         let archive = archive.into_inner().unwrap().finish().unwrap();
         let name = "Hudson-0.2.0-x86_64-unknown-linux-gnu.tar.gz";
         let platform = PlatformKey::host(Installer::Portable).unwrap().to_string();
-        let art = artifact(&server, name, "0.2.0", archive, &release_key().secret);
+        let mut art = artifact(&server, name, "0.2.0", archive, &release_key().secret);
+        if store != FileStore::None {
+            let mut tree = common::store::store_dir(&server, &scratch.path().join("Hudson"), "0.2.0");
+            tree.platform = platform.parse().unwrap();
+            art.entry.tree = Some(common::store::serve_tree(&server, &tree.to_json()));
+            if store == FileStore::MissingObject {
+                let (_, object) = tree.files().find(|(p, _)| *p == "lib/Hudson/VERSION").unwrap();
+                server.state.lock().unwrap().files.remove(&signing::tree::object_path(&object.sha256));
+            }
+        }
         let secret = &release_key().secret;
         publish(&server, &manifest(ManifestKind::Release, "0.2.0", 2, &[(&platform, &art)]), secret);
         let mut config = ShellConfig::new(Packaging::Release, "hudson", "hudson-backend");
@@ -240,4 +263,22 @@ fn a_build_whose_configuration_is_unreadable_offers_nothing_and_says_why() {
     let view = session.view();
     assert_eq!((view.phase, view.message.as_str()), (Phase::Unavailable, "hudson-shell.json is not valid"));
     assert_eq!(session.restart_to_update().unwrap_err(), "hudson-shell.json is not valid");
+}
+
+#[test]
+fn a_release_in_the_file_store_is_fetched_file_by_file_and_a_missing_object_falls_back_to_the_download() {
+    let lab = Lab::published(FileStore::Complete);
+    update_to_0_2_0(&lab);
+    let events = lab.events();
+    assert!(events.contains(r#""event":"update_delta","version":"0.2.0""#), "{events}");
+    // The shell binary and VERSION changed; the folders and hudson-shell.json did not.
+    assert!(events.contains(r#""fetched":2,"reused":1"#), "{events}");
+    assert!(!events.contains("update_delta_failed"), "{events}");
+
+    let lab = Lab::published(FileStore::MissingObject);
+    update_to_0_2_0(&lab);
+    let events = lab.events();
+    assert!(events.contains(r#""event":"update_delta_failed","version":"0.2.0""#), "{events}");
+    assert!(events.contains("404"), "the reason is logged: {events}");
+    assert!(!events.contains(r#""event":"update_delta","#), "{events}");
 }

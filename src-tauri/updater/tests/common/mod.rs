@@ -5,6 +5,8 @@
 //! `hudson-test-support`.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod store;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub mod swap;
 

@@ -73,6 +73,31 @@ impl Env {
         );
     }
 
+    /// Publishes `version` (the tree `write_tree` makes) with its files in
+    /// the store and its tree manifest named by the signed entry.
+    pub fn publish_store_tree(&self, version: &str, sequence: u64) {
+        let scratch = tempfile::tempdir().unwrap();
+        write_tree(&scratch.path().join("Hudson"), version);
+        let tree = super::store::store_dir(&self.server, &scratch.path().join("Hudson"), version);
+        let bound = super::store::serve_tree(&self.server, &tree.to_json());
+        let name = format!("Hudson-{version}-x86_64-unknown-linux-gnu.tar.gz");
+        let mut art = artifact(&self.server, &name, version, tree_tar_gz(version, "Hudson"), &release_key().secret);
+        art.entry.tree = Some(bound);
+        publish(
+            &self.server,
+            &manifest(ManifestKind::Release, version, sequence, &[(PLATFORM, &art)]),
+            &release_key().secret,
+        );
+    }
+
+    /// What the session fetches for a folder swap whose release is in the
+    /// store: the tree manifest and the objects this install lacks.
+    pub fn fetch_tree(&self, installed: &str) -> (Downloaded, hudson_updater::Assembled) {
+        let u = updater(&self.server, &self.app_data, installed, PLATFORM);
+        let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer") };
+        u.fetch_tree(&update, &self.install, UnpackLimits::default(), &mut |_| {}).unwrap()
+    }
+
     pub fn download(&self, installed: &str) -> Downloaded {
         let u = updater(&self.server, &self.app_data, installed, PLATFORM);
         let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer") };
