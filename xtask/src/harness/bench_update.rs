@@ -1,11 +1,13 @@
-//! `cargo xtask bench update`: the in-app update against a plain reinstall
-//! (quit, unpack the new tree over the old one, start), both measured in the
-//! same run from the shell's events, on the same lab as `e2e-update`.
+//! `cargo xtask bench update`: the in-app update from the file store (only
+//! the files that changed), the same update with the full artifact, and a
+//! plain reinstall (quit, unpack the new tree over the old one, start), all
+//! measured in the same run from the shell's events, on the same lab as
+//! `e2e-update`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use hudson_lifecycle::ShellEvent;
 use serde::Serialize;
 
@@ -20,6 +22,9 @@ use crate::harness::e2e_update::{PAGE_TIMEOUT, UpdateLab, is_page, is_relaunch, 
 pub struct UpdateTiming {
     pub to_page_ms: f64,
     pub backend_down_ms: f64,
+    /// From the offer to the update ready (downloaded, or fetched from the
+    /// file store); 0 for the baseline, which downloads nothing.
+    pub fetch_ms: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -27,10 +32,15 @@ pub struct BenchReport {
     pub from: String,
     pub to: String,
     pub runs: usize,
-    pub bytes_downloaded: u64,
+    /// What the update from the file store downloaded (tree manifest and
+    /// objects), and what the full artifact is.
+    pub delta_bytes: u64,
+    pub full_bytes: u64,
     pub ours: Vec<UpdateTiming>,
+    pub ours_full: Vec<UpdateTiming>,
     pub baseline: Vec<UpdateTiming>,
     pub ours_median: UpdateTiming,
+    pub ours_full_median: UpdateTiming,
     pub baseline_median: UpdateTiming,
 }
 
@@ -43,25 +53,55 @@ pub fn run(ui: &Ui, runs: usize) -> Result<()> {
     lab.publish(&lab.v2)?;
     let v2 = lab.v2.version.to_string();
     let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
-    let (mut ours, mut baseline) = (Vec::new(), Vec::new());
+    let (mut ours, mut ours_full, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+    let mut delta_bytes = 0;
     for run in 0..runs {
-        // Ours: the running app updates itself.
-        let user = lab.install(&lab.v1)?;
-        let from = user.log_len();
-        let shell = user.launch(true)?;
-        let measured = (|| -> Result<UpdateTiming> {
-            let (restart, _, after) = user.seen(from, "the install starting", PAGE_TIMEOUT, |e| {
-                matches!(e, ShellEvent::UpdateInstalling { .. })
-            })?;
-            let (stopped, _, _) = user.seen(after, "the backend stopping", PAGE_TIMEOUT, is_stopped)?;
-            let (_, _, relaunched) = user.seen(after, "a relaunch", PAGE_TIMEOUT, is_relaunch)?;
-            let (ready, _, _) =
-                user.seen(relaunched, &format!("backend {v2} ready"), PAGE_TIMEOUT, |e| ready(e, &v2))?;
-            let (page, _, _) = user.seen(relaunched, "the page loaded", PAGE_TIMEOUT, is_page)?;
-            Ok(UpdateTiming { to_page_ms: ms(restart, page), backend_down_ms: ms(stopped, ready) })
-        })();
-        user.stop(shell)?;
-        ours.push(measured?);
+        // Ours, from the file store and then with the full artifact: the
+        // running app updates itself.
+        for full in [false, true] {
+            let user = lab.install(&lab.v1)?;
+            let from = user.log_len();
+            let extra: &[(&str, &str)] =
+                if full { &[(hudson_lifecycle::hooks::ENV_UPDATE_FULL_DOWNLOAD, "1")] } else { &[] };
+            let shell = user.launch_with(true, extra)?;
+            let measured = (|| -> Result<UpdateTiming> {
+                let (offered, _, _) = user.seen(
+                    from,
+                    "the offer",
+                    PAGE_TIMEOUT,
+                    |e| matches!(e, ShellEvent::UpdateChecked { outcome, .. } if outcome == "offered"),
+                )?;
+                let (fetched, _, _) = user.seen(from, "the update ready", PAGE_TIMEOUT, |e| {
+                    matches!(e, ShellEvent::UpdateDownloaded { .. })
+                })?;
+                let (restart, _, after) = user.seen(from, "the install starting", PAGE_TIMEOUT, |e| {
+                    matches!(e, ShellEvent::UpdateInstalling { .. })
+                })?;
+                let (stopped, _, _) = user.seen(after, "the backend stopping", PAGE_TIMEOUT, is_stopped)?;
+                let (_, _, relaunched) = user.seen(after, "a relaunch", PAGE_TIMEOUT, is_relaunch)?;
+                let (ready, _, _) =
+                    user.seen(relaunched, &format!("backend {v2} ready"), PAGE_TIMEOUT, |e| ready(e, &v2))?;
+                let (page, _, _) = user.seen(relaunched, "the page loaded", PAGE_TIMEOUT, is_page)?;
+                Ok(UpdateTiming {
+                    to_page_ms: ms(restart, page),
+                    backend_down_ms: ms(stopped, ready),
+                    fetch_ms: ms(offered, fetched),
+                })
+            })();
+            let fetched = user.events_since(from).into_iter().find_map(|(_, e)| match e {
+                ShellEvent::UpdateDelta { downloaded, .. } => Some(downloaded),
+                _ => None,
+            });
+            user.stop(shell)?;
+            let timing = measured?;
+            if full {
+                ensure!(fetched.is_none(), "the full-download run used the file store");
+                ours_full.push(timing);
+            } else {
+                delta_bytes = fetched.context("the update did not come from the file store")?;
+                ours.push(timing);
+            }
+        }
 
         // Baseline: quit, unpack over, start again.
         let user = lab.install_as(&lab.v1, false)?;
@@ -84,15 +124,21 @@ pub fn run(ui: &Ui, runs: usize) -> Result<()> {
         let measured = (|| -> Result<UpdateTiming> {
             let (ready, _, _) = user.seen(from, &format!("backend {v2} ready"), PAGE_TIMEOUT, |e| ready(e, &v2))?;
             let (page, _, _) = user.seen(from, "the page loaded", PAGE_TIMEOUT, is_page)?;
-            Ok(UpdateTiming { to_page_ms: ms(quit, page), backend_down_ms: ms(stopped, ready).max(ms(quit, ready)) })
+            Ok(UpdateTiming {
+                to_page_ms: ms(quit, page),
+                backend_down_ms: ms(stopped, ready).max(ms(quit, ready)),
+                fetch_ms: 0.0,
+            })
         })();
         user.stop(shell)?;
         baseline.push(measured?);
         ui.info(format!(
-            "run {}: ours {:.0} ms to the page ({:.0} ms without a backend); baseline {:.0} ms ({:.0} ms)",
+            "run {}: ours from the file store {:.0} ms to the page ({:.0} ms without a backend); with the full artifact {:.0} ms ({:.0} ms); baseline {:.0} ms ({:.0} ms)",
             run + 1,
             ours[run].to_page_ms,
             ours[run].backend_down_ms,
+            ours_full[run].to_page_ms,
+            ours_full[run].backend_down_ms,
             baseline[run].to_page_ms,
             baseline[run].backend_down_ms
         ));
@@ -103,24 +149,37 @@ pub fn run(ui: &Ui, runs: usize) -> Result<()> {
             v.sort_by(f64::total_cmp);
             v.get(v.len() / 2).copied().unwrap_or_default()
         };
-        UpdateTiming { to_page_ms: pick(|t| t.to_page_ms), backend_down_ms: pick(|t| t.backend_down_ms) }
+        UpdateTiming {
+            to_page_ms: pick(|t| t.to_page_ms),
+            backend_down_ms: pick(|t| t.backend_down_ms),
+            fetch_ms: pick(|t| t.fetch_ms),
+        }
     };
     let report = BenchReport {
         from: lab.v1.version.to_string(),
         to: v2.clone(),
         runs,
-        bytes_downloaded: std::fs::metadata(&lab.v2.portable)?.len(),
+        delta_bytes,
+        full_bytes: std::fs::metadata(&lab.v2.portable)?.len(),
         ours_median: median(&ours),
+        ours_full_median: median(&ours_full),
         baseline_median: median(&baseline),
         ours,
+        ours_full,
         baseline,
     };
     ui.info(format!(
-        "update {} → {v2}, median of {runs}: in-app update {:.0} ms from Restart to update to the new page ({:.0} ms without a backend), {} bytes downloaded; quit + unpack over + start {:.0} ms ({:.0} ms without a backend)",
+        "update {} → {v2}, median of {runs}: from the file store {} bytes downloaded ({:.1} % of the artifact) in {:.0} ms, {:.0} ms from Restart to update to the new page ({:.0} ms without a backend); with the full artifact {} bytes in {:.0} ms, {:.0} ms ({:.0} ms); quit + unpack over + start {:.0} ms ({:.0} ms without a backend)",
         report.from,
+        report.delta_bytes,
+        report.delta_bytes as f64 * 100.0 / report.full_bytes.max(1) as f64,
+        report.ours_median.fetch_ms,
         report.ours_median.to_page_ms,
         report.ours_median.backend_down_ms,
-        report.bytes_downloaded,
+        report.full_bytes,
+        report.ours_full_median.fetch_ms,
+        report.ours_full_median.to_page_ms,
+        report.ours_full_median.backend_down_ms,
         report.baseline_median.to_page_ms,
         report.baseline_median.backend_down_ms
     ));

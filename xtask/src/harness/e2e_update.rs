@@ -112,10 +112,11 @@ pub struct KillLoop {
 type Scenario = fn(&Ui, &UpdateLab, &Options, &Shared) -> Result<String>;
 
 /// Every scenario, in the order a full run takes them.
-const SCENARIOS: [(&str, Scenario); 7] = [
+const SCENARIOS: [(&str, Scenario); 8] = [
     ("up to date", up_to_date),
     ("refusals", refusals),
     ("update", update),
+    ("file store unreachable", store_unreachable),
     ("kill loop", kill_loop_scenario),
     ("deb through dpkg", deb_as_root),
     ("yank", yank),
@@ -211,6 +212,33 @@ fn update(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<Strin
     let (result, update_time) = update_to_next(lab, &a, &schemas(lab, shared)?)?;
     shared.update_time.set(Some(update_time));
     Ok(result)
+}
+
+/// The channel names the file store, but its objects cannot be fetched
+/// (404 for each): the app says why and downloads the full artifact, and
+/// the update ends exactly as one from the store does.
+fn store_unreachable(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<String> {
+    let v2 = lab.v2.version.to_string();
+    let (a, _) = install_a(lab, shared)?;
+    lab.publish(&lab.v2)?;
+    let objects = lab.channels().join(signing::tree::STORE_DIR).join("sha256");
+    let away = objects.with_extension("away");
+    std::fs::rename(&objects, &away).with_context(|| format!("moving {} away", objects.display()))?;
+    let from = a.log_len();
+    let updated = a.update_to(&v2);
+    std::fs::rename(&away, &objects).with_context(|| format!("putting {} back", objects.display()))?;
+    updated?;
+    let reason = a
+        .events_since(from)
+        .into_iter()
+        .find_map(|(_, event)| match event {
+            ShellEvent::UpdateDeltaFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .context("the app did not say the file store failed (no update_delta_failed event)")?;
+    ensure!(reason.contains("404"), "the reason given does not name the missing object: {reason}");
+    ensure!(tree_hash(&a.root)? == lab.v2.tree, "the install is not the {v2} tree after the full download");
+    Ok(format!("no object in the store: the app logged \"{reason}\", downloaded the full artifact and updated to {v2}"))
 }
 
 /// When the measured update's page loaded and its probation passed, from
@@ -682,8 +710,14 @@ impl std::ops::Deref for UpdateInstall {
 
 impl UpdateInstall {
     pub(crate) fn launch(&self, restart_when_ready: bool) -> Result<Child> {
+        self.launch_with(restart_when_ready, &[])
+    }
+
+    /// `launch`, with `extra` variables in the shell's environment.
+    pub(crate) fn launch_with(&self, restart_when_ready: bool, extra: &[(&str, &str)]) -> Result<Child> {
         let mut command = Command::new(&self.program);
         command.envs(self.install.env.iter().map(|(k, v)| (k, v)));
+        command.envs(extra.iter().copied());
         if restart_when_ready {
             command.env(hooks::ENV_UPDATE_RESTART_WHEN_READY, "1");
         }
@@ -1131,8 +1165,25 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Resu
         Ok((page - started, passed - started))
     })();
     let versions = a.versions_since(a.relaunched(from, false));
+    let fetched = a.events_since(from).into_iter().find_map(|(_, event)| match event {
+        ShellEvent::UpdateDelta { downloaded, full, fetched, reused, .. } => {
+            Some(Ok((downloaded, full, fetched, reused)))
+        }
+        ShellEvent::UpdateDeltaFailed { reason, .. } => Some(Err(reason)),
+        _ => None,
+    });
     a.stop(shell)?;
     let (page, took) = result?;
+    // The portable release is in the file store: only what changed is fetched.
+    let delta = match fetched {
+        Some(Ok((downloaded, full, objects, reused))) => format!(
+            "fetched from the file store: {downloaded} bytes of the {full}-byte artifact ({:.1} %, {objects} objects; {reused} files reused from {})",
+            downloaded as f64 * 100.0 / full.max(1) as f64,
+            lab.v1.version
+        ),
+        Some(Err(reason)) => bail!("the update did not use the file store: {reason}"),
+        None => bail!("the update logged neither update_delta nor update_delta_failed"),
+    };
     ensure!(
         versions == (Some(v2.clone()), Some(v2.clone())),
         "after the update the shell and backend report {versions:?}, not {v2}"
@@ -1153,7 +1204,7 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Resu
     ensure!(lost.is_empty(), "the update lost {} rows the previous version wrote: {lost:?}", lost.len());
     Ok((
         format!(
-            "{} → {v2} in {} (launch to probation passed); shell and backend report {v2}; rollback copy {} is the {} tree; database migrated to schema {} with all {} earlier rows ({})",
+            "{} → {v2} in {} (launch to probation passed), {delta}; shell and backend report {v2}; the install is exactly the {v2} artifact's tree; rollback copy {} is the {} tree; database migrated to schema {} with all {} earlier rows ({})",
             lab.v1.version,
             seconds(took),
             copy.display(),
