@@ -113,6 +113,11 @@ impl Updater {
         // 3. The missing objects; anything else in the folder (an earlier
         // offer's objects, a killed fetch's temporary file) goes.
         let objects = objects_dir(self);
+        // A real folder of ours: a planted link would send the objects, and
+        // the clean-up below, elsewhere.
+        if !fs::symlink_metadata(&objects).is_ok_and(|m| m.is_dir()) {
+            fsx::remove_any(&objects)?;
+        }
         fs::create_dir_all(&objects).at("creating the folder", &objects)?;
         let wanted: BTreeSet<&str> = plan.fetch.iter().map(|o| o.sha256.as_str()).collect();
         for entry in fs::read_dir(&objects).at("reading", &objects)? {
@@ -121,6 +126,9 @@ impl Updater {
                 fsx::remove_any(&entry.path())?;
             }
         }
+        // Objects are kept decompressed: room for their files first.
+        let unpacked: u64 = plan.fetch.iter().map(|o| o.size).sum();
+        crate::space::ensure(&[crate::space::Need { dir: &objects, bytes: unpacked }])?;
         let total = plan.fetch_bytes;
         let mut done = 0u64;
         progress(crate::Progress { done, total });
@@ -129,6 +137,9 @@ impl Updater {
             if holds(&path, object) {
                 report.resumed += 1;
             } else {
+                // Whatever is there under the name (a part, a planted link
+                // or folder) goes before the object is written.
+                fsx::remove_any(&path)?;
                 let url = self.config.endpoint.store_file(&tree::object_path(&object.sha256));
                 self.fetch_object(&url, object, &path)?;
                 report.fetched += 1;

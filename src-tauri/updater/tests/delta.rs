@@ -335,3 +335,38 @@ fn an_offer_without_a_tree_manifest_is_not_assembled() {
         .unwrap_err();
     assert!(error.to_string().contains("the offer names no tree manifest"), "{error}");
 }
+
+#[test]
+fn planted_files_in_the_objects_folder_are_never_followed_or_trusted() {
+    let lab = Lab::new();
+    let updates = lab.dir.path().join("data/updates");
+    fs::create_dir_all(&updates).unwrap();
+    // The objects folder as a link to a folder the user cares about: the
+    // clean-up of unwanted objects must not reach into it.
+    let precious = lab.dir.path().join("precious");
+    fs::create_dir_all(&precious).unwrap();
+    fs::write(precious.join("thesis.txt"), "years of work").unwrap();
+    std::os::unix::fs::symlink(&precious, updates.join("objects")).unwrap();
+    let done = lab.assemble().unwrap();
+    assert_eq!(fs::read_to_string(precious.join("thesis.txt")).unwrap(), "years of work");
+    assert_eq!(fs::read_dir(&precious).unwrap().count(), 1);
+    assert_eq!(done.fetched, 1);
+    assert_eq!(tree_hash(&lab.staging()), tree_hash(&lab.dir.path().join("expected")));
+
+    // An object's name taken by a link to /dev/zero and by a folder: both
+    // are replaced by the fetched object, never read.
+    for planted in ["link", "folder"] {
+        let lab = Lab::new();
+        let objects = lab.dir.path().join("data/updates/objects");
+        fs::create_dir_all(&objects).unwrap();
+        let name = objects.join(&lab.object_of("lib/hudson-0.2.0/app.beam").sha256);
+        if planted == "link" {
+            std::os::unix::fs::symlink("/dev/zero", &name).unwrap();
+        } else {
+            fs::create_dir_all(name.join("inside")).unwrap();
+        }
+        let done = lab.assemble().unwrap();
+        assert_eq!((done.fetched, done.resumed), (1, 0), "{planted}");
+        assert_eq!(tree_hash(&lab.staging()), tree_hash(&lab.dir.path().join("expected")), "{planted}");
+    }
+}
