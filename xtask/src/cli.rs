@@ -229,8 +229,10 @@ pub enum Command {
     /// Every channel: kind, version, sequence, rollout, expiry, platforms.
     Status(channel::status::Args),
     /// Check a published channel end to end (signatures, history,
-    /// latest.json, artifacts).
+    /// latest.json, artifacts, the file store).
     Verify(channel::verify::Args),
+    /// Remove from the file store what no release in any channel's history names.
+    Gc(channel::gc::Args),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -335,6 +337,7 @@ pub fn run(ui: &Ui, command: Command) -> Result<()> {
         Command::RotateKey(args) => channel::rotate::run(ui, args),
         Command::Yank(args) => channel::yank::run(ui, args),
         Command::Status(args) => channel::status::run(ui, args),
+        Command::Gc(args) => channel::gc::run(ui, args),
         Command::Verify(args) => channel::verify::run(ui, args),
     }
 }

@@ -1473,3 +1473,64 @@ fn publish_stores_each_file_once_by_content_and_verify_names_each_damaged_object
     let refused = assert_fails(&fixture.publish("store", &[&v3], &[]));
     assert!(refused.contains("is the file store's folder beside the channels"), "{refused}");
 }
+
+#[test]
+fn gc_removes_only_what_no_signed_release_names() {
+    let fixture = Fixture::new();
+    let key = release_key();
+    let v1 = fixture.dist("1.0.0", LINUX, key, false);
+    let v2 = fixture.dist("2.0.0", LINUX, key, false);
+    assert_ok(&fixture.publish("beta", &[&v1], &[]));
+    // A publish killed after the store and before the channel: its objects
+    // and tree manifest are written, no release names them.
+    let manifests = fixture.manifests();
+    let out = fixture
+        .command(&[
+            "publish",
+            "--channel",
+            "beta",
+            "--base-url",
+            BASE_URL,
+            v2.to_str().unwrap(),
+            "--manifests-dir",
+            manifests.to_str().unwrap(),
+        ])
+        .env("HUDSON_FAILPOINT", "publish:stored")
+        .output()
+        .unwrap();
+    assert!(killed_by_failpoint(&out.status));
+    let before = walk(&manifests);
+    let orphans: Vec<&String> = before.keys().filter(|p| p.starts_with("store/")).collect();
+    assert_eq!(orphans.len(), 5 + 1 + 2 + 1, "1.0.0: 5 objects and its tree; 2.0.0: 2 new objects and its tree");
+
+    let dry = fixture.ok(&["gc", "--dry-run"]);
+    assert!(
+        dry.contains("1 signed release(s) name 1 tree manifest(s) and 5 object(s); would remove 3 file(s)"),
+        "{dry}"
+    );
+    assert_eq!(walk(&manifests), before, "a dry run removes nothing");
+    let done = fixture.ok(&["gc"]);
+    assert!(done.contains("removed 3 file(s)"), "{done}");
+    let after = walk(&manifests);
+    let gone: Vec<&String> = before.keys().filter(|p| !after.contains_key(*p)).collect();
+    assert_eq!(gone.len(), 3, "{gone:?}");
+    assert!(gone.iter().all(|p| p.starts_with("store/")), "{gone:?}");
+    // What the channel names is all there: verify passes.
+    let public = fixture.public_key_file(key);
+    fixture.ok(&["verify", "beta", "--pubkey", public.to_str().unwrap()]);
+
+    // Once 2.0.0 is published, its objects are named by the history and
+    // stay, and so do 1.0.0's, which the history still names.
+    assert_ok(&fixture.publish("beta", &[&v2], &[]));
+    let done = fixture.ok(&["gc"]);
+    assert!(done.contains("2 signed release(s) name 2 tree manifest(s) and 7 object(s); removed 0 file(s)"), "{done}");
+
+    // A history entry it cannot read stops it before anything is removed.
+    let entry = fixture.channel("beta").join("history/00000001.json");
+    std::fs::write(&entry, b"{ not json").unwrap();
+    let stray = fixture.manifests().join("store/trees/stray.json");
+    std::fs::write(&stray, b"{}").unwrap();
+    let error = fixture.fails(&["gc"]);
+    assert!(error.contains("history entry 1 cannot be read; nothing was removed"), "{error}");
+    assert!(stray.exists());
+}

@@ -20,6 +20,7 @@
 //! until `rotate-key` hands it to another ([`rotate`]). A change signed by
 //! any other key is refused.
 
+pub mod gc;
 pub mod halt;
 pub mod history;
 pub mod keygen;
