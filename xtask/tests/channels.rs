@@ -1484,17 +1484,9 @@ fn gc_removes_only_what_no_signed_release_names() {
     // A publish killed after the store and before the channel: its objects
     // and tree manifest are written, no release names them.
     let manifests = fixture.manifests();
+    let publish = ["publish", "--channel", "beta", "--base-url", BASE_URL, v2.to_str().unwrap()];
     let out = fixture
-        .command(&[
-            "publish",
-            "--channel",
-            "beta",
-            "--base-url",
-            BASE_URL,
-            v2.to_str().unwrap(),
-            "--manifests-dir",
-            manifests.to_str().unwrap(),
-        ])
+        .command(&[&publish[..], &["--manifests-dir", manifests.to_str().unwrap()]].concat())
         .env("HUDSON_FAILPOINT", "publish:stored")
         .output()
         .unwrap();

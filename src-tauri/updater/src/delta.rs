@@ -30,7 +30,7 @@
 //! is removed when a fetch starts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -381,17 +381,7 @@ fn build(manifest: &TreeManifest, staging: &Path, source: &dyn Fn(&str) -> Optio
         match &entry.node {
             Node::Dir { .. } => fs::create_dir(&target).at("creating", &target)?,
             Node::File { mode, size, sha256, .. } => {
-                let mut options = OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt as _;
-                    // As an unpack writes them: the executable bit survives.
-                    options.mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 });
-                }
-                #[cfg(not(unix))]
-                let _ = mode;
-                let mut out = options.open(&target).at("creating", &target)?;
+                let mut out = crate::unpack::create_file(&target, *mode).at("creating", &target)?;
                 if *size == 0 {
                     continue;
                 }

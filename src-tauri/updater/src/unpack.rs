@@ -68,6 +68,22 @@ impl Default for UnpackLimits {
     }
 }
 
+/// Creates a new file of a staged tree (never an existing one, never
+/// through a link): executable bits survive, set-id and world-write never
+/// do — 0755 or 0644, as every staged file is written.
+pub(crate) fn create_file(path: &Path, mode: u32) -> io::Result<fs::File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(path)
+}
+
 /// What an archive unpacks to, from its headers alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Survey {
@@ -122,18 +138,7 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
         match kind {
             Kind::Dir => ensure_dirs(staging, &target, &mut known).map_err(|why| format!("entry {name}: {why}")),
             Kind::File { mode, .. } => {
-                let mut options = OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt as _;
-                    // Executable bits survive; set-id and world-write never do.
-                    options.mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 });
-                }
-                #[cfg(not(unix))]
-                let _ = mode;
-                let mut out = options
-                    .open(&target)
+                let mut out = create_file(&target, *mode)
                     .map_err(|e| format!("entry {name}: cannot create it ({e}); a duplicate entry?"))?;
                 let mut buffer = vec![0u8; 64 << 10];
                 loop {

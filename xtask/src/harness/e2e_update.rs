@@ -214,6 +214,21 @@ fn update(_: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<Strin
     Ok(result)
 }
 
+/// The object of the file named `name` in the tree the channel offers now.
+fn stored_object(lab: &UpdateLab, name: &str) -> Result<PathBuf> {
+    let root = lab.channels();
+    let manifest = ChannelManifest::from_json(&std::fs::read(root.join(CHANNEL).join("manifest.json"))?)?;
+    let reference =
+        manifest.platforms.values().find_map(|e| e.tree.clone()).context("the channel names no tree manifest")?;
+    let json = std::fs::read(root.join(signing::tree::tree_path(&reference.sha256)))?;
+    let tree = signing::tree::TreeManifest::from_json_bound(&json, &reference)?;
+    let (_, object) = tree
+        .files()
+        .find(|(path, _)| path.rsplit('/').next() == Some(name))
+        .with_context(|| format!("the tree has no {name}"))?;
+    Ok(root.join(signing::tree::object_path(&object.sha256)))
+}
+
 /// The channel names the file store, but its objects cannot be fetched
 /// (404 for each): the app says why and downloads the full artifact, and
 /// the update ends exactly as one from the store does.
@@ -983,21 +998,35 @@ fn refusals(ui: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<St
         Ok(())
     };
 
-    // 1. The next release published, its artifact tampered with.
+    // 1. The next release published, one of its objects in the file store
+    // and then its artifact tampered with: the object is refused (the app
+    // falls back to the artifact, saying why), then the artifact.
     copy(&channel, &saved)?;
     lab.xtask(&["publish", "--channel", CHANNEL, "--base-url", &lab.base_url()], &[&lab.v2.manifest])?;
+    // The boot script names the version: 0.2.0 has it, 0.1.0 does not.
+    let object = stored_object(lab, "start.boot")?;
+    let good_object = std::fs::read(&object)?;
+    let mut inside = zstd::decode_all(good_object.as_slice()).context("decompressing a store object")?;
+    inside[0] ^= 0x01;
+    std::fs::write(&object, zstd::bulk::compress(&inside, 12)?)?;
     let served = lab.artifact_path(&lab.v2);
     std::fs::create_dir_all(served.parent().expect("a folder"))?;
     let mut bytes = std::fs::read(&lab.v2.portable)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&served, &bytes)?;
+    let from = a.log_len();
     let failed = a.expect_check("a failed download", |e| matches!(e, ShellEvent::UpdateDownloadFailed { .. }))?;
     ensure!(
         matches!(failed, ShellEvent::UpdateDownloadFailed { refused: true, .. }),
         "a flipped byte was not refused: {failed:?}"
     );
+    let object_refused = a.events_since(from).into_iter().any(|(_, e)| {
+        matches!(e, ShellEvent::UpdateDeltaFailed { reason, .. } if reason.contains("is not the object the tree manifest names"))
+    });
+    ensure!(object_refused, "the object with a flipped byte was not refused by name");
     unchanged("flipped byte")?;
+    seen.push("a store object with a flipped byte (then the full download)");
     seen.push("flipped byte");
 
     std::fs::write(&served, &std::fs::read(&lab.v2.portable)?[..middle])?;
@@ -1005,7 +1034,9 @@ fn refusals(ui: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<St
     unchanged("cut short")?;
     seen.push("cut short");
 
-    // 2. Rollout 0 %: this install is outside it (the artifact is fine now).
+    // 2. Rollout 0 %: this install is outside it (the artifact and the
+    // object are fine now).
+    std::fs::write(&object, &good_object)?;
     lab.serve_artifact(&lab.v2)?;
     lab.xtask(&["rollout", CHANNEL, "0"], &[])?;
     a.expect_check("a check outside the rollout", |e| checked(e, "not_in_rollout"))?;
