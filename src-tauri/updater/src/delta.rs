@@ -24,10 +24,11 @@
 //! 5. walks the built tree and checks it is exactly the manifest: every
 //!    path, kind, mode bit, size, SHA-256 and link target, and nothing else.
 //!
-//! Any failure leaves no folder behind. A failed fetch is answered by the
-//! session with the full artifact (the reason logged); objects already
-//! fetched stay for the next attempt, anything else in `updates/objects/`
-//! is removed when a fetch starts.
+//! Any failure leaves no staged folder behind. A failed fetch is answered
+//! by the session with the full artifact (the reason logged) and its
+//! objects removed ([`Updater::discard_fetched`]); a fetch the process did
+//! not survive keeps them for the next one, and anything else in
+//! `updates/objects/` is removed when a fetch starts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -153,6 +154,13 @@ impl Updater {
         crate::fsx::write_atomic(&kept, &capped.body)?;
         let downloaded = Downloaded { path: kept, update: update.clone(), tree: Some(Arc::new(manifest)) };
         Ok((downloaded, report))
+    }
+
+    /// Removes what a failed [`Updater::fetch_tree`] kept, once the
+    /// session falls back to the full artifact (an interrupted fetch that
+    /// the process did not survive keeps its objects for the next one).
+    pub fn discard_fetched(&self) -> Result<()> {
+        fsx::remove_any(&objects_dir(self))
     }
 
     /// [`Updater::fetch_tree`], then the tree built in `staging` (which

@@ -401,6 +401,9 @@ impl Session {
                     self.log.shell(&format!(
                         "updates: the file store could not be used ({error}); downloading the full update instead"
                     ));
+                    if let Err(e) = live.updater.discard_fetched() {
+                        self.log.shell(&format!("updates: {e}"));
+                    }
                     self.log.event(&ShellEvent::UpdateDeltaFailed {
                         version: update.version.to_string(),
                         reason: error.to_string(),

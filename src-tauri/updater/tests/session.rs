@@ -281,4 +281,6 @@ fn a_release_in_the_file_store_is_fetched_file_by_file_and_a_missing_object_fall
     assert!(events.contains(r#""event":"update_delta_failed","version":"0.2.0""#), "{events}");
     assert!(events.contains("404"), "the reason is logged: {events}");
     assert!(!events.contains(r#""event":"update_delta","#), "{events}");
+    // What the failed fetch kept went with the fallback.
+    assert!(!lab.dir.path().join("app-data/updates/objects").exists());
 }
