@@ -64,6 +64,9 @@ pub const STORE_DIR: &str = "store";
 pub const MAX_TREE_MANIFEST_BYTES: u64 = 32 << 20;
 /// The most entries a tree may have (the unpacker's own cap).
 pub const MAX_TREE_ENTRIES: usize = 200_000;
+/// The largest file a tree may hold (and the most all its files may hold
+/// together): the updater's own unpack cap.
+pub const MAX_TREE_BYTES: u64 = 4 << 30;
 /// The longest path or symlink target (Linux's `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
 /// Folders deep an entry may sit.
@@ -220,6 +223,10 @@ impl TreeManifest {
             }
             kinds.insert(&entry.path, &entry.node);
         }
+        let total = self.files().try_fold(0u64, |sum, (_, o)| sum.checked_add(o.size));
+        if total.is_none_or(|t| t > MAX_TREE_BYTES) {
+            return Err(TreeError::invalid("entries", format!("the files add up to more than {MAX_TREE_BYTES} bytes")));
+        }
         let mut budget = LINK_STEP_BUDGET;
         for entry in &self.entries {
             if let Node::Symlink { target } = &entry.node {
@@ -291,11 +298,11 @@ impl TreeManifest {
         let mut plan = Plan::default();
         let mut fetched = BTreeSet::new();
         for (path, object) in self.files() {
-            plan.tree_bytes += object.size;
+            plan.tree_bytes = plan.tree_bytes.saturating_add(object.size);
             if object.size == 0 || have.contains(&object.sha256) {
                 plan.reuse.insert(path.to_owned(), object.sha256);
             } else if fetched.insert(object.sha256.clone()) {
-                plan.fetch_bytes += object.stored;
+                plan.fetch_bytes = plan.fetch_bytes.saturating_add(object.stored);
                 plan.fetch.push(object);
             }
         }
@@ -575,6 +582,20 @@ mod tests {
             *stored = 1 << 30;
         }
         assert!(refused(vec![inflated]).contains("outside"));
+    }
+
+    #[test]
+    fn sizes_that_add_up_past_the_cap_or_overflow_are_refused() {
+        let huge = |path: &str| TreeEntry {
+            path: path.into(),
+            node: Node::File { mode: 0o644, size: 1 << 63, sha256: sha256_hex(b"x"), stored: 10 },
+        };
+        assert!(refused(vec![huge("a"), huge("b")]).contains("add up to more than"));
+        let big = |path: &str| TreeEntry {
+            path: path.into(),
+            node: Node::File { mode: 0o644, size: MAX_TREE_BYTES / 2 + 1, sha256: sha256_hex(b"x"), stored: 10 },
+        };
+        assert!(refused(vec![big("a"), big("b")]).contains("add up to more than"));
     }
 
     #[test]

@@ -1472,6 +1472,17 @@ fn publish_stores_each_file_once_by_content_and_verify_names_each_damaged_object
     assert!(gone_path.is_file());
     let refused = assert_fails(&fixture.publish("store", &[&v3], &[]));
     assert!(refused.contains("is the file store's folder beside the channels"), "{refused}");
+
+    // An `.app` is offered under two keys; both name its one tree, which
+    // is labelled with the key an installed `.app` has.
+    let mac = fixture.dist("1.0.0", MAC, key, false);
+    assert_ok(&fixture.publish("mac", &[&mac], &[]));
+    let manifest = fixture.manifest("mac");
+    let bare = manifest.platforms[&platform("darwin-aarch64")].tree.clone().expect("a tree");
+    assert_eq!(manifest.platforms[&platform("darwin-aarch64-app")].tree.as_ref(), Some(&bare));
+    let bytes = std::fs::read(fixture.manifests().join(signing::tree::tree_path(&bare.sha256))).unwrap();
+    let tree = signing::tree::TreeManifest::from_json_bound(&bytes, &bare).unwrap();
+    assert_eq!(tree.platform, platform("darwin-aarch64-app"));
 }
 
 #[test]

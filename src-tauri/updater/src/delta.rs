@@ -22,7 +22,8 @@
 //!    install, whose files a later write could change — and hashing each
 //!    copy as it is written;
 //! 5. walks the built tree and checks it is exactly the manifest: every
-//!    path, kind, mode bit, size, SHA-256 and link target, and nothing else.
+//!    path, kind, executable bit, size, SHA-256 and link target, and nothing
+//!    else, and resolves its links on the disk as an unpack does.
 //!
 //! Any failure leaves no staged folder behind. A failed fetch is answered
 //! by the session with the full artifact (the reason logged) and its
@@ -95,16 +96,19 @@ impl Updater {
         let manifest = TreeManifest::from_json_bound(&capped.body, reference)
             .map_err(|e| delta(format!("{}: {e}", crate::http::shown_url(&url))))?;
         report.downloaded += capped.body.len() as u64;
-        if manifest.version != update.version || manifest.platform != update.offer.platform {
+        // The signed entry of this platform names it by hash, which binds
+        // it to the platform; its own label is the artifact's first key
+        // (an `.app` is offered under `darwin-aarch64` and `…-app`).
+        if manifest.version != update.version {
             return Err(delta(format!(
-                "the tree manifest is for {} on {}, the offer is {} on {}",
-                manifest.version, manifest.platform, update.version, update.offer.platform
+                "the tree manifest is for {}, the offer is {}",
+                manifest.version, update.version
             )));
         }
         check_limits(&manifest, limits)?;
         let files: Vec<(&str, Object)> = manifest.files().collect();
         report.files = files.len();
-        report.tree_bytes = files.iter().map(|(_, o)| o.size).sum();
+        report.tree_bytes = files.iter().fold(0u64, |sum, (_, o)| sum.saturating_add(o.size));
 
         // 2. What the install already has, by content.
         let local = local_contents(install, &files, limits)?;
@@ -128,7 +132,7 @@ impl Updater {
             }
         }
         // Objects are kept decompressed: room for their files first.
-        let unpacked: u64 = plan.fetch.iter().map(|o| o.size).sum();
+        let unpacked = plan.fetch.iter().fold(0u64, |sum, o| sum.saturating_add(o.size));
         crate::space::ensure(&[crate::space::Need { dir: &objects, bytes: unpacked }])?;
         let total = plan.fetch_bytes;
         let mut done = 0u64;
@@ -202,8 +206,22 @@ impl Updater {
         let dir = fsx::parent(path);
         let mut tmp = tempfile::Builder::new().prefix(".object-").tempfile_in(dir).at("creating a file in", dir)?;
         let body = crate::download::Floor::new(response, self.limits);
-        let counted = Counted { inner: body.take(object.stored + 1), count: 0 };
-        let mut decoder = ruzstd::streaming_decoder::StreamingDecoder::new(counted)
+        let mut counted = Counted { inner: body.take(object.stored.saturating_add(1)), count: 0 };
+        // The frame header first: the decoder reserves the window it
+        // declares, so a server's few bytes could ask for 100 MiB. A frame
+        // of this object needs no window larger than the file.
+        let mut header = Vec::new();
+        let frame = ruzstd::frame::read_frame_header(Recorded { inner: &mut counted, seen: &mut header })
+            .map_err(|e| delta(format!("{}: not a zstd object ({e})", crate::http::shown_url(url))))?;
+        let window = frame.0.header.window_size().unwrap_or(u64::MAX);
+        if window > object.size.max(MIN_WINDOW) {
+            return Err(delta(format!(
+                "{} declares a {window}-byte window for a {}-byte file",
+                crate::http::shown_url(url),
+                object.size
+            )));
+        }
+        let mut decoder = ruzstd::streaming_decoder::StreamingDecoder::new(io::Cursor::new(header).chain(counted))
             .map_err(|e| delta(format!("{}: not a zstd object ({e})", crate::http::shown_url(url))))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
@@ -227,7 +245,7 @@ impl Updater {
             hasher.update(&buffer[..n]);
             tmp.write_all(&buffer[..n]).at("writing", tmp.path())?;
         }
-        let read = decoder.get_ref().count;
+        let read = decoder.get_ref().get_ref().1.count;
         let sha256 = hex::encode(hasher.finalize());
         if read != object.stored || size != object.size || sha256 != object.sha256 {
             return Err(delta(format!(
@@ -257,7 +275,7 @@ pub(crate) fn forget(kept: &Path, objects: &Path) -> Result<()> {
 }
 
 fn check_limits(manifest: &TreeManifest, limits: UnpackLimits) -> Result<()> {
-    let bytes: u64 = manifest.files().map(|(_, o)| o.size).sum();
+    let bytes = manifest.files().fold(0u64, |sum, (_, o)| sum.saturating_add(o.size));
     if manifest.entries.len() as u64 > limits.max_entries || bytes > limits.max_bytes {
         return Err(delta(format!(
             "the tree has {} entries and {bytes} bytes, over this app's limits ({} entries, {} bytes)",
@@ -301,6 +319,25 @@ pub(crate) fn assemble_from(
 
 fn delta(detail: impl Into<String>) -> UpdateError {
     UpdateError::Delta { detail: detail.into() }
+}
+
+/// A window an object's frame may declare whatever its file's size (an
+/// encoder may round a small input's window up); above it, no larger than
+/// the file.
+const MIN_WINDOW: u64 = 1 << 20;
+
+/// Passes bytes on and keeps a copy (the frame header, read twice).
+struct Recorded<'a, R> {
+    inner: &'a mut R,
+    seen: &'a mut Vec<u8>,
+}
+
+impl<R: Read> Read for Recorded<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.seen.extend_from_slice(&buffer[..n]);
+        Ok(n)
+    }
 }
 
 /// Counts the bytes read through it.
@@ -397,7 +434,7 @@ fn build(manifest: &TreeManifest, staging: &Path, source: &dyn Fn(&str) -> Optio
                 let input = fsx::open_regular(&from).at("opening", &from)?;
                 let mut hasher = Sha256::new();
                 let mut tee = Tee { out: &mut out, hasher: &mut hasher };
-                let copied = io::copy(&mut input.take(size + 1), &mut tee).at("copying into", &target)?;
+                let copied = io::copy(&mut input.take(size.saturating_add(1)), &mut tee).at("copying into", &target)?;
                 let got = hex::encode(hasher.finalize());
                 if copied != *size || got != *sha256 {
                     return Err(delta(format!(
@@ -478,6 +515,10 @@ fn check_built(manifest: &TreeManifest, staging: &Path) -> Result<()> {
             }
         }
     }
+    // The links resolved on the disk, as an unpack checks them: a
+    // case-insensitive file system can make a link that the manifest's own
+    // check read as staying inside lead elsewhere.
+    crate::unpack::check_tree_links(staging).map_err(|why| delta(format!("the assembled tree: {why}")))?;
     let mut stack = vec![staging.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).at("reading", &dir)? {

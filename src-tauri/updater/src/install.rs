@@ -207,9 +207,11 @@ impl Job<'_> {
             staging: staging.clone(),
         };
         swap_in(self.store, &journal, ctx)?;
-        fsx::remove_any(&self.artifact)?;
+        // The new version is in place: what is left of the download is
+        // clean-up, never a failed install (a later fetch clears the rest).
+        let _ = fsx::remove_any(&self.artifact);
         if self.tree.is_some() {
-            crate::delta::forget(&self.artifact, &self.objects)?;
+            let _ = crate::delta::forget(&self.artifact, &self.objects);
         }
         Ok(Installed { version: self.version.clone(), next: Next::Relaunch })
     }
