@@ -7,8 +7,9 @@
 //!
 //! 1. fetches the tree manifest (`<endpoint>/store/trees/<sha256>.json`),
 //!    at most the size the signed entry gives, and refuses it unless its
-//!    SHA-256 and size are that entry's, its version and platform the
-//!    offer's, and every rule of the schema holds (paths, links, modes);
+//!    SHA-256 and size are that entry's (which binds it to this platform),
+//!    its version the offer's, and every rule of the schema holds (paths,
+//!    links, modes);
 //! 2. hashes the local files whose size some wanted file has — their names
 //!    are never trusted: a file is reused only for its bytes;
 //! 3. fetches each missing object once (`<endpoint>/store/sha256/ab/….zst`),
