@@ -223,8 +223,7 @@ impl TreeManifest {
             }
             kinds.insert(&entry.path, &entry.node);
         }
-        let total = self.files().try_fold(0u64, |sum, (_, o)| sum.checked_add(o.size));
-        if total.is_none_or(|t| t > MAX_TREE_BYTES) {
+        if self.file_bytes() > MAX_TREE_BYTES {
             return Err(TreeError::invalid("entries", format!("the files add up to more than {MAX_TREE_BYTES} bytes")));
         }
         let mut budget = LINK_STEP_BUDGET;
@@ -272,6 +271,12 @@ impl TreeManifest {
         let manifest: TreeManifest = serde_json::from_slice(bytes).map_err(TreeError::Json)?;
         manifest.validate()?;
         Ok(manifest)
+    }
+
+    /// The bytes of all the tree's files (saturating: a total past
+    /// [`MAX_TREE_BYTES`] is refused by [`TreeManifest::validate`]).
+    pub fn file_bytes(&self) -> u64 {
+        self.files().fold(0u64, |sum, (_, o)| sum.saturating_add(o.size))
     }
 
     /// Every object the tree names, each once (empty files have none).

@@ -109,7 +109,7 @@ impl Updater {
         check_limits(&manifest, limits)?;
         let files: Vec<(&str, Object)> = manifest.files().collect();
         report.files = files.len();
-        report.tree_bytes = files.iter().fold(0u64, |sum, (_, o)| sum.saturating_add(o.size));
+        report.tree_bytes = manifest.file_bytes();
 
         // 2. What the install already has, by content.
         let local = local_contents(install, &files, limits)?;
@@ -276,7 +276,7 @@ pub(crate) fn forget(kept: &Path, objects: &Path) -> Result<()> {
 }
 
 fn check_limits(manifest: &TreeManifest, limits: UnpackLimits) -> Result<()> {
-    let bytes = manifest.files().fold(0u64, |sum, (_, o)| sum.saturating_add(o.size));
+    let bytes = manifest.file_bytes();
     if manifest.entries.len() as u64 > limits.max_entries || bytes > limits.max_bytes {
         return Err(delta(format!(
             "the tree has {} entries and {bytes} bytes, over this app's limits ({} entries, {} bytes)",
@@ -290,7 +290,7 @@ fn check_limits(manifest: &TreeManifest, limits: UnpackLimits) -> Result<()> {
 
 /// What unpacking the tree would write, for the space check.
 pub(crate) fn survey(manifest: &TreeManifest) -> crate::unpack::Survey {
-    crate::unpack::Survey { bytes: manifest.files().map(|(_, o)| o.size).sum(), entries: manifest.entries.len() as u64 }
+    crate::unpack::Survey { bytes: manifest.file_bytes(), entries: manifest.entries.len() as u64 }
 }
 
 /// Builds `manifest`'s tree in `staging` (which must not exist) from the

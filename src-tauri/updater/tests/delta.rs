@@ -229,68 +229,54 @@ fn a_missing_object_or_one_longer_than_named_is_refused() {
     assert!(error.contains(&format!("the tree manifest gives {}", changed.stored)), "{error}");
 }
 
-#[test]
-fn a_compression_bomb_within_the_named_size_stops_at_the_files_size() {
-    // A signed manifest (a signing mistake, or a stolen key) may name a
-    // stored size up to zstd's bound for the file; a frame that small can
-    // still inflate to megabytes. Reading stops one byte past the file.
+/// Offers 0.2.0 with the changed module's object replaced by `object`,
+/// its stored size signed as `object`'s length (a signing mistake, or a
+/// stolen key); returns the assembly's refusal, after checking that it
+/// left no staged tree and the install as it was.
+fn refused_with_signed_object(object: Vec<u8>) -> String {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    write(&old_tree(), &dir.path().join("Apps/Hudson"));
-    let before = tree_hash(&dir.path().join("Apps/Hudson"));
+    let install = dir.path().join("Apps/Hudson");
+    write(&old_tree(), &install);
+    let before = tree_hash(&install);
     let mut manifest = store(&server, &new_tree(), "0.2.0");
-    // 1 MiB of zeros: within the window any object may declare.
-    let bomb = zstd::bulk::compress(&vec![0u8; 1 << 20], 19).unwrap();
     let entry = manifest.entries.iter_mut().find(|e| e.path == "lib/hudson-0.2.0/app.beam").unwrap();
     let Node::File { size, sha256, stored, .. } = &mut entry.node else { panic!() };
-    assert!(bomb.len() as u64 <= tree::stored_bound(*size), "{} bytes", bomb.len());
-    *stored = bomb.len() as u64;
-    server.put(&tree::object_path(sha256), bomb);
-    let json = manifest.to_json();
-    let update = offer(&server, &dir.path().join("data"), &json);
+    assert!(object.len() as u64 <= tree::stored_bound(*size), "{} bytes", object.len());
+    *stored = object.len() as u64;
+    server.put(&tree::object_path(sha256), object);
+    let update = offer(&server, &dir.path().join("data"), &manifest.to_json());
     let staging = dir.path().join("Apps/.Hudson.staging");
     let error = updater(&server, &dir.path().join("data"), "0.1.0", PLATFORM)
-        .assemble(&update, &dir.path().join("Apps/Hudson"), &staging, UnpackLimits::default(), &mut |_| {})
+        .assemble(&update, &install, &staging, UnpackLimits::default(), &mut |_| {})
         .unwrap_err()
         .to_string();
-    assert!(error.contains("decompresses to more than the 29 bytes"), "{error}");
     assert!(!staging.exists());
-    assert_eq!(tree_hash(&dir.path().join("Apps/Hudson")), before);
+    assert_eq!(tree_hash(&install), before);
+    error
+}
+
+#[test]
+fn a_compression_bomb_within_the_named_size_stops_at_the_files_size() {
+    // A stored size up to zstd's bound for the file may be signed; a frame
+    // that small can still inflate to megabytes. Reading stops one byte
+    // past the file. 1 MiB of zeros: within the window any object may declare.
+    let bomb = zstd::bulk::compress(&vec![0u8; 1 << 20], 19).unwrap();
+    let error = refused_with_signed_object(bomb);
+    assert!(error.contains("decompresses to more than the 29 bytes"), "{error}");
 }
 
 #[test]
 fn an_object_declaring_a_window_larger_than_its_file_is_refused_before_decoding() {
     // A few bytes from the server must not make the app reserve the
-    // 64 MiB window they declare.
-    let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(&old_tree(), &dir.path().join("Apps/Hudson"));
-    let mut manifest = store(&server, &new_tree(), "0.2.0");
-    let entry = manifest.entries.iter_mut().find(|e| e.path == "lib/hudson-0.2.0/app.beam").unwrap();
-    let Node::File { size, sha256, stored, .. } = &mut entry.node else { panic!() };
-    // Streamed in two parts, so the encoder cannot shrink the window to
-    // the input's size.
+    // 64 MiB window they declare. Streamed in two parts, so the encoder
+    // cannot shrink the window to the input's size.
     let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
     encoder.window_log(26).unwrap();
     std::io::Write::write_all(&mut encoder, b"app 0.2.0, ").unwrap();
     std::io::Write::flush(&mut encoder).unwrap();
     std::io::Write::write_all(&mut encoder, b"one module changed").unwrap();
-    let wide = encoder.finish().unwrap();
-    assert!(wide.len() as u64 <= tree::stored_bound(*size));
-    *stored = wide.len() as u64;
-    server.put(&tree::object_path(sha256), wide);
-    let json = manifest.to_json();
-    let update = offer(&server, &dir.path().join("data"), &json);
-    let error = updater(&server, &dir.path().join("data"), "0.1.0", PLATFORM)
-        .assemble(
-            &update,
-            &dir.path().join("Apps/Hudson"),
-            &dir.path().join("staging"),
-            UnpackLimits::default(),
-            &mut |_| {},
-        )
-        .unwrap_err()
-        .to_string();
+    let error = refused_with_signed_object(encoder.finish().unwrap());
     assert!(error.contains("declares a 67108864-byte window for a 29-byte file"), "{error}");
 }
 

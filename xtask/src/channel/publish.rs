@@ -219,8 +219,8 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
             // A tree a client swaps in as a whole can also be assembled
             // from the files it already has: its files go to the store.
             if matches!(artifact.kind, ArtifactKind::Portable | ArtifactKind::App) {
-                // Labelled with the most specific key (`…-app`, `…-portable`).
-                let label = keys.iter().rev().find(|k| k.to_string().matches('-').count() >= 2).unwrap_or(first_key);
+                // Labelled with the key that names the installer (`…-app`).
+                let label = keys.iter().find(|k| k.installer.is_some()).unwrap_or(first_key);
                 let (tree, added) = store::add_tree(&session.root, &file, &this_version, *label)
                     .with_context(|| format!("adding {} to the file store", file.display()))?;
                 session.ui.info(format!(

@@ -16,15 +16,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use signing::platform::PlatformKey;
-use signing::tree::{self, MAX_TREE_ENTRIES, Node, TreeEntry, TreeManifest, TreeRef};
+use signing::tree::{self, MAX_TREE_BYTES, MAX_TREE_ENTRIES, Node, TreeEntry, TreeManifest, TreeRef};
 
 use crate::core::fsx;
 
 /// zstd level of the objects: within a few percent of level 19's size on
 /// a BEAM release, at a fraction of its time.
 const LEVEL: i32 = 12;
-/// The most bytes a release tree may hold (the updater's unpack cap).
-const MAX_TREE_BYTES: u64 = 4 << 30;
 
 /// What [`add_tree`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
