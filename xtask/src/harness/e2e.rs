@@ -685,6 +685,12 @@ fn check_graceful(install: &Install, port: u16, how: &str) -> Result<()> {
     );
     let left = install.wait_no_backend(Duration::from_secs(10));
     ensure!(left.is_empty(), "{how}: backend processes survive: {left:?}");
+    // A database the backend closed has its write-ahead log checkpointed
+    // and removed; a halt that skipped the close leaves the `-wal`.
+    let database = install.home.path().join("data").join(install.identifier()).join("db/hudson.sqlite3");
+    ensure!(database.is_file(), "{how}: the backend wrote no database at {}", database.display());
+    let wal = database.with_extension("sqlite3-wal");
+    ensure!(!wal.exists(), "{how}: the backend did not close its database: {} is left", wal.display());
     ensure!(!procs::processes().iter().any(|p| p.name == "epmd"), "{how}: epmd is running");
     ensure!(procs::wait_port_free(port, Duration::from_secs(30)), "{how}: port {port} still taken");
     Ok(())

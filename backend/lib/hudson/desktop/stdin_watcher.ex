@@ -4,8 +4,9 @@ defmodule Hudson.Desktop.StdinWatcher do
 
   The shell holds the write end of the backend's stdin. However the shell ends -
   normal exit, crash, SIGKILL, Windows task kill - the OS closes that end, this
-  process reads end-of-file and stops the VM gracefully (`System.stop(0)`). It
-  is the one cleanup that left no orphan holding the port in every case measured.
+  process reads end-of-file and stops the VM gracefully (every application's
+  supervision tree, then a halt: `stop_then_halt/0`). It is the one cleanup
+  that left no orphan holding the port in every case measured.
 
   The shell also answers `Hudson.SecureStorage` requests on stdin: lines
   starting with the record-separator byte go to it (`:storage`, default
@@ -27,7 +28,11 @@ defmodule Hudson.Desktop.StdinWatcher do
   @halt_after_ms 5_000
 
   @doc "Options: `:device` (default `:stdio`), `:storage`, `:on_eof` (default: stop, then halt after 5 s)."
-  def start_link(opts \\ []), do: Task.start_link(__MODULE__, :watch, [opts])
+  def start_link(opts \\ []) do
+    # The release's own stop: SIGTERM too stops the way end-of-file does.
+    unless Keyword.has_key?(opts, :on_eof), do: Hudson.Desktop.Sigterm.install()
+    Task.start_link(__MODULE__, :watch, [opts])
+  end
 
   @doc false
   def watch(opts) do
@@ -56,12 +61,53 @@ defmodule Hudson.Desktop.StdinWatcher do
 
   @doc false
   def stop_or_halt do
-    # Not linked: the watchdog must outlive this task while the VM stops.
-    spawn(fn ->
+    # The watchdog and the stop must outlive this task and its application:
+    # neither linked, nor in the group an application's stop ends.
+    detached(fn ->
       Process.sleep(@halt_after_ms)
       System.halt(0)
     end)
 
-    System.stop(0)
+    detached(&stop_then_halt/0)
   end
+
+  defp detached(fun) do
+    spawn(fn ->
+      Process.group_leader(self(), Process.whereis(:init))
+      fun.()
+    end)
+  end
+
+  @doc """
+  What `System.stop/1` does, less its last idle second: every application
+  but `kernel`, `stdlib` and `logger` (which holds no data, and writes what
+  the others log as they stop) stops, the most recently started first (so the
+  app's own supervision tree goes before the libraries it uses), each
+  supervision tree gracefully: requests finish, databases close. Then the VM
+  halts, flushing its output. `System.stop/1` would go on to stop `kernel`,
+  whose io server OTP 25 gives a full second before killing it
+  (erlang/otp#4895) - a second every quit, restart to update and rollback
+  waited for after everything holding data had already stopped.
+  """
+  def stop_then_halt do
+    # Each deliberate stop would log "Application … exited: :stopped".
+    :logger.add_primary_filter(:hudson_quiet_stops, {&quiet_stops/2, nil})
+
+    for {app, _description, _version} <- Application.started_applications(),
+        app not in [:kernel, :stdlib, :logger] do
+      # Stopped already (SIGTERM and the end of stdin both asked): `{:error, _}`.
+      Application.stop(app)
+    end
+
+    System.halt(0)
+  end
+
+  defp quiet_stops(
+         %{msg: {:report, %{label: {:application_controller, :exit}, report: report}}},
+         _
+       ) do
+    if report[:exited] == :stopped, do: :stop, else: :ignore
+  end
+
+  defp quiet_stops(_event, _), do: :ignore
 end
