@@ -81,6 +81,9 @@ pub enum ShellEvent {
     /// The file store could not be used (`reason`); the full artifact is
     /// downloaded instead.
     UpdateDeltaFailed { version: String, reason: String },
+    /// The update is unpacked (or assembled) beside the install and
+    /// checked, while the app runs: "Restart to update" only swaps.
+    UpdatePrepared { version: String },
     /// The install of a downloaded update starts (the user pressed
     /// "Restart to update", or the unattended hook did).
     UpdateInstalling { version: String },

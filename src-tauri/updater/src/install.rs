@@ -17,6 +17,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::Updater;
@@ -24,7 +25,7 @@ use crate::download::Downloaded;
 use crate::error::{IoContext, Result, UpdateError};
 use crate::layout::Layout;
 use crate::space::{self, Need};
-use crate::state::{Journal, Store, SwapRecord, TreeId};
+use crate::state::{Journal, Staged, Store, SwapRecord, TreeId};
 use crate::unpack::{self, UnpackLimits};
 use crate::{fsx, snapshot, swap};
 use signing::platform::Installer;
@@ -45,6 +46,7 @@ pub enum InstallKind {
 pub enum Step {
     UnpackJournaled,
     Unpacked,
+    Prepared,
     SnapshotTaken,
     SwapJournaled,
     Swapped,
@@ -92,7 +94,71 @@ impl Updater {
     /// Installs a verified download into the install `layout` describes.
     /// Refused while another update's journal is open (the shell runs
     /// [`crate::startup`] first), and for a development run (no install).
+    /// A folder swap whose tree [`Updater::prepare`] staged goes straight
+    /// to stopping the backend and the swap, once the staged tree is found
+    /// as it was left; a staged tree that changed, or belongs to another
+    /// update, is removed and this one unpacked again.
     pub fn install(&self, downloaded: Downloaded, layout: &Layout, mut ctx: InstallContext<'_>) -> Result<Installed> {
+        let job = self.job(&downloaded, layout)?;
+        let store = layout.store();
+        let prepared = match store.load()?.state.journal {
+            None => false,
+            Some(Journal::Unpacking { staged: Some(staged), .. }) if layout.staging().is_some() => {
+                let staging = layout.staging().expect("checked above");
+                if job.finds_staged(&staged, &staging) {
+                    true
+                } else {
+                    undo_unpacking(&store, &staging, &layout.snapshot_dir())?;
+                    false
+                }
+            }
+            Some(journal) => return Err(busy(layout, journal)),
+        };
+        match layout.kind() {
+            Some(InstallKind::FolderSwap { install }) => job.folder_swap(install, prepared, &mut ctx),
+            Some(InstallKind::Package(kind)) => job.package(*kind, &mut ctx),
+            None => Err(not_installed()),
+        }
+    }
+
+    /// Stages a verified folder-swap update while the app runs, so that
+    /// "Restart to update" is only the swap: checks the space, unpacks (or
+    /// assembles from the file store) into the staging folder under the
+    /// `unpacking` journal, runs the staged check, and records the staged
+    /// tree in the journal. The install is not touched; recovery removes
+    /// the staged tree if the app ends before the restart. Other kinds of
+    /// install have nothing to stage: `Ok` without a change.
+    pub fn prepare(&self, downloaded: &Downloaded, layout: &Layout, ctx: &mut InstallContext<'_>) -> Result<()> {
+        let job = self.job(downloaded, layout)?;
+        let store = layout.store();
+        if let Some(journal) = store.load()?.state.journal {
+            return Err(busy(layout, journal));
+        }
+        let Some(InstallKind::FolderSwap { install }) = layout.kind() else {
+            return match layout.kind() {
+                Some(_) => Ok(()),
+                None => Err(not_installed()),
+            };
+        };
+        let staging = layout.staging().expect("a folder swap has a staging folder");
+        job.stage(install, &staging, ctx)?;
+        let recorded = shape(&staging, ctx.limits).and_then(|shape| {
+            let staged = Staged { sha256: job.offer.artifact.sha256.clone(), tree: TreeId::of(&staging)?, shape };
+            store.update(|s| {
+                if let Some(Journal::Unpacking { staged: slot, .. }) = &mut s.journal {
+                    *slot = Some(staged);
+                }
+            })
+        });
+        if let Err(error) = recorded {
+            undo_unpacking(&store, &staging, &layout.snapshot_dir())?;
+            return Err(error);
+        }
+        hook(ctx, Step::Prepared);
+        Ok(())
+    }
+
+    fn job<'a>(&self, downloaded: &Downloaded, layout: &'a Layout) -> Result<Job<'a>> {
         if layout.app_data() != self.config.app_data {
             return Err(UpdateError::Unsupported {
                 detail: format!(
@@ -102,17 +168,8 @@ impl Updater {
                 ),
             });
         }
-        let store = layout.store();
-        if let Some(journal) = store.load()?.state.journal {
-            return Err(match journal {
-                Journal::Stuck { during, version, reason } => {
-                    crate::recovery::stuck_error(layout, &during, version.as_ref(), &reason)
-                }
-                other => UpdateError::Busy { path: store.path(), step: other.step() },
-            });
-        }
-        let job = Job {
-            store: &store,
+        Ok(Job {
+            store: layout.store(),
             layout,
             offer: downloaded.update.offer.clone(),
             version: downloaded.update.version.clone(),
@@ -121,20 +178,108 @@ impl Updater {
             artifact: downloaded.path.clone(),
             tree: downloaded.tree.clone(),
             objects: crate::delta::objects_dir(self),
-        };
-        match layout.kind() {
-            Some(InstallKind::FolderSwap { install }) => job.folder_swap(install, &mut ctx),
-            Some(InstallKind::Package(kind)) => job.package(*kind, &mut ctx),
-            None => Err(UpdateError::Unsupported {
-                detail: "this is a development run, not an installed app: it installs no updates".to_owned(),
-            }),
+        })
+    }
+}
+
+/// The refusal while another step's journal is open.
+fn busy(layout: &Layout, journal: Journal) -> UpdateError {
+    match journal {
+        Journal::Stuck { during, version, reason } => {
+            crate::recovery::stuck_error(layout, &during, version.as_ref(), &reason)
         }
+        other => UpdateError::Busy { path: layout.store().path(), step: other.step() },
+    }
+}
+
+fn not_installed() -> UpdateError {
+    UpdateError::Unsupported {
+        detail: "this is a development run, not an installed app: it installs no updates".to_owned(),
+    }
+}
+
+/// A digest of the tree at `root` as the file system describes it: every
+/// entry's relative path, kind, mode, size, inode and change time, and each
+/// link's target, in name order; the root's own entry is left out (the
+/// journal names it by [`TreeId`]). Reads no file's contents, so it costs a
+/// `stat` per entry; the change time moves on any write, `chmod` or rename
+/// into the tree, and the inode on any replacement. More than
+/// `limits.max_entries` entries is an error: the staged tree held at most
+/// that many.
+pub(crate) fn shape(root: &Path, limits: UnpackLimits) -> Result<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut digest = Sha256::new();
+    let mut pending = vec![PathBuf::new()];
+    let mut entries = 0u64;
+    while let Some(relative) = pending.pop() {
+        let dir = root.join(&relative);
+        let mut names: Vec<OsString> = fs::read_dir(&dir)
+            .at("reading", &dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()
+            .at("reading", &dir)?;
+        names.sort();
+        for name in names.into_iter().rev() {
+            entries += 1;
+            if entries > limits.max_entries {
+                return Err(UpdateError::Unpack {
+                    archive: root.to_path_buf(),
+                    detail: format!("the staged tree has more than {} entries", limits.max_entries),
+                });
+            }
+            let path = relative.join(&name);
+            let full = root.join(&path);
+            let meta = fs::symlink_metadata(&full).at("inspecting", &full)?;
+            digest.update(path.as_os_str().as_encoded_bytes());
+            digest.update([0]);
+            digest.update(stat_line(&meta).as_bytes());
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&full).at("reading the link", &full)?;
+                digest.update(target.as_os_str().as_encoded_bytes());
+            } else if meta.is_dir() {
+                pending.push(path);
+            }
+            digest.update([0]);
+        }
+    }
+    Ok(hex::encode(digest.finalize()))
+}
+
+#[cfg(unix)]
+fn stat_line(meta: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    format!(
+        "{} {:o} {} {} {}.{}",
+        kind_letter(meta),
+        meta.mode(),
+        meta.size(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+#[cfg(not(unix))]
+fn stat_line(meta: &fs::Metadata) -> String {
+    format!("{} {} {:?} {:?}", kind_letter(meta), meta.len(), meta.permissions().readonly(), meta.modified().ok())
+}
+
+fn kind_letter(meta: &fs::Metadata) -> char {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        'l'
+    } else if kind.is_dir() {
+        'd'
+    } else if kind.is_file() {
+        'f'
+    } else {
+        '?'
     }
 }
 
 /// One install in progress.
 struct Job<'a> {
-    store: &'a Store,
+    store: Store,
     layout: &'a Layout,
     /// What the download was verified against (kept with a package, so a
     /// rollback can verify it again before running it as root).
@@ -156,39 +301,41 @@ fn hook(ctx: &InstallContext<'_>, step: Step) {
 }
 
 impl Job<'_> {
-    fn folder_swap(&self, install: &Path, ctx: &mut InstallContext<'_>) -> Result<Installed> {
+    /// Whether `staged` is this update's tree, found as it was staged.
+    fn finds_staged(&self, staged: &Staged, staging: &Path) -> bool {
+        staged.sha256 == self.offer.artifact.sha256
+            && TreeId::at(staging).ok().flatten() == Some(staged.tree)
+            && shape(staging, UnpackLimits::default()).is_ok_and(|now| now == staged.shape)
+    }
+
+    /// `prepared`: the staged tree is in place and checked ([`Updater::prepare`]).
+    fn folder_swap(&self, install: &Path, prepared: bool, ctx: &mut InstallContext<'_>) -> Result<Installed> {
         if !cfg!(any(target_os = "linux", target_vendor = "apple")) {
             return Err(UpdateError::Unsupported { detail: "folder swaps run only on Linux and macOS".to_owned() });
         }
+        let store = &self.store;
         let staging = self.layout.staging().expect("a folder swap has a staging folder");
         let rollback = self.layout.rollback_copy().expect("a folder swap has a rollback copy");
         let snapshot_dir = self.layout.snapshot_dir();
         let old_tree = TreeId::of(install)?;
 
-        // Every header read and the space checked before anything is
-        // written: an archive that cannot be unpacked, or does not fit,
-        // leaves the disk as it was.
-        let survey = match &self.tree {
-            Some(tree) => crate::delta::survey(tree),
-            None => unpack::survey(&self.artifact, ctx.limits)?,
-        };
-        space::ensure(&[
-            Need { dir: fsx::parent(install), bytes: survey.disk_bytes() },
-            Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) },
-        ])?;
-
-        self.unpack(install, &staging, ctx.limits)?;
-        hook(ctx, Step::Unpacked);
-        if let Err(detail) = (ctx.check_staged)(&staging) {
-            undo_unpacking(self.store, &staging, &snapshot_dir)?;
-            return Err(UpdateError::StagedCheck { staging, detail });
+        if prepared {
+            // The data may have grown since the tree was staged.
+            if let Err(error) =
+                space::ensure(&[Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) }])
+            {
+                undo_unpacking(store, &staging, &snapshot_dir)?;
+                return Err(error);
+            }
+        } else {
+            self.stage(install, &staging, ctx)?;
         }
         if let Err(detail) = (ctx.stop_backend)() {
-            undo_unpacking(self.store, &staging, &snapshot_dir)?;
+            undo_unpacking(store, &staging, &snapshot_dir)?;
             return Err(UpdateError::StopBackend { detail });
         }
         if let Err(error) = snapshot::take(self.layout) {
-            undo_unpacking(self.store, &staging, &snapshot_dir)?;
+            undo_unpacking(store, &staging, &snapshot_dir)?;
             return Err(error);
         }
         hook(ctx, Step::SnapshotTaken);
@@ -206,7 +353,7 @@ impl Job<'_> {
             },
             staging: staging.clone(),
         };
-        swap_in(self.store, &journal, ctx)?;
+        swap_in(store, &journal, ctx)?;
         // The new version is in place: what is left of the download is
         // clean-up, never a failed install (a later fetch clears the rest).
         let _ = fsx::remove_any(&self.artifact);
@@ -214,6 +361,27 @@ impl Job<'_> {
             let _ = crate::delta::forget(&self.artifact, &self.objects);
         }
         Ok(Installed { version: self.version.clone(), next: Next::Relaunch })
+    }
+
+    /// Every header read and the space checked before anything is written
+    /// (an archive that cannot be unpacked, or does not fit, leaves the
+    /// disk as it was); then unpack and check the staged tree.
+    fn stage(&self, install: &Path, staging: &Path, ctx: &InstallContext<'_>) -> Result<()> {
+        let survey = match &self.tree {
+            Some(tree) => crate::delta::survey(tree),
+            None => unpack::survey(&self.artifact, ctx.limits)?,
+        };
+        space::ensure(&[
+            Need { dir: fsx::parent(install), bytes: survey.disk_bytes() },
+            Need { dir: &self.layout.updates_dir(), bytes: snapshot::size(self.layout) },
+        ])?;
+        self.unpack(install, staging, ctx.limits)?;
+        hook(ctx, Step::Unpacked);
+        if let Err(detail) = (ctx.check_staged)(staging) {
+            undo_unpacking(&self.store, staging, &self.layout.snapshot_dir())?;
+            return Err(UpdateError::StagedCheck { staging: staging.to_path_buf(), detail });
+        }
+        Ok(())
     }
 
     /// Journal `unpacking`, then unpack (or assemble) into the staging folder.
@@ -225,6 +393,7 @@ impl Job<'_> {
                 version: self.version.clone(),
                 install: install.to_path_buf(),
                 staging: staging.to_path_buf(),
+                staged: None,
             })
         })?;
         let staged = match &self.tree {
@@ -232,7 +401,7 @@ impl Job<'_> {
             None => unpack::unpack_tar_gz(&self.artifact, staging, limits),
         };
         if let Err(error) = staged {
-            undo_unpacking(self.store, staging, &self.layout.snapshot_dir())?;
+            undo_unpacking(&self.store, staging, &self.layout.snapshot_dir())?;
             return Err(error);
         }
         fsx::sync_dir(fsx::parent(install))

@@ -150,6 +150,22 @@ impl crate::Updater {
         };
         self.install(downloaded, layout, ctx)
     }
+
+    /// Stages `downloaded` ahead of the restart the way the shell does
+    /// ([`crate::Updater::prepare`] with [`Install::check_staged`] and the
+    /// default unpack limits); the backend keeps running.
+    pub fn prepare_for(&self, downloaded: &crate::Downloaded, layout: &Layout, install: &Install) -> crate::Result<()> {
+        let check_staged = |staged: &Path| install.check_staged(staged);
+        let mut keep_running = || Err("preparing an update never stops the backend".to_owned());
+        let mut ctx = crate::InstallContext {
+            check_staged: &check_staged,
+            stop_backend: &mut keep_running,
+            runner: &crate::SystemRunner,
+            limits: crate::UnpackLimits::default(),
+            crash_hook: None,
+        };
+        self.prepare(downloaded, layout, &mut ctx)
+    }
 }
 
 /// The first regular file named `name` at most `depth` folders down, in

@@ -372,11 +372,12 @@ impl Session {
     fn download(&self, live: &Live, update: &Update) {
         let mut on_progress = |p: crate::Progress| self.set(|v| v.progress = Some((p.done, p.total)));
         // A folder swap whose release is in the file store fetches only the
-        // files it lacks; anything wrong there falls back to the artifact.
+        // files it lacks; anything wrong there, up to the staged tree's
+        // check, falls back to the artifact.
         if let (Some(InstallKind::FolderSwap { install }), Some(_)) = (live.layout.kind(), &update.offer.artifact.tree)
             && std::env::var_os(hooks::ENV_UPDATE_FULL_DOWNLOAD).is_none_or(|v| v != "1")
         {
-            match live.updater.fetch_tree(update, install, UnpackLimits::default(), &mut on_progress) {
+            let error = match live.updater.fetch_tree(update, install, UnpackLimits::default(), &mut on_progress) {
                 Ok((downloaded, report)) => {
                     self.log.shell(&format!(
                         "updates: Hudson {} fetched from the file store: {} bytes ({} object(s), {} resumed) instead of the {}-byte download; {} of {} files from this install",
@@ -395,21 +396,23 @@ impl Session {
                         fetched: report.fetched as u64,
                         reused: report.reused as u64,
                     });
-                    return self.ready(downloaded);
-                }
-                Err(error) => {
-                    self.log.shell(&format!(
-                        "updates: the file store could not be used ({error}); downloading the full update instead"
-                    ));
-                    if let Err(e) = live.updater.discard_fetched() {
-                        self.log.shell(&format!("updates: {e}"));
+                    match self.prepare(live, &downloaded) {
+                        Ok(()) => return self.ready(downloaded),
+                        Err(error) => error,
                     }
-                    self.log.event(&ShellEvent::UpdateDeltaFailed {
-                        version: update.version.to_string(),
-                        reason: error.to_string(),
-                    });
                 }
+                Err(error) => error,
+            };
+            self.log.shell(&format!(
+                "updates: the file store could not be used ({error}); downloading the full update instead"
+            ));
+            if let Err(e) = live.updater.discard_fetched() {
+                self.log.shell(&format!("updates: {e}"));
             }
+            self.log.event(&ShellEvent::UpdateDeltaFailed {
+                version: update.version.to_string(),
+                reason: error.to_string(),
+            });
         }
         let downloaded = match live.updater.download(update, &mut on_progress) {
             Ok(downloaded) => downloaded,
@@ -426,14 +429,47 @@ impl Session {
                 });
             }
         };
-        self.ready(downloaded);
+        match self.prepare(live, &downloaded) {
+            Ok(()) => self.ready(downloaded),
+            Err(error) => self.install_failed(&update.version, &error),
+        }
     }
 
-    /// A verified download (or fetched tree) waits for "Restart to update".
-    fn ready(&self, downloaded: Downloaded) {
-        let version = downloaded.update().version.clone();
+    /// Stages a verified download beside the install while the app runs
+    /// (folder swaps; other installs have nothing to stage), so that
+    /// "Restart to update" is only the swap.
+    fn prepare(&self, live: &Live, downloaded: &Downloaded) -> crate::Result<()> {
+        let version = &downloaded.update().version;
         self.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
         self.log.event(&ShellEvent::UpdateDownloaded { version: version.to_string() });
+        if !matches!(live.layout.kind(), Some(InstallKind::FolderSwap { .. })) {
+            return Ok(());
+        }
+        self.set(|v| {
+            v.progress = None;
+            v.message = format!("Checking Hudson {version} before it is installed…");
+        });
+        live.updater.prepare_for(downloaded, &live.layout, &live.install)?;
+        self.log.shell(&format!("updates: Hudson {version} is unpacked beside this install and checked"));
+        self.log.event(&ShellEvent::UpdatePrepared { version: version.to_string() });
+        Ok(())
+    }
+
+    /// An install failed before it changed anything: say so; the next
+    /// check offers the update again.
+    fn install_failed(&self, version: &semver::Version, error: &crate::UpdateError) {
+        self.log.shell(&format!("updates: installing Hudson {version} failed: {error}"));
+        self.log.event(&ShellEvent::UpdateInstallFailed { version: version.to_string() });
+        self.set(|v| {
+            v.phase = Phase::Error;
+            v.message = format!("Hudson {version} could not be installed, nothing was changed: {error}");
+        });
+    }
+
+    /// A verified (and, for a folder swap, staged) update waits for
+    /// "Restart to update".
+    fn ready(&self, downloaded: Downloaded) {
+        let version = downloaded.update().version.clone();
         *lock(&self.downloaded) = Some(downloaded);
         self.set(|v| {
             v.phase = Phase::Ready;
@@ -499,13 +535,8 @@ impl Session {
                 self.host.exit_for_installer();
             }
             Err(error) => {
-                self.log.shell(&format!("updates: installing Hudson {version} failed: {error}"));
-                self.log.event(&ShellEvent::UpdateInstallFailed { version: version.to_string() });
                 self.installing.store(false, Ordering::SeqCst);
-                self.set(|v| {
-                    v.phase = Phase::Error;
-                    v.message = format!("Hudson {version} could not be installed, nothing was changed: {error}");
-                });
+                self.install_failed(&version, &error);
                 if stopped.load(Ordering::SeqCst) {
                     self.host.start_backend();
                 }

@@ -117,6 +117,21 @@ impl TreeId {
     }
 }
 
+/// A tree staged ahead of "Restart to update" ([`crate::Updater::prepare`]):
+/// which update it is, and how the install tells that nothing in it changed
+/// since it was unpacked and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staged {
+    /// The SHA-256 of the artifact the signed offer names.
+    pub sha256: String,
+    /// The staging folder itself (replaced, it is another folder).
+    pub tree: TreeId,
+    /// A digest of every entry's path, kind, mode, size, inode, change time
+    /// and link target ([`crate::install::shape`]): a write, replacement,
+    /// removal or addition anywhere in the tree changes it.
+    pub shape: String,
+}
+
 /// What every step of a folder swap records, from the exchange to the end of
 /// probation or rollback: the update, where each tree is, and which tree is
 /// which. Written flat into each step's record (the file's fields are the
@@ -140,8 +155,17 @@ pub struct SwapRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Journal {
-    /// A folder swap is unpacking into `staging`. Undo: remove `staging`.
-    Unpacking { version: semver::Version, install: PathBuf, staging: PathBuf },
+    /// A folder swap is unpacking into `staging`, or (once `staged` is
+    /// set) the unpacked and checked tree waits there for "Restart to
+    /// update". Undo either way: remove `staging` (a version that does not
+    /// know `staged` ignores it and undoes the same).
+    Unpacking {
+        version: semver::Version,
+        install: PathBuf,
+        staging: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        staged: Option<Staged>,
+    },
     /// The checked tree in `staging` is about to be exchanged with `install`.
     /// Recovery asks which tree sits at `install`: the staged one → go on to
     /// probation; the old one → undo (remove staging and snapshot).

@@ -255,8 +255,12 @@ fn a_crash_mid_unpack_or_a_recovery_crash_leaves_the_old_tree() {
     fs::write(staging.join("lib/half-writ"), "partial").unwrap();
     let store = Store::new(&env.app_data);
     let mut state = store.load().unwrap().state;
-    state.journal =
-        Some(Journal::Unpacking { version: v("0.2.0"), install: env.install.clone(), staging: staging.clone() });
+    state.journal = Some(Journal::Unpacking {
+        version: v("0.2.0"),
+        install: env.install.clone(),
+        staging: staging.clone(),
+        staged: None,
+    });
     store.save(&state).unwrap();
     assert!(matches!(env.startup("0.1.0"), Startup::Normal { .. }));
     assert!(!staging.exists());
@@ -375,4 +379,151 @@ fn the_size_cap_counts_bytes_as_written_and_the_staged_check_gates_the_swap() {
     assert!(matches!(error, UpdateError::StagedCheck { .. }), "{error}");
     assert_eq!(tree_hash(&env.install), env.old_hash);
     assert!(!env.sibling("staging").exists());
+}
+
+/// The steps an install went through, recorded by its crash hook.
+fn recorded_install(env: &Env, downloaded: hudson_updater::Downloaded) -> Vec<Step> {
+    let steps = std::cell::RefCell::new(Vec::new());
+    let record = |step: Step| steps.borrow_mut().push(step);
+    env.install(downloaded, Some(&record)).unwrap();
+    steps.into_inner()
+}
+
+/// "Restart to update" after the session staged the update is only the
+/// swap: the tree is unpacked and checked while the old version runs (the
+/// install untouched, the backend never stopped), recorded in the journal,
+/// and the install takes it as it is.
+#[test]
+fn a_prepared_update_installs_by_the_swap_alone() {
+    for from_store in [false, true] {
+        let env = Env::new();
+        if from_store {
+            env.publish_store_tree("0.2.0", 1);
+        } else {
+            env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+        }
+        let downloaded = if from_store { env.fetch_tree("0.1.0").0 } else { env.download("0.1.0") };
+        env.prepare(&downloaded, None).unwrap();
+        assert_eq!(tree_hash(&env.install), env.old_hash, "store {from_store}: preparing touched the install");
+        assert_eq!(tree_hash(&env.sibling("staging")), env.new_hash, "store {from_store}");
+        let Some(Journal::Unpacking { staged: Some(staged), .. }) = env.journal() else {
+            panic!("store {from_store}: the staged tree is not journaled: {:?}", env.journal())
+        };
+        assert_eq!(staged.sha256, downloaded.update().offer.artifact.sha256);
+
+        let steps = recorded_install(&env, downloaded);
+        assert!(!steps.contains(&Step::Unpacked), "store {from_store}: unpacked again: {steps:?}");
+        assert!(steps.contains(&Step::Swapped), "store {from_store}: {steps:?}");
+        assert_eq!(tree_hash(&env.install), env.new_hash, "store {from_store}");
+        assert_eq!(tree_hash(&env.sibling("rollback")), env.old_hash, "store {from_store}");
+        assert!(matches!(env.journal(), Some(Journal::Probation { .. })), "store {from_store}");
+        assert!(!env.app_data.join("updates/objects").read_dir().is_ok_and(|mut d| d.next().is_some()));
+    }
+}
+
+/// Anything that changed the staged tree after it was checked (a file
+/// grown, replaced, made non-executable, added or removed, a link pointed
+/// elsewhere, the folder itself replaced) is noticed at the restart: the
+/// staged tree is thrown away and the update unpacked again, so what is
+/// swapped in is exactly the release.
+#[test]
+fn a_staged_tree_changed_after_its_check_is_unpacked_again() {
+    use std::os::unix::fs::PermissionsExt as _;
+    type Change = fn(&Path);
+    let changes: [(&str, Change); 7] = [
+        ("a file grew", |s| {
+            let mut f = fs::OpenOptions::new().append(true).open(s.join("lib/erts/beam.smp")).unwrap();
+            std::io::Write::write_all(&mut f, b"!").unwrap();
+        }),
+        ("a file replaced", |s| {
+            fs::write(s.join("bin/.new"), "#!/bin/sh\necho 6.6.6\n").unwrap();
+            fs::rename(s.join("bin/.new"), s.join("bin/hudson")).unwrap();
+        }),
+        ("an executable bit dropped", |s| {
+            fs::set_permissions(s.join("bin/hudson"), fs::Permissions::from_mode(0o644)).unwrap()
+        }),
+        ("a file added", |s| fs::write(s.join("lib/planted"), "planted").unwrap()),
+        ("a file removed", |s| fs::remove_file(s.join("lib/erts/beam.smp")).unwrap()),
+        ("a link pointed elsewhere", |s| {
+            fs::remove_file(s.join("erts")).unwrap();
+            std::os::unix::fs::symlink("bin", s.join("erts")).unwrap();
+        }),
+        ("the folder replaced", |s| {
+            let aside = s.with_extension("aside");
+            fs::rename(s, &aside).unwrap();
+            let copied = std::process::Command::new("cp").arg("-a").arg(&aside).arg(s).status().unwrap();
+            assert!(copied.success());
+            fs::remove_dir_all(&aside).unwrap();
+        }),
+    ];
+    for (what, change) in changes {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+        let downloaded = env.download("0.1.0");
+        env.prepare(&downloaded, None).unwrap();
+        change(&env.sibling("staging"));
+        let steps = recorded_install(&env, downloaded);
+        assert!(steps.contains(&Step::Unpacked), "{what}: the changed tree was swapped in as it was: {steps:?}");
+        assert_eq!(tree_hash(&env.install), env.new_hash, "{what}");
+    }
+}
+
+/// The app ending between the preparation and the restart (a quit, a
+/// crash, a power cut) leaves the old version as it was: recovery removes
+/// the staged tree, and the next session stages the update again.
+#[test]
+fn recovery_removes_a_staged_tree_the_app_did_not_restart_into() {
+    for crash in [Some(Step::Unpacked), Some(Step::Prepared), None] {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+        let downloaded = env.download("0.1.0");
+        match crash {
+            Some(step) => {
+                let hook = crash_at(step);
+                let crashed = catch_unwind(AssertUnwindSafe(|| env.prepare(&downloaded, Some(&hook))));
+                assert!(crashed.is_err(), "{step:?}: the hook must have fired");
+            }
+            None => env.prepare(&downloaded, None).unwrap(),
+        }
+        assert!(matches!(env.journal(), Some(Journal::Unpacking { .. })), "{crash:?}");
+        assert!(matches!(env.startup("0.1.0"), Startup::Normal { .. }), "{crash:?}");
+        assert_eq!(env.journal(), None, "{crash:?}");
+        assert!(!env.sibling("staging").exists(), "{crash:?}");
+        assert_eq!(tree_hash(&env.install), env.old_hash, "{crash:?}");
+        assert_eq!(env.data(), "schema 1", "{crash:?}");
+
+        env.prepare(&downloaded, None).unwrap();
+        env.install(downloaded, None).unwrap();
+        assert_eq!(tree_hash(&env.install), env.new_hash, "{crash:?}");
+    }
+}
+
+/// A staged tree is this update's only: another update's staged tree is
+/// removed before its own is unpacked; a staged check that fails leaves
+/// nothing; and nothing is staged while another step's journal is open.
+#[test]
+fn a_staged_tree_is_for_one_update_and_one_step_at_a_time() {
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+    let first = env.download("0.1.0");
+    env.prepare(&first, None).unwrap();
+    env.publish_tree("0.3.0", 2, tree_tar_gz("0.3.0", "Hudson"));
+    let second = env.download("0.1.0");
+    let error = env.prepare(&second, None).unwrap_err();
+    assert!(matches!(error, UpdateError::Busy { step: "unpacking", .. }), "{error}");
+    let steps = recorded_install(&env, second);
+    assert!(steps.contains(&Step::Unpacked), "0.2.0's staged tree was swapped in for 0.3.0: {steps:?}");
+    let text = fs::read_to_string(env.install.join("hudson-shell.json")).unwrap();
+    assert!(text.contains("0.3.0"), "{text}");
+    let error = env.prepare(&first, None).unwrap_err();
+    assert!(matches!(error, UpdateError::Busy { step: "probation", .. }), "{error}");
+
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, tree_tar_gz("0.3.0", "Hudson"));
+    let mislabelled = env.download("0.1.0");
+    let error = env.prepare(&mislabelled, None).unwrap_err();
+    assert!(matches!(error, UpdateError::StagedCheck { .. }), "{error}");
+    assert_eq!(env.journal(), None);
+    assert!(!env.sibling("staging").exists());
+    assert_eq!(tree_hash(&env.install), env.old_hash);
 }

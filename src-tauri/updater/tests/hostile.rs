@@ -67,7 +67,12 @@ fn a_planted_journal_naming_folders_outside_the_install_touches_nothing() {
     let planted: Vec<(&str, Journal)> = vec![
         (
             "unpacking into the folder",
-            Journal::Unpacking { version: v("0.2.0"), install: env.install.clone(), staging: outside.clone() },
+            Journal::Unpacking {
+                version: v("0.2.0"),
+                install: env.install.clone(),
+                staging: outside.clone(),
+                staged: None,
+            },
         ),
         (
             "swapping with it as the staging folder",

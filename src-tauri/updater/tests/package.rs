@@ -61,13 +61,22 @@ impl Env {
         let u = updater(&self.server, &self.app_data, from, "linux-x86_64-deb");
         let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer of {to}") };
         let downloaded = u.download(&update, &mut |_| {}).unwrap();
-        let ctx = InstallContext {
+        let mut ctx = InstallContext {
             check_staged: &|_| Ok(()),
             stop_backend: &mut || Ok(()),
             runner,
             limits: UnpackLimits::default(),
             crash_hook: None,
         };
+        // A package has nothing to stage ahead of the restart: the session's
+        // preparation changes nothing and runs nothing.
+        let (journal, ran) = (Store::new(&self.app_data).load().unwrap().state.journal, runner.commands.borrow().len());
+        match u.prepare(&downloaded, &self.layout(), &mut ctx) {
+            Ok(()) => assert_eq!(journal, None),
+            Err(error) => assert!(journal.is_some(), "{error}"),
+        }
+        assert_eq!(Store::new(&self.app_data).load().unwrap().state.journal, journal);
+        assert_eq!(runner.commands.borrow().len(), ran, "preparing ran {:?}", runner.commands.borrow());
         u.install(downloaded, &self.layout(), ctx).map(drop)
     }
 

@@ -92,12 +92,17 @@ impl Lab {
 
     /// `Lab::new`, with 0.2.0's tree in the file store as `store` says.
     fn published(store: FileStore) -> Lab {
+        Lab::published_tree(store, portable_tree)
+    }
+
+    /// `Lab::published`, 0.2.0's tree made by `tree`.
+    fn published_tree(store: FileStore, tree: fn(&Path, &str)) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let install = dir.path().join("apps/Hudson");
         portable_tree(&install, "0.1.0");
         let server = Server::start();
         let scratch = tempfile::tempdir().unwrap();
-        portable_tree(&scratch.path().join("Hudson"), "0.2.0");
+        tree(&scratch.path().join("Hudson"), "0.2.0");
         let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
         archive.append_dir_all("Hudson", scratch.path().join("Hudson")).unwrap();
         let archive = archive.into_inner().unwrap().finish().unwrap();
@@ -196,6 +201,10 @@ fn update_to_0_2_0(lab: &Lab) -> Arc<Recorder> {
     assert_eq!(session.view().offer.map(|o| o.version), Some("0.2.0".to_owned()));
     assert_eq!(host.calls(), ["update_ready 0.2.0"], "the tray hears of it; nothing stopped yet");
     assert_eq!(lab.installed_version(), "0.1.0", "nothing installs before the button");
+    // Staged and checked beside the install while 0.1.0 runs.
+    let staged = lab.dir.path().join("apps/.Hudson.staging/lib/Hudson/VERSION");
+    assert_eq!(fs::read_to_string(&staged).unwrap(), "0.2.0");
+    assert!(lab.events().contains(r#""event":"update_prepared","version":"0.2.0""#), "{}", lab.events());
 
     session.restart_to_update().unwrap();
     assert!(session.restart_to_update().is_err(), "a second press installs nothing twice");
@@ -203,8 +212,12 @@ fn update_to_0_2_0(lab: &Lab) -> Arc<Recorder> {
     assert_eq!(host.calls(), ["update_ready 0.2.0".to_owned(), "stop_backend".to_owned(), lab.relaunch_call()]);
     assert_eq!(lab.installed_version(), "0.2.0");
     let events = lab.events();
-    for event in [r#""outcome":"offered""#, r#""update_downloaded""#, r#""update_installing""#] {
-        assert!(events.contains(event), "no {event} in the events:\n{events}");
+    let mut at = 0;
+    for event in [r#""outcome":"offered""#, r#""update_downloaded""#, r#""update_prepared""#, r#""update_installing""#]
+    {
+        let found =
+            events[at..].find(event).unwrap_or_else(|| panic!("no {event} after {at} in the events:\n{events}"));
+        at += found;
     }
     host
 }
@@ -282,5 +295,36 @@ fn a_release_in_the_file_store_is_fetched_file_by_file_and_a_missing_object_fall
     assert!(events.contains("404"), "the reason is logged: {events}");
     assert!(!events.contains(r#""event":"update_delta","#), "{events}");
     // What the failed fetch kept went with the fallback.
+    assert!(!lab.dir.path().join("app-data/updates/objects").exists());
+}
+
+/// An update whose staged tree fails its check is refused before the
+/// button is offered, while the old version keeps running: from the file
+/// store first, then (the fallback) from the full artifact, which fails the
+/// same check. Nothing is left staged or fetched, and nothing was stopped.
+#[test]
+fn an_update_that_fails_its_staged_check_is_refused_while_the_old_version_runs() {
+    fn without_program(root: &Path, version: &str) {
+        portable_tree(root, version);
+        fs::remove_file(root.join("bin/hudson-desktop")).unwrap();
+        fs::write(root.join("bin/other"), "not the program").unwrap();
+    }
+    let lab = Lab::published_tree(FileStore::Complete, without_program);
+    let host = Arc::new(Recorder::default());
+    let session = lab.start("0.1.0", &host);
+    session.check_now();
+    wait_for("the refusal", || session.view().phase == Phase::Error);
+    let view = session.view();
+    assert!(view.message.contains("could not be installed, nothing was changed"), "{view:?}");
+    assert!(view.message.contains("no program at bin/hudson-desktop"), "{view:?}");
+    let events = lab.events();
+    let delta_failed = events.find(r#""event":"update_delta_failed","version":"0.2.0""#);
+    let failed = events.find(r#""event":"update_install_failed","version":"0.2.0""#);
+    assert!(delta_failed.is_some() && failed.is_some() && delta_failed < failed, "{events}");
+    assert!(!events.contains("update_prepared"), "{events}");
+    assert!(host.calls().is_empty(), "{:?}", host.calls());
+    assert!(session.restart_to_update().is_err(), "nothing is ready to install");
+    assert_eq!(lab.installed_version(), "0.1.0");
+    assert!(!lab.dir.path().join("apps/.Hudson.staging").exists());
     assert!(!lab.dir.path().join("app-data/updates/objects").exists());
 }

@@ -98,6 +98,9 @@ pub struct KillLoop {
     pub updates: usize,
     /// Where the SIGKILL landed, from the log lines written before it.
     pub killed_downloading: usize,
+    /// Between the download (or the file store's objects) and the install:
+    /// unpacking or assembling the staged tree while the old version runs.
+    pub killed_preparing: usize,
     pub killed_installing: usize,
     pub killed_on_probation: usize,
     pub killed_after_probation: usize,
@@ -270,10 +273,11 @@ fn kill_loop_scenario(ui: &Ui, lab: &UpdateLab, options: &Options, shared: &Shar
     lab.fresh_channel(&[&lab.v1, &lab.v2])?;
     let kill_loop = kill_loop(lab, options, update_time, &schemas(lab, shared)?)?;
     let result = format!(
-        "{} updates SIGKILLed (seed {}: {} downloading, {} installing, {} on probation, {} after): {} came back old, {} new, {} broken",
+        "{} updates SIGKILLed (seed {}: {} downloading, {} preparing, {} installing, {} on probation, {} after): {} came back old, {} new, {} broken",
         kill_loop.updates,
         kill_loop.seed,
         kill_loop.killed_downloading,
+        kill_loop.killed_preparing,
         kill_loop.killed_installing,
         kill_loop.killed_on_probation,
         kill_loop.killed_after_probation,
@@ -1186,14 +1190,26 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Resu
     let v2 = lab.v2.version.to_string();
     // When the first page appeared (the update starts after it) and when
     // the new version passed probation: the kill loop aims between them.
-    let result = (|| -> Result<(Duration, Duration)> {
+    let result = (|| -> Result<(Duration, Duration, Duration)> {
         let (page, _, after_page) = a.seen(from, "the page loaded", PAGE_TIMEOUT, is_page)?;
-        a.wait_event(after_page, &format!("{v2} downloaded"), PAGE_TIMEOUT, |e| downloaded(e, &v2))?;
+        let (fetched, _, after_fetch) =
+            a.seen(after_page, &format!("{v2} downloaded"), PAGE_TIMEOUT, |e| downloaded(e, &v2))?;
+        // Staged and checked while the old version still runs: the
+        // install that follows is only the swap.
+        let (prepared, _, after_prepare) = a.seen(
+            after_fetch,
+            &format!("{v2} staged"),
+            PAGE_TIMEOUT,
+            |e| matches!(e, ShellEvent::UpdatePrepared { version } if *version == v2),
+        )?;
+        a.seen(after_prepare, "the install starting", PAGE_TIMEOUT, |e| {
+            matches!(e, ShellEvent::UpdateInstalling { .. })
+        })?;
         let (_, _, relaunched) = a.seen(after_page, "a relaunch", Duration::from_secs(60), is_relaunch)?;
         let (passed, _, _) =
             a.seen(relaunched, &format!("{v2} passed probation"), PAGE_TIMEOUT, |e| self::passed(e, &v2))?;
         a.wait_event(relaunched, "the page loaded", PAGE_TIMEOUT, is_page)?;
-        Ok((page - started, passed - started))
+        Ok((page - started, passed - started, prepared.saturating_duration_since(fetched)))
     })();
     let versions = a.versions_since(a.relaunched(from, false));
     let fetched = a.events_since(from).into_iter().find_map(|(_, event)| match event {
@@ -1204,7 +1220,7 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Resu
         _ => None,
     });
     a.stop(shell)?;
-    let (page, took) = result?;
+    let (page, took, staging) = result?;
     // The portable release is in the file store: only what changed is fetched.
     let delta = match fetched {
         Some(Ok((downloaded, full, objects, reused))) => format!(
@@ -1235,9 +1251,11 @@ fn update_to_next(lab: &UpdateLab, a: &UpdateInstall, schemas: &Schemas) -> Resu
     ensure!(lost.is_empty(), "the update lost {} rows the previous version wrote: {lost:?}", lost.len());
     Ok((
         format!(
-            "{} → {v2} in {} (launch to probation passed), {delta}; shell and backend report {v2}; the install is exactly the {v2} artifact's tree; rollback copy {} is the {} tree; database migrated to schema {} with all {} earlier rows ({})",
+            "{} → {v2} in {} (launch to probation passed), {delta}; staged beside the install in {} while {} ran; shell and backend report {v2}; the install is exactly the {v2} artifact's tree; rollback copy {} is the {} tree; database migrated to schema {} with all {} earlier rows ({})",
             lab.v1.version,
             seconds(took),
+            seconds(staging),
+            lab.v1.version,
             copy.display(),
             lab.v1.version,
             after.schema,
@@ -1276,9 +1294,12 @@ fn kill_loop(
         } else if any(is_relaunch) {
             report.killed_on_probation += 1;
             "on probation"
-        } else if any(|e| matches!(e, ShellEvent::UpdateDownloaded { .. })) {
+        } else if any(|e| matches!(e, ShellEvent::UpdateInstalling { .. })) {
             report.killed_installing += 1;
             "installing"
+        } else if any(|e| matches!(e, ShellEvent::UpdateDownloaded { .. })) {
+            report.killed_preparing += 1;
+            "preparing"
         } else {
             report.killed_downloading += 1;
             "downloading"

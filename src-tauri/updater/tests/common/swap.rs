@@ -105,11 +105,7 @@ impl Env {
     }
 
     pub fn install(&self, downloaded: Downloaded, hook: Option<&dyn Fn(Step)>) -> hudson_updater::Result<Installed> {
-        let expected = downloaded.update().version.to_string();
-        let check = move |staging: &Path| -> Result<(), String> {
-            let text = fs::read_to_string(staging.join("hudson-shell.json")).map_err(|e| e.to_string())?;
-            if text.contains(&expected) { Ok(()) } else { Err(format!("staged tree is not {expected}: {text}")) }
-        };
+        let check = names_version(&downloaded);
         let mut stop = || Ok(());
         let runner = Recorder::default();
         let ctx = InstallContext {
@@ -120,6 +116,22 @@ impl Env {
             crash_hook: hook,
         };
         updater(&self.server, &self.app_data, "0.1.0", PLATFORM).install(downloaded, &self.layout(), ctx)
+    }
+
+    /// Stages `downloaded` beside the install as the session does once an
+    /// update is verified; the backend must keep running meanwhile.
+    pub fn prepare(&self, downloaded: &Downloaded, hook: Option<&dyn Fn(Step)>) -> hudson_updater::Result<()> {
+        let check = names_version(downloaded);
+        let mut stop = || -> Result<(), String> { panic!("preparing an update stopped the backend") };
+        let runner = Recorder::default();
+        let mut ctx = InstallContext {
+            check_staged: &check,
+            stop_backend: &mut stop,
+            runner: &runner,
+            limits: UnpackLimits::default(),
+            crash_hook: hook,
+        };
+        updater(&self.server, &self.app_data, "0.1.0", PLATFORM).prepare(downloaded, &self.layout(), &mut ctx)
     }
 
     /// The one configured data file is the database: its `-wal`, `-shm`
@@ -143,6 +155,16 @@ impl Env {
 
     pub fn data(&self) -> String {
         fs::read_to_string(self.data_dir.join(DB)).unwrap()
+    }
+}
+
+/// The staged check the shell makes: the tree's `hudson-shell.json` names
+/// the offered version.
+fn names_version(downloaded: &Downloaded) -> impl Fn(&Path) -> Result<(), String> + use<> {
+    let expected = downloaded.update().version.to_string();
+    move |staging: &Path| {
+        let text = fs::read_to_string(staging.join("hudson-shell.json")).map_err(|e| e.to_string())?;
+        if text.contains(&expected) { Ok(()) } else { Err(format!("staged tree is not {expected}: {text}")) }
     }
 }
 
