@@ -140,6 +140,7 @@ impl Updater {
                 None => Err(not_installed()),
             };
         };
+        folder_swaps_here()?;
         let staging = layout.staging().expect("a folder swap has a staging folder");
         job.stage(install, &staging, ctx)?;
         let recorded = shape(&staging, ctx.limits).and_then(|shape| {
@@ -192,6 +193,14 @@ fn busy(layout: &Layout, journal: Journal) -> UpdateError {
     }
 }
 
+fn folder_swaps_here() -> Result<()> {
+    if cfg!(any(target_os = "linux", target_vendor = "apple")) {
+        Ok(())
+    } else {
+        Err(UpdateError::Unsupported { detail: "folder swaps run only on Linux and macOS".to_owned() })
+    }
+}
+
 fn not_installed() -> UpdateError {
     UpdateError::Unsupported {
         detail: "this is a development run, not an installed app: it installs no updates".to_owned(),
@@ -200,8 +209,7 @@ fn not_installed() -> UpdateError {
 
 /// A digest of the tree at `root` as the file system describes it: every
 /// entry's relative path, kind, mode, size, inode and change time, and each
-/// link's target, in name order; the root's own entry is left out (the
-/// journal names it by [`TreeId`]). Reads no file's contents, so it costs a
+/// link's target, in name order, after the root's own. Reads no file's contents, so it costs a
 /// `stat` per entry; the change time moves on any write, `chmod` or rename
 /// into the tree, and the inode on any replacement. More than
 /// `limits.max_entries` entries is an error: the staged tree held at most
@@ -209,6 +217,8 @@ fn not_installed() -> UpdateError {
 pub(crate) fn shape(root: &Path, limits: UnpackLimits) -> Result<String> {
     use sha2::{Digest as _, Sha256};
     let mut digest = Sha256::new();
+    // The root's own mode too: its identity alone would not show a chmod.
+    digest.update(stat_line(&fs::symlink_metadata(root).at("inspecting", root)?).as_bytes());
     let mut pending = vec![PathBuf::new()];
     let mut entries = 0u64;
     while let Some(relative) = pending.pop() {
@@ -310,14 +320,19 @@ impl Job<'_> {
 
     /// `prepared`: the staged tree is in place and checked ([`Updater::prepare`]).
     fn folder_swap(&self, install: &Path, prepared: bool, ctx: &mut InstallContext<'_>) -> Result<Installed> {
-        if !cfg!(any(target_os = "linux", target_vendor = "apple")) {
-            return Err(UpdateError::Unsupported { detail: "folder swaps run only on Linux and macOS".to_owned() });
-        }
         let store = &self.store;
         let staging = self.layout.staging().expect("a folder swap has a staging folder");
         let rollback = self.layout.rollback_copy().expect("a folder swap has a rollback copy");
         let snapshot_dir = self.layout.snapshot_dir();
-        let old_tree = TreeId::of(install)?;
+        let old_tree = match folder_swaps_here().and_then(|()| TreeId::of(install)) {
+            Ok(id) => id,
+            Err(error) => {
+                if prepared {
+                    undo_unpacking(store, &staging, &snapshot_dir)?;
+                }
+                return Err(error);
+            }
+        };
 
         if prepared {
             // The data may have grown since the tree was staged.

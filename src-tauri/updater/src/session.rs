@@ -396,9 +396,20 @@ impl Session {
                         fetched: report.fetched as u64,
                         reused: report.reused as u64,
                     });
+                    self.downloaded(&update.version);
                     match self.prepare(live, &downloaded) {
                         Ok(()) => return self.ready(downloaded),
-                        Err(error) => error,
+                        // The tree could not be built or failed its check:
+                        // the artifact may still do.
+                        Err(
+                            error @ (crate::UpdateError::Delta { .. }
+                            | crate::UpdateError::Unpack { .. }
+                            | crate::UpdateError::StagedCheck { .. }),
+                        ) => error,
+                        Err(error) => {
+                            let _ = live.updater.discard_fetched();
+                            return self.install_failed(&update.version, &error);
+                        }
                     }
                 }
                 Err(error) => error,
@@ -429,10 +440,16 @@ impl Session {
                 });
             }
         };
+        self.downloaded(&update.version);
         match self.prepare(live, &downloaded) {
             Ok(()) => self.ready(downloaded),
             Err(error) => self.install_failed(&update.version, &error),
         }
+    }
+
+    fn downloaded(&self, version: &semver::Version) {
+        self.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
+        self.log.event(&ShellEvent::UpdateDownloaded { version: version.to_string() });
     }
 
     /// Stages a verified download beside the install while the app runs
@@ -440,8 +457,6 @@ impl Session {
     /// "Restart to update" is only the swap.
     fn prepare(&self, live: &Live, downloaded: &Downloaded) -> crate::Result<()> {
         let version = &downloaded.update().version;
-        self.log.shell(&format!("updates: Hudson {version} downloaded and verified"));
-        self.log.event(&ShellEvent::UpdateDownloaded { version: version.to_string() });
         if !matches!(live.layout.kind(), Some(InstallKind::FolderSwap { .. })) {
             return Ok(());
         }

@@ -368,6 +368,10 @@ impl Store {
 
     /// Loads, applies `change`, saves: one durable step.
     pub(crate) fn update<T>(&self, change: impl FnOnce(&mut State) -> T) -> Result<T> {
+        // The updates thread and the window's (a dismissed notice) both
+        // write the file: one read-change-write at a time in this process.
+        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.load()?.state;
         let out = change(&mut state);
         self.save(&state)?;

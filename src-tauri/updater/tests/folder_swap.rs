@@ -421,8 +421,8 @@ fn a_prepared_update_installs_by_the_swap_alone() {
     }
 }
 
-/// Anything that changed the staged tree after it was checked (a file
-/// grown, replaced, made non-executable, added or removed, a link pointed
+/// Anything that changed the staged tree after it was checked (its mode, a
+/// file grown, replaced, made non-executable, added or removed, a link pointed
 /// elsewhere, the folder itself replaced) is noticed at the restart: the
 /// staged tree is thrown away and the update unpacked again, so what is
 /// swapped in is exactly the release.
@@ -430,7 +430,8 @@ fn a_prepared_update_installs_by_the_swap_alone() {
 fn a_staged_tree_changed_after_its_check_is_unpacked_again() {
     use std::os::unix::fs::PermissionsExt as _;
     type Change = fn(&Path);
-    let changes: [(&str, Change); 7] = [
+    let changes: [(&str, Change); 8] = [
+        ("the folder opened to everyone", |s| fs::set_permissions(s, fs::Permissions::from_mode(0o777)).unwrap()),
         ("a file grew", |s| {
             let mut f = fs::OpenOptions::new().append(true).open(s.join("lib/erts/beam.smp")).unwrap();
             std::io::Write::write_all(&mut f, b"!").unwrap();

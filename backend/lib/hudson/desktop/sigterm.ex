@@ -9,15 +9,27 @@ defmodule Hudson.Desktop.Sigterm do
   The shell closes stdin and sends SIGTERM together: whichever the VM sees
   first, the same stop runs (a second one finds the applications stopped).
   Other signals keep OTP's handling (`erl_signal_handler`). Installed by
-  `Hudson.Desktop.StdinWatcher` in the release, once the VM has booted; a
-  SIGTERM during the boot is OTP's as before.
+  `Hudson.Desktop.StdinWatcher` in the release, as the last child of the
+  app's supervision tree starts: a SIGTERM before then is OTP's as before,
+  and one in the instant before the app counts as started stops the
+  libraries but not the app, whose database SQLite then recovers from its
+  write-ahead log on the next open, as after a crash.
   """
   @behaviour :gen_event
   require Logger
 
-  @doc "Takes SIGTERM over from OTP's handler; `{:error, _}` where there is none."
+  @doc "Takes SIGTERM over from OTP's handler, once (a restarted watcher calls it again)."
   def install do
-    :gen_event.swap_handler(:erl_signal_server, {:erl_signal_handler, []}, {__MODULE__, []})
+    case Process.whereis(:erl_signal_server) do
+      nil ->
+        :ok
+
+      server ->
+        unless __MODULE__ in :gen_event.which_handlers(server),
+          do: :gen_event.swap_handler(server, {:erl_signal_handler, []}, {__MODULE__, []})
+
+        :ok
+    end
   end
 
   @impl true

@@ -99,6 +99,8 @@ defmodule Hudson.Desktop.StdinWatcher do
       Application.stop(app)
     end
 
+    # What the applications logged as they stopped reaches the output.
+    Logger.flush()
     System.halt(0)
   end
 
