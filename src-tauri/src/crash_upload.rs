@@ -168,11 +168,13 @@ fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &st
             return;
         }
     };
+    // The app version, not the crate's (which does not follow releases).
+    let agent = format!("hudson-desktop/{release}");
     let mut builder = reqwest::blocking::Client::builder()
         .use_rustls_tls()
         .timeout(SEND_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("hudson-desktop/", env!("CARGO_PKG_VERSION")));
+        .user_agent(&agent);
     // A loopback endpoint: no proxy may see the requests.
     if signing::policy::is_loopback(&parsed.envelope_api_url()) {
         builder = builder.no_proxy();
@@ -187,7 +189,7 @@ fn run(dsn: &str, enabled: &AtomicBool, data_dir: &Path, log: &Log, release: &st
     let transport = Arc::new(Envelopes {
         client,
         url: parsed.envelope_api_url().to_string(),
-        auth: parsed.to_auth(Some(concat!("hudson-desktop/", env!("CARGO_PKG_VERSION")))).to_string(),
+        auth: parsed.to_auth(Some(&agent)).to_string(),
         outcome: Mutex::new(None),
     });
     // Our redactor over every text field, the last step before the envelope

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hudson_lifecycle::handshake::default_runtime_base;
+#[cfg(any(feature = "test-hooks", feature = "bench-baseline"))]
 use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::shell_event::{LOG_FILE, ShellEvent};
@@ -158,7 +159,11 @@ impl Shell {
 }
 
 pub fn run() {
-    let context = tauri::generate_context!();
+    let mut context = tauri::generate_context!();
+    // The app version is the release's (`hudson-version.json`), not one
+    // compiled into this binary, which stays the same across releases
+    // that do not change it (config::app_version).
+    let version_note = config::app_version(&mut context);
     if let Some(code) =
         support::from_command_line(&context.config().identifier, &context.package_info().version.to_string())
     {
@@ -209,6 +214,9 @@ pub fn run() {
                 std::process::id()
             ));
             shell.log.event(&ShellEvent::ShellStarted { version: app.package_info().version.to_string() });
+            if let Some(note) = &version_note {
+                shell.log.shell(note);
+            }
             // Before the backend starts: finish or undo an interrupted
             // update, and learn whether this launch is on probation.
             let updates = updates::Updates::start(
@@ -484,10 +492,7 @@ fn on_status(app: &AppHandle, status: Status) {
 }
 
 fn resource_dir(app: &AppHandle) -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os(hooks::ENV_RESOURCE_DIR) {
-        return Ok(PathBuf::from(dir));
-    }
-    app.path().resource_dir().map_err(|e| format!("cannot find the app's resources: {e}"))
+    config::resource_dir(app.package_info(), &app.env())
 }
 
 fn launch_spec(app: &AppHandle, shell: &Shell) -> Result<LaunchSpec, String> {
@@ -545,6 +550,7 @@ fn readiness() -> Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hudson_lifecycle::hooks;
 
     /// The benchmark switch, set as `cargo xtask bench startup` sets it for
     /// its baseline launches.

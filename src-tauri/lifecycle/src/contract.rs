@@ -5,8 +5,10 @@
 //! start it the same way.
 //!
 //! [`shell_config`] is the other contract the shell has: `hudson-shell.json`,
-//! written by `cargo xtask dist` and read by the shell and by smoke.
+//! written by `cargo xtask dist` and read by the shell and by smoke, and
+//! [`app_version`] the version file beside it.
 
+pub mod app_version;
 pub mod shell_config;
 pub mod storage;
 
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use app_version::{AppVersion, VERSION_FILE};
 pub use shell_config::{InstallKind, Packaging, SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
 
 /// `true`: serve HTTP.

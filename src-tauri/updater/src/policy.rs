@@ -7,7 +7,8 @@
 //! - [`Install::platform`] — the channel manifest's key this install asks
 //!   for (`signing::platform`'s one mapping of the host);
 //! - [`Install::check_staged`] — an unpacked update is an install of the
-//!   same kind, with its program where this one's is;
+//!   same kind, with its program where this one's is, of the version the
+//!   channel offered;
 //! - [`Probation::judge`] — whether the backend's status confirms the new
 //!   version on probation, fails it, or says nothing yet;
 //! - [`open`] — all of the above from what the shell knows about itself:
@@ -16,8 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hudson_lifecycle::contract::{InstallKind as Recorded, SHELL_CONFIG_FILE, ShellConfig};
+use hudson_lifecycle::contract::shell_config::MAX_SHELL_CONFIG_BYTES;
+use hudson_lifecycle::contract::{AppVersion, InstallKind as Recorded, SHELL_CONFIG_FILE, ShellConfig, VERSION_FILE};
 use hudson_lifecycle::supervisor::Status;
+use hudson_lifecycle::untrusted;
 use signing::platform::{Installer, PlatformKey};
 
 use crate::install::InstallKind;
@@ -109,8 +112,11 @@ impl Install {
 
     /// A staged tree (folder swaps) must be a Hudson install of the same
     /// kind: its `hudson-shell.json` reads and says so, and its program is
-    /// where this install's is, so the relaunch starts the new version.
-    pub fn check_staged(&self, staged: &Path) -> Result<(), String> {
+    /// where this install's is, so the relaunch starts the new version; and
+    /// its `hudson-version.json` beside it says `version`, the version the
+    /// signed channel offered (a release published under another release's
+    /// version is refused before anything is swapped).
+    pub fn check_staged(&self, staged: &Path, version: &semver::Version) -> Result<(), String> {
         let InstallKind::FolderSwap { install } = &self.kind else { return Ok(()) };
         let program =
             self.program.strip_prefix(install).map_err(|_| "the program is outside the install".to_owned())?;
@@ -119,10 +125,18 @@ impl Install {
         }
         let found = find_file(staged, SHELL_CONFIG_FILE, CONFIG_DEPTH)
             .ok_or_else(|| format!("the update has no {SHELL_CONFIG_FILE}"))?;
-        let bytes = std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))?;
+        let bytes = untrusted::read(&found, MAX_SHELL_CONFIG_BYTES).map_err(|e| e.to_string())?;
         let config = ShellConfig::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", found.display()))?;
         if config.install_kind != Some(self.recorded) {
             return Err(format!("the update is not a {} install ({:?})", self.recorded.as_str(), config.install_kind));
+        }
+        let resources = found.parent().unwrap_or(staged);
+        let stated = AppVersion::read(resources).map_err(|e| format!("the update's version is unknown: {e}"))?;
+        if semver::Version::parse(&stated.version).ok().as_ref() != Some(version) {
+            return Err(format!(
+                "the update says it is {} ({VERSION_FILE}), but the channel offered it as {version}: it is not the release it was published as",
+                stated.version
+            ));
         }
         Ok(())
     }
@@ -140,7 +154,8 @@ impl crate::Updater {
         install: &Install,
         stop_backend: &mut dyn FnMut() -> std::result::Result<(), String>,
     ) -> crate::Result<crate::Installed> {
-        let check_staged = |staged: &Path| install.check_staged(staged);
+        let version = downloaded.update().version.clone();
+        let check_staged = |staged: &Path| install.check_staged(staged, &version);
         let ctx = crate::InstallContext {
             check_staged: &check_staged,
             stop_backend,
@@ -155,7 +170,8 @@ impl crate::Updater {
     /// ([`crate::Updater::prepare`] with [`Install::check_staged`] and the
     /// default unpack limits); the backend keeps running.
     pub fn prepare_for(&self, downloaded: &crate::Downloaded, layout: &Layout, install: &Install) -> crate::Result<()> {
-        let check_staged = |staged: &Path| install.check_staged(staged);
+        let version = &downloaded.update().version;
+        let check_staged = |staged: &Path| install.check_staged(staged, version);
         let mut keep_running = || Err("preparing an update never stops the backend".to_owned());
         let mut ctx = crate::InstallContext {
             check_staged: &check_staged,
@@ -313,14 +329,20 @@ impl Probation {
 mod tests {
     use super::*;
 
-    /// `<root>/bin/hudson-desktop` and `<root>/lib/Hudson/hudson-shell.json`.
+    /// `<root>/bin/hudson-desktop`, `<root>/lib/Hudson/hudson-shell.json`
+    /// and `hudson-version.json` (0.2.0).
     fn portable_tree(root: &Path, kind: &str) -> PathBuf {
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::create_dir_all(root.join("lib/Hudson")).unwrap();
         std::fs::write(root.join("bin/hudson-desktop"), "program").unwrap();
         let json = format!(r#"{{"install-kind":"{kind}","packaging":"release","release":"r","sidecar":"s"}}"#);
         std::fs::write(root.join("lib/Hudson").join(SHELL_CONFIG_FILE), json).unwrap();
+        std::fs::write(root.join("lib/Hudson").join(VERSION_FILE), AppVersion::new("0.2.0").to_pretty_json()).unwrap();
         root.join("bin/hudson-desktop")
+    }
+
+    fn v020() -> semver::Version {
+        semver::Version::new(0, 2, 0)
     }
 
     #[test]
@@ -363,7 +385,7 @@ mod tests {
             assert!(e.contains("cannot be updated in place"), "{not_a_package:?}: {e}");
         }
         // A package install checks no staged tree: the package manager does.
-        assert_eq!(install.check_staged(Path::new("/nonexistent")), Ok(()));
+        assert_eq!(install.check_staged(Path::new("/nonexistent"), &v020()), Ok(()));
     }
 
     #[test]
@@ -374,17 +396,17 @@ mod tests {
         let install = Install::locate(Some(Recorded::Portable), &exe, Some(&root.join("lib/Hudson")), None).unwrap();
         let good = dir.path().join("good");
         portable_tree(&good, "portable");
-        assert_eq!(install.check_staged(&good), Ok(()));
+        assert_eq!(install.check_staged(&good, &v020()), Ok(()));
 
         let other = dir.path().join("other-kind");
         portable_tree(&other, "package");
-        let e = install.check_staged(&other).unwrap_err();
+        let e = install.check_staged(&other, &v020()).unwrap_err();
         assert!(e.contains("not a portable install"), "{e}");
 
         let empty = dir.path().join("no-program");
         portable_tree(&empty, "portable");
         std::fs::remove_file(empty.join("bin/hudson-desktop")).unwrap();
-        let e = install.check_staged(&empty).unwrap_err();
+        let e = install.check_staged(&empty, &v020()).unwrap_err();
         let program = Path::new("bin").join("hudson-desktop");
         assert!(e.contains(&format!("no program at {}", program.display())), "{e}");
 
@@ -395,13 +417,41 @@ mod tests {
             portable_tree(&linked, "portable");
             std::fs::remove_file(linked.join("bin/hudson-desktop")).unwrap();
             std::os::unix::fs::symlink("/dev/zero", linked.join("bin/hudson-desktop")).unwrap();
-            assert!(install.check_staged(&linked).unwrap_err().contains("no program"));
+            assert!(install.check_staged(&linked, &v020()).unwrap_err().contains("no program"));
         }
 
         let no_config = dir.path().join("no-config");
         portable_tree(&no_config, "portable");
         std::fs::remove_file(no_config.join("lib/Hudson").join(SHELL_CONFIG_FILE)).unwrap();
-        let e = install.check_staged(&no_config).unwrap_err();
+        let e = install.check_staged(&no_config, &v020()).unwrap_err();
         assert!(e.contains(&format!("no {SHELL_CONFIG_FILE}")), "{e}");
+
+        // Published under another release's version: refused.
+        let e = install.check_staged(&good, &semver::Version::new(0, 3, 0)).unwrap_err();
+        assert!(e.contains("says it is 0.2.0") && e.contains("offered it as 0.3.0"), "{e}");
+        // No version, or one that is not a file, or too big: refused.
+        let unversioned = dir.path().join("no-version");
+        portable_tree(&unversioned, "portable");
+        let version_file = unversioned.join("lib/Hudson").join(VERSION_FILE);
+        std::fs::remove_file(&version_file).unwrap();
+        let e = install.check_staged(&unversioned, &v020()).unwrap_err();
+        assert!(e.contains("version is unknown") && e.contains(VERSION_FILE), "{e}");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/dev/zero", &version_file).unwrap();
+            let e = install.check_staged(&unversioned, &v020()).unwrap_err();
+            assert!(e.contains("symlink"), "{e}");
+            std::fs::remove_file(&version_file).unwrap();
+        }
+        std::fs::write(&version_file, vec![b' '; 1 << 20]).unwrap();
+        let e = install.check_staged(&unversioned, &v020()).unwrap_err();
+        assert!(e.contains("larger than"), "{e}");
+        // A hudson-shell.json the size of a disk is not read to its end.
+        let huge = dir.path().join("huge-config");
+        portable_tree(&huge, "portable");
+        let config = std::fs::OpenOptions::new().append(true).open(huge.join("lib/Hudson").join(SHELL_CONFIG_FILE));
+        config.unwrap().set_len(8 << 30).unwrap();
+        let e = install.check_staged(&huge, &v020()).unwrap_err();
+        assert!(e.contains("larger than"), "{e}");
     }
 }

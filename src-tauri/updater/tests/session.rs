@@ -65,6 +65,7 @@ fn portable_tree(root: &Path, version: &str) {
     let mut config = ShellConfig::new(Packaging::Release, "hudson", "hudson-backend");
     config.install_kind = Some(Recorded::Portable);
     fs::write(root.join("lib/Hudson/hudson-shell.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    fs::write(root.join("lib/Hudson/hudson-version.json"), format!(r#"{{"version":"{version}"}}"#)).unwrap();
 }
 
 /// Whether 0.2.0's tree is in the file store.
@@ -284,8 +285,9 @@ fn a_release_in_the_file_store_is_fetched_file_by_file_and_a_missing_object_fall
     update_to_0_2_0(&lab);
     let events = lab.events();
     assert!(events.contains(r#""event":"update_delta","version":"0.2.0""#), "{events}");
-    // The shell binary and VERSION changed; the folders and hudson-shell.json did not.
-    assert!(events.contains(r#""fetched":2,"reused":1"#), "{events}");
+    // The shell binary, VERSION and hudson-version.json changed;
+    // the folders and hudson-shell.json did not.
+    assert!(events.contains(r#""fetched":3,"reused":1"#), "{events}");
     assert!(!events.contains("update_delta_failed"), "{events}");
 
     let lab = Lab::published(FileStore::MissingObject);

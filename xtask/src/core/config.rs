@@ -19,6 +19,8 @@ pub const SECTION: &str = "[workspace.metadata.hudson]";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Raw {
+    /// The app version (`X.Y.Z`); `mix.exs` must say the same.
+    version: String,
     product_name: String,
     identifier: String,
     shell_package: String,
@@ -110,7 +112,9 @@ pub struct Config {
     /// `dist --out-dir` says otherwise (test builds of other versions go to
     /// folders of their own, never beside the release).
     pub dist_root: PathBuf,
-    /// `[workspace.package] version`.
+    /// The app version: `[workspace.metadata.hudson] version`. Not
+    /// `[workspace.package] version`, which stays the same across releases
+    /// (core::version says why).
     pub version: String,
     pub product_name: String,
     pub identifier: String,
@@ -210,6 +214,13 @@ impl Config {
                 );
             }
         }
+        if semver::Version::parse(&raw.version).is_err() {
+            bail!(
+                "{} {SECTION}.version = {:?} is not a version: write the app version as X.Y.Z (semver, e.g. \"0.2.0\")",
+                manifest.display(),
+                raw.version
+            );
+        }
         for (key, value) in [
             ("product-name", &raw.product_name),
             ("identifier", &raw.identifier),
@@ -281,7 +292,7 @@ impl Config {
                 bail!("{} {SECTION}.backend.nif-crates: no workspace package named `{nif}`", manifest.display());
             }
         }
-        let version = shell.version.to_string();
+        let version = raw.version.clone();
 
         Ok(Config {
             target_dir: metadata.target_directory.clone().into(),
@@ -514,6 +525,7 @@ mod tests {
 
     fn base() -> serde_json::Value {
         serde_json::json!({
+            "version": "0.1.0",
             "product-name": "Hudson",
             "identifier": "dev.hudson.desktop",
             "shell-package": "hudson-desktop",

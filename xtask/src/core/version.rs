@@ -1,11 +1,20 @@
-//! One app version: the Cargo manifests, `mix.exs` and `tauri.conf.json`
-//! must agree, or `dist` stops and names each file and value.
+//! One app version: `[workspace.metadata.hudson] version` in Cargo.toml and
+//! `version:` in `mix.exs` must agree, or `dist` stops and names each file
+//! and value.
+//!
+//! Nothing compiled into the shell states it. `[workspace.package] version`
+//! (every workspace crate's) stays the same across releases: Cargo hashes a
+//! crate's version into every symbol, so a bump rewrote 22 of the shell's
+//! 27 MB and a backend-only delta update fetched the whole shell again.
+//! `tauri.conf.json` has no `version` for the same reason (Tauri compiles it
+//! into the binary); `dist` refuses one. The shell reads the version from
+//! `hudson-version.json`, which `dist` writes beside `hudson-shell.json`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::core::config::Config;
+use crate::core::config::{Config, SECTION};
 
 /// Where the version is written, and what it says there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,20 +25,35 @@ pub struct Stated {
 
 /// Every place the app version is stated.
 pub fn stated_versions(config: &Config) -> Result<Vec<Stated>> {
-    let mut stated: Vec<Stated> = config
-        .packages
-        .iter()
-        .map(|(_, manifest, version)| Stated { file: manifest.clone(), value: version.clone() })
-        .collect();
-    stated.push(Stated { file: config.mix_exs(), value: mix_version(&config.mix_exs())? });
-    stated.push(Stated { file: config.tauri_conf(), value: tauri_conf_field(&config.tauri_conf(), "version")? });
-    Ok(stated)
+    Ok(vec![
+        Stated { file: config.workspace_root.join("Cargo.toml"), value: config.version.clone() },
+        Stated { file: config.mix_exs(), value: mix_version(&config.mix_exs())? },
+    ])
 }
 
-/// The agreed version, or an error listing every file and value.
+/// The agreed version, or an error listing every file and value; and no
+/// version where the shell would compile it in.
 pub fn check(config: &Config) -> Result<String> {
+    not_compiled_in(&config.tauri_conf(), &config.workspace_root)?;
     let stated = stated_versions(config)?;
     agreed(&stated, &config.workspace_root)
+}
+
+/// `tauri.conf.json` states no `version`: Tauri would compile it into the
+/// shell, whose bytes would then change with every release.
+fn not_compiled_in(tauri_conf: &Path, root: &Path) -> Result<()> {
+    let bytes = std::fs::read(tauri_conf).with_context(|| format!("reading {}", tauri_conf.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", tauri_conf.display()))?;
+    if let Some(found) = value.get("version") {
+        bail!(
+            "{} states a version ({found}): remove it. The app version lives in Cargo.toml {SECTION}.version and \
+             backend/mix.exs; Tauri compiles tauri.conf.json's into the shell, so every release's shell binary would \
+             differ and each delta update would download the whole shell again.",
+            tauri_conf.strip_prefix(root).unwrap_or(tauri_conf).display()
+        );
+    }
+    Ok(())
 }
 
 fn agreed(stated: &[Stated], root: &Path) -> Result<String> {
@@ -42,7 +66,7 @@ fn agreed(stated: &[Stated], root: &Path) -> Result<String> {
         .map(|s| format!("  {}: {}", s.file.strip_prefix(root).unwrap_or(&s.file).display(), s.value))
         .collect();
     bail!(
-        "the app version disagrees between files; make them all the same:\n{}\n(Cargo manifests take it from [workspace.package] version in Cargo.toml)",
+        "the app version disagrees between files; make them all the same:\n{}\n(in Cargo.toml it is {SECTION}.version, not [workspace.package] version)",
         lines.join("\n")
     )
 }
@@ -113,13 +137,25 @@ mod tests {
         let stated = vec![
             Stated { file: root.join("Cargo.toml"), value: "0.1.0".into() },
             Stated { file: root.join("backend/mix.exs"), value: "0.2.0".into() },
-            Stated { file: root.join("src-tauri/tauri.conf.json"), value: "0.1.0".into() },
         ];
         let e = agreed(&stated, root).unwrap_err().to_string();
         assert!(e.contains("Cargo.toml: 0.1.0"), "{e}");
         assert!(e.contains("backend/mix.exs: 0.2.0"), "{e}");
-        assert!(e.contains("src-tauri/tauri.conf.json: 0.1.0"), "{e}");
+        assert!(e.contains("[workspace.metadata.hudson].version"), "{e}");
         assert_eq!(agreed(&stated[..1], root).unwrap(), "0.1.0");
+    }
+
+    #[test]
+    fn a_version_in_tauri_conf_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("src-tauri/tauri.conf.json");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, r#"{"productName":"Hudson","identifier":"dev.hudson.desktop"}"#).unwrap();
+        not_compiled_in(&conf, dir.path()).unwrap();
+        std::fs::write(&conf, r#"{"productName":"Hudson","version":"0.2.0"}"#).unwrap();
+        let e = not_compiled_in(&conf, dir.path()).unwrap_err().to_string();
+        assert!(e.contains("src-tauri/tauri.conf.json states a version (\"0.2.0\")"), "{e}");
+        assert!(e.contains("remove it") && e.contains("delta"), "{e}");
     }
 
     #[test]

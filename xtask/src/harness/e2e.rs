@@ -36,7 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use hudson_lifecycle::contract::SHELL_CONFIG_FILE;
+use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, VERSION_FILE};
 use hudson_lifecycle::trace::{Milestone, first_stamps};
 use hudson_lifecycle::{ShellEvent, contract, hooks};
 use serde::Serialize;
@@ -152,8 +152,8 @@ impl Lab {
     }
 
     /// A fresh per-user install: private HOME, and a resource folder whose
-    /// `backend` is `backend` and whose `hudson-shell.json` is the staged one
-    /// edited by `edit`.
+    /// `backend` is `backend`, whose `hudson-shell.json` is the staged one
+    /// edited by `edit`, and whose `hudson-version.json` is the staged one.
     pub fn install(&self, backend: Backend<'_>, edit: impl FnOnce(&mut ShellConfig)) -> Result<Install> {
         let (home, mut env) = crate::drive::home::private_home()?;
         let resources = home.path().join("resources");
@@ -163,6 +163,8 @@ impl Lab {
             .with_context(|| format!("reading {}", staged_config.display()))?;
         edit(&mut shell_config);
         std::fs::write(resources.join(SHELL_CONFIG_FILE), shell_config.to_pretty_json())?;
+        std::fs::copy(self.build.resources.join(VERSION_FILE), resources.join(VERSION_FILE))
+            .with_context(|| format!("copying the staged {VERSION_FILE}"))?;
         let mut markers = vec![self.release.display().to_string()];
         match backend {
             Backend::Real => std::os::unix::fs::symlink(&self.release, resources.join("backend"))?,

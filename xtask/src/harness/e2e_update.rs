@@ -341,7 +341,7 @@ impl UpdateLab {
             interval_hours: 0,
             snapshot_files: vec![DATABASE.to_owned()],
         };
-        let v1_version: semver::Version = config.version.parse().context("the workspace version")?;
+        let v1_version: semver::Version = config.version.parse().context("the app version")?;
         let v2_version = semver::Version::new(v1_version.major, v1_version.minor + 1, 0);
         let v3_version = semver::Version::new(v1_version.major, v1_version.minor + 2, 0);
         let v1_dist = config.dist_dir(target);
@@ -569,7 +569,8 @@ fn scratch_dist(
 }
 
 /// The scratch copy's version of a checkout file: the version bumped in
-/// its three homes, the test endpoint configured, the backend broken.
+/// its two homes (Cargo.toml's `[workspace.metadata.hudson]` and
+/// `mix.exs`), the test endpoint configured, the backend broken.
 fn scratch_edit(
     relative: &Path,
     bytes: Vec<u8>,
@@ -586,7 +587,18 @@ fn scratch_edit(
     };
     match relative.to_str().unwrap_or_default() {
         "Cargo.toml" => {
-            let mut bytes = replace(bytes, format!("version = \"{old}\""), format!("version = \"{new}\""))?;
+            // `[workspace.metadata.hudson] version`, the app version; the
+            // crates' own version stays, as in a real release.
+            let text = String::from_utf8(bytes).context("Cargo.toml is not UTF-8")?;
+            let section = text
+                .find("\n[workspace.metadata.hudson]\n")
+                .context("Cargo.toml has no [workspace.metadata.hudson]")?;
+            let line = format!("\nversion = \"{old}\"\n");
+            let at = section
+                + text[section..]
+                    .find(&line)
+                    .with_context(|| format!("[workspace.metadata.hudson] has no line {line:?}"))?;
+            let mut bytes = format!("{}\nversion = \"{new}\"\n{}", &text[..at], &text[at + line.len()..]).into_bytes();
             ensure!(
                 !String::from_utf8_lossy(&bytes).contains("[workspace.metadata.hudson.updates]"),
                 "the checkout configures updates itself; the scratch copy cannot add the test endpoint"
@@ -599,9 +611,6 @@ fn scratch_edit(
             Ok(bytes)
         }
         "backend/mix.exs" => replace(bytes, format!("version: \"{old}\""), format!("version: \"{new}\"")),
-        "src-tauri/tauri.conf.json" => {
-            replace(bytes, format!("\"version\": \"{old}\""), format!("\"version\": \"{new}\""))
-        }
         MIGRATIONS => {
             let text = String::from_utf8(bytes).with_context(|| format!("{MIGRATIONS} is not UTF-8"))?;
             Ok(with_migrations(&text, broken)?.into_bytes())

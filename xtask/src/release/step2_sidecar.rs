@@ -4,12 +4,13 @@
 //! (a copy on Windows, where it is also Authenticode-signed when a
 //! certificate is configured), the name Tauri's `externalBin` expects and
 //! strips when bundling: the shell then finds `<sidecar>` next to itself.
-//! Both packagings stage the shell's runtime config `hudson-shell.json`.
+//! Both packagings stage the shell's runtime config `hudson-shell.json` and
+//! the app version `hudson-version.json` (the shell compiles in neither).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use hudson_lifecycle::contract::SHELL_CONFIG_FILE;
+use hudson_lifecycle::contract::{AppVersion, SHELL_CONFIG_FILE, VERSION_FILE};
 
 use super::Step;
 use super::{Ctx, Outcome};
@@ -27,15 +28,18 @@ pub const STEP: Step = Step { name: StepName::Sidecar, applies: super::every_tar
 fn plan(config: &Config, target: &'static Target) -> StepPlan {
     let resources = rel(config, &config.resources_dir(target));
     let runtime_config = format!("{resources}/{SHELL_CONFIG_FILE}");
+    let version_file = format!("{resources}/{VERSION_FILE}");
     match config.packaging {
         Packaging::Release => {
             let release_dir = rel(config, &config.release_dir());
             StepPlan {
                 name: StepName::Sidecar,
-                summary: "stage the release directory and the shell's runtime config as bundle resources".into(),
+                summary:
+                    "stage the release directory, the shell's runtime config and the app version as bundle resources"
+                        .into(),
                 commands: vec![format!("copy {release_dir}/ to {resources}/backend/")],
                 inputs: vec![format!("{release_dir}/"), "Cargo.toml [workspace.metadata.hudson]".into()],
-                outputs: vec![format!("{resources}/backend/"), runtime_config],
+                outputs: vec![format!("{resources}/backend/"), runtime_config, version_file],
             }
         }
         Packaging::Burrito => {
@@ -50,7 +54,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
                     format!("ln -s {out} {sidecar_path}")
                 }],
                 inputs: vec![out],
-                outputs: vec![sidecar_path, runtime_config],
+                outputs: vec![sidecar_path, runtime_config, version_file],
             }
         }
     }
@@ -60,17 +64,20 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let source = super::step1_backend::output(ctx);
     let resources = ctx.config.resources_dir(ctx.target);
     let runtime_config = ctx.config.shell_runtime_config(ctx.target).to_pretty_json();
+    let version = AppVersion::new(&ctx.config.version).to_pretty_json();
 
     let mut fp = ctx.fingerprint(StepName::Sidecar);
     fp.add_path(&source, &|_| false)?;
     fp.add_value("runtime-config", &String::from_utf8_lossy(&runtime_config));
+    fp.add_value("app-version", &ctx.config.version);
 
     match ctx.config.packaging {
         Packaging::Release => {
             ctx.cached(StepName::Sidecar, "stage the backend release", &fp, std::slice::from_ref(&resources), |_| {
                 let staged = resources.join("backend");
                 fsx::replace_dir_with_copy(&source, &staged)?;
-                fsx::write_atomic(&resources.join(SHELL_CONFIG_FILE), &runtime_config)
+                fsx::write_atomic(&resources.join(SHELL_CONFIG_FILE), &runtime_config)?;
+                fsx::write_atomic(&resources.join(VERSION_FILE), &version)
             })
         }
         Packaging::Burrito => {
@@ -91,7 +98,8 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
                 if resources.exists() {
                     std::fs::remove_dir_all(&resources).with_context(|| format!("clearing {}", resources.display()))?;
                 }
-                fsx::write_atomic(&resources.join(SHELL_CONFIG_FILE), &runtime_config)
+                fsx::write_atomic(&resources.join(SHELL_CONFIG_FILE), &runtime_config)?;
+                fsx::write_atomic(&resources.join(VERSION_FILE), &version)
             })
         }
     }

@@ -162,7 +162,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
     }
     let key = ctx.signing_key()?;
     let epoch = archive::source_date_epoch(&config.workspace_root)?;
-    let version: semver::Version = config.version.parse().context("the workspace version is not semver")?;
+    let version: semver::Version = config.version.parse().context("the app version is not semver")?;
 
     let mut fp = ctx.fingerprint(StepName::Updater);
     fp.add_value("source-date-epoch", &epoch.to_string());

@@ -11,7 +11,9 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use hudson_lifecycle::contract::{InstallKind, SESSION_COOKIE, SHELL_CONFIG_FILE, ShellConfig};
+use hudson_lifecycle::contract::{
+    AppVersion, InstallKind, SESSION_COOKIE, SHELL_CONFIG_FILE, ShellConfig, VERSION_FILE,
+};
 use signing::dist::{Artifact, ArtifactKind, DIST_MANIFEST_SCHEMA, DistManifest};
 
 /// The one contract rule the double breaks.
@@ -160,6 +162,7 @@ pub fn contract_double_tree(
         ..ShellConfig::new(packaging.parse().unwrap(), "hudson", "hudson-backend")
     };
     fs::write(resources.join(SHELL_CONFIG_FILE), shell_config.to_pretty_json()).unwrap();
+    fs::write(resources.join(VERSION_FILE), AppVersion::new(version).to_pretty_json()).unwrap();
     let nifs = format!("[{}]", nifs.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "));
     let script = CONTRACT_DOUBLE
         .replace("@FAULT@", fault.as_str())

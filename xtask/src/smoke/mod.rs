@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hudson_lifecycle::contract::{AppVersion, VERSION_FILE};
 use signing::dist::{Artifact, ArtifactKind, DIST_MANIFEST_FILE, DistManifest};
 
 use self::layout::Layout;
@@ -302,6 +303,17 @@ fn open(plan: &Plan, manifest: &DistManifest, artifact: &Artifact, into: &Path) 
             "the package's hudson-shell.json says packaging `{}`, dist-manifest.json says `{}`",
             layout.backend.packaging(),
             manifest.packaging
+        );
+    }
+    // The shell takes its version from this file, not from its binary.
+    let stated = AppVersion::read(&layout.resources).map_err(|e| {
+        anyhow::anyhow!("the package's app version cannot be read (the shell would run as version unknown): {e}")
+    })?;
+    if stated.version != manifest.version {
+        bail!(
+            "the package's {VERSION_FILE} says {}, dist-manifest.json says {}: the shell would report and update as the wrong version",
+            stated.version,
+            manifest.version
         );
     }
     Ok((

@@ -333,6 +333,32 @@ fn a_package_other_than_the_manifest_lists_fails_at_package() {
     assert!(step.detail.contains("Hudson_0.1.0_amd64.deb is a symlink"), "{}", step.detail);
 }
 
+#[test]
+fn a_package_whose_version_file_is_not_the_manifests_fails_at_package() {
+    use hudson_lifecycle::contract::VERSION_FILE;
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    doubles::contract_double_tree(&tree, Fault::None, "release", VERSION, &["hudson_nif"], &work.path().join("state"));
+    let version_file = tree.join("usr/lib/Hudson").join(VERSION_FILE);
+    let dist = work.path().join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    let mismatch = format!("{VERSION_FILE} says 0.0.9, dist-manifest.json says {VERSION}");
+    let missing = "app version cannot be read (the shell would run as version unknown)".to_owned();
+    for (contents, expected) in [(Some(r#"{"version":"0.0.9"}"#), mismatch), (None, missing)] {
+        match contents {
+            Some(text) => fs::write(&version_file, text).unwrap(),
+            None => fs::remove_file(&version_file).unwrap(),
+        }
+        doubles::deb_from_tree(&tree, &dist.join("Hudson_0.1.0_amd64.deb"));
+        doubles::dist_manifest(&dist, ArtifactKind::Deb, "Hudson_0.1.0_amd64.deb", "Hudson", VERSION, "release");
+        let report = smoke(&plan(&dist, &work.path().join("report"), Duration::from_secs(5)), &mut |_| {}).unwrap();
+        assert_eq!(report.failures(), ["deb/package"]);
+        let detail = &report.packages[0].steps[0].detail;
+        assert!(detail.contains(&expected) && detail.contains(VERSION_FILE), "{detail}");
+        assert!(state_is_empty(&work.path().join("state")), "the backend of a mislabelled package must not run");
+    }
+}
+
 fn state_is_empty(dir: &Path) -> bool {
     fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)
 }

@@ -13,6 +13,9 @@ use crate::logs::Rotation;
 /// The file's name inside the resource folder.
 pub const SHELL_CONFIG_FILE: &str = "hudson-shell.json";
 
+/// The most bytes `hudson-shell.json` may have (it is a few hundred).
+pub const MAX_SHELL_CONFIG_BYTES: u64 = 64 << 10;
+
 /// The document. Fields are in the order `dist` has always written them
 /// (alphabetical, as a `serde_json` map wrote them), so the bytes in a
 /// package, and the fingerprints that hash them, stay the same.
