@@ -7,8 +7,9 @@ defmodule Hudson.MixProject do
   def project do
     [
       app: :hudson,
-      # The app version. The workspace Cargo.toml and src-tauri/tauri.conf.json say
-      # the same; `cargo xtask dist` parses this line and stops when they disagree.
+      # The app version. The workspace Cargo.toml says the same under
+      # [workspace.metadata.hudson]; `cargo xtask dist` parses this line and
+      # stops when they disagree.
       version: "0.1.0",
       elixir: "~> 1.14",
       start_permanent: Mix.env() == :prod,
