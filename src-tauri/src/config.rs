@@ -23,24 +23,22 @@ pub fn resource_dir(package_info: &tauri::PackageInfo, env: &tauri::Env) -> Resu
 }
 
 /// Sets the context's version to the release's, from `hudson-version.json`
-/// among the resources, before anything reads it. Returns what to log when
-/// the file cannot be read: the shell then runs with the version compiled
-/// in (the workspace crates' fixed version), so an update is offered and
-/// installs a whole release again.
-pub fn app_version<R: tauri::Runtime>(context: &mut tauri::Context<R>) -> Option<String> {
-    let compiled = context.package_info().version.clone();
-    let read = resource_dir(context.package_info(), &tauri::Env::default())
-        .and_then(|dir| AppVersion::read(&dir))
-        .and_then(|doc| semver::Version::parse(&doc.version).map_err(|e| format!("{:?}: {e}", doc.version)));
-    match read {
-        Ok(version) => {
-            context.package_info_mut().version = version;
-            None
-        }
-        Err(e) => Some(format!(
-            "the app version is unknown ({e}); running as {compiled}. The installation is incomplete: reinstall Hudson."
-        )),
-    }
+/// among the resources, before anything reads it. The error says why it
+/// could not: the shell then shows the version compiled in (the crates'
+/// fixed `0.0.0`) and turns updates off with that reason, since an updater
+/// that does not know what is installed would misjudge every journal,
+/// yank and minimum version.
+pub fn app_version<R: tauri::Runtime>(context: &mut tauri::Context<R>) -> Result<(), String> {
+    let dir = resource_dir(context.package_info(), &tauri::Env::default());
+    let version = dir.and_then(|dir| version_in(&dir))?;
+    context.package_info_mut().version = version;
+    Ok(())
+}
+
+/// The version `hudson-version.json` in `resources` states.
+fn version_in(resources: &Path) -> Result<semver::Version, String> {
+    let doc = AppVersion::read(resources)?;
+    semver::Version::parse(&doc.version).map_err(|e| format!("{:?} is not a version: {e}", doc.version))
 }
 
 /// Reads `hudson-shell.json` from the resource directory.
@@ -61,5 +59,24 @@ pub fn backend_program(config: &ShellConfig, resource_dir: &Path) -> PathBuf {
             let name = if cfg!(windows) { format!("{}.exe", config.sidecar) } else { config.sidecar.clone() };
             exe_dir.unwrap_or_default().join(name)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hudson_lifecycle::contract::VERSION_FILE;
+
+    #[test]
+    fn the_version_is_the_resource_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = version_in(dir.path()).unwrap_err();
+        assert!(e.contains(VERSION_FILE) && e.contains("does not exist"), "{e}");
+        std::fs::write(dir.path().join(VERSION_FILE), r#"{"version":"0.3.1-rc.1"}"#).unwrap();
+        assert_eq!(version_in(dir.path()).unwrap(), semver::Version::parse("0.3.1-rc.1").unwrap());
+        // A file the contract accepts but semver does not.
+        std::fs::write(dir.path().join(VERSION_FILE), r#"{"version":"1.2"}"#).unwrap();
+        let e = version_in(dir.path()).unwrap_err();
+        assert!(e.contains("\"1.2\" is not a version"), "{e}");
     }
 }

@@ -163,7 +163,7 @@ pub fn run() {
     // The app version is the release's (`hudson-version.json`), not one
     // compiled into this binary, which stays the same across releases
     // that do not change it (config::app_version).
-    let version_note = config::app_version(&mut context);
+    let version_known = config::app_version(&mut context);
     if let Some(code) =
         support::from_command_line(&context.config().identifier, &context.package_info().version.to_string())
     {
@@ -213,16 +213,20 @@ pub fn run() {
                 app.package_info().version,
                 std::process::id()
             ));
-            shell.log.event(&ShellEvent::ShellStarted { version: app.package_info().version.to_string() });
-            if let Some(note) = &version_note {
-                shell.log.shell(note);
+            if let Err(why) = &version_known {
+                shell.log.shell(&format!(
+                    "the app version is unknown ({why}); showing {} and updates are off. Reinstall Hudson.",
+                    app.package_info().version
+                ));
             }
+            shell.log.event(&ShellEvent::ShellStarted { version: app.package_info().version.to_string() });
             // Before the backend starts: finish or undo an interrupted
             // update, and learn whether this launch is on probation.
             let updates = updates::Updates::start(
                 app.handle(),
                 shell.config.as_ref(),
                 shell.resources.as_deref().ok(),
+                version_known.as_ref().map(|_| ()),
                 &shell.log,
             );
             let notice = updates.has_notice();

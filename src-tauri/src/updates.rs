@@ -47,10 +47,17 @@ impl Updates {
         app: &AppHandle,
         config: Result<&ShellConfig, &String>,
         resources: Option<&Path>,
+        version_known: Result<(), &String>,
         log: &Log,
     ) -> Updates {
         let installed = app.package_info().version.to_string();
         let host = Arc::new(TauriHost(app.clone()));
+        if let Err(why) = version_known {
+            let reason = format!(
+                "Updates are off: this copy of Hudson cannot tell which version it is ({why}). Reinstall Hudson."
+            );
+            return Updates(Session::unavailable(&installed, &reason, log.clone(), host));
+        }
         let config = match config {
             Ok(config) => config,
             Err(reason) => return Updates(Session::unavailable(&installed, reason, log.clone(), host)),

@@ -154,7 +154,9 @@ pub(crate) struct Http {
 
 impl Http {
     /// `loopback`: the endpoint is local, so no proxy may see the requests.
-    pub(crate) fn new(loopback: bool) -> Result<Http> {
+    /// `installed`: the app version, which the user agent names (the
+    /// crate's own version does not follow releases).
+    pub(crate) fn new(loopback: bool, installed: &semver::Version) -> Result<Http> {
         let redirect = reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 let error = format!("the server redirected more than {MAX_REDIRECTS} times");
@@ -187,7 +189,7 @@ impl Http {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(READ_TIMEOUT)
             .redirect(redirect)
-            .user_agent(concat!("hudson-updater/", env!("CARGO_PKG_VERSION")));
+            .user_agent(format!("hudson-updater/{installed}"));
         if loopback {
             builder = builder.no_proxy();
         }

@@ -164,7 +164,7 @@ impl Updater {
         if !signing::manifest::is_channel_name(&config.channel) {
             return Err(UpdateError::Channel { channel: config.channel });
         }
-        let http = http::Http::new(config.endpoint.is_loopback())?;
+        let http = http::Http::new(config.endpoint.is_loopback(), &config.installed)?;
         Ok(Updater { config, keys, http, clock: OffsetDateTime::now_utc, limits: NetLimits::default() })
     }
 

@@ -27,9 +27,8 @@ use crate::install::InstallKind;
 use crate::recovery::Probation;
 use crate::{Endpoint, Layout, TrustedKeys, Updater, UpdaterConfig};
 
-/// How deep under a staged tree its `hudson-shell.json` may sit
-/// (`lib/<Product>/` in the portable tree, `Contents/Resources/` in an `.app`).
-const CONFIG_DEPTH: usize = 4;
+/// Where an `.app` keeps its resources, from the bundle's folder.
+const APP_RESOURCES: &str = "Contents/Resources";
 
 /// The running app as an update sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +37,10 @@ pub struct Install {
     installer: Installer,
     recorded: Recorded,
     program: PathBuf,
+    /// Folder swaps: the resource folder (`hudson-shell.json`,
+    /// `hudson-version.json`) relative to the install, where the new
+    /// version's shell will read them in a staged tree.
+    resources: Option<PathBuf>,
 }
 
 impl Install {
@@ -59,7 +62,7 @@ impl Install {
                 .to_owned()
         };
         let recorded = recorded.ok_or_else(not_installed)?;
-        let (kind, installer) = match recorded {
+        let (kind, installer, resources) = match recorded {
             Recorded::Portable => {
                 // The tree holds the program and its resources: their
                 // closest common folder is the install.
@@ -70,7 +73,8 @@ impl Install {
                     .find(|dir| resources.starts_with(dir))
                     .filter(|dir| dir.parent().is_some())
                     .ok_or_else(|| format!("cannot find the folder holding {} and its resources", program.display()))?;
-                (InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::Portable)
+                let relative = resources.strip_prefix(root).map(Path::to_path_buf).ok();
+                (InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::Portable, relative)
             }
             Recorded::App => {
                 // <Name>.app/Contents/MacOS/<program>
@@ -79,16 +83,16 @@ impl Install {
                     .nth(3)
                     .filter(|dir| dir.extension().is_some_and(|e| e == "app"))
                     .ok_or_else(|| format!("{} is not inside an .app bundle", program.display()))?;
-                (InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::App)
+                (InstallKind::FolderSwap { install: root.to_path_buf() }, Installer::App, Some(APP_RESOURCES.into()))
             }
             Recorded::Package => {
                 let kind = package.filter(|p| p.is_package()).ok_or_else(|| {
                     "this package type cannot be updated in place; install new versions from their installer".to_owned()
                 })?;
-                (InstallKind::Package(kind), kind)
+                (InstallKind::Package(kind), kind, None)
             }
         };
-        Ok(Install { kind, installer, recorded, program: program.to_path_buf() })
+        Ok(Install { kind, installer, recorded, program: program.to_path_buf(), resources })
     }
 
     /// How an update replaces this install.
@@ -111,27 +115,45 @@ impl Install {
     }
 
     /// A staged tree (folder swaps) must be a Hudson install of the same
-    /// kind: its `hudson-shell.json` reads and says so, and its program is
-    /// where this install's is, so the relaunch starts the new version; and
-    /// its `hudson-version.json` beside it says `version`, the version the
-    /// signed channel offered (a release published under another release's
-    /// version is refused before anything is swapped).
-    pub fn check_staged(&self, staged: &Path, version: &semver::Version) -> Result<(), String> {
+    /// kind: its `hudson-shell.json`, where the new shell will read it,
+    /// reads and says so, and its program is where this install's is, so
+    /// the relaunch starts the new version; and its `hudson-version.json`
+    /// beside it says `version`, the version the signed channel offered (a
+    /// release published under another release's version is refused before
+    /// anything is swapped). Only an older release (a yank sends installs
+    /// back to one) may lack the file: releases built before it existed
+    /// compiled their version into the shell.
+    pub fn check_staged(
+        &self,
+        staged: &Path,
+        version: &semver::Version,
+        running: &semver::Version,
+    ) -> Result<(), String> {
         let InstallKind::FolderSwap { install } = &self.kind else { return Ok(()) };
         let program =
             self.program.strip_prefix(install).map_err(|_| "the program is outside the install".to_owned())?;
         if !staged.join(program).symlink_metadata().is_ok_and(|m| m.is_file()) {
             return Err(format!("the update has no program at {}", program.display()));
         }
-        let found = find_file(staged, SHELL_CONFIG_FILE, CONFIG_DEPTH)
-            .ok_or_else(|| format!("the update has no {SHELL_CONFIG_FILE}"))?;
-        let bytes = untrusted::read(&found, MAX_SHELL_CONFIG_BYTES).map_err(|e| e.to_string())?;
-        let config = ShellConfig::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", found.display()))?;
+        let resources = staged.join(self.resources.as_deref().unwrap_or(Path::new("")));
+        let path = resources.join(SHELL_CONFIG_FILE);
+        let bytes = match untrusted::read(&path, MAX_SHELL_CONFIG_BYTES) {
+            Ok(bytes) => bytes,
+            Err(refused) if refused.is_not_found() => {
+                let at = path.strip_prefix(staged).unwrap_or(&path);
+                return Err(format!("the update has no {SHELL_CONFIG_FILE} at {}", at.display()));
+            }
+            Err(refused) => return Err(refused.to_string()),
+        };
+        let config = ShellConfig::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", path.display()))?;
         if config.install_kind != Some(self.recorded) {
             return Err(format!("the update is not a {} install ({:?})", self.recorded.as_str(), config.install_kind));
         }
-        let resources = found.parent().unwrap_or(staged);
-        let stated = AppVersion::read(resources).map_err(|e| format!("the update's version is unknown: {e}"))?;
+        let stated = match AppVersion::read(&resources) {
+            Ok(stated) => stated,
+            Err(_) if version < running && resources.join(VERSION_FILE).symlink_metadata().is_err() => return Ok(()),
+            Err(e) => return Err(format!("the update's version is unknown: {e}")),
+        };
         if semver::Version::parse(&stated.version).ok().as_ref() != Some(version) {
             return Err(format!(
                 "the update says it is {} ({VERSION_FILE}), but the channel offered it as {version}: it is not the release it was published as",
@@ -154,8 +176,8 @@ impl crate::Updater {
         install: &Install,
         stop_backend: &mut dyn FnMut() -> std::result::Result<(), String>,
     ) -> crate::Result<crate::Installed> {
-        let version = downloaded.update().version.clone();
-        let check_staged = |staged: &Path| install.check_staged(staged, &version);
+        let (version, running) = (downloaded.update().version.clone(), self.config().installed.clone());
+        let check_staged = |staged: &Path| install.check_staged(staged, &version, &running);
         let ctx = crate::InstallContext {
             check_staged: &check_staged,
             stop_backend,
@@ -170,8 +192,8 @@ impl crate::Updater {
     /// ([`crate::Updater::prepare`] with [`Install::check_staged`] and the
     /// default unpack limits); the backend keeps running.
     pub fn prepare_for(&self, downloaded: &crate::Downloaded, layout: &Layout, install: &Install) -> crate::Result<()> {
-        let version = &downloaded.update().version;
-        let check_staged = |staged: &Path| install.check_staged(staged, version);
+        let (version, running) = (&downloaded.update().version, &self.config().installed);
+        let check_staged = |staged: &Path| install.check_staged(staged, version, running);
         let mut keep_running = || Err("preparing an update never stops the backend".to_owned());
         let mut ctx = crate::InstallContext {
             check_staged: &check_staged,
@@ -182,24 +204,6 @@ impl crate::Updater {
         };
         self.prepare(downloaded, layout, &mut ctx)
     }
-}
-
-/// The first regular file named `name` at most `depth` folders down, in
-/// name order; symlinks are not followed.
-fn find_file(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
-    let candidate = dir.join(name);
-    if candidate.symlink_metadata().is_ok_and(|m| m.is_file()) {
-        return Some(candidate);
-    }
-    if depth == 0 {
-        return None;
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    entries
-        .into_iter()
-        .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
-        .find_map(|p| find_file(&p, name, depth - 1))
 }
 
 /// What the shell knows about itself; [`open`] turns it into updates.
@@ -345,6 +349,10 @@ mod tests {
         semver::Version::new(0, 2, 0)
     }
 
+    fn v010() -> semver::Version {
+        semver::Version::new(0, 1, 0)
+    }
+
     #[test]
     fn a_portable_install_is_the_folder_holding_the_program_and_its_resources() {
         let dir = tempfile::tempdir().unwrap();
@@ -385,7 +393,7 @@ mod tests {
             assert!(e.contains("cannot be updated in place"), "{not_a_package:?}: {e}");
         }
         // A package install checks no staged tree: the package manager does.
-        assert_eq!(install.check_staged(Path::new("/nonexistent"), &v020()), Ok(()));
+        assert_eq!(install.check_staged(Path::new("/nonexistent"), &v020(), &v010()), Ok(()));
     }
 
     #[test]
@@ -396,17 +404,17 @@ mod tests {
         let install = Install::locate(Some(Recorded::Portable), &exe, Some(&root.join("lib/Hudson")), None).unwrap();
         let good = dir.path().join("good");
         portable_tree(&good, "portable");
-        assert_eq!(install.check_staged(&good, &v020()), Ok(()));
+        assert_eq!(install.check_staged(&good, &v020(), &v010()), Ok(()));
 
         let other = dir.path().join("other-kind");
         portable_tree(&other, "package");
-        let e = install.check_staged(&other, &v020()).unwrap_err();
+        let e = install.check_staged(&other, &v020(), &v010()).unwrap_err();
         assert!(e.contains("not a portable install"), "{e}");
 
         let empty = dir.path().join("no-program");
         portable_tree(&empty, "portable");
         std::fs::remove_file(empty.join("bin/hudson-desktop")).unwrap();
-        let e = install.check_staged(&empty, &v020()).unwrap_err();
+        let e = install.check_staged(&empty, &v020(), &v010()).unwrap_err();
         let program = Path::new("bin").join("hudson-desktop");
         assert!(e.contains(&format!("no program at {}", program.display())), "{e}");
 
@@ -417,41 +425,62 @@ mod tests {
             portable_tree(&linked, "portable");
             std::fs::remove_file(linked.join("bin/hudson-desktop")).unwrap();
             std::os::unix::fs::symlink("/dev/zero", linked.join("bin/hudson-desktop")).unwrap();
-            assert!(install.check_staged(&linked, &v020()).unwrap_err().contains("no program"));
+            assert!(install.check_staged(&linked, &v020(), &v010()).unwrap_err().contains("no program"));
         }
 
         let no_config = dir.path().join("no-config");
         portable_tree(&no_config, "portable");
         std::fs::remove_file(no_config.join("lib/Hudson").join(SHELL_CONFIG_FILE)).unwrap();
-        let e = install.check_staged(&no_config, &v020()).unwrap_err();
-        assert!(e.contains(&format!("no {SHELL_CONFIG_FILE}")), "{e}");
+        let e = install.check_staged(&no_config, &v020(), &v010()).unwrap_err();
+        assert!(e.contains(&format!("no {SHELL_CONFIG_FILE} at lib/Hudson")), "{e}");
+        // Only where the new shell reads it: one elsewhere in the tree is
+        // not its configuration.
+        std::fs::create_dir_all(no_config.join("lib/Other")).unwrap();
+        std::fs::copy(
+            good.join("lib/Hudson").join(SHELL_CONFIG_FILE),
+            no_config.join("lib/Other").join(SHELL_CONFIG_FILE),
+        )
+        .unwrap();
+        assert!(install.check_staged(&no_config, &v020(), &v010()).is_err());
 
         // Published under another release's version: refused.
-        let e = install.check_staged(&good, &semver::Version::new(0, 3, 0)).unwrap_err();
+        let e = install.check_staged(&good, &semver::Version::new(0, 3, 0), &v010()).unwrap_err();
         assert!(e.contains("says it is 0.2.0") && e.contains("offered it as 0.3.0"), "{e}");
         // No version, or one that is not a file, or too big: refused.
         let unversioned = dir.path().join("no-version");
         portable_tree(&unversioned, "portable");
         let version_file = unversioned.join("lib/Hudson").join(VERSION_FILE);
         std::fs::remove_file(&version_file).unwrap();
-        let e = install.check_staged(&unversioned, &v020()).unwrap_err();
+        let e = install.check_staged(&unversioned, &v020(), &v010()).unwrap_err();
         assert!(e.contains("version is unknown") && e.contains(VERSION_FILE), "{e}");
+        // A release older than the running one (a yank's target) may be
+        // from before the file: its shell knows its own version.
+        let (v030, v012) = (semver::Version::new(0, 3, 0), semver::Version::new(0, 1, 2));
+        assert_eq!(install.check_staged(&unversioned, &v012, &v030), Ok(()));
+        // Not the running version itself, nor a newer one.
+        assert!(install.check_staged(&unversioned, &v030, &v030).is_err());
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink("/dev/zero", &version_file).unwrap();
-            let e = install.check_staged(&unversioned, &v020()).unwrap_err();
+            let e = install.check_staged(&unversioned, &v020(), &v010()).unwrap_err();
             assert!(e.contains("symlink"), "{e}");
+            // A file that is there but unreadable is refused for an older
+            // release too, dangling link or not.
+            assert!(install.check_staged(&unversioned, &v012, &v030).is_err());
+            std::fs::remove_file(&version_file).unwrap();
+            std::os::unix::fs::symlink("/nonexistent", &version_file).unwrap();
+            assert!(install.check_staged(&unversioned, &v012, &v030).is_err());
             std::fs::remove_file(&version_file).unwrap();
         }
         std::fs::write(&version_file, vec![b' '; 1 << 20]).unwrap();
-        let e = install.check_staged(&unversioned, &v020()).unwrap_err();
+        let e = install.check_staged(&unversioned, &v020(), &v010()).unwrap_err();
         assert!(e.contains("larger than"), "{e}");
         // A hudson-shell.json the size of a disk is not read to its end.
         let huge = dir.path().join("huge-config");
         portable_tree(&huge, "portable");
         let config = std::fs::OpenOptions::new().append(true).open(huge.join("lib/Hudson").join(SHELL_CONFIG_FILE));
         config.unwrap().set_len(8 << 30).unwrap();
-        let e = install.check_staged(&huge, &v020()).unwrap_err();
+        let e = install.check_staged(&huge, &v020(), &v010()).unwrap_err();
         assert!(e.contains("larger than"), "{e}");
     }
 }

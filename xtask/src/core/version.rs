@@ -34,22 +34,67 @@ pub fn stated_versions(config: &Config) -> Result<Vec<Stated>> {
 /// The agreed version, or an error listing every file and value; and no
 /// version where the shell would compile it in.
 pub fn check(config: &Config) -> Result<String> {
-    not_compiled_in(&config.tauri_conf(), &config.workspace_root)?;
+    crates_fixed(&config.packages, &config.workspace_root)?;
+    let shell_dir = config.tauri_conf().parent().map(Path::to_path_buf).unwrap_or_default();
+    for name in TAURI_CONFIGS {
+        let path = shell_dir.join(name);
+        if name == "tauri.conf.json" || path.exists() {
+            not_compiled_in(&path, &config.workspace_root)?;
+        }
+    }
+    if let Some(merged) = std::env::var_os("TAURI_CONFIG") {
+        let merged: serde_json::Value = serde_json::from_str(&merged.to_string_lossy()).unwrap_or_default();
+        if let Some(found) = merged.get("version") {
+            bail!("TAURI_CONFIG states a version ({found}): unset it. {WHY_NOT_COMPILED_IN}");
+        }
+    }
     let stated = stated_versions(config)?;
     agreed(&stated, &config.workspace_root)
 }
 
-/// `tauri.conf.json` states no `version`: Tauri would compile it into the
-/// shell, whose bytes would then change with every release.
+/// The configuration files Tauri merges at build time (the shell's own and
+/// each platform's); `TAURI_CONFIG` is checked as well.
+const TAURI_CONFIGS: [&str; 4] =
+    ["tauri.conf.json", "tauri.linux.conf.json", "tauri.macos.conf.json", "tauri.windows.conf.json"];
+
+/// The version every workspace crate keeps.
+pub const CRATES_VERSION: &str = "0.0.0";
+
+const WHY_NOT_COMPILED_IN: &str = "The app version lives in Cargo.toml [workspace.metadata.hudson].version and \
+     backend/mix.exs; one compiled into the shell makes every release's shell binary differ, so each delta update \
+     would download the whole shell again.";
+
+/// Every workspace crate is at [`CRATES_VERSION`]: Cargo hashes a crate's
+/// version into its symbols, so a bump with each release rewrites the
+/// shell and the NIF.
+fn crates_fixed(packages: &[(String, PathBuf, String)], root: &Path) -> Result<()> {
+    let bumped: Vec<String> = packages
+        .iter()
+        .filter(|(_, _, version)| version != CRATES_VERSION)
+        .map(|(name, manifest, version)| {
+            format!("  {name} {version} ({})", manifest.strip_prefix(root).unwrap_or(manifest).display())
+        })
+        .collect();
+    if !bumped.is_empty() {
+        bail!(
+            "the workspace crates must stay at version {CRATES_VERSION} ([workspace.package] version); these are not:\n{}\n\
+             Bump the app version in Cargo.toml {SECTION}.version instead. Cargo hashes a crate's version into every \
+             symbol, so a new one rewrites the shell binary and each delta update would download the whole shell again.",
+            bumped.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// A Tauri configuration file states no `version`: Tauri would compile it
+/// into the shell, whose bytes would then change with every release.
 fn not_compiled_in(tauri_conf: &Path, root: &Path) -> Result<()> {
     let bytes = std::fs::read(tauri_conf).with_context(|| format!("reading {}", tauri_conf.display()))?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", tauri_conf.display()))?;
     if let Some(found) = value.get("version") {
         bail!(
-            "{} states a version ({found}): remove it. The app version lives in Cargo.toml {SECTION}.version and \
-             backend/mix.exs; Tauri compiles tauri.conf.json's into the shell, so every release's shell binary would \
-             differ and each delta update would download the whole shell again.",
+            "{} states a version ({found}): remove it. {WHY_NOT_COMPILED_IN}",
             tauri_conf.strip_prefix(root).unwrap_or(tauri_conf).display()
         );
     }
@@ -156,6 +201,17 @@ mod tests {
         let e = not_compiled_in(&conf, dir.path()).unwrap_err().to_string();
         assert!(e.contains("src-tauri/tauri.conf.json states a version (\"0.2.0\")"), "{e}");
         assert!(e.contains("remove it") && e.contains("delta"), "{e}");
+    }
+
+    #[test]
+    fn a_bumped_crate_is_refused_by_name() {
+        let root = Path::new("/w");
+        let fixed =
+            |name: &str, version: &str| (name.to_owned(), root.join(name).join("Cargo.toml"), version.to_owned());
+        crates_fixed(&[fixed("xtask", "0.0.0"), fixed("src-tauri", "0.0.0")], root).unwrap();
+        let e = crates_fixed(&[fixed("xtask", "0.0.0"), fixed("src-tauri", "0.2.0")], root).unwrap_err().to_string();
+        assert!(e.contains("src-tauri 0.2.0 (src-tauri/Cargo.toml)") && !e.contains("  xtask"), "{e}");
+        assert!(e.contains("[workspace.metadata.hudson].version instead"), "{e}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, VERSION_FILE};
+use hudson_lifecycle::contract::{AppVersion, SHELL_CONFIG_FILE, UpdatesConfig, VERSION_FILE};
 use hudson_lifecycle::trace::{Milestone, first_stamps};
 use hudson_lifecycle::{ShellEvent, contract, hooks};
 use serde::Serialize;
@@ -794,7 +794,43 @@ fn update_required(lab: &Lab) -> Result<String> {
     .transpose()?
     .unwrap_or_default();
     ensure!(answer.contains("no update endpoint is configured"), "Check for updates answered: {answer:?}");
-    Ok(format!("update page; Check for updates says: {answer}"))
+    // The shell's version is the one dist wrote beside its configuration
+    // (its binary carries none).
+    let started = install.events().into_iter().find_map(|e| match e {
+        ShellEvent::ShellStarted { version } => Some(version),
+        _ => None,
+    });
+    let version = AppVersion::read(&lab.build.resources).map_err(anyhow::Error::msg)?.version;
+    ensure!(started.as_deref() == Some(version.as_str()), "the shell started as {started:?}, not {version}");
+    drop(session);
+    drop(driver);
+
+    // Without hudson-version.json the shell cannot tell what is installed:
+    // updates are off with the reason, even with an endpoint configured.
+    let updates = UpdatesConfig {
+        endpoint: "http://127.0.0.1:9/channels/".into(),
+        channel: "stable".into(),
+        interval_hours: 0,
+        snapshot_files: Vec::new(),
+    };
+    let install = lab.install(Backend::Real, |config| config.updates = Some(updates))?;
+    std::fs::remove_file(install.home.path().join("resources").join(VERSION_FILE))?;
+    let driver = lab.driver(&install, &[(contract::ENV_SERVER_SCHEMA, "2")])?;
+    let session = driver.session(&lab.build.shell, &[])?;
+    session.wait_for_title("Hudson — Update required", Duration::from_secs(60))?;
+    session.click("#check-updates")?;
+    let unknown = until(Duration::from_secs(5), Duration::from_millis(50), || {
+        session.text("#answer").map(|a| (!a.is_empty()).then_some(a)).transpose()
+    })
+    .transpose()?
+    .unwrap_or_default();
+    ensure!(
+        unknown.contains("cannot tell which version it is") && unknown.contains(VERSION_FILE),
+        "Check for updates without {VERSION_FILE} answered: {unknown:?}"
+    );
+    Ok(format!(
+        "update page; Check for updates says: {answer}; the shell reports {version}; without {VERSION_FILE}: {unknown}"
+    ))
 }
 
 /// The window menu's "Diagnostics…", chosen with the keyboard as a user

@@ -5,7 +5,7 @@
 //! The version is a file rather than something compiled into the shell: a
 //! release that changes only the backend then ships a shell binary that is
 //! byte for byte the previous one, so a delta update fetches none of it
-//! (docs/updates.md, "Delta updates"). A version compiled in — Cargo's
+//! (docs/updates.md, "Only what changed"). A version compiled in — Cargo's
 //! package version, or `tauri.conf.json`'s — rewrites the binary: Cargo's
 //! version is hashed into every symbol of the workspace's crates (a bump
 //! changed 22 of 27 MB of the shell), Tauri's is a string in its context.
