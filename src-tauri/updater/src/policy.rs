@@ -432,7 +432,8 @@ mod tests {
         portable_tree(&no_config, "portable");
         std::fs::remove_file(no_config.join("lib/Hudson").join(SHELL_CONFIG_FILE)).unwrap();
         let e = install.check_staged(&no_config, &v020(), &v010()).unwrap_err();
-        assert!(e.contains(&format!("no {SHELL_CONFIG_FILE} at lib/Hudson")), "{e}");
+        let at = Path::new("lib").join("Hudson").join(SHELL_CONFIG_FILE);
+        assert!(e.contains(&format!("no {SHELL_CONFIG_FILE} at {}", at.display())), "{e}");
         // Only where the new shell reads it: one elsewhere in the tree is
         // not its configuration.
         std::fs::create_dir_all(no_config.join("lib/Other")).unwrap();
@@ -475,11 +476,11 @@ mod tests {
         std::fs::write(&version_file, vec![b' '; 1 << 20]).unwrap();
         let e = install.check_staged(&unversioned, &v020(), &v010()).unwrap_err();
         assert!(e.contains("larger than"), "{e}");
-        // A hudson-shell.json the size of a disk is not read to its end.
+        // A hudson-shell.json of 64 MiB is refused at its cap, not read.
         let huge = dir.path().join("huge-config");
         portable_tree(&huge, "portable");
         let config = std::fs::OpenOptions::new().append(true).open(huge.join("lib/Hudson").join(SHELL_CONFIG_FILE));
-        config.unwrap().set_len(8 << 30).unwrap();
+        config.unwrap().set_len(64 << 20).unwrap();
         let e = install.check_staged(&huge, &v020(), &v010()).unwrap_err();
         assert!(e.contains("larger than"), "{e}");
     }
