@@ -782,9 +782,11 @@ fn damaged_install(lab: &Lab) -> Result<String> {
     Ok(format!("\"installation is damaged — reinstall\" page naming {}", modules.lines().next().unwrap_or_default()))
 }
 
-fn update_required(lab: &Lab) -> Result<String> {
-    let install = lab.install(Backend::Real, |_| {})?;
-    let driver = lab.driver(&install, &[(contract::ENV_SERVER_SCHEMA, "2")])?;
+/// Starts `install` against a server that requires an update, presses
+/// Check for updates on the update page, and returns its answer (the shell
+/// is stopped again).
+fn check_on_update_page(lab: &Lab, install: &Install) -> Result<String> {
+    let driver = lab.driver(install, &[(contract::ENV_SERVER_SCHEMA, "2")])?;
     let session = driver.session(&lab.build.shell, &[])?;
     session.wait_for_title("Hudson — Update required", Duration::from_secs(60))?;
     session.click("#check-updates")?;
@@ -793,6 +795,12 @@ fn update_required(lab: &Lab) -> Result<String> {
     })
     .transpose()?
     .unwrap_or_default();
+    Ok(answer)
+}
+
+fn update_required(lab: &Lab) -> Result<String> {
+    let install = lab.install(Backend::Real, |_| {})?;
+    let answer = check_on_update_page(lab, &install)?;
     ensure!(answer.contains("no update endpoint is configured"), "Check for updates answered: {answer:?}");
     // The shell's version is the one dist wrote beside its configuration
     // (its binary carries none).
@@ -802,8 +810,6 @@ fn update_required(lab: &Lab) -> Result<String> {
     });
     let version = AppVersion::read(&lab.build.resources).map_err(anyhow::Error::msg)?.version;
     ensure!(started.as_deref() == Some(version.as_str()), "the shell started as {started:?}, not {version}");
-    drop(session);
-    drop(driver);
 
     // Without hudson-version.json the shell cannot tell what is installed:
     // updates are off with the reason, even with an endpoint configured.
@@ -815,15 +821,7 @@ fn update_required(lab: &Lab) -> Result<String> {
     };
     let install = lab.install(Backend::Real, |config| config.updates = Some(updates))?;
     std::fs::remove_file(install.home.path().join("resources").join(VERSION_FILE))?;
-    let driver = lab.driver(&install, &[(contract::ENV_SERVER_SCHEMA, "2")])?;
-    let session = driver.session(&lab.build.shell, &[])?;
-    session.wait_for_title("Hudson — Update required", Duration::from_secs(60))?;
-    session.click("#check-updates")?;
-    let unknown = until(Duration::from_secs(5), Duration::from_millis(50), || {
-        session.text("#answer").map(|a| (!a.is_empty()).then_some(a)).transpose()
-    })
-    .transpose()?
-    .unwrap_or_default();
+    let unknown = check_on_update_page(lab, &install)?;
     ensure!(
         unknown.contains("cannot tell which version it is") && unknown.contains(VERSION_FILE),
         "Check for updates without {VERSION_FILE} answered: {unknown:?}"
