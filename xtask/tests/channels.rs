@@ -70,11 +70,18 @@ fn platform(text: &str) -> PlatformKey {
 /// A temporary workspace for channel commands.
 struct Fixture {
     dir: tempfile::TempDir,
+    /// Changes are signed with the repository key too (apt repositories).
+    repository: bool,
 }
 
 impl Fixture {
     fn new() -> Self {
-        Fixture { dir: tempfile::tempdir().unwrap() }
+        Fixture { dir: tempfile::tempdir().unwrap(), repository: false }
+    }
+
+    /// A fixture whose changes also write the apt repository.
+    fn with_repository() -> Self {
+        Fixture { dir: tempfile::tempdir().unwrap(), repository: true }
     }
 
     fn manifests(&self) -> PathBuf {
@@ -110,6 +117,8 @@ impl Fixture {
                 ArtifactKind::Portable | ArtifactKind::App => {
                     std::fs::write(&path, tree_archive(release, &release_tree(release))).unwrap()
                 }
+                // A real package, as apt reads it.
+                ArtifactKind::Deb => std::fs::write(&path, deb_package(release, seed)).unwrap(),
                 _ => std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap(),
             }
             let signed =
@@ -158,7 +167,12 @@ impl Fixture {
             .env("TAURI_SIGNING_PRIVATE_KEY", &release_key().secret_base64)
             .env("TAURI_SIGNING_PRIVATE_KEY_PASSWORD", PASSWORD)
             .env("HUDSON_NOW", NOW)
-            .env_remove("HUDSON_FAILPOINT");
+            .env_remove("HUDSON_FAILPOINT")
+            .env_remove("HUDSON_OPENPGP_PRIVATE_KEY")
+            .env_remove("HUDSON_OPENPGP_PRIVATE_KEY_PASSWORD");
+        if self.repository {
+            command.env("HUDSON_OPENPGP_PRIVATE_KEY", &repository_key().secret);
+        }
         command
     }
 
@@ -464,7 +478,9 @@ fn assert_store_file_sound(path: &str, bytes: &[u8]) {
         return;
     }
     let sha256 = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
-    if let Some(hash) = name.strip_suffix(".zst") {
+    if let Some(hash) = name.strip_suffix(".deb") {
+        assert_eq!(sha256(bytes), hash, "{path}");
+    } else if let Some(hash) = name.strip_suffix(".zst") {
         assert_eq!(sha256(&zstd::decode_all(bytes).unwrap()), hash, "{path}");
     } else {
         assert_eq!(sha256(bytes), name.strip_suffix(".json").unwrap(), "{path}");
@@ -603,9 +619,19 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn killing_a_change_at_any_write_point_leaves_the_old_or_the_new_channel() {
-    const POINTS: &[&str] =
-        &["stored", "locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
-    let fixture = Fixture::new();
+    const POINTS: &[&str] = &[
+        "stored",
+        "locked",
+        "history-written",
+        "manifest-written",
+        "latest-written",
+        "repository-written",
+        "staged",
+        "swapped",
+        "done",
+    ];
+    // With the apt repository: it is part of the channel, old or new with it.
+    let fixture = Fixture::with_repository();
     let key = release_key();
     let v1 = fixture.dist("1.0.0", LINUX, key, false);
     let v2 = fixture.dist("2.0.0", LINUX, key, false);
@@ -1504,19 +1530,26 @@ fn gc_removes_only_what_no_signed_release_names() {
     assert!(killed_by_failpoint(&out.status));
     let before = walk(&manifests);
     let orphans: Vec<&String> = before.keys().filter(|p| p.starts_with("store/")).collect();
-    assert_eq!(orphans.len(), 5 + 1 + 2 + 1, "1.0.0: 5 objects and its tree; 2.0.0: 2 new objects and its tree");
+    assert_eq!(
+        orphans.len(),
+        5 + 1 + 1 + 2 + 1 + 1,
+        "1.0.0: 5 objects, its tree and its deb; 2.0.0: 2 new objects, its tree and its deb"
+    );
 
     let dry = fixture.ok(&["gc", "--dry-run"]);
     assert!(
-        dry.contains("1 signed release(s) name 1 tree manifest(s) and 5 object(s); would remove 3 file(s)"),
+        dry.contains(
+            "1 signed release(s) name 1 tree manifest(s), 5 object(s) and 1 package(s); would remove 4 file(s)"
+        ),
         "{dry}"
     );
     assert_eq!(walk(&manifests), before, "a dry run removes nothing");
     let done = fixture.ok(&["gc"]);
-    assert!(done.contains("removed 3 file(s)"), "{done}");
+    assert!(done.contains("removed 4 file(s)"), "{done}");
     let after = walk(&manifests);
     let gone: Vec<&String> = before.keys().filter(|p| !after.contains_key(*p)).collect();
-    assert_eq!(gone.len(), 3, "{gone:?}");
+    assert_eq!(gone.len(), 4, "{gone:?}");
+    assert!(gone.iter().any(|p| p.starts_with("store/packages/")), "{gone:?}");
     assert!(gone.iter().all(|p| p.starts_with("store/")), "{gone:?}");
     // What the channel names is all there: verify passes.
     let public = fixture.public_key_file(key);
@@ -1526,7 +1559,10 @@ fn gc_removes_only_what_no_signed_release_names() {
     // stay, and so do 1.0.0's, which the history still names.
     assert_ok(&fixture.publish("beta", &[&v2], &[]));
     let done = fixture.ok(&["gc"]);
-    assert!(done.contains("2 signed release(s) name 2 tree manifest(s) and 7 object(s); removed 0 file(s)"), "{done}");
+    assert!(
+        done.contains("2 signed release(s) name 2 tree manifest(s), 7 object(s) and 2 package(s); removed 0 file(s)"),
+        "{done}"
+    );
 
     // A history entry it cannot read stops it before anything is removed.
     let entry = fixture.channel("beta").join("history/00000001.json");
@@ -1536,4 +1572,237 @@ fn gc_removes_only_what_no_signed_release_names() {
     let error = fixture.fails(&["gc"]);
     assert!(error.contains("history entry 1 cannot be read; nothing was removed"), "{error}");
     assert!(stray.exists());
+}
+
+/// The repository key of the tests: made once by `keygen --openpgp`.
+struct RepositoryKey {
+    /// The armored secret key file (what HUDSON_OPENPGP_PRIVATE_KEY names).
+    secret: PathBuf,
+    /// The binary public keyring (`.pgp`), what apt's Signed-By names.
+    keyring: PathBuf,
+    armored: PathBuf,
+}
+
+fn repository_key() -> &'static RepositoryKey {
+    static KEY: OnceLock<RepositoryKey> = OnceLock::new();
+    KEY.get_or_init(|| make_repository_key("repository"))
+}
+
+fn make_repository_key(name: &str) -> RepositoryKey {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let secret = dir.join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .current_dir(workspace())
+        .args(["keygen", "--openpgp", "--no-password", "--user-id", "Hudson test <t@example.invalid>", "--out"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keygen --openpgp: {}", String::from_utf8_lossy(&out.stderr));
+    RepositoryKey { keyring: dir.join(format!("{name}.pgp")), armored: dir.join(format!("{name}.asc")), secret }
+}
+
+/// A small real Debian package of `hudson` at `release`: `debian-binary`,
+/// `control.tar.gz` (its control file) and `data.tar.gz` (one file whose
+/// bytes follow `seed`).
+fn deb_package(release: &str, seed: u64) -> Vec<u8> {
+    fn tar_gz(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(TIMESTAMP);
+            header.set_cksum();
+            tar.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    }
+    let control = format!(
+        "Package: hudson\nVersion: {release}\nArchitecture: amd64\nMaintainer: Hudson <t@example.invalid>\nInstalled-Size: 4\nSection: misc\nPriority: optional\nDescription: Hudson test package\n a package the channel tests publish\n"
+    );
+    let members = [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.gz", tar_gz(&[("./control", control.into_bytes())])),
+        ("data.tar.gz", tar_gz(&[("./usr/share/hudson-test/data", pseudo_random_bytes(2000, seed))])),
+    ];
+    let mut ar = ar::Builder::new(Vec::new());
+    for (name, bytes) in members {
+        let mut header = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
+        header.set_mode(0o100644);
+        ar.append(&header, &bytes[..]).unwrap();
+    }
+    ar.into_inner().unwrap()
+}
+
+/// `gpgv --keyring <keyring> <files>` accepts.
+fn gpgv_accepts(keyring: &Path, files: &[&Path]) -> bool {
+    let out = Command::new("gpgv").arg("--keyring").arg(keyring).args(files).output().expect("gpgv runs");
+    out.status.success()
+}
+
+/// The package versions `Packages` offers for amd64.
+fn apt_offers(fixture: &Fixture, channel: &str) -> Vec<String> {
+    let packages = fixture.channel(channel).join(format!("apt/dists/{channel}/main/binary-amd64/Packages"));
+    let text = std::fs::read_to_string(packages).unwrap();
+    text.lines().filter_map(|l| l.strip_prefix("Version: ")).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_apt_repository_follows_the_channel_and_gpgv_accepts_it() {
+    let fixture = Fixture::with_repository();
+    let key = release_key();
+    let v1 = fixture.dist("1.0.0", LINUX, key, false);
+    let v2 = fixture.dist("1.1.0", LINUX, key, false);
+    let stderr = fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap()]);
+    assert!(stderr.contains("apt repository (amd64): offers Hudson 1.0.0"), "{stderr}");
+    let apt = fixture.channel("beta").join("apt");
+    let dists = apt.join("dists/beta");
+    let keyring = &repository_key().keyring;
+    // apt's verifier accepts both signatures; the keyring published is the key's.
+    assert!(gpgv_accepts(keyring, &[&dists.join("InRelease")]));
+    assert!(gpgv_accepts(keyring, &[&dists.join("Release.gpg"), &dists.join("Release")]));
+    assert_eq!(std::fs::read(apt.join("archive-keyring.pgp")).unwrap(), std::fs::read(keyring).unwrap());
+    // The pool holds the very package dist made.
+    let deb = v1.parent().unwrap().join("Hudson_1.0.0_amd64.deb");
+    assert_eq!(
+        std::fs::read(apt.join("pool/main/h/hudson/hudson_1.0.0_amd64.deb")).unwrap(),
+        std::fs::read(&deb).unwrap()
+    );
+    let release = std::fs::read_to_string(dists.join("Release")).unwrap();
+    assert!(
+        release.contains("Suite: beta\n") && release.contains("Date: Fri, 01 May 2026 12:00:00 UTC\n"),
+        "{release}"
+    );
+    assert!(release.contains("Valid-Until: Sun, 31 May 2026 12:00:00 UTC\n"), "{release}");
+    assert_eq!(apt_offers(&fixture, "beta"), ["1.0.0"]);
+    let armored = repository_key().armored.to_str().unwrap().to_owned();
+    let pubkey = fixture.public_key_file(key);
+    let verify = |channel: &str| {
+        fixture.ok(&["verify", channel, "--openpgp-key", &armored, "--pubkey", pubkey.to_str().unwrap()])
+    };
+    let verified = verify("beta");
+    assert!(verified.contains("apt repository: signed by OpenPGP key"), "{verified}");
+
+    // apt has no install id: a partial rollout is not offered, a halt offers
+    // nothing, a yank offers the release it goes back to.
+    fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, "--rollout", "30", v2.to_str().unwrap()]);
+    assert_eq!(apt_offers(&fixture, "beta"), ["1.0.0"]);
+    fixture.ok(&["rollout", "beta", "100"]);
+    assert_eq!(apt_offers(&fixture, "beta"), ["1.1.0"]);
+    assert!(!apt.join("pool/main/h/hudson/hudson_1.0.0_amd64.deb").exists());
+    fixture.ok(&["halt", "beta"]);
+    assert_eq!(apt_offers(&fixture, "beta"), Vec::<String>::new());
+    verify("beta");
+    fixture.ok(&["rollout", "beta", "100"]);
+    fixture.ok(&["yank", "beta"]);
+    assert_eq!(apt_offers(&fixture, "beta"), ["1.0.0"]);
+    verify("beta");
+    // Promotion carries the packages to the other channel's repository.
+    fixture.ok(&["promote", "1.0.0", "--from", "beta", "--to", "nightly"]);
+    assert_eq!(apt_offers(&fixture, "nightly"), ["1.0.0"]);
+    assert!(gpgv_accepts(keyring, &[&fixture.channel("nightly").join("apt/dists/nightly/InRelease")]));
+    verify("nightly");
+
+    // The same history gives the same bytes.
+    let again = Fixture::with_repository();
+    let v1_again = again.dist("1.0.0", LINUX, key, false);
+    again.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1_again.to_str().unwrap()]);
+    let first = Fixture::with_repository();
+    let v1_first = first.dist("1.0.0", LINUX, key, false);
+    first.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1_first.to_str().unwrap()]);
+    assert_eq!(walk(&again.channel("beta").join("apt")), walk(&first.channel("beta").join("apt")));
+
+    // Without the key, a channel that serves a repository is not changed
+    // (the repository would vanish); with another key, neither.
+    let before = walk(&fixture.manifests());
+    let out = Fixture { dir: tempfile::tempdir().unwrap(), repository: false }
+        .command(&["halt", "beta", "--manifests-dir", fixture.manifests().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && error.contains("HUDSON_OPENPGP_PRIVATE_KEY"), "{error}");
+    let other = make_repository_key("other");
+    let out = fixture
+        .command(&["halt", "beta", "--manifests-dir", fixture.manifests().to_str().unwrap()])
+        .env("HUDSON_OPENPGP_PRIVATE_KEY", &other.secret)
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && error.contains("users' apt trusts only the first"), "{error}");
+    assert_eq!(walk(&fixture.manifests()), before, "a refused change changed the tree");
+}
+
+#[test]
+fn verify_names_each_tampering_of_the_apt_repository() {
+    let fixture = Fixture::with_repository();
+    let v1 = fixture.dist("1.0.0", LINUX, release_key(), false);
+    fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap()]);
+    let armored = repository_key().armored.to_str().unwrap().to_owned();
+    let pubkey = fixture.public_key_file(release_key());
+    let pubkey = pubkey.to_str().unwrap();
+    let apt = fixture.channel("beta").join("apt");
+    let dists = apt.join("dists/beta");
+    let pristine = fixture.dir.path().join("pristine");
+    copy_tree(&fixture.manifests(), &pristine);
+    let restore = || {
+        std::fs::remove_dir_all(fixture.manifests()).unwrap();
+        copy_tree(&pristine, &fixture.manifests());
+    };
+    let other = make_repository_key("intruder");
+    let cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+        (
+            "an index changed after signing",
+            Box::new(|| {
+                let path = dists.join("main/binary-amd64/Packages");
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, text.replace("Version: 1.0.0", "Version: 9.0.0")).unwrap();
+            }),
+            "main/binary-amd64/Packages",
+        ),
+        (
+            "a missing package",
+            Box::new(|| std::fs::remove_file(apt.join("pool/main/h/hudson/hudson_1.0.0_amd64.deb")).unwrap()),
+            "hudson_1.0.0_amd64.deb",
+        ),
+        (
+            "a Release signed by another key",
+            Box::new(|| std::fs::write(dists.join("Release.gpg"), intruder_signature(&other)).unwrap()),
+            "Release.gpg",
+        ),
+        ("a missing signature", Box::new(|| std::fs::remove_file(dists.join("InRelease")).unwrap()), "InRelease"),
+        (
+            "a damaged compressed index",
+            Box::new(|| std::fs::write(dists.join("main/binary-amd64/Packages.xz"), b"not xz").unwrap()),
+            "Packages.xz",
+        ),
+    ];
+    for (what, damage, named) in cases {
+        restore();
+        damage();
+        let error = fixture.fails(&["verify", "beta", "--openpgp-key", &armored, "--pubkey", pubkey]);
+        assert!(error.contains(named), "verify does not name {named} for {what}:\n{error}");
+    }
+    restore();
+    // A keyring swapped in the channel is named too.
+    fixture.ok(&["verify", "beta", "--openpgp-key", &armored, "--pubkey", pubkey]);
+    std::fs::copy(&other.keyring, apt.join("archive-keyring.pgp")).unwrap();
+    let error = fixture.fails(&["verify", "beta", "--openpgp-key", &armored, "--pubkey", pubkey]);
+    assert!(error.contains("archive-keyring.pgp"), "{error}");
+}
+
+/// `Release.gpg` of the same publish as the fixture's (same release, same
+/// time: the same `Release`), signed by `key`.
+fn intruder_signature(key: &RepositoryKey) -> Vec<u8> {
+    let scratch = Fixture { dir: tempfile::tempdir().unwrap(), repository: false };
+    let v1 = scratch.dist("1.0.0", LINUX, release_key(), false);
+    let out = scratch
+        .command(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap(), "--manifests-dir"])
+        .arg(scratch.manifests())
+        .env("HUDSON_OPENPGP_PRIVATE_KEY", &key.secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(scratch.channel("beta").join("apt/dists/beta/Release.gpg")).unwrap()
 }

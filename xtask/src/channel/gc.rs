@@ -1,6 +1,7 @@
 //! `cargo xtask gc [--dry-run]`: removes from the file store
-//! (`release-manifests/store/`) every object and tree manifest that no
-//! release in any channel's signed history names.
+//! (`release-manifests/store/`) every object, tree manifest and package
+//! (the debs the apt repositories link to) that no release in any
+//! channel's signed history names.
 //!
 //! A channel keeps every manifest it ever signed in `history/`, and an app
 //! may be fetching any release its channel still offers, or was offered a
@@ -39,6 +40,7 @@ struct Report {
     releases: usize,
     kept_objects: usize,
     kept_trees: usize,
+    kept_packages: usize,
     removed: Vec<String>,
     removed_bytes: u64,
     dry_run: bool,
@@ -53,6 +55,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     // Everything any history names.
     let mut trees = BTreeSet::new();
     let mut objects = BTreeSet::new();
+    let mut packages = BTreeSet::new();
     for dir in channel_dirs(&root)? {
         report.channels += 1;
         let files = super::tree::read_channel(&dir)?;
@@ -61,6 +64,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
                 format!("{}: history entry {} cannot be read; nothing was removed", dir.display(), entry.sequence)
             })?;
             report.releases += 1;
+            for key in super::apt::deb_keys(&manifest) {
+                packages.insert(manifest.platforms[&key].sha256.clone());
+            }
             for platform in manifest.platforms.values() {
                 let Some(reference) = &platform.tree else { continue };
                 if !trees.insert(reference.sha256.clone()) {
@@ -78,6 +84,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     }
     report.kept_trees = trees.len();
     report.kept_objects = objects.len();
+    report.kept_packages = packages.len();
 
     // Everything in the store that none names.
     let store_dir = root.join(STORE_DIR);
@@ -90,6 +97,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
             let named = match keep {
                 Kind::Tree => name.strip_suffix(".json").is_some_and(|h| trees.contains(h)),
                 Kind::Object => name.strip_suffix(".zst").is_some_and(|h| objects.contains(h)),
+                Kind::Package => name.strip_suffix(".deb").is_some_and(|h| packages.contains(h)),
             };
             if !named {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
@@ -117,11 +125,12 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         }
     }
     ui.info(format!(
-        "gc: {} channel(s), {} signed release(s) name {} tree manifest(s) and {} object(s); {} {} file(s) ({} bytes) no release names",
+        "gc: {} channel(s), {} signed release(s) name {} tree manifest(s), {} object(s) and {} package(s); {} {} file(s) ({} bytes) no release names",
         report.channels,
         report.releases,
         report.kept_trees,
         report.kept_objects,
+        report.kept_packages,
         if args.dry_run { "would remove" } else { "removed" },
         report.removed.len(),
         report.removed_bytes
@@ -137,11 +146,12 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
 enum Kind {
     Tree,
     Object,
+    Package,
 }
 
 /// The store's folders: `trees/` and each `sha256/<xx>/`.
 fn folders(store_dir: &Path) -> Result<Vec<(PathBuf, Kind)>> {
-    let mut folders = vec![(store_dir.join("trees"), Kind::Tree)];
+    let mut folders = vec![(store_dir.join("trees"), Kind::Tree), (store_dir.join("packages"), Kind::Package)];
     let objects = store_dir.join("sha256");
     if let Ok(entries) = std::fs::read_dir(&objects) {
         for entry in entries {

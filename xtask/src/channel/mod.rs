@@ -20,6 +20,7 @@
 //! until `rotate-key` hands it to another ([`rotate`]). A change signed by
 //! any other key is refused.
 
+pub mod apt;
 pub mod gc;
 pub mod halt;
 pub mod history;
@@ -52,6 +53,7 @@ use self::history::History;
 use self::tree::StoredManifest;
 use crate::core::config::{Config, parse_expires_in};
 use crate::core::keys::{self, SigningKey};
+use crate::core::openpgp::{OpenPgpKey, OpenPgpPublicKey};
 use crate::core::ui::Ui;
 
 /// Overrides the clock of channel commands (RFC 3339), so tests and
@@ -102,6 +104,8 @@ pub struct Session<'a> {
     pub ui: &'a Ui,
     pub root: PathBuf,
     pub key: SigningKey,
+    /// The package repositories' key (`HUDSON_OPENPGP_PRIVATE_KEY`), if set.
+    pub openpgp: Option<OpenPgpKey>,
     pub now: OffsetDateTime,
     pub expires_in: time::Duration,
 }
@@ -158,7 +162,8 @@ impl<'a> Session<'a> {
         let key = keys::signing_key(&config, ui)?;
         let root = manifests_dir(&config, tree);
         let expires_in = expiry.expires_in.unwrap_or(config.channels.expires_in);
-        Ok(Session { root, key, now: now()?, expires_in, ui, config })
+        let openpgp = OpenPgpKey::from_environment()?;
+        Ok(Session { root, key, openpgp, now: now()?, expires_in, ui, config })
     }
 
     /// Refuses keys a channel must not be signed with: the development key
@@ -280,9 +285,80 @@ impl<'a> Session<'a> {
         manifests.push(manifest.clone());
         let latest = LatestJson::for_history(&manifests).expect("the history has the new manifest");
         let chain = history.chain.as_ref().map(KeyChain::to_json);
-        tree::commit(&lock, &self.root, channel, &stored, chain.as_deref(), &latest.to_json(), command)?;
+        let repository = self.repository(channel, &manifests)?;
+        tree::commit(&lock, &self.root, channel, &stored, chain.as_deref(), &latest.to_json(), &repository, command)?;
         self.report(command, &manifest, &latest);
+        self.report_repository(&manifests, &repository);
         Ok(manifest)
+    }
+
+    /// The apt repository `manifests` imply, signed with the OpenPGP key;
+    /// none while no release carried a deb. A channel that serves one
+    /// keeps it: without the key, or with another key than the one it was
+    /// signed with (or the configured one), the change is refused.
+    fn repository(&self, channel: &str, manifests: &[ChannelManifest]) -> Result<Vec<apt::RepoFile>> {
+        let dir = self.root.join(channel);
+        let existing = apt::channel_key(&dir)
+            .with_context(|| format!("{channel}'s apt repository key cannot be read; nothing was changed"))?;
+        if !apt::has_debs(manifests) {
+            return Ok(Vec::new());
+        }
+        let Some(key) = &self.openpgp else {
+            if let Some(existing) = existing {
+                bail!(
+                    "{channel} serves an apt repository signed by OpenPGP key {}: set {} (and {}) to that key, or this change would remove the repository. Nothing was changed",
+                    existing.fingerprint(),
+                    crate::core::openpgp::PRIVATE_KEY_VAR,
+                    crate::core::openpgp::PASSWORD_VAR
+                );
+            }
+            self.ui.info(format!(
+                "note: no apt repository for {channel}: {} is not set (docs/release-manager.md, \"Package repositories\")",
+                crate::core::openpgp::PRIVATE_KEY_VAR
+            ));
+            return Ok(Vec::new());
+        };
+        if let Some(existing) = existing
+            && existing.fingerprint() != key.fingerprint()
+        {
+            bail!(
+                "{channel}'s apt repository is signed by OpenPGP key {}, but {} holds key {}: users' apt trusts only the first. Nothing was changed",
+                existing.fingerprint(),
+                crate::core::openpgp::PRIVATE_KEY_VAR,
+                key.fingerprint()
+            );
+        }
+        if let Some(path) = &self.config.signing.openpgp_public_key {
+            let configured = OpenPgpPublicKey::read(path)?;
+            if configured.fingerprint() != key.fingerprint() {
+                bail!(
+                    "{} holds OpenPGP key {}, but the configured repository key {} is {}: set it to that key. Nothing was changed",
+                    crate::core::openpgp::PRIVATE_KEY_VAR,
+                    key.fingerprint(),
+                    path.display(),
+                    configured.fingerprint()
+                );
+            }
+        }
+        apt::build(&self.root, channel, &self.config.product_name, manifests, key)
+    }
+
+    fn report_repository(&self, manifests: &[ChannelManifest], repository: &[apt::RepoFile]) {
+        if repository.is_empty() {
+            return;
+        }
+        let offered = apt::offered(manifests);
+        let what = match offered.release {
+            Some(release) if !apt::deb_keys(release).is_empty() => {
+                format!("{} {}", self.config.product_name, release.version)
+            }
+            _ => "nothing".to_owned(),
+        };
+        self.ui.info(format!(
+            "  apt repository ({}): offers {what}, signed by OpenPGP key {}",
+            offered.architectures.iter().copied().collect::<Vec<_>>().join(", "),
+            self.openpgp.as_ref().map(OpenPgpKey::fingerprint).unwrap_or_default()
+        ));
     }
 
     /// A published channel is signed by the key its chain has in effect,
@@ -322,8 +398,19 @@ impl<'a> Session<'a> {
         let start = history.keys.as_ref().expect("checked above").first.clone();
         chain.follow(channel, std::slice::from_ref(&start), &start).context("the new key chain does not verify")?;
         let stored: Vec<StoredManifest> = history.entries.iter().map(|e| e.stored.clone()).collect();
-        let latest = LatestJson::for_history(&history.manifests()).expect("a published channel has a history");
-        tree::commit(&lock, &self.root, channel, &stored, Some(&chain.to_json()), &latest.to_json(), "rotate-key")?;
+        let manifests = history.manifests();
+        let latest = LatestJson::for_history(&manifests).expect("a published channel has a history");
+        let repository = self.repository(channel, &manifests)?;
+        tree::commit(
+            &lock,
+            &self.root,
+            channel,
+            &stored,
+            Some(&chain.to_json()),
+            &latest.to_json(),
+            &repository,
+            "rotate-key",
+        )?;
         self.ui.info(format!(
             "rotate-key: {channel} is handed from key {from} to key {} from sequence {from_sequence} on ({} rotation(s) in {})",
             to.key_id(),

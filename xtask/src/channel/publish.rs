@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use signing::dist::{ArtifactKind, DistManifest, SigningKeyInfo};
 use signing::manifest::{ManifestKind, PlatformEntry, Rollout};
-use signing::platform::{self, PlatformKey};
+use signing::platform::{self, Installer, PlatformKey};
 use signing::policy::{self, Offer, OfferReason};
 
 use super::{Draft, ExpiryArgs, Session, TreeArgs, artifact_url, parse_percent, rollout_salt, store};
@@ -216,6 +216,14 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
             let reader = fsx::open_untrusted(&file)?;
             policy::verify_download(reader, &offer, std::slice::from_ref(public_key))
                 .with_context(|| format!("{} does not match what {} says about it", file.display(), path.display()))?;
+            // apt installs debs from the channel's repository: they are kept
+            // in the store, where every later change of the channel finds them.
+            if artifact.kind == ArtifactKind::Deb
+                && super::apt::add_package(&session.root, &file, &artifact.sha256, artifact.size, Installer::Deb)
+                    .with_context(|| format!("adding {} to the file store", file.display()))?
+            {
+                session.ui.info(format!("publish: {file_name}: added to the store for the apt repository"));
+            }
             // A tree a client swaps in as a whole can also be assembled
             // from the files it already has: its files go to the store.
             if matches!(artifact.kind, ArtifactKind::Portable | ArtifactKind::App) {

@@ -10,6 +10,8 @@
 //!     history/<sequence>.json.minisig   and its signature
 //!     keys.json                       the key chain, once the channel rotated
 //!                                     its signing key (`cargo xtask rotate-key`)
+//!     apt/                            the channel's apt repository, when its
+//!                                     releases carry debs ([`super::apt`])
 //! ```
 //!
 //! A change rewrites one channel folder as a whole. The new folder is written
@@ -32,14 +34,24 @@ use signing::latest::LATEST_JSON_FILE;
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
 use signing::rotation::{KEY_CHAIN_FILE, MAX_KEY_CHAIN_BYTES};
 
+use super::apt::{Content, RepoFile};
 use crate::core::fsx;
 
 /// The variable that names a failpoint: `<command>:<point>`.
 pub const FAILPOINT_VAR: &str = "HUDSON_FAILPOINT";
 
 /// Every write point of a channel change, in order.
-pub const FAILPOINTS: &[&str] =
-    &["stored", "locked", "history-written", "manifest-written", "latest-written", "staged", "swapped", "done"];
+pub const FAILPOINTS: &[&str] = &[
+    "stored",
+    "locked",
+    "history-written",
+    "manifest-written",
+    "latest-written",
+    "repository-written",
+    "staged",
+    "swapped",
+    "done",
+];
 
 /// The folder of the history inside a channel folder.
 pub const HISTORY_DIR: &str = "history";
@@ -172,6 +184,7 @@ pub fn commit(
     history: &[StoredManifest],
     key_chain: Option<&[u8]>,
     latest_json: &[u8],
+    repository: &[RepoFile],
     command: &str,
 ) -> Result<()> {
     let current = history.last().context("a channel always has a current manifest")?;
@@ -199,6 +212,31 @@ pub fn commit(
         write_synced(&staged.join(KEY_CHAIN_FILE), chain)?;
     }
     failpoint(command, "latest-written");
+    let mut folders = std::collections::BTreeSet::new();
+    for file in repository {
+        let path = staged.join(&file.path);
+        let folder = fsx::parent(&path)?.to_path_buf();
+        if !folders.contains(&folder) {
+            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+            // Every new folder between it and the channel folder gets synced.
+            folders.extend(folder.ancestors().take_while(|f| *f != staged).map(Path::to_path_buf));
+        }
+        match &file.content {
+            Content::Bytes(bytes) => write_synced(&path, bytes)?,
+            // A link to the store's copy: the same bytes, no space.
+            Content::Link(from) => {
+                if std::fs::hard_link(from, &path).is_err() {
+                    std::fs::copy(from, &path)
+                        .with_context(|| format!("copying {} to {}", from.display(), path.display()))?;
+                    File::open(&path)?.sync_all()?;
+                }
+            }
+        }
+    }
+    for folder in folders.iter().rev() {
+        fsx::sync_dir(folder)?;
+    }
+    failpoint(command, "repository-written");
     fsx::sync_dir(&staged_history)?;
     fsx::sync_dir(&staged)?;
     fsx::sync_dir(staging.path())?;
@@ -274,12 +312,12 @@ mod tests {
         let root = dir.path().join("release-manifests");
         {
             let lock = lock(&root).unwrap();
-            commit(&lock, &root, "beta", &[entry(1, "one")], None, b"latest one", "publish").unwrap();
+            commit(&lock, &root, "beta", &[entry(1, "one")], None, b"latest one", &[], "publish").unwrap();
         }
         let files = read_channel(&root.join("beta")).unwrap();
         assert_eq!(files.manifest, Some((b"one".to_vec(), b"sig one\n".to_vec())));
         let lock = lock(&root).unwrap();
-        commit(&lock, &root, "beta", &[entry(1, "one"), entry(2, "two")], None, b"latest two", "publish").unwrap();
+        commit(&lock, &root, "beta", &[entry(1, "one"), entry(2, "two")], None, b"latest two", &[], "publish").unwrap();
         let files = read_channel(&root.join("beta")).unwrap();
         assert_eq!(files.manifest, Some((b"two".to_vec(), b"sig two\n".to_vec())));
         assert_eq!(files.history, [entry(1, "one"), entry(2, "two")]);

@@ -14,7 +14,14 @@
 //! 6. every tree manifest a release in the history names is in the file
 //!    store with the SHA-256 and size the signed manifest gives, and every
 //!    object it names is there, decompresses to its size and has its
-//!    SHA-256 (each problem is named, not only the first).
+//!    SHA-256 (each problem is named, not only the first);
+//! 7. the apt repository (`apt/`), when there is one: `InRelease` and
+//!    `Release.gpg` verify with the repository key, every index has the
+//!    size and SHA-256 `Release` gives, every package is there with its
+//!    size and SHA-256, and the repository offers what the channel's
+//!    history implies (each difference named). The repository key is the
+//!    configured one (`signing.openpgp-public-key`), else `--openpgp-key`,
+//!    else the channel's own `apt/archive-keyring.pgp`.
 //!
 //! The default key is the configured release key
 //! (`[workspace.metadata.hudson.signing] public-key`), else the development
@@ -35,8 +42,9 @@ use signing::rotation::{KEY_CHAIN_FILE, KeyChain, MAX_KEY_CHAIN_BYTES};
 
 use super::history::History;
 use super::promote::signature_key_id;
-use super::{TreeArgs, manifests_dir, now, rfc3339, store, url_file_name};
+use super::{TreeArgs, apt, manifests_dir, now, rfc3339, store, url_file_name};
 use crate::core::config::Config;
+use crate::core::openpgp::OpenPgpPublicKey;
 use crate::core::ui::Ui;
 use crate::core::{fsx, keys};
 
@@ -52,6 +60,10 @@ pub struct Args {
     /// for the dist folders of several targets). Every artifact must be found.
     #[arg(long, value_name = "DIR")]
     pub artifacts: Vec<PathBuf>,
+    /// The OpenPGP public key the package repositories must be signed with
+    /// (default: `signing.openpgp-public-key`, else the channel's own keyring).
+    #[arg(long, value_name = "FILE")]
+    pub openpgp_key: Option<PathBuf>,
     #[command(flatten)]
     pub tree: TreeArgs,
 }
@@ -70,6 +82,8 @@ struct Report {
     artifact_signatures: usize,
     artifacts_verified: Vec<String>,
     store: StoreReport,
+    /// The apt repository's key fingerprint, when the channel has one.
+    apt_key: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -263,6 +277,9 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     // 6. The file store.
     let store = check_store(&dir, &manifests)?;
 
+    // 7. The apt repository.
+    let apt_key = check_apt(&config, ui, &dir, &channel, &manifests, args.openpgp_key.as_deref())?;
+
     let signer = history.keys.as_ref().map_or(key.key_id(), |keys| keys.key_for(manifest.sequence).key_id());
     let rotations = history.chain.as_ref().map_or(0, |chain| chain.links.len());
     if rotations > 0 {
@@ -311,6 +328,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         artifact_signatures: manifest.platforms.len(),
         artifacts_verified: verified,
         store,
+        apt_key,
     });
     Ok(())
 }
@@ -376,9 +394,75 @@ fn check_kind_for_key(platform: PlatformKey, url: &str) -> Result<()> {
 
 /// Files and folders in a channel folder (and its history) that neither
 /// the history nor the layout of [`super::tree`] accounts for.
+/// Step 7: the apt repository, checked with the key the release manager
+/// names (or the channel's own). Returns the key's fingerprint.
+fn check_apt(
+    config: &Config,
+    ui: &Ui,
+    dir: &Path,
+    channel: &str,
+    manifests: &[signing::manifest::ChannelManifest],
+    openpgp_key: Option<&Path>,
+) -> Result<Option<String>> {
+    let present = std::fs::symlink_metadata(dir.join(apt::APT_DIR)).is_ok();
+    if !present {
+        if apt::has_debs(manifests) {
+            ui.info(format!("  no apt repository: {channel} was published without HUDSON_OPENPGP_PRIVATE_KEY"));
+        }
+        return Ok(None);
+    }
+    if !apt::has_debs(manifests) {
+        bail!(
+            "{} holds an apt repository, but no release of {channel} carries a deb",
+            dir.join(apt::APT_DIR).display()
+        );
+    }
+    let (key, origin) = match (openpgp_key, &config.signing.openpgp_public_key) {
+        (Some(path), _) => (OpenPgpPublicKey::read(path)?, path.display().to_string()),
+        (None, Some(path)) => (OpenPgpPublicKey::read(path)?, path.display().to_string()),
+        (None, None) => {
+            let key = apt::channel_key(dir)?
+                .with_context(|| format!("{}/{} is missing", dir.join(apt::APT_DIR).display(), apt::KEYRING_FILE))?;
+            ui.info(format!(
+                "  warning: checking the apt repository with its own keyring: pass --openpgp-key or set signing.openpgp-public-key to pin the key"
+            ));
+            (key, format!("{}/{}", apt::APT_DIR, apt::KEYRING_FILE))
+        }
+    };
+    let mut problems = apt::check(dir, channel, manifests, &key);
+    if let Ok(Some(shipped)) = apt::channel_key(dir)
+        && shipped.fingerprint() != key.fingerprint()
+    {
+        problems.push(format!(
+            "{}/{} is key {}, not the repository key {} ({origin})",
+            apt::APT_DIR,
+            apt::KEYRING_FILE,
+            shipped.fingerprint(),
+            key.fingerprint()
+        ));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{channel}'s apt repository does not match its signed history ({} problem(s)):\n  - {}\nRe-run the channel's last change to rewrite it",
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+    let offered = apt::offered(manifests);
+    ui.info(format!(
+        "  apt repository: signed by OpenPGP key {} ({origin}), indexes and packages match, offers {}",
+        key.fingerprint(),
+        offered
+            .release
+            .filter(|r| !apt::deb_keys(r).is_empty())
+            .map_or("nothing".to_owned(), |r| r.version.to_string())
+    ));
+    Ok(Some(key.fingerprint()))
+}
+
 fn unaccounted_files(dir: &Path, history: &History) -> Result<Vec<String>> {
     let mut expected: std::collections::BTreeSet<String> =
-        [MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, LATEST_JSON_FILE, super::tree::HISTORY_DIR]
+        [MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, LATEST_JSON_FILE, super::tree::HISTORY_DIR, apt::APT_DIR]
             .into_iter()
             .map(str::to_owned)
             .collect();

@@ -54,6 +54,10 @@ struct RawSigning {
     /// The release public key the app trusts, relative to the workspace.
     #[serde(default)]
     public_key: Option<PathBuf>,
+    /// The OpenPGP public key the package repositories are signed with
+    /// (`keygen --openpgp`'s `.asc`), relative to the workspace.
+    #[serde(default)]
+    openpgp_public_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +163,8 @@ pub struct Config {
 pub struct SigningConfig {
     /// The release public key the app trusts (absolute path), if configured.
     pub public_key: Option<PathBuf>,
+    /// The OpenPGP key of the package repositories (absolute path), if configured.
+    pub openpgp_public_key: Option<PathBuf>,
 }
 
 /// `[workspace.metadata.hudson.channels]`.
@@ -321,7 +327,10 @@ impl Config {
                 .map(|p| (p.name.to_string(), p.manifest_path.clone().into(), p.version.to_string()))
                 .collect(),
             shell_source_dirs,
-            signing: SigningConfig { public_key: raw.signing.public_key.map(|path| root.join(path)) },
+            signing: SigningConfig {
+                public_key: raw.signing.public_key.map(|path| root.join(path)),
+                openpgp_public_key: raw.signing.openpgp_public_key.map(|path| root.join(path)),
+            },
             channels: ChannelsConfig {
                 protected: raw.channels.protected,
                 base_url: raw.channels.base_url,

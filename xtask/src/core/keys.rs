@@ -20,13 +20,19 @@ use signing::keys::{
 
 use crate::core::config::Config;
 use crate::core::credentials::Secret;
-use crate::core::fsx;
 use crate::core::ui::Ui;
+use crate::core::{fsx, openpgp};
 
 struct Environment {
     key: Option<Secret>,
     password: Option<Secret>,
+    openpgp_key: Option<Secret>,
+    openpgp_password: Option<Secret>,
 }
+
+/// Every variable [`take_from_environment`] takes: the minisign key of
+/// the channels and artifacts, the OpenPGP key of the package repositories.
+const TAKEN: [&str; 4] = [PRIVATE_KEY_VAR, PRIVATE_KEY_PASSWORD_VAR, openpgp::PRIVATE_KEY_VAR, openpgp::PASSWORD_VAR];
 
 static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
 
@@ -37,20 +43,17 @@ static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
 /// the initial environment (`/proc/<pid>/environ`, readable by the same
 /// user) still holds the value, so its bytes are overwritten first.
 pub fn take_from_environment() {
-    let key = std::env::var(PRIVATE_KEY_VAR).ok().map(Secret::new);
-    let password = std::env::var(PRIVATE_KEY_PASSWORD_VAR).ok().map(Secret::new);
-    // SAFETY: `main` calls this before it starts any thread, so nothing can
-    // read the environment concurrently.
-    unsafe {
-        #[cfg(unix)]
-        {
-            wipe_value(PRIVATE_KEY_VAR);
-            wipe_value(PRIVATE_KEY_PASSWORD_VAR);
+    let [key, password, openpgp_key, openpgp_password] = TAKEN.map(|name| std::env::var(name).ok().map(Secret::new));
+    for name in TAKEN {
+        // SAFETY: `main` calls this before it starts any thread, so nothing
+        // can read the environment concurrently.
+        unsafe {
+            #[cfg(unix)]
+            wipe_value(name);
+            std::env::remove_var(name);
         }
-        std::env::remove_var(PRIVATE_KEY_VAR);
-        std::env::remove_var(PRIVATE_KEY_PASSWORD_VAR);
     }
-    let _ = ENVIRONMENT.set(Environment { key, password });
+    let _ = ENVIRONMENT.set(Environment { key, password, openpgp_key, openpgp_password });
 }
 
 /// Overwrites the value of `name` in place with NUL bytes, where the C
@@ -79,7 +82,17 @@ unsafe fn wipe_value(name: &str) {
 }
 
 fn environment() -> &'static Environment {
-    ENVIRONMENT.get_or_init(|| Environment { key: None, password: None })
+    ENVIRONMENT.get_or_init(|| Environment { key: None, password: None, openpgp_key: None, openpgp_password: None })
+}
+
+/// `HUDSON_OPENPGP_PRIVATE_KEY`, when it was set.
+pub fn openpgp_from_environment() -> Option<&'static Secret> {
+    environment().openpgp_key.as_ref()
+}
+
+/// `HUDSON_OPENPGP_PRIVATE_KEY_PASSWORD`, when it was set and not empty.
+pub fn openpgp_password_from_environment() -> Option<&'static Secret> {
+    environment().openpgp_password.as_ref().filter(|p| !p.expose().is_empty())
 }
 
 /// `TAURI_SIGNING_PRIVATE_KEY_PASSWORD`, when it was set.
@@ -212,7 +225,7 @@ pub fn write_key_pair(path: &Path, pair: &KeyPair) -> Result<()> {
 
 /// Writes a file only its owner can read: the temporary file is made 0600
 /// before a byte is written, then renamed into place.
-fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     fsx::write_atomic_with(path, Some(0o600), |tmp| {
         tmp.as_file().write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))

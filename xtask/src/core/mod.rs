@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod doctor;
 pub mod fsx;
 pub mod keys;
+pub mod openpgp;
 pub mod target;
 pub mod ui;
 pub mod version;
