@@ -1751,7 +1751,8 @@ fn verify_names_each_tampering_of_the_apt_repository() {
         copy_tree(&pristine, &fixture.manifests());
     };
     let other = make_repository_key("intruder");
-    let cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    type Damage<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
         (
             "an index changed after signing",
             Box::new(|| {

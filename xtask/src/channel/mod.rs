@@ -286,7 +286,14 @@ impl<'a> Session<'a> {
         let latest = LatestJson::for_history(&manifests).expect("the history has the new manifest");
         let chain = history.chain.as_ref().map(KeyChain::to_json);
         let repository = self.repository(channel, &manifests)?;
-        tree::commit(&lock, &self.root, channel, &stored, chain.as_deref(), &latest.to_json(), &repository, command)?;
+        let latest_json = latest.to_json();
+        let contents = tree::Contents {
+            history: &stored,
+            key_chain: chain.as_deref(),
+            latest_json: &latest_json,
+            repository: &repository,
+        };
+        tree::commit(&lock, &self.root, channel, contents, command)?;
         self.report(command, &manifest, &latest);
         self.report_repository(&manifests, &repository);
         Ok(manifest)
@@ -401,16 +408,14 @@ impl<'a> Session<'a> {
         let manifests = history.manifests();
         let latest = LatestJson::for_history(&manifests).expect("a published channel has a history");
         let repository = self.repository(channel, &manifests)?;
-        tree::commit(
-            &lock,
-            &self.root,
-            channel,
-            &stored,
-            Some(&chain.to_json()),
-            &latest.to_json(),
-            &repository,
-            "rotate-key",
-        )?;
+        let (chain_json, latest_json) = (chain.to_json(), latest.to_json());
+        let contents = tree::Contents {
+            history: &stored,
+            key_chain: Some(&chain_json),
+            latest_json: &latest_json,
+            repository: &repository,
+        };
+        tree::commit(&lock, &self.root, channel, contents, "rotate-key")?;
         self.ui.info(format!(
             "rotate-key: {channel} is handed from key {from} to key {} from sequence {from_sequence} on ({} rotation(s) in {})",
             to.key_id(),

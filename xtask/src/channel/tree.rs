@@ -174,19 +174,22 @@ pub fn read_channel(dir: &Path) -> Result<ChannelFiles> {
     Ok(ChannelFiles { manifest, history, key_chain })
 }
 
+/// What a channel folder holds after a change.
+pub struct Contents<'a> {
+    /// Every signed manifest; the last becomes `manifest.json`.
+    pub history: &'a [StoredManifest],
+    /// `keys.json`, once the channel rotated its key.
+    pub key_chain: Option<&'a [u8]>,
+    pub latest_json: &'a [u8],
+    /// The apt repository's files (none without one).
+    pub repository: &'a [RepoFile],
+}
+
 /// Replaces the channel folder `root/<channel>` with one holding `history`
 /// (whose last entry becomes `manifest.json`) and `latest_json`. See the
 /// module docs for why this is atomic.
-pub fn commit(
-    _lock: &Lock,
-    root: &Path,
-    channel: &str,
-    history: &[StoredManifest],
-    key_chain: Option<&[u8]>,
-    latest_json: &[u8],
-    repository: &[RepoFile],
-    command: &str,
-) -> Result<()> {
+pub fn commit(_lock: &Lock, root: &Path, channel: &str, contents: Contents<'_>, command: &str) -> Result<()> {
+    let Contents { history, key_chain, latest_json, repository } = contents;
     let current = history.last().context("a channel always has a current manifest")?;
     failpoint(command, "locked");
     let parent = parent_of(root)?;
@@ -302,6 +305,10 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn contents<'a>(history: &'a [StoredManifest], latest_json: &'a [u8]) -> Contents<'a> {
+        Contents { history, key_chain: None, latest_json, repository: &[] }
+    }
+
     fn entry(sequence: u64, text: &str) -> StoredManifest {
         StoredManifest { sequence, json: text.as_bytes().to_vec(), signature: format!("sig {text}\n") }
     }
@@ -312,12 +319,12 @@ mod tests {
         let root = dir.path().join("release-manifests");
         {
             let lock = lock(&root).unwrap();
-            commit(&lock, &root, "beta", &[entry(1, "one")], None, b"latest one", &[], "publish").unwrap();
+            commit(&lock, &root, "beta", contents(&[entry(1, "one")], b"latest one"), "publish").unwrap();
         }
         let files = read_channel(&root.join("beta")).unwrap();
         assert_eq!(files.manifest, Some((b"one".to_vec(), b"sig one\n".to_vec())));
         let lock = lock(&root).unwrap();
-        commit(&lock, &root, "beta", &[entry(1, "one"), entry(2, "two")], None, b"latest two", &[], "publish").unwrap();
+        commit(&lock, &root, "beta", contents(&[entry(1, "one"), entry(2, "two")], b"latest two"), "publish").unwrap();
         let files = read_channel(&root.join("beta")).unwrap();
         assert_eq!(files.manifest, Some((b"two".to_vec(), b"sig two\n".to_vec())));
         assert_eq!(files.history, [entry(1, "one"), entry(2, "two")]);

@@ -423,9 +423,9 @@ fn check_apt(
         (None, None) => {
             let key = apt::channel_key(dir)?
                 .with_context(|| format!("{}/{} is missing", dir.join(apt::APT_DIR).display(), apt::KEYRING_FILE))?;
-            ui.info(format!(
-                "  warning: checking the apt repository with its own keyring: pass --openpgp-key or set signing.openpgp-public-key to pin the key"
-            ));
+            ui.info(
+                "  warning: checking the apt repository with its own keyring: pass --openpgp-key or set signing.openpgp-public-key to pin the key",
+            );
             (key, format!("{}/{}", apt::APT_DIR, apt::KEYRING_FILE))
         }
     };
