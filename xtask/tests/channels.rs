@@ -1607,6 +1607,24 @@ fn make_repository_key(name: &str) -> RepositoryKey {
 fn deb_package(release: &str, seed: u64) -> Vec<u8> {
     fn tar_gz(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
+        // The folders first, as dpkg-deb writes them: dpkg creates none itself.
+        let mut folders = std::collections::BTreeSet::new();
+        for (name, _) in files {
+            let mut path = Path::new(name).parent();
+            while let Some(folder) = path.filter(|p| *p != Path::new(".") && !p.as_os_str().is_empty()) {
+                folders.insert(format!("{}/", folder.display()));
+                path = folder.parent();
+            }
+        }
+        for folder in folders {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            header.set_mode(0o755);
+            header.set_mtime(TIMESTAMP);
+            header.set_cksum();
+            tar.append_data(&mut header, folder, std::io::empty()).unwrap();
+        }
         for (name, bytes) in files {
             let mut header = tar::Header::new_gnu();
             header.set_size(bytes.len() as u64);
@@ -1806,4 +1824,246 @@ fn intruder_signature(key: &RepositoryKey) -> Vec<u8> {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::read(scratch.channel("beta").join("apt/dists/beta/Release.gpg")).unwrap()
+}
+
+/// Real `apt-get` on one machine without touching it: the system's sources,
+/// keys, lists and dpkg database are never read or written; packages
+/// install under `root/` through `dpkg --root`.
+struct Apt {
+    dir: PathBuf,
+    root: PathBuf,
+    transcript: std::cell::RefCell<String>,
+}
+
+impl Apt {
+    fn new(parent: &Path, name: &str, repository_url: &str, channel: &str, keyring: &Path) -> Apt {
+        let dir = parent.join(name);
+        let root = dir.join("root");
+        for sub in ["sources", "trusted", "prefs", "state/lists/partial", "cache/archives/partial", "conf"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for sub in ["var/lib/dpkg/updates", "var/lib/dpkg/info"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::write(root.join("var/lib/dpkg/status"), b"").unwrap();
+        std::fs::write(
+            dir.join("sources/hudson.sources"),
+            format!(
+                "Types: deb\nURIs: {repository_url}\nSuites: {channel}\nComponents: main\nArchitectures: amd64\nSigned-By: {}\n",
+                keyring.display()
+            ),
+        )
+        .unwrap();
+        Apt { dir, root, transcript: Default::default() }
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Output {
+        let d = |sub: &str| self.dir.join(sub).display().to_string();
+        let options = [
+            "Dir::Etc::SourceList=/dev/null".to_owned(),
+            format!("Dir::Etc::SourceParts={}", d("sources")),
+            "Dir::Etc::Trusted=/dev/null".to_owned(),
+            format!("Dir::Etc::TrustedParts={}", d("trusted")),
+            "Dir::Etc::Preferences=/dev/null".to_owned(),
+            format!("Dir::Etc::PreferencesParts={}", d("prefs")),
+            format!("Dir::State={}", d("state")),
+            format!("Dir::State::status={}", self.root.join("var/lib/dpkg/status").display()),
+            format!("Dir::Cache={}", d("cache")),
+            format!("DPkg::Options::=--root={}", self.root.display()),
+            "DPkg::Options::=--force-not-root".to_owned(),
+            "DPkg::Options::=--force-script-chrootless".to_owned(),
+            // A Debian machine's defaults, which some build machines turn off
+            // (this one does, for a registry mirror): a Release past its
+            // Valid-Until, or dated in the future, is refused.
+            "Acquire::Check-Valid-Until=true".to_owned(),
+            "Acquire::Check-Date=true".to_owned(),
+            "Debug::NoLocking=1".to_owned(),
+            "APT::Sandbox::User=root".to_owned(),
+            // No hooks from the machine's apt.conf.d run for these installs.
+            "DPkg::Pre-Invoke::=".to_owned(),
+            "DPkg::Post-Invoke::=".to_owned(),
+            "APT::Update::Post-Invoke::=".to_owned(),
+            "APT::Update::Post-Invoke-Success::=".to_owned(),
+        ];
+        let mut command = Command::new(program);
+        for option in &options {
+            command.arg("-o").arg(option);
+        }
+        let out = command.args(args).env("DEBIAN_FRONTEND", "noninteractive").output().unwrap();
+        let mut transcript = self.transcript.borrow_mut();
+        transcript.push_str(&format!("$ {program} {}\n", args.join(" ")));
+        transcript.push_str(&String::from_utf8_lossy(&out.stdout));
+        transcript.push_str(&String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn get(&self, args: &[&str]) -> Output {
+        self.command("apt-get", args)
+    }
+
+    /// The installed version of `hudson`, from this root's dpkg database.
+    fn installed(&self) -> Option<String> {
+        let out = Command::new("dpkg-query")
+            .arg(format!("--admindir={}", self.root.join("var/lib/dpkg").display()))
+            .args(["-W", "-f", "${Version}", "hudson"])
+            .output()
+            .unwrap();
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// `apt-cache policy hudson`'s Candidate.
+    fn candidate(&self) -> String {
+        let out = self.command("apt-cache", &["policy", "hudson"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().find_map(|l| l.trim().strip_prefix("Candidate: ")).unwrap_or("").to_owned()
+    }
+}
+
+/// `python3 -m http.server` on a free loopback port, stopped on drop.
+struct HttpServer(std::process::Child, u16);
+
+impl HttpServer {
+    fn start(root: &Path) -> HttpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(root)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "python3 -m http.server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        HttpServer(child, port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
+    // apt compares Valid-Until with the real clock: the channel's clock is now.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let at = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let fixture = Fixture::with_repository();
+    let key = release_key();
+    let run = |args: &[&str], when: OffsetDateTime| {
+        let mut all = args.to_vec();
+        let manifests = fixture.manifests();
+        all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
+        let out = fixture.command(&all).env("HUDSON_NOW", at(when)).output().unwrap();
+        assert!(out.status.success(), "xtask {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let dists: Vec<PathBuf> = ["1.0.0", "1.1.0", "1.2.0"].iter().map(|v| fixture.dist(v, LINUX, key, false)).collect();
+    let publish = |dist: &Path, when| {
+        run(&["publish", "--channel", "beta", "--base-url", BASE_URL, dist.to_str().unwrap()], when)
+    };
+    publish(&dists[0], now - time::Duration::hours(6));
+    let server = HttpServer::start(&fixture.manifests());
+    let url = format!("http://127.0.0.1:{}/beta/apt", server.1);
+    let apt = Apt::new(fixture.dir.path(), "machine", &url, "beta", &repository_key().keyring);
+    let ok = |out: Output, what: &str| {
+        assert!(out.status.success(), "{what} failed:\n{}", apt.transcript.borrow());
+    };
+
+    ok(apt.get(&["update"]), "apt-get update");
+    ok(apt.get(&["install", "-y", "hudson"]), "apt-get install hudson");
+    assert_eq!(apt.installed().as_deref(), Some("1.0.0"));
+    publish(&dists[1], now - time::Duration::hours(5));
+    ok(apt.get(&["update"]), "apt-get update");
+    ok(apt.get(&["upgrade", "-y"]), "apt-get upgrade");
+    assert_eq!(apt.installed().as_deref(), Some("1.1.0"), "{}", apt.transcript.borrow());
+    eprintln!("apt-get transcript:\n{}", apt.transcript.borrow());
+
+    // A yank offers 1.0.0 again: the candidate of a machine without Hudson.
+    run(&["yank", "beta"], now - time::Duration::minutes(270));
+    let fresh = Apt::new(fixture.dir.path(), "fresh", &url, "beta", &repository_key().keyring);
+    assert!(fresh.get(&["update"]).status.success(), "{}", fresh.transcript.borrow());
+    assert_eq!(fresh.candidate(), "1.0.0", "{}", fresh.transcript.borrow());
+
+    // A newer release, then tampered copies of its repository: apt refuses
+    // each, and the installed 1.1.0 stays.
+    publish(&dists[2], now - time::Duration::hours(4));
+    let good = fixture.dir.path().join("good-beta");
+    copy_tree(&fixture.channel("beta"), &good);
+    let other = make_repository_key("apt-intruder");
+    let beta = fixture.channel("beta");
+    let dists_dir = beta.join("apt/dists/beta");
+    let tamper: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+        (
+            "an index changed after signing",
+            Box::new(|| {
+                let path = dists_dir.join("main/binary-amd64/Packages");
+                let text = std::fs::read_to_string(&path).unwrap();
+                // The same size: only the hash tells.
+                std::fs::write(&path, text.replace("Hudson test package", "Hudson evil package")).unwrap();
+                std::fs::remove_file(dists_dir.join("main/binary-amd64/Packages.xz")).unwrap();
+                std::fs::remove_file(dists_dir.join("main/binary-amd64/Packages.gz")).unwrap();
+            }),
+            "Hash Sum mismatch",
+        ),
+        (
+            "a Release signed by another key",
+            Box::new(|| {
+                let scratch = Fixture { dir: tempfile::tempdir().unwrap(), repository: false };
+                copy_tree(&good, &scratch.manifests().join("beta"));
+                copy_tree(&fixture.manifests().join("store"), &scratch.manifests().join("store"));
+                std::fs::remove_dir_all(scratch.manifests().join("beta/apt")).unwrap();
+                let out = scratch
+                    .command(&["rollout", "beta", "100", "--manifests-dir", scratch.manifests().to_str().unwrap()])
+                    .env("HUDSON_OPENPGP_PRIVATE_KEY", &other.secret)
+                    .env("HUDSON_NOW", at(now - time::Duration::minutes(210)))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                std::fs::remove_dir_all(&beta).unwrap();
+                copy_tree(&scratch.manifests().join("beta"), &beta);
+            }),
+            "NO_PUBKEY",
+        ),
+        (
+            "an expired Release",
+            Box::new(|| {
+                // Newer than what apt has (it keeps the newest Release it
+                // accepted), valid for an hour, which ended an hour ago.
+                run(&["rollout", "beta", "100", "--expires-in", "1h"], now - time::Duration::hours(2));
+            }),
+            "expired",
+        ),
+        (
+            "no signature",
+            Box::new(|| {
+                std::fs::remove_file(dists_dir.join("InRelease")).unwrap();
+                std::fs::remove_file(dists_dir.join("Release.gpg")).unwrap();
+            }),
+            "is no longer signed",
+        ),
+    ];
+    for (what, damage, said) in tamper {
+        std::fs::remove_dir_all(&beta).unwrap();
+        copy_tree(&good, &beta);
+        damage();
+        let from = apt.transcript.borrow().len();
+        let _ = apt.get(&["update"]);
+        let _ = apt.get(&["upgrade", "-y"]);
+        let said_now = apt.transcript.borrow()[from..].to_owned();
+        assert!(said_now.contains(said), "{what}: apt did not say {said:?}:\n{said_now}");
+        assert_eq!(apt.installed().as_deref(), Some("1.1.0"), "{what}: the installed version changed:\n{said_now}");
+    }
+    // The good repository again: the upgrade goes through.
+    std::fs::remove_dir_all(&beta).unwrap();
+    copy_tree(&good, &beta);
+    ok(apt.get(&["update"]), "apt-get update");
+    ok(apt.get(&["upgrade", "-y"]), "apt-get upgrade");
+    assert_eq!(apt.installed().as_deref(), Some("1.2.0"), "{}", apt.transcript.borrow());
+    drop(server);
 }
