@@ -1957,6 +1957,9 @@ fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
     let fixture = Fixture::with_repository();
     let key = release_key();
     let run = |args: &[&str], when: OffsetDateTime| {
+        // python's http.server answers apt's If-Modified-Since by the whole
+        // second: a change in the second apt last fetched would look unchanged.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         let mut all = args.to_vec();
         let manifests = fixture.manifests();
         all.extend(["--manifests-dir", manifests.to_str().unwrap()]);
@@ -2049,6 +2052,7 @@ fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
         ),
     ];
     for (what, damage, said) in tamper {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         std::fs::remove_dir_all(&beta).unwrap();
         copy_tree(&good, &beta);
         damage();
@@ -2060,6 +2064,7 @@ fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
         assert_eq!(apt.installed().as_deref(), Some("1.1.0"), "{what}: the installed version changed:\n{said_now}");
     }
     // The good repository again: the upgrade goes through.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     std::fs::remove_dir_all(&beta).unwrap();
     copy_tree(&good, &beta);
     ok(apt.get(&["update"]), "apt-get update");

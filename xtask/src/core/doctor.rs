@@ -204,6 +204,12 @@ const PREREQS: &[Prereq] = &[
         probe: || probe("minisign", &["-v"]),
     },
     Prereq {
+        name: "gpgv",
+        needed_for: "tests (apt repositories: the verifier apt runs)",
+        install: Install::Apt("gpgv"),
+        probe: || probe("gpgv", &["--version"]).map(first_line),
+    },
+    Prereq {
         name: "osslsigncode",
         needed_for: "Windows signing, tests",
         install: Install::Apt("osslsigncode"),
