@@ -1574,6 +1574,9 @@ fn gc_removes_only_what_no_signed_release_names() {
     assert!(stray.exists());
 }
 
+/// A change made to a published tree, to see who notices.
+type Damage<'a> = Box<dyn Fn() + 'a>;
+
 /// The repository key of the tests: made once by `keygen --openpgp`.
 struct RepositoryKey {
     /// The armored secret key file (what HUDSON_OPENPGP_PRIVATE_KEY names).
@@ -1769,7 +1772,6 @@ fn verify_names_each_tampering_of_the_apt_repository() {
         copy_tree(&pristine, &fixture.manifests());
     };
     let other = make_repository_key("intruder");
-    type Damage<'a> = Box<dyn Fn() + 'a>;
     let cases: Vec<(&str, Damage, &str)> = vec![
         (
             "an index changed after signing",
@@ -2001,7 +2003,7 @@ fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
     let other = make_repository_key("apt-intruder");
     let beta = fixture.channel("beta");
     let dists_dir = beta.join("apt/dists/beta");
-    let tamper: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    let tamper: Vec<(&str, Damage, &str)> = vec![
         (
             "an index changed after signing",
             Box::new(|| {
