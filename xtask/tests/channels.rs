@@ -119,6 +119,7 @@ impl Fixture {
                 }
                 // A real package, as apt reads it.
                 ArtifactKind::Deb => std::fs::write(&path, deb_package(release, seed)).unwrap(),
+                ArtifactKind::Rpm => std::fs::write(&path, rpm_package(release, seed)).unwrap(),
                 _ => std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap(),
             }
             let signed =
@@ -478,7 +479,7 @@ fn assert_store_file_sound(path: &str, bytes: &[u8]) {
         return;
     }
     let sha256 = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
-    if let Some(hash) = name.strip_suffix(".deb") {
+    if let Some(hash) = name.strip_suffix(".deb").or_else(|| name.strip_suffix(".rpm")) {
         assert_eq!(sha256(bytes), hash, "{path}");
     } else if let Some(hash) = name.strip_suffix(".zst") {
         assert_eq!(sha256(&zstd::decode_all(bytes).unwrap()), hash, "{path}");
@@ -1532,23 +1533,23 @@ fn gc_removes_only_what_no_signed_release_names() {
     let orphans: Vec<&String> = before.keys().filter(|p| p.starts_with("store/")).collect();
     assert_eq!(
         orphans.len(),
-        5 + 1 + 1 + 2 + 1 + 1,
-        "1.0.0: 5 objects, its tree and its deb; 2.0.0: 2 new objects, its tree and its deb"
+        5 + 1 + 2 + 2 + 1 + 2,
+        "1.0.0: 5 objects, its tree, its deb and rpm; 2.0.0: 2 new objects, its tree, its deb and rpm"
     );
 
     let dry = fixture.ok(&["gc", "--dry-run"]);
     assert!(
         dry.contains(
-            "1 signed release(s) name 1 tree manifest(s), 5 object(s) and 1 package(s); would remove 4 file(s)"
+            "1 signed release(s) name 1 tree manifest(s), 5 object(s) and 2 package(s); would remove 5 file(s)"
         ),
         "{dry}"
     );
     assert_eq!(walk(&manifests), before, "a dry run removes nothing");
     let done = fixture.ok(&["gc"]);
-    assert!(done.contains("removed 4 file(s)"), "{done}");
+    assert!(done.contains("removed 5 file(s)"), "{done}");
     let after = walk(&manifests);
     let gone: Vec<&String> = before.keys().filter(|p| !after.contains_key(*p)).collect();
-    assert_eq!(gone.len(), 4, "{gone:?}");
+    assert_eq!(gone.len(), 5, "{gone:?}");
     assert!(gone.iter().any(|p| p.starts_with("store/packages/")), "{gone:?}");
     assert!(gone.iter().all(|p| p.starts_with("store/")), "{gone:?}");
     // What the channel names is all there: verify passes.
@@ -1560,7 +1561,7 @@ fn gc_removes_only_what_no_signed_release_names() {
     assert_ok(&fixture.publish("beta", &[&v2], &[]));
     let done = fixture.ok(&["gc"]);
     assert!(
-        done.contains("2 signed release(s) name 2 tree manifest(s), 7 object(s) and 2 package(s); removed 0 file(s)"),
+        done.contains("2 signed release(s) name 2 tree manifest(s), 7 object(s) and 4 package(s); removed 0 file(s)"),
         "{done}"
     );
 
@@ -1657,6 +1658,54 @@ fn deb_package(release: &str, seed: u64) -> Vec<u8> {
     ar.into_inner().unwrap()
 }
 
+/// A small real RPM package of `hudson` at `release`, version-release
+/// `<release>-1`, with one file whose bytes follow `seed`.
+fn rpm_package(release: &str, seed: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(&data, pseudo_random_bytes(2000, seed)).unwrap();
+    let package = rpm::PackageBuilder::new("hudson", release, "MIT", "x86_64", "Hudson test package")
+        .release("1")
+        .description("a package the channel tests publish")
+        .build_host("fixture")
+        .source_date(TIMESTAMP as u32)
+        .compression(rpm::CompressionType::Gzip)
+        .with_file(&data, rpm::FileOptions::new("/usr/share/hudson-test/data"))
+        .unwrap()
+        .with_file(&data, rpm::FileOptions::new("/usr/bin/hudson-test").mode(rpm::FileMode::regular(0o755)))
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    package.write(&mut out).unwrap();
+    out
+}
+
+/// The versions the yum repository of `channel` offers (`primary.xml`).
+fn yum_offers(fixture: &Fixture, channel: &str) -> Vec<String> {
+    let primary = yum_index(&fixture.channel(channel).join("yum"), "primary");
+    primary
+        .split("<version ")
+        .skip(1)
+        .filter_map(|v| v.split("ver=\"").nth(1)?.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A yum repository's index of `kind`, decompressed (found through repomd.xml).
+fn yum_index(yum: &Path, kind: &str) -> String {
+    let repomd = std::fs::read_to_string(yum.join("repodata/repomd.xml")).unwrap();
+    let block = repomd.split(&format!("<data type=\"{kind}\">")).nth(1).unwrap();
+    let location = block.split("<location href=\"").nth(1).unwrap().split('"').next().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(yum.join(location)).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    text
+}
+
 /// `gpgv --keyring <keyring> <files>` accepts.
 fn gpgv_accepts(keyring: &Path, files: &[&Path]) -> bool {
     let out = Command::new("gpgv").arg("--keyring").arg(keyring).args(files).output().expect("gpgv runs");
@@ -1671,13 +1720,14 @@ fn apt_offers(fixture: &Fixture, channel: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_apt_repository_follows_the_channel_and_gpgv_accepts_it() {
+fn the_package_repositories_follow_the_channel_and_gpgv_accepts_them() {
     let fixture = Fixture::with_repository();
     let key = release_key();
     let v1 = fixture.dist("1.0.0", LINUX, key, false);
     let v2 = fixture.dist("1.1.0", LINUX, key, false);
     let stderr = fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap()]);
-    assert!(stderr.contains("apt repository (amd64): offers Hudson 1.0.0"), "{stderr}");
+    assert!(stderr.contains("apt repository: offers Hudson 1.0.0"), "{stderr}");
+    assert!(stderr.contains("yum repository: offers Hudson 1.0.0"), "{stderr}");
     let apt = fixture.channel("beta").join("apt");
     let dists = apt.join("dists/beta");
     let keyring = &repository_key().keyring;
@@ -1698,6 +1748,12 @@ fn the_apt_repository_follows_the_channel_and_gpgv_accepts_it() {
     );
     assert!(release.contains("Valid-Until: Sun, 31 May 2026 12:00:00 UTC\n"), "{release}");
     assert_eq!(apt_offers(&fixture, "beta"), ["1.0.0"]);
+    let yum = fixture.channel("beta").join("yum");
+    assert!(gpgv_accepts(keyring, &[&yum.join("repodata/repomd.xml.asc"), &yum.join("repodata/repomd.xml")]));
+    assert_eq!(yum_offers(&fixture, "beta"), ["1.0.0"]);
+    let rpm = v1.parent().unwrap().join("Hudson-1.0.0-1.x86_64.rpm");
+    assert_eq!(std::fs::read(yum.join("packages/hudson-1.0.0-1.x86_64.rpm")).unwrap(), std::fs::read(&rpm).unwrap());
+    same_as_createrepo_c(&yum);
     let armored = repository_key().armored.to_str().unwrap().to_owned();
     let pubkey = fixture.public_key_file(key);
     let verify = |channel: &str| {
@@ -1710,15 +1766,20 @@ fn the_apt_repository_follows_the_channel_and_gpgv_accepts_it() {
     // nothing, a yank offers the release it goes back to.
     fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, "--rollout", "30", v2.to_str().unwrap()]);
     assert_eq!(apt_offers(&fixture, "beta"), ["1.0.0"]);
+    assert_eq!(yum_offers(&fixture, "beta"), ["1.0.0"]);
     fixture.ok(&["rollout", "beta", "100"]);
     assert_eq!(apt_offers(&fixture, "beta"), ["1.1.0"]);
+    assert_eq!(yum_offers(&fixture, "beta"), ["1.1.0"]);
+    assert!(!yum.join("packages/hudson-1.0.0-1.x86_64.rpm").exists());
     assert!(!apt.join("pool/main/h/hudson/hudson_1.0.0_amd64.deb").exists());
     fixture.ok(&["halt", "beta"]);
     assert_eq!(apt_offers(&fixture, "beta"), Vec::<String>::new());
+    assert_eq!(yum_offers(&fixture, "beta"), Vec::<String>::new());
     verify("beta");
     fixture.ok(&["rollout", "beta", "100"]);
     fixture.ok(&["yank", "beta"]);
     assert_eq!(apt_offers(&fixture, "beta"), ["1.0.0"]);
+    assert_eq!(yum_offers(&fixture, "beta"), ["1.0.0"]);
     verify("beta");
     // Promotion carries the packages to the other channel's repository.
     fixture.ok(&["promote", "1.0.0", "--from", "beta", "--to", "nightly"]);
@@ -1751,12 +1812,12 @@ fn the_apt_repository_follows_the_channel_and_gpgv_accepts_it() {
         .output()
         .unwrap();
     let error = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && error.contains("users' apt trusts only the first"), "{error}");
+    assert!(!out.status.success() && error.contains("users' apt and dnf trust only the first"), "{error}");
     assert_eq!(walk(&fixture.manifests()), before, "a refused change changed the tree");
 }
 
 #[test]
-fn verify_names_each_tampering_of_the_apt_repository() {
+fn verify_names_each_tampering_of_the_package_repositories() {
     let fixture = Fixture::with_repository();
     let v1 = fixture.dist("1.0.0", LINUX, release_key(), false);
     fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap()]);
@@ -1799,7 +1860,34 @@ fn verify_names_each_tampering_of_the_apt_repository() {
             "Packages.xz",
         ),
     ];
-    for (what, damage, named) in cases {
+    let yum = fixture.channel("beta").join("yum");
+    let yum_cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "a repomd.xml changed after signing",
+            Box::new(|| {
+                let path = yum.join("repodata/repomd.xml");
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, text.replace("<revision>", "<revision>1")).unwrap();
+            }),
+            "repomd.xml.asc",
+        ),
+        (
+            "a missing rpm",
+            Box::new(|| std::fs::remove_file(yum.join("packages/hudson-1.0.0-1.x86_64.rpm")).unwrap()),
+            "hudson-1.0.0-1.x86_64.rpm",
+        ),
+        (
+            "a damaged index",
+            Box::new(|| {
+                let repomd = std::fs::read_to_string(yum.join("repodata/repomd.xml")).unwrap();
+                let block = repomd.split("<data type=\"filelists\">").nth(1).unwrap();
+                let location = block.split("<location href=\"").nth(1).unwrap().split('"').next().unwrap();
+                std::fs::write(yum.join(location), b"not gzip").unwrap();
+            }),
+            "filelists.xml.gz",
+        ),
+    ];
+    for (what, damage, named) in cases.into_iter().chain(yum_cases) {
         restore();
         damage();
         let error = fixture.fails(&["verify", "beta", "--openpgp-key", &armored, "--pubkey", pubkey]);
@@ -2023,6 +2111,7 @@ fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
                 copy_tree(&good, &scratch.manifests().join("beta"));
                 copy_tree(&fixture.manifests().join("store"), &scratch.manifests().join("store"));
                 std::fs::remove_dir_all(scratch.manifests().join("beta/apt")).unwrap();
+                std::fs::remove_dir_all(scratch.manifests().join("beta/yum")).unwrap();
                 let out = scratch
                     .command(&["rollout", "beta", "100", "--manifests-dir", scratch.manifests().to_str().unwrap()])
                     .env("HUDSON_OPENPGP_PRIVATE_KEY", &other.secret)
@@ -2072,5 +2161,98 @@ fn apt_get_installs_upgrades_and_refuses_tampered_repositories() {
     ok(apt.get(&["update"]), "apt-get update");
     ok(apt.get(&["upgrade", "-y"]), "apt-get upgrade");
     assert_eq!(apt.installed().as_deref(), Some("1.2.0"), "{}", apt.transcript.borrow());
+    drop(server);
+}
+
+/// Our yum indexes say what createrepo_c, run on the same packages, says:
+/// package identity, checksum, location, sizes, header range,
+/// dependencies and files (createrepo_c's own times and paths aside).
+fn same_as_createrepo_c(yum: &Path) {
+    let scratch = tempfile::tempdir().unwrap();
+    copy_tree(&yum.join("packages"), &scratch.path().join("packages"));
+    let out = Command::new("createrepo_c").arg("--quiet").arg(scratch.path()).output().expect("createrepo_c runs");
+    assert!(out.status.success(), "createrepo_c: {}", String::from_utf8_lossy(&out.stderr));
+    let essentials = |text: &str| -> Vec<String> {
+        let keep = [
+            "<name>",
+            "<arch>",
+            "<version ",
+            "<checksum ",
+            "<summary>",
+            "<description>",
+            "<location ",
+            "<rpm:license>",
+            "<rpm:header-range",
+            "<rpm:entry",
+            "<file",
+            "<package pkgid",
+            "<changelog",
+        ];
+        let mut lines: Vec<String> =
+            text.lines().map(str::trim).filter(|l| keep.iter().any(|k| l.starts_with(k))).map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    for kind in ["primary", "filelists", "other"] {
+        let ours = essentials(&yum_index(yum, kind));
+        let theirs = essentials(&yum_index(scratch.path(), kind));
+        assert!(!ours.is_empty() || kind == "other", "{kind} is empty");
+        assert_eq!(ours, theirs, "{kind}.xml differs from createrepo_c's");
+    }
+}
+
+/// Debian's `dnf` with its own configuration, repositories, cache and
+/// install root: nothing of the machine's is read or written.
+fn dnf(dir: &Path, args: &[&str]) -> Output {
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    Command::new("dnf")
+        .arg(format!("--config={}", dir.join("dnf.conf").display()))
+        .arg(format!("--installroot={}", root.display()))
+        .arg(format!("--setopt=reposdir={}", dir.join("repos").display()))
+        .arg(format!("--setopt=cachedir={}", dir.join("cache").display()))
+        .args(["--releasever=1", "--assumeyes", "--quiet"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dnf_reads_the_yum_repository_with_repo_gpgcheck_and_refuses_a_tampered_one() {
+    let fixture = Fixture::with_repository();
+    let v1 = fixture.dist("1.0.0", LINUX, release_key(), false);
+    fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap()]);
+    let server = HttpServer::start(&fixture.manifests());
+    let dir = fixture.dir.path().join("dnf");
+    std::fs::create_dir_all(dir.join("repos")).unwrap();
+    std::fs::write(dir.join("dnf.conf"), "[main]\ngpgcheck=1\nrepo_gpgcheck=1\n").unwrap();
+    std::fs::write(
+        dir.join("repos/hudson.repo"),
+        format!(
+            "[hudson]\nname=Hudson beta\nbaseurl=http://127.0.0.1:{}/beta/yum\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://{}\nmetadata_expire=0\n",
+            server.1,
+            repository_key().armored.display()
+        ),
+    )
+    .unwrap();
+    let said =
+        |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = dnf(&dir, &["makecache"]);
+    assert!(out.status.success(), "dnf makecache: {}", said(&out));
+    let out = dnf(&dir, &["repoquery", "--repo", "hudson", "--qf", "%{name}-%{version}-%{release}.%{arch}", "hudson"]);
+    assert!(said(&out).contains("hudson-1.0.0-1.x86_64"), "dnf repoquery: {}", said(&out));
+    // rpm checks the package the repository lists.
+    let listed = fixture.channel("beta").join("yum/packages/hudson-1.0.0-1.x86_64.rpm");
+    let out = Command::new("rpm").arg("-K").arg(&listed).output().unwrap();
+    assert!(out.status.success(), "rpm -K: {}", said(&out));
+
+    // A repomd.xml changed after signing: dnf refuses the repository.
+    let repomd = fixture.channel("beta").join("yum/repodata/repomd.xml");
+    let text = std::fs::read_to_string(&repomd).unwrap();
+    std::fs::write(&repomd, text.replace("<revision>", "<revision>1")).unwrap();
+    std::fs::remove_dir_all(dir.join("cache")).unwrap();
+    let out = dnf(&dir, &["makecache"]);
+    assert!(!out.status.success(), "dnf accepted a tampered repomd.xml: {}", said(&out));
+    assert!(said(&out).contains("repomd.xml GPG signature verification error"), "{}", said(&out));
     drop(server);
 }

@@ -12,15 +12,10 @@
 //!   pool/main/<p>/<package>/<package>_<version>_<arch>.deb
 //! ```
 //!
-//! What it offers follows the rules of `latest.json` ([`stock_offer`]): apt
-//! has no install id, so a release below 100 % rollout is not offered (the
-//! previous full release stays), a halt offers nothing, a yank offers the
-//! release it goes back to. The packages come from the store
-//! (`store/packages/<sha256>.deb`, added by `publish`), are checked against
-//! the SHA-256 and size the signed manifest gives, and are hard-linked into
-//! the pool. `Date` is the manifest's issue time and `Valid-Until` its
-//! expiry, so the same history gives the same bytes, and apt stops
-//! trusting an index when clients stop trusting the manifest.
+//! What it offers, and where its packages come from: [`super::repo`].
+//! `Date` is the manifest's issue time and `Valid-Until` its expiry, so the
+//! same history gives the same bytes, and apt stops trusting an index when
+//! clients stop trusting the manifest.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -28,12 +23,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
-use signing::latest::stock_offer;
 use signing::manifest::{ChannelManifest, PlatformEntry};
 use signing::platform::{Arch, Installer, PlatformKey};
-use signing::tree::STORE_DIR;
 use time::OffsetDateTime;
 
+use super::repo::{self, Content, RepoFile, bytes, check_package};
 use crate::core::fsx;
 use crate::core::openpgp::{OpenPgpKey, OpenPgpPublicKey};
 
@@ -50,45 +44,6 @@ const MAX_CONTROL_BYTES: u64 = 1 << 20;
 /// package per architecture.
 pub const MAX_INDEX_BYTES: u64 = 16 << 20;
 
-/// One file of the repository, relative to the channel folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoFile {
-    pub path: String,
-    pub content: Content,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Content {
-    Bytes(Vec<u8>),
-    /// A file of the store, hard-linked (copied where links fail).
-    Link(PathBuf),
-}
-
-/// Where the store keeps the package whose SHA-256 is `sha256`.
-pub fn package_path(root: &Path, sha256: &str, installer: Installer) -> PathBuf {
-    root.join(STORE_DIR).join("packages").join(format!("{sha256}.{}", installer.as_str()))
-}
-
-/// Adds a package file to the store (once; a damaged copy is replaced).
-pub fn add_package(root: &Path, file: &Path, sha256: &str, size: u64, installer: Installer) -> Result<bool> {
-    let path = package_path(root, sha256, installer);
-    if check_package(&path, sha256, size).is_ok() {
-        return Ok(false);
-    }
-    std::fs::create_dir_all(fsx::parent(&path)?)?;
-    fsx::copy_atomic(file, &path)?;
-    check_package(&path, sha256, size).with_context(|| format!("the copy {} in the store", path.display()))?;
-    Ok(true)
-}
-
-/// Checks a stored package: a regular file of `size` bytes whose SHA-256 is `sha256`.
-pub fn check_package(path: &Path, sha256: &str, size: u64) -> Result<()> {
-    let (found, length) = fsx::sha256_untrusted(path, size)?;
-    ensure!(length == size, "{} is {length} bytes, not the {size} the channel manifest gives", path.display());
-    ensure!(found == sha256, "{} has SHA-256 {found}, not the {sha256} the channel manifest gives", path.display());
-    Ok(())
-}
-
 /// Debian's name of an architecture.
 pub fn debian_arch(arch: Arch) -> &'static str {
     match arch {
@@ -100,17 +55,15 @@ pub fn debian_arch(arch: Arch) -> &'static str {
 }
 
 /// The deb entries of `manifest`, by Debian architecture.
-fn debs(manifest: &ChannelManifest) -> BTreeMap<&'static str, &PlatformEntry> {
-    manifest
-        .platforms
-        .iter()
-        .filter(|(key, _)| key.installer == Some(Installer::Deb))
-        .map(|(key, entry)| (debian_arch(key.arch), entry))
+fn debs(manifest: &ChannelManifest) -> BTreeMap<&'static str, (PlatformKey, &PlatformEntry)> {
+    repo::entries(manifest, Installer::Deb)
+        .into_iter()
+        .map(|(key, entry)| (debian_arch(key.arch), (key, entry)))
         .collect()
 }
 
-/// What the repository of a channel with `history` holds: release, and
-/// the deb of each architecture.
+/// What the repository of a channel with `history` holds: the release,
+/// and the architectures (every one a deb of the channel was ever for).
 pub struct Offered<'a> {
     pub release: Option<&'a ChannelManifest>,
     pub architectures: BTreeSet<&'static str>,
@@ -118,13 +71,7 @@ pub struct Offered<'a> {
 
 pub fn offered(history: &[ChannelManifest]) -> Offered<'_> {
     let architectures = history.iter().flat_map(|m| debs(m).into_keys()).collect();
-    Offered { release: stock_offer(history), architectures }
-}
-
-/// Whether a channel with `history` has an apt repository at all: once a
-/// release of it carried a deb.
-pub fn has_debs(history: &[ChannelManifest]) -> bool {
-    !offered(history).architectures.is_empty()
+    Offered { release: repo::offered(history), architectures }
 }
 
 /// The files of the repository for `history` (signed manifests in
@@ -148,15 +95,9 @@ pub fn build(
     for arch in &offered.architectures {
         let mut packages = String::new();
         if let Some(release) = offered.release
-            && let Some(entry) = debs(release).get(arch)
+            && let Some((key, entry)) = debs(release).get(arch)
         {
-            let stored = package_path(root, &entry.sha256, Installer::Deb);
-            check_package(&stored, &entry.sha256, entry.size).with_context(|| {
-                format!(
-                    "{} {} for {arch}: the package is not in the store as the channel manifest gives it; publish the release again (`cargo xtask publish`) to restore it",
-                    product, release.version
-                )
-            })?;
+            let stored = repo::stored_package(root, product, release, *key, entry, Installer::Deb)?;
             let control = Control::of_deb(&stored)?;
             ensure!(
                 control.get("Architecture") == Some(arch),
@@ -190,10 +131,6 @@ pub fn build(
     files.push(bytes(format!("{dists}/InRelease"), key.clearsign(&release, current.issued_at)?.into_bytes()));
     files.push(bytes(format!("{dists}/Release"), release.into_bytes()));
     Ok(files)
-}
-
-fn bytes(path: String, data: Vec<u8>) -> RepoFile {
-    RepoFile { path, content: Content::Bytes(data) }
 }
 
 fn release_text(
@@ -456,7 +393,7 @@ pub fn check(channel_dir: &Path, channel: &str, history: &[ChannelManifest], key
                 continue;
             }
         };
-        let want = offered.release.and_then(|r| debs(r).get(arch).map(|e| (r, *e)));
+        let want = offered.release.and_then(|r| debs(r).get(arch).map(|(_, e)| (r, *e)));
         let found: Vec<(Option<&str>, Option<&str>)> =
             stanzas.iter().map(|s| (s.get("SHA256"), s.get("Version"))).collect();
         match want {
@@ -534,18 +471,4 @@ fn decode(path: &Path, decoder: impl FnOnce(std::fs::File) -> Box<dyn Read>) -> 
         .with_context(|| format!("decompressing {}", path.display()))?;
     ensure!(data.len() as u64 <= MAX_INDEX_BYTES, "{} decompresses to over {MAX_INDEX_BYTES} bytes", path.display());
     Ok(data)
-}
-
-/// The key the channel's repository is signed with, when it has one.
-pub fn channel_key(channel_dir: &Path) -> Result<Option<OpenPgpPublicKey>> {
-    let path = channel_dir.join(APT_DIR).join(KEYRING_FILE);
-    if std::fs::symlink_metadata(&path).is_err() {
-        return Ok(None);
-    }
-    OpenPgpPublicKey::read(&path).map(Some)
-}
-
-/// The platform keys of `manifest` whose artifacts are debs.
-pub fn deb_keys(manifest: &ChannelManifest) -> Vec<PlatformKey> {
-    manifest.platforms.keys().filter(|k| k.installer == Some(Installer::Deb)).copied().collect()
 }

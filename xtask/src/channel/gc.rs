@@ -1,6 +1,6 @@
 //! `cargo xtask gc [--dry-run]`: removes from the file store
 //! (`release-manifests/store/`) every object, tree manifest and package
-//! (the debs the apt repositories link to) that no release in any
+//! (the debs and rpms the package repositories link to) that no release in any
 //! channel's signed history names.
 //!
 //! A channel keeps every manifest it ever signed in `history/`, and an app
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use signing::manifest::ChannelManifest;
+use signing::platform::Installer;
 use signing::tree::STORE_DIR;
 
 use super::{TreeArgs, manifests_dir, store};
@@ -64,8 +65,10 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
                 format!("{}: history entry {} cannot be read; nothing was removed", dir.display(), entry.sequence)
             })?;
             report.releases += 1;
-            for key in super::apt::deb_keys(&manifest) {
-                packages.insert(manifest.platforms[&key].sha256.clone());
+            for installer in [Installer::Deb, Installer::Rpm] {
+                for entry in super::repo::entries(&manifest, installer).into_values() {
+                    packages.insert(format!("{}.{}", entry.sha256, installer.as_str()));
+                }
             }
             for platform in manifest.platforms.values() {
                 let Some(reference) = &platform.tree else { continue };
@@ -97,7 +100,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
             let named = match keep {
                 Kind::Tree => name.strip_suffix(".json").is_some_and(|h| trees.contains(h)),
                 Kind::Object => name.strip_suffix(".zst").is_some_and(|h| objects.contains(h)),
-                Kind::Package => name.strip_suffix(".deb").is_some_and(|h| packages.contains(h)),
+                Kind::Package => packages.contains(&name),
             };
             if !named {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);

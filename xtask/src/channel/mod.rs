@@ -27,6 +27,7 @@ pub mod history;
 pub mod keygen;
 pub mod promote;
 pub mod publish;
+pub mod repo;
 pub mod rollout;
 pub mod rotate;
 pub mod status;
@@ -34,6 +35,7 @@ pub mod store;
 pub mod tree;
 pub mod verify;
 pub mod yank;
+pub mod yum;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,7 +46,7 @@ use sha2::{Digest as _, Sha256};
 use signing::keys::{KeyId, PublicKey};
 use signing::latest::LatestJson;
 use signing::manifest::{CHANNEL_MANIFEST_SCHEMA, ChannelManifest, ManifestKind, PlatformEntry, Rollout};
-use signing::platform::PlatformKey;
+use signing::platform::{Installer, PlatformKey};
 use signing::policy::DEFAULT_MAX_MANIFEST_BYTES;
 use signing::rotation::{KeyChain, KeyRotation};
 use time::OffsetDateTime;
@@ -303,24 +305,24 @@ impl<'a> Session<'a> {
     /// none while no release carried a deb. A channel that serves one
     /// keeps it: without the key, or with another key than the one it was
     /// signed with (or the configured one), the change is refused.
-    fn repository(&self, channel: &str, manifests: &[ChannelManifest]) -> Result<Vec<apt::RepoFile>> {
+    fn repository(&self, channel: &str, manifests: &[ChannelManifest]) -> Result<Vec<repo::RepoFile>> {
         let dir = self.root.join(channel);
-        let existing = apt::channel_key(&dir)
-            .with_context(|| format!("{channel}'s apt repository key cannot be read; nothing was changed"))?;
-        if !apt::has_debs(manifests) {
+        let existing = repo::channel_key(&dir)
+            .with_context(|| format!("{channel}'s package repository key cannot be read; nothing was changed"))?;
+        if !repo::has(manifests, Installer::Deb) && !repo::has(manifests, Installer::Rpm) {
             return Ok(Vec::new());
         }
         let Some(key) = &self.openpgp else {
             if let Some(existing) = existing {
                 bail!(
-                    "{channel} serves an apt repository signed by OpenPGP key {}: set {} (and {}) to that key, or this change would remove the repository. Nothing was changed",
+                    "{channel} serves package repositories signed by OpenPGP key {}: set {} (and {}) to that key, or this change would remove the repository. Nothing was changed",
                     existing.fingerprint(),
                     crate::core::openpgp::PRIVATE_KEY_VAR,
                     crate::core::openpgp::PASSWORD_VAR
                 );
             }
             self.ui.info(format!(
-                "note: no apt repository for {channel}: {} is not set (docs/release-manager.md, \"Package repositories\")",
+                "note: no package repositories (apt, yum) for {channel}: {} is not set (docs/release-manager.md, \"Package repositories\")",
                 crate::core::openpgp::PRIVATE_KEY_VAR
             ));
             return Ok(Vec::new());
@@ -329,7 +331,7 @@ impl<'a> Session<'a> {
             && existing.fingerprint() != key.fingerprint()
         {
             bail!(
-                "{channel}'s apt repository is signed by OpenPGP key {}, but {} holds key {}: users' apt trusts only the first. Nothing was changed",
+                "{channel}'s package repositories are signed by OpenPGP key {}, but {} holds key {}: users' apt and dnf trust only the first. Nothing was changed",
                 existing.fingerprint(),
                 crate::core::openpgp::PRIVATE_KEY_VAR,
                 key.fingerprint()
@@ -347,25 +349,26 @@ impl<'a> Session<'a> {
                 );
             }
         }
-        apt::build(&self.root, channel, &self.config.product_name, manifests, key)
+        repo::build(&self.root, channel, &self.config.product_name, manifests, key)
     }
 
-    fn report_repository(&self, manifests: &[ChannelManifest], repository: &[apt::RepoFile]) {
+    fn report_repository(&self, manifests: &[ChannelManifest], repository: &[repo::RepoFile]) {
         if repository.is_empty() {
             return;
         }
-        let offered = apt::offered(manifests);
-        let what = match offered.release {
-            Some(release) if !apt::deb_keys(release).is_empty() => {
-                format!("{} {}", self.config.product_name, release.version)
+        let fingerprint = self.openpgp.as_ref().map(OpenPgpKey::fingerprint).unwrap_or_default();
+        for (installer, name) in [(Installer::Deb, "apt"), (Installer::Rpm, "yum")] {
+            if !repo::has(manifests, installer) {
+                continue;
             }
-            _ => "nothing".to_owned(),
-        };
-        self.ui.info(format!(
-            "  apt repository ({}): offers {what}, signed by OpenPGP key {}",
-            offered.architectures.iter().copied().collect::<Vec<_>>().join(", "),
-            self.openpgp.as_ref().map(OpenPgpKey::fingerprint).unwrap_or_default()
-        ));
+            let what = match repo::offered(manifests) {
+                Some(release) if !repo::entries(release, installer).is_empty() => {
+                    format!("{} {}", self.config.product_name, release.version)
+                }
+                _ => "nothing".to_owned(),
+            };
+            self.ui.info(format!("  {name} repository: offers {what}, signed by OpenPGP key {fingerprint}"));
+        }
     }
 
     /// A published channel is signed by the key its chain has in effect,

@@ -216,13 +216,18 @@ fn merge(session: &Session, channel: &str, paths: &[PathBuf], base_url: &str) ->
             let reader = fsx::open_untrusted(&file)?;
             policy::verify_download(reader, &offer, std::slice::from_ref(public_key))
                 .with_context(|| format!("{} does not match what {} says about it", file.display(), path.display()))?;
-            // apt installs debs from the channel's repository: they are kept
-            // in the store, where every later change of the channel finds them.
-            if artifact.kind == ArtifactKind::Deb
-                && super::apt::add_package(&session.root, &file, &artifact.sha256, artifact.size, Installer::Deb)
+            // apt and dnf install packages from the channel's repositories:
+            // they are kept in the store, where every later change finds them.
+            let installer = match artifact.kind {
+                ArtifactKind::Deb => Some(Installer::Deb),
+                ArtifactKind::Rpm => Some(Installer::Rpm),
+                _ => None,
+            };
+            if let Some(installer) = installer
+                && super::repo::add_package(&session.root, &file, &artifact.sha256, artifact.size, installer)
                     .with_context(|| format!("adding {} to the file store", file.display()))?
             {
-                session.ui.info(format!("publish: {file_name}: added to the store for the apt repository"));
+                session.ui.info(format!("publish: {file_name}: added to the store for the package repositories"));
             }
             // A tree a client swaps in as a whole can also be assembled
             // from the files it already has: its files go to the store.

@@ -10,8 +10,8 @@
 //!     history/<sequence>.json.minisig   and its signature
 //!     keys.json                       the key chain, once the channel rotated
 //!                                     its signing key (`cargo xtask rotate-key`)
-//!     apt/                            the channel's apt repository, when its
-//!                                     releases carry debs ([`super::apt`])
+//!     apt/, yum/                      the channel's package repositories, when
+//!                                     its releases carry debs, rpms ([`super::repo`])
 //! ```
 //!
 //! A change rewrites one channel folder as a whole. The new folder is written
@@ -34,7 +34,7 @@ use signing::latest::LATEST_JSON_FILE;
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
 use signing::rotation::{KEY_CHAIN_FILE, MAX_KEY_CHAIN_BYTES};
 
-use super::apt::{Content, RepoFile};
+use super::repo::{Content, RepoFile};
 use crate::core::fsx;
 
 /// The variable that names a failpoint: `<command>:<point>`.

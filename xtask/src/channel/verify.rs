@@ -15,11 +15,11 @@
 //!    store with the SHA-256 and size the signed manifest gives, and every
 //!    object it names is there, decompresses to its size and has its
 //!    SHA-256 (each problem is named, not only the first);
-//! 7. the apt repository (`apt/`), when there is one: `InRelease` and
-//!    `Release.gpg` verify with the repository key, every index has the
-//!    size and SHA-256 `Release` gives, every package is there with its
-//!    size and SHA-256, and the repository offers what the channel's
-//!    history implies (each difference named). The repository key is the
+//! 7. the package repositories (`apt/`, `yum/`), when there are any: their
+//!    signatures verify with the repository key, every index has the size
+//!    and SHA-256 its signed file gives, every package is there with its
+//!    size and SHA-256, and each offers what the channel's history implies
+//!    (each difference named). The repository key is the
 //!    configured one (`signing.openpgp-public-key`), else `--openpgp-key`,
 //!    else the channel's own `apt/archive-keyring.pgp`.
 //!
@@ -36,13 +36,13 @@ use signing::dist::ArtifactKind;
 use signing::keys::PublicKey;
 use signing::latest::{LATEST_JSON_FILE, LatestJson, StockRelease};
 use signing::manifest::{MANIFEST_FILE, MANIFEST_SIGNATURE_FILE};
-use signing::platform::PlatformKey;
+use signing::platform::{Installer, PlatformKey};
 use signing::policy::{self, DEFAULT_MAX_MANIFEST_BYTES, Offer, OfferReason};
 use signing::rotation::{KEY_CHAIN_FILE, KeyChain, MAX_KEY_CHAIN_BYTES};
 
 use super::history::History;
 use super::promote::signature_key_id;
-use super::{TreeArgs, apt, manifests_dir, now, rfc3339, store, url_file_name};
+use super::{TreeArgs, apt, manifests_dir, now, repo, rfc3339, store, url_file_name, yum};
 use crate::core::config::Config;
 use crate::core::openpgp::OpenPgpPublicKey;
 use crate::core::ui::Ui;
@@ -82,8 +82,8 @@ struct Report {
     artifact_signatures: usize,
     artifacts_verified: Vec<String>,
     store: StoreReport,
-    /// The apt repository's key fingerprint, when the channel has one.
-    apt_key: Option<String>,
+    /// The package repositories' key fingerprint, when the channel has any.
+    repository_key: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -278,7 +278,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
     let store = check_store(&dir, &manifests)?;
 
     // 7. The apt repository.
-    let apt_key = check_apt(&config, ui, &dir, &channel, &manifests, args.openpgp_key.as_deref())?;
+    let repository_key = check_repositories(&config, ui, &dir, &channel, &manifests, args.openpgp_key.as_deref())?;
 
     let signer = history.keys.as_ref().map_or(key.key_id(), |keys| keys.key_for(manifest.sequence).key_id());
     let rotations = history.chain.as_ref().map_or(0, |chain| chain.links.len());
@@ -328,7 +328,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
         artifact_signatures: manifest.platforms.len(),
         artifacts_verified: verified,
         store,
-        apt_key,
+        repository_key,
     });
     Ok(())
 }
@@ -394,9 +394,9 @@ fn check_kind_for_key(platform: PlatformKey, url: &str) -> Result<()> {
 
 /// Files and folders in a channel folder (and its history) that neither
 /// the history nor the layout of [`super::tree`] accounts for.
-/// Step 7: the apt repository, checked with the key the release manager
-/// names (or the channel's own). Returns the key's fingerprint.
-fn check_apt(
+/// Step 7: the package repositories, checked with the key the release
+/// manager names (or the channel's own). Returns the key's fingerprint.
+fn check_repositories(
     config: &Config,
     ui: &Ui,
     dir: &Path,
@@ -404,68 +404,60 @@ fn check_apt(
     manifests: &[signing::manifest::ChannelManifest],
     openpgp_key: Option<&Path>,
 ) -> Result<Option<String>> {
-    let present = std::fs::symlink_metadata(dir.join(apt::APT_DIR)).is_ok();
+    let present = [apt::APT_DIR, yum::YUM_DIR].iter().any(|d| std::fs::symlink_metadata(dir.join(d)).is_ok());
+    let packages = repo::has(manifests, Installer::Deb) || repo::has(manifests, Installer::Rpm);
     if !present {
-        if apt::has_debs(manifests) {
-            ui.info(format!("  no apt repository: {channel} was published without HUDSON_OPENPGP_PRIVATE_KEY"));
+        if packages {
+            ui.info(format!("  no package repositories: {channel} was published without HUDSON_OPENPGP_PRIVATE_KEY"));
         }
         return Ok(None);
     }
-    if !apt::has_debs(manifests) {
-        bail!(
-            "{} holds an apt repository, but no release of {channel} carries a deb",
-            dir.join(apt::APT_DIR).display()
-        );
-    }
-    let (key, origin) = match (openpgp_key, &config.signing.openpgp_public_key) {
-        (Some(path), _) => (OpenPgpPublicKey::read(path)?, path.display().to_string()),
-        (None, Some(path)) => (OpenPgpPublicKey::read(path)?, path.display().to_string()),
+    let (key, origin) = match (openpgp_key, config.signing.openpgp_public_key.as_deref()) {
+        (Some(path), _) | (None, Some(path)) => (OpenPgpPublicKey::read(path)?, path.display().to_string()),
         (None, None) => {
-            let key = apt::channel_key(dir)?
-                .with_context(|| format!("{}/{} is missing", dir.join(apt::APT_DIR).display(), apt::KEYRING_FILE))?;
+            let key = repo::channel_key(dir)?
+                .with_context(|| format!("{} has package repositories but no key file in them", dir.display()))?;
             ui.info(
-                "  warning: checking the apt repository with its own keyring: pass --openpgp-key or set signing.openpgp-public-key to pin the key",
+                "  warning: checking the package repositories with their own key: pass --openpgp-key or set signing.openpgp-public-key to pin it",
             );
-            (key, format!("{}/{}", apt::APT_DIR, apt::KEYRING_FILE))
+            (key, "the channel's own key file".to_owned())
         }
     };
-    let mut problems = apt::check(dir, channel, manifests, &key);
-    if let Ok(Some(shipped)) = apt::channel_key(dir)
-        && shipped.fingerprint() != key.fingerprint()
-    {
-        problems.push(format!(
-            "{}/{} is key {}, not the repository key {} ({origin})",
-            apt::APT_DIR,
-            apt::KEYRING_FILE,
-            shipped.fingerprint(),
-            key.fingerprint()
-        ));
-    }
+    let problems = repo::check(dir, channel, manifests, &key);
     if !problems.is_empty() {
         bail!(
-            "{channel}'s apt repository does not match its signed history ({} problem(s)):\n  - {}\nRe-run the channel's last change to rewrite it",
+            "{channel}'s package repositories do not match its signed history ({} problem(s)):\n  - {}\nRe-run the channel's last change to rewrite them",
             problems.len(),
             problems.join("\n  - ")
         );
     }
-    let offered = apt::offered(manifests);
-    ui.info(format!(
-        "  apt repository: signed by OpenPGP key {} ({origin}), indexes and packages match, offers {}",
-        key.fingerprint(),
-        offered
-            .release
-            .filter(|r| !apt::deb_keys(r).is_empty())
-            .map_or("nothing".to_owned(), |r| r.version.to_string())
-    ));
+    let offered = repo::offered(manifests);
+    for (installer, name) in [(Installer::Deb, "apt"), (Installer::Rpm, "yum")] {
+        if repo::has(manifests, installer) {
+            ui.info(format!(
+                "  {name} repository: signed by OpenPGP key {} ({origin}), indexes and packages match, offers {}",
+                key.fingerprint(),
+                offered
+                    .filter(|r| !repo::entries(r, installer).is_empty())
+                    .map_or("nothing".to_owned(), |r| r.version.to_string())
+            ));
+        }
+    }
     Ok(Some(key.fingerprint()))
 }
 
 fn unaccounted_files(dir: &Path, history: &History) -> Result<Vec<String>> {
-    let mut expected: std::collections::BTreeSet<String> =
-        [MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, LATEST_JSON_FILE, super::tree::HISTORY_DIR, apt::APT_DIR]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+    let mut expected: std::collections::BTreeSet<String> = [
+        MANIFEST_FILE,
+        MANIFEST_SIGNATURE_FILE,
+        LATEST_JSON_FILE,
+        super::tree::HISTORY_DIR,
+        apt::APT_DIR,
+        yum::YUM_DIR,
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
     if history.chain.is_some() {
         expected.insert(KEY_CHAIN_FILE.to_owned());
     }

@@ -210,6 +210,18 @@ const PREREQS: &[Prereq] = &[
         probe: || probe("gpgv", &["--version"]).map(first_line),
     },
     Prereq {
+        name: "dnf",
+        needed_for: "tests (yum repositories: dnf reads them with repo_gpgcheck)",
+        install: Install::Apt("dnf"),
+        probe: || probe("dnf", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "createrepo_c",
+        needed_for: "tests (yum repositories: the reference indexes)",
+        install: Install::Apt("createrepo-c"),
+        probe: || probe("createrepo_c", &["--version"]).map(first_line),
+    },
+    Prereq {
         name: "osslsigncode",
         needed_for: "Windows signing, tests",
         install: Install::Apt("osslsigncode"),
