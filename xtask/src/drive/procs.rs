@@ -138,8 +138,12 @@ mod tests {
     fn sees_a_live_child_and_not_after_it_died() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id();
-        let found = processes().into_iter().find(|p| p.pid == pid).expect("the child is listed");
-        assert_eq!(found.name, "sleep");
+        // `spawn` returns once the child forked: until it has exec'd `sleep`
+        // it still carries this test's name and command line.
+        let found = crate::core::wait::until(Duration::from_secs(10), Duration::from_millis(10), || {
+            processes().into_iter().find(|p| p.pid == pid && p.name == "sleep")
+        })
+        .expect("the child is listed as sleep");
         assert_eq!(found.cmdline, "sleep 30");
         assert_eq!(found.ppid, std::process::id());
         child.kill().unwrap();
