@@ -122,6 +122,10 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
     fp.add_path(&resources, &|_| false)?;
     fp.add_path(&config.shell_dir.join("icons"), &|_| false)?;
     fp.add_path(&config.tauri_conf(), &|_| false)?;
+    // The package repositories' key goes into the deb and the rpm.
+    if let Some(key) = &config.signing.openpgp_public_key {
+        fp.add_path(key, &|_| false)?;
+    }
     fp.add_value("tauri-bundler", "2.10.2");
     let outputs = [out_dir(ctx)];
     let kinds = kinds(ctx.target);
@@ -147,7 +151,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
                 authors: Some(vec!["Hudson".into()]),
                 default_run: Some(config.shell_binary.clone()),
             })
-            .bundle_settings(bundle_settings(ctx, &resources)?)
+            .bundle_settings(bundle_settings(ctx, &resources, &work)?)
             .binaries(vec![BundleBinary::new(config.shell_binary.clone(), true)])
             .package_types(kinds.iter().map(|k| package_type(*k)).collect::<Result<_>>()?)
             .target(ctx.target.triple.to_owned())
@@ -166,7 +170,7 @@ pub fn run(ctx: &Ctx) -> Result<(Outcome, Bundles)> {
 }
 
 #[cfg(feature = "release-tools")]
-fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
+fn bundle_settings(ctx: &Ctx, resources: &Path, work: &Path) -> Result<BundleSettings> {
     let config = ctx.config;
     let icons = ["32x32.png", "128x128.png", "128x128@2x.png", "icon.icns", "icon.ico"]
         .iter()
@@ -178,6 +182,23 @@ fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
         Packaging::Release => None,
         Packaging::Burrito => Some(vec![config.shell_dir.join("binaries").join(&config.sidecar).display().to_string()]),
     };
+    // The files that point apt and dnf at the channel's repositories, when
+    // the build has an endpoint and the repository key.
+    let (mut deb_files, mut rpm_files) = (HashMap::new(), HashMap::new());
+    if let Some(files) = crate::platform::linux::repository::files(
+        &config.product_name,
+        config.updates.as_ref(),
+        config.signing.openpgp_public_key.as_deref(),
+    )? {
+        for (kind, list, map) in [("deb", &files.deb, &mut deb_files), ("rpm", &files.rpm, &mut rpm_files)] {
+            for (path, bytes) in list {
+                let source = work.join("repository").join(kind).join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(fsx::parent(&source)?)?;
+                fsx::write_atomic(&source, bytes)?;
+                map.insert(PathBuf::from(path), source);
+            }
+        }
+    }
     Ok(BundleSettings {
         identifier: Some(config.identifier.clone()),
         publisher: Some("Hudson".into()),
@@ -191,11 +212,13 @@ fn bundle_settings(ctx: &Ctx, resources: &Path) -> Result<BundleSettings> {
         deb: DebianSettings {
             section: Some("utils".into()),
             depends: Some(vec!["libwebkit2gtk-4.1-0".into(), "libgtk-3-0".into(), "libayatana-appindicator3-1".into()]),
+            files: deb_files,
             ..Default::default()
         },
         rpm: RpmSettings {
             release: "1".into(),
             depends: Some(vec!["webkit2gtk4.1".into(), "gtk3".into(), "libayatana-appindicator-gtk3".into()]),
+            files: rpm_files,
             ..Default::default()
         },
         ..Default::default()

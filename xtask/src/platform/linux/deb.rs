@@ -3,8 +3,9 @@
 //! order the folder happens to list, so two builds of the same contents
 //! differ. [`normalize`] rewrites the package: the same members in the same
 //! order, their tar entries sorted with fixed metadata, `md5sums` sorted, and
-//! the `ar` headers' times, owners and modes fixed. The files themselves are
-//! not touched.
+//! the `ar` headers' times, owners and modes fixed; every file under `/etc`
+//! listed in `conffiles` (tauri-bundler lists none). The files themselves
+//! are not touched.
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 
 use crate::core::fsx;
-use crate::platform::archive::{EntryKind, read_tar, write_tar_gz};
+use crate::platform::archive::{Entry, EntryKind, read_tar, write_tar_gz};
 
 /// The member every Debian package starts with.
 const DEBIAN_BINARY: &[u8] = b"debian-binary";
@@ -39,6 +40,23 @@ pub fn normalize_bytes(package: &[u8], epoch: u64) -> Result<Vec<u8>> {
         bail!("the first member is not `debian-binary`: not a Debian package");
     }
 
+    // Every file the package installs under /etc is a conffile (Debian
+    // policy 10.7.2): dpkg keeps a user's change or removal of it on
+    // upgrade. tauri-bundler lists none, so the list is made here.
+    let mut conffiles = Vec::new();
+    for (name, data) in &members {
+        if name.starts_with(b"data.") && name.ends_with(b".tar.gz") {
+            for entry in read_tar(GzDecoder::new(&data[..]), "data.tar.gz")? {
+                let path = entry.path.to_string_lossy();
+                let path = path.trim_start_matches("./");
+                if path.starts_with("etc/") && matches!(entry.kind, EntryKind::File { .. }) {
+                    conffiles.push(format!("/{path}"));
+                }
+            }
+        }
+    }
+    conffiles.sort();
+
     let mut out = ar::Builder::new(Vec::new());
     for (name, data) in members {
         let shown = String::from_utf8_lossy(&name).into_owned();
@@ -53,6 +71,14 @@ pub fn normalize_bytes(package: &[u8], epoch: u64) -> Result<Vec<u8>> {
                     {
                         *data = sorted_md5sums(data)?;
                     }
+                }
+                entries.retain(|e| e.path.to_string_lossy().trim_start_matches("./") != "conffiles");
+                if !conffiles.is_empty() {
+                    let list: String = conffiles.iter().map(|path| format!("{path}\n")).collect();
+                    entries.push(Entry {
+                        path: "conffiles".into(),
+                        kind: EntryKind::File { mode: 0o644, data: list.into_bytes() },
+                    });
                 }
             }
             write_tar_gz(entries, epoch)?
@@ -91,6 +117,11 @@ mod tests {
     /// A package laid out the way tauri-bundler lays it out, with the given
     /// times, owner and entry order.
     fn package(mtime: u64, uid: u64, reversed: bool) -> Vec<u8> {
+        package_with(mtime, uid, reversed, &[])
+    }
+
+    /// A package; `etc` files are added to its data.
+    fn package_with(mtime: u64, uid: u64, reversed: bool, etc: &[(&str, &[u8], u32)]) -> Vec<u8> {
         let tar_gz = |files: &[(&str, &[u8], u32)]| {
             let mut files = files.to_vec();
             if reversed {
@@ -129,7 +160,7 @@ mod tests {
             ),
             ("md5sums", md5sums, 0o644),
         ]);
-        let data = tar_gz(&[
+        let mut data: Vec<(&str, &[u8], u32)> = vec![
             ("usr/", b"", 0o755),
             ("usr/bin/", b"", 0o755),
             ("usr/bin/hudson", b"#!/bin/sh\necho hudson\n", 0o700),
@@ -137,7 +168,9 @@ mod tests {
             ("usr/share/doc/", b"", 0o755),
             ("usr/share/doc/hudson/", b"", 0o755),
             ("usr/share/doc/hudson/copyright", b"Apache-2.0\n", 0o600),
-        ]);
+        ];
+        data.extend_from_slice(etc);
+        let data = tar_gz(&data);
         let mut ar = ar::Builder::new(Vec::new());
         for (name, data) in [("debian-binary", &b"2.0\n"[..]), ("control.tar.gz", &control), ("data.tar.gz", &data)] {
             let mut header = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
@@ -160,6 +193,31 @@ mod tests {
         assert_eq!(a, b, "normalised packages differ");
         assert_eq!(normalize_bytes(&a, epoch).unwrap(), a, "normalising twice changes nothing");
         assert_ne!(normalize_bytes(&first, epoch + 1).unwrap(), a, "the epoch is written");
+    }
+
+    #[test]
+    fn files_under_etc_become_conffiles_dpkg_deb_reads() {
+        let etc: &[(&str, &[u8], u32)] = &[
+            ("etc/", b"", 0o755),
+            ("etc/apt/", b"", 0o755),
+            ("etc/apt/sources.list.d/", b"", 0o755),
+            ("etc/apt/sources.list.d/hudson.sources", b"Types: deb\n", 0o644),
+            ("etc/b.conf", b"b\n", 0o644),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (dir.path().join("in.deb"), dir.path().join("out.deb"));
+        std::fs::write(&input, package_with(1_700_000_000, 0, false, etc)).unwrap();
+        normalize(&input, &output, 1_750_000_000).unwrap();
+        let out = Command::new("dpkg-deb").arg("--info").arg(&output).arg("conffiles").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/etc/apt/sources.list.d/hudson.sources\n/etc/b.conf\n");
+        // Normalising again keeps one list; a package without /etc files has none.
+        let again = normalize_bytes(&std::fs::read(&output).unwrap(), 1_750_000_000).unwrap();
+        assert_eq!(again, std::fs::read(&output).unwrap());
+        let plain = normalize_bytes(&package(1_700_000_000, 0, false), 1_750_000_000).unwrap();
+        std::fs::write(&output, plain).unwrap();
+        let out = Command::new("dpkg-deb").arg("--info").arg(&output).arg("conffiles").output().unwrap();
+        assert!(!out.status.success(), "a package without /etc files lists conffiles");
     }
 
     #[test]

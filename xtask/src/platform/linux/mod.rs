@@ -2,4 +2,5 @@
 //! rewritten with fixed times, owners and order (see `platform::archive`).
 
 pub mod deb;
+pub mod repository;
 pub mod rpm;

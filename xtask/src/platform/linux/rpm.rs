@@ -4,7 +4,8 @@
 //! (files in path order, cpio without times, gzip without a header time).
 //!
 //! [`normalize`] sets those times to the epoch in place — each is a 32-bit
-//! integer, so no offset moves — and recomputes the one digest that covers
+//! integer, so no offset moves —, marks every file under `/etc`
+//! `%config(noreplace)` in `FILEFLAGS` (also in place), and recomputes the one digest that covers
 //! the header: the SHA-256 in the signature header. The `rpm` crate checks
 //! the package before and after (it reads but cannot edit headers).
 //!
@@ -28,6 +29,9 @@ const TYPE_INT32: u32 = 4;
 const TYPE_STRING: u32 = 6;
 const RPMTAG_BUILDTIME: u32 = 1006;
 const RPMTAG_FILEMTIMES: u32 = 1034;
+const RPMTAG_FILEFLAGS: u32 = 1037;
+/// `%config(noreplace)`: rpm keeps a user's edit of the file on upgrade.
+const RPMFILE_CONFIG_NOREPLACE: u32 = (1 << 0) | (1 << 4);
 /// Signature header tags a package without an OpenPGP signature has.
 const RPMTAG_HEADERSIGNATURES: u32 = 62;
 const RPMSIGTAG_SHA256: u32 = 273;
@@ -61,7 +65,21 @@ pub fn normalize_bytes(mut package: Vec<u8>, epoch: u64) -> Result<(Vec<u8>, Nor
     }
     let main =
         Header::at(&package, LEAD_BYTES + signature.len().next_multiple_of(8)).context("reading the main header")?;
+    // Files under /etc are configuration: `%config(noreplace)`, which
+    // tauri-bundler cannot say. The flags follow the file list's order.
+    let paths = rpm::PackageMetadata::parse(&mut Cursor::new(&package))?.get_file_paths().unwrap_or_default();
     for entry in main.entries(&package).collect::<Vec<_>>() {
+        if entry.tag == RPMTAG_FILEFLAGS {
+            ensure!(entry.kind == TYPE_INT32, "tag {} is not an INT32 array", entry.tag);
+            ensure!(entry.count as usize == paths.len(), "the file flags do not match the file list");
+            let at = main.data_at(entry.offset, entry.count as usize * 4)?;
+            for (slot, path) in package[at..at + entry.count as usize * 4].chunks_exact_mut(4).zip(&paths) {
+                if path.starts_with("/etc/") {
+                    let flags = u32::from_be_bytes(slot.try_into().expect("4 bytes")) | RPMFILE_CONFIG_NOREPLACE;
+                    slot.copy_from_slice(&flags.to_be_bytes());
+                }
+            }
+        }
         if entry.tag == RPMTAG_BUILDTIME || entry.tag == RPMTAG_FILEMTIMES {
             ensure!(entry.kind == TYPE_INT32, "tag {} is not an INT32 array", entry.tag);
             let at = main.data_at(entry.offset, entry.count as usize * 4)?;
@@ -159,10 +177,12 @@ mod tests {
     /// no source date), from files with the given time.
     fn package(dir: &Path, file_time: std::time::SystemTime) -> Vec<u8> {
         let bin = dir.join("hudson");
+        let repo = dir.join("hudson.repo");
+        std::fs::write(&repo, b"[hudson]\n").unwrap();
         let doc = dir.join("README");
         std::fs::write(&bin, b"#!/bin/sh\necho hudson\n").unwrap();
         std::fs::write(&doc, b"Hudson\n").unwrap();
-        for path in [&bin, &doc] {
+        for path in [&bin, &doc, &repo] {
             std::fs::File::options().write(true).open(path).unwrap().set_modified(file_time).unwrap();
         }
         let package = rpm::PackageBuilder::new("hudson", "0.1.0", "Apache-2.0", "x86_64", "Hudson")
@@ -171,6 +191,8 @@ mod tests {
             .with_file(&bin, rpm::FileOptions::new("/usr/bin/hudson").mode(rpm::FileMode::regular(0o755)))
             .unwrap()
             .with_file(&doc, rpm::FileOptions::new("/usr/share/doc/hudson/README"))
+            .unwrap()
+            .with_file(&repo, rpm::FileOptions::new("/etc/yum.repos.d/hudson.repo"))
             .unwrap()
             .build()
             .unwrap();
@@ -211,7 +233,12 @@ mod tests {
         assert!(checked.contains("digests OK"), "{checked}");
         assert_eq!(rpm(&["-qp", "--queryformat", "%{BUILDTIME}"]), "1750000000");
         let times = rpm(&["-qp", "--queryformat", "[%{FILEMTIMES}\\n]"]);
-        assert_eq!(times, "1750000000\n1750000000\n");
+        assert_eq!(times, "1750000000\n1750000000\n1750000000\n");
+        // The file under /etc is %config(noreplace) (`cn`), the others are not.
+        let flags = rpm(&["-qp", "--queryformat", "[%{FILEFLAGS:fflags} %{FILENAMES}\\n]"]);
+        assert!(flags.lines().any(|l| l == "cn /etc/yum.repos.d/hudson.repo"), "{flags}");
+        assert_eq!(flags.lines().filter(|l| l.starts_with("cn ")).count(), 1, "{flags}");
+        assert_eq!(rpm(&["-qcp"]), "/etc/yum.repos.d/hudson.repo\n");
     }
 
     #[test]
