@@ -316,6 +316,9 @@ pub(crate) struct UpdateLab {
     pub(crate) v2: Release,
     v3: Release,
     updates: UpdatesConfig,
+    /// The package repositories' OpenPGP key (secret, armored, no
+    /// password); the scratch builds ship its public half (`.asc`).
+    repository_key: PathBuf,
 }
 
 impl UpdateLab {
@@ -351,9 +354,11 @@ impl UpdateLab {
             config.version,
             v1_dist.display()
         );
-        let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &updates)?;
+        let repository_key = repository_key(&dir)?;
+        let scratch = Scratch { updates: &updates, openpgp_public_key: &with_suffix(&repository_key, ".asc") };
+        let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &scratch)?;
         let v3_dist =
-            if with_broken { Some(scratch_dist(ui, config, &dir, &v3_version, true, &updates)?) } else { None };
+            if with_broken { Some(scratch_dist(ui, config, &dir, &v3_version, true, &scratch)?) } else { None };
         let mut lab = UpdateLab {
             config: config.clone(),
             display: Xvfb::start()?,
@@ -372,6 +377,7 @@ impl UpdateLab {
                 },
             },
             updates,
+            repository_key,
         };
         // The trees an install has: v1 with the test endpoint added (its
         // build has no updates section), v2 and v3 as built.
@@ -451,6 +457,23 @@ impl UpdateLab {
         xtask_in(&self.config.workspace_root, &self.config, args, files, Some(&self.channels()))
     }
 
+    /// The same, with the repository key set: the channel's change also
+    /// writes its apt and yum repositories.
+    fn xtask_with_repositories(&self, args: &[&str]) -> Result<String> {
+        let mut command = Command::new(crate::harness::release_checks::xtask_binary()?);
+        command
+            .current_dir(&self.config.workspace_root)
+            .env("CARGO_TARGET_DIR", &self.config.target_dir)
+            .env(crate::core::openpgp::PRIVATE_KEY_VAR, &self.repository_key)
+            .args(args)
+            .arg("--manifests-dir")
+            .arg(self.channels());
+        let out = command.stdin(Stdio::null()).output().with_context(|| format!("running xtask {args:?}"))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        ensure!(out.status.success(), "xtask {} failed:\n{text}", args.join(" "));
+        Ok(text)
+    }
+
     /// Writes the test endpoint into an unpacked tree's `hudson-shell.json`.
     fn configure(&self, tree: &Path) -> Result<()> {
         let path = find_file(tree, SHELL_CONFIG_FILE, 4).context("the portable tree has no hudson-shell.json")?;
@@ -519,13 +542,43 @@ fn xtask_in(dir: &Path, config: &Config, args: &[&str], files: &[&Path], channel
 /// A scratch copy of the checkout at `version` (a broken backend if
 /// `broken`), with `updates` configured, built by the real `dist` with the
 /// checkout's target folder: returns its dist folder.
+/// What every scratch build is given: the test endpoint, and the
+/// package repositories' key its deb and rpm carry.
+struct Scratch<'a> {
+    updates: &'a UpdatesConfig,
+    openpgp_public_key: &'a Path,
+}
+
+/// The lab's repository key (made once, kept between runs so the scratch
+/// builds' packages do not change without need).
+fn repository_key(dir: &Path) -> Result<PathBuf> {
+    let secret = dir.join("repository-key");
+    let public = with_suffix(&secret, ".asc");
+    let readable = std::fs::read_to_string(&secret)
+        .ok()
+        .and_then(|text| crate::core::openpgp::OpenPgpKey::from_armored(&text, None, "the lab's key").ok());
+    if readable.is_none() || !public.is_file() {
+        std::fs::create_dir_all(dir)?;
+        let key = crate::core::openpgp::OpenPgpKey::generate("Hudson e2e-update <e2e@example.invalid>", None)?;
+        crate::core::keys::write_secret_file(&secret, key.secret_armored()?.expose().as_bytes())?;
+        crate::core::fsx::write_atomic(&public, key.public().to_armored()?.as_bytes())?;
+    }
+    Ok(secret)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn scratch_dist(
     ui: &Ui,
     config: &Config,
     dir: &Path,
     version: &semver::Version,
     broken: bool,
-    updates: &UpdatesConfig,
+    scratch: &Scratch,
 ) -> Result<PathBuf> {
     let started = Instant::now();
     // Kept between runs, and a file is rewritten only when its content
@@ -550,7 +603,7 @@ fn scratch_dist(
                 std::os::unix::fs::symlink(link, &to)?;
             }
         } else if meta.is_file() {
-            sync_file(&from, &to, |bytes| scratch_edit(relative, bytes, config, version, broken, updates))?;
+            sync_file(&from, &to, |bytes| scratch_edit(relative, bytes, config, version, broken, scratch))?;
         }
     }
     let new = version.to_string();
@@ -577,8 +630,9 @@ fn scratch_edit(
     config: &Config,
     version: &semver::Version,
     broken: bool,
-    updates: &UpdatesConfig,
+    scratch: &Scratch,
 ) -> Result<Vec<u8>> {
+    let updates = scratch.updates;
     let (old, new) = (&config.version, version.to_string());
     let replace = |bytes: Vec<u8>, from: String, to: String| -> Result<Vec<u8>> {
         let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", relative.display()))?;
@@ -607,6 +661,16 @@ fn scratch_edit(
                 bytes,
                 "\n[workspace.metadata.hudson.updates]\nendpoint = \"{}\"\nchannel = \"{}\"\ninterval-hours = 0\nsnapshot-files = [\"{DATABASE}\"]\n",
                 updates.endpoint, updates.channel
+            )?;
+            // The packages point apt and dnf at the channel's repositories.
+            ensure!(
+                !String::from_utf8_lossy(&bytes).contains("[workspace.metadata.hudson.signing]"),
+                "the checkout configures signing itself; the scratch copy cannot add the repository key"
+            );
+            write!(
+                bytes,
+                "\n[workspace.metadata.hudson.signing]\nopenpgp-public-key = \"{}\"\n",
+                scratch.openpgp_public_key.display()
             )?;
             Ok(bytes)
         }
@@ -1416,10 +1480,79 @@ fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<Strin
         user.update_to(&v2)?;
         let installed = field(&["dpkg-query", "-W", "-f", "${Version}", &package])?;
         ensure!(installed == v2, "dpkg says {package} {installed} is installed, not {v2}");
-        Ok(format!("{package} {} → {v2} through dpkg -i; dpkg and the app report {v2}", lab.v1.version))
+        let repository = package_repository(lab, &package, &field)?;
+        Ok(format!("{package} {} → {v2} through dpkg -i; dpkg and the app report {v2}; {repository}", lab.v1.version))
     })();
     purge()?;
+    // Purging the package removes its repository files with it.
+    for path in [apt_source_path(&package), apt_keyring_path(&package)] {
+        ensure!(!Path::new(&path).exists(), "{path} is still there after dpkg --purge {package}");
+    }
     result
+}
+
+fn apt_source_path(package: &str) -> String {
+    crate::platform::linux::repository::apt_source_path(package)
+}
+
+fn apt_keyring_path(package: &str) -> String {
+    format!("/usr/share/keyrings/{package}-archive-keyring.pgp")
+}
+
+/// The installed next version's deb points apt at the channel's
+/// repository with files dpkg owns: the sources file is a conffile, the
+/// keyring is the package's, and apt — given that sources file alone, its
+/// own lists and cache — reads the repository the lab publishes (with its
+/// repository key) and offers the installed version from it.
+fn package_repository(lab: &UpdateLab, package: &str, field: &dyn Fn(&[&str]) -> Result<String>) -> Result<String> {
+    let (sources, keyring) = (apt_source_path(package), apt_keyring_path(package));
+    for path in [&sources, &keyring] {
+        let owner = field(&["dpkg", "-S", path])?;
+        ensure!(owner == format!("{package}: {path}"), "dpkg -S {path} says {owner:?}");
+    }
+    let conffiles = field(&["dpkg-query", "-W", "-f", "${Conffiles}", package])?;
+    ensure!(conffiles.contains(&sources), "{sources} is not a conffile of {package}: {conffiles:?}");
+    lab.xtask_with_repositories(&["rollout", CHANNEL, "100"])?;
+    let scratch = tempfile::tempdir()?;
+    let parts = scratch.path().join("sources");
+    std::fs::create_dir_all(&parts)?;
+    std::fs::copy(&sources, parts.join(format!("{package}.sources")))?;
+    for sub in ["state/lists/partial", "cache/archives/partial"] {
+        std::fs::create_dir_all(scratch.path().join(sub))?;
+    }
+    let apt = |program: &str, args: &[&str]| -> Result<String> {
+        let d = |sub: &str| scratch.path().join(sub).display().to_string();
+        let mut command = Command::new(program);
+        for option in [
+            "Dir::Etc::SourceList=/dev/null".to_owned(),
+            format!("Dir::Etc::SourceParts={}", d("sources")),
+            format!("Dir::State={}", d("state")),
+            format!("Dir::Cache={}", d("cache")),
+            "Acquire::Check-Valid-Until=true".to_owned(),
+            "APT::Sandbox::User=root".to_owned(),
+            "Debug::NoLocking=1".to_owned(),
+        ] {
+            command.arg("-o").arg(option);
+        }
+        let out = command.args(args).output().with_context(|| format!("running {program}"))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success() && !text.contains("\nW: ") && !text.contains("\nE: "),
+            "{program} {args:?}:\n{text}"
+        );
+        Ok(text)
+    };
+    apt("apt-get", &["update"])?;
+    let policy = apt("apt-cache", &["policy", package])?;
+    let v2 = lab.v2.version.to_string();
+    ensure!(policy.contains(&format!("Candidate: {v2}")), "apt-cache policy {package}:\n{policy}");
+    ensure!(
+        policy.contains(&format!("/channels/{CHANNEL}/apt {CHANNEL}/main")),
+        "apt-cache policy {package}:\n{policy}"
+    );
+    Ok(format!(
+        "its {sources} (a conffile) and keyring are dpkg's, apt reads the channel's signed repository through them (candidate {v2}), and a purge removes them"
+    ))
 }
 
 /// A signed yank of the next version sends install A back.
