@@ -664,7 +664,7 @@ fn scratch_edit(
             )?;
             // The packages point apt and dnf at the channel's repositories.
             ensure!(
-                !String::from_utf8_lossy(&bytes).contains("[workspace.metadata.hudson.signing]"),
+                !String::from_utf8_lossy(&bytes).lines().any(|l| l.trim() == "[workspace.metadata.hudson.signing]"),
                 "the checkout configures signing itself; the scratch copy cannot add the repository key"
             );
             write!(
