@@ -73,6 +73,7 @@ impl Updates {
             resources,
             package: package_kind(),
             installed: &installed,
+            product: &app.package_info().name,
             embedded_keys: EMBEDDED_KEYS,
         };
         Updates(Session::start(setup, log.clone(), host))

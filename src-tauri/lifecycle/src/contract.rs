@@ -9,6 +9,7 @@
 //! [`app_version`] the version file beside it.
 
 pub mod app_version;
+pub mod package_repository;
 pub mod shell_config;
 pub mod storage;
 

@@ -81,6 +81,9 @@ pub enum ShellEvent {
     /// The file store could not be used (`reason`); the full artifact is
     /// downloaded instead.
     UpdateDeltaFailed { version: String, reason: String },
+    /// The offered update is left to the system's package manager: the
+    /// package installed its repository source (`source`, a path).
+    UpdateDeferred { version: String, source: String },
     /// The update is unpacked (or assembled) beside the install and
     /// checked, while the app runs: "Restart to update" only swaps.
     UpdatePrepared { version: String },

@@ -68,6 +68,7 @@ mod space;
 pub mod state;
 mod status;
 mod swap;
+pub mod system_source;
 mod unpack;
 
 use std::path::PathBuf;
@@ -92,6 +93,7 @@ pub use session::{Host, Session};
 pub use signing::platform::Installer;
 pub use state::{BadVersion, Notice, State};
 pub use status::{OfferView, Phase, View};
+pub use system_source::SystemSource;
 pub use unpack::UnpackLimits;
 
 /// The keys this build trusts. Made only from text compiled into the app.

@@ -223,12 +223,17 @@ pub struct Setup<'a> {
     pub package: Option<Installer>,
     /// The running version, as the app's package info says it.
     pub installed: &'a str,
+    /// The product name (the app's package info): the deb and rpm are
+    /// named after it, and so are the repository files they install.
+    pub product: &'a str,
     /// The public keys `dist` compiled in (`option_env!` in the shell).
     pub embedded_keys: Option<&'static str>,
 }
 
 /// What [`open`] found.
 pub struct Opened {
+    /// The deb's and rpm's package name.
+    pub package_name: String,
     /// Where this install's update files are: what recovery acts on, known
     /// whenever the app-data folder is (even without update settings). It
     /// carries the embedded keys when they read, so a package rollback can
@@ -247,7 +252,7 @@ pub struct Opened {
 /// Locates the install, derives its [`Layout`], reads the embedded keys and
 /// makes the [`Updater`] for the configured channel.
 pub fn open(setup: Setup<'_>) -> Opened {
-    let Setup { config, app_data, program, resources, package, installed, embedded_keys } = setup;
+    let Setup { config, app_data, program, resources, package, installed, embedded_keys, product } = setup;
     let installed = installed
         .parse::<semver::Version>()
         .map_err(|e| format!("this build's version {installed:?} is not a version ({e})"));
@@ -287,7 +292,8 @@ pub fn open(setup: Setup<'_>) -> Opened {
         let config = UpdaterConfig { app_data, endpoint, channel: settings.channel.clone(), platform, installed };
         Updater::new(config, keys).map_err(|e| e.to_string())
     })();
-    Opened { layout, install, updater, interval, installed }
+    let package_name = hudson_lifecycle::contract::package_repository::package_name(product);
+    Opened { layout, install, updater, interval, installed, package_name }
 }
 
 /// What a backend status means for a version on probation.

@@ -53,6 +53,8 @@ struct Live {
     interval: Option<Duration>,
     /// What a staged tree must be.
     install: Install,
+    /// The deb's and rpm's package name (their repository files' names).
+    package_name: String,
 }
 
 /// The update state of one running app.
@@ -112,7 +114,13 @@ impl Session {
                 if let Some(copy) = layout.rollback_copy() {
                     session.set(|v| v.rollback_copy = copy.exists().then(|| copy.display().to_string()));
                 }
-                session.live = Some(Live { updater, layout, interval: opened.interval, install });
+                session.live = Some(Live {
+                    updater,
+                    layout,
+                    interval: opened.interval,
+                    install,
+                    package_name: opened.package_name,
+                });
             }
             (Err(reason), _, _) | (_, Err(reason), _) | (_, _, Err(reason)) => {
                 session.log.shell(&format!("updates: {reason}"));
@@ -365,8 +373,35 @@ impl Session {
             v.offer = offer.as_ref().map(|(update, downgrade)| OfferView::of(update, *downgrade));
         });
         if let Some((update, _)) = offer {
+            if let Some(InstallKind::Package(kind)) = live.layout.kind()
+                && let Some(source) = crate::system_source::find(*kind, &live.package_name, Path::new("/"))
+            {
+                return self.defer(&update, &source);
+            }
             self.download(live, &update);
         }
+    }
+
+    /// The package configured the system's package manager for the
+    /// channel's repository: the update comes from there, like every other
+    /// package's, and the app says how instead of installing it itself.
+    fn defer(&self, update: &Update, source: &crate::SystemSource) {
+        let version = &update.version;
+        let message = format!(
+            "Hudson {version} is available through your system's software updates (its source is {}). \
+             Install it from your software updates, or now in a terminal: {}",
+            source.path.display(),
+            source.command
+        );
+        self.log.shell(&format!("updates: {message}"));
+        self.log.event(&ShellEvent::UpdateDeferred {
+            version: version.to_string(),
+            source: source.path.display().to_string(),
+        });
+        self.set(|v| {
+            v.phase = Phase::Waiting;
+            v.message = message;
+        });
     }
 
     fn download(&self, live: &Live, update: &Update) {

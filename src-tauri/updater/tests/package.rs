@@ -199,6 +199,7 @@ fn the_shells_setup_gives_a_package_rollback_the_embedded_keys() {
         resources: None,
         package: Some(Installer::Deb),
         installed: "0.1.0",
+        product: "Hudson",
         embedded_keys: keys,
     };
     let opened = hudson_updater::open(setup(Some(embedded_key_line())));

@@ -142,6 +142,7 @@ impl Lab {
             resources: Some(&resources),
             package: None,
             installed,
+            product: "Hudson",
             embedded_keys: Some(embedded_key_line()),
         };
         let host: Arc<dyn Host> = host.clone();

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hudson_lifecycle::ShellEvent;
+use hudson_lifecycle::contract::package_repository::{apt_keyring_path, apt_source_path};
 use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
 use hudson_lifecycle::hooks;
 use serde::Serialize;
@@ -147,7 +148,8 @@ pub fn run(ui: &Ui, options: &Options) -> Result<()> {
         .iter()
         .filter(|(name, _)| options.only.is_empty() || options.only.iter().any(|n| n == name))
         .collect();
-    let with_broken = selected.iter().any(|(name, _)| *name == "broken update rolled back");
+    // The broken version is also the newer release a deb install leaves to apt.
+    let with_broken = selected.iter().any(|(name, _)| ["broken update rolled back", "deb through dpkg"].contains(name));
     let lab = UpdateLab::start(ui, &config, target, with_broken)?;
     let shared = Shared::default();
     let mut scenarios: Vec<(String, String)> = Vec::new();
@@ -1481,7 +1483,25 @@ fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<Strin
         let installed = field(&["dpkg-query", "-W", "-f", "${Version}", &package])?;
         ensure!(installed == v2, "dpkg says {package} {installed} is installed, not {v2}");
         let repository = package_repository(lab, &package, &field)?;
-        Ok(format!("{package} {} → {v2} through dpkg -i; dpkg and the app report {v2}; {repository}", lab.v1.version))
+        // With its repository source in place, the next release is left to
+        // apt: the app says so, and downloads and installs nothing.
+        lab.publish(&lab.v3)?;
+        let v3 = lab.v3.version.to_string();
+        let deferred = user.expect_check(
+            &format!("{v3} left to apt"),
+            |e| matches!(e, ShellEvent::UpdateDeferred { version, .. } if *version == v3),
+        )?;
+        let source = apt_source_path(&package);
+        ensure!(
+            matches!(&deferred, ShellEvent::UpdateDeferred { source: named, .. } if *named == source),
+            "the deferral names another source: {deferred:?}"
+        );
+        let installed = field(&["dpkg-query", "-W", "-f", "${Version}", &package])?;
+        ensure!(installed == v2, "dpkg says {package} {installed} is installed after the deferral, not {v2}");
+        Ok(format!(
+            "{package} {} → {v2} through dpkg -i; dpkg and the app report {v2}; {repository}; {v3} is then left to apt (the app names {source} and installs nothing)",
+            lab.v1.version
+        ))
     })();
     purge()?;
     // Purging the package removes its repository files with it.
@@ -1489,14 +1509,6 @@ fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<Strin
         ensure!(!Path::new(&path).exists(), "{path} is still there after dpkg --purge {package}");
     }
     result
-}
-
-fn apt_source_path(package: &str) -> String {
-    crate::platform::linux::repository::apt_source_path(package)
-}
-
-fn apt_keyring_path(package: &str) -> String {
-    format!("/usr/share/keyrings/{package}-archive-keyring.pgp")
 }
 
 /// The installed next version's deb points apt at the channel's

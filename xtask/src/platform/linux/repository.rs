@@ -33,32 +33,9 @@ pub struct RepositoryFiles {
     pub rpm: BTreeMap<String, Vec<u8>>,
 }
 
-/// The package name tauri-bundler gives the deb and the rpm: the product
-/// name in kebab case (`Hudson` → `hudson`).
-pub fn package_name(product: &str) -> String {
-    let mut name = String::new();
-    for (i, c) in product.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 && !name.ends_with('-') {
-            name.push('-');
-        }
-        if c.is_ascii_alphanumeric() {
-            name.push(c.to_ascii_lowercase());
-        } else if !name.ends_with('-') && !name.is_empty() {
-            name.push('-');
-        }
-    }
-    name.trim_end_matches('-').to_owned()
-}
-
-/// The sources file apt reads (deb).
-pub fn apt_source_path(package: &str) -> String {
-    format!("/etc/apt/sources.list.d/{package}.sources")
-}
-
-/// The repository file dnf reads (rpm).
-pub fn yum_repo_path(package: &str) -> String {
-    format!("/etc/yum.repos.d/{package}.repo")
-}
+pub use hudson_lifecycle::contract::package_repository::{
+    apt_keyring_path, apt_source_path, package_name, rpm_key_path, yum_repo_path,
+};
 
 /// The files, or `None` when the build has no endpoint or no repository key.
 pub fn files(
@@ -72,8 +49,8 @@ pub fn files(
     let package = package_name(product);
     let base = updates.endpoint.trim_end_matches('/');
     let channel = &updates.channel;
-    let keyring = format!("/usr/share/keyrings/{package}-archive-keyring.pgp");
-    let rpm_key = format!("/etc/pki/rpm-gpg/RPM-GPG-KEY-{package}");
+    let keyring = apt_keyring_path(&package);
+    let rpm_key = rpm_key_path(&package);
     let sources = format!(
         "# {product}'s apt repository, installed by the {package} package. You may edit\n\
          # or remove this file: the package will not add it back (it is a conffile).\n\
@@ -105,13 +82,6 @@ pub fn files(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn package_names_are_tauri_bundlers_kebab_case() {
-        assert_eq!(package_name("Hudson"), "hudson");
-        assert_eq!(package_name("Hudson Desktop"), "hudson-desktop");
-        assert_eq!(package_name("HudsonDesktop"), "hudson-desktop");
-    }
 
     #[test]
     fn the_files_name_the_channels_repositories_and_carry_the_key() {
