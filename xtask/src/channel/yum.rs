@@ -129,6 +129,17 @@ impl Package {
         })
     }
 
+    /// How filelists and other open a package: by its id (the SHA-256).
+    fn by_id(&self) -> String {
+        format!(
+            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version {}/>\n",
+            self.sha256,
+            xml(&self.name),
+            xml(&self.arch),
+            self.version_attributes()
+        )
+    }
+
     fn version_attributes(&self) -> String {
         format!(r#"epoch="{}" ver="{}" rel="{}""#, self.epoch, xml(&self.version), xml(&self.release))
     }
@@ -284,14 +295,7 @@ fn filelists(packages: &[Package]) -> String {
         packages.len()
     );
     for p in packages {
-        let _ = writeln!(
-            out,
-            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version {}/>",
-            p.sha256,
-            xml(&p.name),
-            xml(&p.arch),
-            p.version_attributes()
-        );
+        out.push_str(&p.by_id());
         for (path, dir) in &p.files {
             let _ = writeln!(out, "  <file{}>{}</file>", if *dir { " type=\"dir\"" } else { "" }, xml(path));
         }
@@ -307,14 +311,7 @@ fn other(packages: &[Package]) -> String {
         packages.len()
     );
     for p in packages {
-        let _ = writeln!(
-            out,
-            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version {}/>",
-            p.sha256,
-            xml(&p.name),
-            xml(&p.arch),
-            p.version_attributes()
-        );
+        out.push_str(&p.by_id());
         for entry in &p.changelog {
             let _ = writeln!(
                 out,
