@@ -1485,7 +1485,16 @@ fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<Strin
         let repository = package_repository(lab, &package, &field)?;
         // With its repository source in place, the next release is left to
         // apt: the app says so, and downloads and installs nothing.
-        lab.publish(&lab.v3)?;
+        // (With the key: the channel serves repositories now.)
+        lab.xtask_with_repositories(&[
+            "publish",
+            "--channel",
+            CHANNEL,
+            "--base-url",
+            &lab.base_url(),
+            &lab.v3.manifest.display().to_string(),
+        ])?;
+        lab.serve_artifact(&lab.v3)?;
         let v3 = lab.v3.version.to_string();
         let deferred = user.expect_check(
             &format!("{v3} left to apt"),
