@@ -74,6 +74,9 @@ pub struct Update {
     pub channel: String,
     /// The sequence of the manifest that offered it.
     pub sequence: u64,
+    /// The share of installs the manifest offers it to: below 100 the
+    /// package repositories do not carry it yet (they follow `latest.json`).
+    pub rollout_percent: u8,
     /// The policy's offer: what `verify_download` checks the artifact against.
     pub offer: Offer,
     /// The keys whose artifact signatures are accepted: the app's own, and
@@ -176,6 +179,7 @@ impl Updater {
                     size: offer.artifact.size,
                     channel: manifest.channel.clone(),
                     sequence: manifest.sequence,
+                    rollout_percent: manifest.rollout.percent,
                     offer,
                     keys,
                 };

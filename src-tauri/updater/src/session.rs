@@ -19,6 +19,7 @@ use hudson_lifecycle::hooks;
 use hudson_lifecycle::logs::Log;
 use hudson_lifecycle::shell_event::ShellEvent;
 use hudson_lifecycle::supervisor::Status;
+use signing::policy::OfferReason;
 use time::OffsetDateTime;
 
 use crate::policy::{Install, Setup, Verdict};
@@ -372,8 +373,14 @@ impl Session {
             v.progress = None;
             v.offer = offer.as_ref().map(|(update, downgrade)| OfferView::of(update, *downgrade));
         });
-        if let Some((update, _)) = offer {
+        if let Some((update, downgrade)) = offer {
+            // The repository offers what stock updaters are offered: a newer
+            // release at 100 %. A yank's way back (apt and dnf never
+            // downgrade) or a partial rollout is still installed by the app.
             if let Some(InstallKind::Package(kind)) = live.layout.kind()
+                && !downgrade
+                && update.offer.reason == OfferReason::Release
+                && update.rollout_percent == 100
                 && let Some(source) = crate::system_source::find(*kind, &live.package_name, Path::new("/"))
             {
                 return self.defer(&update, &source);

@@ -107,6 +107,15 @@ pub fn build(
             );
             let name = control.get("Package").context("the control file has no Package")?;
             let version = control.get("Version").context("the control file has no Version")?;
+            for (what, value) in [("Package", name), ("Version", version)] {
+                ensure!(
+                    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.~:".contains(&b)),
+                    "{}: the control file's {what} {value:?} cannot name a file in the pool",
+                    stored.display()
+                );
+            }
+            // The pool's file name carries no epoch (`1:2.0` → `2.0`).
+            let version = version.split_once(':').map_or(version, |(_, v)| v);
             let pool = format!("pool/{COMPONENT}/{}/{name}/{name}_{version}_{arch}.deb", &name[..1]);
             packages.push_str(&control.stanza(&[
                 ("Filename", pool.clone()),
@@ -358,6 +367,10 @@ pub fn check(channel_dir: &Path, channel: &str, history: &[ChannelManifest], key
     };
     let mut plain: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (path, (sha256, size)) in &sums {
+        if !signing::dist::is_contained_relative_path(path) {
+            problems.push(format!("Release lists {path:?}, which leaves the repository"));
+            continue;
+        }
         let file = dists.join(path);
         match read(&file, MAX_INDEX_BYTES) {
             Ok(data) => {
@@ -394,6 +407,7 @@ pub fn check(channel_dir: &Path, channel: &str, history: &[ChannelManifest], key
             }
         };
         let want = offered.release.and_then(|r| debs(r).get(arch).map(|(_, e)| (r, *e)));
+        let signed_size = want.map(|(_, e)| (e.sha256.clone(), e.size));
         let found: Vec<(Option<&str>, Option<&str>)> =
             stanzas.iter().map(|s| (s.get("SHA256"), s.get("Version"))).collect();
         match want {
@@ -422,13 +436,16 @@ pub fn check(channel_dir: &Path, channel: &str, history: &[ChannelManifest], key
                 continue;
             }
             let path = apt.join(filename);
-            match size.parse::<u64>() {
-                Ok(size) => {
+            // Read only a package the signed manifest names, up to its size
+            // there (an index's own Size could ask for terabytes).
+            match (size.parse::<u64>(), &signed_size) {
+                (Ok(size), Some((signed, signed_bytes))) if sha256 == signed && size == *signed_bytes => {
                     if let Err(e) = check_package(&path, sha256, size) {
                         problems.push(format!("{index}: {e:#}"));
                     }
                 }
-                Err(_) => problems.push(format!("{index}: Size {size:?} is not a number")),
+                (Ok(_), _) => problems.push(format!("{index}: {filename} is not the package the channel signed")),
+                (Err(_), _) => problems.push(format!("{index}: Size {size:?} is not a number")),
             }
         }
     }

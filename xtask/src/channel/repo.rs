@@ -56,7 +56,12 @@ pub fn add_package(root: &Path, file: &Path, sha256: &str, size: u64, installer:
         return Ok(false);
     }
     std::fs::create_dir_all(fsx::parent(&path)?)?;
-    fsx::copy_atomic(file, &path)?;
+    // Readable by whoever serves the repository (it is linked into it).
+    let mut source = fsx::open_untrusted(file)?;
+    fsx::write_atomic_with(&path, Some(0o644), |tmp| {
+        std::io::copy(&mut source, &mut tmp.as_file()).with_context(|| format!("copying {}", file.display()))?;
+        Ok(())
+    })?;
     check_package(&path, sha256, size).with_context(|| format!("the copy {} in the store", path.display()))?;
     Ok(true)
 }

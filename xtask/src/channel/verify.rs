@@ -20,8 +20,8 @@
 //!    and SHA-256 its signed file gives, every package is there with its
 //!    size and SHA-256, and each offers what the channel's history implies
 //!    (each difference named). The repository key is the
-//!    configured one (`signing.openpgp-public-key`), else `--openpgp-key`,
-//!    else the channel's own `apt/archive-keyring.pgp`.
+//!    `--openpgp-key`, else the configured one
+//!    (`signing.openpgp-public-key`), else the channel's own key file.
 //!
 //! The default key is the configured release key
 //! (`[workspace.metadata.hudson.signing] public-key`), else the development

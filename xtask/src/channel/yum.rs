@@ -470,13 +470,17 @@ pub fn check(channel_dir: &Path, history: &[ChannelManifest], key: &OpenPgpPubli
                 problems.push(format!("yum primary: location {location:?} leaves the repository"));
                 continue;
             }
-            match size.parse::<u64>() {
-                Ok(size) => {
+            // Read only a package the signed manifest names, up to its size there.
+            let signed = repo::offered(history)
+                .and_then(|r| repo::entries(r, Installer::Rpm).into_values().find(|e| e.sha256 == sha256).cloned());
+            match (size.parse::<u64>(), signed) {
+                (Ok(size), Some(entry)) if size == entry.size => {
                     if let Err(e) = check_package(&yum.join(location), sha256, size) {
                         problems.push(format!("yum: {e:#}"));
                     }
                 }
-                Err(_) => problems.push(format!("yum primary: size {size:?} is not a number")),
+                (Ok(_), _) => problems.push(format!("yum primary: {location} is not a package the channel signed")),
+                (Err(_), _) => problems.push(format!("yum primary: size {size:?} is not a number")),
             }
         }
         let mut want: Vec<String> = repo::offered(history)

@@ -194,7 +194,12 @@ fn bundle_settings(ctx: &Ctx, resources: &Path, work: &Path) -> Result<BundleSet
             for (path, bytes) in list {
                 let source = work.join("repository").join(kind).join(path.trim_start_matches('/'));
                 std::fs::create_dir_all(fsx::parent(&source)?)?;
-                fsx::write_atomic(&source, bytes)?;
+                // World-readable: the rpm takes each file's mode from here,
+                // and the app (as the user) and dnf read them.
+                fsx::write_atomic_with(&source, Some(0o644), |tmp| {
+                    use std::io::Write as _;
+                    tmp.as_file().write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))
+                })?;
                 map.insert(PathBuf::from(path), source);
             }
         }

@@ -26,9 +26,12 @@ pub fn apt_source_path(package: &str) -> String {
     format!("/etc/apt/sources.list.d/{package}.sources")
 }
 
-/// The repository key apt's source names in `Signed-By:`.
+/// The repository key apt's source names in `Signed-By:`. Under `/etc`,
+/// so it is a conffile like the source: `apt remove` keeps both (a source
+/// without its keyring would make every `apt update` fail), a purge removes
+/// both.
 pub fn apt_keyring_path(package: &str) -> String {
-    format!("/usr/share/keyrings/{package}-archive-keyring.pgp")
+    format!("/etc/apt/keyrings/{package}-archive-keyring.pgp")
 }
 
 /// dnf's repository file, `%config(noreplace)` in the rpm.

@@ -1,13 +1,14 @@
 //! The files by which the deb and rpm point apt and dnf at the channel's
 //! package repositories ([`crate::channel::repo`] writes those). They are
 //! files of the package, owned by the package manager — not written by a
-//! maintainer script — so a user's edit or removal is respected and nothing
-//! is re-added behind their back:
+//! maintainer script — so a user's edit is kept on upgrade (dpkg also keeps
+//! a removal; rpm puts a removed `%config` file back, so rpm users disable
+//! it with `enabled=0`):
 //!
 //! | package | file | |
 //! | --- | --- | --- |
 //! | deb | `/etc/apt/sources.list.d/<pkg>.sources` | deb822, `Signed-By:` the keyring; a conffile |
-//! | deb | `/usr/share/keyrings/<pkg>-archive-keyring.pgp` | the repository key, binary |
+//! | deb | `/etc/apt/keyrings/<pkg>-archive-keyring.pgp` | the repository key, binary; a conffile too |
 //! | rpm | `/etc/yum.repos.d/<pkg>.repo` | `repo_gpgcheck=1`; `%config(noreplace)` |
 //! | rpm | `/etc/pki/rpm-gpg/RPM-GPG-KEY-<pkg>` | the repository key, armored |
 //!
@@ -99,8 +100,8 @@ mod tests {
         let text = |map: &BTreeMap<String, Vec<u8>>, path: &str| String::from_utf8(map[path].clone()).unwrap();
         let sources = text(&files.deb, "/etc/apt/sources.list.d/hudson.sources");
         assert!(sources.contains("\nURIs: https://u.example/hudson/beta/apt\nSuites: beta\n"), "{sources}");
-        assert!(sources.contains("\nSigned-By: /usr/share/keyrings/hudson-archive-keyring.pgp\n"), "{sources}");
-        let keyring = &files.deb["/usr/share/keyrings/hudson-archive-keyring.pgp"];
+        assert!(sources.contains("\nSigned-By: /etc/apt/keyrings/hudson-archive-keyring.pgp\n"), "{sources}");
+        let keyring = &files.deb["/etc/apt/keyrings/hudson-archive-keyring.pgp"];
         assert_eq!(OpenPgpPublicKey::from_bytes(keyring, "keyring").unwrap().fingerprint(), key.fingerprint());
         let repo = text(&files.rpm, "/etc/yum.repos.d/hudson.repo");
         assert!(repo.contains("\nbaseurl=https://u.example/hudson/beta/yum\n"), "{repo}");
