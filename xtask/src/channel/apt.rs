@@ -27,7 +27,7 @@ use signing::manifest::{ChannelManifest, PlatformEntry};
 use signing::platform::{Arch, Installer, PlatformKey};
 use time::OffsetDateTime;
 
-use super::repo::{self, Content, RepoFile, bytes, check_package};
+use super::repo::{self, Content, RepoFile, bytes, check_package, gzip};
 use crate::core::fsx;
 use crate::core::openpgp::{OpenPgpKey, OpenPgpPublicKey};
 
@@ -180,13 +180,6 @@ pub fn rfc2822(at: OffsetDateTime) -> String {
         at.minute(),
         at.second()
     )
-}
-
-/// gzip with no name and time in the header: the same bytes every time.
-fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
-    encoder.write_all(data)?;
-    Ok(encoder.finish()?)
 }
 
 fn xz(data: &[u8]) -> Result<Vec<u8>> {

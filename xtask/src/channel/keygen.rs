@@ -111,8 +111,8 @@ pub fn run(ui: &Ui, args: Args) -> Result<()> {
 
 fn run_openpgp(ui: &Ui, args: Args) -> Result<()> {
     let out = args.out.as_path();
-    let armored = with_suffix(out, ".asc");
-    let binary = with_suffix(out, ".pgp");
+    let armored = fsx::with_suffix(out, ".asc");
+    let binary = fsx::with_suffix(out, ".pgp");
     if !args.force {
         for path in [out, armored.as_path(), binary.as_path()] {
             if path.exists() {
@@ -157,12 +157,6 @@ fn run_openpgp(ui: &Ui, args: Args) -> Result<()> {
         println!("{}", key.fingerprint());
     }
     Ok(())
-}
-
-fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// The password: from the environment, else asked twice on the terminal.

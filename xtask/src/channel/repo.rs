@@ -178,6 +178,15 @@ pub fn check(channel_dir: &Path, channel: &str, history: &[ChannelManifest], key
     problems
 }
 
+/// An index gzipped with no name and time in the header: the same bytes
+/// every time (apt's `Packages.gz`, yum's `*.xml.gz`).
+pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data)?;
+    Ok(encoder.finish()?)
+}
+
 /// Characters a package's text may carry into an index: no control
 /// characters but newline and tab.
 pub fn printable(text: &str) -> String {

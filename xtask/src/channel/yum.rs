@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, ensure};
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use signing::manifest::ChannelManifest;
 use signing::platform::Installer;
 
-use super::repo::{self, Content, RepoFile, bytes, check_package, printable};
+use super::repo::{self, Content, RepoFile, bytes, check_package, gzip, printable};
 use crate::core::fsx;
 use crate::core::openpgp::{OpenPgpKey, OpenPgpPublicKey};
 
@@ -341,13 +341,6 @@ fn xml(text: &str) -> String {
         }
     }
     out
-}
-
-/// gzip with no name and time in the header: the same bytes every time.
-fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
-    encoder.write_all(data)?;
-    Ok(encoder.finish()?)
 }
 
 /// The `<data>` entries of a repomd.xml, by type. A reader of our own format, bounded by what

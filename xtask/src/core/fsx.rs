@@ -14,6 +14,13 @@ pub const MAX_JSON_BYTES: u64 = signing::policy::DEFAULT_MAX_MANIFEST_BYTES as u
 /// The most a `.minisig` file may hold.
 pub const MAX_SIGNATURE_BYTES: u64 = 16 << 10;
 
+/// `path` with `suffix` added to its file name (`key` → `key.pub`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Reads a file from a tree someone else wrote (a channel folder, a dist
 /// folder, an unpacked package) through the workspace's one bounded reader,
 /// `hudson_lifecycle::untrusted`: a regular file, no symlink, no FIFO or

@@ -202,9 +202,7 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey> {
 
 /// `<key>.pub`, where the public half of a key file lives.
 pub fn public_path(secret: &Path) -> PathBuf {
-    let mut name = secret.as_os_str().to_owned();
-    name.push(".pub");
-    PathBuf::from(name)
+    fsx::with_suffix(secret, ".pub")
 }
 
 /// Makes the development key: scrypt-encrypted with the empty password, as

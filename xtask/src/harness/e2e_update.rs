@@ -357,7 +357,8 @@ impl UpdateLab {
             v1_dist.display()
         );
         let repository_key = repository_key(&dir)?;
-        let scratch = Scratch { updates: &updates, openpgp_public_key: &with_suffix(&repository_key, ".asc") };
+        let scratch =
+            Scratch { updates: &updates, openpgp_public_key: &crate::core::fsx::with_suffix(&repository_key, ".asc") };
         let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &scratch)?;
         let v3_dist =
             if with_broken { Some(scratch_dist(ui, config, &dir, &v3_version, true, &scratch)?) } else { None };
@@ -555,7 +556,7 @@ struct Scratch<'a> {
 /// builds' packages do not change without need).
 fn repository_key(dir: &Path) -> Result<PathBuf> {
     let secret = dir.join("repository-key");
-    let public = with_suffix(&secret, ".asc");
+    let public = crate::core::fsx::with_suffix(&secret, ".asc");
     let readable = std::fs::read_to_string(&secret)
         .ok()
         .and_then(|text| crate::core::openpgp::OpenPgpKey::from_armored(&text, None, "the lab's key").ok());
@@ -566,12 +567,6 @@ fn repository_key(dir: &Path) -> Result<PathBuf> {
         crate::core::fsx::write_atomic(&public, key.public().to_armored()?.as_bytes())?;
     }
     Ok(secret)
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 fn scratch_dist(
