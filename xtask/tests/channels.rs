@@ -95,6 +95,12 @@ impl Fixture {
     /// What `cargo xtask dist --target <target>` leaves for `version`: the
     /// artifacts, their `.sig` files and `dist-manifest.json`, signed by `key`.
     fn dist(&self, release: &str, target: &str, key: &Key, development: bool) -> PathBuf {
+        self.dist_with(release, target, key, development, false)
+    }
+
+    /// The same; with `sign_rpm`, its rpm signed with the repository key by
+    /// `rpmsign` (as `dist` signs it when the key is configured).
+    fn dist_with(&self, release: &str, target: &str, key: &Key, development: bool, sign_rpm: bool) -> PathBuf {
         let dir = self.dir.path().join("dist").join(release).join(target);
         std::fs::create_dir_all(&dir).unwrap();
         let files: &[(ArtifactKind, String)] = &match target {
@@ -119,7 +125,12 @@ impl Fixture {
                 }
                 // A real package, as apt reads it.
                 ArtifactKind::Deb => std::fs::write(&path, deb_package(release, seed)).unwrap(),
-                ArtifactKind::Rpm => std::fs::write(&path, rpm_package(release, seed)).unwrap(),
+                ArtifactKind::Rpm => {
+                    std::fs::write(&path, rpm_package(release, seed)).unwrap();
+                    if sign_rpm {
+                        rpmsign(&path);
+                    }
+                }
                 _ => std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap(),
             }
             let signed =
@@ -1605,6 +1616,37 @@ fn make_repository_key(name: &str) -> RepositoryKey {
     RepositoryKey { keyring: dir.join(format!("{name}.pgp")), armored: dir.join(format!("{name}.asc")), secret }
 }
 
+/// Signs the rpm at `path` in place with the repository key, with
+/// `rpmsign` and `gpg` (the tools a Fedora packager signs with: an
+/// independent signer for the checks of `publish` and `verify`), in a
+/// GnuPG home of its own whose agent is stopped after.
+fn rpmsign(path: &Path) {
+    let home = tempfile::Builder::new().prefix("gpg").tempdir_in("/tmp").unwrap();
+    let gpg = |args: &[&str]| {
+        let out =
+            Command::new("gpg").arg("--homedir").arg(home.path()).args(["--batch", "--quiet"]).args(args).output();
+        let out = out.expect("gpg runs (Debian packages `gpg`, `gpg-agent`)");
+        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    gpg(&["--import", repository_key().secret.to_str().unwrap()]);
+    let out = Command::new("rpmsign")
+        .arg("--define")
+        .arg(format!("_gpg_path {}", home.path().display()))
+        .arg("--define")
+        .arg(format!("__gpg {}", which::which("gpg").expect("gpg on PATH").display()))
+        .args(["--define", "_gpg_name Hudson test", "--addsign"])
+        .arg(path)
+        .output()
+        .expect("rpmsign runs (Debian package `rpm`)");
+    let _ = Command::new("gpgconf").arg("--homedir").arg(home.path()).args(["--kill", "gpg-agent"]).status();
+    assert!(
+        out.status.success(),
+        "rpmsign: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A small real Debian package of `hudson` at `release`: `debian-binary`,
 /// `control.tar.gz` (its control file) and `data.tar.gz` (one file whose
 /// bytes follow `seed`).
@@ -2225,6 +2267,39 @@ fn dnf(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// The yum repository's rpms are checked against the repository key
+/// (dnf's `gpgcheck=1`): `publish` and `verify` name an offered rpm without
+/// its signature, and say nothing once the offered one is signed.
+#[test]
+fn publish_and_verify_warn_of_an_offered_rpm_the_repository_key_did_not_sign() {
+    let fixture = Fixture::with_repository();
+    let warning = "which is not signed by OpenPGP key";
+    let v1 = fixture.dist("1.0.0", LINUX, release_key(), false);
+    let out = fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v1.to_str().unwrap()]);
+    assert!(out.contains(&format!("the yum repository offers Hudson-1.0.0-1.x86_64.rpm, {warning}")), "{out}");
+    assert!(out.contains("dnf with gpgcheck=1"), "{out}");
+    let pubkey = fixture.public_key_file(release_key());
+    let armored = repository_key().armored.to_str().unwrap();
+    let verify = || fixture.ok(&["verify", "beta", "--openpgp-key", armored, "--pubkey", pubkey.to_str().unwrap()]);
+    let out = verify();
+    assert!(out.contains(&format!("Hudson-1.0.0-1.x86_64.rpm, {warning}")), "verify: {out}");
+
+    let v2 = fixture.dist_with("2.0.0", LINUX, release_key(), false, true);
+    let out = fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v2.to_str().unwrap()]);
+    assert!(out.contains("yum repository: offers Hudson 2.0.0") && !out.contains(warning), "{out}");
+    let out = verify();
+    assert!(!out.contains(warning), "verify: {out}");
+    // rpm, with the key imported, accepts the signature the repository serves.
+    let db = fixture.dir.path().join("rpmdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let rpm = |args: &[&str]| Command::new("rpm").arg("--dbpath").arg(&db).args(args).output().unwrap();
+    assert!(rpm(&["--import", repository_key().armored.to_str().unwrap()]).status.success());
+    let listed = fixture.channel("beta").join("yum/packages/hudson-2.0.0-1.x86_64.rpm");
+    let out = rpm(&["-K", listed.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("signatures OK"), "rpm -K: {said}");
 }
 
 #[test]

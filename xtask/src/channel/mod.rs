@@ -369,6 +369,11 @@ impl<'a> Session<'a> {
             };
             self.ui.info(format!("  {name} repository: offers {what}, signed by OpenPGP key {fingerprint}"));
         }
+        if let Some(key) = &self.openpgp {
+            for file in yum::unsigned_packages(&self.root, manifests, &key.public()) {
+                self.ui.info(format!("  warning: {}", yum::unsigned_warning(&file, &fingerprint)));
+            }
+        }
     }
 
     /// A published channel is signed by the key its chain has in effect,

@@ -443,6 +443,11 @@ fn check_repositories(
             ));
         }
     }
+    if let Some(root) = dir.parent() {
+        for file in yum::unsigned_packages(root, manifests, &key) {
+            ui.info(format!("  warning: {}", yum::unsigned_warning(&file, &key.fingerprint())));
+        }
+    }
     Ok(Some(key.fingerprint()))
 }
 

@@ -145,6 +145,53 @@ impl Package {
     }
 }
 
+/// The rpms the repository of `history` offers whose own signature is not
+/// `key`'s (named by their file name in the release): dnf, with the
+/// `gpgcheck=1` the packages' `.repo` and the documented one set, refuses
+/// them. Read from the store, each up to the size the signed manifest
+/// gives; an unreadable one counts as unsigned.
+pub fn unsigned_packages(root: &Path, history: &[ChannelManifest], key: &OpenPgpPublicKey) -> Vec<String> {
+    let Some(release) = repo::offered(history) else { return Vec::new() };
+    repo::entries(release, Installer::Rpm)
+        .into_values()
+        .filter(|entry| {
+            let path = repo::package_path(root, &entry.sha256, Installer::Rpm);
+            !signed_by(&path, entry.size, key).unwrap_or(false)
+        })
+        .map(|entry| printable(entry.url.rsplit('/').next().unwrap_or(&entry.url)))
+        .collect()
+}
+
+/// True when the rpm at `path` (read up to `size` bytes) carries a header
+/// signature (EdDSA or RSA, as `rpmsign` and `dist` make them) by `key`.
+/// The signature covers the main header, which holds the payload's
+/// SHA-256. An unreadable or damaged package is an error.
+pub fn signed_by(path: &Path, size: u64, key: &OpenPgpPublicKey) -> Result<bool> {
+    // rpm's tags of a header-only signature: RPMSIGTAG_DSA (any non-RSA
+    // algorithm) and RPMSIGTAG_RSA.
+    const TAGS: [rpm::IndexSignatureTag; 2] =
+        [rpm::IndexSignatureTag::RPMSIGTAG_DSA, rpm::IndexSignatureTag::RPMSIGTAG_RSA];
+    let meta = rpm::PackageMetadata::parse(&mut std::io::BufReader::new(fsx::open_untrusted(path)?.take(size)))
+        .map_err(|e| anyhow!("{} is not an RPM package: {e}", path.display()))?;
+    let offsets = meta.get_package_segment_offsets();
+    let length = offsets.payload.checked_sub(offsets.header).context("the rpm's header ends before it starts")?;
+    let mut file = fsx::open_untrusted(path)?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offsets.header))?;
+    let mut header = Vec::new();
+    file.take(length).read_to_end(&mut header)?;
+    ensure!(header.len() as u64 == length, "{}: the file ends inside the header", path.display());
+    Ok(TAGS.into_iter().any(|tag| {
+        meta.signature.get_entry_data_as_binary(tag).is_ok_and(|packet| key.verify_packet(&header, packet).is_ok())
+    }))
+}
+
+/// What a release manager is told about an rpm [`unsigned_packages`] names.
+pub fn unsigned_warning(file: &str, fingerprint: &str) -> String {
+    format!(
+        "the yum repository offers {file}, which is not signed by OpenPGP key {fingerprint}: dnf with gpgcheck=1 (the packages' own .repo, and the documented one) refuses to install it. Build releases with signing.openpgp-public-key set and HUDSON_OPENPGP_PRIVATE_KEY in `dist`'s environment, which signs the rpm"
+    )
+}
+
 /// The files of the repository for `history`, signed with `key`.
 pub fn build(
     root: &Path,

@@ -216,6 +216,18 @@ const PREREQS: &[Prereq] = &[
         probe: || probe("dnf", &["--version"]).map(first_line),
     },
     Prereq {
+        name: "gpg",
+        needed_for: "tests (rpmsign signs test rpms with it: the independent signer)",
+        install: Install::Apt("gpg"),
+        probe: || probe("gpg", &["--version"]).map(first_line),
+    },
+    Prereq {
+        name: "gpg-agent",
+        needed_for: "tests (gpg signs through its agent)",
+        install: Install::Apt("gpg-agent"),
+        probe: || probe("gpg-agent", &["--version"]).map(first_line),
+    },
+    Prereq {
         name: "createrepo_c",
         needed_for: "tests (yum repositories: the reference indexes)",
         install: Install::Apt("createrepo-c"),

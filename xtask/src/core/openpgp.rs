@@ -25,6 +25,7 @@ use pgp::composed::{
     SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
+use pgp::crypto::public_key::PublicKeyAlgorithm;
 use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
 use pgp::ser::Serialize as _;
 use pgp::types::{KeyDetails as _, KeyVersion, Password, Timestamp};
@@ -164,6 +165,23 @@ impl OpenPgpKey {
         Ok(DetachedSignature::new(signature).to_armored_string(ArmorOptions::default())?)
     }
 
+    /// A binary detached signature of `data` (one signature packet, as an
+    /// rpm's signature header holds it), dated `at`.
+    pub fn signature_packet(&self, data: &[u8], at: OffsetDateTime) -> Result<Vec<u8>> {
+        let config = self.config(SignatureType::Binary, at)?;
+        let signature = config.sign(&self.key.primary_key, &self.password, Cursor::new(data))?;
+        Ok(DetachedSignature::new(signature).to_bytes()?)
+    }
+
+    /// True for an RSA key (rpm files its signature under another tag than
+    /// an EdDSA one's).
+    pub fn is_rsa(&self) -> bool {
+        matches!(
+            self.key.algorithm(),
+            PublicKeyAlgorithm::RSA | PublicKeyAlgorithm::RSASign | PublicKeyAlgorithm::RSAEncrypt
+        )
+    }
+
     /// `text` clearsigned (`InRelease`), dated `at`.
     pub fn clearsign(&self, text: &str, at: OffsetDateTime) -> Result<String> {
         let config = self.config(SignatureType::Text, at)?;
@@ -218,6 +236,18 @@ impl OpenPgpPublicKey {
     pub fn verify_detached(&self, data: &[u8], armored: &[u8]) -> Result<()> {
         let (signature, _) = DetachedSignature::from_armor_single(armored)
             .map_err(|e| anyhow::anyhow!("not an armored OpenPGP signature: {e}"))?;
+        signature
+            .verify(&self.key, data)
+            .map_err(|_| anyhow::anyhow!("the signature does not verify with key {}", self.fingerprint()))
+    }
+
+    /// Checks a binary detached signature of `data` (one packet).
+    pub fn verify_packet(&self, data: &[u8], packet: &[u8]) -> Result<()> {
+        if packet.len() as u64 > MAX_SIGNATURE_BYTES {
+            bail!("an OpenPGP signature of {} bytes: over {MAX_SIGNATURE_BYTES}", packet.len());
+        }
+        let signature = DetachedSignature::from_bytes(packet)
+            .map_err(|e| anyhow::anyhow!("not an OpenPGP signature packet: {e}"))?;
         signature
             .verify(&self.key, data)
             .map_err(|_| anyhow::anyhow!("the signature does not verify with key {}", self.fingerprint()))

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hudson_lifecycle::ShellEvent;
-use hudson_lifecycle::contract::package_repository::{apt_keyring_path, apt_source_path};
+use hudson_lifecycle::contract::package_repository::{apt_keyring_path, apt_source_path, yum_repo_path};
 use hudson_lifecycle::contract::{SHELL_CONFIG_FILE, ShellConfig, UpdatesConfig};
 use hudson_lifecycle::hooks;
 use serde::Serialize;
@@ -116,13 +116,14 @@ pub struct KillLoop {
 type Scenario = fn(&Ui, &UpdateLab, &Options, &Shared) -> Result<String>;
 
 /// Every scenario, in the order a full run takes them.
-const SCENARIOS: [(&str, Scenario); 8] = [
+const SCENARIOS: [(&str, Scenario); 9] = [
     ("up to date", up_to_date),
     ("refusals", refusals),
     ("update", update),
     ("file store unreachable", store_unreachable),
     ("kill loop", kill_loop_scenario),
     ("deb through dpkg", deb_as_root),
+    ("rpm through dnf", rpm_through_dnf),
     ("yank", yank),
     ("broken update rolled back", broken_update),
 ];
@@ -332,7 +333,7 @@ impl UpdateLab {
         // when it already is; after a dist with another key (the secrets
         // check's), the shell is built again with this key embedded.
         ui.info("e2e-update: dist of this checkout (the installed version)");
-        xtask_in(&config.workspace_root, config, &["dist"], &[], None)?;
+        xtask_in(&config.workspace_root, config, &["dist"], &[], None, None)?;
         let dir = config.target_dir.join("e2e-update");
         let root = dir.join("www");
         if root.exists() {
@@ -357,8 +358,11 @@ impl UpdateLab {
             v1_dist.display()
         );
         let repository_key = repository_key(&dir)?;
-        let scratch =
-            Scratch { updates: &updates, openpgp_public_key: &crate::core::fsx::with_suffix(&repository_key, ".asc") };
+        let scratch = Scratch {
+            updates: &updates,
+            openpgp_public_key: &crate::core::fsx::with_suffix(&repository_key, ".asc"),
+            openpgp_secret_key: &repository_key,
+        };
         let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &scratch)?;
         let v3_dist =
             if with_broken { Some(scratch_dist(ui, config, &dir, &v3_version, true, &scratch)?) } else { None };
@@ -457,24 +461,14 @@ impl UpdateLab {
 
     /// Runs this xtask (as a release manager runs it) on the lab's channel tree.
     fn xtask(&self, args: &[&str], files: &[&Path]) -> Result<String> {
-        xtask_in(&self.config.workspace_root, &self.config, args, files, Some(&self.channels()))
+        xtask_in(&self.config.workspace_root, &self.config, args, files, Some(&self.channels()), None)
     }
 
     /// The same, with the repository key set: the channel's change also
     /// writes its apt and yum repositories.
     fn xtask_with_repositories(&self, args: &[&str]) -> Result<String> {
-        let mut command = Command::new(crate::harness::release_checks::xtask_binary()?);
-        command
-            .current_dir(&self.config.workspace_root)
-            .env("CARGO_TARGET_DIR", &self.config.target_dir)
-            .env(crate::core::openpgp::PRIVATE_KEY_VAR, &self.repository_key)
-            .args(args)
-            .arg("--manifests-dir")
-            .arg(self.channels());
-        let out = command.stdin(Stdio::null()).output().with_context(|| format!("running xtask {args:?}"))?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        ensure!(out.status.success(), "xtask {} failed:\n{text}", args.join(" "));
-        Ok(text)
+        let (root, channels) = (&self.config.workspace_root, self.channels());
+        xtask_in(root, &self.config, args, &[], Some(&channels), Some(&self.repository_key))
     }
 
     /// Writes the test endpoint into an unpacked tree's `hudson-shell.json`.
@@ -528,10 +522,21 @@ fn release(dist: &Path, version: semver::Version) -> Result<Release> {
 }
 
 /// Runs this xtask in `dir` with the checkout's target folder; channel
-/// commands on the `channels` tree.
-fn xtask_in(dir: &Path, config: &Config, args: &[&str], files: &[&Path], channels: Option<&Path>) -> Result<String> {
+/// commands on the `channels` tree; with `repository_key` as
+/// `HUDSON_OPENPGP_PRIVATE_KEY` (a path) when given.
+fn xtask_in(
+    dir: &Path,
+    config: &Config,
+    args: &[&str],
+    files: &[&Path],
+    channels: Option<&Path>,
+    repository_key: Option<&Path>,
+) -> Result<String> {
     let mut command = Command::new(crate::harness::release_checks::xtask_binary()?);
     command.current_dir(dir).env("CARGO_TARGET_DIR", &config.target_dir).args(args);
+    if let Some(key) = repository_key {
+        command.env(crate::core::openpgp::PRIVATE_KEY_VAR, key);
+    }
     if let Some(channels) = channels {
         command.arg("--manifests-dir").arg(channels);
     }
@@ -550,6 +555,8 @@ fn xtask_in(dir: &Path, config: &Config, args: &[&str], files: &[&Path], channel
 struct Scratch<'a> {
     updates: &'a UpdatesConfig,
     openpgp_public_key: &'a Path,
+    /// Its secret half, which signs the rpm.
+    openpgp_secret_key: &'a Path,
 }
 
 /// The lab's repository key (made once, kept between runs so the scratch
@@ -613,7 +620,15 @@ fn scratch_dist(
     // release in target/dist/, where a script or an upload glob could take
     // it for the real build.
     let out = dir.join("dist");
-    xtask_in(&src, config, &["dist", "--out-dir", &out.display().to_string()], &[], None)?;
+    // The rpm ships the dnf repository, so `dist` signs it with the key.
+    xtask_in(
+        &src,
+        config,
+        &["dist", "--out-dir", &out.display().to_string()],
+        &[],
+        None,
+        Some(scratch.openpgp_secret_key),
+    )?;
     ui.info(format!("e2e-update: {new} built in {}", seconds(started.elapsed())));
     Ok(out.join(&new).join(Target::host()?.triple))
 }
@@ -1143,6 +1158,7 @@ fn refusals(ui: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<St
         &["keygen", "--no-password", "--out", &stranger.display().to_string()],
         &[],
         None,
+        None,
     )?;
     let stranger = signing::keys::SecretKey::from_file(&stranger, None)?;
     resign(&channel, &stranger, |m| m.sequence += 1)?;
@@ -1568,6 +1584,126 @@ fn package_repository(lab: &UpdateLab, package: &str, field: &dyn Fn(&[&str]) ->
     );
     Ok(format!(
         "its {sources} (a conffile) and keyring are dpkg's, apt reads the channel's signed repository through them (candidate {v2}), and a purge removes them"
+    ))
+}
+
+/// As root: dnf installs the rpm the channel's yum repository offers into
+/// a scratch install root, with the checks the rpm's own `.repo` turns on
+/// — `repo_gpgcheck=1` (repomd.xml's signature) and `gpgcheck=1` (the
+/// package's own signature, which `dist` makes with the repository key) —
+/// and the key fetched from the channel as a user's `.repo` names it. The
+/// checkout's rpm (a build without the repository, so unsigned) is refused
+/// by the same checks: the signature is what lets the package in.
+fn rpm_through_dnf(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok("not run: dnf installs into its root with chroot, which needs root".to_owned());
+    }
+    lab.fresh_channel(&[&lab.v1])?;
+    let v2 = lab.v2.version.to_string();
+    lab.xtask_with_repositories(&[
+        "publish",
+        "--channel",
+        CHANNEL,
+        "--base-url",
+        &lab.base_url(),
+        &lab.v2.manifest.display().to_string(),
+    ])?;
+    let rpm_of = |release: &Release| -> Result<PathBuf> {
+        let dir = release.portable.parent().expect("a folder");
+        crate::core::fsx::files_with_suffix(dir, ".rpm")?
+            .into_iter()
+            .next()
+            .with_context(|| format!("no .rpm in {}", dir.display()))
+    };
+    let (signed, unsigned) = (rpm_of(&lab.v2)?, rpm_of(&lab.v1)?);
+    let scratch = tempfile::tempdir()?;
+    let dir = scratch.path();
+    let output = |command: &mut Command| -> Result<(bool, String)> {
+        let out = command.output().with_context(|| format!("running {command:?}"))?;
+        Ok((
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        ))
+    };
+    let rpm = |args: &[&str]| -> Result<String> {
+        let (ok, said) = output(Command::new("rpm").args(args))?;
+        ensure!(ok, "rpm {args:?}: {said}");
+        Ok(said)
+    };
+    let package = rpm(&["-qp", "--nosignature", "--qf", "%{NAME}", &signed.display().to_string()])?;
+
+    // Stand-ins for the Fedora packages the rpm requires (no Fedora mirror
+    // is reachable here): empty packages with those names, in a local
+    // repository of their own without signatures. Test doubles, named so.
+    let standins = dir.join("standins");
+    std::fs::create_dir_all(&standins)?;
+    let requires = rpm(&["-qpR", "--nosignature", &signed.display().to_string()])?;
+    for name in requires.lines().map(str::trim).filter(|r| !r.is_empty() && !r.starts_with("rpmlib(")) {
+        let name = name.split_whitespace().next().expect("a name");
+        rpm::PackageBuilder::new(name, "1", "MIT", "noarch", "e2e-update stand-in for a Fedora package")
+            .build()
+            .with_context(|| format!("building a stand-in for {name}"))?
+            .write_file(standins.join(format!("{name}-1-1.noarch.rpm")))?;
+    }
+    let unsigned_repo = dir.join("unsigned");
+    std::fs::create_dir_all(&unsigned_repo)?;
+    std::fs::copy(&unsigned, unsigned_repo.join(unsigned.file_name().expect("a name")))?;
+    for repo in [&standins, &unsigned_repo] {
+        let (ok, said) = output(Command::new("createrepo_c").arg("--quiet").arg(repo))?;
+        ensure!(ok, "createrepo_c {}: {said}", repo.display());
+    }
+    let yum = format!("http://127.0.0.1:{}/channels/{CHANNEL}/yum", lab.server.port());
+    let repos = dir.join("repos");
+    std::fs::create_dir_all(&repos)?;
+    std::fs::write(
+        repos.join("test.repo"),
+        format!(
+            "[standins]\nname=stand-ins\nbaseurl=file://{}\ngpgcheck=0\nrepo_gpgcheck=0\n\n\
+             [unsigned]\nname=the checkout's rpm\nbaseurl=file://{}\ngpgcheck=1\nrepo_gpgcheck=0\ngpgkey={yum}/repository-key.asc\n\n\
+             [hudson]\nname=Hudson\nbaseurl={yum}\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={yum}/repository-key.asc\nmetadata_expire=0\n",
+            standins.display(),
+            unsigned_repo.display()
+        ),
+    )?;
+    std::fs::write(dir.join("dnf.conf"), "[main]\ngpgcheck=1\nrepo_gpgcheck=1\n")?;
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root)?;
+    let dnf = |args: &[&str]| -> Result<(bool, String)> {
+        output(
+            Command::new("dnf")
+                .arg(format!("--config={}", dir.join("dnf.conf").display()))
+                .arg(format!("--installroot={}", root.display()))
+                .arg(format!("--setopt=reposdir={}", repos.display()))
+                .arg(format!("--setopt=cachedir={}", dir.join("cache").display()))
+                .args(["--releasever=1", "--assumeyes", "--disablerepo=*"])
+                .args(args),
+        )
+    };
+    let root_arg = root.display().to_string();
+    let installed = || rpm(&["--root", &root_arg, "-qa", "--qf", "%{NAME} %{VERSION}\n"]);
+
+    let (ok, said) = dnf(&["--enablerepo=standins", "--enablerepo=unsigned", "install", &package])?;
+    ensure!(!ok, "dnf with gpgcheck=1 installed the unsigned rpm {}:\n{said}", unsigned.display());
+    ensure!(said.contains("is not signed"), "dnf refused the unsigned rpm for another reason:\n{said}");
+    ensure!(!installed()?.contains(&format!("{package} ")), "the unsigned rpm was installed anyway");
+
+    let (ok, said) = dnf(&["--enablerepo=standins", "--enablerepo=hudson", "install", &package])?;
+    ensure!(ok, "dnf install {package} from the channel's yum repository:\n{said}");
+    let list = installed()?;
+    ensure!(list.lines().any(|l| l == format!("{package} {v2}")), "installed after dnf install: {list}");
+    // The package's own repository file: its config file, with both checks on.
+    let repo_file = yum_repo_path(&package);
+    let config = rpm(&["--root", &root_arg, "-qc", &package])?;
+    ensure!(config.lines().any(|l| l == repo_file), "{repo_file} is not a config file of {package}: {config}");
+    let text = std::fs::read_to_string(root.join(repo_file.trim_start_matches('/')))?;
+    ensure!(
+        text.contains("\ngpgcheck=1\n") && text.contains("\nrepo_gpgcheck=1\n"),
+        "the installed {repo_file}:\n{text}"
+    );
+    Ok(format!(
+        "dnf with gpgcheck=1 and repo_gpgcheck=1 refused the unsigned {} (\"is not signed\") and installed {package} {v2} from the channel's yum repository, its signature checked with the key the channel serves; its {repo_file} is a config file with both checks on",
+        lab.v1.version
     ))
 }
 

@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use signing::dist::ArtifactKind;
 
 use crate::core::config::Config;
 use crate::core::fsx::{self, Fingerprint};
 use crate::core::keys::{self, SigningKey};
+use crate::core::openpgp::{self, OpenPgpKey, OpenPgpPublicKey};
 use crate::core::target::{Target, host_triple};
 use crate::core::ui::{self, Ui, seconds};
 use crate::core::version;
@@ -89,6 +91,9 @@ pub struct Ctx<'a> {
     force: bool,
     /// The key this run signs with, loaded once ([`Ctx::signing_key`]).
     signing_key: OnceCell<SigningKey>,
+    /// The package repositories' key, when the rpm is signed with it
+    /// ([`Ctx::rpm_signing_key`]).
+    rpm_key: OnceCell<Option<OpenPgpKey>>,
 }
 
 /// What `dist --format json` prints.
@@ -131,6 +136,7 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool, out_dir: Option<&std::pat
     version::check_identity(&config)?;
 
     let ctx = Ctx::new(&config, target, ui, force)?;
+    ctx.rpm_signing_key()?;
     let mut reports = Vec::new();
     let mut built = Built::default();
     for step in steps(target) {
@@ -160,6 +166,38 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool, out_dir: Option<&std::pat
         manifest,
     });
     Ok(())
+}
+
+/// See [`Ctx::rpm_signing_key`]; `given` reads the key (from the
+/// environment), called only when one is needed.
+fn rpm_signing_key(
+    config: &Config,
+    target: &Target,
+    given: impl FnOnce() -> Result<Option<OpenPgpKey>>,
+) -> Result<Option<OpenPgpKey>> {
+    let builds_rpm = target.artifact_kinds().any(|k| k == ArtifactKind::Rpm);
+    let (true, Some(public)) = (builds_rpm, &config.signing.openpgp_public_key) else { return Ok(None) };
+    let configured = OpenPgpPublicKey::read(public)
+        .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", public.display()))?;
+    let Some(key) = given()? else {
+        bail!(
+            "signing.openpgp-public-key is configured, so `dist` signs the rpm with the package repositories' key (dnf checks it: gpgcheck=1): set {} (and {}) to the secret key of {} ({}), or remove signing.openpgp-public-key to build packages without the repository",
+            openpgp::PRIVATE_KEY_VAR,
+            openpgp::PASSWORD_VAR,
+            public.display(),
+            configured.fingerprint()
+        );
+    };
+    if key.fingerprint() != configured.fingerprint() {
+        bail!(
+            "{} holds OpenPGP key {}, but the rpm's repository key (signing.openpgp-public-key, {}) is {}: set it to that key",
+            openpgp::PRIVATE_KEY_VAR,
+            key.fingerprint(),
+            public.display(),
+            configured.fingerprint()
+        );
+    }
+    Ok(Some(key))
 }
 
 /// How a step ended.
@@ -198,7 +236,31 @@ impl<'a> Ctx<'a> {
     /// Everything a step needs for `target`; `force` runs steps whose
     /// fingerprints match.
     pub fn new(config: &'a Config, target: &'static Target, ui: &'a Ui, force: bool) -> Result<Ctx<'a>> {
-        Ok(Ctx { config, target, ui, sh: xshell::Shell::new()?, force, signing_key: OnceCell::new() })
+        Ok(Ctx {
+            config,
+            target,
+            ui,
+            sh: xshell::Shell::new()?,
+            force,
+            signing_key: OnceCell::new(),
+            rpm_key: OnceCell::new(),
+        })
+    }
+
+    /// The key the rpm is signed with, for dnf's `gpgcheck=1`: the package
+    /// repositories' OpenPGP key from `HUDSON_OPENPGP_PRIVATE_KEY`, needed
+    /// when this target builds an rpm and `signing.openpgp-public-key` is
+    /// configured (the rpm then goes into the channels' yum repositories,
+    /// and ships their `.repo` when the build also has `updates`), and
+    /// `None` otherwise. It must be the configured key. `dist` asks for it before
+    /// its first step, so a missing key fails in seconds, not after the
+    /// build.
+    pub fn rpm_signing_key(&self) -> Result<Option<&OpenPgpKey>> {
+        if let Some(key) = self.rpm_key.get() {
+            return Ok(key.as_ref());
+        }
+        let key = rpm_signing_key(self.config, self.target, OpenPgpKey::from_environment)?;
+        Ok(self.rpm_key.get_or_init(|| key).as_ref())
     }
 
     /// The key this run signs its updater artifacts with: the release key
@@ -297,4 +359,37 @@ pub fn skip_build_output(rel: &Path) -> bool {
             let n = n.to_string_lossy();
             n == "erl_crash.dump" || n.ends_with(".swp") || n.starts_with(".#")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rpm_is_signed_with_the_configured_repository_key_and_only_that_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = OpenPgpKey::generate("Hudson test <t@example.invalid>", None).unwrap();
+        let other = OpenPgpKey::generate("Someone else <e@example.invalid>", None).unwrap();
+        let public = dir.path().join("repository.asc");
+        std::fs::write(&public, key.public().to_armored().unwrap()).unwrap();
+        let mut config = Config::load().unwrap();
+        let linux = Target::parse("x86_64-unknown-linux-gnu").unwrap();
+        let again = || OpenPgpKey::from_armored(key.secret_armored().unwrap().expose(), None, "the test key");
+
+        // No repository key configured, or no rpm: nothing is asked for.
+        config.signing.openpgp_public_key = None;
+        let asked = || -> Result<Option<OpenPgpKey>> { panic!("the key was asked for") };
+        assert!(rpm_signing_key(&config, linux, asked).unwrap().is_none());
+        config.signing.openpgp_public_key = Some(public.clone());
+        let mac = Target::parse("aarch64-apple-darwin").unwrap();
+        assert!(rpm_signing_key(&config, mac, asked).unwrap().is_none());
+
+        // Configured: the key is required, and must be the configured one.
+        let error = format!("{:#}", rpm_signing_key(&config, linux, || Ok(None)).unwrap_err());
+        assert!(error.contains(openpgp::PRIVATE_KEY_VAR) && error.contains(&key.fingerprint()), "{error}");
+        let error = format!("{:#}", rpm_signing_key(&config, linux, || Ok(Some(other))).unwrap_err());
+        assert!(error.contains("holds OpenPGP key") && error.contains(&key.fingerprint()), "{error}");
+        let chosen = rpm_signing_key(&config, linux, || again().map(Some)).unwrap().unwrap();
+        assert_eq!(chosen.fingerprint(), key.fingerprint());
+    }
 }

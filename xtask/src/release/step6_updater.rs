@@ -28,6 +28,7 @@ use super::step4_bundle::Bundles;
 use super::{Ctx, Outcome};
 use crate::core::config::{Config, Packaging};
 use crate::core::fsx;
+use crate::core::openpgp::OpenPgpKey;
 use crate::core::ui::Ui;
 use crate::platform::linux::rpm::Normalized;
 use crate::platform::{archive, linux};
@@ -60,6 +61,11 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
             format!("{}/", rel(config, &config.resources_dir(target))),
             format!("{}/icons/", rel(config, &config.shell_dir)),
         ]);
+    }
+    if config.signing.openpgp_public_key.is_some() && target.artifact_kinds().any(|k| k == ArtifactKind::Rpm) {
+        commands
+            .push("sign the rpm with the package repositories' OpenPGP key (header signature, for gpgcheck=1)".into());
+        inputs.push("HUDSON_OPENPGP_PRIVATE_KEY (the key of signing.openpgp-public-key)".into());
     }
     commands.push("signing::artifact::sign (minisign, prehashed, version in the trusted comment)".into());
     inputs.push("TAURI_SIGNING_PRIVATE_KEY (or the development key under target/)".into());
@@ -161,12 +167,16 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
         return Ok((Outcome::NothingToDo, Updater::default()));
     }
     let key = ctx.signing_key()?;
+    let rpm_key = ctx.rpm_signing_key()?;
     let epoch = archive::source_date_epoch(&config.workspace_root)?;
     let version: semver::Version = config.version.parse().context("the app version is not semver")?;
 
     let mut fp = ctx.fingerprint(StepName::Updater);
     fp.add_value("source-date-epoch", &epoch.to_string());
     fp.add_value("key", &serde_json::to_string(&key.info())?);
+    if let Some(rpm_key) = rpm_key {
+        fp.add_value("rpm-key", &rpm_key.fingerprint());
+    }
     for artifact in &planned {
         fp.add_value("kind", artifact.kind.as_str());
         if artifact.kind == ArtifactKind::Portable {
@@ -194,7 +204,7 @@ pub fn run(ctx: &Ctx, bundles: &Bundles) -> Result<(Outcome, Updater)> {
                     stage_portable(config, target, &artifact.source)?;
                 }
                 step.progress(&format!("{name}: reproducible copy"));
-                build(ctx.ui, artifact, epoch)?;
+                build(ctx.ui, artifact, epoch, rpm_key)?;
                 step.progress(&format!("{name}: signing"));
                 let signed = signing::artifact::sign_artifact_file(&artifact.path, &version, epoch, &key.key)
                     .with_context(|| format!("signing {}", artifact.path.display()))?;
@@ -229,13 +239,14 @@ fn artifacts(dir: &Path, bundles: &Bundles) -> Result<Vec<UpdaterArtifact>> {
     Ok(planned)
 }
 
-/// Writes the artifact from its bundle.
-fn build(ui: &Ui, artifact: &UpdaterArtifact, epoch: u64) -> Result<()> {
+/// Writes the artifact from its bundle (an rpm signed with `rpm_key` when
+/// there is one).
+fn build(ui: &Ui, artifact: &UpdaterArtifact, epoch: u64, rpm_key: Option<&OpenPgpKey>) -> Result<()> {
     let (from, to) = (&artifact.source, &artifact.path);
     match artifact.kind {
         ArtifactKind::Deb => linux::deb::normalize(from, to, epoch),
         ArtifactKind::Rpm => {
-            if linux::rpm::normalize(from, to, epoch)? == Normalized::KeptSigned {
+            if linux::rpm::normalize(from, to, epoch, rpm_key)? == Normalized::KeptSigned {
                 ui.info(format!(
                     "- updater: {} carries an OpenPGP signature (TAURI_SIGNING_RPM_KEY), which covers its times: kept as built, so it is not reproducible",
                     from.display()
@@ -373,9 +384,9 @@ mod tests {
         assert!(!artifact.replaces_bundle, "the archive ships beside the app");
 
         let ui = Ui::new(crate::core::ui::Format::Text);
-        build(&ui, artifact, 1_750_000_000).unwrap();
+        build(&ui, artifact, 1_750_000_000, None).unwrap();
         let first = std::fs::read(&artifact.path).unwrap();
-        build(&ui, artifact, 1_750_000_000).unwrap();
+        build(&ui, artifact, 1_750_000_000, None).unwrap();
         assert_eq!(std::fs::read(&artifact.path).unwrap(), first, "rebuilding gives the same bytes");
         let mut names = Vec::new();
         for entry in tar::Archive::new(GzDecoder::new(&first[..])).entries().unwrap() {

@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | deb | `/etc/apt/sources.list.d/<pkg>.sources` | deb822, `Signed-By:` the keyring; a conffile |
 //! | deb | `/etc/apt/keyrings/<pkg>-archive-keyring.pgp` | the repository key, binary; a conffile too |
-//! | rpm | `/etc/yum.repos.d/<pkg>.repo` | `repo_gpgcheck=1`; `%config(noreplace)` |
+//! | rpm | `/etc/yum.repos.d/<pkg>.repo` | `repo_gpgcheck=1`, `gpgcheck=1` (`dist` signs the rpm); `%config(noreplace)` |
 //! | rpm | `/etc/pki/rpm-gpg/RPM-GPG-KEY-<pkg>` | the repository key, armored |
 //!
 //! They are made only when the build has both an update endpoint
@@ -69,7 +69,7 @@ pub fn files(
          baseurl={base}/{channel}/yum\n\
          enabled=1\n\
          repo_gpgcheck=1\n\
-         gpgcheck=0\n\
+         gpgcheck=1\n\
          gpgkey=file://{rpm_key}\n"
     );
     let mut files = RepositoryFiles::default();
@@ -107,6 +107,7 @@ mod tests {
         assert!(repo.contains("\nbaseurl=https://u.example/hudson/beta/yum\n"), "{repo}");
         assert!(
             repo.contains("\nrepo_gpgcheck=1\n")
+                && repo.contains("\ngpgcheck=1\n")
                 && repo.contains("gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-hudson\n")
         );
         let rpm_key = &files.rpm["/etc/pki/rpm-gpg/RPM-GPG-KEY-hudson"];

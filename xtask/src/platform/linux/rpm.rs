@@ -9,6 +9,13 @@
 //! the header: the SHA-256 in the signature header. The `rpm` crate checks
 //! the package before and after (it reads but cannot edit headers).
 //!
+//! A build that ships the dnf repository's `.repo` (`gpgcheck=1`) is then
+//! signed with the repository's OpenPGP key ([`sign_bytes`]): a header-only
+//! signature, as `rpmsign` makes by default since rpm 4.16 (the header
+//! holds the payload's SHA-256, so it covers the files too), dated
+//! `SOURCE_DATE_EPOCH` — Ed25519 and RSA PKCS#1 signatures are
+//! deterministic, so the signed package is reproducible as well.
+//!
 //! Layout (rpm's `lib/header.c`): a 96-byte lead; the signature header,
 //! padded to 8 bytes; the main header; the payload. A header is the magic
 //! `8e ad e8 01`, 4 reserved bytes, the entry count and the data size (both
@@ -22,6 +29,7 @@ use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest as _, Sha256};
 
 use crate::core::fsx;
+use crate::core::openpgp::{OpenPgpKey, OpenPgpPublicKey};
 
 const LEAD_BYTES: usize = 96;
 const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
@@ -40,18 +48,95 @@ const RPMSIGTAG_SHA256: u32 = 273;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Normalized {
     Rewritten,
+    /// Rewritten, then signed with the repository key.
+    Signed,
     /// The package carries an OpenPGP signature (`TAURI_SIGNING_RPM_KEY`),
     /// which covers the header: it is copied unchanged, times included.
     KeptSigned,
 }
 
-/// Writes a reproducible copy of the package `input` to `output`.
-pub fn normalize(input: &Path, output: &Path, epoch: u64) -> Result<Normalized> {
+/// Writes a reproducible copy of the package `input` to `output`, signed
+/// with `key` when there is one (a build that ships the dnf repository).
+pub fn normalize(input: &Path, output: &Path, epoch: u64, key: Option<&OpenPgpKey>) -> Result<Normalized> {
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let (normalized, outcome) =
+    let (mut normalized, mut outcome) =
         normalize_bytes(bytes, epoch).with_context(|| format!("normalising {}", input.display()))?;
+    if let Some(key) = key {
+        if outcome == Normalized::KeptSigned {
+            bail!(
+                "{} already carries an OpenPGP signature (TAURI_SIGNING_RPM_KEY is set?): with signing.openpgp-public-key configured, `dist` signs the rpm itself with the package repositories' key (HUDSON_OPENPGP_PRIVATE_KEY); unset TAURI_SIGNING_RPM_KEY",
+                input.display()
+            );
+        }
+        let at = u32::try_from(epoch).context("rpm stores times as 32-bit seconds: the epoch is after 2106")?;
+        normalized = sign_bytes(&normalized, key, at)
+            .with_context(|| format!("signing {} with the repository key", input.display()))?;
+        outcome = Normalized::Signed;
+    }
     fsx::write_atomic(output, &normalized)?;
     Ok(outcome)
+}
+
+/// `package` with a header-only OpenPGP signature by `key`, dated `at`
+/// (moved up to the key's creation if earlier). Only the signature header
+/// changes; the package is checked with the key's public part after.
+pub fn sign_bytes(package: &[u8], key: &OpenPgpKey, at: u32) -> Result<Vec<u8>> {
+    let mut parsed = rpm::Package::parse(&mut Cursor::new(package)).context("the package is not a valid rpm")?;
+    parsed.sign_with_timestamp(Signer(key), at)?;
+    let mut signed = Vec::with_capacity(package.len() + 1024);
+    parsed.write(&mut signed)?;
+
+    // The main header and the payload are the input's, byte for byte.
+    let tail = |bytes: &[u8]| -> Result<usize> {
+        let signature = Header::at(bytes, LEAD_BYTES)?;
+        Ok(LEAD_BYTES + signature.len().next_multiple_of(8))
+    };
+    let (from, to) = (tail(package)?, tail(&signed)?);
+    ensure!(
+        package[from..] == signed[to..] && package[..LEAD_BYTES] == signed[..LEAD_BYTES],
+        "signing changed more than the signature header (a bug)"
+    );
+    rpm::Package::parse(&mut Cursor::new(&signed))?
+        .verify_signature(Verifier(&key.public()))
+        .context("the signed package does not verify with the key's public part (a bug)")?;
+    Ok(signed)
+}
+
+/// The repository key, as the `rpm` crate asks a signer to be.
+#[derive(Debug)]
+struct Signer<'a>(&'a OpenPgpKey);
+
+impl rpm::signature::Signing for Signer<'_> {
+    type Signature = Vec<u8>;
+
+    fn sign(&self, mut data: impl std::io::Read, t: rpm::Timestamp) -> Result<Vec<u8>, rpm::Error> {
+        let mut header = Vec::new();
+        data.read_to_end(&mut header)?;
+        let at = time::OffsetDateTime::from_unix_timestamp(i64::from(t.0)).map_err(std::io::Error::other)?;
+        self.0.signature_packet(&header, at).map_err(|e| std::io::Error::other(format!("{e:#}")).into())
+    }
+
+    fn algorithm(&self) -> rpm::signature::AlgorithmType {
+        if self.0.is_rsa() { rpm::signature::AlgorithmType::RSA } else { rpm::signature::AlgorithmType::EdDSA }
+    }
+}
+
+/// Its public part, to check what was signed.
+#[derive(Debug)]
+struct Verifier<'a>(&'a OpenPgpPublicKey);
+
+impl rpm::signature::Verifying for Verifier<'_> {
+    type Signature = Vec<u8>;
+
+    fn verify(&self, mut data: impl std::io::Read, signature: &[u8]) -> Result<(), rpm::Error> {
+        let mut header = Vec::new();
+        data.read_to_end(&mut header)?;
+        self.0.verify_packet(&header, signature).map_err(|e| std::io::Error::other(format!("{e:#}")).into())
+    }
+
+    fn algorithm(&self) -> rpm::signature::AlgorithmType {
+        rpm::signature::AlgorithmType::EdDSA
+    }
 }
 
 /// The reproducible form of a package's bytes.
@@ -239,6 +324,67 @@ mod tests {
         assert!(flags.lines().any(|l| l == "cn /etc/yum.repos.d/hudson.repo"), "{flags}");
         assert_eq!(flags.lines().filter(|l| l.starts_with("cn ")).count(), 1, "{flags}");
         assert_eq!(rpm(&["-qcp"]), "/etc/yum.repos.d/hudson.repo\n");
+    }
+
+    /// `rpm -K` of `package` against a scratch rpm database holding
+    /// `keys`: whether it accepts, and what it says.
+    fn rpm_checksig(dir: &Path, package: &[u8], keys: &[&OpenPgpPublicKey]) -> (bool, String) {
+        let db = tempfile::tempdir_in(dir).unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            let file = db.path().join(format!("key-{i}.asc"));
+            std::fs::write(&file, key.to_armored().unwrap()).unwrap();
+            let out = Command::new("rpm").arg("--dbpath").arg(db.path()).arg("--import").arg(&file).output().unwrap();
+            assert!(out.status.success(), "rpm --import: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let path = db.path().join("hudson.rpm");
+        std::fs::write(&path, package).unwrap();
+        let out = Command::new("rpm").arg("--dbpath").arg(db.path()).arg("-Kv").arg(&path).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), said)
+    }
+
+    #[test]
+    fn a_signed_package_passes_rpm_checksig_with_its_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = OpenPgpKey::generate("Hudson test <test@example.invalid>", None).unwrap();
+        let other = OpenPgpKey::generate("Someone else <else@example.invalid>", None).unwrap();
+        let (normalized, _) =
+            normalize_bytes(package(dir.path(), std::time::SystemTime::now()), 1_750_000_000).unwrap();
+        let signed = sign_bytes(&normalized, &key, 1_750_000_000).unwrap();
+        // Reproducible: the same package and key give the same bytes.
+        assert_eq!(sign_bytes(&normalized, &key, 1_750_000_000).unwrap(), signed);
+
+        // rpm, the independent verifier: the header signature by our key
+        // (an EdDSA one), the header and payload digests.
+        let (ok, said) = rpm_checksig(dir.path(), &signed, &[&key.public()]);
+        assert!(ok, "rpm -K: {said}");
+        let id = &key.fingerprint()[32..].to_lowercase();
+        assert!(said.contains("Header V4 EdDSA/SHA256 Signature, key ID") && said.contains(id), "{said}");
+        assert!(said.contains("Payload SHA256 digest: OK"), "{said}");
+        assert!(!said.contains("NOKEY") && !said.contains("BAD"), "{said}");
+
+        // Without its key, with another key, unsigned, or with one byte of
+        // the signature changed: refused.
+        let (ok, said) = rpm_checksig(dir.path(), &signed, &[&other.public()]);
+        assert!(!ok && said.contains("NOKEY"), "rpm -K with another key: {said}");
+        let (_, said) = rpm_checksig(dir.path(), &normalized, &[&key.public()]);
+        assert!(!said.contains("Signature, key ID"), "rpm -K of the unsigned package: {said}");
+        let by_other = sign_bytes(&normalized, &other, 1_750_000_000).unwrap();
+        let (ok, said) = rpm_checksig(dir.path(), &by_other, &[&key.public()]);
+        assert!(!ok && said.contains("NOKEY"), "rpm -K of a package signed by another key: {said}");
+        // The last byte of the signature packet (RPMSIGTAG_DSA, 267): inside
+        // the signature's value.
+        let mut forged = signed.clone();
+        let header = Header::at(&forged, LEAD_BYTES).unwrap();
+        let entry = header.entries(&forged).find(|e| e.tag == 267).expect("an EdDSA header signature");
+        let end = header.data_at(entry.offset, entry.count as usize).unwrap() + entry.count as usize;
+        forged[end - 1] ^= 1;
+        let (ok, said) = rpm_checksig(dir.path(), &forged, &[&key.public()]);
+        assert!(!ok && said.contains("BAD"), "rpm -K of a changed signature: {said}");
+        let mut changed = normalized.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        assert!(sign_bytes(&changed, &key, 1).is_err(), "a damaged package is not signed");
     }
 
     #[test]
