@@ -8,10 +8,11 @@
 //! - [`plan_outputs`]: every output each step of the host's plan declares
 //!   is a file `dist` wrote, so `cargo xtask plan` cannot promise what
 //!   `dist` does not do;
-//! - [`secrets`]: a full `dist --force` and `publish` with a
-//!   password-protected key in the environment print, write and pass on no
-//!   byte of the key or the password — not even in the arguments or the
-//!   environment of the commands they start.
+//! - [`secrets`]: a full `dist --force` and `publish` with
+//!   password-protected keys in the environment (the minisign key and the
+//!   package repositories' OpenPGP key) print, write and pass on no byte of
+//!   either key or password — not even in the arguments or the environment
+//!   of the commands they start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -301,11 +302,24 @@ pub fn secrets(ui: &Ui) -> Result<()> {
     let key_base64 = pair.secret_key_tauri_base64().expose_secret().to_owned();
     let key_text = pair.secret_key_minisign_text().expose_secret().to_owned();
     let key_line = key_text.lines().nth(1).context("the key text has a key line")?.to_owned();
-    let secrets: [(&str, &[u8]); 4] = [
+    // The package repositories' OpenPGP key too, with a password of its
+    // own: `publish` signs the apt and yum repositories with it.
+    let openpgp_password = format!("pgp-{password}");
+    let openpgp = crate::core::openpgp::OpenPgpKey::generate(
+        "Hudson secrets check <secrets@example.invalid>",
+        Some(&crate::core::credentials::Secret::new(openpgp_password.clone())),
+    )?;
+    let openpgp_text = openpgp.secret_armored()?.expose().to_owned();
+    // The longest line of the armored key: encrypted key material.
+    let openpgp_line = openpgp_text.lines().max_by_key(|l| l.len()).context("the armored key has lines")?.to_owned();
+    let secrets: [(&str, &[u8]); 7] = [
         ("the password", password.as_bytes()),
         ("the key file content (base64)", key_base64.as_bytes()),
         ("the minisign key text", key_text.as_bytes()),
         ("the encrypted key line", key_line.as_bytes()),
+        ("the OpenPGP key's password", openpgp_password.as_bytes()),
+        ("the armored OpenPGP secret key", openpgp_text.as_bytes()),
+        ("a line of the armored OpenPGP secret key", openpgp_line.as_bytes()),
     ];
     let with_key = |args: &[&str]| {
         let mut command = Command::new(&exe);
@@ -314,6 +328,8 @@ pub fn secrets(ui: &Ui) -> Result<()> {
             .args(args)
             .env(PRIVATE_KEY_VAR, &key_base64)
             .env(PRIVATE_KEY_PASSWORD_VAR, &password)
+            .env(crate::core::openpgp::PRIVATE_KEY_VAR, &openpgp_text)
+            .env(crate::core::openpgp::PASSWORD_VAR, &openpgp_password)
             .env("CI", "1");
         command
     };
@@ -340,6 +356,10 @@ pub fn secrets(ui: &Ui) -> Result<()> {
         dist_manifest.to_str().context("a UTF-8 path")?,
     ]))
     .context("publish with the test key")?;
+    ensure!(
+        manifests.join("beta").join("apt").is_dir() && manifests.join("beta").join("yum").is_dir(),
+        "publish with the OpenPGP key wrote no package repositories"
+    );
     let public_file = scratch.path().join("test.pub");
     std::fs::write(&public_file, pair.public_key().to_minisign_text())?;
     let mut verify = Command::new(&exe);
