@@ -95,12 +95,19 @@ impl Fixture {
     /// What `cargo xtask dist --target <target>` leaves for `version`: the
     /// artifacts, their `.sig` files and `dist-manifest.json`, signed by `key`.
     fn dist(&self, release: &str, target: &str, key: &Key, development: bool) -> PathBuf {
-        self.dist_with(release, target, key, development, false)
+        self.dist_with(release, target, key, development, None)
     }
 
-    /// The same; with `sign_rpm`, its rpm signed with the repository key by
+    /// The same; with `sign_rpm`, its rpm signed with that OpenPGP key by
     /// `rpmsign` (as `dist` signs it when the key is configured).
-    fn dist_with(&self, release: &str, target: &str, key: &Key, development: bool, sign_rpm: bool) -> PathBuf {
+    fn dist_with(
+        &self,
+        release: &str,
+        target: &str,
+        key: &Key,
+        development: bool,
+        sign_rpm: Option<&RepositoryKey>,
+    ) -> PathBuf {
         let dir = self.dir.path().join("dist").join(release).join(target);
         std::fs::create_dir_all(&dir).unwrap();
         let files: &[(ArtifactKind, String)] = &match target {
@@ -127,8 +134,8 @@ impl Fixture {
                 ArtifactKind::Deb => std::fs::write(&path, deb_package(release, seed)).unwrap(),
                 ArtifactKind::Rpm => {
                     std::fs::write(&path, rpm_package(release, seed)).unwrap();
-                    if sign_rpm {
-                        rpmsign(&path);
+                    if let Some(key) = sign_rpm {
+                        rpmsign(&path, key);
                     }
                 }
                 _ => std::fs::write(&path, pseudo_random_bytes(3000 + i * 100, seed)).unwrap(),
@@ -1616,11 +1623,11 @@ fn make_repository_key(name: &str) -> RepositoryKey {
     RepositoryKey { keyring: dir.join(format!("{name}.pgp")), armored: dir.join(format!("{name}.asc")), secret }
 }
 
-/// Signs the rpm at `path` in place with the repository key, with
+/// Signs the rpm at `path` in place with `key`, with
 /// `rpmsign` and `gpg` (the tools a Fedora packager signs with: an
 /// independent signer for the checks of `publish` and `verify`), in a
 /// GnuPG home of its own whose agent is stopped after.
-fn rpmsign(path: &Path) {
+fn rpmsign(path: &Path, key: &RepositoryKey) {
     let home = tempfile::Builder::new().prefix("gpg").tempdir_in("/tmp").unwrap();
     let gpg = |args: &[&str]| {
         let out =
@@ -1628,7 +1635,7 @@ fn rpmsign(path: &Path) {
         let out = out.expect("gpg runs (Debian packages `gpg`, `gpg-agent`)");
         assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    gpg(&["--import", repository_key().secret.to_str().unwrap()]);
+    gpg(&["--import", key.secret.to_str().unwrap()]);
     let out = Command::new("rpmsign")
         .arg("--define")
         .arg(format!("_gpg_path {}", home.path().display()))
@@ -2286,9 +2293,15 @@ fn publish_and_verify_warn_of_an_offered_rpm_the_repository_key_did_not_sign() {
     let out = verify();
     assert!(out.contains(&format!("Hudson-1.0.0-1.x86_64.rpm, {warning}")), "verify: {out}");
 
-    let v2 = fixture.dist_with("2.0.0", LINUX, release_key(), false, true);
+    // Signed by another OpenPGP key: named like an unsigned one.
+    let other = make_repository_key("other");
+    let v2 = fixture.dist_with("2.0.0", LINUX, release_key(), false, Some(&other));
     let out = fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v2.to_str().unwrap()]);
-    assert!(out.contains("yum repository: offers Hudson 2.0.0") && !out.contains(warning), "{out}");
+    assert!(out.contains(&format!("the yum repository offers Hudson-2.0.0-1.x86_64.rpm, {warning}")), "{out}");
+
+    let v2 = fixture.dist_with("2.1.0", LINUX, release_key(), false, Some(repository_key()));
+    let out = fixture.ok(&["publish", "--channel", "beta", "--base-url", BASE_URL, v2.to_str().unwrap()]);
+    assert!(out.contains("yum repository: offers Hudson 2.1.0") && !out.contains(warning), "{out}");
     let out = verify();
     assert!(!out.contains(warning), "verify: {out}");
     // rpm, with the key imported, accepts the signature the repository serves.
@@ -2296,7 +2309,7 @@ fn publish_and_verify_warn_of_an_offered_rpm_the_repository_key_did_not_sign() {
     std::fs::create_dir_all(&db).unwrap();
     let rpm = |args: &[&str]| Command::new("rpm").arg("--dbpath").arg(&db).args(args).output().unwrap();
     assert!(rpm(&["--import", repository_key().armored.to_str().unwrap()]).status.success());
-    let listed = fixture.channel("beta").join("yum/packages/hudson-2.0.0-1.x86_64.rpm");
+    let listed = fixture.channel("beta").join("yum/packages/hudson-2.1.0-1.x86_64.rpm");
     let out = rpm(&["-K", listed.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && said.contains("signatures OK"), "rpm -K: {said}");

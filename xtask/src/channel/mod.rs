@@ -55,7 +55,7 @@ use self::history::History;
 use self::tree::StoredManifest;
 use crate::core::config::{Config, parse_expires_in};
 use crate::core::keys::{self, SigningKey};
-use crate::core::openpgp::{OpenPgpKey, OpenPgpPublicKey};
+use crate::core::openpgp::OpenPgpKey;
 use crate::core::ui::Ui;
 
 /// Overrides the clock of channel commands (RFC 3339), so tests and
@@ -338,16 +338,7 @@ impl<'a> Session<'a> {
             );
         }
         if let Some(path) = &self.config.signing.openpgp_public_key {
-            let configured = OpenPgpPublicKey::read(path)?;
-            if configured.fingerprint() != key.fingerprint() {
-                bail!(
-                    "{} holds OpenPGP key {}, but the configured repository key {} is {}: set it to that key. Nothing was changed",
-                    crate::core::openpgp::PRIVATE_KEY_VAR,
-                    key.fingerprint(),
-                    path.display(),
-                    configured.fingerprint()
-                );
-            }
+            key.ensure_configured(path).map_err(|e| anyhow::anyhow!("{e:#}. Nothing was changed"))?;
         }
         repo::build(&self.root, channel, &self.config.product_name, manifests, key)
     }
@@ -370,8 +361,8 @@ impl<'a> Session<'a> {
             self.ui.info(format!("  {name} repository: offers {what}, signed by OpenPGP key {fingerprint}"));
         }
         if let Some(key) = &self.openpgp {
-            for file in yum::unsigned_packages(&self.root, manifests, &key.public()) {
-                self.ui.info(format!("  warning: {}", yum::unsigned_warning(&file, &fingerprint)));
+            for warning in yum::signature_warnings(&self.root, manifests, &key.public()) {
+                self.ui.info(format!("  warning: {warning}"));
             }
         }
     }

@@ -444,8 +444,8 @@ fn check_repositories(
         }
     }
     if let Some(root) = dir.parent() {
-        for file in yum::unsigned_packages(root, manifests, &key) {
-            ui.info(format!("  warning: {}", yum::unsigned_warning(&file, &key.fingerprint())));
+        for warning in yum::signature_warnings(root, manifests, &key) {
+            ui.info(format!("  warning: {warning}"));
         }
     }
     Ok(Some(key.fingerprint()))

@@ -145,27 +145,36 @@ impl Package {
     }
 }
 
-/// The rpms the repository of `history` offers whose own signature is not
-/// `key`'s (named by their file name in the release): dnf, with the
-/// `gpgcheck=1` the packages' `.repo` and the documented one set, refuses
-/// them. Read from the store, each up to the size the signed manifest
-/// gives; an unreadable one counts as unsigned.
-pub fn unsigned_packages(root: &Path, history: &[ChannelManifest], key: &OpenPgpPublicKey) -> Vec<String> {
+/// Warnings for the rpms the repository of `history` offers that `key` did
+/// not sign (dnf, with the `gpgcheck=1` the packages' `.repo` and the
+/// documented one set, refuses them), or whose signature cannot be checked.
+/// Each is read from the store once its size and SHA-256 match the signed
+/// manifest.
+pub fn signature_warnings(root: &Path, history: &[ChannelManifest], key: &OpenPgpPublicKey) -> Vec<String> {
     let Some(release) = repo::offered(history) else { return Vec::new() };
-    repo::entries(release, Installer::Rpm)
-        .into_values()
-        .filter(|entry| {
-            let path = repo::package_path(root, &entry.sha256, Installer::Rpm);
-            !signed_by(&path, entry.size, key).unwrap_or(false)
-        })
-        .map(|entry| printable(entry.url.rsplit('/').next().unwrap_or(&entry.url)))
-        .collect()
+    let mut warnings = Vec::new();
+    for entry in repo::entries(release, Installer::Rpm).into_values() {
+        let file = printable(entry.url.rsplit('/').next().unwrap_or(&entry.url));
+        let path = repo::package_path(root, &entry.sha256, Installer::Rpm);
+        match check_package(&path, &entry.sha256, entry.size).and_then(|()| signed_by(&path, entry.size, key)) {
+            Ok(true) => {}
+            Ok(false) => warnings.push(format!(
+                "the yum repository offers {file}, which is not signed by OpenPGP key {}: dnf with gpgcheck=1 (the packages' own .repo, and the documented one) refuses to install it. Build releases with signing.openpgp-public-key set and HUDSON_OPENPGP_PRIVATE_KEY in `dist`'s environment, which signs the rpm",
+                key.fingerprint()
+            )),
+            Err(e) => warnings.push(format!("cannot check the OpenPGP signature of {file}: {e:#}")),
+        }
+    }
+    warnings
 }
 
 /// True when the rpm at `path` (read up to `size` bytes) carries a header
 /// signature (EdDSA or RSA, as `rpmsign` and `dist` make them) by `key`.
 /// The signature covers the main header, which holds the payload's
-/// SHA-256. An unreadable or damaged package is an error.
+/// SHA-256. An unreadable or damaged package is an error. The `rpm`
+/// crate's parser trusts the sizes a header declares: call it on a package
+/// whose size and SHA-256 were checked against a signed manifest (or one
+/// `dist` just wrote).
 pub fn signed_by(path: &Path, size: u64, key: &OpenPgpPublicKey) -> Result<bool> {
     // rpm's tags of a header-only signature: RPMSIGTAG_DSA (any non-RSA
     // algorithm) and RPMSIGTAG_RSA.
@@ -183,13 +192,6 @@ pub fn signed_by(path: &Path, size: u64, key: &OpenPgpPublicKey) -> Result<bool>
     Ok(TAGS.into_iter().any(|tag| {
         meta.signature.get_entry_data_as_binary(tag).is_ok_and(|packet| key.verify_packet(&header, packet).is_ok())
     }))
-}
-
-/// What a release manager is told about an rpm [`unsigned_packages`] names.
-pub fn unsigned_warning(file: &str, fingerprint: &str) -> String {
-    format!(
-        "the yum repository offers {file}, which is not signed by OpenPGP key {fingerprint}: dnf with gpgcheck=1 (the packages' own .repo, and the documented one) refuses to install it. Build releases with signing.openpgp-public-key set and HUDSON_OPENPGP_PRIVATE_KEY in `dist`'s environment, which signs the rpm"
-    )
 }
 
 /// The files of the repository for `history`, signed with `key`.

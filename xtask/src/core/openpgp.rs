@@ -60,10 +60,21 @@ impl OpenPgpKey {
     /// A new v4 Ed25519 signing key for `user_id`, encrypted with
     /// `password` when there is one.
     pub fn generate(user_id: &str, password: Option<&Secret>) -> Result<OpenPgpKey> {
+        OpenPgpKey::generate_of(KeyType::Ed25519Legacy, user_id, password)
+    }
+
+    /// An RSA key, as a release manager may bring one from `gpg` (the
+    /// tests sign with both kinds).
+    #[cfg(test)]
+    pub fn generate_rsa(user_id: &str, bits: u32) -> Result<OpenPgpKey> {
+        OpenPgpKey::generate_of(KeyType::Rsa(bits), user_id, None)
+    }
+
+    fn generate_of(key_type: KeyType, user_id: &str, password: Option<&Secret>) -> Result<OpenPgpKey> {
         let mut params = SecretKeyParamsBuilder::default();
         params
             .version(KeyVersion::V4)
-            .key_type(KeyType::Ed25519Legacy)
+            .key_type(key_type)
             .can_sign(true)
             .can_certify(true)
             .primary_user_id(user_id.to_owned())
@@ -127,6 +138,22 @@ impl OpenPgpKey {
         let text = String::from_utf8(bytes)
             .map_err(|_| anyhow::anyhow!("the key file {PRIVATE_KEY_VAR} names is not armored text"))?;
         OpenPgpKey::from_armored(&text, password, &format!("the key file {PRIVATE_KEY_VAR} names")).map(Some)
+    }
+
+    /// Checks this is the key of the public key file `configured`
+    /// (`signing.openpgp-public-key`): the error names both fingerprints.
+    pub fn ensure_configured(&self, configured: &Path) -> Result<()> {
+        let public = OpenPgpPublicKey::read(configured)
+            .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", configured.display()))?;
+        if public.fingerprint() != self.fingerprint() {
+            bail!(
+                "{PRIVATE_KEY_VAR} holds OpenPGP key {}, but the configured repository key (signing.openpgp-public-key, {}) is {}: set it to that key",
+                self.fingerprint(),
+                configured.display(),
+                public.fingerprint()
+            );
+        }
+        Ok(())
     }
 
     /// The armored secret key, to be written only to a file of mode 0600.

@@ -364,6 +364,17 @@ impl UpdateLab {
             openpgp_secret_key: &repository_key,
         };
         let v2_dist = scratch_dist(ui, config, &dir, &v2_version, false, &scratch)?;
+        // Its rpm ships the dnf repository (gpgcheck=1): `dist` signed it
+        // with the repository key.
+        let public = crate::core::openpgp::OpenPgpPublicKey::read(scratch.openpgp_public_key)?;
+        for rpm in crate::core::fsx::files_with_suffix(&v2_dist, ".rpm")? {
+            let size = std::fs::metadata(&rpm)?.len();
+            ensure!(
+                crate::channel::yum::signed_by(&rpm, size, &public)?,
+                "dist did not sign {} with the repository key",
+                rpm.display()
+            );
+        }
         let v3_dist =
             if with_broken { Some(scratch_dist(ui, config, &dir, &v3_version, true, &scratch)?) } else { None };
         let mut lab = UpdateLab {
@@ -462,6 +473,22 @@ impl UpdateLab {
     /// Runs this xtask (as a release manager runs it) on the lab's channel tree.
     fn xtask(&self, args: &[&str], files: &[&Path]) -> Result<String> {
         xtask_in(&self.config.workspace_root, &self.config, args, files, Some(&self.channels()), None)
+    }
+
+    /// Publishes `release` with the repository key (the channel writes its
+    /// apt and yum repositories), its artifacts served.
+    fn publish_with_repositories(&self, release: &Release) -> Result<String> {
+        let manifest = release.manifest.display().to_string();
+        let said = self.xtask_with_repositories(&[
+            "publish",
+            "--channel",
+            CHANNEL,
+            "--base-url",
+            &self.base_url(),
+            &manifest,
+        ])?;
+        self.serve_artifact(release)?;
+        Ok(said)
     }
 
     /// The same, with the repository key set: the channel's change also
@@ -620,8 +647,9 @@ fn scratch_dist(
     // release in target/dist/, where a script or an upload glob could take
     // it for the real build.
     let out = dir.join("dist");
-    // The rpm ships the dnf repository, so `dist` signs it with the key.
-    xtask_in(
+    // The rpm ships the dnf repository, so `dist` signs it with the key,
+    // and says nothing of it: no line of the key's material is printed.
+    let said = xtask_in(
         &src,
         config,
         &["dist", "--out-dir", &out.display().to_string()],
@@ -629,6 +657,10 @@ fn scratch_dist(
         None,
         Some(scratch.openpgp_secret_key),
     )?;
+    let secret = std::fs::read_to_string(scratch.openpgp_secret_key)?;
+    if let Some(line) = secret.lines().filter(|l| l.len() >= 40).find(|l| said.contains(*l)) {
+        bail!("dist printed a line of the repository's secret key ({} characters)", line.len());
+    }
     ui.info(format!("e2e-update: {new} built in {}", seconds(started.elapsed())));
     Ok(out.join(&new).join(Target::host()?.triple))
 }
@@ -1450,6 +1482,15 @@ fn kill_loop(
     Ok(report)
 }
 
+/// The package (`.deb`, `.rpm`) in `release`'s dist folder.
+fn package_file(release: &Release, suffix: &str) -> Result<PathBuf> {
+    let dir = release.portable.parent().expect("a folder");
+    crate::core::fsx::files_with_suffix(dir, suffix)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("no {suffix} in {}", dir.display()))
+}
+
 /// As root: the checkout's deb installed with `dpkg -i`, updated by the
 /// app through `dpkg -i` of the next version's deb.
 fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<String> {
@@ -1458,14 +1499,7 @@ fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<Strin
         return Ok("not run: this scenario installs system packages and needs root".to_owned());
     }
     lab.fresh_channel(&[&lab.v1, &lab.v2])?;
-    let deb = |release: &Release| -> Result<PathBuf> {
-        let dir = release.portable.parent().expect("a folder");
-        crate::core::fsx::files_with_suffix(dir, ".deb")?
-            .into_iter()
-            .next()
-            .with_context(|| format!("no .deb in {}", dir.display()))
-    };
-    let (v1_deb, v2) = (deb(&lab.v1)?, lab.v2.version.to_string());
+    let (v1_deb, v2) = (package_file(&lab.v1, ".deb")?, lab.v2.version.to_string());
     let field = |args: &[&str]| -> Result<String> {
         let out = Command::new(args[0]).args(&args[1..]).output()?;
         ensure!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -1497,15 +1531,7 @@ fn deb_as_root(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<Strin
         // With its repository source in place, the next release is left to
         // apt: the app says so, and downloads and installs nothing.
         // (With the key: the channel serves repositories now.)
-        lab.xtask_with_repositories(&[
-            "publish",
-            "--channel",
-            CHANNEL,
-            "--base-url",
-            &lab.base_url(),
-            &lab.v3.manifest.display().to_string(),
-        ])?;
-        lab.serve_artifact(&lab.v3)?;
+        lab.publish_with_repositories(&lab.v3)?;
         let v3 = lab.v3.version.to_string();
         let deferred = user.expect_check(
             &format!("{v3} left to apt"),
@@ -1601,22 +1627,9 @@ fn rpm_through_dnf(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<S
     }
     lab.fresh_channel(&[&lab.v1])?;
     let v2 = lab.v2.version.to_string();
-    lab.xtask_with_repositories(&[
-        "publish",
-        "--channel",
-        CHANNEL,
-        "--base-url",
-        &lab.base_url(),
-        &lab.v2.manifest.display().to_string(),
-    ])?;
-    let rpm_of = |release: &Release| -> Result<PathBuf> {
-        let dir = release.portable.parent().expect("a folder");
-        crate::core::fsx::files_with_suffix(dir, ".rpm")?
-            .into_iter()
-            .next()
-            .with_context(|| format!("no .rpm in {}", dir.display()))
-    };
-    let (signed, unsigned) = (rpm_of(&lab.v2)?, rpm_of(&lab.v1)?);
+    let published = lab.publish_with_repositories(&lab.v2)?;
+    ensure!(!published.contains("warning:"), "publish of the signed rpm warned:\n{published}");
+    let (signed, unsigned) = (package_file(&lab.v2, ".rpm")?, package_file(&lab.v1, ".rpm")?);
     let scratch = tempfile::tempdir()?;
     let dir = scratch.path();
     let output = |command: &mut Command| -> Result<(bool, String)> {
@@ -1639,8 +1652,10 @@ fn rpm_through_dnf(_: &Ui, lab: &UpdateLab, _: &Options, _: &Shared) -> Result<S
     let standins = dir.join("standins");
     std::fs::create_dir_all(&standins)?;
     let requires = rpm(&["-qpR", "--nosignature", &signed.display().to_string()])?;
-    for name in requires.lines().map(str::trim).filter(|r| !r.is_empty() && !r.starts_with("rpmlib(")) {
-        let name = name.split_whitespace().next().expect("a name");
+    // Package names only: rpm itself provides `rpmlib(…)`, and a file or
+    // `config(…)` requirement is no package a stand-in could be named for.
+    let names = requires.lines().filter_map(|r| r.split_whitespace().next());
+    for name in names.filter(|n| !n.starts_with("rpmlib(") && !n.starts_with("config(") && !n.starts_with('/')) {
         rpm::PackageBuilder::new(name, "1", "MIT", "noarch", "e2e-update stand-in for a Fedora package")
             .build()
             .with_context(|| format!("building a stand-in for {name}"))?

@@ -10,9 +10,12 @@
 //!   `dist` does not do;
 //! - [`secrets`]: a full `dist --force` and `publish` with
 //!   password-protected keys in the environment (the minisign key and the
-//!   package repositories' OpenPGP key) print, write and pass on no byte of
-//!   either key or password — not even in the arguments or the environment
-//!   of the commands they start.
+//!   package repositories' OpenPGP key, which `publish` signs the apt and
+//!   yum repositories with; this checkout configures no repository key, so
+//!   `dist` only takes it out of its environment — the e2e-update scratch
+//!   builds sign their rpm with one, and check their output for it) print,
+//!   write and pass on no byte of either key or password — not even in the
+//!   arguments or the environment of the commands they start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;

@@ -168,6 +168,9 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool, out_dir: Option<&std::pat
     Ok(())
 }
 
+/// tauri-bundler's own rpm signing key variable.
+const TAURI_RPM_KEY_VAR: &str = "TAURI_SIGNING_RPM_KEY";
+
 /// See [`Ctx::rpm_signing_key`]; `given` reads the key (from the
 /// environment), called only when one is needed.
 fn rpm_signing_key(
@@ -177,9 +180,17 @@ fn rpm_signing_key(
 ) -> Result<Option<OpenPgpKey>> {
     let builds_rpm = target.artifact_kinds().any(|k| k == ArtifactKind::Rpm);
     let (true, Some(public)) = (builds_rpm, &config.signing.openpgp_public_key) else { return Ok(None) };
-    let configured = OpenPgpPublicKey::read(public)
-        .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", public.display()))?;
+    // tauri-bundler signs the rpm itself when this is set, and a signed rpm
+    // cannot take `%config` nor our signature: say so before building.
+    if std::env::var_os(TAURI_RPM_KEY_VAR).is_some_and(|value| !value.is_empty()) {
+        bail!(
+            "{TAURI_RPM_KEY_VAR} is set, but with signing.openpgp-public-key configured `dist` signs the rpm itself with the package repositories' key ({}): unset {TAURI_RPM_KEY_VAR}",
+            openpgp::PRIVATE_KEY_VAR
+        );
+    }
     let Some(key) = given()? else {
+        let configured = OpenPgpPublicKey::read(public)
+            .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", public.display()))?;
         bail!(
             "signing.openpgp-public-key is configured, so `dist` signs the rpm with the package repositories' key (dnf checks it: gpgcheck=1): set {} (and {}) to the secret key of {} ({}), or remove signing.openpgp-public-key to build packages without the repository",
             openpgp::PRIVATE_KEY_VAR,
@@ -188,15 +199,7 @@ fn rpm_signing_key(
             configured.fingerprint()
         );
     };
-    if key.fingerprint() != configured.fingerprint() {
-        bail!(
-            "{} holds OpenPGP key {}, but the rpm's repository key (signing.openpgp-public-key, {}) is {}: set it to that key",
-            openpgp::PRIVATE_KEY_VAR,
-            key.fingerprint(),
-            public.display(),
-            configured.fingerprint()
-        );
-    }
+    key.ensure_configured(public)?;
     Ok(Some(key))
 }
 

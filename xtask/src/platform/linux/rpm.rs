@@ -9,12 +9,13 @@
 //! the header: the SHA-256 in the signature header. The `rpm` crate checks
 //! the package before and after (it reads but cannot edit headers).
 //!
-//! A build that ships the dnf repository's `.repo` (`gpgcheck=1`) is then
-//! signed with the repository's OpenPGP key ([`sign_bytes`]): a header-only
-//! signature, as `rpmsign` makes by default since rpm 4.16 (the header
-//! holds the payload's SHA-256, so it covers the files too), dated
-//! `SOURCE_DATE_EPOCH` — Ed25519 and RSA PKCS#1 signatures are
-//! deterministic, so the signed package is reproducible as well.
+//! With `signing.openpgp-public-key` configured, the package is then
+//! signed with the repositories' OpenPGP key ([`sign_bytes`]), for dnf's
+//! `gpgcheck=1`: a header-only signature, as `rpmsign` makes by default
+//! since rpm 4.16 (the header holds the payload's SHA-256, so it covers the
+//! files too), dated `SOURCE_DATE_EPOCH` (or the key's creation, if later)
+//! — Ed25519 and RSA PKCS#1 signatures are deterministic, so the signed
+//! package is reproducible as well.
 //!
 //! Layout (rpm's `lib/header.c`): a 96-byte lead; the signature header,
 //! padded to 8 bytes; the main header; the payload. A header is the magic
@@ -56,7 +57,7 @@ pub enum Normalized {
 }
 
 /// Writes a reproducible copy of the package `input` to `output`, signed
-/// with `key` when there is one (a build that ships the dnf repository).
+/// with `key` when there is one (`signing.openpgp-public-key` is set).
 pub fn normalize(input: &Path, output: &Path, epoch: u64, key: Option<&OpenPgpKey>) -> Result<Normalized> {
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let (mut normalized, mut outcome) =
@@ -134,6 +135,7 @@ impl rpm::signature::Verifying for Verifier<'_> {
         self.0.verify_packet(&header, signature).map_err(|e| std::io::Error::other(format!("{e:#}")).into())
     }
 
+    // The crate reads both header signature tags whatever this says.
     fn algorithm(&self) -> rpm::signature::AlgorithmType {
         rpm::signature::AlgorithmType::EdDSA
     }
@@ -385,6 +387,19 @@ mod tests {
         let last = changed.len() - 1;
         changed[last] ^= 1;
         assert!(sign_bytes(&changed, &key, 1).is_err(), "a damaged package is not signed");
+    }
+
+    #[test]
+    fn an_rsa_key_signs_under_rpms_rsa_tag_and_rpm_accepts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = OpenPgpKey::generate_rsa("Hudson RSA test <rsa@example.invalid>", 2048).unwrap();
+        let (normalized, _) =
+            normalize_bytes(package(dir.path(), std::time::SystemTime::now()), 1_750_000_000).unwrap();
+        let signed = sign_bytes(&normalized, &key, 1_750_000_000).unwrap();
+        let header = Header::at(&signed, LEAD_BYTES).unwrap();
+        assert!(header.entries(&signed).any(|e| e.tag == 268), "no RPMSIGTAG_RSA");
+        let (ok, said) = rpm_checksig(dir.path(), &signed, &[&key.public()]);
+        assert!(ok && said.contains("Header V4 RSA/SHA256 Signature"), "rpm -K: {said}");
     }
 
     #[test]
