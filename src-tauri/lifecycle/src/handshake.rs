@@ -101,7 +101,11 @@ pub fn sweep_stale(base: &Path) -> usize {
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let owner = fs::read_to_string(dir.join(OWNER_FILE_NAME)).ok().and_then(|s| s.trim().parse::<u32>().ok());
+        // Bounded and never through a FIFO or a symlink (a launch folder is
+        // in a folder other processes of the user can write).
+        let owner = crate::untrusted::read_to_string(&dir.join(OWNER_FILE_NAME), 32)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
         let stale = match owner {
             Some(pid) => pid != std::process::id() && !process_alive(pid),
             // Made by a version without owner files, or half-created: old
@@ -351,6 +355,30 @@ mod tests {
         let kept = a.path().to_path_buf();
         drop(a);
         assert!(!kept.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_link_to_dev_zero_as_owner_file_does_not_hang_the_sweep() {
+        let base = tempfile::tempdir().unwrap();
+        for (name, make) in [
+            (
+                "launch-fifo",
+                &(|p: &Path| {
+                    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+                    // SAFETY: mkfifo on a path we own.
+                    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+                }) as &dyn Fn(&Path),
+            ),
+            ("launch-zero", &|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap()),
+        ] {
+            let dir = base.path().join(name);
+            fs::create_dir(&dir).unwrap();
+            make(&dir.join(OWNER_FILE_NAME));
+        }
+        // Unreadable owners: judged by age (new, so kept), never read.
+        assert_eq!(sweep_stale(base.path()), 0);
+        assert!(base.path().join("launch-fifo").exists() && base.path().join("launch-zero").exists());
     }
 
     #[test]

@@ -69,6 +69,17 @@ pub fn open(path: &Path) -> Result<File, Refused> {
         // ELOOP is O_NOFOLLOW's answer for a symlink.
         #[cfg(unix)]
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(Refused::Symlink(path.to_path_buf())),
+        // ENXIO: a UNIX socket (open cannot open one); ENOTDIR: a
+        // file where the path needs a folder. Neither is the regular file
+        // asked for, whatever the permissions.
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            return Err(Refused::NotRegular { path: path.to_path_buf(), kind: "a socket" });
+        }
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(Refused::NotRegular { path: path.to_path_buf(), kind: "under a file instead of a folder" });
+        }
         Err(e) => return Err(Refused::Io(path.to_path_buf(), e)),
     };
     let kind = file.metadata().map_err(|e| Refused::Io(path.to_path_buf(), e))?.file_type();
@@ -186,6 +197,19 @@ mod tests {
         // A blocking open would never return (no writer ever comes).
         let error = read(&fifo, 1024).unwrap_err();
         assert!(matches!(error, Refused::NotRegular { kind: "a FIFO", .. }), "{error}");
+    }
+
+    #[test]
+    fn a_socket_or_a_path_through_a_file_is_refused_as_not_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("state.json");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let error = read(&socket, 1024).unwrap_err();
+        assert!(matches!(error, Refused::NotRegular { kind: "a socket", .. }), "{error}");
+        let file = dir.path().join("updates");
+        std::fs::write(&file, b"a file").unwrap();
+        let error = read(&file.join("state.json"), 1024).unwrap_err();
+        assert!(matches!(error, Refused::NotRegular { .. }), "{error}");
     }
 
     #[test]

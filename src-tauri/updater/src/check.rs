@@ -153,7 +153,11 @@ impl Updater {
             state.last_seen = Some(seen);
             state.key_chain = chained.chain.clone();
             match &checked.decision {
-                Decision::Install(offer) => state.is_bad(&offer.version).map(|bad| bad.reason.clone()),
+                // From the state file: shown and logged, so made printable
+                // and short (a damaged file may hold anything).
+                Decision::Install(offer) => {
+                    state.is_bad(&offer.version).map(|bad| crate::unpack::shown_long(bad.reason.as_bytes()))
+                }
                 _ => None,
             }
         })?;

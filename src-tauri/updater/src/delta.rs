@@ -222,15 +222,25 @@ impl Updater {
                 object.size
             )));
         }
-        let mut decoder = ruzstd::streaming_decoder::StreamingDecoder::new(io::Cursor::new(header).chain(counted))
-            .map_err(|e| delta(format!("{}: not a zstd object ({e})", crate::http::shown_url(url))))?;
+        // The decoder reads bytes nothing has authenticated yet (the hash is
+        // checked after): a panic inside it on a crafted frame becomes this
+        // object's failure — the full download follows — not the end of
+        // the updates thread.
+        let contained =
+            |what: &str| delta(format!("{}: the zstd decoder failed on {what}", crate::http::shown_url(url)));
+        let mut decoder = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ruzstd::streaming_decoder::StreamingDecoder::new(io::Cursor::new(header).chain(counted))
+        }))
+        .map_err(|_| contained("its frame"))?
+        .map_err(|e| delta(format!("{}: not a zstd object ({e})", crate::http::shown_url(url))))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buffer = vec![0u8; 64 << 10];
         loop {
-            let n = match decoder.read(&mut buffer) {
-                Ok(n) => n,
-                Err(e) => return Err(delta(format!("{}: {e}", crate::http::shown_url(url)))),
+            let n = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.read(&mut buffer))) {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(delta(format!("{}: {e}", crate::http::shown_url(url)))),
+                Err(_) => return Err(contained("its data")),
             };
             if n == 0 {
                 break;

@@ -133,7 +133,8 @@ impl Updater {
                 }
             }
             let offset = if response.status() == StatusCode::OK { 0 } else { have };
-            if let Some(declared) = response.content_length().map(|length| offset + length)
+            // A length near u64::MAX must not wrap around into a match.
+            if let Some(declared) = response.content_length().map(|length| offset.saturating_add(length))
                 && declared != total
             {
                 fsx::remove_any(&part)?;
@@ -146,7 +147,7 @@ impl Updater {
             writer.seek(io::SeekFrom::End(0)).at("seeking in", &part)?;
             progress(Progress { done: have, total });
             let earlier = fsx::open_regular(&part).at("opening", &part)?.take(have);
-            let body = Floor::new(response, self.limits).take(total - have + 1);
+            let body = Floor::new(response, self.limits).take(total.saturating_sub(have).saturating_add(1));
             let tee = Tee { body, out: &mut writer, done: have, total, progress };
             let outcome = policy::verify_download(earlier.chain(tee), &update.offer, &update.keys);
             let synced = writer.sync_all();

@@ -288,11 +288,18 @@ fn count_probation_launch(
         }
         s.journal.clone()
     })?;
-    let Some(journal) = journal else { unreachable!("probation was just journaled") };
-    let (Journal::Probation { launches, swap: SwapRecord { version, .. } }
-    | Journal::Package { launches, version, .. }) = &journal
+    // Read back from the file: changed since startup's first read (another
+    // instance, or the file was damaged and started over), it no longer
+    // holds this probation. Nothing is left to confirm or roll back.
+    let Some(
+        journal @ (Journal::Probation { launches, swap: SwapRecord { version, .. } }
+        | Journal::Package { launches, version, .. }),
+    ) = &journal
     else {
-        unreachable!("only probation journals count launches")
+        let note =
+            "the update state changed while this version started; its probation record is gone, so it starts normally";
+        let warning = Some(warning.map_or_else(|| note.to_owned(), |w| format!("{w}; {note}")));
+        return Ok(Startup::Normal { notice: store.load()?.state.notice, warning });
     };
     if *launches > MAX_PROBATION_LAUNCHES {
         let reason = format!("{version} did not start successfully in {MAX_PROBATION_LAUNCHES} attempts");
@@ -301,7 +308,7 @@ fn count_probation_launch(
         let notice = store.load()?.state.notice;
         return Ok(Startup::Normal { notice, warning });
     }
-    Ok(Startup::Probation(Box::new(Probation { store, layout, journal, installed })))
+    Ok(Startup::Probation(Box::new(Probation { store, layout, journal: journal.clone(), installed })))
 }
 
 impl Probation {
@@ -544,6 +551,26 @@ mod tests {
                 source: hudson_lifecycle::HandshakeSource::File,
             },
         }
+    }
+
+    /// Runs nothing: no package command is expected.
+    struct NoRunner;
+    impl PackageRunner for NoRunner {
+        fn run(&self, command: &crate::install::PackageCommand) -> std::result::Result<(), String> {
+            panic!("no package command was expected: {command}")
+        }
+    }
+
+    #[test]
+    fn a_probation_record_gone_from_the_file_since_startup_starts_normally() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut probation = on_probation("0.2.0");
+        probation.store = Store::new(dir.path());
+        // The file holds no journal (started over since startup's read).
+        probation.store.load().unwrap();
+        let startup = count_probation_launch(probation, &NoRunner, &|_| {}, None).unwrap();
+        let Startup::Normal { warning: Some(warning), .. } = startup else { panic!("expected a normal start") };
+        assert!(warning.contains("probation record is gone"), "{warning}");
     }
 
     #[test]

@@ -49,8 +49,8 @@ pub(crate) fn size(layout: &Layout) -> u64 {
         .iter()
         .filter_map(|relative| fs::symlink_metadata(layout.data_dir().join(relative)).ok())
         .filter(|meta| meta.is_file())
-        .map(|meta| meta.len())
-        .sum()
+        // Sparse files may declare exabytes: saturate, never wrap.
+        .fold(0u64, |total, meta| total.saturating_add(meta.len()))
 }
 
 /// Copies the configured files (relative to the data folder) into the
@@ -64,7 +64,25 @@ pub(crate) fn take(layout: &Layout) -> Result<()> {
     for relative in layout.snapshot_files() {
         check_relative(&relative)?;
         let source = layout.data_dir().join(&relative);
-        let present = fs::symlink_metadata(&source).map(|m| m.is_file()).unwrap_or(false);
+        // A regular file is copied, an absent one recorded absent (a
+        // rollback removes what the new version made). Anything else — a
+        // symlink, a FIFO, a folder — is neither: recording it absent would
+        // have the rollback delete it and restore nothing, so the update
+        // stops here, before anything changed.
+        let present = match fs::symlink_metadata(&source) {
+            Ok(meta) if meta.is_file() => true,
+            Ok(meta) => {
+                return Err(UpdateError::State {
+                    path: source,
+                    detail: format!(
+                        "this data file is {}, not a regular file, so it cannot be saved before the update; replace it with the file itself",
+                        if meta.file_type().is_symlink() { "a symlink" } else { "not a file" }
+                    ),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e).at("inspecting", &source),
+        };
         if present {
             let copy = stored.join(&relative);
             fs::create_dir_all(fsx::parent(&copy)).at("creating the snapshot folder", fsx::parent(&copy))?;
@@ -115,8 +133,7 @@ pub(crate) fn restore(layout: &Layout) -> Result<()> {
     let bytes: u64 = present
         .iter()
         .filter_map(|e| fs::symlink_metadata(from.join("files").join(&e.path)).ok())
-        .map(|m| m.len())
-        .sum();
+        .fold(0u64, |total, m| total.saturating_add(m.len()));
     space::ensure(&[Need { dir: layout.data_dir(), bytes }])?;
     let mut staged = Vec::new();
     for entry in present {
@@ -164,6 +181,21 @@ mod tests {
         assert_eq!(fs::read(data.join("db/app.sqlite-shm")).unwrap(), b"old shm");
         assert!(!data.join("db/app.sqlite-wal").exists());
         assert!(!data.join("db/app.sqlite-journal").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_data_file_that_is_a_symlink_stops_the_snapshot_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path(), &["app.sqlite"]);
+        fs::create_dir_all(layout.data_dir()).unwrap();
+        let elsewhere = dir.path().join("elsewhere.sqlite");
+        fs::write(&elsewhere, b"the user's database").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, layout.data_dir().join("app.sqlite")).unwrap();
+        let error = take(&layout).unwrap_err().to_string();
+        assert!(error.contains("app.sqlite") && error.contains("a symlink"), "{error}");
+        assert!(fs::symlink_metadata(layout.data_dir().join("app.sqlite")).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"the user's database");
     }
 
     #[test]

@@ -35,12 +35,12 @@ pub(crate) fn ensure(needs: &[Need<'_>]) -> Result<()> {
         let probe = existing_ancestor(need.dir);
         let volume = Volume::of(&probe);
         match volumes.iter_mut().find(|(v, _, _)| *v == volume) {
-            Some((_, _, bytes)) => *bytes += need.bytes,
+            Some((_, _, bytes)) => *bytes = bytes.saturating_add(need.bytes),
             None => volumes.push((volume, probe, need.bytes)),
         }
     }
     for (_, dir, bytes) in volumes {
-        let needed = bytes + margin(bytes);
+        let needed = bytes.saturating_add(margin(bytes));
         // A volume whose free space cannot be read is not refused: the
         // write itself still fails cleanly, and the `.part` is removed.
         let Ok(free) = fs4::available_space(&dir) else { continue };

@@ -336,13 +336,19 @@ impl Store {
     fn start_over(&self, bytes: &[u8], why: &str) -> Result<Loaded> {
         let path = self.path();
         let kept = salvage_install_id(bytes);
+        // `updates` itself is a file (or a socket, a FIFO…): nothing of ours
+        // can be in it, and the fresh state needs the folder. A symlinked
+        // folder is left alone.
+        if fs::symlink_metadata(&self.dir).is_ok_and(|m| !m.is_dir() && !m.file_type().is_symlink()) {
+            fsx::remove_any(&self.dir)?;
+        }
         let corrupt = self.dir.join(format!("{STATE_FILE}.corrupt"));
         // Keep the evidence; a symlink or FIFO is removed rather than kept.
         if fs::symlink_metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
             // Whatever holds the name (even a folder) makes way.
             fsx::remove_any(&corrupt)?;
             fs::rename(&path, &corrupt).at("moving aside", &path)?;
-        } else {
+        } else if fs::symlink_metadata(&path).is_ok() {
             fsx::remove_any(&path)?;
         }
         let id_note = if kept.is_some() { "the install id was kept" } else { "a new install id was made" };
@@ -474,6 +480,25 @@ mod tests {
         assert!(loaded.warning.unwrap().contains("new install id"));
         assert_ne!(loaded.state.install_id, id);
         assert!(store.load().unwrap().warning.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_socket_in_place_of_the_state_or_a_file_in_place_of_its_folder_starts_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        fs::create_dir_all(store.dir()).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(store.path()).unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.warning.unwrap().contains("not a regular file"));
+        assert!(store.load().unwrap().warning.is_none(), "the fresh state was saved");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        fs::write(store.dir(), b"not a folder").unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.warning.is_some());
+        assert!(store.dir().is_dir() && store.load().unwrap().warning.is_none());
     }
 
     #[cfg(unix)]
