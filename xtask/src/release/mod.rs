@@ -171,6 +171,13 @@ pub fn run(ui: &Ui, target: Option<&str>, force: bool, out_dir: Option<&std::pat
 /// tauri-bundler's own rpm signing key variable.
 const TAURI_RPM_KEY_VAR: &str = "TAURI_SIGNING_RPM_KEY";
 
+/// True when `dist` signs `target`'s rpm with the package repositories'
+/// key: it builds one and `signing.openpgp-public-key` is configured (the
+/// plan says so, and the run asks for the key).
+pub fn signs_rpm(config: &Config, target: &Target) -> bool {
+    config.signing.openpgp_public_key.is_some() && target.artifact_kinds().any(|k| k == ArtifactKind::Rpm)
+}
+
 /// See [`Ctx::rpm_signing_key`]; `given` reads the key (from the
 /// environment), called only when one is needed.
 fn rpm_signing_key(
@@ -178,8 +185,9 @@ fn rpm_signing_key(
     target: &Target,
     given: impl FnOnce() -> Result<Option<OpenPgpKey>>,
 ) -> Result<Option<OpenPgpKey>> {
-    let builds_rpm = target.artifact_kinds().any(|k| k == ArtifactKind::Rpm);
-    let (true, Some(public)) = (builds_rpm, &config.signing.openpgp_public_key) else { return Ok(None) };
+    let (true, Some(public)) = (signs_rpm(config, target), &config.signing.openpgp_public_key) else {
+        return Ok(None);
+    };
     // tauri-bundler signs the rpm itself when this is set, and a signed rpm
     // cannot take `%config` nor our signature: say so before building.
     if std::env::var_os(TAURI_RPM_KEY_VAR).is_some_and(|value| !value.is_empty()) {

@@ -62,7 +62,7 @@ fn plan(config: &Config, target: &'static Target) -> StepPlan {
             format!("{}/icons/", rel(config, &config.shell_dir)),
         ]);
     }
-    if config.signing.openpgp_public_key.is_some() && target.artifact_kinds().any(|k| k == ArtifactKind::Rpm) {
+    if super::signs_rpm(config, target) {
         commands
             .push("sign the rpm with the package repositories' OpenPGP key (header signature, for gpgcheck=1)".into());
         inputs.push("HUDSON_OPENPGP_PRIVATE_KEY (the key of signing.openpgp-public-key)".into());
