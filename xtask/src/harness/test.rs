@@ -14,6 +14,7 @@
 //! a renamed test never turns a stage into one that runs nothing and passes.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -165,6 +166,9 @@ pub fn run(ui: &Ui, stage: Option<&str>, from: Option<&str>) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(&config.workspace_root);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if stages.len() == STAGES.len() {
+        warn_if_short_of_disk(ui, &config.target_dir);
+    }
     let cx = Ctx { ui, config, sh, cargo };
     let runs_dist = stages.iter().any(|s| s.id == "dist");
     for stage in stages {
@@ -180,6 +184,29 @@ pub fn run(ui: &Ui, stage: Option<&str>, from: Option<&str>) -> Result<()> {
         ui.info(format!("test stages {} passed in {}", ids.join(", "), seconds(started.elapsed())));
     }
     Ok(())
+}
+
+/// What a full run from a clean clone writes under `target/` at most
+/// (measured with `.ci/run`'s settings: no incremental caches; see the
+/// dependencies' debug setting in the workspace's Cargo.toml).
+const FULL_RUN_DISK_BYTES: u64 = 20_000_000_000;
+
+/// Says so before a full run when the disk holding `target/` has less free
+/// space than a run from a clean clone writes: a stage that fills the disk
+/// fails half an hour in with "No space left on device". A warning, not a
+/// refusal: a warm `target/` needs much less.
+fn warn_if_short_of_disk(ui: &Ui, target: &Path) {
+    let probe = target.ancestors().find(|dir| dir.is_dir()).unwrap_or(target);
+    let Ok(free) = fs4::available_space(probe) else { return };
+    if free < FULL_RUN_DISK_BYTES {
+        ui.info(format!(
+            "warning: {:.1} GB free on the disk holding {}; a full run from a clean clone writes up to {} GB \
+             there (a warm target/ less): free some space if a stage fails with \"No space left on device\"",
+            free as f64 / 1e9,
+            target.display(),
+            FULL_RUN_DISK_BYTES / 1_000_000_000
+        ));
+    }
 }
 
 /// The stages `--stage` or `--from` name (all of them without either).
