@@ -45,12 +45,12 @@
 //! | `channel` | The channel this manifest is for (`stable`, `beta`, …): `[a-z0-9][a-z0-9-]*`, at most 64 characters. A client refuses a manifest for another channel. |
 //! | `sequence` | Unsigned 64-bit counter, strictly increasing per channel: every published change (publish, promote, rollout, halt, yank) takes the next number. A client remembers the last sequence it accepted and refuses a lower one (replay), and refuses the same sequence with different bytes. |
 //! | `kind` | `release`: offer `version`. `halt`: stop offering updates (clients stay where they are). `yank`: pull the versions in `yanked` and send their clients to `version`, even when that is a downgrade. |
-//! | `version` | Semver, no leading `v`. The release offered (`release`), stopped (`halt`) or returned to (`yank`). |
+//! | `version` | Semver, no leading `v`, at most 64 characters (it is shown to users and kept in their update state). The release offered (`release`), stopped (`halt`) or returned to (`yank`). |
 //! | `issued_at`, `expires_at` | RFC 3339 in UTC (`Z`), `issued_at` ≤ `expires_at`. A client refuses the manifest after `expires_at`, so a frozen mirror cannot hide newer releases for longer than that; republish (with the next sequence) before it expires. |
 //! | `rollout` | `percent` 0–100 and `salt` (16–64 lower-case hex digits). An install takes a `release` when [`crate::rollout::in_rollout`] puts its install id inside `percent`. A new salt reshuffles who is in; raising the percent only adds installs. A yank reaches every yanked install whatever the percent. |
 //! | `minimum_version` | Optional semver. Installs older than it must not update in place from this manifest: the client tells the user to install the full installer instead (use it when an update needs a migration step an old version cannot run). |
-//! | `notes` | Optional release notes for the user. |
-//! | `yanked` | Only for `yank`, and then non-empty: the versions being pulled. Must not contain `version`. Omitted otherwise. |
+//! | `notes` | Optional release notes for the user, at most 64 KiB. A client shows them with control characters other than line breaks and tabs replaced. |
+//! | `yanked` | Only for `yank`, and then non-empty: the versions being pulled (each at most 64 characters). Must not contain `version`. Omitted otherwise. |
 //! | `platforms` | Updater platform key (`{os}-{arch}` or `{os}-{arch}-{installer}`, see [`crate::platform`]) → `url`, `size` (bytes), `sha256` (lower-case hex) and `signature` (the artifact's Tauri signature; its trusted comment carries `version:<version>`); optional `tree`, the SHA-256 and size of the release's tree manifest in the file store (see [`crate::tree`]), for the folder-swap kinds a client can assemble from the files it has. Non-empty for `release` and `yank`; may be empty for `halt`. |
 //!
 //! Unknown fields are ignored, so a later `/1` writer may add optional ones.
@@ -91,6 +91,17 @@ pub const CHANNEL_MANIFEST_SCHEMA: &str = "hudson-channel-manifest/1";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of its signature, next to it.
 pub const MANIFEST_SIGNATURE_FILE: &str = "manifest.json.minisig";
+/// The longest version a manifest may name, in characters: a client shows
+/// versions in sentences and keeps them in its update state.
+pub const MAX_VERSION_CHARS: usize = 64;
+/// The largest release notes a manifest may carry, in bytes.
+pub const MAX_NOTES_BYTES: usize = 64 << 10;
+
+/// True when `version` is short enough for a manifest (and for a client's
+/// state, which holds only versions manifests named).
+pub fn version_fits(version: &semver::Version) -> bool {
+    version.to_string().len() <= MAX_VERSION_CHARS
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelManifest {
@@ -188,6 +199,17 @@ impl ChannelManifest {
         }
         if self.issued_at > self.expires_at {
             return invalid("expires_at", "is before issued_at".to_owned());
+        }
+        for version in std::iter::once(&self.version).chain(&self.yanked).chain(&self.minimum_version) {
+            if !version_fits(version) {
+                let field = if *version == self.version { "version" } else { "yanked or minimum_version" };
+                return invalid(field, format!("a version is longer than {MAX_VERSION_CHARS} characters"));
+            }
+        }
+        if let Some(notes) = &self.notes
+            && notes.len() > MAX_NOTES_BYTES
+        {
+            return invalid("notes", format!("{} bytes, over the {MAX_NOTES_BYTES}-byte limit", notes.len()));
         }
         if self.rollout.percent > 100 {
             return invalid("rollout.percent", format!("{} is above 100", self.rollout.percent));

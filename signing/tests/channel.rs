@@ -140,9 +140,11 @@ fn every_single_byte_flip_of_manifest_or_signature_is_refused() {
 #[test]
 fn a_manifest_over_the_size_cap_is_refused_before_parsing() {
     let (mut manifest, _) = release_manifest("1.2.3", 7);
+    // Larger than a valid manifest can be: signed as a forger would.
     manifest.notes = Some("x".repeat(policy::DEFAULT_MAX_MANIFEST_BYTES));
-    let signed = sign(&manifest);
-    match check(&client("1.2.2"), &signed) {
+    let json = manifest.to_json();
+    let signature = sign_raw(&json, &manifest.trusted_comment(), &release_key().secret);
+    match policy::check_manifest(&client("1.2.2"), &json, signature.as_bytes()) {
         Err(ManifestRefused::TooLarge { size, limit }) => {
             assert_eq!(limit, 1 << 20);
             assert!(size > limit);
@@ -229,6 +231,36 @@ fn malformed_and_unknown_schema_manifests_are_refused_even_when_signed() {
         }
         other => panic!("expected UnknownSchema, got {other:?}"),
     }
+}
+
+/// What a client shows and keeps is bounded by the schema, so a signed
+/// manifest (a publishing mistake, or a stolen key) cannot hand it a
+/// version of a hundred kilobytes or megabytes of notes.
+#[test]
+fn signed_manifests_with_an_overlong_version_or_notes_are_refused() {
+    let key = &release_key().secret;
+    let (manifest, _) = release_manifest("1.2.3", 7);
+    let long = format!("1.2.3-{}", "a".repeat(signing::manifest::MAX_VERSION_CHARS));
+    let mut long_version = manifest.clone();
+    long_version.version = version(&long);
+    let mut long_yank = manifest.clone();
+    long_yank.kind = ManifestKind::Yank;
+    long_yank.yanked = vec![version(&long)];
+    let mut long_notes = manifest.clone();
+    long_notes.notes = Some("n".repeat(signing::manifest::MAX_NOTES_BYTES + 1));
+    for (bad, field) in [(long_version, "version"), (long_yank, "yanked"), (long_notes, "notes")] {
+        let json = bad.to_json();
+        let signature = sign_raw(&json, &bad.trusted_comment(), key);
+        match policy::check_manifest(&client("1.2.2"), &json, signature.as_bytes()) {
+            Err(ManifestRefused::Malformed { detail }) => assert!(detail.contains(field), "{detail}"),
+            other => panic!("expected Malformed for {field}, got {other:?}"),
+        }
+        assert!(bad.sign(key).is_err(), "signing validates first");
+    }
+    let mut at_the_limit = manifest;
+    at_the_limit.version = version(&format!("1.2.3-{}", "a".repeat(signing::manifest::MAX_VERSION_CHARS - 6)));
+    at_the_limit.notes = Some("n".repeat(signing::manifest::MAX_NOTES_BYTES));
+    assert!(at_the_limit.sign(key).is_ok());
 }
 
 #[test]

@@ -15,6 +15,7 @@ use signing::rotation::{KEY_CHAIN_FILE, MAX_KEY_CHAIN_BYTES};
 use crate::Updater;
 use crate::error::Result;
 use crate::http::Deadline;
+use crate::state::ChannelMemory;
 
 /// A signature file is a few hundred bytes; anything past this is not one.
 const MAX_SIGNATURE_BYTES: usize = 16 << 10;
@@ -112,11 +113,11 @@ impl Updater {
             state.install_id.clone(),
             (self.clock)(),
         );
-        // Sequences count per channel: after a channel switch the old one's
-        // counter means nothing.
-        let same_channel = state.channel.as_deref() == Some(channel);
-        policy.last_seen = if same_channel { state.last_seen.clone() } else { None };
-        policy.last_chain = if same_channel { state.key_chain.clone() } else { None };
+        // Sequences count per channel: each channel's own memory, kept
+        // across a switch away and back.
+        let memory = state.memory(channel);
+        policy.last_seen = memory.last_seen;
+        policy.last_chain = memory.key_chain;
         // One deadline for the whole check, however slowly a server answers.
         let deadline = Deadline::after(self.limits.check_deadline);
         let manifest = self.http.get_capped(&manifest_url, policy.max_manifest_bytes, deadline)?;
@@ -149,9 +150,7 @@ impl Updater {
         let (checked, keys) = (chained.check, chained.keys);
         let seen = checked.seen.clone();
         let bad = store.update(|state| {
-            state.channel = Some(channel.clone());
-            state.last_seen = Some(seen);
-            state.key_chain = chained.chain.clone();
+            state.remember(channel, ChannelMemory { last_seen: Some(seen), key_chain: chained.chain.clone() });
             match &checked.decision {
                 // From the state file: shown and logged, so made printable
                 // and short (a damaged file may hold anything).
@@ -179,7 +178,7 @@ impl Updater {
                 }
                 let update = Update {
                     version: offer.version.clone(),
-                    notes: manifest.notes.clone(),
+                    notes: manifest.notes.as_deref().map(crate::unpack::shown_notes),
                     size: offer.artifact.size,
                     channel: manifest.channel.clone(),
                     sequence: manifest.sequence,

@@ -1,5 +1,10 @@
-//! The download: `<app-data>/updates/<file>.part`, streamed, resumable, and
-//! verified by `signing::policy::verify_download` in the same pass.
+//! The download: `<app-data>/updates/downloads/<file>.part`, streamed,
+//! resumable, and verified by `signing::policy::verify_download` in the same
+//! pass.
+//!
+//! The file's name is the URL's last segment, so it has a folder of its own:
+//! beside the state, snapshot and kept packages, an offer whose URL ended in
+//! `state.json` or `snapshot` would have replaced them.
 //!
 //! One read feeds the verifier: the bytes already in the `.part` file (from
 //! an interrupted attempt) chained with the new body bytes, which are teed
@@ -36,6 +41,10 @@ use crate::error::{IoContext, Result, UpdateError};
 use crate::fsx;
 use crate::http::NetLimits;
 use crate::space::{self, Need};
+
+/// The folder under `updates/` that downloads are written to, and only
+/// downloads.
+pub const DOWNLOADS_DIR: &str = "downloads";
 
 /// Bytes done of the total, for the progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +86,7 @@ impl Updater {
     pub fn download(&self, update: &Update, progress: &mut dyn FnMut(Progress)) -> Result<Downloaded> {
         let url = update.offer.artifact.url.clone();
         let name = file_name(&url)?;
-        let dir = self.store().dir().to_path_buf();
+        let dir = self.store().dir().join(DOWNLOADS_DIR);
         fs::create_dir_all(&dir).at("creating the folder", &dir)?;
         let final_path = dir.join(&name);
         let part = dir.join(format!("{name}.part"));

@@ -659,7 +659,7 @@ pub(crate) mod kept {
 
     use serde::{Deserialize, Serialize};
     use signing::manifest::PlatformEntry;
-    use signing::platform::PlatformKey;
+    use signing::platform::{Installer, PlatformKey};
     use signing::policy::{Offer, OfferReason};
 
     use crate::TrustedKeys;
@@ -695,13 +695,32 @@ pub(crate) mod kept {
     }
 
     /// `Ok` when `package` is, byte for byte, the artifact its offer names,
-    /// signed by one of `keys` for that version; else why not.
-    pub(crate) fn verify(package: &Path, keys: Option<&TrustedKeys>) -> std::result::Result<(), String> {
+    /// signed by one of `keys` for that version, and that version is
+    /// `version` for this system's `installer`; else why not. The offer file
+    /// sits in a user-writable folder: any package the release key ever
+    /// signed (an old, yanked or halted release) with its own offer beside it
+    /// verifies as itself, so what it claims to be is checked too.
+    pub(crate) fn verify(
+        package: &Path,
+        version: &semver::Version,
+        installer: Installer,
+        keys: Option<&TrustedKeys>,
+    ) -> std::result::Result<(), String> {
         let keys = keys.ok_or("this build has no trusted key to verify it with")?;
         let path = offer_path(package);
         let bytes = fsx::read_capped(&path, MAX_OFFER_BYTES).map_err(|e| e.to_string())?;
         let kept: KeptOffer =
             serde_json::from_slice(&bytes).map_err(|e| format!("{} is damaged ({e})", path.display()))?;
+        if !kept.version.cmp_precedence(version).is_eq() {
+            return Err(format!(
+                "it is the package of {}, not of {version}",
+                crate::unpack::shown(kept.version.to_string().as_bytes())
+            ));
+        }
+        let platform = PlatformKey::host(installer)?;
+        if kept.platform != platform {
+            return Err(format!("it is a package for {}, not for {platform}", kept.platform));
+        }
         let offer = Offer {
             version: kept.version,
             reason: OfferReason::Release,

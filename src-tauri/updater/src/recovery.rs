@@ -80,12 +80,7 @@ pub fn startup_with_hook(
     let loaded = store.load()?;
     let warning = loaded.warning;
     let normal = |store: &Store, warning: Option<String>| -> Result<Startup> {
-        let notice = store.load()?.state.notice.map(|mut notice| {
-            // Read back from a file anyone may edit: shown short and printable.
-            notice.reason = crate::unpack::shown_long(notice.reason.as_bytes());
-            notice
-        });
-        Ok(Startup::Normal { notice, warning })
+        Ok(Startup::Normal { notice: stored_notice(store)?, warning })
     };
     let Some(journal) = loaded.state.journal else { return normal(&store, warning) };
     if layout.kind().is_none() {
@@ -299,14 +294,13 @@ fn count_probation_launch(
         let note =
             "the update state changed while this version started; its probation record is gone, so it starts normally";
         let warning = Some(warning.map_or_else(|| note.to_owned(), |w| format!("{w}; {note}")));
-        return Ok(Startup::Normal { notice: store.load()?.state.notice, warning });
+        return Ok(Startup::Normal { notice: stored_notice(&store)?, warning });
     };
     if *launches > MAX_PROBATION_LAUNCHES {
         let reason = format!("{version} did not start successfully in {MAX_PROBATION_LAUNCHES} attempts");
         let probation = Probation { store: store.clone(), layout, journal: journal.clone(), installed };
         probation.roll_back(&reason, runner, hook)?;
-        let notice = store.load()?.state.notice;
-        return Ok(Startup::Normal { notice, warning });
+        return Ok(Startup::Normal { notice: stored_notice(&store)?, warning });
     }
     Ok(Startup::Probation(Box::new(Probation { store, layout, journal: journal.clone(), installed })))
 }
@@ -450,22 +444,28 @@ fn roll_back_package(
     else {
         unreachable!("roll_back_package takes package")
     };
-    // A kept package is run as root: only one that verifies against this
-    // build's own keys, as the download did.
+    // A kept package is run as root: only the package of the version being
+    // restored (its folder was checked with the journal's other paths),
+    // verifying against this build's own keys as the download did.
     let mut reason = reason.to_owned();
     let restored = match (kind, previous_package) {
-        (Installer::Deb | Installer::Rpm, Some(file)) => match install::kept::verify(file, layout.trusted_keys()) {
-            Ok(()) => {
-                let command = install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
-                runner.run(&command).map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
-                snapshot::restore(layout)?;
-                true
+        (Installer::Deb | Installer::Rpm, Some(file)) => {
+            match install::kept::verify(file, previous, *kind, layout.trusted_keys()) {
+                Ok(()) => {
+                    let command =
+                        install::package_command(*kind, file, install::running_as_root(), true).expect("deb/rpm");
+                    runner
+                        .run(&command)
+                        .map_err(|detail| UpdateError::Command { command: command.to_string(), detail })?;
+                    snapshot::restore(layout)?;
+                    true
+                }
+                Err(why) => {
+                    reason.push_str(&format!("; {}", install::kept::refused(file, &why)));
+                    false
+                }
             }
-            Err(why) => {
-                reason.push_str(&format!("; {}", install::kept::refused(file, &why)));
-                false
-            }
-        },
+        }
         _ => false,
     };
     if restored {
@@ -495,6 +495,15 @@ fn roll_back_package(
         s.notice = Some(notice.clone());
     })?;
     Ok(RolledBack { notice, restored })
+}
+
+/// The notice the window shows, read back from a file anyone may edit:
+/// its reason short and printable (its versions are checked on load).
+fn stored_notice(store: &Store) -> Result<Option<Notice>> {
+    Ok(store.load()?.state.notice.map(|mut notice| {
+        notice.reason = crate::unpack::shown_long(notice.reason.as_bytes());
+        notice
+    }))
 }
 
 fn notice(version: &semver::Version, restored: &semver::Version, reason: &str) -> Notice {

@@ -1,7 +1,8 @@
 //! The updater's memory: `<app-data>/updates/state.json`.
 //!
 //! It holds the install id (rollout membership), the channel, the last
-//! manifest accepted on it (anti-replay), the [`Journal`] of the update in
+//! manifest accepted on each channel this install has followed and that
+//! channel's key chain (anti-replay), the [`Journal`] of the update in
 //! progress, the versions marked bad and the notice the window shows after a
 //! rollback. It never holds a trusted key: keys come only from the app build.
 //!
@@ -13,23 +14,27 @@
 //! Atomic writes make a torn file impossible; a corrupt one comes from a disk
 //! fault or a hand edit. We then say so (the [`Loaded::warning`] the shell
 //! logs and shows), keep the unreadable file as `state.json.corrupt` for
-//! diagnosis, and start from a fresh state — keeping the install id when it
-//! can still be read, so the install stays in the same rollout buckets. What
-//! is lost, and why that is safe:
-//! - the last-seen manifest: a replay of an older, still unexpired manifest
+//! diagnosis, and start from a fresh state, salvaging field by field what can
+//! still be read: the install id (so the install stays in the same rollout
+//! buckets), each channel's anti-replay memory and each bad version. What is
+//! lost when it cannot be read, and why that is safe:
+//! - the anti-replay memory: a replay of an older, still unexpired manifest
 //!   can be accepted once, but the policy still refuses anything not newer
 //!   than the installed version, so it cannot downgrade;
-//! - the journal: the install folder is always a complete tree (the swap is
-//!   one atomic exchange), so the app still starts as the old or the new
-//!   version; only a pending probation is lost (a rollback copy stays on disk);
+//! - the journal (never salvaged: half a record could name the wrong tree):
+//!   the install folder is always a complete tree (the swap is one atomic
+//!   exchange), so the app still starts as the old or the new version; only a
+//!   pending probation is lost (a rollback copy stays on disk);
 //! - the bad versions: a bad version may be offered once more.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use signing::platform::Installer;
 use signing::policy::SeenManifest;
+use signing::rotation::SeenChain;
 use time::OffsetDateTime;
 
 use crate::error::{IoContext, Result, UpdateError};
@@ -42,6 +47,8 @@ pub const UPDATES_DIR: &str = "updates";
 pub const STATE_FILE: &str = "state.json";
 /// A state file is a few kilobytes; anything larger is not ours.
 const MAX_STATE_BYTES: u64 = 1 << 20;
+/// The bad versions kept from a damaged state file: the newest ones.
+const MAX_SALVAGED_BAD_VERSIONS: usize = 256;
 
 /// The whole `state.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +56,9 @@ pub struct State {
     pub schema: String,
     /// 32 lower-case hex digits (128 random bits), made once.
     pub install_id: String,
-    /// The channel `last_seen` belongs to.
+    /// The channel `last_seen` and `key_chain` belong to: the one checked
+    /// last. These three are that channel's copy of its entry in
+    /// `channels`, for releases that read only them.
     #[serde(default)]
     pub channel: Option<String>,
     #[serde(default)]
@@ -57,7 +66,14 @@ pub struct State {
     /// The channel's key chain as last seen (a chain removed or cut short
     /// later is refused).
     #[serde(default)]
-    pub key_chain: Option<signing::rotation::SeenChain>,
+    pub key_chain: Option<SeenChain>,
+    /// What was seen on every channel this install has followed, so that a
+    /// switch away and back (a beta build installed over a stable one, then
+    /// stable again) still refuses the first channel's older manifests.
+    /// Use [`State::memory`]: an older release that ran in between updated
+    /// only the single slot above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, ChannelMemory>,
     /// The update in progress, if any.
     #[serde(default)]
     pub journal: Option<Journal>,
@@ -66,6 +82,34 @@ pub struct State {
     /// What the window should tell the user after a rollback, until dismissed.
     #[serde(default)]
     pub notice: Option<Notice>,
+}
+
+/// What this install remembers of one channel: its anti-replay memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelMemory {
+    /// The last manifest accepted on the channel.
+    #[serde(default)]
+    pub last_seen: Option<SeenManifest>,
+    /// The channel's key chain as last seen.
+    #[serde(default)]
+    pub key_chain: Option<SeenChain>,
+}
+
+impl ChannelMemory {
+    /// Field by field, what the two remember of the same channel that is
+    /// furthest along: the higher sequence, the longer key chain.
+    fn furthest(self, other: ChannelMemory) -> ChannelMemory {
+        let sequence = |m: &Option<SeenManifest>| m.as_ref().map(|seen| seen.sequence);
+        let links = |c: &Option<SeenChain>| c.as_ref().map(|chain| chain.links);
+        ChannelMemory {
+            last_seen: if sequence(&other.last_seen) > sequence(&self.last_seen) {
+                other.last_seen
+            } else {
+                self.last_seen
+            },
+            key_chain: if links(&other.key_chain) > links(&self.key_chain) { other.key_chain } else { self.key_chain },
+        }
+    }
 }
 
 /// A version that failed probation.
@@ -260,10 +304,47 @@ impl State {
             channel: None,
             last_seen: None,
             key_chain: None,
+            channels: BTreeMap::new(),
             journal: None,
             bad_versions: Vec::new(),
             notice: None,
         }
+    }
+
+    /// What this install remembers of `channel`: its entry in `channels`
+    /// and, when `channel` was the last one checked, the single slot, each
+    /// field as far along as either has it.
+    pub fn memory(&self, channel: &str) -> ChannelMemory {
+        let entry = self.channels.get(channel).cloned().unwrap_or_default();
+        if self.channel.as_deref() != Some(channel) {
+            return entry;
+        }
+        entry.furthest(ChannelMemory { last_seen: self.last_seen.clone(), key_chain: self.key_chain.clone() })
+    }
+
+    /// Records what was accepted on `channel`, in its entry and in the
+    /// single slot.
+    pub(crate) fn remember(&mut self, channel: &str, memory: ChannelMemory) {
+        self.channel = Some(channel.to_owned());
+        self.last_seen = memory.last_seen.clone();
+        self.key_chain = memory.key_chain.clone();
+        self.channels.insert(channel.to_owned(), memory);
+    }
+
+    /// Every version the state names is one a manifest could name (they
+    /// come from manifests and the app's own build), so messages built
+    /// from them stay short.
+    fn versions_fit(&self) -> bool {
+        let journal = self.journal.as_ref().into_iter().flat_map(|journal| {
+            let previous = match journal {
+                Journal::Package { previous, .. } => Some(previous),
+                _ => journal.swap().map(|swap| &swap.previous),
+            };
+            journal.version().into_iter().chain(previous)
+        });
+        let notice = self.notice.iter().flat_map(|notice| [&notice.version, &notice.restored]);
+        let bad = self.bad_versions.iter().map(|bad| &bad.version);
+        journal.chain(notice).chain(bad).all(signing::manifest::version_fits)
     }
 
     /// True when `version` failed probation before and must not be offered.
@@ -322,20 +403,27 @@ impl Store {
             Err(problem) => return self.start_over(&[], &problem.to_string()),
         };
         match serde_json::from_slice::<State>(&bytes) {
-            Ok(state) if state.schema == STATE_SCHEMA && is_install_id(&state.install_id) => {
-                Ok(Loaded { state, warning: None })
-            }
             Ok(state) if state.schema != STATE_SCHEMA => {
                 self.start_over(&bytes, &format!("it has schema {:?}, not {STATE_SCHEMA:?}", state.schema))
             }
+            Ok(state) if !state.versions_fit() => self.start_over(
+                &bytes,
+                &format!("it names a version longer than {} characters", signing::manifest::MAX_VERSION_CHARS),
+            ),
+            Ok(state) if is_install_id(&state.install_id) => Ok(Loaded { state, warning: None }),
             Ok(_) => self.start_over(&bytes, "its install id is not 32 lower-case hex digits"),
             Err(error) => self.start_over(&bytes, &format!("it is not valid JSON for this version ({error})")),
         }
     }
 
     fn start_over(&self, bytes: &[u8], why: &str) -> Result<Loaded> {
+        // The parser's message quotes the file (an unknown step, a schema
+        // string): logged and shown, so printable and short.
+        let why = crate::unpack::shown_long(why.as_bytes());
         let path = self.path();
-        let kept = salvage_install_id(bytes);
+        let salvaged = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+        let salvaged = salvaged.as_ref();
+        let kept = salvaged.and_then(salvage_install_id);
         // `updates` itself is a file (or a socket, a FIFO…): nothing of ours
         // can be in it, and the fresh state needs the folder. A symlinked
         // folder is left alone.
@@ -352,15 +440,21 @@ impl Store {
             fsx::remove_any(&path)?;
         }
         let id_note = if kept.is_some() { "the install id was kept" } else { "a new install id was made" };
-        let state = State::fresh(match kept {
+        let mut state = State::fresh(match kept {
             Some(id) => id,
             None => new_install_id()?,
         });
+        if let Some(value) = salvaged {
+            salvage_memory(value, &mut state);
+        }
         self.save(&state)?;
         let warning = format!(
-            "the update state {} was unreadable ({why}); started from a fresh state ({id_note}; the last-seen \
-             manifest, any update in progress and the bad-version list were reset); the old file is kept as {}",
+            "the update state {} was unreadable ({why}); started from a fresh state ({id_note}; kept what could \
+             still be read: the anti-replay memory of {} channel(s) and {} bad version(s); any update in progress \
+             was reset); the old file is kept as {}",
             path.display(),
+            state.channels.len(),
+            state.bad_versions.len(),
             corrupt.display()
         );
         Ok(Loaded { state, warning: Some(warning) })
@@ -397,10 +491,46 @@ fn is_install_id(id: &str) -> bool {
 }
 
 /// The install id of a state file that no longer parses as a whole.
-fn salvage_install_id(bytes: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+fn salvage_install_id(value: &serde_json::Value) -> Option<String> {
     let id = value.get("install_id")?.as_str()?;
     is_install_id(id).then(|| id.to_owned())
+}
+
+/// Whatever anti-replay memory and bad versions of a state file that no
+/// longer parses as a whole still read on their own, into `state`. Losing
+/// them only weakens protection (module docs); keeping a readable part keeps
+/// it. A part that does not read is dropped, never guessed at.
+fn salvage_memory(value: &serde_json::Value, state: &mut State) {
+    fn field<T: serde::de::DeserializeOwned>(value: Option<&serde_json::Value>) -> Option<T> {
+        value.and_then(|v| T::deserialize(v).ok())
+    }
+    let mut channels = BTreeMap::new();
+    if let Some(entries) = value.get("channels").and_then(|v| v.as_object()) {
+        for (name, memory) in entries {
+            if let (true, Some(memory)) = (signing::manifest::is_channel_name(name), field(Some(memory))) {
+                channels.insert(name.clone(), memory);
+            }
+        }
+    }
+    state.channels = channels;
+    let current: Option<String> = field(value.get("channel"));
+    if let Some(current) = current.filter(|name| signing::manifest::is_channel_name(name)) {
+        let slot = ChannelMemory { last_seen: field(value.get("last_seen")), key_chain: field(value.get("key_chain")) };
+        let memory = state.memory(&current).furthest(slot);
+        state.remember(&current, memory);
+    }
+    if let Some(entries) = value.get("bad_versions").and_then(|v| v.as_array()) {
+        // At most as many as a long-lived install collects; marking is
+        // linear in the list.
+        let readable: Vec<BadVersion> = entries
+            .iter()
+            .filter_map(|bad| field::<BadVersion>(Some(bad)))
+            .filter(|bad| signing::manifest::version_fits(&bad.version))
+            .collect();
+        for bad in readable.into_iter().rev().take(MAX_SALVAGED_BAD_VERSIONS).rev() {
+            state.mark_bad(bad.version, bad.sequence, bad.reason);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -480,6 +610,115 @@ mod tests {
         assert!(loaded.warning.unwrap().contains("new install id"));
         assert_ne!(loaded.state.install_id, id);
         assert!(store.load().unwrap().warning.is_none());
+    }
+
+    fn seen(sequence: u64) -> Option<SeenManifest> {
+        Some(SeenManifest { sequence, sha256: format!("{sequence:064x}") })
+    }
+
+    /// A damaged file loses only what no longer reads: each channel's memory
+    /// and each bad version that still parses on its own is kept, so a
+    /// replay of an older manifest stays refused.
+    #[test]
+    fn a_damaged_state_keeps_each_channels_memory_and_each_bad_version_that_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = store.load().unwrap().state.install_id;
+        let damaged = serde_json::json!({
+            "schema": STATE_SCHEMA,
+            "install_id": id,
+            "journal": 42,
+            // The single slot an older release wrote is further along than
+            // stable's entry: the furthest of the two is kept.
+            "channel": "stable",
+            "last_seen": {"sequence": 12, "sha256": "ab".repeat(32)},
+            "key_chain": "not a chain",
+            "channels": {
+                "stable": {"last_seen": {"sequence": 10, "sha256": "cd".repeat(32)},
+                           "key_chain": {"links": 2, "sha256": "ef".repeat(32)}},
+                "beta": {"last_seen": {"sequence": "many"}},
+                "Not A Channel": {"last_seen": {"sequence": 3, "sha256": "00".repeat(32)}},
+                "nightly": {"last_seen": {"sequence": 40, "sha256": "11".repeat(32)}}
+            },
+            "bad_versions": [
+                {"version": "0.3.0", "sequence": 11, "reason": "it did not start"},
+                {"version": "not a version", "sequence": 1, "reason": "x"},
+                17
+            ]
+        });
+        fs::write(store.path(), serde_json::to_vec(&damaged).unwrap()).unwrap();
+        let loaded = store.load().unwrap();
+        let warning = loaded.warning.expect("the damage is reported");
+        assert!(warning.contains("install id was kept"), "{warning}");
+        assert!(warning.contains("anti-replay memory of 2 channel(s) and 1 bad version(s)"), "{warning}");
+        let state = loaded.state;
+        assert_eq!(state.install_id, id);
+        assert!(state.journal.is_none());
+        let stable = state.memory("stable");
+        assert_eq!(stable.last_seen, Some(SeenManifest { sequence: 12, sha256: "ab".repeat(32) }));
+        assert_eq!(stable.key_chain.map(|c| c.links), Some(2), "the entry's chain, the slot's did not read");
+        assert_eq!(state.memory("nightly").last_seen.unwrap().sequence, 40);
+        assert_eq!(state.memory("beta"), ChannelMemory::default());
+        assert_eq!(state.channels.keys().collect::<Vec<_>>(), ["nightly", "stable"]);
+        assert_eq!(state.is_bad(&"0.3.0".parse().unwrap()).unwrap().reason, "it did not start");
+        assert_eq!(state.bad_versions.len(), 1);
+        assert_eq!(store.load().unwrap().state, state, "what was kept was saved");
+    }
+
+    /// The warning quotes what it could not read: it is logged and shown,
+    /// so it stays short and printable however the file was damaged (a
+    /// forged log line in an unknown step's name, a megabyte of schema).
+    /// A version no manifest could name (the window and the log would
+    /// show it) makes the file damaged too.
+    #[test]
+    fn what_a_damaged_state_says_is_short_and_printable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = store.load().unwrap().state.install_id;
+        let forged = format!(
+            "x\n2026-01-01T00:00:00Z [event] {{\"event\":\"probation_passed\"}}\n\u{1b}[2J\u{202E}{}",
+            "A".repeat(400_000)
+        );
+        let long_version = format!("0.2.0-{}", "a".repeat(300_000));
+        for damaged in [
+            serde_json::json!({"schema": STATE_SCHEMA, "install_id": id, "journal": {"step": forged}}),
+            serde_json::json!({"schema": "s".repeat(900_000), "install_id": id}),
+            serde_json::json!({"schema": STATE_SCHEMA, "install_id": id,
+                "journal": {"step": "stuck", "during": "swapping", "version": long_version, "reason": "r"}}),
+        ] {
+            fs::write(store.path(), serde_json::to_vec(&damaged).unwrap()).unwrap();
+            let loaded = store.load().unwrap();
+            let warning = loaded.warning.expect("the damage is reported");
+            assert!(warning.chars().count() < 2000, "{} characters", warning.chars().count());
+            assert!(!warning.chars().any(|c| c.is_control() || c == '\u{202E}'), "{warning}");
+            assert!(loaded.state.journal.is_none());
+            assert_eq!(loaded.state.install_id, id);
+        }
+        assert!(store.load().unwrap().warning.is_none(), "the fresh state was saved");
+    }
+
+    /// A release that reads only the single slot may run between two that
+    /// read `channels` (a rollback): its newer slot wins, and remembering
+    /// one channel leaves the others' memory as it was.
+    #[test]
+    fn the_memory_of_a_channel_is_the_furthest_of_its_entry_and_the_single_slot() {
+        let mut state = State::fresh("0".repeat(32));
+        state.remember("stable", ChannelMemory { last_seen: seen(5), key_chain: None });
+        state.remember("beta", ChannelMemory { last_seen: seen(2), key_chain: None });
+        assert_eq!((state.channel.as_deref(), state.last_seen.clone()), (Some("beta"), seen(2)));
+        assert_eq!(state.memory("stable").last_seen, seen(5));
+        assert_eq!(state.memory("nightly"), ChannelMemory::default());
+        // An older release checked beta, wrote only the slot (and dropped
+        // `channels`' beta entry from its own view).
+        state.last_seen = seen(9);
+        assert_eq!(state.memory("beta").last_seen, seen(9));
+        // …or ran with a stale slot: the entry is further along.
+        state.last_seen = seen(1);
+        assert_eq!(state.memory("beta").last_seen, seen(2));
+        // What an older release reads is the last channel checked.
+        let written: serde_json::Value = serde_json::to_value(&state).unwrap();
+        assert_eq!(written["channel"], "beta");
+        assert_eq!(written["channels"]["stable"]["last_seen"]["sequence"], 5);
     }
 
     #[cfg(unix)]

@@ -24,8 +24,10 @@
 //! - **Kinds.** Only files, folders and symlinks: no hard links, devices,
 //!   FIFOs or sparse files.
 //! - **Sizes.** A cap on the bytes written, counted as they are written, and
-//!   on the number of entries. [`survey`] reads every header first so the
-//!   caller can check free space before anything is written.
+//!   on the number of entries — the folders an entry's path makes without an
+//!   entry of their own included, so 300 deep paths cannot make 30 000
+//!   folders under a 1 000-entry cap. [`survey`] reads every header first so
+//!   the caller can check free space before anything is written.
 //! - Entry names in messages are shortened ([`shown`]).
 
 use std::collections::VecDeque;
@@ -47,6 +49,9 @@ pub const MAX_PAX_BYTES: u64 = 64 << 10;
 const MAX_LINK_HOPS: usize = 40;
 /// Folders deep an entry may sit (a real tree is a dozen deep).
 const MAX_DEPTH: usize = 128;
+/// The folder paths one unpack remembers, in bytes: a real tree's take
+/// well under a megabyte.
+const MAX_FOLDER_PATH_BYTES: usize = 64 << 20;
 /// Path steps all symlink resolutions of one tree may take together: a
 /// few per link in a real tree, so chains cannot make checking quadratic.
 const LINK_STEP_BUDGET: usize = 4_000_000;
@@ -112,8 +117,25 @@ enum Kind {
 pub(crate) fn survey(archive: &Path, limits: UnpackLimits) -> Result<Survey> {
     let mut survey = Survey::default();
     let mut declared = 0u64;
-    walk(archive, limits, |_, _, kind, _| {
-        survey.entries += 1;
+    // Folders counted so far, by a hash with this run's random keys: a
+    // collision (which no archive can aim for) only undercounts one folder.
+    let keys = std::hash::RandomState::new();
+    let mut folders = std::collections::HashSet::new();
+    walk(archive, limits, |relative, _, kind, _| {
+        let own = matches!(kind, Kind::Dir).then_some(relative);
+        if own.is_none() {
+            survey.entries += 1;
+        }
+        // Deepest first: a folder already counted had its parents counted.
+        for folder in own.into_iter().chain(relative.ancestors().skip(1)).filter(|f| !f.as_os_str().is_empty()) {
+            if !folders.insert(std::hash::BuildHasher::hash_one(&keys, folder)) {
+                break;
+            }
+            survey.entries += 1;
+        }
+        if survey.entries > limits.max_entries {
+            return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
+        }
         if let Kind::File { size, .. } = kind {
             declared = declared.saturating_add(*size);
             if declared > limits.max_bytes {
@@ -131,10 +153,17 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
     let fail = |detail: String| UpdateError::Unpack { archive: archive.to_path_buf(), detail };
     fs::create_dir(staging).at("creating the staging folder", staging)?;
     let mut written = 0u64;
-    let mut known = std::collections::HashSet::new();
+    let mut known = Folders::default();
+    let mut others = 0u64;
     walk(archive, limits, |relative, name, kind, data| {
         let target = staging.join(relative);
         ensure_dirs(staging, fsx::parent(&target), &mut known).map_err(|why| format!("entry {name}: {why}"))?;
+        if !matches!(kind, Kind::Dir) {
+            others += 1;
+        }
+        if others + known.set.len() as u64 > limits.max_entries {
+            return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
+        }
         match kind {
             Kind::Dir => ensure_dirs(staging, &target, &mut known).map_err(|why| format!("entry {name}: {why}")),
             Kind::File { mode, .. } => {
@@ -339,6 +368,17 @@ pub(crate) fn shown_long(raw: &[u8]) -> String {
     shorten(raw, 600)
 }
 
+/// Release notes as the window shows them: line breaks and tabs kept
+/// (`\r\n` as `\n`), every other control character and bidirectional
+/// override replaced. Their length is the manifest schema's to bound.
+pub(crate) fn shown_notes(notes: &str) -> String {
+    notes
+        .replace("\r\n", "\n")
+        .chars()
+        .map(|c| if (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c) { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 fn shorten(raw: &[u8], max: usize) -> String {
     let text: String = String::from_utf8_lossy(raw)
         .chars()
@@ -385,14 +425,22 @@ fn split_top(raw: &Path, top: &mut Option<OsString>) -> Result<Option<PathBuf>, 
     Ok(Some(rest.iter().collect()))
 }
 
+/// The folders one unpack already made or checked, and their paths' bytes.
+#[derive(Default)]
+struct Folders {
+    set: std::collections::HashSet<PathBuf>,
+    bytes: usize,
+}
+
 /// Creates the folders from `root` down to `dir`, refusing any component that
 /// is a symlink or a file: nothing is ever written through a symlink.
 /// `known` holds the folders this unpack already made or checked (a
 /// symlink can never replace one: creating it would find the name taken).
-fn ensure_dirs(root: &Path, dir: &Path, known: &mut std::collections::HashSet<PathBuf>) -> Result<(), String> {
-    if known.contains(dir) {
+fn ensure_dirs(root: &Path, dir: &Path, folders: &mut Folders) -> Result<(), String> {
+    if folders.set.contains(dir) {
         return Ok(());
     }
+    let known = &mut folders.set;
     let relative = dir.strip_prefix(root).map_err(|_| "outside the staging folder".to_owned())?;
     let mut at = root.to_path_buf();
     for component in relative.components() {
@@ -407,6 +455,10 @@ fn ensure_dirs(root: &Path, dir: &Path, known: &mut std::collections::HashSet<Pa
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&at)
                 .map_err(|e| format!("cannot create {}: {e}", shown(at.as_os_str().as_encoded_bytes())))?,
             Err(e) => return Err(format!("cannot inspect {}: {e}", shown(at.as_os_str().as_encoded_bytes()))),
+        }
+        folders.bytes += at.as_os_str().len();
+        if folders.bytes > MAX_FOLDER_PATH_BYTES {
+            return Err(format!("its folders' paths take more than {MAX_FOLDER_PATH_BYTES} bytes"));
         }
         known.insert(at.clone());
     }
@@ -473,6 +525,12 @@ fn resolve_inside(root: &Path, link: &Path, budget: &mut usize) -> Result<(), St
     let mut rest: VecDeque<OsString> = VecDeque::new();
     push_front(&mut rest, &first)?;
     let mut hops = 1;
+    // Below a component that is not a folder (a file, or nothing: the tree
+    // is complete) nothing can be a link: components there are only
+    // counted, never looked up, until a `..` climbs back above it. So a
+    // long dangling target costs a step per component, not a path rebuilt
+    // and inspected at each; the paths inspected stay as deep as the tree.
+    let mut lexical_below: Option<usize> = None;
     while let Some(part) = rest.pop_front() {
         *budget = budget.checked_sub(1).ok_or_else(|| {
             format!("its links take more than {LINK_STEP_BUDGET} steps to resolve, with the tree's other links")
@@ -481,9 +539,15 @@ fn resolve_inside(root: &Path, link: &Path, budget: &mut usize) -> Result<(), St
             if at.pop().is_none() {
                 return Err("it resolves to a place outside the tree".to_owned());
             }
+            if lexical_below.is_some_and(|depth| at.len() < depth) {
+                lexical_below = None;
+            }
             continue;
         }
         at.push(part);
+        if lexical_below.is_some() {
+            continue;
+        }
         let here: PathBuf = root.join(at.iter().collect::<PathBuf>());
         match fs::symlink_metadata(&here) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -495,8 +559,9 @@ fn resolve_inside(root: &Path, link: &Path, budget: &mut usize) -> Result<(), St
                 at.pop();
                 push_front(&mut rest, &target)?;
             }
-            // A folder, a file, or nothing yet: plain, lexical from here.
-            _ => {}
+            Ok(meta) if meta.is_dir() => {}
+            // A file or nothing: lexical below it.
+            _ => lexical_below = Some(at.len()),
         }
     }
     Ok(())

@@ -77,6 +77,51 @@ fn a_replayed_older_manifest_is_refused_in_plain_words() {
     assert_eq!(updater.state().unwrap().state.last_seen.unwrap().sequence, 7, "a refusal must not move last-seen");
 }
 
+/// Each channel keeps its own anti-replay memory: a beta build installed
+/// over a stable one, then a stable build again, still refuses stable's
+/// older manifest, and beta's lower sequences never met stable's counter.
+#[test]
+fn a_switch_to_another_channel_and_back_still_refuses_the_first_channels_replay() {
+    let f = fixture();
+    let key = &release_key().secret;
+    let stable_at = |sequence| manifest(ManifestKind::Release, "0.2.0", sequence, &[("linux-x86_64-deb", &f.deb)]);
+    publish(&f.server, &stable_at(7), key);
+    assert!(matches!(updater_at(&f, "0.1.0").check().unwrap(), CheckOutcome::Offered(_)));
+
+    let mut on_beta = manifest(ManifestKind::Release, "0.3.0", 2, &[("linux-x86_64-deb", &f.deb)]);
+    on_beta.channel = "beta".to_owned();
+    let signed = on_beta.sign(key).unwrap();
+    f.server.put("beta/manifest.json", signed.json.clone());
+    f.server.put("beta/manifest.json.minisig", signed.signature_text().into_bytes());
+    let beta = updater_on("beta", &f.server, f.dir.path(), "0.1.0", "linux-x86_64-deb");
+    let CheckOutcome::Offered(update) = beta.check().unwrap() else { panic!("beta counts its own sequences") };
+    assert_eq!((update.version, update.sequence), (v("0.3.0"), 2));
+
+    // Back on stable, a server replays an older (still unexpired) stable state.
+    publish(&f.server, &stable_at(4), key);
+    let refusal = refused(updater_at(&f, "0.1.0").check().unwrap());
+    assert_eq!(refusal.kind, RefusalKind::Replay);
+    assert_eq!(refusal.reason, "the server offered an older channel state (sequence 4, last seen 7): ignored");
+    let state = updater_at(&f, "0.1.0").state().unwrap().state;
+    let sequences: Vec<(&str, u64)> =
+        state.channels.iter().map(|(name, m)| (name.as_str(), m.last_seen.as_ref().unwrap().sequence)).collect();
+    assert_eq!(sequences, [("beta", 2), ("stable", 7)]);
+}
+
+/// Release notes come from a signed manifest but are shown as they are:
+/// line breaks and tabs stay, every other control character and
+/// bidirectional override (a terminal escape, a NUL, text that reads
+/// backwards) is replaced.
+#[test]
+fn release_notes_reach_the_window_printable_with_their_line_breaks() {
+    let f = fixture();
+    let mut offered = manifest(ManifestKind::Release, "0.2.0", 5, &[("linux-x86_64-deb", &f.deb)]);
+    offered.notes = Some("Fixes:\r\n\t- sync\u{1b}[2J\u{0}\n- \u{202E}exe.txt".to_owned());
+    publish(&f.server, &offered, &release_key().secret);
+    let CheckOutcome::Offered(update) = updater_at(&f, "0.1.0").check().unwrap() else { panic!("an offer") };
+    assert_eq!(update.notes.as_deref(), Some("Fixes:\n\t- sync\u{FFFD}[2J\u{FFFD}\n- \u{FFFD}exe.txt"));
+}
+
 #[test]
 fn expired_tampered_unknown_key_and_wrong_platform_manifests_are_refused() {
     let f = fixture();

@@ -37,8 +37,8 @@ fn fixture() -> Fixture {
     Fixture { server, dir, art, update }
 }
 
-fn updates(f: &Fixture) -> std::path::PathBuf {
-    f.dir.path().join("updates")
+fn downloads(f: &Fixture) -> std::path::PathBuf {
+    f.dir.path().join("updates/downloads")
 }
 
 #[test]
@@ -47,9 +47,9 @@ fn a_download_is_verified_and_only_then_named() {
     let u = updater(&f.server, f.dir.path(), "0.1.0", "linux-x86_64-deb");
     let mut seen = Vec::new();
     let downloaded = u.download(&f.update, &mut |p| seen.push(p)).unwrap();
-    assert_eq!(downloaded.path(), updates(&f).join(NAME));
+    assert_eq!(downloaded.path(), downloads(&f).join(NAME));
     assert_eq!(fs::read(downloaded.path()).unwrap(), f.art.bytes);
-    assert!(!updates(&f).join(format!("{NAME}.part")).exists());
+    assert!(!downloads(&f).join(format!("{NAME}.part")).exists());
     assert_eq!(seen.last(), Some(&Progress { done: SIZE as u64, total: SIZE as u64 }));
     assert!(seen.windows(2).all(|w| w[0].done <= w[1].done), "progress never goes back");
 }
@@ -62,9 +62,9 @@ fn an_interrupted_download_resumes_with_a_range_request() {
     let error = u.download(&f.update, &mut |_| {}).unwrap_err();
     let UpdateError::Interrupted { done, .. } = error else { panic!("expected an interruption, got {error}") };
     assert!((100_000 - 65_536..=100_000).contains(&done), "{done}");
-    let part = updates(&f).join(format!("{NAME}.part"));
+    let part = downloads(&f).join(format!("{NAME}.part"));
     assert_eq!(fs::read(&part).unwrap(), f.art.bytes[..done as usize], "the part keeps exactly what arrived");
-    assert!(!updates(&f).join(NAME).exists(), "an unverified file never has the final name");
+    assert!(!downloads(&f).join(NAME).exists(), "an unverified file never has the final name");
 
     let mut first = None;
     let downloaded = u
@@ -101,11 +101,8 @@ fn a_flipped_byte_is_refused_and_the_part_deleted() {
         matches!(error, UpdateError::DownloadRefused { source: DownloadRefused::Sha256Mismatch { .. }, .. }),
         "{error}"
     );
-    assert_eq!(
-        fs::read_dir(updates(&f)).unwrap().filter(|e| e.as_ref().unwrap().path().is_file()).count(),
-        1,
-        "only state.json remains"
-    );
+    assert_eq!(fs::read_dir(downloads(&f)).unwrap().count(), 0, "nothing is left of the refused download");
+    assert!(f.dir.path().join("updates/state.json").is_file());
 }
 
 #[test]
@@ -118,7 +115,7 @@ fn a_truncated_or_overlong_artifact_is_refused() {
     let UpdateError::WrongSize { declared, expected, .. } = error else { panic!("expected WrongSize, got {error}") };
     assert_eq!((declared, expected), (SIZE as u64 - 10, SIZE as u64));
     assert!(error_text(&u, &f).contains(&format!("as {} bytes", SIZE - 10)));
-    assert!(!updates(&f).join(format!("{NAME}.part")).exists());
+    assert!(!downloads(&f).join(format!("{NAME}.part")).exists());
 
     // Without a Content-Length the body itself is measured.
     f.server.state.lock().unwrap().no_length = true;
@@ -130,7 +127,7 @@ fn a_truncated_or_overlong_artifact_is_refused() {
         ),
         "{error}"
     );
-    assert!(!updates(&f).join(format!("{NAME}.part")).exists());
+    assert!(!downloads(&f).join(format!("{NAME}.part")).exists());
 
     let mut longer = f.art.bytes.clone();
     longer.extend_from_slice(&noise(1 << 20, 9));
@@ -142,7 +139,7 @@ fn a_truncated_or_overlong_artifact_is_refused() {
         panic!("expected a size refusal, got {error}")
     };
     assert_eq!(actual, SIZE as u64 + 1, "reading stops one byte past the offer");
-    assert!(!updates(&f).join(format!("{NAME}.part")).exists());
+    assert!(!downloads(&f).join(format!("{NAME}.part")).exists());
 }
 
 fn error_text(u: &hudson_updater::Updater, f: &Fixture) -> String {

@@ -269,7 +269,7 @@ fn a_download_under_the_throughput_floor_stops_keeps_its_part_and_resumes() {
     let UpdateError::Interrupted { done, .. } = &error else { panic!("expected Interrupted, got {error}") };
     let text = error.to_string();
     assert!(text.contains("sent only") && text.contains("it resumes where it stopped"), "{text}");
-    let part = env.app_data.join(format!("updates/{name}.part"));
+    let part = env.app_data.join(format!("updates/downloads/{name}.part"));
     assert_eq!(fs::metadata(&part).unwrap().len(), *done, "what arrived is kept");
     assert!(*done > 0 && *done < bytes.len() as u64);
     // The server recovers: the download resumes from where it stopped.
@@ -455,8 +455,10 @@ fn an_update_that_cannot_fit_is_refused_with_the_numbers_and_writes_nothing() {
     assert!(matches!(error, UpdateError::NoSpace { .. }), "{text}");
     assert!(text.contains("needs 50 MB free on the disk holding"), "{text}");
     assert!(text.contains("MB are free"), "{text}");
-    let left: Vec<_> = fs::read_dir(app_data.join("updates")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(left, ["state.json"], "nothing but the state was written");
+    let mut left: Vec<_> = fs::read_dir(app_data.join("updates")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(left, ["downloads", "state.json"], "nothing but the state was written");
+    assert_eq!(fs::read_dir(app_data.join("updates/downloads")).unwrap().count(), 0, "nor any download");
     assert!(server.requests(&format!("files/{DEB}")).is_empty(), "not even a request");
 }
 
@@ -533,7 +535,7 @@ fn a_part_that_hit_a_full_disk_is_removed_and_the_state_can_still_be_written() {
     let text = error.to_string();
     assert!(matches!(error, UpdateError::DiskFull { .. }), "{text}");
     assert!(text.contains("filled up") && text.contains("was removed"), "{text}");
-    assert!(!app_data.join(format!("updates/{DEB}.part")).exists(), "the .part is gone");
+    assert!(!app_data.join(format!("updates/downloads/{DEB}.part")).exists(), "the .part is gone");
     // The disk is still nearly full, yet the app's state can be written.
     server.state.lock().unwrap().on_request = None;
     assert!(matches!(u.check().unwrap(), CheckOutcome::Offered(_)));
@@ -636,4 +638,74 @@ fn deep_trees_and_folders_with_data_are_refused_while_unpacking() {
         assert!(text.contains(said), "{what}: {text}");
         assert_eq!(tree_hash(&env.install), env.old_hash, "{what}");
     }
+}
+
+/// The download's file name is the offer URL's last segment: a signed offer
+/// whose URL ends in the name of one of the updater's own files (the state,
+/// the data snapshot, the kept packages) must neither replace nor delete it.
+#[test]
+fn an_offer_named_like_the_updaters_own_files_cannot_replace_them() {
+    for name in ["state.json", "snapshot", "packages"] {
+        let env = Env::new();
+        env.publish_tree("0.2.0", 1, tree_tar_gz("0.2.0", "Hudson"));
+        env.install(env.download("0.1.0"), None).unwrap();
+        // On probation, with the snapshot the rollback needs.
+        let Startup::Probation(probation) = env.startup("0.2.0") else { panic!("expected probation") };
+        fs::write(env.data_dir.join(DB), "schema 2").unwrap();
+        let updates = env.app_data.join("updates");
+        fs::create_dir_all(updates.join("packages")).unwrap();
+        fs::write(updates.join("packages/keep-me"), "kept").unwrap();
+
+        let art = artifact(&env.server, name, "0.3.0", tree_tar_gz("0.3.0", "Hudson"), &release_key().secret);
+        publish(&env.server, &manifest(ManifestKind::Release, "0.3.0", 2, &[(PLATFORM, &art)]), &release_key().secret);
+        let u = updater(&env.server, &env.app_data, "0.2.0", PLATFORM);
+        let before = u.state().unwrap().state;
+        let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("{name}: expected an offer") };
+        let downloaded = u.download(&update, &mut |_| {}).unwrap();
+        assert_eq!(downloaded.path(), updates.join("downloads").join(name), "{name}");
+
+        let after = u.state().unwrap();
+        assert!(after.warning.is_none(), "{name}: {:?}", after.warning);
+        assert_eq!(after.state.install_id, before.install_id, "{name}");
+        assert_eq!(after.state.last_seen.map(|s| s.sequence), Some(2), "{name}");
+        assert_eq!(fs::read_to_string(updates.join("packages/keep-me")).unwrap(), "kept", "{name}");
+        let rolled = probation.fail("healthz never answered", &mut || Ok(()), &Recorder::default()).unwrap();
+        assert!(rolled.restored, "{name}");
+        assert_eq!(env.data(), "schema 1", "{name}: the rollback put the data from before the update back");
+        assert_eq!(tree_hash(&env.install), env.old_hash, "{name}");
+    }
+}
+
+/// An entry's path makes every folder above it: 300 entries 110 folders
+/// deep would make 33 000 folders under a 1 000-entry cap (and, at the
+/// default caps, tens of millions). Those folders count as entries, in the
+/// survey that sizes the install and while unpacking.
+#[test]
+fn folders_an_entrys_path_makes_count_against_the_entry_cap() {
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(&mut builder, "Hudson/", tar::EntryType::Directory, "", b"");
+    raw_entry(&mut builder, "Hudson/hudson-shell.json", tar::EntryType::Regular, "", b"{\"version\":\"0.2.0\"}");
+    for i in 0..300 {
+        let deep = format!("Hudson/{i:04}/{}", "a/".repeat(110));
+        raw_entry(&mut builder, "././@LongLink", tar::EntryType::GNULongName, "", deep.as_bytes());
+        raw_entry(&mut builder, "placeholder", tar::EntryType::Directory, "", b"");
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    let env = Env::new();
+    env.publish_tree("0.2.0", 1, gz.finish().unwrap());
+    let downloaded = env.download("0.1.0");
+    let limits = UnpackLimits { max_bytes: 1 << 30, max_entries: 1000 };
+    let ctx = InstallContext {
+        check_staged: &|_| Ok(()),
+        stop_backend: &mut || Ok(()),
+        runner: &Recorder::default(),
+        limits,
+        crash_hook: None,
+    };
+    let u = updater(&env.server, &env.app_data, "0.1.0", PLATFORM);
+    let text = u.install(downloaded, &env.layout(), ctx).unwrap_err().to_string();
+    assert!(text.contains("it makes more than 1000 entries, its folders included"), "{text}");
+    assert_eq!(tree_hash(&env.install), env.old_hash);
+    assert!(!env.sibling("staging").exists(), "nothing was unpacked");
 }

@@ -145,6 +145,49 @@ fn a_kept_package_that_does_not_verify_is_not_reinstalled() {
     assert_eq!(fs::read_to_string(kept).unwrap(), "schema 1");
 }
 
+/// Any package the release key ever signed verifies as itself: an old,
+/// yanked or halted one from the update server, or another platform's,
+/// planted as the kept package with its own offer beside it, must not be
+/// what a rollback runs as root.
+#[test]
+fn a_kept_package_of_another_signed_version_or_platform_is_not_reinstalled() {
+    for planted in ["another version", "another platform"] {
+        let env = Env::new();
+        let runner = Recorder::default();
+        env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
+        let Startup::Probation(p) = startup(&env.layout(), &v("0.2.0"), &runner).unwrap() else { panic!() };
+        p.confirm().unwrap();
+        env.update("0.2.0", "0.3.0", 2, &runner).unwrap();
+        let (version, platform) = match planted {
+            "another version" => ("0.0.1", "linux-x86_64-deb"),
+            _ => ("0.2.0", "linux-aarch64-deb"),
+        };
+        let old = artifact(
+            &env.server,
+            &format!("hudson_{version}_amd64.deb"),
+            version,
+            noise(3000, 99),
+            &release_key().secret,
+        );
+        let offer = serde_json::json!({"version": version, "platform": platform, "artifact": old.entry});
+        let kept = env.kept("0.2.0");
+        fs::write(&kept, &old.bytes).unwrap();
+        fs::write(format!("{}.offer.json", kept.display()), offer.to_string()).unwrap();
+
+        let ran = runner.commands.borrow().len();
+        let Startup::Probation(p) = startup(&env.layout(), &v("0.3.0"), &runner).unwrap() else { panic!() };
+        let rolled = p.fail("healthz never answered", &mut || Ok(()), &runner).unwrap();
+        let reason = &rolled.notice.reason;
+        assert!(!rolled.restored, "{planted}: {reason}");
+        assert_eq!(runner.commands.borrow()[ran..], [] as [String; 0], "{planted}: nothing may run");
+        let why = match planted {
+            "another version" => "it is the package of 0.0.1, not of 0.2.0",
+            _ => "it is a package for linux-aarch64-deb, not for linux-x86_64-deb",
+        };
+        assert!(reason.contains(why) && reason.contains("was not installed"), "{planted}: {reason}");
+    }
+}
+
 #[test]
 fn without_a_kept_package_the_user_is_told_to_reinstall() {
     let env = Env::new();

@@ -1260,7 +1260,18 @@ fn refusals(ui: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<St
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n != "state.json")
         .collect();
-    ensure!(leftovers.is_empty(), "refusals left files in updates/: {leftovers:?}");
+    let downloads = a.data.join("updates").join(hudson_updater::download::DOWNLOADS_DIR);
+    let downloaded: Vec<String> = std::fs::read_dir(&downloads)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let leftovers: Vec<String> = leftovers
+        .into_iter()
+        .filter(|n| n != hudson_updater::download::DOWNLOADS_DIR || !downloaded.is_empty())
+        .collect();
+    ensure!(leftovers.is_empty(), "refusals left files in updates/: {leftovers:?} (downloads: {downloaded:?})");
     Ok(format!("{}: each refused with the reason logged, the install tree hash unchanged", seen.join(", ")))
 }
 

@@ -265,10 +265,16 @@ pub fn publish(server: &Server, manifest: &ChannelManifest, key: &SecretKey) {
 }
 
 pub fn updater(server: &Server, app_data: &Path, installed: &str, platform: &str) -> Updater {
+    updater_on(CHANNEL, server, app_data, installed, platform)
+}
+
+/// An updater following `channel` (a build of another channel installed
+/// over the same app data).
+pub fn updater_on(channel: &str, server: &Server, app_data: &Path, installed: &str, platform: &str) -> Updater {
     let config = UpdaterConfig {
         app_data: app_data.to_path_buf(),
         endpoint: Endpoint::parse(&server.url("")).unwrap(),
-        channel: CHANNEL.to_owned(),
+        channel: channel.to_owned(),
         platform: platform.parse().unwrap(),
         installed: v(installed),
     };
