@@ -263,7 +263,7 @@ fn content_range_start(response: &reqwest::blocking::Response) -> Option<u64> {
 }
 
 /// The artifact's file name: the URL's last path segment, which must be a
-/// plain name (it becomes a path under `updates/`).
+/// plain name (it becomes a path under `updates/downloads/`).
 pub(crate) fn file_name(url: &str) -> Result<String> {
     let bad = || UpdateError::ArtifactName { url: url.to_owned() };
     let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;

@@ -632,10 +632,13 @@ impl Job<'_> {
 }
 
 /// The kept package of `version`, if any: a regular file named
-/// `<version>--…` that has its offer beside it.
+/// `<version>--…` that has its offer beside it — the one whose offer names
+/// `version` when several do (`0.2.0--rc` is a version too), else the
+/// first, whose check then says why it is not.
 pub(crate) fn find_kept(dir: &Path, version: &semver::Version) -> Result<Option<PathBuf>> {
     let prefix = format!("{version}--");
     let Ok(entries) = fs::read_dir(dir) else { return Ok(None) };
+    let mut first = None;
     for entry in entries {
         let entry = entry.at("listing", dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -644,10 +647,13 @@ pub(crate) fn find_kept(dir: &Path, version: &semver::Version) -> Result<Option<
             && entry.file_type().is_ok_and(|t| t.is_file())
             && fsx::exists(&kept::offer_path(&entry.path()))
         {
-            return Ok(Some(entry.path()));
+            if kept::read(&entry.path()).is_ok_and(|offer| offer.version.cmp_precedence(version).is_eq()) {
+                return Ok(Some(entry.path()));
+            }
+            first.get_or_insert(entry.path());
         }
     }
-    Ok(None)
+    Ok(first)
 }
 
 /// Kept packages carry the offer they were verified against
@@ -670,8 +676,8 @@ pub(crate) mod kept {
     const MAX_OFFER_BYTES: u64 = 64 << 10;
 
     #[derive(Serialize, Deserialize)]
-    struct KeptOffer {
-        version: semver::Version,
+    pub(crate) struct KeptOffer {
+        pub(crate) version: semver::Version,
         platform: PlatformKey,
         artifact: PlatformEntry,
     }
@@ -707,10 +713,7 @@ pub(crate) mod kept {
         keys: Option<&TrustedKeys>,
     ) -> std::result::Result<(), String> {
         let keys = keys.ok_or("this build has no trusted key to verify it with")?;
-        let path = offer_path(package);
-        let bytes = fsx::read_capped(&path, MAX_OFFER_BYTES).map_err(|e| e.to_string())?;
-        let kept: KeptOffer =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{} is damaged ({e})", path.display()))?;
+        let kept = read(package)?;
         if !kept.version.cmp_precedence(version).is_eq() {
             return Err(format!(
                 "it is the package of {}, not of {version}",
@@ -729,6 +732,13 @@ pub(crate) mod kept {
         };
         let file = fsx::open_regular(package).map_err(|e| format!("{}: {e}", package.display()))?;
         signing::policy::verify_download(file, &offer, keys).map_err(|e| e.to_string())
+    }
+
+    /// The offer kept beside `package`.
+    pub(crate) fn read(package: &Path) -> std::result::Result<KeptOffer, String> {
+        let path = offer_path(package);
+        let bytes = fsx::read_capped(&path, MAX_OFFER_BYTES).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{} is damaged ({e})", path.display()))
     }
 
     /// The error a rollback reports when the kept package does not verify.
@@ -795,6 +805,25 @@ mod windows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `0.2.0--rc1` is a version too: its kept package also starts with
+    /// `0.2.0--`, and the one found for 0.2.0 is the one whose offer says so.
+    #[test]
+    fn the_kept_package_of_a_version_is_the_one_its_offer_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let versions: Vec<String> = (1..10).map(|n| format!("0.2.0--rc{n}")).chain(["0.2.0".to_owned()]).collect();
+        for version in &versions {
+            let package = dir.path().join(format!("{version}--hudson.deb"));
+            fs::write(&package, version).unwrap();
+            let offer = serde_json::json!({"version": version, "platform": "linux-x86_64-deb", "artifact": {
+                "url": "https://u.example/hudson.deb", "size": 1, "sha256": "00".repeat(32), "signature": "s"}});
+            fs::write(kept::offer_path(&package), offer.to_string()).unwrap();
+        }
+        let found = find_kept(dir.path(), &"0.2.0".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(found, dir.path().join("0.2.0--hudson.deb"));
+        let rc = find_kept(dir.path(), &"0.2.0--rc4".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(rc, dir.path().join("0.2.0--rc4--hudson.deb"));
+    }
 
     #[test]
     fn package_commands_use_pkexec_unless_root() {

@@ -10,7 +10,8 @@
 //!
 //! | path | derived as |
 //! | --- | --- |
-//! | state, downloads | `<app-data>/updates/` |
+//! | state | `<app-data>/updates/state.json` |
+//! | downloads | `<app-data>/updates/downloads/` |
 //! | data snapshot | `<app-data>/updates/snapshot/` |
 //! | kept packages | `<app-data>/updates/packages/` |
 //! | staging folder | `.<name>.staging` beside the install (folder swaps) |

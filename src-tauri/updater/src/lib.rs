@@ -7,7 +7,7 @@
 //!
 //! | module | what it does |
 //! | --- | --- |
-//! | [`state`] | `<app-data>/updates/state.json`: install id, channel, last-seen manifest, journal, bad versions |
+//! | [`state`] | `<app-data>/updates/state.json`: install id, each channel's last-seen manifest and key chain, journal, bad versions |
 //! | [`check`] | fetches the signed channel manifest and returns one [`CheckOutcome`] |
 //! | [`download`] | resumable download, verified in the same pass |
 //! | [`install`] | folder swap, package manager, Windows installer — each step journaled first |
@@ -32,7 +32,7 @@
 //!
 //! | journal | then | recovery after a crash |
 //! | --- | --- | --- |
-//! | — | download to `updates/<file>.part`, verify, rename | nothing to do (the `.part` resumes) |
+//! | — | download to `updates/downloads/<file>.part`, verify, rename | nothing to do (the `.part` resumes) |
 //! | `unpacking` | unpack into `.<name>.staging` beside the install, check it, stop the backend, snapshot data | remove staging and snapshot: old version |
 //! | `swapping` | one atomic exchange of install ↔ staging, then staging → `.<name>.rollback` | the tree at the install path says which: new → probation, old → undo |
 //! | `probation` | the shell launches the new version; `/healthz` ok → [`recovery::Probation::confirm`] | count the launch; too many → roll back |

@@ -70,8 +70,9 @@ pub struct State {
     /// What was seen on every channel this install has followed, so that a
     /// switch away and back (a beta build installed over a stable one, then
     /// stable again) still refuses the first channel's older manifests.
-    /// Use [`State::memory`]: an older release that ran in between updated
-    /// only the single slot above.
+    /// Use [`State::memory`]. A release older than this field that runs in
+    /// between (a rollback, a yank, an old build installed by hand) keeps
+    /// only the single slot above and drops this map when it saves.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub channels: BTreeMap<String, ChannelMemory>,
     /// The update in progress, if any.
@@ -504,10 +505,18 @@ fn salvage_memory(value: &serde_json::Value, state: &mut State) {
     fn field<T: serde::de::DeserializeOwned>(value: Option<&serde_json::Value>) -> Option<T> {
         value.and_then(|v| T::deserialize(v).ok())
     }
+    // Each part on its own: a damaged key chain does not take the last
+    // manifest seen with it.
+    let memory_in = |value: &serde_json::Value| ChannelMemory {
+        last_seen: field(value.get("last_seen")),
+        key_chain: field(value.get("key_chain")),
+    };
+    let kept = |memory: &ChannelMemory| memory.last_seen.is_some() || memory.key_chain.is_some();
     let mut channels = BTreeMap::new();
     if let Some(entries) = value.get("channels").and_then(|v| v.as_object()) {
         for (name, memory) in entries {
-            if let (true, Some(memory)) = (signing::manifest::is_channel_name(name), field(Some(memory))) {
+            let memory = memory_in(memory);
+            if signing::manifest::is_channel_name(name) && kept(&memory) {
                 channels.insert(name.clone(), memory);
             }
         }
@@ -515,9 +524,10 @@ fn salvage_memory(value: &serde_json::Value, state: &mut State) {
     state.channels = channels;
     let current: Option<String> = field(value.get("channel"));
     if let Some(current) = current.filter(|name| signing::manifest::is_channel_name(name)) {
-        let slot = ChannelMemory { last_seen: field(value.get("last_seen")), key_chain: field(value.get("key_chain")) };
-        let memory = state.memory(&current).furthest(slot);
-        state.remember(&current, memory);
+        let memory = state.memory(&current).furthest(memory_in(value));
+        if kept(&memory) {
+            state.remember(&current, memory);
+        }
     }
     if let Some(entries) = value.get("bad_versions").and_then(|v| v.as_array()) {
         // At most as many as a long-lived install collects; marking is
@@ -637,6 +647,7 @@ mod tests {
                 "stable": {"last_seen": {"sequence": 10, "sha256": "cd".repeat(32)},
                            "key_chain": {"links": 2, "sha256": "ef".repeat(32)}},
                 "beta": {"last_seen": {"sequence": "many"}},
+                "edge": {"last_seen": {"sequence": 7, "sha256": "22".repeat(32)}, "key_chain": {"links": "x"}},
                 "Not A Channel": {"last_seen": {"sequence": 3, "sha256": "00".repeat(32)}},
                 "nightly": {"last_seen": {"sequence": 40, "sha256": "11".repeat(32)}}
             },
@@ -650,7 +661,7 @@ mod tests {
         let loaded = store.load().unwrap();
         let warning = loaded.warning.expect("the damage is reported");
         assert!(warning.contains("install id was kept"), "{warning}");
-        assert!(warning.contains("anti-replay memory of 2 channel(s) and 1 bad version(s)"), "{warning}");
+        assert!(warning.contains("anti-replay memory of 3 channel(s) and 1 bad version(s)"), "{warning}");
         let state = loaded.state;
         assert_eq!(state.install_id, id);
         assert!(state.journal.is_none());
@@ -658,8 +669,10 @@ mod tests {
         assert_eq!(stable.last_seen, Some(SeenManifest { sequence: 12, sha256: "ab".repeat(32) }));
         assert_eq!(stable.key_chain.map(|c| c.links), Some(2), "the entry's chain, the slot's did not read");
         assert_eq!(state.memory("nightly").last_seen.unwrap().sequence, 40);
+        let edge = state.memory("edge");
+        assert_eq!((edge.last_seen.map(|s| s.sequence), edge.key_chain), (Some(7), None), "each part on its own");
         assert_eq!(state.memory("beta"), ChannelMemory::default());
-        assert_eq!(state.channels.keys().collect::<Vec<_>>(), ["nightly", "stable"]);
+        assert_eq!(state.channels.keys().collect::<Vec<_>>(), ["edge", "nightly", "stable"]);
         assert_eq!(state.is_bad(&"0.3.0".parse().unwrap()).unwrap().reason, "it did not start");
         assert_eq!(state.bad_versions.len(), 1);
         assert_eq!(store.load().unwrap().state, state, "what was kept was saved");
@@ -708,8 +721,8 @@ mod tests {
         assert_eq!((state.channel.as_deref(), state.last_seen.clone()), (Some("beta"), seen(2)));
         assert_eq!(state.memory("stable").last_seen, seen(5));
         assert_eq!(state.memory("nightly"), ChannelMemory::default());
-        // An older release checked beta, wrote only the slot (and dropped
-        // `channels`' beta entry from its own view).
+        // The slot further along than the entry (written by hand, or by a
+        // release that kept both before a crash between them).
         state.last_seen = seen(9);
         assert_eq!(state.memory("beta").last_seen, seen(9));
         // …or ran with a stale slot: the entry is further along.

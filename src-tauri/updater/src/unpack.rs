@@ -161,10 +161,7 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
         if !matches!(kind, Kind::Dir) {
             others += 1;
         }
-        if others + known.set.len() as u64 > limits.max_entries {
-            return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
-        }
-        match kind {
+        let made = match kind {
             Kind::Dir => ensure_dirs(staging, &target, &mut known).map_err(|why| format!("entry {name}: {why}")),
             Kind::File { mode, .. } => {
                 let mut out = create_file(&target, *mode)
@@ -187,7 +184,12 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
                 check_link_text(relative, link).map_err(|why| format!("entry {name}: {why}"))?;
                 make_symlink(link, &target).map_err(|e| format!("entry {name}: cannot create the symlink ({e})"))
             }
+        };
+        made?;
+        if others + known.set.len() as u64 > limits.max_entries {
+            return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
         }
+        Ok(())
     })?;
     check_tree_links(staging).map_err(fail)?;
     fsx::sync_dir(staging)
@@ -602,6 +604,49 @@ fn make_symlink(_link: &Path, _at: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `.tar.gz` of the top folder `Hudson/` and `entries` (folders
+    /// when the name ends in `/`, else empty files).
+    fn archive_of(dir: &Path, entries: &[String]) -> PathBuf {
+        let mut builder = tar::Builder::new(Vec::new());
+        for name in std::iter::once("Hudson/").chain(entries.iter().map(String::as_str)) {
+            let mut header = tar::Header::new_gnu();
+            header.set_path(name).unwrap();
+            let kind = if name.ends_with('/') { tar::EntryType::Directory } else { tar::EntryType::Regular };
+            header.set_entry_type(kind);
+            header.set_size(0);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, io::empty()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&builder.into_inner().unwrap()).unwrap();
+        let path = dir.join("tree.tar.gz");
+        fs::write(&path, gz.finish().unwrap()).unwrap();
+        path
+    }
+
+    /// Both the survey and the unpack count the folders an entry's path
+    /// makes, each once, as entries: 20 entries four folders deep, each
+    /// with a file, make 100.
+    #[test]
+    fn the_folders_an_entrys_path_makes_are_entries_for_the_survey_and_the_unpack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries: Vec<String> = (0..20).map(|i| format!("Hudson/{i}/a/b/c/")).collect();
+        entries.extend((0..20).map(|i| format!("Hudson/{i}/a/b/c/f")));
+        entries.push("Hudson/0/a/".to_owned());
+        let archive = archive_of(dir.path(), &entries);
+        let fits = UnpackLimits { max_bytes: 1 << 20, max_entries: 100 };
+        assert_eq!(survey(&archive, fits).unwrap().entries, 100);
+        unpack_tar_gz(&archive, &dir.path().join("fits"), fits).unwrap();
+        assert!(dir.path().join("fits/19/a/b/c/f").is_file());
+
+        let tight = UnpackLimits { max_entries: 99, ..fits };
+        for refused in [survey(&archive, tight).map(drop), unpack_tar_gz(&archive, &dir.path().join("tight"), tight)] {
+            let text = refused.unwrap_err().to_string();
+            assert!(text.contains("it makes more than 99 entries, its folders included"), "{text}");
+        }
+    }
 
     #[test]
     fn link_text_stays_inside_the_tree() {

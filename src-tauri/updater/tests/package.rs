@@ -1,6 +1,6 @@
 //! deb/rpm installs: the command the package manager gets (observed, never
 //! run), the kept package for rollback, and each journal state at startup.
-#![cfg(unix)]
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -15,6 +15,7 @@ use hudson_updater::{
     UpdateError, startup,
 };
 use signing::manifest::ManifestKind;
+use signing::platform::PlatformKey;
 
 #[derive(Default)]
 struct Recorder {
@@ -27,6 +28,18 @@ impl PackageRunner for Recorder {
         self.commands.borrow_mut().push(command.to_string());
         if self.fail { Err("exit status: 1 — dpkg: error processing archive".to_owned()) } else { Ok(()) }
     }
+}
+
+/// This machine's deb platform key (`linux-<arch>-deb`): a kept package
+/// must be for the system it is reinstalled on.
+fn deb_platform() -> String {
+    PlatformKey::host(Installer::Deb).unwrap().to_string()
+}
+
+/// A deb platform key of another processor than this machine's.
+fn other_deb_platform() -> String {
+    let arch = if std::env::consts::ARCH == "aarch64" { "x86_64" } else { "aarch64" };
+    format!("linux-{arch}-deb")
 }
 
 fn expected_prefix() -> &'static str {
@@ -55,10 +68,10 @@ impl Env {
         let art = artifact(&self.server, &name, to, noise(5000, sequence), &release_key().secret);
         publish(
             &self.server,
-            &manifest(ManifestKind::Release, to, sequence, &[("linux-x86_64-deb", &art)]),
+            &manifest(ManifestKind::Release, to, sequence, &[(&deb_platform(), &art)]),
             &release_key().secret,
         );
-        let u = updater(&self.server, &self.app_data, from, "linux-x86_64-deb");
+        let u = updater(&self.server, &self.app_data, from, &deb_platform());
         let CheckOutcome::Offered(update) = u.check().unwrap() else { panic!("expected an offer of {to}") };
         let downloaded = u.download(&update, &mut |_| {}).unwrap();
         let mut ctx = InstallContext {
@@ -89,6 +102,15 @@ impl Env {
 
     fn kept(&self, version: &str) -> PathBuf {
         self.app_data.join(format!("updates/packages/{version}--hudson_{version}_amd64.deb"))
+    }
+
+    /// 0.1.0 → 0.2.0 (passes probation, so its package is kept) → 0.3.0,
+    /// whose first launch is on probation: a rollback would reinstall 0.2.0.
+    fn updated_twice(&self, runner: &Recorder) {
+        self.update("0.1.0", "0.2.0", 1, runner).unwrap();
+        let Startup::Probation(p) = startup(&self.layout(), &v("0.2.0"), runner).unwrap() else { panic!() };
+        p.confirm().unwrap();
+        self.update("0.2.0", "0.3.0", 2, runner).unwrap();
     }
 }
 
@@ -125,10 +147,7 @@ fn a_deb_update_runs_dpkg_and_a_failed_probation_reinstalls_the_kept_package() {
 fn a_kept_package_that_does_not_verify_is_not_reinstalled() {
     let env = Env::new();
     let runner = Recorder::default();
-    env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
-    let Startup::Probation(p) = startup(&env.layout(), &v("0.2.0"), &runner).unwrap() else { panic!() };
-    p.confirm().unwrap();
-    env.update("0.2.0", "0.3.0", 2, &runner).unwrap();
+    env.updated_twice(&runner);
     // Someone swaps the kept 0.2.0 package for their own.
     fs::write(env.kept("0.2.0"), b"not the package that was verified").unwrap();
     let ran = runner.commands.borrow().len();
@@ -154,13 +173,10 @@ fn a_kept_package_of_another_signed_version_or_platform_is_not_reinstalled() {
     for planted in ["another version", "another platform"] {
         let env = Env::new();
         let runner = Recorder::default();
-        env.update("0.1.0", "0.2.0", 1, &runner).unwrap();
-        let Startup::Probation(p) = startup(&env.layout(), &v("0.2.0"), &runner).unwrap() else { panic!() };
-        p.confirm().unwrap();
-        env.update("0.2.0", "0.3.0", 2, &runner).unwrap();
+        env.updated_twice(&runner);
         let (version, platform) = match planted {
-            "another version" => ("0.0.1", "linux-x86_64-deb"),
-            _ => ("0.2.0", "linux-aarch64-deb"),
+            "another version" => ("0.0.1", deb_platform()),
+            _ => ("0.2.0", other_deb_platform()),
         };
         let old = artifact(
             &env.server,
@@ -182,7 +198,7 @@ fn a_kept_package_of_another_signed_version_or_platform_is_not_reinstalled() {
         assert_eq!(runner.commands.borrow()[ran..], [] as [String; 0], "{planted}: nothing may run");
         let why = match planted {
             "another version" => "it is the package of 0.0.1, not of 0.2.0",
-            _ => "it is a package for linux-aarch64-deb, not for linux-x86_64-deb",
+            _ => &format!("it is a package for {}, not for {}", other_deb_platform(), deb_platform()),
         };
         assert!(reason.contains(why) && reason.contains("was not installed"), "{planted}: {reason}");
     }
