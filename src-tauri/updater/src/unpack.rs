@@ -133,9 +133,7 @@ pub(crate) fn survey(archive: &Path, limits: UnpackLimits) -> Result<Survey> {
             }
             survey.entries += 1;
         }
-        if survey.entries > limits.max_entries {
-            return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
-        }
+        within_entry_cap(survey.entries, limits)?;
         if let Kind::File { size, .. } = kind {
             declared = declared.saturating_add(*size);
             if declared > limits.max_bytes {
@@ -186,13 +184,19 @@ pub(crate) fn unpack_tar_gz(archive: &Path, staging: &Path, limits: UnpackLimits
             }
         };
         made?;
-        if others + known.set.len() as u64 > limits.max_entries {
-            return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
-        }
-        Ok(())
+        within_entry_cap(others + known.set.len() as u64, limits)
     })?;
     check_tree_links(staging).map_err(fail)?;
     fsx::sync_dir(staging)
+}
+
+/// The entry cap, for the survey and the unpack alike: `made` counts the
+/// entries and every folder an entry's path makes, each once.
+fn within_entry_cap(made: u64, limits: UnpackLimits) -> Result<(), String> {
+    if made > limits.max_entries {
+        return Err(format!("it makes more than {} entries, its folders included", limits.max_entries));
+    }
+    Ok(())
 }
 
 /// An I/O error while writing a staged file, in words.
@@ -374,18 +378,17 @@ pub(crate) fn shown_long(raw: &[u8]) -> String {
 /// (`\r\n` as `\n`), every other control character and bidirectional
 /// override replaced. Their length is the manifest schema's to bound.
 pub(crate) fn shown_notes(notes: &str) -> String {
-    notes
-        .replace("\r\n", "\n")
-        .chars()
-        .map(|c| if (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c) { '\u{FFFD}' } else { c })
-        .collect()
+    notes.replace("\r\n", "\n").chars().map(|c| if matches!(c, '\n' | '\t') { c } else { printable(c) }).collect()
+}
+
+/// `c`, or U+FFFD in place of a control character or a bidirectional
+/// override.
+fn printable(c: char) -> char {
+    if c.is_control() || is_bidi_control(c) { '\u{FFFD}' } else { c }
 }
 
 fn shorten(raw: &[u8], max: usize) -> String {
-    let text: String = String::from_utf8_lossy(raw)
-        .chars()
-        .map(|c| if c.is_control() || is_bidi_control(c) { '\u{FFFD}' } else { c })
-        .collect();
+    let text: String = String::from_utf8_lossy(raw).chars().map(printable).collect();
     let count = text.chars().count();
     if count <= max {
         return text;
@@ -436,18 +439,17 @@ struct Folders {
 
 /// Creates the folders from `root` down to `dir`, refusing any component that
 /// is a symlink or a file: nothing is ever written through a symlink.
-/// `known` holds the folders this unpack already made or checked (a
+/// `folders` holds the folders this unpack already made or checked (a
 /// symlink can never replace one: creating it would find the name taken).
 fn ensure_dirs(root: &Path, dir: &Path, folders: &mut Folders) -> Result<(), String> {
     if folders.set.contains(dir) {
         return Ok(());
     }
-    let known = &mut folders.set;
     let relative = dir.strip_prefix(root).map_err(|_| "outside the staging folder".to_owned())?;
     let mut at = root.to_path_buf();
     for component in relative.components() {
         at.push(component);
-        if known.contains(&at) {
+        if folders.set.contains(&at) {
             continue;
         }
         match fs::symlink_metadata(&at) {
@@ -462,7 +464,7 @@ fn ensure_dirs(root: &Path, dir: &Path, folders: &mut Folders) -> Result<(), Str
         if folders.bytes > MAX_FOLDER_PATH_BYTES {
             return Err(format!("its folders' paths take more than {MAX_FOLDER_PATH_BYTES} bytes"));
         }
-        known.insert(at.clone());
+        folders.set.insert(at.clone());
     }
     Ok(())
 }

@@ -143,8 +143,7 @@ impl OpenPgpKey {
     /// Checks this is the key of the public key file `configured`
     /// (`signing.openpgp-public-key`): the error names both fingerprints.
     pub fn ensure_configured(&self, configured: &Path) -> Result<()> {
-        let public = OpenPgpPublicKey::read(configured)
-            .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", configured.display()))?;
+        let public = OpenPgpPublicKey::read_configured(configured)?;
         if public.fingerprint() != self.fingerprint() {
             bail!(
                 "{PRIVATE_KEY_VAR} holds OpenPGP key {}, but the configured repository key (signing.openpgp-public-key, {}) is {}: set it to that key",
@@ -243,6 +242,13 @@ impl OpenPgpPublicKey {
         let bytes = hudson_lifecycle::untrusted::read(path, MAX_KEY_BYTES)
             .with_context(|| format!("reading the OpenPGP public key {}", path.display()))?;
         OpenPgpPublicKey::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// The configured repository key, `signing.openpgp-public-key` at
+    /// `path`: an error names the setting.
+    pub fn read_configured(path: &Path) -> Result<OpenPgpPublicKey> {
+        OpenPgpPublicKey::read(path)
+            .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", path.display()))
     }
 
     pub fn fingerprint(&self) -> String {

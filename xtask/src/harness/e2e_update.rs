@@ -1255,23 +1255,19 @@ fn refusals(ui: &Ui, lab: &UpdateLab, _: &Options, shared: &Shared) -> Result<St
 
     let state = a.state()?;
     ensure!(state["journal"].is_null(), "a refusal left a journal: {state}");
-    let leftovers: Vec<String> = std::fs::read_dir(a.data.join("updates"))?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "state.json")
-        .collect();
-    let downloads = a.data.join("updates").join(hudson_updater::download::DOWNLOADS_DIR);
-    let downloaded: Vec<String> = std::fs::read_dir(&downloads)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    let leftovers: Vec<String> = leftovers
-        .into_iter()
-        .filter(|n| n != hudson_updater::download::DOWNLOADS_DIR || !downloaded.is_empty())
-        .collect();
-    ensure!(leftovers.is_empty(), "refusals left files in updates/: {leftovers:?} (downloads: {downloaded:?})");
+    // Nothing but the state, and the downloads folder only when empty.
+    let names = |dir: &Path| -> Result<Vec<String>> {
+        Ok(std::fs::read_dir(dir)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+    };
+    let updates = a.data.join("updates");
+    let (folder, downloads) =
+        (hudson_updater::download::DOWNLOADS_DIR, updates.join(hudson_updater::download::DOWNLOADS_DIR));
+    let mut leftovers = names(&updates)?;
+    leftovers.retain(|n| n != "state.json" && !(n == folder && downloads.is_dir()));
+    if downloads.is_dir() {
+        leftovers.extend(names(&downloads)?.into_iter().map(|n| format!("{folder}/{n}")));
+    }
+    ensure!(leftovers.is_empty(), "refusals left files in updates/: {leftovers:?}");
     Ok(format!("{}: each refused with the reason logged, the install tree hash unchanged", seen.join(", ")))
 }
 

@@ -197,8 +197,7 @@ fn rpm_signing_key(
         );
     }
     let Some(key) = given()? else {
-        let configured = OpenPgpPublicKey::read(public)
-            .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", public.display()))?;
+        let configured = OpenPgpPublicKey::read_configured(public)?;
         bail!(
             "signing.openpgp-public-key is configured, so `dist` signs the rpm with the package repositories' key (dnf checks it: gpgcheck=1): set {} (and {}) to the secret key of {} ({}), or remove signing.openpgp-public-key to build packages without the repository",
             openpgp::PRIVATE_KEY_VAR,

@@ -45,8 +45,7 @@ pub fn files(
     openpgp_public_key: Option<&Path>,
 ) -> Result<Option<RepositoryFiles>> {
     let (Some(updates), Some(key_path)) = (updates, openpgp_public_key) else { return Ok(None) };
-    let key = OpenPgpPublicKey::read(key_path)
-        .with_context(|| format!("signing.openpgp-public-key ({}) cannot be read", key_path.display()))?;
+    let key = OpenPgpPublicKey::read_configured(key_path)?;
     let package = package_name(product);
     let base = updates.endpoint.trim_end_matches('/');
     let channel = &updates.channel;
