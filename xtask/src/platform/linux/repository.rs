@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hudson_lifecycle::contract::UpdatesConfig;
 
 use crate::core::openpgp::OpenPgpPublicKey;
